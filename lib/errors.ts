@@ -6,7 +6,18 @@
  * Add new codes here, in order, with their exit status in `exitCodes`.
  */
 export const errorCatalog = {
+  ERR_DEB_FORMAT: 'a .deb file is not an ar archive with a control and a data member',
+  ERR_DEB_UNSAFE_PATH: 'a package data archive holds an absolute path or one with ".."',
+  ERR_FRAGMENT_CONFLICT: 'two specs (or two sources of one spec) deliver the same path',
+  ERR_INTEGRITY_MISMATCH: 'a source does not match the integrity pinned in its spec',
+  ERR_INTEGRITY_MISSING: 'a spec source has no integrity pin yet (run `redo-ts pin`)',
   ERR_INTERNAL: 'a bug in redo-ts itself; the message asks for a report',
+  ERR_SOURCE_UNREACHABLE: 'a source could not be fetched and the cache has no copy',
+  ERR_SPEC_BUILD_FAILED: 'a build step of a spec exited with a non-zero status',
+  ERR_SPEC_FILES_UNMATCHED: 'a `files` entry of a spec matched nothing the build produced',
+  ERR_SPEC_INVALID: 'a target spec is malformed (file:line: field: problem)',
+  ERR_SPEC_NOT_FOUND: 'a spec file, or a spec named in requires/build-requires, does not exist',
+  ERR_SPEC_UNKNOWN_FIELD: 'a target spec has a field the format does not define',
   ERR_USAGE: 'bad command-line arguments',
 } as const;
 
@@ -18,7 +29,18 @@ export type ErrorCode = keyof typeof errorCatalog;
  * rule-contract violations get their own documented codes (see README).
  */
 export const exitCodes: Record<ErrorCode, number> = {
+  ERR_DEB_FORMAT: 1,
+  ERR_DEB_UNSAFE_PATH: 1,
+  ERR_FRAGMENT_CONFLICT: 1,
+  ERR_INTEGRITY_MISMATCH: 1,
+  ERR_INTEGRITY_MISSING: 1,
   ERR_INTERNAL: 70,
+  ERR_SOURCE_UNREACHABLE: 1,
+  ERR_SPEC_BUILD_FAILED: 1,
+  ERR_SPEC_FILES_UNMATCHED: 1,
+  ERR_SPEC_INVALID: 1,
+  ERR_SPEC_NOT_FOUND: 1,
+  ERR_SPEC_UNKNOWN_FIELD: 1,
   ERR_USAGE: 2,
 };
 
