@@ -1,0 +1,201 @@
+/** Reading a .deb without dpkg or root: its ar container, and its data archive as a tar stream. */
+
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { RedoError, isRedoError } from '../errors.js';
+import { entriesOfTar, indexTar, pathText, type TarEntry } from '../image/tar.js';
+
+/** One member of an ar archive: its name and where its bytes lie in the file. */
+export interface ArMember {
+  name: string;
+  offsetBytes: number;
+  sizeBytes: number;
+}
+
+/*
+ * ar layout (as written by dpkg-deb; see deb(5) and ar(5)):
+ *
+ *   "!<arch>\n"                                   8-byte global magic
+ *   then per member a 60-byte header, all ASCII, space padded:
+ *     name[16] mtime[12] uid[6] gid[6] mode[8] size[10] "`\n"
+ *   then `size` bytes of data, plus one "\n" pad byte when size is odd.
+ *
+ * GNU ar ends names with "/"; dpkg-deb writes names without it. A .deb holds
+ * debian-binary, control.tar.{gz,xz,zst} and data.tar.{gz,xz,zst,bz2} or data.tar.
+ */
+const arMagic = '!<arch>\n';
+const headerBytes = 60;
+
+/**
+ * Lists the members of the ar archive at `path`. `label` names the package in errors.
+ * Throws ERR_DEB_FORMAT when the file is not an ar archive or a header is damaged.
+ */
+export async function listArMembers(path: string, label: string): Promise<ArMember[]> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    const magic = Buffer.alloc(arMagic.length);
+    await handle.read(magic, 0, magic.length, 0);
+    if (magic.toString('latin1') !== arMagic) {
+      throw debFormatError(label, 'the file does not start with the ar magic "!<arch>"');
+    }
+    const members: ArMember[] = [];
+    let offset = arMagic.length;
+    const header = Buffer.alloc(headerBytes);
+    while (offset < size) {
+      const { bytesRead } = await handle.read(header, 0, headerBytes, offset);
+      if (bytesRead < headerBytes || header.toString('latin1', 58, 60) !== '`\n') {
+        throw debFormatError(label, `damaged ar member header at byte ${offset}`);
+      }
+      const name = header.toString('latin1', 0, 16).trimEnd().replace(/\/$/, '');
+      const sizeText = header.toString('latin1', 48, 58).trim();
+      if (!/^[0-9]+$/.test(sizeText)) throw debFormatError(label, `ar member "${name}" has size "${sizeText}"`);
+      const sizeBytes = Number(sizeText);
+      const dataOffset = offset + headerBytes;
+      if (dataOffset + sizeBytes > size) throw debFormatError(label, `ar member "${name}" runs past the end of the file`);
+      members.push({ name, offsetBytes: dataOffset, sizeBytes });
+      offset = dataOffset + sizeBytes + (sizeBytes % 2);
+    }
+    return members;
+  } finally {
+    await handle.close();
+  }
+}
+
+function debFormatError(label: string, problem: string): RedoError {
+  return new RedoError('ERR_DEB_FORMAT', `redo: "${label}": not a valid .deb package`, {
+    details: [`problem: ${problem}`],
+    hint: 'check the source pin: a .deb must be an ar archive holding data.tar.*',
+  });
+}
+
+/** The decompressor for each data archive suffix: `null` is plain tar. */
+const decompressors: Record<string, readonly string[] | 'gzip' | null> = {
+  'data.tar': null,
+  'data.tar.gz': 'gzip',
+  'data.tar.xz': ['xz', '--decompress', '--stdout'],
+  'data.tar.zst': ['zstd', '--decompress', '--stdout', '--quiet'],
+  'data.tar.bz2': ['bzip2', '--decompress', '--stdout'],
+};
+
+/**
+ * Opens the data archive of the .deb at `path` as a stream of uncompressed tar bytes.
+ * gzip is undone with node:zlib; xz, zstd and bzip2 with the system's tools through a
+ * child process. A decompressor failure (non-zero exit, missing tool) surfaces as an
+ * ERR_DEB_FORMAT error on the returned stream. Destroying the stream stops the child.
+ * Throws ERR_DEB_FORMAT when the package has no data member.
+ */
+export async function openDebData(path: string, label: string): Promise<Readable> {
+  const members = await listArMembers(path, label);
+  const data = members.find((member) => Object.hasOwn(decompressors, member.name));
+  if (data === undefined) {
+    throw debFormatError(label, `no data.tar member (members: ${members.map((m) => m.name).join(', ') || 'none'})`);
+  }
+  const raw = () => createReadStream(path, {
+    start: data.offsetBytes,
+    end: data.offsetBytes + data.sizeBytes - 1,
+  });
+  const method = decompressors[data.name]!;
+  if (data.sizeBytes === 0) throw debFormatError(label, `${data.name} is empty`);
+  if (method === null) return raw();
+  if (method === 'gzip') {
+    const output = new PassThrough();
+    pipeline(raw(), createGunzip(), output).catch((cause: unknown) => {
+      output.destroy(debFormatError(label, `${data.name} does not decompress: ${(cause as Error).message}`));
+    });
+    return output;
+  }
+  return spawnDecompressor(method, raw(), label, data.name);
+}
+
+function spawnDecompressor(command: readonly string[], input: Readable, label: string, member: string): Readable {
+  const [program, ...args] = command as [string, ...string[]];
+  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const output = new PassThrough();
+  const stderr: Buffer[] = [];
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const fail = (problem: string): void => {
+    output.destroy(debFormatError(label, `${member}: ${problem}`));
+  };
+  child.on('error', (cause) => fail(`cannot run ${program}: ${cause.message}`));
+  // A consumer that stops early (an unsafe path, say) closes stdin under us: not an error.
+  child.stdin.on('error', () => undefined);
+  input.on('error', (cause) => fail(`cannot read: ${cause.message}`));
+  input.pipe(child.stdin);
+  child.stdout.pipe(output, { end: false });
+  let isStdoutDone = false;
+  let exitCode: number | null | undefined;
+  const finish = (): void => {
+    if (!isStdoutDone || exitCode === undefined) return;
+    if (exitCode === 0) output.end();
+    else fail(`${program} exited with status ${exitCode}: ${Buffer.concat(stderr).toString('utf8').trim().split('\n').slice(-2).join(' / ')}`);
+  };
+  child.stdout.on('end', () => {
+    isStdoutDone = true;
+    finish();
+  });
+  child.on('close', (code) => {
+    exitCode = code;
+    finish();
+  });
+  output.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    input.destroy();
+  });
+  return output;
+}
+
+/**
+ * The files of the .deb at `path` as tar entries carrying the package's own metadata
+ * (type, mode including setuid bits, uid, gid, symlink and hardlink targets). The data
+ * archive is decompressed to `dataTarPath` (an uncompressed tar the caller owns and
+ * must keep until the entries have been written), and entries read their content from
+ * it by offset. Entry paths are relative (`usr/bin/hello`); the archive root is
+ * skipped. Throws ERR_DEB_UNSAFE_PATH, naming the package and the member, when a member
+ * name or hardlink target is absolute or holds `..`; ERR_DEB_FORMAT when the package is
+ * not a readable .deb.
+ */
+export async function readDebEntries(path: string, label: string, dataTarPath: string): Promise<TarEntry[]> {
+  const data = await openDebData(path, label);
+  await pipeline(data, createWriteStream(dataTarPath));
+  let members;
+  try {
+    members = indexTar(dataTarPath);
+  } catch (cause) {
+    throw debFormatError(label, `the data archive is not a readable tar: ${(cause as Error).message}`);
+  }
+  for (const member of members) {
+    const header = member.header;
+    refuseUnsafe(label, pathText(header.path), header.path, 'member');
+    if (header.type === 'hardlink') refuseUnsafe(label, pathText(header.path), header.linkTarget, 'hardlink target');
+  }
+  try {
+    return entriesOfTar(dataTarPath);
+  } catch (cause) {
+    if (isRedoError(cause, 'ERR_LAYER_PATH')) {
+      throw new RedoError('ERR_DEB_UNSAFE_PATH', `redo: "${label}": package data archive holds an unsafe path`, {
+        details: [cause.headline],
+        cause,
+      });
+    }
+    throw cause;
+  }
+}
+
+function refuseUnsafe(label: string, member: string, bytes: Buffer, what: string): void {
+  const text = bytes.toString('latin1');
+  const isAbsolute = text.startsWith('/');
+  const hasDotDot = text.split('/').includes('..');
+  if (!isAbsolute && !hasDotDot) return;
+  throw new RedoError('ERR_DEB_UNSAFE_PATH', `redo: "${label}": package data archive holds an unsafe path`, {
+    details: [
+      `member: "${member}"`,
+      `${what}: "${pathText(bytes)}" ${isAbsolute ? 'is absolute' : 'climbs out with ".."'}`,
+    ],
+    hint: 'a package must only install paths below its root; this one was refused',
+  });
+}

@@ -1,0 +1,198 @@
+/** Getting a source's bytes: cache, else download (file:, http(s):, deb: via apt), verify against the pin, store. */
+
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { RedoError } from '../errors.js';
+import { checkFile, defaultPinAlgorithm, integrityOfFile, type Integrity } from './integrity.js';
+import type { SourceSpec } from './spec.js';
+import { findInStore, insertIntoStore } from './store.js';
+
+/** Options for fetchSource and pinSource. */
+export interface FetchOptions {
+  /** The cache folder (see cacheDirFrom). */
+  cacheDir: string;
+  /** Project root: `file:` sources are relative to it. */
+  root: string;
+  /** Never download: a source the cache lacks is ERR_SOURCE_UNREACHABLE. */
+  isOffline?: boolean;
+  /** The spec the source belongs to, relative to the root, for error messages. */
+  specPath?: string;
+  /** Environment for apt-get (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Verified bytes of a source. */
+export interface FetchedSource {
+  /** A file holding exactly the pinned bytes. Shared cache content: read it, never modify it. */
+  path: string;
+  integrity: Integrity;
+  /** True when the bytes came from the cache without any download. */
+  wasCached: boolean;
+}
+
+function subjectOf(source: SourceSpec, options: FetchOptions): string {
+  return options.specPath !== undefined ? `redo: "${options.specPath}": source "${source.url}"` : `redo: source "${source.url}"`;
+}
+
+/**
+ * Returns verified bytes for `source`. A project file (`integrity: project`) is returned
+ * in place with its current sha256, uncached. With a warm cache: no network and no apt call,
+ * the cached copy is re-hashed against the pin and returned. Otherwise the source is
+ * downloaded into a scratch folder, hashed with ssri and compared with the pin BEFORE
+ * anything else sees it, then inserted into the cache atomically.
+ * Throws ERR_INTEGRITY_MISSING (no pin; nothing fetched), ERR_INTEGRITY_MISMATCH
+ * (wanted/found; nothing cached), ERR_SOURCE_UNREACHABLE (which source, why, and that
+ * the cache has no copy). Writes only into `cacheDir` and a scratch folder it removes.
+ */
+export async function fetchSource(source: SourceSpec, options: FetchOptions): Promise<FetchedSource> {
+  if (source.isProjectFile) {
+    const path = resolve(options.root, source.url.slice('file:'.length));
+    try {
+      return { path, integrity: await integrityOfFile(path), wasCached: false };
+    } catch (cause) {
+      throw unreachable(source, options, `cannot read ${source.url.slice('file:'.length)}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, [], cause);
+    }
+  }
+  const wanted = source.integrity;
+  if (wanted === undefined) {
+    throw new RedoError('ERR_INTEGRITY_MISSING', `${subjectOf(source, options)}: no integrity pin`, {
+      details: [`line: ${source.location.line}`],
+      hint: `run \`redo-ts pin${options.specPath !== undefined ? ` ${options.specPath}` : ''}\` to compute it, then review and commit the change`,
+    });
+  }
+  const cached = await findInStore(options.cacheDir, wanted);
+  if (cached !== undefined) {
+    const check = await checkFile(cached, wanted);
+    if (check.matches) return { path: cached, integrity: wanted, wasCached: true };
+    // A damaged cache entry is not the source's fault: fetch it again below.
+  }
+  if (options.isOffline === true) {
+    throw unreachable(source, options, 'offline mode, and the cache has no copy', []);
+  }
+  return withScratch(async (scratch) => {
+    const downloaded = await download(source, options, scratch);
+    const check = await checkFile(downloaded, wanted);
+    if (!check.matches) {
+      throw new RedoError('ERR_INTEGRITY_MISMATCH', `${subjectOf(source, options)}: integrity mismatch`, {
+        details: [`wanted: ${wanted}`, `found:  ${check.found}`, 'nothing was cached and nothing was built'],
+        hint: 'change the pin (redo-ts pin --update) only if the upstream file was meant to change',
+      });
+    }
+    const path = await insertIntoStore(options.cacheDir, wanted, downloaded, source.url);
+    return { path, integrity: wanted, wasCached: false };
+  });
+}
+
+/**
+ * Downloads `source` (ignoring any pin and the cache) and returns its SRI with
+ * `algorithm` (default sha256), inserting the bytes into the cache under that SRI.
+ * Used by `redo-ts pin`. Throws ERR_SOURCE_UNREACHABLE.
+ */
+export async function pinSource(source: SourceSpec, options: FetchOptions, algorithm: string = defaultPinAlgorithm): Promise<Integrity> {
+  return withScratch(async (scratch) => {
+    const downloaded = await download(source, options, scratch);
+    const integrity = await integrityOfFile(downloaded, algorithm);
+    await insertIntoStore(options.cacheDir, integrity, downloaded, source.url);
+    return integrity;
+  });
+}
+
+async function withScratch<T>(work: (scratch: string) => Promise<T>): Promise<T> {
+  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-fetch-'));
+  try {
+    return await work(scratch);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function unreachable(source: SourceSpec, options: FetchOptions, why: string, more: string[], cause?: unknown): RedoError {
+  return new RedoError('ERR_SOURCE_UNREACHABLE', `${subjectOf(source, options)}: cannot be fetched`, {
+    details: [`why: ${why}`, ...more, 'cache: no copy of this pin'],
+    hint: source.kind === 'deb'
+      ? 'check that apt can see this exact version (apt-cache policy PACKAGE); old versions leave the mirror'
+      : 'check the URL, or put the file in the cache by running once where it is reachable',
+    cause,
+  });
+}
+
+/** Puts the source's bytes in `scratch` and returns their path. */
+async function download(source: SourceSpec, options: FetchOptions, scratch: string): Promise<string> {
+  const target = join(scratch, 'download');
+  switch (source.kind) {
+    case 'file': {
+      const from = resolve(options.root, source.url.slice('file:'.length));
+      try {
+        await copyFile(from, target);
+      } catch (cause) {
+        throw unreachable(source, options, `cannot read ${source.url.slice('file:'.length)}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, [], cause);
+      }
+      return target;
+    }
+    case 'http': {
+      let response: Response;
+      try {
+        response = await fetch(source.url, { redirect: 'follow' });
+      } catch (cause) {
+        const reason = (cause as Error & { cause?: Error }).cause?.message ?? (cause as Error).message;
+        throw unreachable(source, options, reason, [], cause);
+      }
+      if (!response.ok || response.body === null) {
+        await response.body?.cancel();
+        throw unreachable(source, options, `HTTP status ${response.status} ${response.statusText}`.trim(), []);
+      }
+      try {
+        await pipeline(Readable.fromWeb(response.body as WebReadableStream), createWriteStream(target));
+      } catch (cause) {
+        throw unreachable(source, options, `download interrupted: ${(cause as Error).message}`, [], cause);
+      }
+      return target;
+    }
+    case 'deb':
+      return downloadDeb(source, options, scratch);
+    default: {
+      const impossible: never = source.kind;
+      throw new Error(`unknown source kind ${String(impossible)}`);
+    }
+  }
+}
+
+/**
+ * `apt-get download PACKAGE[:ARCH]=VERSION` in a scratch folder, using the machine's own
+ * apt configuration (no mirror is named by the project).
+ */
+async function downloadDeb(source: SourceSpec, options: FetchOptions, scratch: string): Promise<string> {
+  const deb = source.deb!;
+  const folder = join(scratch, 'apt');
+  await mkdir(folder);
+  const request = `${deb.package}${deb.arch !== undefined ? `:${deb.arch}` : ''}=${deb.version}`;
+  const { status, stderr } = await run('apt-get', ['download', '--quiet', request], folder, {
+    ...(options.env ?? process.env),
+    LC_ALL: 'C',
+  });
+  if (status !== 0) {
+    const tail = stderr.trim().split('\n').filter((line) => line !== '').slice(-3).map((line) => `apt-get: ${line}`);
+    throw unreachable(source, options, `apt-get download ${request} ${status === null ? 'could not run' : `exited with status ${status}`}`, tail);
+  }
+  const debs = (await readdir(folder)).filter((name) => name.endsWith('.deb')).sort();
+  if (debs.length !== 1) {
+    throw unreachable(source, options, `apt-get download ${request} left ${debs.length} .deb files`, debs.map((name) => `file: ${name}`));
+  }
+  return join(folder, debs[0]!);
+}
+
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.on('error', (error) => resolvePromise({ status: null, stderr: error.message }));
+    child.on('close', (code) => resolvePromise({ status: code, stderr: Buffer.concat(chunks).toString('utf8') }));
+  });
+}

@@ -1,0 +1,60 @@
+/** The content-addressed download cache: a thin wrapper over cacache (its only importer). */
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import cacache from 'cacache';
+import { algorithmOf, type Integrity } from './integrity.js';
+
+/**
+ * The cache folder: `$REDO_TS_CACHE` when set and non-empty, else `~/.cache/redo-ts`.
+ * Pure: reads only the `env` it is given.
+ */
+export function cacheDirFrom(env: NodeJS.ProcessEnv): string {
+  const fromEnv = env.REDO_TS_CACHE;
+  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
+  return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.cache', 'redo-ts');
+}
+
+/** Index key of a source in the cache: the pin itself, so equal pins share one copy. */
+function keyOf(integrity: Integrity): string {
+  return `redo-ts:source:${integrity}`;
+}
+
+/**
+ * Path of the cached bytes pinned by `integrity`, or undefined when the cache has none.
+ * The file is shared and must be treated as read-only. Does not re-hash it: callers
+ * verify before use.
+ */
+export async function findInStore(cacheDir: string, integrity: Integrity): Promise<string | undefined> {
+  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  if (!info) return undefined;
+  try {
+    await stat(info.path);
+    return info.path;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copies the file at `path`, whose bytes the caller has already checked against
+ * `integrity`, into the cache and returns the cached path. cacache hashes again as it
+ * writes and moves the content into place atomically, so a crash leaves no partial
+ * entry. `origin` (a URL) is kept in the index entry's metadata for humans.
+ */
+export async function insertIntoStore(cacheDir: string, integrity: Integrity, path: string, origin: string): Promise<string> {
+  const options = { integrity, algorithms: [algorithmOf(integrity)], metadata: { origin } };
+  const { size } = await stat(path);
+  if (size === 0) {
+    // cacache's write stream rejects an empty input, so empty files go in as a buffer.
+    await cacache.put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
+  } else {
+    await pipeline(createReadStream(path), cacache.put.stream(cacheDir, keyOf(integrity), options));
+  }
+  const stored = await findInStore(cacheDir, integrity);
+  if (stored === undefined) throw new Error(`cache entry for ${integrity} vanished after insert`);
+  return stored;
+}
