@@ -10,3 +10,7 @@ export { toMemberPath, comparePaths, pathText, encodeHeader } from './image/tar-
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './image/tar-header.js';
 export { toSha256Digest, digestHex, digestBytes, digestFile } from './image/digest.js';
 export type { Sha256Digest } from './image/digest.js';
+
+// Initrds: deterministic cpio newc archives for the kernel's initramfs.
+export { writeCpio } from './image/cpio.js';
+export type { WriteCpioOptions, CpioResult } from './image/cpio.js';
