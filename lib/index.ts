@@ -10,6 +10,19 @@ export { toMemberPath, comparePaths, pathText, encodeHeader } from './image/tar-
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './image/tar-header.js';
 export { toSha256Digest, digestHex, digestBytes, digestFile } from './image/digest.js';
 export type { Sha256Digest } from './image/digest.js';
+export { collectEntries } from './image/entries.js';
+export type { CollectOptions } from './image/entries.js';
+export { parseMetadata, readMetadataFile, defaultMetadata, MetadataMatcher } from './image/metadata.js';
+export type { MetadataTable, MetadataRule, ResolvedMetadata } from './image/metadata.js';
+export { mergeTars, differingField } from './image/layer-merge.js';
+export { diffEntries, writeDiffLayer } from './image/layer-diff.js';
+export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
+export type { GzipResult } from './image/compress.js';
+export { imageConfigJson, canonicalJson } from './image/image-config.js';
+export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.js';
+export { writeDockerArchive } from './image/docker-archive.js';
+export { writeOciLayout, ociMediaTypes } from './image/oci.js';
+export type { OciLayoutInput } from './image/oci.js';
 
 // Initrds: deterministic cpio newc archives for the kernel's initramfs.
 export { writeCpio } from './image/cpio.js';

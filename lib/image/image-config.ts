@@ -1,0 +1,140 @@
+/** The image description (config) and its canonical JSON, shared by docker-archive and OCI writers. */
+
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipFile } from './compress.js';
+import { digestFile, digestHex, type Sha256Digest } from './digest.js';
+import { mtimeFromEnvironment } from './tar.js';
+
+/**
+ * What an image runs and how it is described. Field names follow the OCI image
+ * config (`config` object: Entrypoint, Cmd, Env, WorkingDir, User, Labels,
+ * ExposedPorts). `history` holds one comment per layer, in layer order.
+ * `createdSeconds` defaults to SOURCE_DATE_EPOCH, else 0 (1970-01-01T00:00:00Z);
+ * the clock is never read.
+ */
+export interface ImageConfig {
+  architecture: string;
+  os: string;
+  variant?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  labels?: Record<string, string>;
+  /** e.g. ["8080/tcp"]. */
+  exposedPorts?: string[];
+  history?: string[];
+  createdSeconds?: number;
+}
+
+/** Input of the image writers: layer tars (uncompressed, in order), a config, names. */
+export interface ImageInput {
+  /** Paths of uncompressed layer tars, bottom layer first. */
+  layers: string[];
+  config: ImageConfig;
+  /** e.g. ["localhost/app:latest"] (docker archive); the OCI writer ignores it. */
+  repoTags?: string[];
+  /** Store layers gzip-compressed (pinned header); default false. */
+  gzip?: boolean;
+}
+
+/** What an image writer produced: every digest a client will check. */
+export interface ImageResult {
+  configDigest: Sha256Digest;
+  manifestDigest: Sha256Digest;
+  diffIds: Sha256Digest[];
+  layerDigests: Sha256Digest[];
+}
+
+/**
+ * JSON with object keys sorted by UTF-16 code units at every level and no
+ * whitespace: one byte sequence per value, whatever order the caller built it in.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object)
+    .filter((k) => object[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(object[k])}`).join(',')}}`;
+}
+
+/** RFC 3339 UTC timestamp of a whole number of seconds, e.g. 1970-01-01T00:00:00Z. */
+export function rfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * The image config JSON bytes (OCI image-spec config.md, also what `docker load`
+ * reads): architecture, os, config {...}, created, history (one entry per layer),
+ * rootfs {type: "layers", diff_ids}. Deterministic: canonical JSON.
+ */
+export function imageConfigJson(config: ImageConfig, diffIds: readonly Sha256Digest[]): Buffer {
+  const created = rfc3339(config.createdSeconds ?? mtimeFromEnvironment());
+  const runtime: Record<string, unknown> = {
+    Entrypoint: config.entrypoint,
+    Cmd: config.cmd,
+    Env: config.env,
+    WorkingDir: config.workingDir,
+    User: config.user,
+    Labels: config.labels,
+    ExposedPorts:
+      config.exposedPorts === undefined ? undefined : Object.fromEntries(config.exposedPorts.map((port) => [port, {}])),
+  };
+  const document = {
+    architecture: config.architecture,
+    os: config.os,
+    variant: config.variant,
+    created,
+    config: runtime,
+    history: diffIds.map((_, i) => ({
+      created,
+      created_by: 'redo-ts',
+      comment: config.history?.[i],
+    })),
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  };
+  return Buffer.from(canonicalJson(document), 'utf8');
+}
+
+/** A layer ready to be stored: its diffID, and the blob (file, digest, size) clients fetch. */
+export interface PreparedLayer {
+  diffId: Sha256Digest;
+  blobPath: string;
+  blobDigest: Sha256Digest;
+  blobSizeBytes: number;
+  isGzip: boolean;
+}
+
+/**
+ * Hashes each layer tar (diffID) and, when `gzip`, compresses it into `scratchDir`
+ * (created) as `<index>.tar.gz`. Uncompressed layers are referenced in place.
+ */
+export async function prepareLayers(layers: readonly string[], gzip: boolean, scratchDir: string): Promise<PreparedLayer[]> {
+  const prepared: PreparedLayer[] = [];
+  if (gzip) mkdirSync(scratchDir, { recursive: true });
+  for (const [index, layer] of layers.entries()) {
+    const { digest: diffId, sizeBytes } = digestFile(layer);
+    if (!gzip) {
+      prepared.push({ diffId, blobPath: layer, blobDigest: diffId, blobSizeBytes: sizeBytes, isGzip: false });
+      continue;
+    }
+    const blobPath = join(scratchDir, `${index}.tar.gz`);
+    const result = await gzipFile(layer, blobPath);
+    prepared.push({ diffId, blobPath, blobDigest: result.digest, blobSizeBytes: result.sizeBytes, isGzip: true });
+  }
+  return prepared;
+}
+
+/** Copies a prepared blob to `blobs/sha256/<hex>` under `dir` (no-op if already there). */
+export function storeBlob(dir: string, layer: PreparedLayer): void {
+  copyFileSync(layer.blobPath, join(dir, 'blobs', 'sha256', digestHex(layer.blobDigest)));
+}
+
+/** Removes a scratch folder made by prepareLayers. */
+export function removeScratch(scratchDir: string): void {
+  rmSync(scratchDir, { recursive: true, force: true });
+}

@@ -1,0 +1,103 @@
+/** The OCI image-layout writer (a folder with oci-layout, index.json and blobs/sha256/). */
+
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { digestBytes, digestHex, type Sha256Digest } from './digest.js';
+import {
+  canonicalJson,
+  imageConfigJson,
+  prepareLayers,
+  removeScratch,
+  storeBlob,
+  type ImageInput,
+  type ImageResult,
+} from './image-config.js';
+
+/** OCI media types used by the layout writer (image-spec media-types.md). */
+export const ociMediaTypes = {
+  index: 'application/vnd.oci.image.index.v1+json',
+  manifest: 'application/vnd.oci.image.manifest.v1+json',
+  config: 'application/vnd.oci.image.config.v1+json',
+  layer: 'application/vnd.oci.image.layer.v1.tar',
+  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+} as const;
+
+/** Input of writeOciLayout: an image plus the ref name index.json gives it. */
+export interface OciLayoutInput extends ImageInput {
+  /** `org.opencontainers.image.ref.name`, e.g. "latest" (used as `oci:DIR:latest`). */
+  refName: string;
+}
+
+function writeBlob(dir: string, bytes: Buffer): Sha256Digest {
+  const digest = digestBytes(bytes);
+  writeFileSync(join(dir, 'blobs', 'sha256', digestHex(digest)), bytes);
+  return digest;
+}
+
+/**
+ * Writes an OCI image layout into `outDir` (created if missing; an existing layout's
+ * blobs are kept, index.json is replaced by one naming only this image):
+ *
+ *     outDir/oci-layout            {"imageLayoutVersion":"1.0.0"}
+ *     outDir/index.json            one manifest, annotated with the ref name
+ *     outDir/blobs/sha256/<hex>    layers, config, manifest
+ *
+ * Every JSON document is canonical; files get mode 0644 and folders 0755 whatever
+ * the umask. Returns the digests (manifestDigest is the manifest blob's).
+ */
+export async function writeOciLayout(input: OciLayoutInput, outDir: string): Promise<ImageResult> {
+  const blobDir = join(outDir, 'blobs', 'sha256');
+  mkdirSync(blobDir, { recursive: true });
+  const scratch = join(outDir, '.layers.tmp');
+  try {
+    const layers = await prepareLayers(input.layers, input.gzip ?? false, scratch);
+    const diffIds = layers.map((l) => l.diffId);
+    for (const layer of layers) storeBlob(outDir, layer);
+    const configBytes = imageConfigJson(input.config, diffIds);
+    const configDigest = writeBlob(outDir, configBytes);
+    const manifestBytes = Buffer.from(
+      canonicalJson({
+        schemaVersion: 2,
+        mediaType: ociMediaTypes.manifest,
+        config: { mediaType: ociMediaTypes.config, digest: configDigest, size: configBytes.length },
+        layers: layers.map((l) => ({
+          mediaType: l.isGzip ? ociMediaTypes.layerGzip : ociMediaTypes.layer,
+          digest: l.blobDigest,
+          size: l.blobSizeBytes,
+        })),
+      }),
+      'utf8',
+    );
+    const manifestDigest = writeBlob(outDir, manifestBytes);
+    const indexBytes = Buffer.from(
+      canonicalJson({
+        schemaVersion: 2,
+        mediaType: ociMediaTypes.index,
+        manifests: [
+          {
+            mediaType: ociMediaTypes.manifest,
+            digest: manifestDigest,
+            size: manifestBytes.length,
+            annotations: { 'org.opencontainers.image.ref.name': input.refName },
+          },
+        ],
+      }),
+      'utf8',
+    );
+    writeFileSync(join(outDir, 'index.json'), indexBytes);
+    writeFileSync(join(outDir, 'oci-layout'), canonicalJson({ imageLayoutVersion: '1.0.0' }));
+    return { configDigest, manifestDigest, diffIds, layerDigests: layers.map((l) => l.blobDigest) };
+  } finally {
+    removeScratch(scratch);
+    // Permissions independent of the umask: the layout may itself be archived or compared.
+    for (const dir of [outDir, join(outDir, 'blobs'), blobDir]) chmodSync(dir, 0o755);
+    for (const name of ['index.json', 'oci-layout']) {
+      try {
+        chmodSync(join(outDir, name), 0o644);
+      } catch {
+        // Not written when an earlier step failed; the error from that step is thrown.
+      }
+    }
+    for (const name of readdirSync(blobDir)) chmodSync(join(blobDir, name), 0o644);
+  }
+}
