@@ -1,0 +1,428 @@
+/** Turning a spec into a rootfs fragment: fetch and verify sources, build in a scratch folder, write a deterministic tar. */
+
+import { spawn } from 'node:child_process';
+import { copyFile, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { RedoError } from '../errors.js';
+import { entriesOfTar, pathText, writeTar, type TarEntry } from '../image/tar.js';
+import type { Sha256Digest } from '../image/digest.js';
+import { readDebEntries } from './deb.js';
+import { fetchSource, type FetchedSource } from './fetch.js';
+import { compileGlob } from './glob.js';
+import type { Integrity } from './integrity.js';
+import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
+import { cacheDirFrom } from './store.js';
+
+/** One pinned input a build used: what `redo-ts pins` lists. */
+export interface PinnedSource {
+  kind: 'file' | 'http' | 'deb';
+  /** Source name: the file name, or the Debian package name. */
+  name: string;
+  /** The Debian version for deb sources; the spec's version otherwise. */
+  version: string;
+  /** The pin, or for a project file (`integrity: project`) its sha256 now. */
+  integrity: Integrity | undefined;
+  /** True for project files, whose integrity is not pinned. */
+  isProjectFile: boolean;
+  url: string;
+  /** The spec that lists the source, relative to the project root. */
+  spec: string;
+  /** Whether it is a source or a patch. */
+  role: 'source' | 'patch';
+}
+
+/** Options for buildFragment. */
+export interface BuildFragmentOptions {
+  /** Project root; found from the spec path when omitted. */
+  root?: string;
+  /** Cache folder; default cacheDirFrom(env). */
+  cacheDir?: string;
+  /** Never download: a source missing from the cache is an error. */
+  isOffline?: boolean;
+  /** Environment: PATH for build steps, REDO_TS_CACHE, SOURCE_DATE_EPOCH, apt's settings. */
+  env?: NodeJS.ProcessEnv;
+  /** Write only the entries of this layer (default: every layer). */
+  layer?: string;
+  /** mtime of every member; default SOURCE_DATE_EPOCH from env, else 0. */
+  mtimeSeconds?: number;
+  /** Where build-step and patch output goes (default: discarded, last lines kept for errors). */
+  log?: Writable;
+}
+
+/** What buildFragment wrote. */
+export interface FragmentResult {
+  spec: string;
+  /** Every source and patch the build used, in spec order. */
+  sources: PinnedSource[];
+  /** Layers named by the spec's delivered entries, sorted; `layer` option filters the tar to one. */
+  layers: string[];
+  /** Number of members written (parent directories included). */
+  entryCount: number;
+  diffId: Sha256Digest;
+  sizeBytes: number;
+}
+
+/** An entry headed for a fragment, with its layer and where it came from (for conflict messages). */
+interface PlacedEntry {
+  entry: TarEntry;
+  layer: string;
+  origin: string;
+}
+
+/**
+ * Builds the spec at `specPath` into a deterministic tar at `outPath`:
+ * 1. every source and patch is fetched and checked against its pin (all pins are
+ *    checked for presence first, so a missing pin fails before any download);
+ * 2. in a scratch folder, non-deb sources are copied into the build folder (`$SRCDIR`,
+ *    also the working directory) under their names, archives with `unpack` are
+ *    unpacked, each .deb is put there as `PACKAGE.deb`, patches are applied in order;
+ * 3. each build step runs as `sh -eu -c STEP` with a clean environment (PATH, HOME,
+ *    DESTDIR, SRCDIR, NAME, VERSION, SOURCE_DATE_EPOCH, LC_ALL=C, TZ=UTC, umask 022);
+ * 4. the files under `$DESTDIR` matched by the spec's `files` rules are delivered with
+ *    the rules' mode/owner/group/layer (never the builder's owner), and every deb
+ *    source's files with the package's own metadata, filtered by include/exclude.
+ * The tar is written beside `outPath` and renamed over it, so a failure leaves any old
+ * output intact. The scratch folder is removed. Returns the provenance and digest.
+ * Throws ERR_INTEGRITY_MISSING / ERR_INTEGRITY_MISMATCH / ERR_SOURCE_UNREACHABLE (from
+ * fetching), ERR_SPEC_BUILD_FAILED (a step or patch failed: status and stderr tail),
+ * ERR_SPEC_FILES_UNMATCHED (a files rule matched nothing), ERR_FRAGMENT_CONFLICT (one
+ * path delivered twice: both origins named), ERR_DEB_* (bad package), ERR_SPEC_* (bad spec).
+ */
+export async function buildFragment(specPath: string, outPath: string, options: BuildFragmentOptions = {}): Promise<FragmentResult> {
+  const env = options.env ?? process.env;
+  const spec = await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
+  const cacheDir = options.cacheDir ?? cacheDirFrom(env);
+  const all: Array<{ source: SourceSpec; role: 'source' | 'patch' }> = [
+    ...spec.sources.map((source) => ({ source, role: 'source' as const })),
+    ...spec.patches.map((patch) => ({ source: patch.source, role: 'patch' as const })),
+  ];
+  const unpinned = all.filter(({ source }) => source.integrity === undefined && !source.isProjectFile);
+  if (unpinned.length > 0) {
+    throw new RedoError('ERR_INTEGRITY_MISSING', `redo: "${spec.relativePath}": ${unpinned.length === 1 ? 'a source has' : `${unpinned.length} sources have`} no integrity pin`, {
+      details: unpinned.map(({ source }) => `${spec.relativePath}:${source.location.line}: ${source.url}`),
+      hint: `run \`redo-ts pin ${spec.relativePath}\` to compute the pins, then review and commit them`,
+    });
+  }
+  const fetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
+  const fetched = new Map<SourceSpec, FetchedSource>();
+  for (const { source } of all) fetched.set(source, await fetchSource(source, fetchOptions));
+
+  const provenance: PinnedSource[] = all.map(({ source, role }) => ({
+    kind: source.kind,
+    name: source.name,
+    version: source.deb?.version ?? spec.version,
+    integrity: fetched.get(source)!.integrity,
+    isProjectFile: source.isProjectFile,
+    url: source.url,
+    spec: spec.relativePath,
+    role,
+  }));
+
+  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-build-'));
+  try {
+    const srcDir = join(scratch, 'src');
+    const destDir = join(scratch, 'destdir');
+    const homeDir = join(scratch, 'home');
+    await Promise.all([mkdir(srcDir), mkdir(destDir), mkdir(homeDir), mkdir(join(scratch, 'patches')), mkdir(join(scratch, 'deb'))]);
+    const mtimeSeconds = options.mtimeSeconds ?? sourceDateEpoch(env);
+    const stepEnv: NodeJS.ProcessEnv = {
+      PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: homeDir,
+      DESTDIR: destDir,
+      SRCDIR: srcDir,
+      NAME: spec.name,
+      VERSION: spec.version,
+      SOURCE_DATE_EPOCH: String(mtimeSeconds),
+      LC_ALL: 'C',
+      TZ: 'UTC',
+    };
+    const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
+
+    for (const source of spec.sources) {
+      const bytes = fetched.get(source)!.path;
+      if (source.kind === 'deb') {
+        await copyFile(bytes, join(srcDir, `${source.name}.deb`));
+        continue;
+      }
+      await copyFile(bytes, join(srcDir, source.name));
+      if (source.unpack !== undefined) {
+        const into = join(srcDir, source.unpack);
+        await mkdir(into, { recursive: true });
+        await runner.run(`unpack ${source.name}`, 'tar', ['-xf', join(srcDir, source.name), '-C', into, '--no-same-owner', '--no-same-permissions']);
+      }
+    }
+    for (const [index, patch] of spec.patches.entries()) {
+      const file = join(scratch, 'patches', `${String(index).padStart(3, '0')}-${patch.source.name}`);
+      await copyFile(fetched.get(patch.source)!.path, file);
+      await runner.run(`patch ${patch.source.name}`, 'patch', ['--batch', '--forward', `-p${patch.strip}`, '-d', join(srcDir, patch.dir), '-i', file]);
+    }
+    for (const [index, step] of spec.build.entries()) {
+      await runner.run(`build[${index}]`, 'sh', ['-eu', '-c', `umask 022\n${step}`]);
+    }
+
+    const placed: PlacedEntry[] = [];
+    placed.push(...(await deliverBuiltFiles(spec, destDir)));
+    for (const source of spec.sources) {
+      if (source.kind !== 'deb' || !source.isDelivered) continue;
+      const label = `${source.deb!.package}=${source.deb!.version}`;
+      const entries = await readDebEntries(fetched.get(source)!.path, label, join(scratch, 'deb', `${source.name}.tar`));
+      const origin = `spec "${spec.name}" (${spec.relativePath}), deb:${label}`;
+      placed.push(...filterDebEntries(entries, source).map((entry) => ({ entry, layer: source.layer ?? spec.layer, origin })));
+    }
+
+    const merged = mergePlaced(placed, spec.relativePath);
+    const layers = [...new Set(merged.map((item) => item.layer))].sort();
+    const chosen = options.layer === undefined ? merged : merged.filter((item) => item.layer === options.layer);
+    const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
+    return { spec: spec.relativePath, sources: provenance, layers, ...written };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Merges fragment tars written by buildFragment into one tar at `outPath`, refusing a
+ * path that two of them deliver: ERR_FRAGMENT_CONFLICT names both labels (a directory
+ * given by several with identical mode/owner/group is not a conflict). `inputs` are
+ * `{label, path}`, label typically the spec path. Writes atomically; returns digest,
+ * size and member count.
+ */
+export async function mergeFragments(
+  inputs: ReadonlyArray<{ label: string; path: string }>,
+  outPath: string,
+  options: { mtimeSeconds?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ entryCount: number; diffId: Sha256Digest; sizeBytes: number }> {
+  const placed: PlacedEntry[] = [];
+  for (const input of inputs) {
+    for (const entry of entriesOfTar(input.path)) placed.push({ entry, layer: '', origin: input.label });
+  }
+  const merged = mergePlaced(placed, 'the merged fragments');
+  const mtimeSeconds = options.mtimeSeconds ?? sourceDateEpoch(options.env ?? process.env);
+  return writeAtomically(outPath, merged.map((item) => item.entry), mtimeSeconds, outPath);
+}
+
+function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
+  const raw = env.SOURCE_DATE_EPOCH;
+  return raw !== undefined && /^[0-9]+$/.test(raw.trim()) ? Number(raw.trim()) : 0;
+}
+
+async function writeAtomically(outPath: string, entries: TarEntry[], mtimeSeconds: number, label: string) {
+  const absolute = resolve(outPath);
+  const temporary = join(dirname(absolute), `.${absolute.split('/').pop()}.${process.pid}.tmp`);
+  try {
+    const result = await writeTar(entries, temporary, { mtimeSeconds, label: `"${label}"` });
+    await rename(temporary, absolute);
+    return { entryCount: countMembers(entries), diffId: result.diffId, sizeBytes: result.sizeBytes };
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+function countMembers(entries: TarEntry[]): number {
+  const paths = new Set<string>();
+  for (const entry of entries) {
+    let path = entry.path.toString('latin1');
+    paths.add(path);
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/')) {
+      path = path.slice(0, slash);
+      paths.add(path);
+    }
+  }
+  return paths.size;
+}
+
+/** Runs steps and tools in the build folder, keeping the last stderr lines for errors. */
+class StepRunner {
+  constructor(
+    private readonly spec: Spec,
+    private readonly cwd: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly log: Writable | undefined,
+  ) {}
+
+  run(what: string, command: string, args: string[]): Promise<void> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(command, args, { cwd: this.cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const tail: string[] = [];
+      const keep = (chunk: Buffer): void => {
+        this.log?.write(chunk);
+        tail.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+        tail.splice(0, Math.max(0, tail.length - 5));
+      };
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      child.on('error', (cause) => reject(this.failure(what, `could not run ${command}: ${cause.message}`, [], cause)));
+      child.on('close', (code, signal) => {
+        if (code === 0) resolvePromise();
+        else reject(this.failure(what, signal !== null ? `killed by signal ${signal}` : `exited with status ${code}`, tail));
+      });
+    });
+  }
+
+  private failure(what: string, how: string, tail: string[], cause?: unknown): RedoError {
+    return new RedoError('ERR_SPEC_BUILD_FAILED', `redo: "${this.spec.relativePath}": ${what} ${how}`, {
+      details: tail.length > 0 ? [`output (last ${tail.length} lines):`, ...tail.map((line) => `  ${line}`)] : [],
+      hint: 'nothing was written; fix the step and build again',
+      cause,
+    });
+  }
+}
+
+/** Walks `root` depth-first in byte order of names; yields image paths (`usr/bin/x`) relative to it. */
+async function walk(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (relativeDir: string): Promise<void> => {
+    const names = (await readdir(join(root, relativeDir))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const path = relativeDir === '' ? name : `${relativeDir}/${name}`;
+      out.push(path);
+      const stats = await lstat(join(root, path));
+      if (stats.isDirectory()) await visit(path);
+    }
+  };
+  await visit('');
+  return out;
+}
+
+/** The entries of `$DESTDIR` the spec's `files` rules deliver, with the rules' metadata. */
+async function deliverBuiltFiles(spec: Spec, destDir: string): Promise<PlacedEntry[]> {
+  const paths = await walk(destDir);
+  const used = new Set<FileRule>();
+  const origin = `spec "${spec.name}" (${spec.relativePath})`;
+  const firstOfInode = new Map<string, string>();
+  const placed: PlacedEntry[] = [];
+  for (const path of paths) {
+    const imagePath = `/${path}`;
+    const ancestors = ancestorsOf(imagePath);
+    let covering: FileRule | undefined;
+    let direct: FileRule | undefined;
+    for (const rule of spec.files) {
+      if (rule.matches(imagePath)) {
+        direct = rule;
+        covering = rule;
+      } else if (ancestors.some((ancestor) => rule.matches(ancestor))) {
+        covering = rule;
+      }
+    }
+    if (covering === undefined) continue;
+    used.add(covering);
+    if (direct !== undefined) used.add(direct);
+    const absolute = join(destDir, path);
+    const stats = await lstat(absolute);
+    const entry: TarEntry = { path: Buffer.from(path), type: 'file', mode: 0o644, uid: covering.uid ?? 0, gid: covering.gid ?? 0, sizeBytes: 0 };
+    if (stats.isDirectory()) {
+      entry.type = 'directory';
+      entry.mode = 0o755;
+    } else if (stats.isSymbolicLink()) {
+      entry.type = 'symlink';
+      entry.mode = 0o777;
+      entry.linkTarget = Buffer.from(await readlink(absolute));
+    } else if (stats.isFile()) {
+      entry.mode = stats.mode & 0o100 ? 0o755 : 0o644;
+      const inode = `${stats.dev}:${stats.ino}`;
+      const first = stats.nlink > 1 ? firstOfInode.get(inode) : undefined;
+      if (first !== undefined) {
+        entry.type = 'hardlink';
+        entry.linkTarget = Buffer.from(first);
+      } else {
+        if (stats.nlink > 1) firstOfInode.set(inode, path);
+        entry.sizeBytes = stats.size;
+        entry.content = { kind: 'path', path: absolute };
+      }
+    } else {
+      throw new RedoError('ERR_SPEC_BUILD_FAILED', `redo: "${spec.relativePath}": build produced "${imagePath}", which is not a file, folder or symlink`, {
+        hint: 'devices and fifos cannot be delivered from a build; ship them from a deb: source',
+      });
+    }
+    if (direct?.mode !== undefined && entry.type !== 'symlink' && entry.type !== 'hardlink') entry.mode = direct.mode;
+    placed.push({ entry, layer: covering.layer ?? spec.layer, origin });
+  }
+  const unused = spec.files.filter((rule) => !used.has(rule));
+  if (unused.length > 0) {
+    throw new RedoError('ERR_SPEC_FILES_UNMATCHED', `redo: "${spec.relativePath}:${unused[0]!.line}": files: "${unused[0]!.pattern}" matched nothing the build installed`, {
+      details: [
+        ...unused.slice(1).map((rule) => `${spec.relativePath}:${rule.line}: files: "${rule.pattern}" matched nothing`),
+        `installed: ${paths.length === 0 ? 'nothing under $DESTDIR' : paths.slice(0, 8).map((p) => `/${p}`).join(', ') + (paths.length > 8 ? ', …' : '')}`,
+      ],
+      hint: 'build steps must install into "$DESTDIR" (for example: install -D -m 0755 hello "$DESTDIR/usr/bin/hello")',
+    });
+  }
+  return placed;
+}
+
+function ancestorsOf(imagePath: string): string[] {
+  const out: string[] = [];
+  for (let slash = imagePath.lastIndexOf('/'); slash > 0; slash = imagePath.lastIndexOf('/', slash - 1)) {
+    out.push(imagePath.slice(0, slash));
+  }
+  return out;
+}
+
+/**
+ * Applies a deb source's include/exclude globs. A folder is kept when it matches or
+ * when something kept lies below it. A hardlink whose target was filtered out becomes
+ * a copy of the target's content.
+ */
+function filterDebEntries(entries: TarEntry[], source: SourceSpec): TarEntry[] {
+  const include = (source.include ?? []).map(compileGlob);
+  const exclude = (source.exclude ?? []).map(compileGlob);
+  const isWanted = (imagePath: string): boolean =>
+    (include.length === 0 || include.some((match) => match(imagePath))) && !exclude.some((match) => match(imagePath));
+  const kept = new Set<string>();
+  for (const entry of entries) {
+    const path = entry.path.toString('latin1');
+    if (entry.type !== 'directory' && isWanted(`/${pathText(entry.path)}`)) {
+      kept.add(path);
+      for (const ancestor of ancestorsOf(`/${path}`)) kept.add(ancestor.slice(1));
+    } else if (entry.type === 'directory' && isWanted(`/${pathText(entry.path)}`)) {
+      kept.add(path);
+    }
+  }
+  const byPath = new Map(entries.map((entry) => [entry.path.toString('latin1'), entry]));
+  const out: TarEntry[] = [];
+  for (const entry of entries) {
+    if (!kept.has(entry.path.toString('latin1'))) continue;
+    if (entry.type === 'hardlink' && !kept.has(entry.linkTarget!.toString('latin1'))) {
+      const target = byPath.get(entry.linkTarget!.toString('latin1'))!;
+      out.push({ ...entry, type: 'file', linkTarget: undefined, sizeBytes: target.sizeBytes, content: target.content } as TarEntry);
+      continue;
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+/**
+ * Puts placed entries together, refusing a path delivered twice. Identical folders
+ * (same mode, owner, group, layer) from several origins are merged.
+ */
+function mergePlaced(placed: PlacedEntry[], subject: string): PlacedEntry[] {
+  const byPath = new Map<string, PlacedEntry>();
+  for (const item of placed) {
+    const key = item.entry.path.toString('latin1');
+    const previous = byPath.get(key);
+    if (previous === undefined) {
+      byPath.set(key, item);
+      continue;
+    }
+    const a = previous.entry;
+    const b = item.entry;
+    const isSameFolder = a.type === 'directory' && b.type === 'directory' && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && previous.layer === item.layer;
+    if (isSameFolder) continue;
+    throw new RedoError('ERR_FRAGMENT_CONFLICT', `redo: "/${pathText(b.path)}": delivered twice into ${subject}`, {
+      details: [
+        `first:  ${previous.origin} (${describe(a)}${previous.layer ? `, layer ${previous.layer}` : ''})`,
+        `second: ${item.origin} (${describe(b)}${item.layer ? `, layer ${item.layer}` : ''})`,
+      ],
+      hint: 'deliver each path from one spec only: narrow a files rule, or exclude it from a deb: source',
+    });
+  }
+  return [...byPath.values()];
+}
+
+function describe(entry: TarEntry): string {
+  return `${entry.type} ${entry.mode.toString(8).padStart(4, '0')} ${entry.uid}:${entry.gid}`;
+}
