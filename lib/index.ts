@@ -23,6 +23,8 @@ export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.
 export { writeDockerArchive } from './image/docker-archive.js';
 export { writeOciLayout, ociMediaTypes } from './image/oci.js';
 export type { OciLayoutInput } from './image/oci.js';
+export { compareArchives, describeDifference } from './image/archive-diff.js';
+export type { ArchiveDifference } from './image/archive-diff.js';
 
 // Initrds: deterministic cpio newc archives for the kernel's initramfs.
 export { writeCpio } from './image/cpio.js';
