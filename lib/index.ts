@@ -29,3 +29,21 @@ export type { ArchiveDifference } from './image/archive-diff.js';
 // Initrds: deterministic cpio newc archives for the kernel's initramfs.
 export { writeCpio } from './image/cpio.js';
 export type { WriteCpioOptions, CpioResult } from './image/cpio.js';
+
+// Target specs and sources: spec files, pinned fetching, .deb reading, fragments, provenance.
+export { loadSpec, parseSpec, parseDebUrl, findProjectRoot as findSpecRoot, requiredSpecPath, specSuffix } from './sources/spec.js';
+export type { Spec, SourceSpec, SourceKind, SourceLocation, PatchSpec, FileRule, LoadSpecOptions } from './sources/spec.js';
+export { parseIntegrity, integrityOfFile, integrityOfBytes, checkFile } from './sources/integrity.js';
+export type { Integrity } from './sources/integrity.js';
+export { cacheDirFrom } from './sources/store.js';
+export { fetchSource, pinSource } from './sources/fetch.js';
+export type { FetchOptions, FetchedSource } from './sources/fetch.js';
+export { listArMembers, openDebData, readDebEntries } from './sources/deb.js';
+export type { ArMember } from './sources/deb.js';
+export { buildFragment, mergeFragments } from './sources/fragment.js';
+export type { BuildFragmentOptions, FragmentResult, PinnedSource } from './sources/fragment.js';
+export { pinSpecs } from './sources/pin.js';
+export type { PinOptions, PinChange } from './sources/pin.js';
+export { collectSpecs, listPins } from './sources/provenance.js';
+export type { ReachedSpec } from './sources/provenance.js';
+export { compileGlob } from './sources/glob.js';

@@ -115,24 +115,23 @@ const debVersionPattern = /^[0-9A-Za-z.+~:-]+$/;
 const debArchPattern = /^[a-z0-9-]+$/;
 
 /**
- * Finds the project root for a spec: the nearest ancestor holding `.redo`, `package.json`
- * or `.git`, else the spec's own folder.
+ * Finds the project root for a spec the way the engine does: the nearest ancestor of
+ * its folder holding `.redo/`; else the nearest holding `rules/`, `package.json` or
+ * `.git`; else the spec's own folder. Never throws.
  */
 export async function findProjectRoot(specPath: string): Promise<string> {
-  let dir = dirname(resolve(specPath));
-  for (;;) {
-    for (const marker of ['.redo', 'package.json', '.git']) {
-      try {
-        await stat(join(dir, marker));
-        return dir;
-      } catch {
-        // not here; keep climbing
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return dirname(resolve(specPath));
-    dir = parent;
+  const start = dirname(resolve(specPath));
+  const ancestors: string[] = [];
+  for (let dir = start; ; dir = dirname(dir)) {
+    ancestors.push(dir);
+    if (dirname(dir) === dir) break;
   }
+  const exists = async (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+  for (const dir of ancestors) if (await exists(join(dir, '.redo'))) return dir;
+  for (const dir of ancestors) {
+    for (const marker of ['rules', 'package.json', '.git']) if (await exists(join(dir, marker))) return dir;
+  }
+  return start;
 }
 
 /** A problem found while validating: field path, 1-based line, message. */

@@ -1,12 +1,89 @@
-/** `redo-ts pin`: not available yet in this build. */
+/** `redo-ts pin [--update] [SPEC...]`: write missing (or, with --update, changed) integrity pins into spec files. */
+
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
+import { findProjectRoot } from '../../engine/paths.js';
+import { pinSpecs } from '../../sources/pin.js';
+import { specSuffix } from '../../sources/spec.js';
+
+const usage = `usage: redo-ts pin [--update] [SPEC...]
+
+Computes the integrity of every source and patch that has none and writes it into
+its spec, after the source's url, keeping the rest of the file as it was.
+With no SPEC, every targets/**/*${specSuffix} of the project is pinned.
+
+  --update   also re-download pinned sources and replace pins that changed,
+             printing old → new (review the change before committing it)
+
+A build never changes a pin; only this command does.`;
+
+/** Every spec file under `dir`, sorted by path bytes. */
+export async function findSpecFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (folder: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await visit(path);
+      else if (entry.name.endsWith(specSuffix)) out.push(path);
+    }
+  };
+  await visit(dir);
+  return out.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
 
 const command: Command = {
-  summary: 'pin (not available yet)',
-  usage: 'redo-ts pin',
-  async run() {
-    throw new RedoError('ERR_USAGE', 'redo: "pin" is not available yet');
+  summary: 'write missing integrity pins into target specs (--update refreshes changed ones)',
+  usage,
+  async run(args, io) {
+    let shouldUpdate = false;
+    const paths: string[] = [];
+    for (const arg of args) {
+      if (arg === '--update' || arg === '-u') shouldUpdate = true;
+      else if (arg === '--help' || arg === '-h') {
+        io.stdout.write(`${usage}\n`);
+        return 0;
+      } else if (arg.startsWith('-')) {
+        throw new RedoError('ERR_USAGE', `redo: "pin": unknown option ${arg}`, { hint: usage.split('\n')[0] });
+      } else paths.push(resolve(io.cwd, arg));
+    }
+    const root = findProjectRoot(io.cwd);
+    const specs = paths.length > 0 ? paths : await findSpecFiles(join(root, 'targets'));
+    if (specs.length === 0) {
+      throw new RedoError('ERR_USAGE', `redo: "targets": no *${specSuffix} files to pin`, { hint: 'name the spec files to pin' });
+    }
+    const changes = await pinSpecs(specs, { shouldUpdate, env: io.env, ...(paths.length === 0 ? { root } : {}) });
+    let added = 0;
+    let updated = 0;
+    for (const change of changes) {
+      const where = `${change.spec}:${change.line}: ${change.url}`;
+      switch (change.action) {
+        case 'added':
+          added += 1;
+          io.stdout.write(`${where}: pinned ${change.integrity}\n`);
+          break;
+        case 'updated':
+          updated += 1;
+          io.stdout.write(`${where}: ${change.old} → ${change.integrity}\n`);
+          break;
+        case 'unchanged':
+          io.stdout.write(`${where}: unchanged\n`);
+          break;
+        default: {
+          const impossible: never = change.action;
+          throw new Error(`unknown pin action ${String(impossible)}`);
+        }
+      }
+    }
+    io.stderr.write(`redo-ts pin: ${added} added, ${updated} updated, ${specs.length} spec${specs.length === 1 ? '' : 's'} checked\n`);
+    return 0;
   },
 };
 export default command;

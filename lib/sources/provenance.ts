@@ -1,0 +1,89 @@
+/** Provenance: every pinned source a set of specs depends on, following requires and build-requires. */
+
+import { RedoError, isRedoError } from '../errors.js';
+import { integrityOfFile } from './integrity.js';
+import type { PinnedSource } from './fragment.js';
+import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
+import { resolve } from 'node:path';
+
+/** A spec reached from the starting specs, and how. */
+export interface ReachedSpec {
+  spec: Spec;
+  /** `start` for the given specs; else whether it was reached only through build-requires. */
+  via: 'start' | 'run' | 'build';
+}
+
+/**
+ * Loads `specPaths` and, transitively, every spec they name in `requires` and
+ * `build-requires` (`NAME.spec.yaml` beside the naming spec). Returns them in a stable
+ * order: breadth-first from the starting specs, dependencies in the order written.
+ * A spec reached both ways counts as `run`. Throws ERR_SPEC_NOT_FOUND naming the spec
+ * and field that asks for a missing one, ERR_SPEC_* for a bad spec.
+ */
+export async function collectSpecs(specPaths: readonly string[], options: { root?: string } = {}): Promise<ReachedSpec[]> {
+  const reached = new Map<string, ReachedSpec>();
+  const queue: Array<{ path: string; via: ReachedSpec['via']; askedBy?: { spec: Spec; field: string } }> =
+    specPaths.map((path) => ({ path: resolve(path), via: 'start' as const }));
+  while (queue.length > 0) {
+    const { path, via, askedBy } = queue.shift()!;
+    const seen = reached.get(path);
+    if (seen !== undefined) {
+      if (seen.via === 'build' && via === 'run') seen.via = 'run';
+      continue;
+    }
+    let spec: Spec;
+    try {
+      spec = await loadSpec(path, options);
+    } catch (error) {
+      if (askedBy !== undefined && isRedoError(error, 'ERR_SPEC_NOT_FOUND')) {
+        throw new RedoError('ERR_SPEC_NOT_FOUND', `redo: "${askedBy.spec.relativePath}": ${askedBy.field} names a spec that does not exist`, {
+          details: [`wanted: ${error.headline.replace(/^redo: /, '').replace(/: spec file cannot be read$/, '')}`],
+          hint: 'each name in requires/build-requires is a NAME.spec.yaml beside the spec',
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    reached.set(path, { spec, via });
+    const runVia = via === 'build' ? 'build' : 'run';
+    for (const name of spec.requires) queue.push({ path: requiredSpecPath(spec, name), via: runVia, askedBy: { spec, field: `requires: ${name}` } });
+    for (const name of spec.buildRequires) queue.push({ path: requiredSpecPath(spec, name), via: 'build', askedBy: { spec, field: `build-requires: ${name}` } });
+  }
+  return [...reached.values()];
+}
+
+/**
+ * Every source and patch of `specPaths` and the specs they require (run and build
+ * time), as provenance records: kind, name, version, integrity, url, spec. Project files
+ * (`integrity: project`) get the sha256 of their current content. Sorted by spec path,
+ * then in spec order.
+ * Reads specs and project files; downloads nothing.
+ */
+export async function listPins(specPaths: readonly string[], options: { root?: string } = {}): Promise<PinnedSource[]> {
+  const reached = await collectSpecs(specPaths, options);
+  const specs = reached.map((item) => item.spec).sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0));
+  const out: PinnedSource[] = [];
+  for (const spec of specs) {
+    const all = [
+      ...spec.sources.map((source) => ({ source, role: 'source' as const })),
+      ...spec.patches.map((patch) => ({ source: patch.source, role: 'patch' as const })),
+    ];
+    for (const { source, role } of all) {
+      let integrity = source.integrity;
+      if (source.isProjectFile) {
+        integrity = await integrityOfFile(resolve(spec.root, source.url.slice('file:'.length))).catch(() => undefined);
+      }
+      out.push({
+        kind: source.kind,
+        name: source.name,
+        version: source.deb?.version ?? spec.version,
+        integrity,
+        isProjectFile: source.isProjectFile,
+        url: source.url,
+        spec: spec.relativePath,
+        role,
+      });
+    }
+  }
+  return out;
+}
