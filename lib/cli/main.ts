@@ -1,3 +1,133 @@
 /** Command-line entry point: argv to command; the only place that sets the exit code. */
-process.stderr.write('redo-ts: the command line is not built yet\n');
-process.exitCode = 2;
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command, CommandIO } from './command.js';
+import { renderError } from './report.js';
+
+/** Subcommands and the module implementing each (loaded on demand, so a broken one spares the rest). */
+const commandModules: Record<string, string> = {
+  redo: './commands/redo.js',
+  ifchange: './commands/ifchange.js',
+  ifcreate: './commands/ifcreate.js',
+  always: './commands/always.js',
+  stamp: './commands/stamp.js',
+  whichdo: './commands/whichdo.js',
+  ood: './commands/ood.js',
+  targets: './commands/targets.js',
+  sources: './commands/sources.js',
+  log: './commands/log.js',
+  explain: './commands/explain.js',
+  verify: './commands/verify.js',
+  pin: './commands/pin.js',
+  pins: './commands/pins.js',
+};
+
+/** The exit status table, shown in --help and the README. */
+export const EXIT_STATUS_HELP = `Exit status:
+  0   success
+  1   build failure (a rule failed, no rule, cycle, dependency failed)
+  2   usage error (bad option, target outside the project, command outside a rule)
+  3   a rule wrote $1 directly (write $3 or stdout instead)
+  4   a rule wrote both $3 and stdout
+  5   two rules (NAME.do and NAME.do.ts) match at one lookup step
+  6   .redo/ state is corrupt or too new (the message says what to delete)
+  70  internal error in redo-ts (please report)`;
+
+function version(): string {
+  try {
+    const packageFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
+    return (JSON.parse(fs.readFileSync(packageFile, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function loadCommand(name: string): Promise<Command> {
+  const specifier = commandModules[name];
+  if (specifier === undefined) throw new Error(`no module for command ${name}`);
+  const module = (await import(specifier)) as { default: Command };
+  return module.default;
+}
+
+async function help(io: CommandIO): Promise<void> {
+  const lines = [
+    `redo-ts ${version()}: a redo build system with content-hashed targets`,
+    '',
+    'Usage: redo-ts [options] [TARGET...]      build TARGETs (default: all) if out of date',
+    '       redo-ts COMMAND [args...]',
+    '',
+    'Options:',
+    '  -f, --force        rebuild the named targets even if up to date (like redo)',
+    '  -j N, --jobs N     run up to N rules at once (one budget shared by nested calls)',
+    '  -k, --keep-going   keep building other targets after a failure',
+    '  -x                 run sh rules with sh -x',
+    '  -v                 run sh rules with sh -v',
+    '  --why, --explain   say why each TARGET is or would be rebuilt; build nothing',
+    '  -h, --help         this text',
+    '  --version          print the version',
+    '',
+    'Commands:',
+  ];
+  for (const name of Object.keys(commandModules)) {
+    let summary: string;
+    try {
+      summary = (await loadCommand(name)).summary;
+    } catch {
+      summary = '(unavailable in this build)';
+    }
+    lines.push(`  ${name.padEnd(10)} ${summary}`);
+  }
+  lines.push(
+    '',
+    'Inside sh rules, redo, redo-ifchange, redo-ifcreate, redo-always, redo-stamp,',
+    'redo-whichdo, redo-ood, redo-targets, redo-sources and redo-log are on PATH.',
+    'Project root: $REDO_TS_ROOT, else the nearest folder with .redo/, else with',
+    'rules/, package.json or .git, else the current folder.',
+    '',
+    EXIT_STATUS_HELP,
+    '',
+  );
+  io.stdout.write(lines.join('\n'));
+}
+
+/** Runs the command line `argv` (without node and script) and returns the exit status. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  try {
+    const [first, ...rest] = argv;
+    if (first !== undefined && commandModules[first] !== undefined) {
+      const command = await loadCommand(first);
+      if (rest.includes('--help') || rest.includes('-h')) {
+        io.stdout.write(`${command.usage}\n`);
+        return 0;
+      }
+      return await command.run(rest, io);
+    }
+    const { parseBuildOptions, runBuild } = await import('./session.js');
+    const options = parseBuildOptions(argv);
+    if (options.isHelp) {
+      await help(io);
+      return 0;
+    }
+    if (options.isVersion) {
+      io.stdout.write(`redo-ts ${version()}\n`);
+      return 0;
+    }
+    if (options.isWhy) return await (await loadCommand('explain')).run(options.targets, io);
+    return await runBuild(options, io);
+  } catch (error) {
+    io.stderr.write(`${renderError(error, version())}\n`);
+    const code = (error as { exitCode?: unknown }).exitCode;
+    return typeof code === 'number' ? code : 70;
+  }
+}
+
+const io: CommandIO = {
+  cwd: process.cwd(),
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  isTTY: process.stderr.isTTY === true,
+};
+process.exitCode = await main(process.argv.slice(2), io);

@@ -1,0 +1,17 @@
+/** `redo-ts targets`: list the targets redo-ts built whose output exists. */
+
+import * as path from 'node:path';
+import { listTargets } from '../../engine/inspect.js';
+import type { Command } from '../command.js';
+import { projectRoot } from '../session.js';
+
+const command: Command = {
+  summary: 'list built targets that exist (relative to the current folder)',
+  usage: 'Usage: redo-ts targets',
+  async run(_args, io) {
+    const root = projectRoot(io);
+    for (const target of listTargets(root)) io.stdout.write(`${path.relative(io.cwd, path.join(root, target))}\n`);
+    return 0;
+  },
+};
+export default command;

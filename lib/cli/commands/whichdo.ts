@@ -1,0 +1,25 @@
+/** `redo-ts whichdo TARGET`: print the rule candidates tried, ending with the one that builds it. */
+
+import * as path from 'node:path';
+import { findRule } from '../../engine/lookup.js';
+import { toTargetPath } from '../../engine/paths.js';
+import { RedoError } from '../../errors.js';
+import type { Command } from '../command.js';
+import { projectRoot } from '../session.js';
+
+const command: Command = {
+  summary: 'print the .do files searched for TARGET, the one used last (exit 1 if none)',
+  usage: 'Usage: redo-ts whichdo TARGET\n  Paths are relative to the current folder, one per line; the last is the rule used.',
+  async run(args, io) {
+    if (args.length !== 1) throw new RedoError('ERR_USAGE', 'redo: "whichdo": wants exactly one TARGET');
+    const root = projectRoot(io);
+    const target = toTargetPath(root, io.cwd, args[0] as string);
+    const lookup = findRule(root, target);
+    const show = (p: string): string => path.relative(io.cwd, path.join(root, p)) || '.';
+    for (const miss of lookup.misses) if (!miss.endsWith('.ts')) io.stdout.write(`${show(miss)}\n`);
+    if (lookup.found === undefined) return 1;
+    io.stdout.write(`${show(lookup.found.rule)}\n`);
+    return 0;
+  },
+};
+export default command;

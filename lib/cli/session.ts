@@ -1,0 +1,126 @@
+/** Shared by the build commands: option parsing, engine set-up, event reporting, exit status. */
+
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../engine/build.js';
+import { findProjectRoot } from '../engine/paths.js';
+import { readRedoEnvironment } from '../env.js';
+import { RedoError } from '../errors.js';
+import { callEngine, encodeArguments, isInsideRule } from './client.js';
+import type { CommandIO } from './command.js';
+import { Reporter } from './report.js';
+import { createTypeScriptRuleSupport } from './ts-rules.js';
+
+/** Options accepted by the build commands (`redo-ts`, `redo`, `ifchange`). */
+export interface BuildOptions {
+  jobs: number;
+  isForced: boolean;
+  isKeepGoing: boolean;
+  isXtrace: boolean;
+  isVerbose: boolean;
+  isWhy: boolean;
+  isHelp: boolean;
+  isVersion: boolean;
+  targets: string[];
+}
+
+/**
+ * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`,
+ * `--why`/`--explain`, `-h`/`--help`, `--version`, `--` and targets. Short flags combine
+ * (`-kx`). Throws ERR_USAGE for unknown options or a bad job count.
+ */
+export function parseBuildOptions(args: string[]): BuildOptions {
+  const options: BuildOptions = { jobs: 1, isForced: false, isKeepGoing: false, isXtrace: false, isVerbose: false, isWhy: false, isHelp: false, isVersion: false, targets: [] };
+  const setJobs = (value: string | undefined): void => {
+    const jobs = Number(value);
+    if (value === undefined || !Number.isInteger(jobs) || jobs < 1) {
+      throw new RedoError('ERR_USAGE', `redo: "-j": wants a whole number of jobs ≥ 1`, { details: [`found: ${JSON.stringify(value ?? '')}`] });
+    }
+    options.jobs = jobs;
+  };
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    if (arg === '--') {
+      options.targets.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg === '--force') options.isForced = true;
+    else if (arg === '--keep-going') options.isKeepGoing = true;
+    else if (arg === '--why' || arg === '--explain') options.isWhy = true;
+    else if (arg === '--help') options.isHelp = true;
+    else if (arg === '--version') options.isVersion = true;
+    else if (arg === '--jobs') setJobs(args[(i += 1)]);
+    else if (arg.startsWith('--jobs=')) setJobs(arg.slice('--jobs='.length));
+    else if (arg.startsWith('--')) throw new RedoError('ERR_USAGE', `redo: "${arg}": unknown option`, { hint: 'see redo-ts --help' });
+    else if (arg.startsWith('-') && arg.length > 1) {
+      for (let j = 1; j < arg.length; j += 1) {
+        const flag = arg[j];
+        if (flag === 'f') options.isForced = true;
+        else if (flag === 'k') options.isKeepGoing = true;
+        else if (flag === 'x') options.isXtrace = true;
+        else if (flag === 'v') options.isVerbose = true;
+        else if (flag === 'h') options.isHelp = true;
+        else if (flag === 'j') {
+          setJobs(j + 1 < arg.length ? arg.slice(j + 1) : args[(i += 1)]);
+          break;
+        } else throw new RedoError('ERR_USAGE', `redo: "-${flag ?? ''}": unknown option`, { hint: 'see redo-ts --help' });
+      }
+    } else options.targets.push(arg);
+  }
+  return options;
+}
+
+/** Absolute directory of the sh client scripts (libexec/ at the package root). */
+export function libexecDir(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
+}
+
+/** The project root for `io`: REDO_TS_ROOT, else the nearest .redo/, else rules/ package.json .git, else cwd. */
+export function projectRoot(io: CommandIO): string {
+  return findProjectRoot(io.cwd, readRedoEnvironment(io.env).rootOverride);
+}
+
+/**
+ * Runs a build of `options.targets` (default `all`) with ifchange semantics, or redo
+ * semantics when `options.isForced`. Inside a rule, forwards the request to the running
+ * engine instead. Returns the exit status: 0, or the first root-cause error's code.
+ */
+export async function runBuild(options: BuildOptions, io: CommandIO): Promise<number> {
+  const targets = options.targets.length === 0 ? ['all'] : options.targets;
+  if (isInsideRule(io.env)) {
+    const absolute = targets.map((target) => path.resolve(io.cwd, target));
+    // The engine resolves names against the rule's folder; absolute paths avoid that mismatch.
+    return callEngine(io.env, options.isForced ? 'redo' : 'ifchange', encodeArguments(absolute));
+  }
+  const root = projectRoot(io);
+  const reporter = new Reporter(io.stderr, io.isTTY);
+  const engine = new Engine({
+    root,
+    jobs: options.jobs,
+    isKeepGoing: options.isKeepGoing,
+    isXtrace: options.isXtrace,
+    isVerbose: options.isVerbose,
+    env: io.env,
+    libexecDir: libexecDir(),
+    nodePath: process.execPath,
+    onEvent: (event) => reporter.onEvent(event),
+    typeScript: createTypeScriptRuleSupport(),
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    engine.close();
+    reporter.finish();
+    io.stderr.write(`redo: interrupted by ${signal}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await engine.build(targets, io.cwd, options.isForced);
+    return summary.firstError === undefined ? 0 : summary.firstError.exitCode;
+  } finally {
+    engine.close();
+    reporter.finish();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,88 @@
+/** Per-target lock files shared by every redo-ts process on one tree. */
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Locks are files `.redo/locks/<sha256(target) prefix>.lock` created with O_EXCL and
+ * holding the owner's pid. A lock whose pid is no longer alive (its process was
+ * killed) is stale and is broken by the next process that wants it. Node has no
+ * flock(2), hence files plus a liveness check.
+ */
+export class TargetLocks {
+  private readonly lockDir: string;
+  private readonly held = new Set<string>();
+
+  /** `stateDir` is the absolute `.redo/` directory. */
+  constructor(stateDir: string) {
+    this.lockDir = path.join(stateDir, 'locks');
+  }
+
+  private lockFile(target: string): string {
+    return path.join(this.lockDir, `${crypto.createHash('sha256').update(target).digest('hex').slice(0, 32)}.lock`);
+  }
+
+  /**
+   * Takes the lock of `target`, waiting while another live process holds it.
+   * Resolves to true when it had to wait (the caller should re-check freshness).
+   */
+  async acquire(target: string): Promise<boolean> {
+    const file = this.lockFile(target);
+    let hasWaited = false;
+    for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 100)) {
+      try {
+        fs.mkdirSync(this.lockDir, { recursive: true });
+        const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.closeSync(fd);
+        this.held.add(target);
+        return hasWaited;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const owner = readOwner(file);
+      // Our own pid on a lock we do not hold means a killed predecessor had our pid.
+      const isStale = owner !== undefined && (owner === process.pid ? !this.held.has(target) : !isAlive(owner));
+      if (isStale) {
+        // Re-read right before unlinking so a lock just re-taken by a live process survives.
+        if (readOwner(file) === owner) fs.rmSync(file, { force: true });
+        continue;
+      }
+      hasWaited = true;
+      await sleep(delayMs);
+    }
+  }
+
+  /** Releases the lock of `target` if this process holds it. */
+  release(target: string): void {
+    if (!this.held.delete(target)) return;
+    fs.rmSync(this.lockFile(target), { force: true });
+  }
+
+  /** Releases every lock this process holds (on exit or interrupt). */
+  releaseAll(): void {
+    for (const target of [...this.held]) this.release(target);
+  }
+}
+
+function readOwner(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
+    return Number.isFinite(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when a process with `pid` exists (signal 0 probes without sending). */
+export function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,267 @@
+/** Runs one rule (sh or TypeScript) with $1 $2 $3, checks the output contract, renames into place. */
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RedoError, isRedoError } from '../errors.js';
+import type { FoundRule } from './lookup.js';
+import { isSameStat, readStamp, type FileStamp } from './stamp.js';
+
+/**
+ * What a TypeScript rule (`NAME.do.ts`) receives. `Shell` is zx's `$` type; the engine
+ * does not import zx, so `lib/index.ts` exports this with the shell type filled in.
+ */
+export interface RuleContext<Shell = unknown> {
+  /** $1: the target relative to `dir`. */
+  target: string;
+  /** $2: $1 without the extension the rule matched. */
+  base: string;
+  /** $3: absolute temporary output path; write the result here. Renamed into place on success. */
+  output: string;
+  /** Absolute folder the rule runs in (the rule's folder, or the target's for rules from rules/). */
+  dir: string;
+  /** Absolute project root. */
+  root: string;
+  /** Absolute final path of the target. */
+  targetPath: string;
+  /** Absolute path of this rule file. */
+  ruleFile: string;
+  /** Environment for commands the rule runs (redo commands on PATH, REDO_* set). */
+  env: NodeJS.ProcessEnv;
+  /** Brings `paths` (relative to `dir`) up to date and records them as dependencies; throws if one fails. */
+  ifchange(...paths: string[]): Promise<void>;
+  /** Records that the target must be rebuilt if `paths` (relative to `dir`) come to exist; throws if one exists. */
+  ifcreate(...paths: string[]): Promise<void>;
+  /** Marks the target out of date on every run. */
+  always(): void;
+  /** Sets the identity dependents compare: they rebuild only when `data` changes. */
+  stamp(data: string | Uint8Array): void;
+  /** zx's `$` with cwd = `dir` and `env` as above. */
+  $: Shell;
+  /** Appends a line to the rule's captured stderr (shown live and kept for `redo-ts log`). */
+  log(message: string): void;
+}
+
+/** A TypeScript rule module's default export. */
+export type RuleFunction = (context: RuleContext<any>) => Promise<void> | void;
+
+/** Loader and shell factory injected by the CLI, so the engine imports neither tsx nor zx. */
+export interface TypeScriptRuleSupport {
+  /** Imports the `.do.ts` file at the absolute path and returns its default export; throws if it has none. */
+  loadRule(absolutePath: string): Promise<RuleFunction>;
+  /** A zx `$` bound to the absolute `cwd` and `env`. */
+  makeShell(cwd: string, env: NodeJS.ProcessEnv): unknown;
+}
+
+/** The dependency operations a running rule may call (implemented by the build). */
+export interface RuleOperations {
+  ifchange(paths: string[]): Promise<void>;
+  ifcreate(paths: string[]): Promise<void>;
+  always(): void;
+  stamp(data: string | Uint8Array): void;
+}
+
+/** Everything needed to run one rule. */
+export interface RuleRunRequest {
+  root: string;
+  /** Root-relative target path. */
+  target: string;
+  found: FoundRule;
+  env: NodeJS.ProcessEnv;
+  isXtrace: boolean;
+  isVerbose: boolean;
+  /** Absolute log file for the rule's stderr (replaced). */
+  logFile: string;
+  /** Receives each chunk of stderr as it arrives. */
+  onStderr(text: string): void;
+  typeScript: TypeScriptRuleSupport | undefined;
+  operations: RuleOperations;
+  /** Human chain for messages, top-level target first. */
+  chain: string[];
+}
+
+/** The result of a successful rule run: the output now in place, or none. */
+export interface RuleRunResult {
+  /** Stamp of the new target file, or null when the rule produced no output (any old file removed). */
+  output: FileStamp | null;
+}
+
+const STDERR_TAIL_LINES = 10;
+let temporaryCounter = 0;
+
+/**
+ * Runs the rule for `request.target`: sh rules as `sh -e [-x] [-v] RULE $1 $2 $3` in the
+ * rule's folder (the target's folder for rules from rules/), TypeScript rules in this
+ * process. Output goes to a temporary `$3` or to stdout (a temporary file), both in the
+ * target's folder; exactly one may be written, then it is renamed over the target.
+ * Throws ERR_RULE_FAILED, ERR_RULE_BOTH_OUTPUTS or ERR_RULE_WROTE_TARGET, leaving the old
+ * target untouched. Side effects: creates the target's folder, writes the log file.
+ */
+export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
+  const { root, target, found } = request;
+  const targetAbsolute = path.join(root, target);
+  const targetDir = path.dirname(targetAbsolute);
+  const cwd = path.join(root, found.cwd);
+  const ruleAbsolute = path.join(root, found.rule);
+  fs.mkdirSync(targetDir, { recursive: true });
+  temporaryCounter += 1;
+  const stem = `${path.basename(target)}.redo.${process.pid}.${temporaryCounter}`;
+  const outputTemporary = path.join(targetDir, `${stem}.out.tmp`);
+  const stdoutTemporary = path.join(targetDir, `${stem}.stdout.tmp`);
+  fs.rmSync(outputTemporary, { force: true, recursive: true });
+  const before = statOrUndefined(targetAbsolute);
+
+  fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
+  const logFd = fs.openSync(request.logFile, 'w');
+  let tail = '';
+  const writeStderr = (text: string): void => {
+    fs.writeSync(logFd, text);
+    tail = (tail + text).slice(-8192);
+    request.onStderr(text);
+  };
+  const cleanUp = (): void => {
+    fs.rmSync(outputTemporary, { force: true, recursive: true });
+    fs.rmSync(stdoutTemporary, { force: true });
+  };
+
+  try {
+    if (found.kind === 'sh') {
+      const status = await runShell(request, cwd, ruleAbsolute, path.relative(cwd, outputTemporary), stdoutTemporary, writeStderr);
+      if (status !== 0) throw ruleFailed(request, status, tail);
+    } else {
+      await runTypeScript(request, cwd, ruleAbsolute, outputTemporary, targetAbsolute, writeStderr, () => tail);
+    }
+  } catch (error) {
+    cleanUp();
+    fs.closeSync(logFd);
+    if (isRedoError(error)) throw error;
+    throw ruleFailed(request, error instanceof Error ? error.message : String(error), tail, error);
+  }
+  fs.closeSync(logFd);
+
+  const after = statOrUndefined(targetAbsolute);
+  if (!isSameFile(before, after)) {
+    cleanUp();
+    throw new RedoError('ERR_RULE_WROTE_TARGET', `redo: "${target}": rule "${found.rule}" modified $1 directly`, {
+      details: [`chain: ${request.chain.join(' → ')}`],
+      hint: found.kind === 'sh'
+        ? 'write the result to "$3" (or to stdout), never to "$1"; redo-ts renames it into place'
+        : 'write the result to ctx.output, never to ctx.targetPath; redo-ts renames it into place',
+    });
+  }
+  const hasOutputFile = fs.existsSync(outputTemporary);
+  const stdoutSize = statOrUndefined(stdoutTemporary)?.size ?? 0;
+  if (hasOutputFile && stdoutSize > 0) {
+    cleanUp();
+    throw new RedoError('ERR_RULE_BOTH_OUTPUTS', `redo: "${target}": rule "${found.rule}" wrote both $3 and stdout`, {
+      details: [`chain: ${request.chain.join(' → ')}`, `stdout: ${stdoutSize} bytes`],
+      hint: 'write the result to exactly one of them; send messages to stderr (>&2)',
+    });
+  }
+  let output: FileStamp | null = null;
+  if (hasOutputFile) {
+    fs.renameSync(outputTemporary, targetAbsolute);
+  } else if (stdoutSize > 0) {
+    fs.renameSync(stdoutTemporary, targetAbsolute);
+  } else {
+    // No output at all: like apenwarr/redo, the target then has no file (e.g. `all`).
+    fs.rmSync(targetAbsolute, { force: true, recursive: true });
+  }
+  fs.rmSync(stdoutTemporary, { force: true });
+  if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
+  return { output };
+}
+
+function runShell(
+  request: RuleRunRequest,
+  cwd: string,
+  ruleAbsolute: string,
+  outputArg: string,
+  stdoutTemporary: string,
+  writeStderr: (text: string) => void,
+): Promise<number | string> {
+  const ruleArg = path.dirname(ruleAbsolute) === cwd ? `./${path.basename(ruleAbsolute)}` : ruleAbsolute;
+  const flags = ['-e', ...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])];
+  const stdoutFd = fs.openSync(stdoutTemporary, 'w');
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', [...flags, ruleArg, request.found.targetArg, request.found.baseArg, outputArg], {
+      cwd,
+      env: request.env,
+      stdio: ['ignore', stdoutFd, 'pipe'],
+    });
+    fs.closeSync(stdoutFd);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => writeStderr(text));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(signal !== null ? signal : code ?? 1));
+  });
+}
+
+async function runTypeScript(
+  request: RuleRunRequest,
+  cwd: string,
+  ruleAbsolute: string,
+  outputTemporary: string,
+  targetAbsolute: string,
+  writeStderr: (text: string) => void,
+  getTail: () => string,
+): Promise<void> {
+  const support = request.typeScript;
+  if (support === undefined) {
+    throw new RedoError('ERR_RULE_FAILED', `redo: "${request.target}": TypeScript rules are not available here`, {
+      details: [`rule: ${request.found.rule}`],
+    });
+  }
+  const rule = await support.loadRule(ruleAbsolute);
+  const context: RuleContext = {
+    target: request.found.targetArg,
+    base: request.found.baseArg,
+    output: outputTemporary,
+    dir: cwd,
+    root: request.root,
+    targetPath: targetAbsolute,
+    ruleFile: ruleAbsolute,
+    env: request.env,
+    ifchange: (...paths) => request.operations.ifchange(paths),
+    ifcreate: (...paths) => request.operations.ifcreate(paths),
+    always: () => request.operations.always(),
+    stamp: (data) => request.operations.stamp(data),
+    $: support.makeShell(cwd, request.env),
+    log: (message) => writeStderr(message.endsWith('\n') ? message : `${message}\n`),
+  };
+  try {
+    await rule(context);
+  } catch (error) {
+    if (isRedoError(error)) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw ruleFailed(request, `threw: ${message.split('\n')[0]}`, getTail() + (error instanceof Error && error.stack !== undefined ? error.stack : message), error);
+  }
+}
+
+function ruleFailed(request: RuleRunRequest, status: number | string, tail: string, cause?: unknown): RedoError {
+  const how = typeof status === 'number'
+    ? `exited with status ${status}`
+    : status.startsWith('SIG') ? `was killed by ${status}` : status;
+  const lines = tail.split('\n').filter((line) => line !== '').slice(-STDERR_TAIL_LINES);
+  return new RedoError('ERR_RULE_FAILED', `redo: "${request.target}": rule "${request.found.rule}" ${how}`, {
+    details: [
+      `chain: ${request.chain.join(' → ')}`,
+      ...(lines.length === 0 ? [] : [`stderr (last ${lines.length} lines):`, ...lines.map((line) => `  ${line}`)]),
+    ],
+    hint: `the previous "${request.target}" (if any) is untouched; full stderr: redo-ts log ${request.target}`,
+    cause,
+  });
+}
+
+function statOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function isSameFile(before: fs.Stats | undefined, after: fs.Stats | undefined): boolean {
+  if (before === undefined || after === undefined) return before === after;
+  return isSameStat({ sizeBytes: before.size, mtimeMs: before.mtimeMs, ctimeMs: before.ctimeMs, ino: before.ino }, after);
+}

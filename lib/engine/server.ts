@@ -1,0 +1,108 @@
+/** The request FIFO through which sh clients (libexec/redo-*) reach the running engine. */
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { isAlive } from './lock.js';
+
+/**
+ * Protocol (all files in the run directory `.redo/run/<engine pid>/`):
+ *
+ *   client                                   engine
+ *   printf '%s\0' ARGS > q.<$$>              (or stdin for redo-stamp)
+ *   mkfifo r.<$$>; exec 3<> r.<$$>
+ *   "<command> <$$> <REDO_PARENT>\n" > fifo  reads the line (< PIPE_BUF, so atomic),
+ *                                            reads and deletes q.<$$>, does the work,
+ *   read status <&3                   <----  writes "<status>\n" to r.<$$>, deletes it
+ *   exit $status
+ *
+ * The client opens its reply FIFO read-write before sending, so the engine's
+ * non-blocking write always finds a reader. The engine holds `fifo` open read-write,
+ * so it never sees end-of-file, and reads it through a socket so no thread blocks.
+ */
+export type RequestHandler = (command: string, payload: Buffer, parentToken: string) => Promise<number>;
+
+/** A listening request FIFO; `close()` removes the run directory. */
+export class RequestServer {
+  readonly runDir: string;
+  private readonly socket: net.Socket;
+  private buffered = '';
+
+  private constructor(runDir: string, socket: net.Socket, private readonly handler: RequestHandler) {
+    this.runDir = runDir;
+    this.socket = socket;
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => this.receive(text));
+    socket.on('error', () => undefined);
+  }
+
+  /**
+   * Creates `<stateDir>/run/<pid>/fifo` and starts serving requests with `handler`.
+   * Removes run directories left by dead processes first. Spawns `mkfifo` once
+   * (Node has no mkfifo call).
+   */
+  static open(stateDir: string, handler: RequestHandler): RequestServer {
+    const runRoot = path.join(stateDir, 'run');
+    fs.mkdirSync(runRoot, { recursive: true });
+    for (const name of fs.readdirSync(runRoot)) {
+      const pid = Number(name);
+      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) fs.rmSync(path.join(runRoot, name), { recursive: true, force: true });
+    }
+    const runDir = path.join(runRoot, String(process.pid));
+    fs.rmSync(runDir, { recursive: true, force: true });
+    fs.mkdirSync(runDir, { recursive: true });
+    const fifo = path.join(runDir, 'fifo');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    const socket = new net.Socket({ fd, readable: true, writable: false });
+    return new RequestServer(runDir, socket, handler);
+  }
+
+  private receive(text: string): void {
+    this.buffered += text;
+    for (let newline = this.buffered.indexOf('\n'); newline !== -1; newline = this.buffered.indexOf('\n')) {
+      const line = this.buffered.slice(0, newline);
+      this.buffered = this.buffered.slice(newline + 1);
+      void this.serve(line);
+    }
+  }
+
+  private async serve(line: string): Promise<void> {
+    const [command = '', callId = '', parentToken = ''] = line.split(' ');
+    if (!/^\d+$/.test(callId)) return;
+    const requestFile = path.join(this.runDir, `q.${callId}`);
+    const replyFile = path.join(this.runDir, `r.${callId}`);
+    let status: number;
+    try {
+      const payload = fs.readFileSync(requestFile);
+      fs.rmSync(requestFile, { force: true });
+      status = await this.handler(command, payload, parentToken);
+    } catch {
+      status = 2;
+    }
+    try {
+      const fd = fs.openSync(replyFile, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      fs.writeSync(fd, `${status}\n`);
+      fs.closeSync(fd);
+    } catch {
+      // The client is gone (killed); nothing to tell it.
+    }
+    fs.rmSync(replyFile, { force: true });
+  }
+
+  /** Stops serving and removes the run directory. */
+  close(): void {
+    this.socket.destroy();
+    fs.rmSync(this.runDir, { recursive: true, force: true });
+  }
+}
+
+/** Splits a NUL-terminated argument list (as written by `printf '%s\0' "$@"`). Pure. */
+export function splitArguments(payload: Buffer): string[] {
+  const text = payload.toString('utf8');
+  if (text === '') return [];
+  const parts = text.split('\0');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}

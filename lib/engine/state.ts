@@ -1,0 +1,207 @@
+/** The .redo/ state: versioned per-target records, atomic saves, and the state layout. */
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RedoError } from '../errors.js';
+import type { FileStamp, Identity } from './stamp.js';
+
+/**
+ * Layout of `.redo/` at the project root (version 1):
+ *
+ *   .redo/
+ *     VERSION                    "redo-ts state 1\n"
+ *     db/<target path>.json      one TargetRecord per target, replaced atomically (write tmp, rename)
+ *     log/<target path>.log      stderr of the target's last build
+ *     locks/<sha256 prefix>.lock pid of the process building that target (O_EXCL create)
+ *     run/<pid>/fifo             request FIFO of a running engine; q.<n>/r.<n> per client call
+ *
+ * Every write is a rename of a complete file, so a kill -9 at any instant leaves
+ * either the old or the new record. Two processes never write one record at the
+ * same time because the target's lock is held while building it.
+ */
+export const STATE_VERSION = 1;
+
+const VERSION_TEXT = `redo-ts state ${STATE_VERSION}\n`;
+
+/** How a dependency was declared. */
+export type DependencyMode = 'ifchange' | 'ifcreate';
+
+/** One recorded dependency of a target, in declaration order. */
+export interface DependencyRecord {
+  /** Root-relative path. */
+  path: string;
+  mode: DependencyMode;
+  /** Identity seen when the target was built (ifchange only). */
+  identity?: Identity;
+  /** Stat of a source dependency, for the fast path (ifchange sources only). */
+  stamp?: FileStamp;
+}
+
+/** Everything redo-ts remembers about one target. */
+export interface TargetRecord {
+  version: typeof STATE_VERSION;
+  /** Root-relative target path. */
+  target: string;
+  /** Root-relative rule file used for the last build. */
+  rule: string;
+  /** True from just before the rule ran until its result was saved: an interrupted build. */
+  isBuilding: boolean;
+  /** Stamp of the output file as written, or null when the rule produced no output. */
+  output: FileStamp | null;
+  /** What dependents compare: output hash, redo-stamp hash, or none:<builds>. */
+  identity: Identity;
+  /** How many times the target was built (gives no-output targets a changing identity). */
+  builds: number;
+  /** Set by redo-always: the target is out of date on every run. */
+  isAlways: boolean;
+  /** sha256 of the data given to redo-stamp, if any. */
+  stampSha256Hex: string | null;
+  deps: DependencyRecord[];
+}
+
+/** Reads and writes the records under one project's `.redo/`. */
+export class StateStore {
+  readonly root: string;
+  readonly stateDir: string;
+  private isChecked = false;
+
+  /** `root` is the absolute project root; nothing is read or created until used. */
+  constructor(root: string) {
+    this.root = root;
+    this.stateDir = path.join(root, '.redo');
+  }
+
+  /**
+   * Checks `.redo/VERSION`, creating `.redo/` if absent. Throws ERR_STATE_TOO_NEW for a
+   * newer version and ERR_STATE_CORRUPT for an unreadable one; both say what to delete.
+   */
+  checkVersion(): void {
+    if (this.isChecked) return;
+    const versionFile = path.join(this.stateDir, 'VERSION');
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(versionFile, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text === undefined) {
+      if (fs.existsSync(path.join(this.stateDir, 'db'))) {
+        throw corrupt('.redo/VERSION', 'missing while .redo/db exists');
+      }
+      fs.mkdirSync(this.stateDir, { recursive: true });
+      writeAtomically(versionFile, VERSION_TEXT);
+    } else {
+      const match = /^redo-ts state (\d+)\n?$/.exec(text);
+      if (match === null) throw corrupt('.redo/VERSION', `unexpected content ${JSON.stringify(text.slice(0, 40))}`);
+      const found = Number(match[1]);
+      if (found > STATE_VERSION) {
+        throw new RedoError('ERR_STATE_TOO_NEW', 'redo: ".redo": state was written by a newer redo-ts', {
+          details: [`found: version ${found}`, `wanted: version ${STATE_VERSION} or older`],
+          hint: 'upgrade redo-ts, or delete .redo/ and the files it built, then run again',
+        });
+      }
+      if (found < STATE_VERSION) throw corrupt('.redo/VERSION', `version ${found} is no longer readable`);
+    }
+    this.isChecked = true;
+  }
+
+  /** Absolute path of the record file of `target`. */
+  recordPath(target: string): string {
+    return path.join(this.stateDir, 'db', `${target}.json`);
+  }
+
+  /** Absolute path of the stderr log of `target`'s last build. */
+  logPath(target: string): string {
+    return path.join(this.stateDir, 'log', `${target}.log`);
+  }
+
+  /**
+   * The record of `target`, or undefined if it was never built.
+   * Throws ERR_STATE_CORRUPT (naming the file to delete) if the record is unreadable.
+   */
+  load(target: string): TargetRecord | undefined {
+    this.checkVersion();
+    const file = this.recordPath(target);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw corrupt(path.relative(this.root, file), String(error), error);
+    }
+    let record: TargetRecord;
+    try {
+      record = JSON.parse(text) as TargetRecord;
+    } catch (error) {
+      throw corrupt(path.relative(this.root, file), 'not valid JSON', error);
+    }
+    if (record === null || typeof record !== 'object' || record.target !== target || !Array.isArray(record.deps)) {
+      throw corrupt(path.relative(this.root, file), 'not a target record');
+    }
+    if (record.version !== STATE_VERSION) {
+      if (typeof record.version === 'number' && record.version > STATE_VERSION) {
+        throw new RedoError('ERR_STATE_TOO_NEW', `redo: "${path.relative(this.root, file)}": record was written by a newer redo-ts`, {
+          details: [`found: version ${record.version}`, `wanted: version ${STATE_VERSION}`],
+          hint: 'upgrade redo-ts, or delete .redo/ and the files it built, then run again',
+        });
+      }
+      throw corrupt(path.relative(this.root, file), `unknown record version ${String(record.version)}`);
+    }
+    return record;
+  }
+
+  /** Replaces the record of `record.target` atomically (tmp file + rename). */
+  save(record: TargetRecord): void {
+    this.checkVersion();
+    const file = this.recordPath(record.target);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeAtomically(file, `${JSON.stringify(record)}\n`);
+  }
+
+  /** Removes the record of `target` (it became a source). */
+  remove(target: string): void {
+    fs.rmSync(this.recordPath(target), { force: true });
+  }
+
+  /** Every target that has a record, root-relative, sorted by code unit order. */
+  listTargets(): string[] {
+    this.checkVersion();
+    const dbDir = path.join(this.stateDir, 'db');
+    const found: string[] = [];
+    const walk = (dir: string, prefix: string): void => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+        if (entry.isDirectory()) walk(path.join(dir, entry.name), name);
+        else if (entry.name.endsWith('.json')) found.push(name.slice(0, -'.json'.length));
+      }
+    };
+    walk(dbDir, '');
+    return found.sort();
+  }
+}
+
+let temporaryCounter = 0;
+
+/** Writes `data` to `file` via a unique temporary file in the same folder and a rename. */
+export function writeAtomically(file: string, data: string | Uint8Array): void {
+  temporaryCounter += 1;
+  const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
+  fs.writeFileSync(temporary, data);
+  fs.renameSync(temporary, file);
+}
+
+function corrupt(file: string, problem: string, cause?: unknown): RedoError {
+  return new RedoError('ERR_STATE_CORRUPT', `redo: "${file}": state file is unreadable`, {
+    details: [`found: ${problem}`, `wanted: redo-ts state version ${STATE_VERSION}`],
+    hint: file === '.redo/VERSION'
+      ? 'delete .redo/ and the files it built, then run again'
+      : `delete ${file} and the target it describes, then run again`,
+    cause,
+  });
+}
