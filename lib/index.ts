@@ -16,6 +16,7 @@ export { parseMetadata, readMetadataFile, defaultMetadata, MetadataMatcher } fro
 export type { MetadataTable, MetadataRule, ResolvedMetadata } from './image/metadata.js';
 export { mergeTars, differingField } from './image/layer-merge.js';
 export { diffEntries, writeDiffLayer } from './image/layer-diff.js';
+export { partitionEntries } from './image/layer-partition.js';
 export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
 export type { GzipResult } from './image/compress.js';
 export { imageConfigJson, canonicalJson } from './image/image-config.js';

@@ -7,7 +7,7 @@ import { toMemberPath } from './tar-header.js';
 /**
  * One line of a metadata table. `pattern` is a member path (leading `/` or `./`
  * allowed) that may use `*` (any bytes but `/`), `?` (one byte but `/`) and `**`
- * (any bytes including `/`). Omitted fields keep the default (or an earlier rule's
+ * (any bytes including `/`); a trailing `/**` also matches the folder itself. Omitted fields keep the default (or an earlier rule's
  * value). `where` is `file:line` for messages.
  */
 export interface MetadataRule {
@@ -211,6 +211,11 @@ function globToRegex(pattern: string): RegExp {
   let source = '^';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
+    if (c === '/' && pattern.slice(i) === '/**') {
+      // "a/**" matches a itself and everything below it.
+      source += '(?:/[\\s\\S]*)?';
+      break;
+    }
     if (c === '*' && pattern[i + 1] === '*') {
       // "a/**" matches everything below a; "**/x" matches x at any depth.
       if (pattern[i + 2] === '/') {

@@ -1,0 +1,140 @@
+/** Real image clients for tests: podman with a private store, a loopback registry, skopeo/umoci runners. */
+
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** True when `name` is on PATH (tests skip, saying why, only when a tool cannot exist). */
+export function hasTool(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).status === 0;
+}
+
+/** Runs a command to completion; throws with its stderr when it exits non-zero. */
+export function runTool(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): SpawnSyncReturns<string> {
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    input: options.input,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited with ${result.status ?? result.signal}\n${result.stderr}`);
+  }
+  return result;
+}
+
+/**
+ * A podman with its own storage under a temporary folder, flags that work on these
+ * machines (runc by name, vfs, cgroupfs, file events). `podman(args)` runs it;
+ * `runArgs` are the flags every `podman run` needs here; `remove()` deletes the store.
+ */
+export interface PrivatePodman {
+  root: string;
+  baseArgs: string[];
+  runArgs: string[];
+  podman(args: string[]): SpawnSyncReturns<string>;
+  remove(): void;
+}
+
+/** Creates a PrivatePodman in a fresh folder under os.tmpdir(). */
+export function createPrivatePodman(): PrivatePodman {
+  const root = mkdtempSync(join(tmpdir(), 'redo-ts-podman-'));
+  const baseArgs = [
+    '--root', join(root, 'root'),
+    '--runroot', join(root, 'runroot'),
+    '--storage-driver', 'vfs',
+    '--cgroup-manager', 'cgroupfs',
+    '--runtime', 'runc',
+    '--events-backend', 'file',
+    '--tmpdir', join(root, 'tmp'),
+  ];
+  mkdirSync(join(root, 'tmp'), { recursive: true });
+  const runArgs = ['--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+  return {
+    root,
+    baseArgs,
+    runArgs,
+    podman: (args) => runTool('podman', [...baseArgs, ...args]),
+    remove: () => {
+      // vfs layers are plain folders; podman can remove them, then the tree goes.
+      spawnSync('podman', [...baseArgs, 'system', 'reset', '--force'], { encoding: 'utf8' });
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A free TCP port on 127.0.0.1 (bound once, released, then handed out). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running loopback `docker-registry`; `address` is "127.0.0.1:PORT". */
+export interface LoopbackRegistry {
+  address: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Debian's `docker-registry` (distribution v2) on 127.0.0.1 at a free port,
+ * with a temporary config and storage folder; waits until /v2/ answers. `stop()`
+ * kills it by PID and removes the folder.
+ */
+export async function startRegistry(): Promise<LoopbackRegistry> {
+  const dir = mkdtempSync(join(tmpdir(), 'redo-ts-registry-'));
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${join(dir, 'storage')}`,
+    'http:',
+    `  addr: ${address}`,
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'config.yml'), config);
+  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const response = await fetch(`http://${address}/v2/`);
+      if (response.status === 200) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`docker-registry did not start on ${address}\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    address,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(child.pid!, 'SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
