@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedoError } from '../../../lib/errors.js';
+import { listArMembers, readDebEntries } from '../../../lib/sources/deb.js';
+import { makeFixtureDeb, makeUnsafeDeb, type DebCompression } from '../../fixtures/402-deb-package/make-deb.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'redo-ts-deb-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function summarise(entries: Awaited<ReturnType<typeof readDebEntries>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of entries) {
+    const link = entry.linkTarget === undefined ? '' : ` -> ${entry.linkTarget.toString()}`;
+    out[entry.path.toString()] = `${entry.type} ${entry.mode.toString(8).padStart(4, '0')} ${entry.uid}:${entry.gid} ${entry.sizeBytes}${link}`;
+  }
+  return out;
+}
+
+describe('readDebEntries', () => {
+  const compressions: DebCompression[] = ['xz', 'zstd', 'gzip', 'none'];
+  for (const compression of compressions) {
+    it(`reads a dpkg-deb -Z${compression} package with its own modes, owners and links`, async () => {
+      const deb = makeFixtureDeb(dir, compression);
+      const entries = await readDebEntries(deb, 'redo-fixture=1.0-1', join(dir, `data-${compression}.tar`));
+      const summary = summarise(entries);
+      expect(summary['usr/bin/tool']).toBe('file 0755 0:0 20');
+      expect(summary['usr/bin/suid']).toBe('file 4755 0:0 20');
+      expect(summary['usr/bin/tool-link']).toBe('symlink 0777 0:0 0 -> tool');
+      expect(summary['etc/fixture.conf']).toBe('file 0600 0:0 9');
+      expect(summary['usr/bin']).toBe('directory 0755 0:0 0');
+      const data = [summary['usr/lib/fixture/data'], summary['usr/lib/fixture/data-hard']].sort();
+      expect(data).toEqual(['file 0644 0:0 12', 'hardlink 0644 0:0 0 -> usr/lib/fixture/data']);
+      const contentEntry = entries.find((entry) => entry.path.toString() === 'usr/bin/tool')!;
+      expect(contentEntry.content?.kind).toBe('path');
+    });
+  }
+
+  const unsafe: Array<[string, string, string]> = [
+    ['dotdot', '../evil', 'member: "../evil"'],
+    ['nested-dotdot', './usr/../../evil', 'member: "./usr/../../evil"'],
+    ['absolute', '/etc/evil', 'member: "/etc/evil"'],
+  ];
+  for (const [label, member, detail] of unsafe) {
+    it(`refuses a package whose data archive holds ${member}`, async () => {
+      const deb = makeUnsafeDeb(dir, member, label);
+      const error = await readDebEntries(deb, 'unsafe=1', join(dir, `unsafe-${label}.tar`)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedoError);
+      expect((error as RedoError).code).toBe('ERR_DEB_UNSAFE_PATH');
+      expect((error as RedoError).headline).toBe('redo: "unsafe=1": package data archive holds an unsafe path');
+      expect((error as RedoError).details[0]).toBe(detail);
+    });
+  }
+
+  it('refuses a file that is not an ar archive', async () => {
+    const notDeb = join(dir, 'not.deb');
+    writeFileSync(notDeb, 'hello');
+    await expect(readDebEntries(notDeb, 'broken=1', join(dir, 'broken.tar'))).rejects.toMatchObject({
+      code: 'ERR_DEB_FORMAT',
+      headline: 'redo: "broken=1": not a valid .deb package',
+    });
+  });
+
+  it('lists the ar members of a package in order', async () => {
+    const deb = makeFixtureDeb(dir, 'gzip');
+    const members = await listArMembers(deb, 'redo-fixture=1.0-1');
+    expect(members.map((member) => member.name)).toEqual(['debian-binary', 'control.tar.gz', 'data.tar.gz']);
+  });
+});
