@@ -1,0 +1,107 @@
+// Runs a tutorial chapter the way a reader would: a temporary copy of the chapter folder
+// plus the repository's shared rules/, driven through the built redo-ts command line.
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (where package.json and bin/redo-ts.js are). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** What one redo-ts invocation did. */
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A temporary copy of one chapter, ready to build. */
+export interface ChapterCopy {
+  /** Absolute folder of the copy: the chapter's files, `rules/`, and `node_modules/redo-ts`. */
+  dir: string;
+  /** Runs `node bin/redo-ts.js ARGS` in `dir` (or `cwd` below it). */
+  redo(args: string[], options?: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult>;
+  /** Targets whose rules ran since the last call, sorted (rules append `$1` to runs.log). */
+  takeRuns(): string[];
+  /** Reads a file of the copy as text. */
+  read(path: string): string;
+  /** Writes a file of the copy. */
+  write(path: string, text: string): void;
+  /** Removes the copy. */
+  remove(): void;
+}
+
+/**
+ * Copies `tutorial/CHAPTER/` and `rules/` into a fresh temporary folder and links
+ * `node_modules/redo-ts` to this repository, as an installed package would be, so
+ * TypeScript rules can `import ... from 'redo-ts'`. Nothing else is copied: the chapter
+ * must build from what it has in git plus the shared rules.
+ */
+export function copyChapter(chapter: string): ChapterCopy {
+  const dir = mkdtempSync(join(tmpdir(), `redo-tutorial-${chapter.slice(0, 2)}-`));
+  cpSync(join(repoRoot, 'tutorial', chapter), dir, { recursive: true });
+  cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(repoRoot, join(dir, 'node_modules', 'redo-ts'));
+  const runsLog = join(dir, 'runs.log');
+  return {
+    dir,
+    redo: (args, options = {}) => runRedo(args, options.cwd ?? dir, options.env),
+    takeRuns() {
+      let text = '';
+      try {
+        text = readFileSync(runsLog, 'utf8');
+      } catch {
+        return [];
+      }
+      writeFileSync(runsLog, '');
+      return text.split('\n').filter((line) => line !== '').sort();
+    },
+    read: (path) => readFileSync(join(dir, path), 'utf8'),
+    write: (path, text) => writeFileSync(join(dir, path), text),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Environment for a run: the test's own, minus any REDO_* left from an enclosing build. */
+function cleanEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('REDO_') || key === 'REDO_TS_CACHE') env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+function runRedo(args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), ...args], {
+      cwd,
+      env: cleanEnvironment(extraEnv),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.on('error', reject);
+    child.on('close', (status) => resolvePromise({ status, stdout, stderr }));
+  });
+}
+
+/**
+ * The files a chapter's README shows: each fenced block right after a line
+ * `<!-- file: PATH -->` must equal the file PATH of the chapter byte for byte, so the
+ * prose can never drift from what the reader runs. Returns [path, shown, actual] for
+ * every such block.
+ */
+export function shownFiles(chapter: string): Array<[string, string, string]> {
+  const folder = join(repoRoot, 'tutorial', chapter);
+  const readme = readFileSync(join(folder, 'README.md'), 'utf8');
+  const found: Array<[string, string, string]> = [];
+  const pattern = /<!-- file: (\S+) -->\n```[a-z]*\n([\s\S]*?)```\n/g;
+  for (const match of readme.matchAll(pattern)) {
+    found.push([match[1]!, match[2]!, readFileSync(join(folder, match[1]!), 'utf8')]);
+  }
+  return found;
+}
