@@ -1,0 +1,151 @@
+// writeTar / readTar / indexTar: ordering, parents, determinism, errors, and reading what GNU tar writes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { entriesOfTar, indexTar, mtimeFromEnvironment, readTar, writeTar } from '../../../lib/image/tar.js';
+import type { TarEntry } from '../../../lib/image/tar-header.js';
+import { isRedoError } from '../../../lib/errors.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'redo-ts-tar-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(path: string, text: string, fields: Partial<TarEntry> = {}): TarEntry {
+  const bytes = Buffer.from(text);
+  return { path: Buffer.from(path), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'buffer', bytes }, ...fields };
+}
+
+function listing(path: string): string[] {
+  return spawnSync('tar', ['--numeric-owner', '-tvf', path], { encoding: 'utf8' }).stdout.trim().split('\n');
+}
+
+describe('writeTar', () => {
+  it('sorts members by path bytes and adds missing parents as 0755 root directories', async () => {
+    const out = join(dir, 'sorted.tar');
+    await writeTar([file('b/z', 'z'), file('a-b', '1'), file('a/b/c', 'c')], out, { mtimeSeconds: 0 });
+    expect(listing(out).map((l) => l.split(/\s+/).slice(-1)[0])).toEqual(['a/', 'a/b/', 'a/b/c', 'a-b', 'b/', 'b/z'].sort(
+      (x, y) => Buffer.compare(Buffer.from(x.replace(/\/$/, '')), Buffer.from(y.replace(/\/$/, ''))),
+    ));
+    expect(listing(out)[0]).toMatch(/^drwxr-xr-x 0\/0 /);
+  });
+
+  it('gives the same bytes whatever order the entries come in', async () => {
+    const entries = [file('x', 'x'), file('y/1', '1'), file('y/2', '2', { mode: 0o600 })];
+    const a = await writeTar(entries, join(dir, 'o1.tar'), { mtimeSeconds: 5 });
+    const b = await writeTar([...entries].reverse(), join(dir, 'o2.tar'), { mtimeSeconds: 5 });
+    expect(a).toEqual(b);
+    expect(readFileSync(join(dir, 'o1.tar')).equals(readFileSync(join(dir, 'o2.tar')))).toBe(true);
+  });
+
+  it('returns the sha256 of exactly the bytes written (the diffID)', async () => {
+    const out = join(dir, 'digest.tar');
+    const result = await writeTar([file('a', 'hello')], out, { mtimeSeconds: 0 });
+    const sum = spawnSync('sha256sum', [out], { encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(result.diffId).toBe(`sha256:${sum}`);
+    expect(result.sizeBytes).toBe(readFileSync(out).length);
+  });
+
+  it('stamps every member with SOURCE_DATE_EPOCH', async () => {
+    expect(mtimeFromEnvironment({ SOURCE_DATE_EPOCH: '1700000000' })).toBe(1700000000);
+    expect(mtimeFromEnvironment({})).toBe(0);
+    expect(() => mtimeFromEnvironment({ SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(/SOURCE_DATE_EPOCH/);
+  });
+
+  it('refuses a path given twice, naming it', async () => {
+    await expect(writeTar([file('a', '1'), file('a', '2')], join(dir, 'dup.tar'))).rejects.toThrow(/"a": given twice/);
+  });
+
+  it('refuses a file under a path that is not a directory', async () => {
+    await expect(writeTar([file('a', '1'), file('a/b', '2')], join(dir, 'p.tar'))).rejects.toThrow(/"a\/b": its parent is a file/);
+  });
+
+  it('refuses a hardlink whose target is not an earlier file', async () => {
+    const link: TarEntry = { path: Buffer.from('a'), type: 'hardlink', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from('z') };
+    await expect(writeTar([link, file('z', 'z')], join(dir, 'h.tar'))).rejects.toSatisfy((e) => isRedoError(e, 'ERR_LAYER_PATH'));
+  });
+
+  it('refuses a file whose size changed since it was listed, naming it', async () => {
+    const src = join(dir, 'changing');
+    writeFileSync(src, 'four');
+    const entry: TarEntry = { path: Buffer.from('etc/changing'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 3, content: { kind: 'path', path: src } };
+    await expect(writeTar([entry], join(dir, 'c.tar'))).rejects.toThrow(/"etc\/changing": could not read/);
+  });
+
+  it('refuses a file that cannot be opened, naming it', async () => {
+    const entry: TarEntry = { path: Buffer.from('gone'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 3, content: { kind: 'path', path: join(dir, 'missing') } };
+    await expect(writeTar([entry], join(dir, 'm.tar'))).rejects.toThrow(/"gone": could not read/);
+  });
+
+  it('streams a large file in chunks with the right bytes', async () => {
+    const src = join(dir, 'large');
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 7, 0x61);
+    writeFileSync(src, bytes);
+    const out = join(dir, 'large.tar');
+    await writeTar([{ path: Buffer.from('large'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'path', path: src } }], out, { mtimeSeconds: 0 });
+    const extracted = join(dir, 'x');
+    mkdirSync(extracted);
+    expect(spawnSync('tar', ['-C', extracted, '-xf', out]).status).toBe(0);
+    expect(readFileSync(join(extracted, 'large')).equals(bytes)).toBe(true);
+  });
+});
+
+describe('readTar and indexTar', () => {
+  it('read back what GNU tar writes, including long names, links and ./ prefixes', async () => {
+    const src = join(dir, 'gnu');
+    const long = 'l'.repeat(120);
+    mkdirSync(join(src, long), { recursive: true });
+    writeFileSync(join(src, long, 'f'), 'content');
+    spawnSync('ln', ['-s', '/etc/passwd', join(src, 'abs')]);
+    for (const format of ['gnu', 'posix']) {
+      const out = join(dir, `${format}.tar`);
+      expect(spawnSync('tar', [`--format=${format}`, '-C', src, '-cf', out, '.']).status).toBe(0);
+      const seen: string[] = [];
+      for await (const entry of readTar(out)) {
+        seen.push(`${entry.type} ${entry.path.toString()}${entry.linkTarget ? ' -> ' + entry.linkTarget.toString() : ''}`);
+        if (entry.type === 'file') expect((await streamText(entry.body))).toBe('content');
+      }
+      expect(seen.sort()).toEqual([`directory ${long}`, `file ${long}/f`, 'symlink abs -> /etc/passwd'].sort());
+      const indexed = entriesOfTar(out).map((e) => `${e.type} ${e.path.toString()}`).sort();
+      expect(indexed).toEqual([`directory ${long}`, `file ${long}/f`, 'symlink abs'].sort());
+    }
+  });
+
+  it('reads a gzip-compressed tar from a stream', async () => {
+    const out = join(dir, 'small.tar');
+    await writeTar([file('a', 'A')], out, { mtimeSeconds: 0 });
+    spawnSync('gzip', ['-kf', out]);
+    const names: string[] = [];
+    for await (const entry of readTar(createReadStream(`${out}.gz`))) names.push(entry.path.toString());
+    expect(names).toEqual(['a']);
+  });
+
+  it('refuses a member path with "..", naming the archive and the member', async () => {
+    const evil = join(dir, 'evil.tar');
+    const src = join(dir, 'evil-src');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'x'), 'x');
+    spawnSync('tar', ['-C', src, '-cf', evil, '--transform', 's,^x,../x,', 'x']);
+    await expect(async () => {
+      for await (const _ of readTar(evil)) void _;
+    }).rejects.toThrow(/member "\.\.\/x" escapes/);
+  });
+
+  it('refuses a file that is not a tar', async () => {
+    const junk = join(dir, 'junk');
+    writeFileSync(junk, Buffer.alloc(2048, 7));
+    expect(() => indexTar(junk)).toThrow(/not a tar archive/);
+    await expect(async () => {
+      for await (const _ of readTar(junk)) void _;
+    }).rejects.toSatisfy((e) => isRedoError(e, 'ERR_TAR_MALFORMED'));
+  });
+});
+
+async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString();
+}
