@@ -1,6 +1,7 @@
 // Runs a tutorial chapter the way a reader would: a temporary copy of the chapter folder
 // plus the repository's shared rules/, driven through the built redo-ts command line.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -104,4 +105,19 @@ export function shownFiles(chapter: string): Array<[string, string, string]> {
     found.push([match[1]!, match[2]!, readFileSync(join(folder, match[1]!), 'utf8')]);
   }
   return found;
+}
+
+/** Targets redo-ts reports rebuilding on stderr (`redo  TARGET  (why)` lines), sorted. */
+export function rebuiltTargets(stderr: string): string[] {
+  const targets: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const match = /^redo {2}(\S+) {2}/.exec(line);
+    if (match !== null) targets.push(match[1]!);
+  }
+  return targets.sort();
+}
+
+/** sha256 of a file of a copy, as `sha256:<hex>`. */
+export function sha256Of(path: string): string {
+  return `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
 }

@@ -1,0 +1,26 @@
+// NAME.fragment.tar: the rootfs fragment described by the target spec NAME.spec.yaml.
+//
+// buildFragment (lib/sources) fetches every pinned source through the content-addressed
+// cache, checks it against its integrity pin, runs the spec's build steps in a scratch
+// folder and writes the delivered files as a deterministic tar, with the modes and
+// owners the spec (or the .deb) gives, never the builder's. The dependencies recorded
+// here are the spec itself and the project files it reads (`integrity: project`);
+// pinned sources need none, since their pins are in the spec's text.
+import { join, relative, resolve } from 'node:path';
+import { buildFragment, loadSpec } from 'redo-ts';
+import type { RuleContext } from 'redo-ts';
+
+export default async function (ctx: RuleContext): Promise<void> {
+  const specPath = join(ctx.dir, `${ctx.base}.spec.yaml`);
+  await ctx.ifchange(relative(ctx.dir, specPath));
+  const spec = await loadSpec(specPath, { root: ctx.root });
+  const projectFiles = [...spec.sources, ...spec.patches.map((patch) => patch.source)]
+    .filter((source) => source.isProjectFile)
+    .map((source) => relative(ctx.dir, resolve(ctx.root, source.url.slice('file:'.length))));
+  if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
+  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env });
+  for (const source of result.sources) {
+    ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
+  }
+  ctx.log(`fragment: ${result.entryCount} members, ${result.diffId}`);
+}
