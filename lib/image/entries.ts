@@ -11,7 +11,8 @@ export interface CollectOptions {
   metadata?: MetadataTable;
   /**
    * `keep` (default): files sharing an inode become one file plus hardlinks to it,
-   * the first path in byte order being the file. `copy`: each is stored as a file.
+   * the first path in byte order being the file and lending the links its mode and
+   * owner. `copy`: each is stored as a file.
    */
   hardlinks?: 'keep' | 'copy';
   /** Member path prefix the folder's contents go under (e.g. "opt/app"); default none. */
@@ -120,6 +121,9 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
     for (const other of group.slice(1)) {
       other.type = 'hardlink';
       other.linkTarget = first.path;
+      other.mode = first.mode;
+      other.uid = first.uid;
+      other.gid = first.gid;
       other.sizeBytes = 0;
       delete other.content;
     }

@@ -190,9 +190,10 @@ async function writeContent(sink: TarSink, entry: TarEntry, label: string, chunk
 
 /**
  * Returns `entries` sorted by path bytes with every missing parent directory added
- * (mode 0755, uid 0, gid 0). Throws ERR_LAYER_CONFLICT when a path is given twice or
- * a parent is not a directory, ERR_LAYER_PATH when a hardlink points at a path that
- * is not an earlier file.
+ * (mode 0755, uid 0, gid 0); a hardlink takes its target's mode, uid and gid (they
+ * share an inode). Throws ERR_LAYER_CONFLICT when a path is given twice or a parent
+ * is not a directory, ERR_LAYER_PATH when a hardlink points at a path that is not an
+ * earlier file.
  */
 export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archive'): TarEntry[] {
   const byPath = new Map<string, TarEntry>();
@@ -225,7 +226,7 @@ export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archi
     }
   }
   const sorted = [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));
-  for (const entry of sorted) {
+  for (const [index, entry] of sorted.entries()) {
     if (entry.type !== 'hardlink') continue;
     const target = entry.linkTarget === undefined ? undefined : byPath.get(entry.linkTarget.toString('latin1'));
     if (target === undefined || target.type !== 'file' || comparePaths(target.path, entry.path) >= 0) {
@@ -233,6 +234,9 @@ export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archi
         details: [`target: "${entry.linkTarget === undefined ? '' : pathText(entry.linkTarget)}"`],
       });
     }
+    // Both names share one inode: extractors apply the link's mode and owner to it,
+    // so the link carries its target's, whatever metadata was declared for the name.
+    sorted[index] = { ...entry, mode: target.mode, uid: target.uid, gid: target.gid };
   }
   return sorted;
 }
