@@ -1,0 +1,2 @@
+# all: run the dynamically linked program in the rootfs that carries its libraries.
+redo-ifchange hello.runlocal
