@@ -24,6 +24,8 @@ export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.
 export { writeDockerArchive } from './image/docker-archive.js';
 export { writeOciLayout, ociMediaTypes } from './image/oci.js';
 export type { OciLayoutInput } from './image/oci.js';
+export { loadImageDescription } from './image/description.js';
+export type { ImageDescription } from './image/description.js';
 export { compareArchives, describeDifference } from './image/archive-diff.js';
 export type { ArchiveDifference } from './image/archive-diff.js';
 

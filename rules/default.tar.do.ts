@@ -1,0 +1,35 @@
+// NAME.tar: a `docker load`-able image archive described by NAME.yaml beside it.
+//
+// The description lists the image's layers (each a tar target, usually a rootfs
+// fragment built from a spec in targets/) and its config; see lib/image/description.ts
+// for the format. Every layer is brought up to date first, so a change to one spec
+// rebuilds that fragment and this archive, and nothing else. The OCI layout of the
+// same image (NAME.oci.tar) is built alongside, so one `redo-ts NAME.tar` gives both.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { RedoError, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import type { RuleContext } from 'redo-ts';
+
+export default async function (ctx: RuleContext): Promise<void> {
+  const descriptionName = `${ctx.base}.yaml`;
+  if (!existsSync(join(ctx.dir, descriptionName))) {
+    await ctx.ifcreate(descriptionName);
+    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${ctx.target}": no image description "${descriptionName}"`, {
+      hint: `write ${descriptionName} listing the image's layers and config (see docs/images.md), or name a rule ${ctx.target}.do`,
+    });
+  }
+  await ctx.ifchange(descriptionName);
+  const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
+  await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
+  const result = await writeDockerArchive(
+    {
+      layers: description.layers.map((layer) => join(ctx.dir, layer)),
+      config: description.config,
+      repoTags: description.tags,
+      gzip: description.gzip,
+    },
+    ctx.output,
+  );
+  ctx.log(`image: config ${result.configDigest}`);
+  description.layers.forEach((layer, i) => ctx.log(`image: layer ${layer} ${result.diffIds[i]}`));
+}
