@@ -60,7 +60,7 @@ export interface TarResult {
 }
 
 const STAGING_BYTES = 1 << 20;
-const SMALL_FILE_BYTES = 1 << 20;
+const SMALL_FILE_BYTES = (1 << 20) + 1;
 
 /**
  * Buffers output in 1 MiB blocks and hashes while streaming. Writing to a file uses
@@ -146,9 +146,14 @@ async function writeContent(sink: TarSink, entry: TarEntry, label: string, chunk
       try {
         // Small files: one synchronous read. Large files: 1 MiB chunks. Either way
         // exactly sizeBytes are copied and a file that grew or shrank is refused.
+        // A whole file (no offset) is read one byte past its size, so a file that grew
+        // since it was listed shows up without an extra fstat per file.
+        const isWholeFile = content.offsetBytes === undefined;
         let position = content.offsetBytes ?? 0;
-        while (written < entry.sizeBytes) {
-          const want = Math.min(chunk.length, entry.sizeBytes - written);
+        for (;;) {
+          const remaining = entry.sizeBytes - written;
+          const want = Math.min(chunk.length, remaining + (isWholeFile ? 1 : 0));
+          if (want === 0) break;
           let n: number;
           try {
             n = readSync(fd, chunk, 0, want, position);
@@ -156,13 +161,13 @@ async function writeContent(sink: TarSink, entry: TarEntry, label: string, chunk
             throw readError(entry, label, `read: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, cause);
           }
           if (n === 0) break;
+          if (n > remaining) {
+            written += n;
+            break;
+          }
           await sink.write(chunk.subarray(0, n));
           written += n;
           position += n;
-        }
-        if (written === entry.sizeBytes && content.offsetBytes === undefined) {
-          const actualBytes = fstatSync(fd).size;
-          if (actualBytes !== entry.sizeBytes) written = actualBytes;
         }
       } finally {
         closeSync(fd);
