@@ -13,7 +13,7 @@
 #
 # Acceleration: kvm when /dev/kvm is usable and boots, else TCG (pure emulation, slower
 # but available everywhere). RUNKVM_ACCEL=kvm|tcg|auto (default auto) picks one; in auto
-# mode a kvm boot that gives no status within RUNKVM_KVM_TRIAL_SECONDS (default 10; a
+# mode a kvm boot that gives no status within RUNKVM_KVM_TRIAL_SECONDS (default 5; a
 # working kvm boots in about a second) is abandoned and the machine booted again with
 # TCG, because some hosts expose /dev/kvm without being able to run a guest on it.
 # RUNKVM_TIMEOUT (default 300 seconds) bounds a whole boot. The acceleration never
@@ -27,7 +27,7 @@ trap 'rm -rf "$scratch"' EXIT
 # boot ACCEL SECONDS: one boot; leaves console, out and status in $scratch.
 boot() {
 	rm -f "$scratch/console" "$scratch/out" "$scratch/status"
-	timeout --kill-after=5 "$2" qemu-system-x86_64 \
+	timeout --kill-after=2 "$2" qemu-system-x86_64 \
 		-accel "$1" -nodefaults -no-user-config -display none -no-reboot \
 		-m 256 -kernel vmlinuz -initrd "$initrd" \
 		-append "console=ttyS0 quiet panic=-1" \
@@ -37,7 +37,7 @@ boot() {
 }
 
 accel=${RUNKVM_ACCEL:-auto}
-trial=${RUNKVM_KVM_TRIAL_SECONDS:-10}
+trial=${RUNKVM_KVM_TRIAL_SECONDS:-5}
 limit=${RUNKVM_TIMEOUT:-300}
 case $accel in
 kvm) boot kvm "$limit" || true ;;

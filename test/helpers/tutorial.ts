@@ -22,7 +22,7 @@ export interface ChapterCopy {
   /** Absolute folder of the copy: the chapter's files, `rules/`, and `node_modules/redo-ts`. */
   dir: string;
   /** Runs `node bin/redo-ts.js ARGS` in `dir` (or `cwd` below it). */
-  redo(args: string[], options?: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult>;
+  redo(args: string[], options?: { env?: NodeJS.ProcessEnv; cwd?: string; umask?: string }): Promise<RunResult>;
   /** Targets whose rules ran since the last call, sorted (rules append `$1` to runs.log). */
   takeRuns(): string[];
   /** Reads a file of the copy as text. */
@@ -48,7 +48,7 @@ export function copyChapter(chapter: string): ChapterCopy {
   const runsLog = join(dir, 'runs.log');
   return {
     dir,
-    redo: (args, options = {}) => runRedo(args, options.cwd ?? dir, options.env),
+    redo: (args, options = {}) => runRedo(args, options.cwd ?? dir, options.env, options.umask),
     takeRuns() {
       let text = '';
       try {
@@ -74,9 +74,12 @@ function cleanEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function runRedo(args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<RunResult> {
+function runRedo(args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv, umask?: string): Promise<RunResult> {
+  const command = [process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), ...args];
+  // A umask can only be set from inside the child, so go through sh for it.
+  if (umask !== undefined) command.unshift('/bin/sh', '-c', `umask ${umask} && exec "$@"`, 'sh');
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), ...args], {
+    const child = spawn(command[0]!, command.slice(1), {
       cwd,
       env: cleanEnvironment(extraEnv),
       stdio: ['ignore', 'pipe', 'pipe'],
