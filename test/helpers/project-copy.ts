@@ -1,0 +1,74 @@
+// Copies this repository's tracked files into a temporary folder, as a fresh clone after
+// `npm ci` would look, and runs the built redo-ts command line there.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (where package.json and bin/redo-ts.js are). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** What one redo-ts invocation did. */
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A temporary copy of the project. */
+export interface ProjectCopy {
+  dir: string;
+  /** Runs `node bin/redo-ts.js ARGS` in the copy with `umask` (octal) and extra env. */
+  redo(args: string[], options?: { env?: NodeJS.ProcessEnv; umask?: number }): Promise<RunResult>;
+  /** sha256 hex of a file of the copy. */
+  sha256(path: string): string;
+  remove(): void;
+}
+
+/**
+ * Copies every file `git ls-files` lists into a fresh folder whose name starts with
+ * `prefix`, and links `node_modules` and `dist` to this repository's, so the copy is
+ * what `git clone` plus `npm ci` gives, minus the time to install.
+ */
+export function copyProject(prefix: string): ProjectCopy {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const listed = spawnSync('git', ['ls-files', '-z'], { cwd: repoRoot, encoding: 'utf8' });
+  if (listed.status !== 0) throw new Error(`git ls-files failed: ${listed.stderr}`);
+  for (const file of listed.stdout.split('\0').filter((f) => f !== '')) {
+    mkdirSync(dirname(join(dir, file)), { recursive: true });
+    cpSync(join(repoRoot, file), join(dir, file), { verbatimSymlinks: true });
+  }
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  symlinkSync(join(repoRoot, 'dist'), join(dir, 'dist'));
+  return {
+    dir,
+    redo: (args, options = {}) => runRedo(dir, args, options.env ?? {}, options.umask ?? 0o022),
+    sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function runRedo(cwd: string, args: string[], extraEnv: NodeJS.ProcessEnv, umask: number): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('REDO_') || key === 'REDO_TS_CACHE') env[key] = value;
+  }
+  Object.assign(env, extraEnv);
+  // The umask is set by the shell that starts redo-ts, as a user's would be.
+  const script = `umask ${umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`;
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('sh', ['-c', script, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (status) => resolvePromise({ status, stdout, stderr }));
+  });
+}
