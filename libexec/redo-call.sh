@@ -1,11 +1,11 @@
 # Sourced by the redo-* scripts with $cmd set: sends one call to the running redo-ts
 # engine through its request FIFO and exits with the engine's answer. No Node start-up
-# per call. Outside a build, runs the redo-ts CLI instead. Protocol: lib/engine/server.ts.
+# per call, and no process at all but this sh in the common case. Outside a build,
+# runs the redo-ts CLI instead. Protocol: lib/engine/server.ts.
 if [ -z "$REDO_RUN_DIR" ] || [ -z "$REDO_PARENT" ] || [ ! -p "$REDO_RUN_DIR/fifo" ]; then
   exec "${REDO_NODE:-node}" "${0%/*}/../bin/redo-ts.js" "$cmd" "$@"
 fi
 redo_q="$REDO_RUN_DIR/q.$$"
-redo_r="$REDO_RUN_DIR/r.$$"
 if [ "$cmd" = stamp ]; then
   cat > "$redo_q" || exit 2
 elif [ "$#" -eq 0 ]; then
@@ -13,10 +13,18 @@ elif [ "$#" -eq 0 ]; then
 else
   printf '%s\0' "$@" > "$redo_q" || exit 2
 fi
-mkfifo -m 600 "$redo_r" || exit 2
+# Claim the rule's own reply FIFO (noclobber create is atomic); if another call of the
+# same rule holds it, make a private one.
+redo_reply=$REDO_PARENT
+set -C
+if [ ! -p "$REDO_RUN_DIR/r.$redo_reply" ] || ! true 2>/dev/null >"$REDO_RUN_DIR/c.$redo_reply"; then
+  redo_reply=$$
+  mkfifo -m 600 "$REDO_RUN_DIR/r.$redo_reply" || exit 2
+fi
+set +C
 # Open the reply FIFO read-write before asking, so the engine's reply always has a reader.
-exec 3<>"$redo_r"
-printf '%s %s %s\n' "$cmd" "$$" "$REDO_PARENT" > "$REDO_RUN_DIR/fifo" || exit 2
+exec 3<>"$REDO_RUN_DIR/r.$redo_reply"
+printf '%s %s %s %s\n' "$cmd" "$$" "$REDO_PARENT" "$redo_reply" > "$REDO_RUN_DIR/fifo" || exit 2
 IFS= read -r redo_status <&3
 exec 3<&-
 exit "${redo_status:-2}"

@@ -11,6 +11,7 @@ import { toTargetPath } from './paths.js';
 import { runRule, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
 import { RequestServer, splitArguments } from './server.js';
+import { RuleSpawner } from './spawner.js';
 import { MISSING, identityOf, isSameStat, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
 
@@ -89,6 +90,7 @@ export class Engine {
   private readonly jobs = new Map<string, Job>();
   private readonly sourceStamps = new Map<string, FileStamp | undefined>();
   private server: RequestServer | undefined;
+  private spawner: RuleSpawner | undefined;
   private jobCounter = 0;
   private isStopping = false;
   private hasFailure = false;
@@ -131,6 +133,8 @@ export class Engine {
 
   /** Stops the request FIFO and releases every lock this engine holds. */
   close(): void {
+    this.spawner?.close();
+    this.spawner = undefined;
     this.server?.close();
     this.server = undefined;
     this.locks.releaseAll();
@@ -375,14 +379,9 @@ export class Engine {
           ...previous,
           isBuilding: true,
         });
-        this.startServer();
-        const env = makeRuleEnvironment(this.options.env, {
-          root: this.root,
-          runDir: this.server?.runDir ?? '',
-          parentToken: job.token,
-          libexecDir: this.options.libexecDir,
-          nodePath: this.options.nodePath,
-        });
+        const { server, spawner } = this.startServer();
+        server.openJob(job.token);
+        const env = { ...spawner.env, REDO_PARENT: job.token };
         let result;
         try {
           result = await runRule({
@@ -395,6 +394,8 @@ export class Engine {
             logFile: this.state.logPath(target),
             onStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
             typeScript: this.options.typeScript,
+            spawner: spawner.spawner,
+            ruleEnv: { REDO_PARENT: job.token },
             operations: {
               ifchange: (paths) => this.throwOnFailure(job, 'ifchange', paths),
               ifcreate: (paths) => this.throwOnFailure(job, 'ifcreate', paths),
@@ -435,6 +436,7 @@ export class Engine {
         });
         return { status: 'ok', identity };
       } finally {
+        this.server?.closeJob(job.token);
         this.jobs.delete(job.token);
         if (job.hasSlot) this.slots.release();
       }
@@ -461,9 +463,22 @@ export class Engine {
     return job;
   }
 
-  private startServer(): void {
-    if (this.server !== undefined) return;
-    this.server = RequestServer.open(this.state.stateDir, (command, payload, token) => this.serveClient(command, payload, token));
+  private ruleEnv: NodeJS.ProcessEnv | undefined;
+
+  /** Starts the request FIFO and the sh spawner on the first rule run. */
+  private startServer(): { server: RequestServer; spawner: { spawner: RuleSpawner; env: NodeJS.ProcessEnv } } {
+    if (this.server === undefined || this.spawner === undefined || this.ruleEnv === undefined) {
+      this.server = RequestServer.open(this.state.stateDir, (command, payload, token) => this.serveClient(command, payload, token));
+      this.ruleEnv = makeRuleEnvironment(this.options.env, {
+        root: this.root,
+        runDir: this.server.runDir,
+        parentToken: '',
+        libexecDir: this.options.libexecDir,
+        nodePath: this.options.nodePath,
+      });
+      this.spawner = new RuleSpawner(this.server.runDir, this.options.libexecDir, this.ruleEnv);
+    }
+    return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
   }
 
   /** Handles one sh client call; returns the client's exit status. */

@@ -1,10 +1,10 @@
 /** Runs one rule (sh or TypeScript) with $1 $2 $3, checks the output contract, renames into place. */
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import type { FoundRule } from './lookup.js';
+import type { RuleSpawner } from './spawner.js';
 import { isSameStat, readStamp, type FileStamp } from './stamp.js';
 
 /**
@@ -75,6 +75,10 @@ export interface RuleRunRequest {
   /** Receives each chunk of stderr as it arrives. */
   onStderr(text: string): void;
   typeScript: TypeScriptRuleSupport | undefined;
+  /** Starts sh rules; the rule's variables beyond the spawner's own go in `ruleEnv`. */
+  spawner: RuleSpawner;
+  /** Per-rule variables for sh rules (REDO_PARENT). */
+  ruleEnv: Record<string, string>;
   operations: RuleOperations;
   /** Human chain for messages, top-level target first. */
   chain: string[];
@@ -112,12 +116,28 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const before = statOrUndefined(targetAbsolute);
 
   fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
-  const logFd = fs.openSync(request.logFile, 'w');
+  const logFd = fs.openSync(request.logFile, 'w+');
   let tail = '';
-  const writeStderr = (text: string): void => {
-    fs.writeSync(logFd, text);
+  let logOffset = 0;
+  const show = (text: string): void => {
+    if (text === '') return;
     tail = (tail + text).slice(-8192);
     request.onStderr(text);
+  };
+  // sh rules write their stderr straight to the log file; it is shown as it grows.
+  const readLog = (): void => {
+    const buffer = Buffer.alloc(65536);
+    for (;;) {
+      const count = fs.readSync(logFd, buffer, 0, buffer.length, logOffset);
+      if (count <= 0) break;
+      logOffset += count;
+      show(buffer.toString('utf8', 0, count));
+    }
+  };
+  const writeStderr = (text: string): void => {
+    fs.writeSync(logFd, text, logOffset);
+    logOffset += Buffer.byteLength(text);
+    show(text);
   };
   const cleanUp = (): void => {
     fs.rmSync(outputTemporary, { force: true, recursive: true });
@@ -126,7 +146,22 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
 
   try {
     if (found.kind === 'sh') {
-      const status = await runShell(request, cwd, ruleAbsolute, path.relative(cwd, outputTemporary), stdoutTemporary, writeStderr);
+      const timer = setInterval(readLog, 250);
+      let status: number;
+      try {
+        const ruleArg = path.dirname(ruleAbsolute) === cwd ? `./${path.basename(ruleAbsolute)}` : ruleAbsolute;
+        const flags = ['-e', ...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])];
+        status = await request.spawner.run({
+          cwd,
+          argv: ['sh', ...flags, ruleArg, found.targetArg, found.baseArg, path.relative(cwd, outputTemporary)],
+          env: request.ruleEnv,
+          stdoutFile: stdoutTemporary,
+          stderrFile: request.logFile,
+        });
+      } finally {
+        clearInterval(timer);
+        readLog();
+      }
       if (status !== 0) throw ruleFailed(request, status, tail);
     } else {
       await runTypeScript(request, cwd, ruleAbsolute, outputTemporary, targetAbsolute, writeStderr, () => tail);
@@ -172,31 +207,6 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   return { output };
 }
 
-function runShell(
-  request: RuleRunRequest,
-  cwd: string,
-  ruleAbsolute: string,
-  outputArg: string,
-  stdoutTemporary: string,
-  writeStderr: (text: string) => void,
-): Promise<number | string> {
-  const ruleArg = path.dirname(ruleAbsolute) === cwd ? `./${path.basename(ruleAbsolute)}` : ruleAbsolute;
-  const flags = ['-e', ...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])];
-  const stdoutFd = fs.openSync(stdoutTemporary, 'w');
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', [...flags, ruleArg, request.found.targetArg, request.found.baseArg, outputArg], {
-      cwd,
-      env: request.env,
-      stdio: ['ignore', stdoutFd, 'pipe'],
-    });
-    fs.closeSync(stdoutFd);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => writeStderr(text));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve(signal !== null ? signal : code ?? 1));
-  });
-}
-
 async function runTypeScript(
   request: RuleRunRequest,
   cwd: string,
@@ -240,7 +250,7 @@ async function runTypeScript(
 
 function ruleFailed(request: RuleRunRequest, status: number | string, tail: string, cause?: unknown): RedoError {
   const how = typeof status === 'number'
-    ? `exited with status ${status}`
+    ? status > 128 && status < 160 ? `exited with status ${status} (killed by signal ${status - 128}?)` : `exited with status ${status}`
     : status.startsWith('SIG') ? `was killed by ${status}` : status;
   const lines = tail.split('\n').filter((line) => line !== '').slice(-STDERR_TAIL_LINES);
   return new RedoError('ERR_RULE_FAILED', `redo: "${request.target}": rule "${request.found.rule}" ${how}`, {

@@ -9,17 +9,22 @@ import { isAlive } from './lock.js';
 /**
  * Protocol (all files in the run directory `.redo/run/<engine pid>/`):
  *
- *   client                                   engine
- *   printf '%s\0' ARGS > q.<$$>              (or stdin for redo-stamp)
- *   mkfifo r.<$$>; exec 3<> r.<$$>
- *   "<command> <$$> <REDO_PARENT>\n" > fifo  reads the line (< PIPE_BUF, so atomic),
- *                                            reads and deletes q.<$$>, does the work,
- *   read status <&3                   <----  writes "<status>\n" to r.<$$>, deletes it
- *   exit $status
+ *   client                                      engine
+ *   printf '%s\0' ARGS > q.<$$>                 (or stdin for redo-stamp)
+ *   claim r.<job> (noclobber-create c.<job>)     r.<job> was made before the rule ran
+ *     or, if taken, mkfifo r.<$$>
+ *   exec 3<> r.<reply>
+ *   "<command> <$$> <job> <reply>\n" > fifo      reads the line (< PIPE_BUF, so atomic),
+ *                                               reads and deletes q.<$$>, does the work,
+ *   read status <&3                      <----  writes "<status>\n" to r.<reply>, then
+ *   exit $status                                deletes c.<job> (or r.<$$>)
  *
- * The client opens its reply FIFO read-write before sending, so the engine's
- * non-blocking write always finds a reader. The engine holds `fifo` open read-write,
- * so it never sees end-of-file, and reads it through a socket so no thread blocks.
+ * The per-job reply FIFO spares the client a mkfifo process per call; the claim file
+ * keeps two concurrent clients of one rule (`redo-ifchange a & redo-ifchange b`) from
+ * sharing it. The client opens its reply FIFO read-write before sending, so the
+ * engine's non-blocking write always finds a reader. The engine holds `fifo` open
+ * read-write, so it never sees end-of-file, and reads it through a socket so no
+ * thread blocks.
  */
 export type RequestHandler = (command: string, payload: Buffer, parentToken: string) => Promise<number>;
 
@@ -28,6 +33,8 @@ export class RequestServer {
   readonly runDir: string;
   private readonly socket: net.Socket;
   private buffered = '';
+  private readonly sparePool: string[] = [];
+  private poolCounter = 0;
 
   private constructor(runDir: string, socket: net.Socket, private readonly handler: RequestHandler) {
     this.runDir = runDir;
@@ -69,10 +76,11 @@ export class RequestServer {
   }
 
   private async serve(line: string): Promise<void> {
-    const [command = '', callId = '', parentToken = ''] = line.split(' ');
-    if (!/^\d+$/.test(callId)) return;
+    const [command = '', callId = '', parentToken = '', replyId = callId] = line.split(' ');
+    if (!/^\d+$/.test(callId) || !/^\d+$/.test(replyId)) return;
+    const isJobReply = replyId === parentToken && replyId !== callId;
     const requestFile = path.join(this.runDir, `q.${callId}`);
-    const replyFile = path.join(this.runDir, `r.${callId}`);
+    const replyFile = path.join(this.runDir, `r.${replyId}`);
     let status: number;
     try {
       const payload = fs.readFileSync(requestFile);
@@ -88,7 +96,35 @@ export class RequestServer {
     } catch {
       // The client is gone (killed); nothing to tell it.
     }
-    fs.rmSync(replyFile, { force: true });
+    if (isJobReply) fs.rmSync(path.join(this.runDir, `c.${replyId}`), { force: true });
+    else fs.rmSync(replyFile, { force: true });
+  }
+
+  /**
+   * Gives job `token` its reply FIFO `r.<token>`, recycling FIFOs of finished jobs and
+   * creating them 16 at a time (each batch is one mkfifo process).
+   */
+  openJob(token: string): void {
+    if (this.sparePool.length === 0) {
+      const names: string[] = [];
+      for (let i = 0; i < 16; i += 1) names.push(path.join(this.runDir, `p.${(this.poolCounter += 1)}`));
+      execFileSync('mkfifo', ['-m', '600', ...names]);
+      this.sparePool.push(...names);
+    }
+    fs.renameSync(this.sparePool.pop() as string, path.join(this.runDir, `r.${token}`));
+  }
+
+  /** Returns job `token`'s reply FIFO to the pool once its rule has finished. */
+  closeJob(token: string): void {
+    this.poolCounter += 1;
+    const spare = path.join(this.runDir, `p.${this.poolCounter}`);
+    try {
+      fs.renameSync(path.join(this.runDir, `r.${token}`), spare);
+      this.sparePool.push(spare);
+    } catch {
+      // Already gone; the pool refills itself.
+    }
+    fs.rmSync(path.join(this.runDir, `c.${token}`), { force: true });
   }
 
   /** Stops serving and removes the run directory. */
