@@ -8,6 +8,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -34,6 +35,7 @@ exits 1.
 
 Sources copied: \`git ls-files --cached --others --exclude-standard\` in a git work
 tree, else every file; never .redo/, node_modules/ (linked instead) or built targets.
+In redo-ts's own project, dist/ is linked too (its rules import the compiled package).
 
   --keep   keep the scratch copy and print where it is`;
 
@@ -86,6 +88,14 @@ function findNodeModules(root: string): string | undefined {
   }
 }
 
+function isRedoTsPackage(root: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { name?: unknown }).name === 'redo-ts';
+  } catch {
+    return false;
+  }
+}
+
 /** Another umask, time zone and locale than ours, so the rebuild differs in each. */
 function otherSurroundings(env: NodeJS.ProcessEnv): { umask: string; tz: string; locale: string } {
   const current = process.umask();
@@ -133,7 +143,9 @@ const command: Command = {
     const root = projectRoot(io);
     const target = toTargetPath(root, io.cwd, rest[0]!);
     const cleanEnv: NodeJS.ProcessEnv = {};
-    for (const [key, value] of Object.entries(io.env)) if (!key.startsWith('REDO_')) cleanEnv[key] = value;
+    // A top-level build, not a nested one: drop the variables a running build sets,
+    // keep the user's settings (the download cache location).
+    for (const [key, value] of Object.entries(io.env)) if (!key.startsWith('REDO_') || key === 'REDO_TS_CACHE') cleanEnv[key] = value;
 
     // 1. The original, built (or found up to date) where it is.
     const original = runBuild(root, target, { ...cleanEnv, REDO_TS_ROOT: root }, null);
@@ -153,6 +165,10 @@ const command: Command = {
       }
       const nodeModules = findNodeModules(root);
       if (nodeModules !== undefined && !existsSync(path.join(scratch, 'node_modules'))) symlinkSync(nodeModules, path.join(scratch, 'node_modules'));
+      // Verifying redo-ts's own project: its rules import 'redo-ts', i.e. its compiled dist/.
+      if (isRedoTsPackage(root) && existsSync(path.join(root, 'dist')) && !existsSync(path.join(scratch, 'dist'))) {
+        symlinkSync(path.join(root, 'dist'), path.join(scratch, 'dist'));
+      }
 
       // 3. Rebuild there, with another umask, time zone and locale.
       const other = otherSurroundings(io.env);
