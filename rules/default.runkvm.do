@@ -43,10 +43,16 @@ case $accel in
 kvm) boot kvm "$limit" || true ;;
 tcg) boot tcg "$limit" || true ;;
 auto)
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ] && boot kvm "$trial"; then
-		:
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		if boot kvm "$trial"; then
+			accel=kvm
+		else
+			echo "runkvm: kvm gave no result within ${trial}s here; booting with TCG" >&2
+			accel=tcg
+			boot tcg "$limit" || true
+		fi
 	else
-		[ -e /dev/kvm ] && echo "runkvm: kvm gave no result within ${trial}s here; booting with TCG" >&2
+		accel=tcg
 		boot tcg "$limit" || true
 	fi
 	;;
