@@ -49,6 +49,19 @@ describe('writeTar', () => {
     expect(result.sizeBytes).toBe(readFileSync(out).length);
   });
 
+  it('writes the same bytes to a stream as to a file, and ends the stream', async () => {
+    const { PassThrough } = await import('node:stream');
+    const stream = new PassThrough();
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const entries = [file('etc/a', 'a'.repeat(3000)), file('etc/b', 'b')];
+    const viaStream = await writeTar(entries, stream, { mtimeSeconds: 9 });
+    const viaFile = await writeTar(entries, join(dir, 'stream.tar'), { mtimeSeconds: 9 });
+    expect(viaStream).toEqual(viaFile);
+    expect(Buffer.concat(chunks).equals(readFileSync(join(dir, 'stream.tar')))).toBe(true);
+    expect(stream.writableEnded).toBe(true);
+  });
+
   it('stamps every member with SOURCE_DATE_EPOCH', async () => {
     expect(mtimeFromEnvironment({ SOURCE_DATE_EPOCH: '1700000000' })).toBe(1700000000);
     expect(mtimeFromEnvironment({})).toBe(0);
