@@ -21,6 +21,11 @@
 initrd="$2.initrd"
 redo-ifchange "$initrd" vmlinuz
 
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	echo "runkvm: qemu-system-x86_64 is not installed (Debian package qemu-system-x86)" >&2
+	exit 1
+fi
+
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/redo-runkvm.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 

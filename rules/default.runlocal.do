@@ -34,6 +34,12 @@ chmod 0755 "$scratch"
 
 # chroot lives in /usr/sbin, which is not on every user's PATH.
 chroot=$(PATH="$PATH:/usr/sbin:/sbin" command -v chroot)
+if ! unshare -r true 2>/dev/null; then
+	echo "runlocal: \`unshare -r\` does not work here, so the rootfs cannot be entered without root" >&2
+	echo "  hint: unprivileged user namespaces may be disabled (sysctl user.max_user_namespaces," >&2
+	echo "  kernel.unprivileged_userns_clone, or a container that forbids them)" >&2
+	exit 1
+fi
 status=0
 # shellcheck disable=SC2086 # the command is split into words on purpose
 env -i PATH=/bin:/usr/bin HOME=/ LC_ALL=C \
