@@ -357,7 +357,7 @@ export class Engine {
       if (ruleOutcome.status !== 'ok') return { status: 'failed', error: dependencyFailed(target, found.rule, chain) };
       deps.push(dependencyRecord(found.rule, ruleOutcome));
 
-      await this.slots.acquire();
+      await this.slots.acquire(chain.length);
       const job = this.createJob(target, chain, found.cwd, deps);
       try {
         if (this.isStopping) {
@@ -544,7 +544,7 @@ export class Engine {
         }),
       );
     } finally {
-      await this.slots.acquire();
+      await this.slots.acquire(JobSlots.RESUMING);
       job.hasSlot = true;
     }
     let status = 0;

@@ -1,0 +1,96 @@
+// Test rig for end-to-end tests: copies a fixture project (test/fixtures/NNN-topic/) to a
+// fresh temporary folder, runs the built redo-ts command line there, and reads the run
+// log that fixture rules append to (`echo "$1" >> "$REDO_ROOT/run.log"`).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (holding bin/redo-ts.js). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** What one redo-ts invocation did. Paths of the project folder in stderr/stdout read `<dir>`. */
+export interface RigResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of one run. */
+export interface RigRunOptions {
+  /** Extra environment (merged over a clean copy of process.env without REDO_* variables). */
+  env?: NodeJS.ProcessEnv;
+  /** Folder to run in, relative to the project (default: the project root). */
+  cwd?: string;
+  /** Data for stdin. */
+  input?: string;
+}
+
+/** A temporary copy of one fixture. */
+export interface Rig {
+  /** Absolute folder of the copy. */
+  dir: string;
+  /** Runs `node bin/redo-ts.js ...args` in the copy; resolves when it exits. */
+  run(args: string[], options?: RigRunOptions): Promise<RigResult>;
+  /** Starts redo-ts without waiting (own process group, so `kill(-pid)` stops its rules too). */
+  start(args: string[], options?: RigRunOptions): ChildProcess;
+  /** Lines of run.log (one per rule run, as the fixture rules write them), then empties it. */
+  takeRunLog(): string[];
+  /** Absolute path of a file in the copy. */
+  path(relative: string): string;
+  /** Content of a file of the copy (utf8), or undefined if it does not exist. */
+  read(relative: string): string | undefined;
+  /** Deletes the copy. */
+  remove(): void;
+}
+
+/** Copies `test/fixtures/<fixture>` into a new temporary folder and returns the rig for it. */
+export function useFixture(fixture: string): Rig {
+  const dir = mkdtempSync(join(tmpdir(), `redo-ts-${fixture}-`));
+  cpSync(join(repoRoot, 'test', 'fixtures', fixture), dir, { recursive: true });
+  const environment = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REDO_')) env[name] = value;
+    return { ...env, LC_ALL: 'C', ...extra };
+  };
+  const start = (args: string[], options: RigRunOptions = {}): ChildProcess =>
+    spawn(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), ...args], {
+      cwd: options.cwd === undefined ? dir : join(dir, options.cwd),
+      env: environment(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+  const normalise = (text: string): string => text.split(dir).join('<dir>');
+  return {
+    dir,
+    start,
+    run(args, options = {}) {
+      return new Promise((resolvePromise, reject) => {
+        const child = start(args, options);
+        let stdout = '';
+        let stderr = '';
+        child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+        child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+        child.stdin?.end(options.input ?? '');
+        child.on('error', reject);
+        child.on('close', (code, signal) =>
+          resolvePromise({ code: code ?? (signal === null ? -1 : 128), stdout: normalise(stdout), stderr: normalise(stderr) }),
+        );
+      });
+    },
+    takeRunLog() {
+      const file = join(dir, 'run.log');
+      if (!existsSync(file)) return [];
+      const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line !== '');
+      rmSync(file);
+      return lines;
+    },
+    path: (relative) => join(dir, relative),
+    read(relative) {
+      const file = join(dir, relative);
+      return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
