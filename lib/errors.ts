@@ -18,6 +18,7 @@ export const errorCatalog = {
   ERR_INTEGRITY_MISSING: 'a spec source has no integrity pin yet (run `redo-ts pin`)',
   ERR_INTERNAL: 'a bug in redo-ts itself; the message asks for a report',
   ERR_LAYER_CONFLICT: 'two layer fragments or entries deliver one path with different content or metadata',
+  ERR_LAYER_LIST: 'a layer list (NAME.layer for NAME.layer.tar) is missing or names no input',
   ERR_LAYER_PATH: 'a layer member path is empty or contains ".." or a NUL byte',
   ERR_LAYER_READ: 'a file going into a layer could not be read, or changed while it was read',
   ERR_LAYER_SPECIAL_FILE: 'a rootfs holds a socket, fifo or device that its metadata does not declare',
@@ -65,6 +66,7 @@ export const exitCodes: Record<ErrorCode, number> = {
   ERR_INTEGRITY_MISSING: 1,
   ERR_INTERNAL: 70,
   ERR_LAYER_CONFLICT: 1,
+  ERR_LAYER_LIST: 1,
   ERR_LAYER_PATH: 1,
   ERR_LAYER_READ: 1,
   ERR_LAYER_SPECIAL_FILE: 1,
@@ -140,7 +142,18 @@ export class InternalError extends Error {
   override readonly name = 'InternalError';
 }
 
-/** True when `error` is a RedoError carrying `code` (or any RedoError if no code given). */
+/**
+ * True when `error` is a RedoError carrying `code` (or any RedoError if no code given).
+ * A rule may load its own copy of redo-ts (a project's node_modules), whose RedoError
+ * is another class: such errors are recognised by their shape, so their code, details
+ * and hint still reach the report.
+ */
 export function isRedoError(error: unknown, code?: ErrorCode): error is RedoError {
-  return error instanceof RedoError && (code === undefined || error.code === code);
+  const isOne =
+    error instanceof RedoError ||
+    (error instanceof Error &&
+      error.name === 'RedoError' &&
+      typeof (error as Partial<RedoError>).code === 'string' &&
+      typeof (error as Partial<RedoError>).render === 'function');
+  return isOne && (code === undefined || (error as RedoError).code === code);
 }

@@ -2,7 +2,7 @@
 
 import type { Writable } from 'node:stream';
 import { describeReason, type BuildEvent } from '../engine/events.js';
-import { RedoError } from '../errors.js';
+import { RedoError, isRedoError } from '../errors.js';
 
 /**
  * Prints build events to `stderr`:
@@ -93,7 +93,7 @@ export class Reporter {
  * bug in redo-ts and is printed with its stack, the version and a request to report it.
  */
 export function renderError(error: unknown, version: string): string {
-  if (error instanceof RedoError && error.code !== 'ERR_INTERNAL') return error.render();
+  if (isRedoError(error) && error.code !== 'ERR_INTERNAL') return error.render();
   const stack = error instanceof Error ? error.stack ?? error.message : String(error);
   return [
     `redo: internal error in redo-ts ${version} (a bug; please report it with this text)`,

@@ -50,6 +50,25 @@ export function copyProject(prefix: string): ProjectCopy {
   };
 }
 
+/**
+ * Copies the fixture folder `test/fixtures/NAME` and this repository's `rules/` into a
+ * fresh folder, and links `node_modules/redo-ts` to this repository, as an installed
+ * package would be, so the fixture's rules can import from 'redo-ts'.
+ */
+export function copyFixture(name: string): ProjectCopy {
+  const dir = mkdtempSync(join(tmpdir(), `redo-ts-${name.slice(0, 3)}-`));
+  cpSync(join(repoRoot, 'test', 'fixtures', name), dir, { recursive: true });
+  cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(repoRoot, join(dir, 'node_modules', 'redo-ts'));
+  return {
+    dir,
+    redo: (args, options = {}) => runRedo(dir, args, options.env ?? {}, options.umask ?? 0o022),
+    sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 function runRedo(cwd: string, args: string[], extraEnv: NodeJS.ProcessEnv, umask: number): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
