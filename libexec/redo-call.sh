@@ -1,17 +1,9 @@
 # Sourced by the redo-* scripts with $cmd set: sends one call to the running redo-ts
 # engine through its request FIFO and exits with the engine's answer. No Node start-up
-# per call, and no process at all but this sh in the common case. Outside a build,
-# runs the redo-ts CLI instead. Protocol: lib/engine/server.ts.
+# per call, and no process but this sh in the common case. Outside a build, runs the
+# redo-ts CLI instead. Protocol: lib/engine/server.ts.
 if [ -z "$REDO_RUN_DIR" ] || [ -z "$REDO_PARENT" ] || [ ! -p "$REDO_RUN_DIR/fifo" ]; then
   exec "${REDO_NODE:-node}" "${0%/*}/../bin/redo-ts.js" "$cmd" "$@"
-fi
-redo_q="$REDO_RUN_DIR/q.$$"
-if [ "$cmd" = stamp ]; then
-  cat > "$redo_q" || exit 2
-elif [ "$#" -eq 0 ]; then
-  : > "$redo_q" || exit 2
-else
-  printf '%s\0' "$@" > "$redo_q" || exit 2
 fi
 # Claim the rule's own reply FIFO (noclobber create is atomic); if another call of the
 # same rule holds it, make a private one.
@@ -24,7 +16,26 @@ fi
 set +C
 # Open the reply FIFO read-write before asking, so the engine's reply always has a reader.
 exec 3<>"$REDO_RUN_DIR/r.$redo_reply"
-printf '%s %s %s %s\n' "$cmd" "$$" "$REDO_PARENT" "$redo_reply" > "$REDO_RUN_DIR/fifo" || exit 2
+redo_args="$*"
+redo_nl='
+'
+case "$cmd:$redo_args" in
+  stamp:* | *"$redo_nl"*) redo_inline=false ;;
+  *) [ "${#redo_args}" -lt 3000 ] && redo_inline=true || redo_inline=false ;;
+esac
+if $redo_inline; then
+  # One printf, so one write(2) of under PIPE_BUF bytes: atomic among concurrent clients.
+  printf '%s\0' "$cmd $$ $REDO_PARENT $redo_reply inline" "$@" "$redo_nl" > "$REDO_RUN_DIR/fifo" || exit 2
+else
+  if [ "$cmd" = stamp ]; then
+    cat > "$REDO_RUN_DIR/q.$$" || exit 2
+  elif [ "$#" -eq 0 ]; then
+    : > "$REDO_RUN_DIR/q.$$" || exit 2
+  else
+    printf '%s\0' "$@" > "$REDO_RUN_DIR/q.$$" || exit 2
+  fi
+  printf '%s %s %s %s\n' "$cmd" "$$" "$REDO_PARENT" "$redo_reply" > "$REDO_RUN_DIR/fifo" || exit 2
+fi
 IFS= read -r redo_status <&3
 exec 3<&-
 exit "${redo_status:-2}"

@@ -276,11 +276,13 @@ export class Engine {
     if (record === undefined) {
       return fs.existsSync(absolute) ? undefined : { status: 'stale', reason: { kind: 'no-previous-build' } };
     }
-    if (record.isBuilding) return { status: 'stale', reason: { kind: 'interrupted' } };
     let isDirty = false;
     const current = readStamp(absolute, record.output ?? undefined);
     if (record.output !== null && current === undefined) return { status: 'stale', reason: { kind: 'output-missing' } };
     if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
+      // A lock left by a dead process means it was killed between renaming the output and
+      // saving the record: the file is ours, not a hand edit.
+      if (this.locks.isAbandoned(target)) return { status: 'stale', reason: { kind: 'interrupted' } };
       this.options.onEvent({
         kind: 'warning',
         target,
@@ -366,19 +368,6 @@ export class Engine {
         this.options.onEvent({ kind: 'started', target, chain, reason });
         const startMs = performance.now();
         const previous = record;
-        this.state.save({
-          version: 1,
-          target,
-          rule: found.rule,
-          output: null,
-          identity: MISSING,
-          builds: 0,
-          isAlways: false,
-          stampSha256Hex: null,
-          deps: [],
-          ...previous,
-          isBuilding: true,
-        });
         const { server, spawner } = this.startServer();
         server.openJob(job.token);
         const env = { ...spawner.env, REDO_PARENT: job.token };
@@ -392,6 +381,7 @@ export class Engine {
             isXtrace: this.options.isXtrace,
             isVerbose: this.options.isVerbose,
             logFile: this.state.logPath(target),
+            scratchDir: server.runDir,
             onStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
             typeScript: this.options.typeScript,
             spawner: spawner.spawner,
@@ -418,7 +408,6 @@ export class Engine {
           version: 1,
           target,
           rule: found.rule,
-          isBuilding: false,
           output: result.output,
           identity,
           builds,

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RebuildReason } from './events.js';
+import { TargetLocks } from './lock.js';
 import { MISSING, identityOf, readStamp } from './stamp.js';
 import { StateStore, type TargetRecord } from './state.js';
 
@@ -110,10 +111,12 @@ class Inspector {
     if (record === undefined) {
       return fs.existsSync(absolute) ? { status: 'source', target } : { status: 'stale', target, reason: { kind: 'no-previous-build' } };
     }
-    if (record.isBuilding) return { status: 'stale', target, reason: { kind: 'interrupted' } };
     const current = readStamp(absolute, record.output ?? undefined);
     if (record.output !== null && current === undefined) return { status: 'stale', target, reason: { kind: 'output-missing' } };
-    if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) return { status: 'edited', target };
+    if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
+      if (new TargetLocks(this.state.stateDir).isAbandoned(target)) return { status: 'stale', target, reason: { kind: 'interrupted' } };
+      return { status: 'edited', target };
+    }
     if (record.isAlways) return { status: 'stale', target, reason: { kind: 'always' } };
     for (const dep of record.deps) {
       if (dep.mode === 'ifcreate') {

@@ -55,6 +55,13 @@ export class TargetLocks {
     }
   }
 
+  /** True when a lock file of `target` exists and its owner process is dead. */
+  isAbandoned(target: string): boolean {
+    const owner = readOwner(this.lockFile(target));
+    if (owner === undefined) return false;
+    return owner === process.pid ? !this.held.has(target) : !isAlive(owner);
+  }
+
   /** Releases the lock of `target` if this process holds it. */
   release(target: string): void {
     if (!this.held.delete(target)) return;

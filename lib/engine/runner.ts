@@ -70,8 +70,10 @@ export interface RuleRunRequest {
   env: NodeJS.ProcessEnv;
   isXtrace: boolean;
   isVerbose: boolean;
-  /** Absolute log file for the rule's stderr (replaced). */
+  /** Absolute log file for the rule's stderr: replaced when there is some, removed when none. */
   logFile: string;
+  /** Absolute scratch folder (the run directory) for the rule's stdout and stderr files. */
+  scratchDir: string;
   /** Receives each chunk of stderr as it arrives. */
   onStderr(text: string): void;
   typeScript: TypeScriptRuleSupport | undefined;
@@ -111,12 +113,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   temporaryCounter += 1;
   const stem = `${path.basename(target)}.redo.${process.pid}.${temporaryCounter}`;
   const outputTemporary = path.join(targetDir, `${stem}.out.tmp`);
-  const stdoutTemporary = path.join(targetDir, `${stem}.stdout.tmp`);
+  const stdoutTemporary = path.join(request.scratchDir, `o.${temporaryCounter}`);
+  const stderrTemporary = path.join(request.scratchDir, `e.${temporaryCounter}`);
   fs.rmSync(outputTemporary, { force: true, recursive: true });
   const before = statOrUndefined(targetAbsolute);
 
-  fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
-  const logFd = fs.openSync(request.logFile, 'w+');
+  const logFd = fs.openSync(stderrTemporary, 'w+');
   let tail = '';
   let logOffset = 0;
   const show = (text: string): void => {
@@ -143,6 +145,16 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     fs.rmSync(outputTemporary, { force: true, recursive: true });
     fs.rmSync(stdoutTemporary, { force: true });
   };
+  // The log is kept in .redo/log only when the rule said something.
+  const keepLog = (): void => {
+    if (logOffset > 0) {
+      fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
+      fs.copyFileSync(stderrTemporary, request.logFile);
+    } else {
+      fs.rmSync(request.logFile, { force: true });
+    }
+    fs.rmSync(stderrTemporary, { force: true });
+  };
 
   try {
     if (found.kind === 'sh') {
@@ -156,7 +168,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
           argv: ['sh', ...flags, ruleArg, found.targetArg, found.baseArg, path.relative(cwd, outputTemporary)],
           env: request.ruleEnv,
           stdoutFile: stdoutTemporary,
-          stderrFile: request.logFile,
+          stderrFile: stderrTemporary,
         });
       } finally {
         clearInterval(timer);
@@ -169,10 +181,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   } catch (error) {
     cleanUp();
     fs.closeSync(logFd);
+    keepLog();
     if (isRedoError(error)) throw error;
     throw ruleFailed(request, error instanceof Error ? error.message : String(error), tail, error);
   }
   fs.closeSync(logFd);
+  keepLog();
 
   const after = statOrUndefined(targetAbsolute);
   if (!isSameFile(before, after)) {
@@ -197,7 +211,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   if (hasOutputFile) {
     fs.renameSync(outputTemporary, targetAbsolute);
   } else if (stdoutSize > 0) {
-    fs.renameSync(stdoutTemporary, targetAbsolute);
+    // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
+    fs.copyFileSync(stdoutTemporary, outputTemporary);
+    fs.renameSync(outputTemporary, targetAbsolute);
   } else {
     // No output at all: like apenwarr/redo, the target then has no file (e.g. `all`).
     fs.rmSync(targetAbsolute, { force: true, recursive: true });

@@ -7,19 +7,22 @@ import * as path from 'node:path';
 import { isAlive } from './lock.js';
 
 /**
- * Protocol (all files in the run directory `.redo/run/<engine pid>/`):
+ * Protocol (all files in the run directory, `/dev/shm/redo-ts-<pid>-<random>/` when
+ * /dev/shm is writable, else `.redo/run/<pid>/`; tmpfs makes its many small files cheap):
  *
  *   client                                      engine
- *   printf '%s\0' ARGS > q.<$$>                 (or stdin for redo-stamp)
+ *   printf '%s\0' ARGS > q.<$$>                 (redo-stamp: stdin; skipped when inline)
  *   claim r.<job> (noclobber-create c.<job>)     r.<job> was made before the rule ran
  *     or, if taken, mkfifo r.<$$>
  *   exec 3<> r.<reply>
  *   "<command> <$$> <job> <reply>\n" > fifo      reads the line (< PIPE_BUF, so atomic),
+ *     or inline: "<command> <$$> <job> <reply> inline\0ARG\0...\n\0"
  *                                               reads and deletes q.<$$>, does the work,
  *   read status <&3                      <----  writes "<status>\n" to r.<reply>, then
  *   exit $status                                deletes c.<job> (or r.<$$>)
  *
- * The per-job reply FIFO spares the client a mkfifo process per call; the claim file
+ * Inline requests (arguments without newlines, under 3000 bytes, written by one printf,
+ * hence one write) spare the request file. The per-job reply FIFO spares the client a mkfifo process per call; the claim file
  * keeps two concurrent clients of one rule (`redo-ifchange a & redo-ifchange b`) from
  * sharing it. The client opens its reply FIFO read-write before sending, so the
  * engine's non-blocking write always finds a reader. The engine holds `fifo` open
@@ -45,20 +48,12 @@ export class RequestServer {
   }
 
   /**
-   * Creates `<stateDir>/run/<pid>/fifo` and starts serving requests with `handler`.
+   * Creates the run directory with its `fifo` and starts serving requests with `handler`.
    * Removes run directories left by dead processes first. Spawns `mkfifo` once
    * (Node has no mkfifo call).
    */
   static open(stateDir: string, handler: RequestHandler): RequestServer {
-    const runRoot = path.join(stateDir, 'run');
-    fs.mkdirSync(runRoot, { recursive: true });
-    for (const name of fs.readdirSync(runRoot)) {
-      const pid = Number(name);
-      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) fs.rmSync(path.join(runRoot, name), { recursive: true, force: true });
-    }
-    const runDir = path.join(runRoot, String(process.pid));
-    fs.rmSync(runDir, { recursive: true, force: true });
-    fs.mkdirSync(runDir, { recursive: true });
+    const runDir = makeRunDirectory(stateDir);
     const fifo = path.join(runDir, 'fifo');
     execFileSync('mkfifo', ['-m', '600', fifo]);
     const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
@@ -70,21 +65,31 @@ export class RequestServer {
     this.buffered += text;
     for (let newline = this.buffered.indexOf('\n'); newline !== -1; newline = this.buffered.indexOf('\n')) {
       const line = this.buffered.slice(0, newline);
-      this.buffered = this.buffered.slice(newline + 1);
+      // An inline request ends with "\n\0" (printf's format repeats per argument).
+      const skip = this.buffered[newline + 1] === '\0' ? 2 : 1;
+      if (skip === 1 && line.includes('\0') && newline + 1 === this.buffered.length) break;
+      this.buffered = this.buffered.slice(newline + skip);
       void this.serve(line);
     }
   }
 
   private async serve(line: string): Promise<void> {
-    const [command = '', callId = '', parentToken = '', replyId = callId] = line.split(' ');
+    const inlineAt = line.indexOf('\0');
+    const header = inlineAt === -1 ? line : line.slice(0, inlineAt);
+    const [command = '', callId = '', parentToken = '', replyId = callId, mode = ''] = header.split(' ');
     if (!/^\d+$/.test(callId) || !/^\d+$/.test(replyId)) return;
     const isJobReply = replyId === parentToken && replyId !== callId;
     const requestFile = path.join(this.runDir, `q.${callId}`);
     const replyFile = path.join(this.runDir, `r.${replyId}`);
     let status: number;
     try {
-      const payload = fs.readFileSync(requestFile);
-      fs.rmSync(requestFile, { force: true });
+      let payload: Buffer;
+      if (mode === 'inline') {
+        payload = Buffer.from(line.slice(inlineAt + 1), 'utf8');
+      } else {
+        payload = fs.readFileSync(requestFile);
+        fs.rmSync(requestFile, { force: true });
+      }
       status = await this.handler(command, payload, parentToken);
     } catch {
       status = 2;
@@ -132,6 +137,31 @@ export class RequestServer {
     this.socket.destroy();
     fs.rmSync(this.runDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Makes a fresh run directory: on /dev/shm when writable (tmpfs), else under
+ * `<stateDir>/run/`. Removes directories of dead engines found there first.
+ */
+function makeRunDirectory(stateDir: string): string {
+  const candidates = [
+    { parent: '/dev/shm', prefix: 'redo-ts-' },
+    { parent: path.join(stateDir, 'run'), prefix: '' },
+  ];
+  for (const { parent, prefix } of candidates) {
+    try {
+      fs.mkdirSync(parent, { recursive: true });
+      for (const name of fs.readdirSync(parent)) {
+        if (!name.startsWith(prefix)) continue;
+        const pid = Number(name.slice(prefix.length).split('-')[0]);
+        if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+      }
+      return fs.mkdtempSync(path.join(parent, `${prefix}${process.pid}-`));
+    } catch {
+      // Not writable here; try the next place.
+    }
+  }
+  throw new Error(`cannot create a run directory under /dev/shm or ${stateDir}/run`);
 }
 
 /** Splits a NUL-terminated argument list (as written by `printf '%s\0' "$@"`). Pure. */

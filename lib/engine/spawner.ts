@@ -18,9 +18,9 @@ export interface SpawnRequest {
 }
 
 /**
- * Runs `libexec/redo-spawner.sh` once; each request becomes a job file `j.<id>` in the
- * run directory holding one quoted command line, and its id is written to the
- * spawner's stdin. The spawner answers "<id> <exit status>" on its stdout.
+ * Runs `libexec/redo-spawner.sh` once; each request is written to its stdin as
+ * "<id> <quoted command line>" (or just "<id>" with the command in the file `j.<id>`
+ * of the run directory when it contains a newline). The spawner answers "<id> <exit status>" on its stdout.
  * If this process dies, the spawner's stdin closes and it exits.
  */
 export class RuleSpawner {
@@ -42,18 +42,18 @@ export class RuleSpawner {
   run(request: SpawnRequest): Promise<number> {
     this.counter += 1;
     const id = String(this.counter);
-    const jobFile = path.join(this.runDir, `j.${id}`);
     const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
-    fs.writeFileSync(
-      jobFile,
-      `cd -- ${quote(request.cwd)} && ${assignments}${request.argv.map(quote).join(' ')} </dev/null >${quote(request.stdoutFile)} 2>${quote(request.stderrFile)}\n`,
-    );
+    const commandLine = `cd -- ${quote(request.cwd)} && ${assignments}${request.argv.map(quote).join(' ')} </dev/null >${quote(request.stdoutFile)} 2>${quote(request.stderrFile)}`;
+    // One line per job on the spawner's stdin; a command with a newline goes in a file.
+    const isInline = !commandLine.includes('\n');
+    const jobFile = path.join(this.runDir, `j.${id}`);
+    if (!isInline) fs.writeFileSync(jobFile, `${commandLine}\n`);
     return new Promise((resolve) => {
       this.pending.set(id, (status) => {
-        fs.rmSync(jobFile, { force: true });
+        if (!isInline) fs.rmSync(jobFile, { force: true });
         resolve(status);
       });
-      this.child.stdin?.write(`${id}\n`);
+      this.child.stdin?.write(isInline ? `${id} ${commandLine}\n` : `${id}\n`);
     });
   }
 

@@ -11,12 +11,16 @@ import type { FileStamp, Identity } from './stamp.js';
  *   .redo/
  *     VERSION                    "redo-ts state 1\n"
  *     db/<target path>.json      one TargetRecord per target, replaced atomically (write tmp, rename)
- *     log/<target path>.log      stderr of the target's last build
+ *     log/<target path>.log      stderr of the target's last build (absent when it was empty)
  *     locks/<sha256 prefix>.lock pid of the process building that target (O_EXCL create)
- *     run/<pid>/fifo             request FIFO of a running engine; q.<n>/r.<n> per client call
+ *     run/<pid>-<random>/        run directory of a running engine when /dev/shm is unusable
  *
  * Every write is a rename of a complete file, so a kill -9 at any instant leaves
- * either the old or the new record. Two processes never write one record at the
+ * either the old or the new record. The order is: rule writes a temporary output,
+ * output renamed over the target, record saved, lock removed. A kill between the
+ * rename and the save leaves a new output with the old record and a lock of a dead
+ * process; the next run sees that lock and rebuilds instead of taking the output for
+ * a hand edit. Two processes never write one record at the
  * same time because the target's lock is held while building it.
  */
 export const STATE_VERSION = 1;
@@ -44,8 +48,6 @@ export interface TargetRecord {
   target: string;
   /** Root-relative rule file used for the last build. */
   rule: string;
-  /** True from just before the rule ran until its result was saved: an interrupted build. */
-  isBuilding: boolean;
   /** Stamp of the output file as written, or null when the rule produced no output. */
   output: FileStamp | null;
   /** What dependents compare: output hash, redo-stamp hash, or none:<builds>. */

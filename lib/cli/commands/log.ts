@@ -20,8 +20,11 @@ const command: Command = {
       try {
         io.stdout.write(fs.readFileSync(state.logPath(target)));
       } catch {
-        io.stderr.write(`redo: "${target}": no build log (never built by redo-ts here)\n`);
-        status = 1;
+        // No log: the last build wrote nothing to stderr, or the target was never built.
+        if (state.load(target) === undefined) {
+          io.stderr.write(`redo: "${target}": no build log (never built by redo-ts here)\n`);
+          status = 1;
+        }
       }
     }
     return status;
