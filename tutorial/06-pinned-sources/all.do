@@ -1,0 +1,2 @@
+# all: the fragment built from the pinned package.
+redo-ifchange hello.fragment.tar
