@@ -297,22 +297,27 @@ async function deliverBuiltFiles(spec: Spec, destDir: string): Promise<PlacedEnt
   for (const path of paths) {
     const imagePath = `/${path}`;
     const ancestors = ancestorsOf(imagePath);
-    let covering: FileRule | undefined;
-    let direct: FileRule | undefined;
+    // Each attribute comes from the last rule that covers the path (matches it or a
+    // folder above it) and sets that attribute; mode only from rules matching the path.
+    let isCovered = false;
+    let mode: number | undefined;
+    let uid: number | undefined;
+    let gid: number | undefined;
+    let layer: string | undefined;
     for (const rule of spec.files) {
-      if (rule.matches(imagePath)) {
-        direct = rule;
-        covering = rule;
-      } else if (ancestors.some((ancestor) => rule.matches(ancestor))) {
-        covering = rule;
-      }
+      const isDirect = rule.matches(imagePath);
+      if (!isDirect && !ancestors.some((ancestor) => rule.matches(ancestor))) continue;
+      isCovered = true;
+      used.add(rule);
+      if (isDirect && rule.mode !== undefined) mode = rule.mode;
+      if (rule.uid !== undefined) uid = rule.uid;
+      if (rule.gid !== undefined) gid = rule.gid;
+      if (rule.layer !== undefined) layer = rule.layer;
     }
-    if (covering === undefined) continue;
-    used.add(covering);
-    if (direct !== undefined) used.add(direct);
+    if (!isCovered) continue;
     const absolute = join(destDir, path);
     const stats = await lstat(absolute);
-    const entry: TarEntry = { path: Buffer.from(path), type: 'file', mode: 0o644, uid: covering.uid ?? 0, gid: covering.gid ?? 0, sizeBytes: 0 };
+    const entry: TarEntry = { path: Buffer.from(path), type: 'file', mode: 0o644, uid: uid ?? 0, gid: gid ?? 0, sizeBytes: 0 };
     if (stats.isDirectory()) {
       entry.type = 'directory';
       entry.mode = 0o755;
@@ -337,8 +342,8 @@ async function deliverBuiltFiles(spec: Spec, destDir: string): Promise<PlacedEnt
         hint: 'devices and fifos cannot be delivered from a build; ship them from a deb: source',
       });
     }
-    if (direct?.mode !== undefined && entry.type !== 'symlink' && entry.type !== 'hardlink') entry.mode = direct.mode;
-    placed.push({ entry, layer: covering.layer ?? spec.layer, origin });
+    if (mode !== undefined && entry.type !== 'symlink' && entry.type !== 'hardlink') entry.mode = mode;
+    placed.push({ entry, layer: layer ?? spec.layer, origin });
   }
   const unused = spec.files.filter((rule) => !used.has(rule));
   if (unused.length > 0) {
