@@ -49,6 +49,12 @@ export interface BuildFragmentOptions {
   mtimeSeconds?: number;
   /** Where build-step and patch output goes (default: discarded, last lines kept for errors). */
   log?: Writable;
+  /**
+   * Fragment tars of the spec's build-requires, unpacked (in order) into `$SYSROOT` for
+   * the build steps, e.g. headers and libraries to compile against. They are not
+   * delivered: only `files` and deb sources are.
+   */
+  sysroot?: readonly string[];
 }
 
 /** What buildFragment wrote. */
@@ -79,7 +85,8 @@ interface PlacedEntry {
  *    also the working directory) under their names, archives with `unpack` are
  *    unpacked, each .deb is put there as `PACKAGE.deb`, patches are applied in order;
  * 3. each build step runs as `sh -eu -c STEP` with a clean environment (PATH, HOME,
- *    DESTDIR, SRCDIR, NAME, VERSION, SOURCE_DATE_EPOCH, LC_ALL=C, TZ=UTC, umask 022);
+ *    DESTDIR, SRCDIR, SYSROOT (the `sysroot` fragments unpacked), NAME, VERSION,
+ *    SOURCE_DATE_EPOCH, LC_ALL=C, TZ=UTC, umask 022);
  * 4. the files under `$DESTDIR` matched by the spec's `files` rules are delivered with
  *    the rules' mode/owner/group/layer (never the builder's owner), and every deb
  *    source's files with the package's own metadata, filtered by include/exclude.
@@ -125,13 +132,15 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     const srcDir = join(scratch, 'src');
     const destDir = join(scratch, 'destdir');
     const homeDir = join(scratch, 'home');
-    await Promise.all([mkdir(srcDir), mkdir(destDir), mkdir(homeDir), mkdir(join(scratch, 'patches')), mkdir(join(scratch, 'deb'))]);
+    const sysrootDir = join(scratch, 'sysroot');
+    await Promise.all([mkdir(srcDir), mkdir(destDir), mkdir(homeDir), mkdir(sysrootDir), mkdir(join(scratch, 'patches')), mkdir(join(scratch, 'deb'))]);
     const mtimeSeconds = options.mtimeSeconds ?? sourceDateEpoch(env);
     const stepEnv: NodeJS.ProcessEnv = {
       PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       HOME: homeDir,
       DESTDIR: destDir,
       SRCDIR: srcDir,
+      SYSROOT: sysrootDir,
       NAME: spec.name,
       VERSION: spec.version,
       SOURCE_DATE_EPOCH: String(mtimeSeconds),
@@ -139,6 +148,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       TZ: 'UTC',
     };
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
+    for (const fragment of options.sysroot ?? []) {
+      await runner.run(`unpack build-requires fragment ${fragment}`, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
+    }
 
     for (const source of spec.sources) {
       const bytes = fetched.get(source)!.path;

@@ -87,3 +87,17 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
   }
   return out;
 }
+
+/**
+ * The project files a fragment built from `spec` depends on, relative to the root and
+ * sorted: the spec file itself and every `file:` source and patch (pinned or project
+ * files). A rule building the fragment declares these with redo-ifchange so that an
+ * edit rebuilds it. Pure: reads nothing.
+ */
+export function projectInputsOf(spec: Spec): string[] {
+  const inputs = new Set<string>([spec.relativePath]);
+  for (const source of [...spec.sources, ...spec.patches.map((patch) => patch.source)]) {
+    if (source.kind === 'file') inputs.add(source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/'));
+  }
+  return [...inputs].sort();
+}

@@ -11,6 +11,8 @@ import { entriesOfTar } from '../../lib/image/tar.js';
 import { buildFragment, mergeFragments } from '../../lib/sources/fragment.js';
 import { integrityOfBytes, integrityOfFile, type Integrity } from '../../lib/sources/integrity.js';
 import { findInStore, insertIntoStore } from '../../lib/sources/store.js';
+import { projectInputsOf } from '../../lib/sources/provenance.js';
+import { loadSpec } from '../../lib/sources/spec.js';
 import { fixturePackage, makeFixtureDeb, makeUnsafeDeb } from '../fixtures/402-deb-package/make-deb.js';
 
 const repo = resolve(__dirname, '../..');
@@ -287,6 +289,22 @@ describe('http and file: sources', () => {
     const content = greeting.content as { path: string; offsetBytes: number };
     const bytes = readFileSync(content.path).subarray(content.offsetBytes, content.offsetBytes + greeting.sizeBytes);
     expect(bytes.toString()).toBe('hello, world\n');
+  });
+});
+
+describe('build-requires', () => {
+  it('fragments of build-requires are unpacked into $SYSROOT for the build steps and not delivered', async () => {
+    const lib = writeSpec('lib', 'name: lib\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/usr/include" && echo "#define ANSWER 42" > "$DESTDIR/usr/include/lib.h"\nfiles:\n  - path: /usr/include\n');
+    await buildFragment(lib, join(project, 'lib.tar'), { cacheDir: cache });
+    const app = writeSpec('app', 'name: app\nversion: "1"\nbuild:\n  - install -D -m 0644 "$SYSROOT/usr/include/lib.h" "$DESTDIR/usr/share/app/answer.h"\nfiles:\n  - path: /usr/share/app/answer.h\nbuild-requires: [lib]\n');
+    await buildFragment(app, join(project, 'app.tar'), { cacheDir: cache, sysroot: [join(project, 'lib.tar')] });
+    expect(entriesOfTar(join(project, 'app.tar')).map((e) => e.path.toString())).toEqual(['usr', 'usr/share', 'usr/share/app', 'usr/share/app/answer.h']);
+  });
+
+  it('projectInputsOf lists the spec and its file: sources and patches for redo-ifchange', async () => {
+    const fixture = resolve(__dirname, '../fixtures/401-spec-example');
+    const spec = await loadSpec(join(fixture, 'targets/hello.spec.yaml'), { root: fixture });
+    expect(projectInputsOf(spec)).toEqual(['patches/greeting.patch', 'src/greeting.txt', 'src/hello.sh', 'targets/hello.spec.yaml']);
   });
 });
 
