@@ -8,7 +8,7 @@ import { describeReason, type BuildEventListener, type RebuildReason } from './e
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toTargetPath } from './paths.js';
-import { runRule, type TypeScriptRuleSupport } from './runner.js';
+import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
 import { RequestServer, splitArguments } from './server.js';
 import { RuleSpawner } from './spawner.js';
@@ -333,7 +333,10 @@ export class Engine {
   }
 
   private async rebuild(target: string, chain: string[], reason: RebuildReason, record: TargetRecord | undefined, isForced: boolean): Promise<Outcome> {
-    const hasWaited = await this.locks.acquire(target);
+    // A killed engine may have left its temporary output; its pid names it.
+    const hasWaited = await this.locks.acquire(target, (deadPid) =>
+      fs.rmSync(temporaryOutputPath(path.join(this.root, target), deadPid), { force: true, recursive: true }),
+    );
     try {
       if (hasWaited && !isForced) {
         // Another process held the lock: it probably just built this target.

@@ -27,8 +27,9 @@ export class TargetLocks {
   /**
    * Takes the lock of `target`, waiting while another live process holds it.
    * Resolves to true when it had to wait (the caller should re-check freshness).
+   * `onAbandoned` is told the pid of a dead owner whose lock it broke.
    */
-  async acquire(target: string): Promise<boolean> {
+  async acquire(target: string, onAbandoned?: (deadPid: number) => void): Promise<boolean> {
     const file = this.lockFile(target);
     let hasWaited = false;
     for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 100)) {
@@ -47,7 +48,10 @@ export class TargetLocks {
       const isStale = owner !== undefined && (owner === process.pid ? !this.held.has(target) : !isAlive(owner));
       if (isStale) {
         // Re-read right before unlinking so a lock just re-taken by a live process survives.
-        if (readOwner(file) === owner) fs.rmSync(file, { force: true });
+        if (readOwner(file) === owner) {
+          fs.rmSync(file, { force: true });
+          onAbandoned?.(owner);
+        }
         continue;
       }
       hasWaited = true;

@@ -93,6 +93,11 @@ export interface RuleRunResult {
 }
 
 const STDERR_TAIL_LINES = 10;
+
+/** The temporary output ($3) of the target at `targetAbsolute` for the engine `pid`. Pure. */
+export function temporaryOutputPath(targetAbsolute: string, pid: number): string {
+  return path.join(path.dirname(targetAbsolute), `${path.basename(targetAbsolute)}.redo.${pid}.tmp`);
+}
 let temporaryCounter = 0;
 
 /**
@@ -111,8 +116,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const ruleAbsolute = path.join(root, found.rule);
   fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
-  const stem = `${path.basename(target)}.redo.${process.pid}.${temporaryCounter}`;
-  const outputTemporary = path.join(targetDir, `${stem}.out.tmp`);
+  // One engine builds a target at most once, so pid alone makes the name unique; a
+  // killed engine's leftover is found again by its pid (see removeLeftovers).
+  const outputTemporary = temporaryOutputPath(targetAbsolute, process.pid);
   const stdoutTemporary = path.join(request.scratchDir, `o.${temporaryCounter}`);
   const stderrTemporary = path.join(request.scratchDir, `e.${temporaryCounter}`);
   fs.rmSync(outputTemporary, { force: true, recursive: true });
@@ -260,7 +266,11 @@ async function runTypeScript(
   } catch (error) {
     if (isRedoError(error)) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    throw ruleFailed(request, `threw: ${message.split('\n')[0]}`, getTail() + (error instanceof Error && error.stack !== undefined ? error.stack : message), error);
+    // Keep the stack frames inside the rule file: the engine's own frames do not help.
+    const frames = (error instanceof Error && error.stack !== undefined ? error.stack.split('\n') : [])
+      .filter((line) => line.trimStart().startsWith('at ') && line.includes(ruleAbsolute))
+      .map((line) => `${line.trim().replace(request.root + '/', '')}\n`);
+    throw ruleFailed(request, `threw: ${message.split('\n')[0]}`, getTail() + frames.join(''), error);
   }
 }
 
