@@ -42,7 +42,8 @@ function subjectOf(source: SourceSpec, options: FetchOptions): string {
 
 /**
  * Returns verified bytes for `source`. A project file (`integrity: project`) is returned
- * in place with its current sha256, uncached. With a warm cache: no network and no apt call,
+ * in place with its current sha256, uncached. A pinned `file:` source is always read
+ * from the project and checked, so an edited file is a mismatch. With a warm cache: no network and no apt call,
  * the cached copy is re-hashed against the pin and returned. Otherwise the source is
  * downloaded into a scratch folder, hashed with ssri and compared with the pin BEFORE
  * anything else sees it, then inserted into the cache atomically.
@@ -66,7 +67,8 @@ export async function fetchSource(source: SourceSpec, options: FetchOptions): Pr
       hint: `run \`redo-ts pin${options.specPath !== undefined ? ` ${options.specPath}` : ''}\` to compute it, then review and commit the change`,
     });
   }
-  const cached = await findInStore(options.cacheDir, wanted);
+  // A file: source is read from the project every time: the cache must not hide an edit.
+  const cached = source.kind === 'file' ? undefined : await findInStore(options.cacheDir, wanted);
   if (cached !== undefined) {
     const check = await checkFile(cached, wanted);
     if (check.matches) return { path: cached, integrity: wanted, wasCached: true };

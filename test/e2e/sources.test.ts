@@ -185,6 +185,18 @@ describe('http and file: sources', () => {
     expect(await findInStore(cache, integrityOfBytes(Buffer.from('tampered\n')))).toBeUndefined();
   });
 
+  it('an edited pinned file: source is a mismatch even when the cache holds the pinned bytes', async () => {
+    writeFileSync(join(project, 'src/vendored.txt'), 'v1\n');
+    const pin = integrityOfBytes(Buffer.from('v1\n'));
+    const spec = writeSpec('tool', `name: tool\nversion: "1"\nsources:\n  - url: file:src/vendored.txt\n    integrity: ${pin}\n`);
+    await buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache });
+    expect(await findInStore(cache, pin)).toBeDefined();
+    writeFileSync(join(project, 'src/vendored.txt'), 'v2\n');
+    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache }));
+    expect(error.code).toBe('ERR_INTEGRITY_MISMATCH');
+    expect(error.details.slice(0, 2)).toEqual([`wanted: ${pin}`, `found:  ${integrityOfBytes(Buffer.from('v2\n'))}`]);
+  });
+
   it('a missing integrity says to run redo-ts pin, before downloading anything', async () => {
     served.set('/t.tar', tarball);
     const spec = writeSpec('tool', toolSpec(`http://127.0.0.1:${port}/t.tar`));
