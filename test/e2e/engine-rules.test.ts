@@ -1,0 +1,80 @@
+// End-to-end: TypeScript rules mixed with sh rules, and names with spaces, quotes and non-ASCII.
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useFixture, type Rig } from '../helpers/rig.js';
+
+describe('103-ts-rules: .do.ts rules with ctx.ifchange and zx $, depending on sh rules and back', () => {
+  let rig: Rig;
+  beforeAll(() => {
+    rig = useFixture('103-ts-rules');
+  });
+  afterAll(() => rig.remove());
+
+  it('builds a chain TS → sh → TS, with ctx.log in the output', async () => {
+    const result = await rig.run(['all']);
+    expect(result.code).toBe(0);
+    expect(rig.takeRunLog()).toEqual(['hello.txt', 'shout', 'shout.len', 'all']);
+    expect(rig.read('hello.txt')).toBe('hello world\n');
+    expect(rig.read('shout')).toBe('HELLO WORLD\n');
+    expect(rig.read('shout.len')).toBe('12\n');
+    expect(result.stderr).toBe(
+      [
+        'redo  hello.txt  (no previous build)',
+        'redo  shout  (no previous build)',
+        'measuring shout',
+        'redo  shout.len  (no previous build)',
+        'redo  all  (no previous build) [no output]',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('records dependencies declared by TS rules: nothing runs again, a change reruns the chain', async () => {
+    expect((await rig.run(['all'])).stderr).toBe('');
+    expect(rig.takeRunLog()).toEqual([]);
+    writeFileSync(rig.path('name.txt'), 'mars\n');
+    expect((await rig.run(['all'])).code).toBe(0);
+    expect(rig.takeRunLog()).toEqual(['hello.txt', 'shout', 'shout.len', 'all']);
+    expect(rig.read('shout')).toBe('HELLO MARS\n');
+  });
+
+  it('a TS rule that throws fails with its message, its log and its own stack frame', async () => {
+    const result = await rig.run(['boom']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        'about to fail',
+        'redo: "boom": rule "boom.do.ts" threw: cannot build boom',
+        '  chain: boom',
+        '  stderr (last 2 lines):',
+        '    about to fail',
+        '    at default (boom.do.ts:5:9)',
+        '  hint: the previous "boom" (if any) is untouched; full stderr: redo-ts log boom',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('104-names: spaces, quotes and non-ASCII in target and source names', () => {
+  let rig: Rig;
+  beforeAll(() => {
+    rig = useFixture('104-names');
+  });
+  afterAll(() => rig.remove());
+
+  it('passes every name intact through $1/$2, redo-ifchange and the state', async () => {
+    const result = await rig.run(['all']);
+    expect(result.code).toBe(0);
+    expect(rig.takeRunLog()).toEqual(['my file.out', 'it\'s "q".out', 'héllo wörld.out']);
+    expect(rig.read('my file.out')).toBe('one\n');
+    expect(rig.read('it\'s "q".out')).toBe('two\n');
+    expect(rig.read('héllo wörld.out')).toBe('three\n');
+    expect((await rig.run(['all'])).stderr).toBe('');
+    writeFileSync(rig.path('héllo wörld.in'), 'drei\n');
+    const again = await rig.run(['all']);
+    expect(again.stderr).toBe('redo  héllo wörld.out  (changed: héllo wörld.in)\nredo  all  (changed: héllo wörld.out) [no output]\n');
+    expect(rig.takeRunLog()).toEqual(['héllo wörld.out']);
+    expect((await rig.run(['targets'])).stdout).toBe('héllo wörld.out\nit\'s "q".out\nmy file.out\n');
+  });
+});
