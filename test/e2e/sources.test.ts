@@ -434,6 +434,25 @@ files:
     expect(existsSync(out)).toBe(false);
   });
 
+  it('pins TARGET follows the dependencies redo recorded for a built target to its specs', async () => {
+    const deb = makeFixtureDeb(base, 'xz');
+    const integrity = await seedCache(deb);
+    writeSpec('fixture', debSpec(integrity));
+    writeFileSync(join(project, 'image.root.do'), 'redo-ifchange fixture.frag\necho root > "$3"\n');
+    writeFileSync(join(project, 'fixture.frag.do'), 'redo-ifchange targets/fixture.spec.yaml\necho frag > "$3"\n');
+    const built = await runCli(['image.root']);
+    expect(built.status).toBe(0);
+    const result = await runCli(['pins', 'image.root']);
+    expect(result.status).toBe(0);
+    expect(result.stdout.trimEnd().split('\n').map((line) => line.split(/ {2,}/))).toEqual([
+      ['kind', 'name', 'version', 'integrity', 'spec'],
+      ['deb', fixturePackage.name, fixturePackage.version, integrity, 'targets/fixture.spec.yaml'],
+    ]);
+    const unbuilt = await runCli(['pins', 'nothing.here']);
+    expect(unbuilt.status).toBe(2);
+    expect(unbuilt.stderr).toContain('redo: "nothing.here": not a spec and not built yet');
+  });
+
   it('pins lists every pinned source of a spec and the specs it requires', async () => {
     const deb = makeFixtureDeb(base, 'xz');
     const integrity = await seedCache(deb);
