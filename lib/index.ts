@@ -3,6 +3,13 @@
 export { RedoError, InternalError, isRedoError, errorCatalog, exitCodes } from './errors.js';
 export type { ErrorCode, RedoErrorOptions } from './errors.js';
 
+// The redo engine: builds, rule context for `.do.ts` rules, build events, recorded graph.
+export type { RuleContext } from './cli/ts-rules.js';
+export { Engine, describeReason, explainTarget, listOutOfDate, listSources, listTargets, listTransitiveSources } from './engine/index.js';
+export { findRule, candidateNames, findProjectRoot, toTargetPath, STATE_VERSION } from './engine/index.js';
+export type { EngineOptions, BuildSummary, BuildEvent, BuildEventListener, RebuildReason, Explanation } from './engine/index.js';
+export type { FoundRule, RuleLookup, RuleKind, RuleFunction, TypeScriptRuleSupport } from './engine/index.js';
+
 // Layers and images: deterministic tar writing/reading, digests.
 export { writeTar, readTar, indexTar, entriesOfTar, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
 export type { WriteTarOptions, TarResult, ReadTarEntry, ReadTarOptions, IndexedMember } from './image/tar.js';
