@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RedoError } from '../errors.js';
-import { entriesOfTar, pathText, writeTar, type TarEntry } from '../image/tar.js';
+import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
 import type { Sha256Digest } from '../image/digest.js';
 import { readDebEntries } from './deb.js';
 import { fetchSource, type FetchedSource } from './fetch.js';
@@ -215,9 +215,9 @@ export async function mergeFragments(
   return writeAtomically(outPath, merged.map((item) => item.entry), mtimeSeconds, outPath);
 }
 
+/** SOURCE_DATE_EPOCH from `env` (0 when unset); ERR_SOURCE_DATE_EPOCH when not a number. */
 function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  return raw !== undefined && /^[0-9]+$/.test(raw.trim()) ? Number(raw.trim()) : 0;
+  return mtimeFromEnvironment(env);
 }
 
 async function writeAtomically(outPath: string, entries: TarEntry[], mtimeSeconds: number, label: string) {
