@@ -1,0 +1,68 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { candidateNames, findRule } from '../../../lib/engine/lookup.js';
+import { isRedoError } from '../../../lib/errors.js';
+
+describe('candidateNames', () => {
+  it.each([
+    ['x', ['x.do', 'default.do']],
+    ['x.layer', ['x.layer.do', 'default.layer.do', 'default.do']],
+    ['a.b.c', ['a.b.c.do', 'default.b.c.do', 'default.c.do', 'default.do']],
+    ['.hidden', ['.hidden.do', 'default.do']],
+    ['.hidden.txt', ['.hidden.txt.do', 'default.txt.do', 'default.do']],
+  ])('%s is looked up as %j, most specific first', (name, expected) => {
+    expect(candidateNames(name).map((c) => c.name)).toEqual(expected);
+  });
+});
+
+describe('findRule', () => {
+  let root = '';
+  const make = (files: string[]): void => {
+    root = mkdtempSync(join(tmpdir(), 'redo-ts-lookup-'));
+    for (const file of files) {
+      mkdirSync(dirname(join(root, file)), { recursive: true });
+      writeFileSync(join(root, file), '');
+    }
+  };
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it.each([
+    ['NAME.do wins over default.*.do in the same folder', ['a/b/x.layer.do', 'a/b/default.layer.do'], 'a/b/x.layer', 'a/b/x.layer.do', 'a/b', 'x.layer', 'x.layer'],
+    ['default.layer.do wins over default.do in the same folder', ['a/b/default.layer.do', 'a/b/default.do'], 'a/b/x.layer', 'a/b/default.layer.do', 'a/b', 'x.layer', 'x'],
+    ['a rule in the target folder wins over one in a parent', ['a/b/default.do', 'a/default.layer.do'], 'a/b/x.layer', 'a/b/default.do', 'a/b', 'x.layer', 'x.layer'],
+    ['a parent folder rule runs there, with $1 relative to it', ['a/default.layer.do'], 'a/b/x.layer', 'a/default.layer.do', 'a', 'b/x.layer', 'b/x'],
+    ['rules/ is searched last and runs in the target folder', ['rules/default.layer.do'], 'a/b/x.layer', 'rules/default.layer.do', 'a/b', 'x.layer', 'x'],
+    ['the project root beats rules/', ['default.do', 'rules/default.layer.do'], 'a/x.layer', 'default.do', '', 'a/x.layer', 'a/x.layer'],
+    ['a TypeScript rule is found like an sh rule', ['a/default.layer.do.ts'], 'a/x.layer', 'a/default.layer.do.ts', 'a', 'x.layer', 'x'],
+  ])('%s', (_name, files, target, rule, cwd, targetArg, baseArg) => {
+    make(files);
+    const { found } = findRule(root, target);
+    expect(found).toMatchObject({ rule, cwd, targetArg, baseArg });
+  });
+
+  it('records every candidate tried before the rule as a miss (both .do and .do.ts)', () => {
+    make(['default.do']);
+    expect(findRule(root, 'x.txt').misses).toEqual(['x.txt.do', 'x.txt.do.ts', 'default.txt.do', 'default.txt.do.ts']);
+  });
+
+  it('finds nothing and lists every candidate when no rule exists', () => {
+    make([]);
+    const lookup = findRule(root, 'x');
+    expect(lookup.found).toBeUndefined();
+    expect(lookup.misses).toEqual(['x.do', 'x.do.ts', 'default.do', 'default.do.ts', 'rules/x.do', 'rules/x.do.ts', 'rules/default.do', 'rules/default.do.ts']);
+  });
+
+  it('NAME.do and NAME.do.ts together are ERR_RULE_AMBIGUOUS naming both', () => {
+    make(['x.do', 'x.do.ts']);
+    let caught: unknown;
+    try {
+      findRule(root, 'x');
+    } catch (error) {
+      caught = error;
+    }
+    expect(isRedoError(caught, 'ERR_RULE_AMBIGUOUS')).toBe(true);
+    expect((caught as Error & { details: string[] }).details).toEqual(['found: x.do', 'found: x.do.ts']);
+  });
+});
