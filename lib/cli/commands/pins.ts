@@ -1,10 +1,11 @@
 /** `redo-ts pins TARGET...`: provenance, every pinned source a target was built from, transitively. */
 
 import { existsSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
-import { findProjectRoot } from '../../engine/paths.js';
+import { listTransitiveSources } from '../../engine/inspect.js';
+import { findProjectRoot, toTargetPath } from '../../engine/paths.js';
 import { StateStore } from '../../engine/state.js';
 import { listPins } from '../../sources/provenance.js';
 import { specSuffix } from '../../sources/spec.js';
@@ -20,35 +21,25 @@ file (targets/NAME${specSuffix}) or a spec name.
   --json   print a JSON array instead of a table`;
 
 /**
- * The spec files `target` depends on: the target itself if it is a spec, else the
- * `*.spec.yaml` dependencies recorded in `.redo/` for it and, recursively, for every
- * dependency that is itself a built target. Paths are absolute, sorted.
+ * The spec files `target` depends on: the target itself if it is a spec file or a spec
+ * name, else the `*.spec.yaml` files among the sources its last build recorded,
+ * transitively (the engine's listTransitiveSources). Paths are absolute, sorted.
+ * Throws ERR_USAGE when the target is neither a spec nor built yet.
  */
 function specsOfTarget(root: string, cwd: string, target: string): string[] {
   const asPath = resolve(cwd, target);
   if (target.endsWith(specSuffix) && existsSync(asPath)) return [asPath];
   const byName = join(root, 'targets', `${target}${specSuffix}`);
   if (!target.includes('/') && existsSync(byName)) return [byName];
-  const store = new StateStore(root);
-  const start = relative(root, asPath).split(sep).join('/');
-  if (store.load(start) === undefined) {
-    throw new RedoError('ERR_USAGE', `redo: "${start}": not a spec and not built yet`, {
-      hint: `build it first (redo-ts ${start}) so its dependencies are known, or name a spec file`,
+  const targetPath = toTargetPath(root, cwd, target);
+  if (new StateStore(root).load(targetPath) === undefined) {
+    throw new RedoError('ERR_USAGE', `redo: "${targetPath}": not a spec and not built yet`, {
+      hint: `build it first (redo-ts ${targetPath}) so its dependencies are known, or name a spec file`,
     });
   }
-  const specs = new Set<string>();
-  const seen = new Set<string>();
-  const queue = [start];
-  while (queue.length > 0) {
-    const current = queue.shift()!;
-    if (seen.has(current)) continue;
-    seen.add(current);
-    if (current.endsWith(specSuffix)) specs.add(join(root, current));
-    const record = store.load(current);
-    if (record === undefined) continue;
-    for (const dep of record.deps) if (dep.mode === 'ifchange') queue.push(dep.path);
-  }
-  return [...specs].sort();
+  return listTransitiveSources(root, targetPath)
+    .filter((path) => path.endsWith(specSuffix))
+    .map((path) => join(root, path));
 }
 
 function formatTable(pins: PinnedSource[]): string {
