@@ -2,7 +2,7 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from '../yaml.js';
 import { RedoError } from '../errors.js';
 import { parseIntegrity, type Integrity } from './integrity.js';
 import { compileGlob } from './glob.js';
