@@ -306,7 +306,8 @@ export class Engine {
         }
         continue;
       }
-      const outcome = await this.ensureDependency(dep, [...chain, dep.path], target);
+      const pending = this.ensureDependency(dep, [...chain, dep.path], target);
+      const outcome = pending instanceof Promise ? await pending : pending;
       if (outcome.status === 'failed') {
         return { status: 'failed', error: dependencyFailed(target, dep.path, chain) };
       }
@@ -323,11 +324,15 @@ export class Engine {
     return { status: 'fresh', identity: record.identity };
   }
 
-  /** Like ensure(), but a source dependency uses the recorded stat as its fast path. */
-  private ensureDependency(dep: DependencyRecord, chain: string[], requester: string): Promise<Outcome> {
-    if (dep.stamp !== undefined && !this.outcomes.has(dep.path) && !fs.existsSync(this.state.recordPath(dep.path))) {
-      const outcome = Promise.resolve(this.sourceOutcome(dep.path, dep.stamp));
-      return outcome;
+  /**
+   * Like ensure(), but a dependency recorded as a source (it has a stat) is stamped
+   * directly, with the recorded stat as its fast path. Should it have become a target
+   * since, its content hash is still what dependents compare, so the answer is the same.
+   */
+  private ensureDependency(dep: DependencyRecord, chain: string[], requester: string): Promise<Outcome> | Outcome {
+    if (dep.stamp !== undefined && !this.outcomes.has(dep.path)) {
+      const outcome = this.sourceOutcome(dep.path, dep.stamp);
+      if (outcome.status === 'ok') return outcome;
     }
     return this.ensure(dep.path, chain, requester, false);
   }

@@ -116,15 +116,30 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const ruleAbsolute = path.join(root, found.rule);
   fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
-  // One engine builds a target at most once, so pid alone makes the name unique; a
-  // killed engine's leftover is found again by its pid (see removeLeftovers).
-  const outputTemporary = temporaryOutputPath(targetAbsolute, process.pid);
-  const stdoutTemporary = path.join(request.scratchDir, `o.${temporaryCounter}`);
-  const stderrTemporary = path.join(request.scratchDir, `e.${temporaryCounter}`);
-  fs.rmSync(outputTemporary, { force: true, recursive: true });
   const before = statOrUndefined(targetAbsolute);
+  // Stat before the rule starts, to catch a rule that writes $1 itself.
+  // One engine builds a target at most once, so pid alone makes the name unique; a
+  // killed engine's leftover is found again by its pid (see Engine.rebuild).
+  const outputTemporary = temporaryOutputPath(targetAbsolute, process.pid);
+  // sh rules get their stdout/stderr files from the spawner; TypeScript rules use these.
+  let stdoutTemporary = path.join(request.scratchDir, `o.ts${temporaryCounter}`);
+  let stderrTemporary = path.join(request.scratchDir, `e.ts${temporaryCounter}`);
+  let spawned: ReturnType<RuleSpawner['run']> | undefined;
+  if (found.kind === 'sh') {
+    fs.rmSync(outputTemporary, { force: true, recursive: true });
+    spawned = request.spawner.run({
+      cwd,
+      shellFlags: [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])],
+      rule: path.dirname(ruleAbsolute) === cwd ? `./${path.basename(ruleAbsolute)}` : ruleAbsolute,
+      args: [found.targetArg, found.baseArg, path.relative(cwd, outputTemporary)],
+      env: request.ruleEnv,
+    });
+    stdoutTemporary = spawned.stdoutFile;
+    stderrTemporary = spawned.stderrFile;
+  }
 
-  const logFd = fs.openSync(stderrTemporary, 'w+');
+  // The spawner may not have created the file yet: open without truncating.
+  const logFd = fs.openSync(stderrTemporary, fs.constants.O_RDWR | fs.constants.O_CREAT);
   let tail = '';
   let logOffset = 0;
   const show = (text: string): void => {
@@ -163,19 +178,11 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   };
 
   try {
-    if (found.kind === 'sh') {
+    if (spawned !== undefined) {
       const timer = setInterval(readLog, 250);
       let status: number;
       try {
-        const ruleArg = path.dirname(ruleAbsolute) === cwd ? `./${path.basename(ruleAbsolute)}` : ruleAbsolute;
-        const flags = ['-e', ...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])];
-        status = await request.spawner.run({
-          cwd,
-          argv: ['sh', ...flags, ruleArg, found.targetArg, found.baseArg, path.relative(cwd, outputTemporary)],
-          env: request.ruleEnv,
-          stdoutFile: stdoutTemporary,
-          stderrFile: stderrTemporary,
-        });
+        status = await spawned.status;
       } finally {
         clearInterval(timer);
         readLog();

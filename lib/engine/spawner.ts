@@ -4,32 +4,54 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** One sh rule to start: argv[0] is the interpreter (`sh`), run in `cwd`. */
+/** One sh rule to start: `sh -e [flags] RULE ARGS...` in `cwd`. */
 export interface SpawnRequest {
   /** Absolute working directory. */
   cwd: string;
-  argv: string[];
+  /** Extra shell options, e.g. ['-x']. */
+  shellFlags: string[];
+  /** The rule path as $0 (relative to cwd or absolute). */
+  rule: string;
+  /** $1 $2 $3. */
+  args: string[];
   /** Extra variables for this rule only (e.g. REDO_PARENT). */
   env: Record<string, string>;
+}
+
+/** A started rule: where its output goes, and its exit status once it ends. */
+export interface SpawnedRule {
   /** Absolute file receiving the rule's stdout. */
   stdoutFile: string;
   /** Absolute file receiving the rule's stderr. */
   stderrFile: string;
+  /** Exit status (128 + signal number when killed by a signal, as sh reports it). */
+  status: Promise<number>;
+}
+
+interface Pending {
+  resolve(status: number): void;
+  pid: number | undefined;
+  /** Set when the pid was found gone without a status; confirmed dead on the next check. */
+  isSuspect: boolean;
+  isFileJob: boolean;
 }
 
 /**
- * Runs `libexec/redo-spawner.sh` once; each request is written to its stdin as
- * "<id> <quoted command line>" (or just "<id>" with the command in the file `j.<id>`
- * of the run directory when it contains a newline). The spawner answers "<id> <exit status>" on its stdout.
- * If this process dies, the spawner's stdin closes and it exits.
+ * Runs `libexec/redo-spawner.sh` once. Each rule is started as
+ *   sh -e -c 'trap "echo <id> $? >&9" EXIT; cd -- DIR || exit 127; . RULE' RULE $1 $2 $3
+ * so the rule's own shell reports its status and no extra process sits between the
+ * spawner and the rule (with -x/-v, as `sh -e -x RULE ...` in a subshell that reports). `$0`, `$1`..`$3`, `-e` and `exit` behave as with `sh -e RULE`.
+ * A rule killed by a signal runs no trap: a timer then notices its pid is gone and
+ * reports status 128 + 9. If this process dies, the spawner's stdin closes and it exits.
  */
 export class RuleSpawner {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<string, (status: number) => void>();
+  private readonly pending = new Map<string, Pending>();
   private counter = 0;
   private buffered = '';
+  private timer: NodeJS.Timeout | undefined;
 
-  /** Starts the spawner with the environment shared by every rule. */
+  /** Starts the spawner in `runDir` with the environment shared by every rule. */
   constructor(private readonly runDir: string, libexecDir: string, env: NodeJS.ProcessEnv) {
     this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout?.setEncoding('utf8');
@@ -38,43 +60,79 @@ export class RuleSpawner {
     this.child.on('exit', () => this.failAll());
   }
 
-  /** Starts the rule; resolves to its exit status (127 if it could not start). */
-  run(request: SpawnRequest): Promise<number> {
+  /** Starts the rule described by `request`. */
+  run(request: SpawnRequest): SpawnedRule {
     this.counter += 1;
     const id = String(this.counter);
     const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
-    const commandLine = `cd -- ${quote(request.cwd)} && ${assignments}${request.argv.map(quote).join(' ')} </dev/null >${quote(request.stdoutFile)} 2>${quote(request.stderrFile)}`;
-    // One line per job on the spawner's stdin; a command with a newline goes in a file.
-    const isInline = !commandLine.includes('\n');
-    const jobFile = path.join(this.runDir, `j.${id}`);
-    if (!isInline) fs.writeFileSync(jobFile, `${commandLine}\n`);
-    return new Promise((resolve) => {
-      this.pending.set(id, (status) => {
-        if (!isInline) fs.rmSync(jobFile, { force: true });
-        resolve(status);
-      });
-      this.child.stdin?.write(isInline ? `${id} ${commandLine}\n` : `${id}\n`);
+    const argv = [request.rule, ...request.args].map(quote).join(' ');
+    let commandLine: string;
+    if (request.shellFlags.length === 0) {
+      const script = `trap 'echo ${id} $? >&9' EXIT; cd -- ${quote(request.cwd)} || exit 127; . ${quote(request.rule)}`;
+      commandLine = `${assignments}sh -e -c ${quote(script)} ${argv}`;
+    } else {
+      // With -x/-v the trap would show in the trace: report from the spawner's subshell instead.
+      commandLine = `cd -- ${quote(request.cwd)} && ${assignments}sh -e ${request.shellFlags.join(' ')} ${argv}; echo ${id} $? >&9`;
+    }
+    // One line per rule on the spawner's stdin; a command with a newline goes in a file.
+    const isFileJob = commandLine.includes('\n');
+    if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);
+    const status = new Promise<number>((resolve) => {
+      this.pending.set(id, { resolve, pid: undefined, isSuspect: false, isFileJob });
+      this.child.stdin?.write(isFileJob ? `${id}\n` : `${id} ${commandLine}\n`);
     });
+    this.timer ??= setInterval(() => this.checkAlive(), 1000);
+    return { stdoutFile: path.join(this.runDir, `o.${id}`), stderrFile: path.join(this.runDir, `e.${id}`), status };
   }
 
   private receive(text: string): void {
     this.buffered += text;
     for (let newline = this.buffered.indexOf('\n'); newline !== -1; newline = this.buffered.indexOf('\n')) {
-      const [id = '', status = ''] = this.buffered.slice(0, newline).split(' ');
+      const [id = '', first = '', second = ''] = this.buffered.slice(0, newline).split(' ');
       this.buffered = this.buffered.slice(newline + 1);
-      const resolve = this.pending.get(id);
-      this.pending.delete(id);
-      resolve?.(Number.parseInt(status, 10));
+      const entry = this.pending.get(id);
+      if (entry === undefined) continue;
+      if (first === 'pid') entry.pid = Number.parseInt(second, 10);
+      else this.finish(id, entry, Number.parseInt(first, 10));
+    }
+  }
+
+  private finish(id: string, entry: Pending, status: number): void {
+    this.pending.delete(id);
+    if (entry.isFileJob) fs.rmSync(path.join(this.runDir, `j.${id}`), { force: true });
+    if (this.pending.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    entry.resolve(Number.isInteger(status) ? status : 127);
+  }
+
+  /** Finds rules that died without reporting (killed by a signal). */
+  private checkAlive(): void {
+    // An empty line makes the spawner reap finished children, so dead pids disappear.
+    this.child.stdin?.write('\n');
+    for (const [id, entry] of this.pending) {
+      if (entry.pid === undefined) continue;
+      let isGone = false;
+      try {
+        process.kill(entry.pid, 0);
+      } catch {
+        isGone = true;
+      }
+      if (!isGone) entry.isSuspect = false;
+      else if (entry.isSuspect) this.finish(id, entry, 128 + 9);
+      else entry.isSuspect = true;
     }
   }
 
   private failAll(): void {
-    for (const resolve of this.pending.values()) resolve(127);
-    this.pending.clear();
+    for (const [id, entry] of [...this.pending]) this.finish(id, entry, 127);
   }
 
   /** Closes the spawner's stdin so it exits once idle. */
   close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
     this.child.stdin?.end();
     this.child.stdout?.destroy();
     this.child.unref();
