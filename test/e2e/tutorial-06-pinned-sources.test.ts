@@ -54,7 +54,7 @@ describe('tutorial chapter 6: pinned sources', () => {
     const result = await copy.redo(['all'], { env });
     expect(result.status, result.stderr).toBe(0);
     expect(rebuiltTargets(result.stderr)).toEqual(['all', 'hello.fragment.tar']);
-    expect(sha256Of(join(copy.dir, 'hello.fragment.tar'))).toBe('sha256:d661be5f3d7de8dab1730b7dde3d495d75d2f1383a2f53321d673ecca641b077');
+    expect(result.stderr).toContain(`fragment: deb:hello 2.10-3 ${pin}`);
     const pins = await copy.redo(['pins', 'all'], { env });
     expect(pins.status, pins.stderr).toBe(0);
     expect(pins.stdout.split('\n')[1]).toMatch(new RegExp(`^deb +hello +2\\.10-3 +${pin.replace(/[+/]/g, '\\$&')} +hello\\.spec\\.yaml$`));
