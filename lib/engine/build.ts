@@ -119,6 +119,7 @@ export class Engine {
         return { target, outcome: this.requireBuilt(target, [target], outcome) };
       }),
     );
+    await this.flush();
     for (const { target, outcome } of results) {
       if (outcome.status !== 'failed') continue;
       summary.failed.push(target);
@@ -131,7 +132,27 @@ export class Engine {
     return summary;
   }
 
-  /** Stops the request FIFO and releases every lock this engine holds. */
+  private readonly backgroundWork = new Set<Promise<void>>();
+
+  /** Remembers background work (record saves) that `flush()` must wait for; failures are reported. */
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => {
+      this.fail('.redo', new RedoError('ERR_STATE_CORRUPT', 'redo: ".redo": could not save a target record', {
+        details: [String(error)],
+        hint: 'check that .redo/ is writable and the disk is not full',
+        cause: error,
+      }), true);
+    });
+    this.backgroundWork.add(tracked);
+    void tracked.finally(() => this.backgroundWork.delete(tracked));
+  }
+
+  /** Waits until every record save started so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.backgroundWork.size > 0) await Promise.all([...this.backgroundWork]);
+  }
+
+  /** Stops the request FIFO and releases every lock this engine holds (call flush() first). */
   close(): void {
     this.spawner?.close();
     this.spawner = undefined;
@@ -339,6 +360,7 @@ export class Engine {
 
   private async rebuild(target: string, chain: string[], reason: RebuildReason, record: TargetRecord | undefined, isForced: boolean): Promise<Outcome> {
     // A killed engine may have left its temporary output; its pid names it.
+    let isLockHandedOver = false;
     const hasWaited = await this.locks.acquire(target, (deadPid) =>
       fs.rmSync(temporaryOutputPath(path.join(this.root, target), deadPid), { force: true, recursive: true }),
     );
@@ -412,7 +434,8 @@ export class Engine {
         const identity = job.stampSha256Hex !== null
           ? `stamp:${job.stampSha256Hex}`
           : result.output !== null ? identityOf(result.output) : `none:${builds}`;
-        this.state.save({
+        // Dependents may go on at once; the lock is kept until the record is saved.
+        const saving = this.state.saveInBackground({
           version: 1,
           target,
           rule: found.rule,
@@ -423,6 +446,8 @@ export class Engine {
           stampSha256Hex: job.stampSha256Hex,
           deps: job.deps,
         });
+        isLockHandedOver = true;
+        this.track(saving.finally(() => this.locks.release(target)));
         this.options.onEvent({
           kind: 'built',
           target,
@@ -438,7 +463,7 @@ export class Engine {
         if (job.hasSlot) this.slots.release();
       }
     } finally {
-      this.locks.release(target);
+      if (!isLockHandedOver) this.locks.release(target);
     }
   }
 

@@ -6,10 +6,12 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Locks are files `.redo/locks/<sha256(target) prefix>.lock` created with O_EXCL and
- * holding the owner's pid. A lock whose pid is no longer alive (its process was
- * killed) is stale and is broken by the next process that wants it. Node has no
- * flock(2), hence files plus a liveness check.
+ * Locks are files `<sha256(target) prefix>.lock` created with O_EXCL and holding the
+ * owner's pid, in `/dev/shm/redo-ts-locks-<sha256(root) prefix>/` (tmpfs: creating a
+ * file there costs far less than on a disk) or, without /dev/shm, in `.redo/locks/`.
+ * A lock whose pid is no longer alive (its process was killed) is stale and is broken
+ * by the next process that wants it. Node has no flock(2), hence files plus a
+ * liveness check. Pids only mean something on one machine, and so do these locks.
  */
 export class TargetLocks {
   private readonly lockDir: string;
@@ -17,7 +19,7 @@ export class TargetLocks {
 
   /** `stateDir` is the absolute `.redo/` directory. */
   constructor(stateDir: string) {
-    this.lockDir = path.join(stateDir, 'locks');
+    this.lockDir = chooseLockDirectory(stateDir);
   }
 
   private lockFile(target: string): string {
@@ -75,6 +77,18 @@ export class TargetLocks {
   /** Releases every lock this process holds (on exit or interrupt). */
   releaseAll(): void {
     for (const target of [...this.held]) this.release(target);
+  }
+}
+
+function chooseLockDirectory(stateDir: string): string {
+  const rootHash = crypto.createHash('sha256').update(path.dirname(stateDir)).digest('hex').slice(0, 24);
+  const shared = path.join('/dev/shm', `redo-ts-locks-${rootHash}`);
+  try {
+    fs.mkdirSync(shared, { recursive: true, mode: 0o700 });
+    fs.accessSync(shared, fs.constants.W_OK);
+    return shared;
+  } catch {
+    return path.join(stateDir, 'locks');
   }
 }
 

@@ -160,6 +160,21 @@ export class StateStore {
     writeAtomically(file, `${JSON.stringify(record)}\n`);
   }
 
+  /**
+   * Like save(), but the slow file-system work runs off the main thread. Resolves once
+   * the record is in place; the caller keeps the target's lock until then, so a kill
+   * before that point is seen by the next run as an interrupted build.
+   */
+  async saveInBackground(record: TargetRecord): Promise<void> {
+    this.checkVersion();
+    const file = this.recordPath(record.target);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    temporaryCounter += 1;
+    const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
+    await fs.promises.writeFile(temporary, `${JSON.stringify(record)}\n`);
+    await fs.promises.rename(temporary, file);
+  }
+
   /** Removes the record of `target` (it became a source). */
   remove(target: string): void {
     fs.rmSync(this.recordPath(target), { force: true });

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Engine benchmark: redo-ts against GNU make on the tree generate.sh makes (1000 sources,
+# 1000 leaves, 32 aggregates, all). Prints the median wall time of each scenario.
+# Usage: bench/engine/run.sh [RUNS]   (RUNS for the quick scenarios, default 10;
+# full builds run max(3, RUNS/3) times). Needs hyperfine and make. Run it twice to see
+# the effect of the environment, e.g. once as is and once with `env -u NODE_EXTRA_CA_CERTS`.
+set -e
+runs=${1:-10}
+full_runs=$((runs / 3))
+[ "$full_runs" -ge 3 ] || full_runs=3
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/redo-ts-bench-engine.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+"$here/generate.sh" "$work/redo" >/dev/null
+"$here/generate.sh" "$work/make" >/dev/null
+redo="node $repo/bin/redo-ts.js"
+json="$work/json"
+mkdir -p "$json"
+
+bench() { # NAME DIR RUNS PREPARE COMMAND
+  (cd "$2" && hyperfine --style none --runs "$3" --prepare "$4" --export-json "$json/$1.json" "$5" >/dev/null 2>&1)
+}
+
+# Full builds (each run starts from a clean tree).
+bench redo-full "$work/redo" "$full_runs" 'rm -rf .redo *.leaf *.agg' "$redo all"
+bench make-full "$work/make" "$full_runs" 'rm -f *.leaf *.agg all' 'make -s all'
+bench redo-full-j2 "$work/redo" "$full_runs" 'rm -rf .redo *.leaf *.agg' "$redo -j2 all"
+bench make-full-j2 "$work/make" "$full_runs" 'rm -f *.leaf *.agg all' 'make -s -j2 all'
+# Incremental runs start from a complete build.
+(cd "$work/redo" && $redo all 2>/dev/null)
+(cd "$work/make" && make -s all)
+bench redo-noop "$work/redo" "$runs" 'true' "$redo all"
+bench make-noop "$work/make" "$runs" 'true' 'make -s all'
+bench redo-touch "$work/redo" "$runs" 'touch s0500.src' "$redo all"
+bench make-touch "$work/make" "$runs" 'touch s0500.src' 'make -s all'
+bench redo-change "$work/redo" "$runs" 'date +%s%N > s0500.src' "$redo all"
+bench make-change "$work/make" "$runs" 'date +%s%N > s0500.src' 'make -s all'
+
+node "$here/summary.mjs" "$json"
