@@ -81,7 +81,8 @@ export class Reporter {
     if (!isForced && this.hasStatusLine && now - this.lastDrawMs < 100) return;
     this.lastDrawMs = now;
     const names = [...this.running].slice(0, 4).join(' ');
-    const columns = (this.stderr as { columns?: number }).columns ?? 80;
+    const reported = (this.stderr as { columns?: number }).columns;
+    const columns = reported !== undefined && reported >= 20 ? reported : 80;
     const line = `[${this.running.size} running, ${this.done} done, ${this.seen.size} seen] ${names}`.slice(0, columns - 1);
     this.stderr.write(`\r\x1b[K${line}`);
     this.hasStatusLine = true;

@@ -73,3 +73,25 @@ describe('105-parallel', () => {
     for (const target of targets) expect(readFileSync(rig.path(target), 'utf8')).toBe(`partial content ${target[0]}\n`);
   });
 });
+
+describe('status line', () => {
+  it('on a terminal, a live status line is drawn and erased; plain lines otherwise', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { repoRoot } = await import('../helpers/rig.js');
+    const rig = useFixture('105-parallel');
+    try {
+      const output = execFileSync('script', ['-qec', `${process.execPath} ${repoRoot}/bin/redo-ts.js -j2 all`, '/dev/null'], {
+        cwd: rig.dir,
+        encoding: 'utf8',
+      });
+      expect(output).toContain('\r\x1b[K[1 running, 0 done, 1 seen] all');
+      expect(output).toContain('redo  a.slow  (no previous build)');
+      const plainRig = useFixture('105-parallel');
+      const plain = await plainRig.run(['all']);
+      plainRig.remove();
+      expect(plain.stderr).not.toContain('\x1b[');
+    } finally {
+      rig.remove();
+    }
+  });
+});
