@@ -13,7 +13,7 @@ export type { FoundRule, RuleLookup, RuleKind, RuleFunction, TypeScriptRuleSuppo
 // Layers and images: deterministic tar writing/reading, digests.
 export { writeTar, readTar, indexTar, entriesOfTar, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
 export type { WriteTarOptions, TarResult, ReadTarEntry, ReadTarOptions, IndexedMember } from './image/tar.js';
-export { toMemberPath, comparePaths, pathText, encodeHeader } from './image/tar-header.js';
+export { toMemberPath, comparePaths, pathText } from './image/tar-header.js';
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './image/tar-header.js';
 export { toSha256Digest, digestHex, digestBytes, digestFile } from './image/digest.js';
 export type { Sha256Digest } from './image/digest.js';

@@ -1,4 +1,7 @@
-/** The tar entry type and the byte-exact POSIX ustar/pax header codec every layer uses. */
+/**
+ * The tar entry type, member-path rules and the POSIX ustar/pax header decoder that
+ * indexing and archive comparison use (writing goes through tar-stream in tar.ts).
+ */
 
 import type { Readable } from 'node:stream';
 import { RedoError } from '../errors.js';
@@ -25,8 +28,8 @@ export type TarContent =
   | { kind: 'stream'; open: () => Readable };
 
 /**
- * One normalised archive member. `path` holds the raw name bytes (so names that are
- * not UTF-8 survive): relative, POSIX, no leading `./` or `/`, no trailing `/`, no
+ * One normalised archive member. `path` holds the raw name bytes (reading keeps
+ * names that are not UTF-8; writeTar refuses them, see tar.ts): relative, POSIX, no leading `./` or `/`, no trailing `/`, no
  * `.` or `..` component. `mode` is permission bits only (0o7777). `linkTarget` is the
  * raw target of a symlink or the member path a hardlink points at.
  */
@@ -64,20 +67,6 @@ export interface TarHeaderFields {
 
 /** The tar block size; headers and content are padded to it. */
 export const BLOCK_BYTES = 512;
-
-const typeflags: Record<TarEntryType, string> = {
-  file: '0',
-  hardlink: '1',
-  symlink: '2',
-  'character-device': '3',
-  'block-device': '4',
-  directory: '5',
-  fifo: '6',
-};
-
-/** Largest values the ustar numeric fields can hold (octal digits, NUL-terminated). */
-const MAX_OCTAL_7 = 0o7777777;
-const MAX_OCTAL_11 = 0o77777777777;
 
 /**
  * Turns a user path (string or raw bytes) into a normalised member path: strips
@@ -125,145 +114,6 @@ export function comparePaths(a: Buffer, b: Buffer): number {
 /** The path of an entry as text for messages (invalid UTF-8 shown as U+FFFD). */
 export function pathText(path: Buffer): string {
   return path.toString('utf8');
-}
-
-/** Writes `value` as zero-padded octal in `width - 1` digits plus a NUL, as GNU tar does. */
-function writeOctal(block: Buffer, offset: number, width: number, value: number): void {
-  const digits = value.toString(8).padStart(width - 1, '0');
-  block.write(digits, offset, width - 1, 'latin1');
-  block[offset + width - 1] = 0;
-}
-
-/**
- * Splits a name into ustar prefix (<= 155 bytes) and name (<= 100 bytes) at a `/`,
- * choosing the longest possible prefix's earliest valid split so the result is unique.
- * Returns null when no split fits.
- */
-function splitUstarName(name: Buffer): { prefix: Buffer; name: Buffer } | null {
-  if (name.length <= 100) return { prefix: Buffer.alloc(0), name };
-  if (name.length > 256) return null;
-  // The earliest slash that leaves <= 100 bytes after it, with <= 155 before it.
-  for (let i = Math.max(0, name.length - 101); i < name.length && i <= 155; i++) {
-    if (name[i] === 0x2f && i > 0 && name.length - i - 1 <= 100 && name.length - i - 1 > 0) {
-      return { prefix: name.subarray(0, i), name: name.subarray(i + 1) };
-    }
-  }
-  return null;
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
-}
-
-/** One pax record: "<len> key=value\n" where len counts the whole record. */
-function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(` ${key}=`, 'latin1'), value, Buffer.from('\n')]);
-  let length = body.length + 1;
-  while (String(length).length + body.length !== length) length = String(length).length + body.length;
-  return Buffer.concat([Buffer.from(String(length), 'latin1'), body]);
-}
-
-function encodeUstar(
-  fields: {
-    name: Buffer;
-    prefix: Buffer;
-    mode: number;
-    uid: number;
-    gid: number;
-    sizeBytes: number;
-    mtimeSeconds: number;
-    typeflag: string;
-    linkTarget: Buffer;
-    deviceMajor: number;
-    deviceMinor: number;
-  },
-): Buffer {
-  // POSIX ustar header, 512 bytes:
-  //   0 name[100]  100 mode[8]  108 uid[8]  116 gid[8]  124 size[12]  136 mtime[12]
-  //   148 chksum[8]  156 typeflag[1]  157 linkname[100]  257 magic "ustar\0"
-  //   263 version "00"  265 uname[32]  297 gname[32]  329 devmajor[8]
-  //   337 devminor[8]  345 prefix[155]  500 pad[12]
-  // uname/gname stay empty (all NUL) so no host account name reaches the bytes.
-  const block = Buffer.alloc(BLOCK_BYTES);
-  fields.name.copy(block, 0);
-  writeOctal(block, 100, 8, fields.mode);
-  writeOctal(block, 108, 8, fields.uid);
-  writeOctal(block, 116, 8, fields.gid);
-  writeOctal(block, 124, 12, fields.sizeBytes);
-  writeOctal(block, 136, 12, fields.mtimeSeconds);
-  block.write(fields.typeflag, 156, 1, 'latin1');
-  fields.linkTarget.copy(block, 157);
-  block.write('ustar\u000000', 257, 8, 'latin1');
-  writeOctal(block, 329, 8, fields.deviceMajor);
-  writeOctal(block, 337, 8, fields.deviceMinor);
-  fields.prefix.copy(block, 345);
-  // Checksum: sum of all bytes with the checksum field read as spaces; stored as six
-  // octal digits, NUL, space (the form GNU tar and Go's archive/tar write).
-  block.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < BLOCK_BYTES; i++) sum += block[i]!;
-  block.write(sum.toString(8).padStart(6, '0'), 148, 6, 'latin1');
-  block[154] = 0;
-  block[155] = 0x20;
-  return block;
-}
-
-/**
- * Encodes the header block(s) of one entry: a single ustar block when every field
- * fits, else a pax extended header (`././@PaxHeader`, typeflag `x`) carrying only the
- * fields that do not fit, in key order, followed by the ustar block. Directory names
- * get a trailing `/`. The result depends only on the arguments.
- */
-export function encodeHeader(entry: TarEntry, mtimeSeconds: number): Buffer {
-  const typeflag = typeflags[entry.type];
-  const name = entry.type === 'directory' ? Buffer.concat([entry.path, SLASH]) : entry.path;
-  const isContentType = entry.type === 'file';
-  const sizeBytes = isContentType ? entry.sizeBytes : 0;
-  const linkTarget = entry.type === 'symlink' || entry.type === 'hardlink' ? entry.linkTarget ?? Buffer.alloc(0) : Buffer.alloc(0);
-  const pax: Array<[string, Buffer]> = [];
-
-  const split = splitUstarName(name);
-  if (split === null) pax.push(['path', name]);
-  if (linkTarget.length > 100) pax.push(['linkpath', linkTarget]);
-  if (sizeBytes > MAX_OCTAL_11) pax.push(['size', Buffer.from(String(sizeBytes))]);
-  if (entry.uid > MAX_OCTAL_7) pax.push(['uid', Buffer.from(String(entry.uid))]);
-  if (entry.gid > MAX_OCTAL_7) pax.push(['gid', Buffer.from(String(entry.gid))]);
-  if (mtimeSeconds > MAX_OCTAL_11) pax.push(['mtime', Buffer.from(String(mtimeSeconds))]);
-
-  const ustar = encodeUstar({
-    name: split === null ? name.subarray(0, 100) : split.name,
-    prefix: split === null ? Buffer.alloc(0) : split.prefix,
-    mode: entry.mode & 0o7777,
-    uid: entry.uid > MAX_OCTAL_7 ? 0 : entry.uid,
-    gid: entry.gid > MAX_OCTAL_7 ? 0 : entry.gid,
-    sizeBytes: sizeBytes > MAX_OCTAL_11 ? 0 : sizeBytes,
-    mtimeSeconds: mtimeSeconds > MAX_OCTAL_11 ? 0 : mtimeSeconds,
-    typeflag,
-    linkTarget: linkTarget.subarray(0, 100),
-    deviceMajor: entry.deviceMajor ?? 0,
-    deviceMinor: entry.deviceMinor ?? 0,
-  });
-  if (pax.length === 0) return ustar;
-
-  const hasBinary = pax.some(([key, value]) => (key === 'path' || key === 'linkpath') && !isUtf8(value));
-  // Raw non-UTF-8 names are kept byte for byte and flagged, as GNU tar does.
-  if (hasBinary) pax.push(['hdrcharset', Buffer.from('BINARY')]);
-  pax.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const records = Buffer.concat(pax.map(([key, value]) => paxRecord(key, value)));
-  const paxHeader = encodeUstar({
-    name: Buffer.from('././@PaxHeader'),
-    prefix: Buffer.alloc(0),
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    sizeBytes: records.length,
-    mtimeSeconds: Math.min(mtimeSeconds, MAX_OCTAL_11),
-    typeflag: 'x',
-    linkTarget: Buffer.alloc(0),
-    deviceMajor: 0,
-    deviceMinor: 0,
-  });
-  return Buffer.concat([paxHeader, records, Buffer.alloc(paddingBytes(records.length)), ustar]);
 }
 
 /** Zero bytes needed after `sizeBytes` of content to reach the next block boundary. */

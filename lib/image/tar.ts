@@ -1,11 +1,12 @@
-/** Deterministic tar writing and tar reading (the only module that imports tar-stream). */
+/** Deterministic tar writing on tar-stream's pack() and tar reading (the only module that imports tar-stream). */
 
 import { createHash, type Hash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { closeSync, createReadStream, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import tarStream from 'tar-stream';
+import tarStream, { type Header as PackHeader, type Pack } from 'tar-stream';
 import { RedoError } from '../errors.js';
 import { finishDigest, type Sha256Digest } from './digest.js';
 import {
@@ -14,25 +15,25 @@ import {
   comparePaths,
   decodeHeader,
   decodePaxRecords,
-  encodeHeader,
   isZeroBlock,
   paddingBytes,
   pathText,
   toMemberPath,
   type TarEntry,
+  type TarEntryType,
   type TarHeaderFields,
 } from './tar-header.js';
 
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './tar-header.js';
 export { toMemberPath, comparePaths, pathText } from './tar-header.js';
 
-/** Largest mtime a ustar header holds without pax (8^11 - 1 seconds). */
+/** Largest mtime mtimeFromEnvironment returns: what a ustar mtime field holds (8^11 - 1 seconds). */
 const MAX_USTAR_MTIME = 0o77777777777;
 
 /**
  * The mtime every member gets: `SOURCE_DATE_EPOCH` from `env` when set (clamped to
- * 0..8^11-1 so it always fits the ustar field), else 0. Throws ERR_SOURCE_DATE_EPOCH
- * when the variable is set to anything but a non-negative integer.
+ * 0..8^11-1, the ustar field's range), else 0. Throws ERR_SOURCE_DATE_EPOCH when the
+ * variable is set to anything but a non-negative integer.
  */
 export function mtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env['SOURCE_DATE_EPOCH'];
@@ -59,14 +60,146 @@ export interface TarResult {
   sizeBytes: number;
 }
 
-const STAGING_BYTES = 1 << 20;
-const SMALL_FILE_BYTES = (1 << 20) + 1;
+// What tar-stream 3's header encoder (headers.js `encode`) can hold, and so where we
+// switch to a pax record ourselves instead of letting a value be cut:
+// - mode, uid, gid, devmajor, devminor: 6 octal digits and a space; larger values
+//   become "777777" silently, so ids above go to pax `uid`/`gid` (ustar field 0) and
+//   device numbers above are refused (pax has no standard record for them).
+// - size: 11 octal digits; larger sizes are written in GNU base-256, and we add a
+//   pax `size` record so POSIX readers agree.
+// - mtime: `(ms / 1000) | 0`, a signed 32-bit count; later times go to pax `mtime`
+//   (ustar field 2^31 - 1).
+// - names: ASCII names up to 100 bytes, or split at a `/` into prefix (155) and name
+//   (100), stay in the ustar block; any other name (longer, or with a non-ASCII
+//   character) goes to a pax member holding `path` (and `linkpath`). Names are JS
+//   strings written as UTF-8, so a name that is not valid UTF-8 cannot be written
+//   at all: we refuse it (ERR_LAYER_UNREPRESENTABLE) rather than store other bytes.
+const MAX_PACK_OCTAL_6 = 0o777777;
+const MAX_PACK_SIZE = 0o77777777777;
+const MAX_PACK_MTIME = 0x7fffffff;
 
 /**
- * Buffers output in 1 MiB blocks and hashes while streaming. Writing to a file uses
- * synchronous writes (a layer build is the only thing this process is doing and it
- * avoids a thread-pool round trip per block); writing to a stream respects
- * backpressure.
+ * File-type bits added to every mode we hand to tar-stream. They never reach the
+ * bytes (tar-stream masks the mode with 0o7777) but keep the mode non-zero, since
+ * tar-stream replaces a mode of 0 with its own default (0644 or 0755).
+ */
+const typeBits: Record<TarEntryType, number> = {
+  file: 0o100000,
+  hardlink: 0o100000,
+  symlink: 0o120000,
+  directory: 0o040000,
+  fifo: 0o010000,
+  'character-device': 0o020000,
+  'block-device': 0o060000,
+};
+
+const packTypes: Record<TarEntryType, PackHeader['type']> = {
+  file: 'file',
+  hardlink: 'link',
+  symlink: 'symlink',
+  directory: 'directory',
+  fifo: 'fifo',
+  'character-device': 'character-device',
+  'block-device': 'block-device',
+};
+
+/**
+ * Bytes as text for messages, valid UTF-8 kept and every other byte written `\xHH`
+ * (the escape the metadata table format uses for raw bytes).
+ */
+function escapedText(bytes: Buffer): string {
+  let text = '';
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    try {
+      text += decoder.decode(bytes.subarray(i, i + length));
+      i += length;
+    } catch {
+      text += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i += 1;
+    }
+  }
+  return text;
+}
+
+function unrepresentable(entry: TarEntry, label: string, what: string, found: string, hint: string): RedoError {
+  return new RedoError('ERR_LAYER_UNREPRESENTABLE', `redo: "${escapedText(entry.path)}": ${what}, which cannot be written into ${label}`, {
+    details: [found],
+    hint,
+  });
+}
+
+/**
+ * The tar-stream header for one normalised entry, every field set by us so none of
+ * tar-stream's defaults (a missing mtime becomes the current time, a zero mode a
+ * default mode) can reach the bytes. Throws ERR_LAYER_UNREPRESENTABLE for a name or
+ * link target that is not valid UTF-8 and for device numbers over 262143.
+ */
+function packHeaderOf(entry: TarEntry, mtimeSeconds: number, label: string): PackHeader {
+  if (!isUtf8(entry.path)) {
+    throw unrepresentable(entry, label, 'its name is not valid UTF-8', `name bytes: ${escapedText(entry.path)}`,
+      'tar members are written with UTF-8 names: rename the file (or leave it out of the layer)');
+  }
+  const hasLink = entry.type === 'symlink' || entry.type === 'hardlink';
+  const linkTarget = hasLink ? entry.linkTarget ?? Buffer.alloc(0) : Buffer.alloc(0);
+  if (!isUtf8(linkTarget)) {
+    throw unrepresentable(entry, label, 'its link target is not valid UTF-8', `link target bytes: ${escapedText(linkTarget)}`,
+      'tar members are written with UTF-8 link targets: point the link at a UTF-8 name');
+  }
+  const deviceMajor = entry.deviceMajor ?? 0;
+  const deviceMinor = entry.deviceMinor ?? 0;
+  if (deviceMajor > MAX_PACK_OCTAL_6 || deviceMinor > MAX_PACK_OCTAL_6) {
+    throw unrepresentable(entry, label, `device number ${deviceMajor},${deviceMinor} is over ${MAX_PACK_OCTAL_6}`,
+      `wanted: major and minor up to ${MAX_PACK_OCTAL_6}`, 'leave the device out of the layer and create it at run time');
+  }
+  const sizeBytes = entry.type === 'file' ? entry.sizeBytes : 0;
+  // Pax records beyond path/linkpath (which tar-stream adds itself), inserted in key
+  // order so the record order is fixed.
+  const pax: Record<string, string> = {};
+  if (entry.gid > MAX_PACK_OCTAL_6) pax['gid'] = String(entry.gid);
+  if (mtimeSeconds > MAX_PACK_MTIME) pax['mtime'] = String(mtimeSeconds);
+  if (sizeBytes > MAX_PACK_SIZE) pax['size'] = String(sizeBytes);
+  if (entry.uid > MAX_PACK_OCTAL_6) pax['uid'] = String(entry.uid);
+  return {
+    // tar-stream 3 does not add the directory slash itself (it tests a `typeflag`
+    // field it never sets), so we do, as GNU tar writes it.
+    name: entry.path.toString('utf8') + (entry.type === 'directory' ? '/' : ''),
+    mode: (entry.mode & 0o7777) | typeBits[entry.type],
+    uid: entry.uid > MAX_PACK_OCTAL_6 ? 0 : entry.uid,
+    gid: entry.gid > MAX_PACK_OCTAL_6 ? 0 : entry.gid,
+    size: sizeBytes,
+    mtime: new Date(Math.min(mtimeSeconds, MAX_PACK_MTIME) * 1000),
+    type: packTypes[entry.type],
+    linkname: linkTarget.toString('utf8'),
+    uname: '',
+    gname: '',
+    devmajor: deviceMajor,
+    devminor: deviceMinor,
+    pax: Object.keys(pax).length === 0 ? null : pax,
+  };
+}
+
+const STAGING_BYTES = 1 << 20;
+/** Files up to this size are read in one synchronous read; larger ones in chunks of it. */
+const CHUNK_BYTES = 1 << 20;
+/** Read slabs hold one chunk plus the byte read past a whole file's size. */
+const SLAB_BYTES = CHUNK_BYTES + 1;
+
+/** Chunks at least this big skip the staging copy when writing to a file. */
+const DIRECT_WRITE_BYTES = 256 << 10;
+
+function writeFully(fd: number, bytes: Buffer): void {
+  let at = 0;
+  while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+}
+
+/**
+ * Where the packed bytes go: staged in 1 MiB blocks and hashed on the way. Writing to
+ * a file uses synchronous writes (a layer build is the only thing this process is
+ * doing, and it avoids a thread-pool round trip per block); writing to a stream
+ * reports backpressure so the pack can be paused.
  */
 class TarSink {
   private staging = Buffer.allocUnsafe(STAGING_BYTES);
@@ -79,38 +212,164 @@ class TarSink {
     private readonly stream: Writable | null,
   ) {}
 
-  /** Copies `chunk` into the staging block; the caller may reuse `chunk` afterwards. */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Takes `chunk` (the caller may reuse it once this returns); false when the output
+   * stream wants a 'drain'.
+   */
+  write(chunk: Buffer): boolean {
+    if (this.fd !== null && chunk.length >= DIRECT_WRITE_BYTES) {
+      // A big chunk goes straight to the file after what is staged, saving a copy.
+      this.flush();
+      this.hash.update(chunk);
+      this.sizeBytes += chunk.length;
+      writeFully(this.fd, chunk);
+      return true;
+    }
+    let isReady = true;
     let at = 0;
     while (at < chunk.length) {
       const n = Math.min(chunk.length - at, STAGING_BYTES - this.used);
       chunk.copy(this.staging, this.used, at, at + n);
       this.used += n;
       at += n;
-      if (this.used === STAGING_BYTES) await this.flush();
+      if (this.used === STAGING_BYTES) isReady = this.flush() && isReady;
     }
+    return isReady;
   }
 
-  async zeros(count: number): Promise<void> {
-    if (count > 0) await this.write(Buffer.alloc(count));
-  }
-
-  async flush(): Promise<void> {
-    if (this.used === 0) return;
+  /** Hashes and writes out the staged bytes; false when the output stream wants a 'drain'. */
+  flush(): boolean {
+    if (this.used === 0) return true;
     const block = this.staging.subarray(0, this.used);
     this.hash.update(block);
     this.sizeBytes += block.length;
     if (this.fd !== null) {
-      let at = 0;
-      while (at < block.length) at += writeSync(this.fd, block, at, block.length - at);
+      writeFully(this.fd, block);
       this.used = 0;
-      return;
+      return true;
     }
     // A stream keeps the buffer it is given, so hand over this block and start a new one.
     this.staging = Buffer.allocUnsafe(STAGING_BYTES);
     this.used = 0;
-    if (!this.stream!.write(block)) await once(this.stream!, 'drain');
+    return this.stream!.write(block);
   }
+}
+
+/** A 1 MiB block that file reads are carved from, and how many of its slices are still queued. */
+interface Slab {
+  bytes: Buffer;
+  usedBytes: number;
+  queued: number;
+}
+
+/**
+ * Read buffers for file content, reused instead of allocated per file. tar-stream
+ * keeps every body buffer it is given queued until it emits it, so a slice may only
+ * be reused once drainPack has copied it into the sink (release). Slices are carved
+ * from 1 MiB slabs in order; a slab is recycled when it is full and none of its
+ * slices is still queued. writeTar lets each member drain out of the pack before it
+ * reads the next, so in practice a single slab serves the whole archive.
+ */
+class ReadArena {
+  private readonly free: Slab[] = [];
+  private readonly byBuffer = new Map<ArrayBufferLike, Slab>();
+  private current: Slab | null = null;
+
+  /** A slice of `sizeBytes` (at most SLAB_BYTES) to read into; call release when emitted. */
+  take(sizeBytes: number): Buffer {
+    let slab = this.current;
+    if (slab === null || slab.usedBytes + sizeBytes > SLAB_BYTES) {
+      if (slab !== null) this.retire(slab);
+      slab = this.free.pop() ?? this.allocate();
+      this.current = slab;
+    }
+    const slice = slab.bytes.subarray(slab.usedBytes, slab.usedBytes + sizeBytes);
+    slab.usedBytes += sizeBytes;
+    slab.queued += 1;
+    return slice;
+  }
+
+  /** Marks a chunk tar-stream emitted as done with, when it is one of our slices. */
+  release(chunk: Buffer): void {
+    const slab = this.byBuffer.get(chunk.buffer);
+    if (slab === undefined) return;
+    slab.queued -= 1;
+    if (slab.queued === 0 && slab !== this.current) this.recycle(slab);
+  }
+
+  /** Gives back a slice that will never be handed to tar-stream (a failed or short read). */
+  drop(slice: Buffer): void {
+    this.release(slice);
+  }
+
+  private allocate(): Slab {
+    const slab = { bytes: Buffer.allocUnsafe(SLAB_BYTES), usedBytes: 0, queued: 0 };
+    this.byBuffer.set(slab.bytes.buffer, slab);
+    return slab;
+  }
+
+  private retire(slab: Slab): void {
+    this.current = null;
+    if (slab.queued === 0) this.recycle(slab);
+  }
+
+  private recycle(slab: Slab): void {
+    slab.usedBytes = 0;
+    this.free.push(slab);
+  }
+}
+
+/** Moves everything `pack` produces into `sink`; settles when the pack ends or fails. */
+function drainPack(pack: Pack, sink: TarSink, stream: Writable | null, arena: ReadArena): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    pack.on('data', (chunk: unknown) => {
+      try {
+        const isReady = sink.write(chunk as Buffer);
+        arena.release(chunk as Buffer);
+        if (!isReady && stream !== null) {
+          pack.pause();
+          stream.once('drain', () => pack.resume());
+        }
+      } catch (error) {
+        pack.destroy(error as Error);
+      }
+    });
+    pack.on('end', () => {
+      try {
+        sink.flush();
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    });
+    pack.on('error', reject);
+    // Destroyed without an error (writeTar gave up on a member): nothing to report.
+    pack.on('close', () => resolve());
+  });
+}
+
+/** One member handed to tar-stream: its body sink and a promise for its completion. */
+interface PackedMember {
+  sink: ReturnType<Pack['entry']>;
+  /** Settles once the member's bytes are all in the pack (or it failed). */
+  finished: Promise<void>;
+}
+
+function addMember(pack: Pack, header: PackHeader, body?: Buffer): PackedMember {
+  let sink!: PackedMember['sink'];
+  const finished = new Promise<void>((resolve, reject) => {
+    const callback = (error?: Error | null): void => (error ? reject(error) : resolve());
+    sink = body === undefined ? pack.entry(header, callback) : pack.entry(header, body, callback);
+  });
+  // A member cut short by a failure rejects; the failure is reported by writeTar.
+  finished.catch(() => undefined);
+  return { sink, finished };
+}
+
+/** Writes `bytes` into a member's sink, waiting when tar-stream asks for a 'drain'. */
+async function writeBody(member: PackedMember, bytes: Buffer): Promise<void> {
+  if (member.sink.write(bytes)) return;
+  await Promise.race([new Promise<void>((resolve) => member.sink.once('drain', () => resolve())), member.finished]);
 }
 
 function readError(entry: TarEntry, label: string, detail: string, cause?: unknown): RedoError {
@@ -120,76 +379,131 @@ function readError(entry: TarEntry, label: string, detail: string, cause?: unkno
   });
 }
 
-async function writeContent(sink: TarSink, entry: TarEntry, label: string, chunk: Buffer): Promise<void> {
+function errnoText(cause: unknown): string {
+  return (cause as NodeJS.ErrnoException).code ?? String(cause);
+}
+
+/**
+ * Reads `want` bytes at `position` (fewer at end of file); returns how many were read.
+ * Throws ERR_LAYER_READ naming the member.
+ */
+function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string): number {
+  let got = 0;
+  while (got < want) {
+    let n: number;
+    try {
+      n = readSync(fd, into, got, want - got, position + got);
+    } catch (cause) {
+      throw readError(entry, label, `read: ${errnoText(cause)}`, cause);
+    }
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function sizeChanged(entry: TarEntry, label: string, found: string): RedoError {
+  return readError(entry, label, `size: wanted ${entry.sizeBytes} bytes, found ${found} (the file changed while it was read?)`);
+}
+
+/** Adds a file member whose content is (part of) a file on disk, streaming large ones. */
+async function addFileFromPath(
+  pack: Pack,
+  arena: ReadArena,
+  entry: TarEntry,
+  header: PackHeader,
+  path: string | Buffer,
+  offsetBytes: number | undefined,
+  label: string,
+): Promise<void> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (cause) {
+    throw readError(entry, label, `open: ${errnoText(cause)}`, cause);
+  }
+  try {
+    // A whole file (no offset) is read one byte past its size, so a file that grew
+    // since it was listed shows up without an extra fstat per file.
+    const isWholeFile = offsetBytes === undefined;
+    const extra = isWholeFile ? 1 : 0;
+    const start = offsetBytes ?? 0;
+    if (entry.sizeBytes <= CHUNK_BYTES) {
+      const slice = arena.take(entry.sizeBytes + extra);
+      const n = readAt(fd, slice, slice.length, start, entry, label);
+      if (n !== entry.sizeBytes) throw sizeChanged(entry, label, n > entry.sizeBytes ? 'more' : String(n));
+      if (n === 0) {
+        arena.drop(slice);
+        const member = addMember(pack, header);
+        member.sink.end(null);
+        await member.finished;
+        return;
+      }
+      await addMember(pack, header, slice.subarray(0, n)).finished;
+      return;
+    }
+    const member = addMember(pack, header);
+    let written = 0;
+    while (written < entry.sizeBytes) {
+      const remaining = entry.sizeBytes - written;
+      const want = Math.min(CHUNK_BYTES, remaining + extra);
+      const slice = arena.take(want);
+      const n = readAt(fd, slice, want, start + written, entry, label);
+      if (n > remaining) throw sizeChanged(entry, label, 'more');
+      if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
+      await writeBody(member, slice.subarray(0, n));
+      written += n;
+    }
+    member.sink.end(null);
+    await member.finished;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Adds one member: header, content (files only) and padding, all through tar-stream. */
+async function addEntry(pack: Pack, arena: ReadArena, entry: TarEntry, header: PackHeader, label: string): Promise<void> {
+  if (entry.type !== 'file') {
+    await addMember(pack, header).finished;
+    return;
+  }
   const content = entry.content;
   if (content === undefined) {
     if (entry.sizeBytes !== 0) throw readError(entry, label, `no content given for ${entry.sizeBytes} bytes`);
+    const member = addMember(pack, header);
+    member.sink.end(null);
+    await member.finished;
     return;
   }
-  let written = 0;
   switch (content.kind) {
     case 'buffer': {
       if (content.bytes.length !== entry.sizeBytes) {
         throw readError(entry, label, `size: wanted ${entry.sizeBytes}, found ${content.bytes.length}`);
       }
-      await sink.write(content.bytes);
-      written = content.bytes.length;
-      break;
+      await addMember(pack, header, content.bytes).finished;
+      return;
     }
-    case 'path': {
-      let fd: number;
-      try {
-        fd = openSync(content.path, 'r');
-      } catch (cause) {
-        throw readError(entry, label, `open: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, cause);
-      }
-      try {
-        // Small files: one synchronous read. Large files: 1 MiB chunks. Either way
-        // exactly sizeBytes are copied and a file that grew or shrank is refused.
-        // A whole file (no offset) is read one byte past its size, so a file that grew
-        // since it was listed shows up without an extra fstat per file.
-        const isWholeFile = content.offsetBytes === undefined;
-        let position = content.offsetBytes ?? 0;
-        for (;;) {
-          const remaining = entry.sizeBytes - written;
-          const want = Math.min(chunk.length, remaining + (isWholeFile ? 1 : 0));
-          if (want === 0) break;
-          let n: number;
-          try {
-            n = readSync(fd, chunk, 0, want, position);
-          } catch (cause) {
-            throw readError(entry, label, `read: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, cause);
-          }
-          if (n === 0) break;
-          if (n > remaining) {
-            written += n;
-            break;
-          }
-          await sink.write(chunk.subarray(0, n));
-          written += n;
-          position += n;
-        }
-      } finally {
-        closeSync(fd);
-      }
-      break;
-    }
+    case 'path':
+      await addFileFromPath(pack, arena, entry, header, content.path, content.offsetBytes, label);
+      return;
     case 'stream': {
+      const member = addMember(pack, header);
+      let written = 0;
       for await (const piece of content.open()) {
         const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
         written += bytes.length;
         if (written > entry.sizeBytes) break;
-        await sink.write(bytes);
+        await writeBody(member, bytes);
       }
-      break;
+      if (written !== entry.sizeBytes) throw sizeChanged(entry, label, String(written));
+      member.sink.end(null);
+      await member.finished;
+      return;
     }
     default: {
       const impossible: never = content;
       throw new Error(`unknown content kind ${JSON.stringify(impossible)}`);
     }
-  }
-  if (written !== entry.sizeBytes) {
-    throw readError(entry, label, `size: wanted ${entry.sizeBytes} bytes, found ${written} (the file changed while it was read?)`);
   }
 }
 
@@ -248,13 +562,19 @@ export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archi
 
 /**
  * Writes a deterministic tar of `entries` to `output` (a file path, created or
- * truncated, or a Writable, which is ended). Members are sorted by path bytes, every
- * parent directory is explicit, every mtime is `options.mtimeSeconds` (default:
- * SOURCE_DATE_EPOCH or 0), uname/gname are empty, and pax headers appear only for
- * fields ustar cannot hold. The bytes depend only on the entries and the mtime.
- * Content is streamed; no file is held whole in memory. Returns the tar's sha256
- * (diffID) and size. Throws ERR_LAYER_READ naming the member when a file cannot be
- * read or changed size, ERR_LAYER_CONFLICT / ERR_LAYER_PATH from normaliseEntries.
+ * truncated, or a Writable, which is ended). The bytes are made by tar-stream's
+ * pack() from headers whose every field we set: members sorted by path bytes, every
+ * parent directory explicit, every mtime `options.mtimeSeconds` (default:
+ * SOURCE_DATE_EPOCH or 0; negative or fractional values are floored to 0 / whole
+ * seconds), uid/gid as given, uname/gname empty, modes as given (permission bits).
+ * Pax members appear only where tar-stream's ustar block cannot hold a field (see
+ * above); they are named `PaxHeader` and take the member's own mode, ids and mtime.
+ * The bytes depend only on the entries and the mtime. Content is streamed (files up
+ * to 1 MiB in one synchronous read, larger ones in 1 MiB chunks), never held whole.
+ * Returns the tar's sha256 (diffID) and size. Throws ERR_LAYER_READ naming the member
+ * when a file cannot be read or changed size, ERR_LAYER_UNREPRESENTABLE for a name or
+ * link target that is not UTF-8 (before anything is written), ERR_LAYER_CONFLICT /
+ * ERR_LAYER_PATH from normaliseEntries.
  */
 export async function writeTar(
   entries: Iterable<TarEntry>,
@@ -262,31 +582,61 @@ export async function writeTar(
   options: WriteTarOptions = {},
 ): Promise<TarResult> {
   const label = options.label ?? (typeof output === 'string' ? `"${output}"` : 'the archive');
-  const mtimeSeconds = options.mtimeSeconds ?? mtimeFromEnvironment();
+  const mtimeSeconds = Math.max(0, Math.floor(options.mtimeSeconds ?? mtimeFromEnvironment()));
   const sorted = normaliseEntries(entries, label);
+  const headers = sorted.map((entry) => packHeaderOf(entry, mtimeSeconds, label));
+  const stream = typeof output === 'string' ? null : output;
   const fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
-  const sink = new TarSink(fd, typeof output === 'string' ? null : output);
-  const chunk = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+  const sink = new TarSink(fd, stream);
+  const pack = tarStream.pack();
+  const arena = new ReadArena();
+  const drained = drainPack(pack, sink, stream, arena);
+  drained.catch(() => undefined);
   try {
-    for (const entry of sorted) {
-      const normalised: TarEntry = entry.type === 'file' ? entry : { ...entry, sizeBytes: 0 };
-      await sink.write(encodeHeader(normalised, mtimeSeconds));
-      if (entry.type === 'file') {
-        await writeContent(sink, entry, label, chunk);
-        await sink.zeros(paddingBytes(entry.sizeBytes));
-      }
-    }
-    // End of archive: two zero blocks (POSIX), no further record padding.
-    await sink.zeros(2 * BLOCK_BYTES);
-    await sink.flush();
+    // One member at a time: each is complete in the pack before the next starts, so
+    // at most one file's chunk plus the pack's small buffer is in memory.
+    for (const [index, entry] of sorted.entries()) await addEntry(pack, arena, entry, headers[index]!, label);
+    // End of archive: tar-stream writes two zero blocks (POSIX), no record padding.
+    pack.finalize();
+    await drained;
+  } catch (error) {
+    pack.destroy();
+    const packFailure = await drained.then(() => undefined, (failure: unknown) => failure);
+    // Our own errors name the member; otherwise report what broke the pack (a write).
+    throw error instanceof RedoError || packFailure === undefined ? error : packFailure;
   } finally {
     if (fd !== null) closeSync(fd);
   }
-  if (typeof output !== 'string') {
-    output.end();
-    await once(output, 'finish');
+  if (stream !== null) {
+    stream.end();
+    await once(stream, 'finish');
   }
   return { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
+}
+
+/**
+ * The header block(s) writeTar writes for one normalised `entry` at `mtimeSeconds`,
+ * made by the same header mapping and tar-stream pack: a pax member (header, records,
+ * padding) when one is needed, then the ustar block; no content. For golden tests
+ * and diagnostics. Throws ERR_LAYER_UNREPRESENTABLE as writeTar does.
+ */
+export async function packedHeaderBlocks(entry: TarEntry, mtimeSeconds: number): Promise<Buffer> {
+  const header = packHeaderOf(entry, mtimeSeconds, 'the archive');
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
+  pack.on('error', () => undefined);
+  addMember(pack, header);
+  // tar-stream opens the member and pushes its header on later ticks; a macrotask
+  // later the header is out and only the body (which we never give) is awaited.
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  pack.destroy();
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length === 0 || bytes.length % BLOCK_BYTES !== 0) {
+    throw new Error(`tar-stream produced ${bytes.length} header bytes for "${escapedText(entry.path)}"`);
+  }
+  return bytes;
 }
 
 /** A member read from an archive: a normalised entry plus what the header stored. */

@@ -1,7 +1,7 @@
-// writeTar / readTar / indexTar: ordering, parents, determinism, errors, and reading what GNU tar writes.
+// writeTar / readTar / indexTar: ordering, parents, determinism, streaming, errors, and reading what GNU tar writes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { entriesOfTar, indexTar, mtimeFromEnvironment, readTar, writeTar } from '../../../lib/image/tar.js';
@@ -103,6 +103,120 @@ describe('writeTar', () => {
     mkdirSync(extracted);
     expect(spawnSync('tar', ['-C', extracted, '-xf', out]).status).toBe(0);
     expect(readFileSync(join(extracted, 'large')).equals(bytes)).toBe(true);
+  });
+
+  it('keeps every byte of many files of mixed sizes, to a file and to a slow stream (read buffers are reused safely)', async () => {
+    const src = join(dir, 'mixed');
+    mkdirSync(src, { recursive: true });
+    const sizes = [0, 1, 511, 512, 513, 4096, 70000, 1 << 20, (1 << 20) + 1, 2.5 * (1 << 20), 300000, 7];
+    const entries: TarEntry[] = [];
+    for (let i = 0; i < 60; i++) {
+      const size = sizes[i % sizes.length]!;
+      const bytes = Buffer.alloc(size);
+      for (let j = 0; j < size; j += 997) bytes[j] = (i * 31 + j) & 0xff;
+      const name = `f${String(i).padStart(2, '0')}`;
+      writeFileSync(join(src, name), bytes);
+      entries.push({ path: Buffer.from(`data/${name}`), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: size, content: { kind: 'path', path: join(src, name) } });
+    }
+    const out = join(dir, 'mixed.tar');
+    const viaFile = await writeTar(entries, out, { mtimeSeconds: 0 });
+    const { PassThrough } = await import('node:stream');
+    const slow = new PassThrough({ highWaterMark: 1024 });
+    const chunks: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of slow) {
+        chunks.push(chunk as Buffer);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const viaStream = await writeTar(entries, slow, { mtimeSeconds: 0 });
+    await reading;
+    expect(viaStream).toEqual(viaFile);
+    expect(Buffer.concat(chunks).equals(readFileSync(out))).toBe(true);
+    const extracted = join(dir, 'mixed-x');
+    mkdirSync(extracted);
+    expect(spawnSync('tar', ['-C', extracted, '-xf', out]).status).toBe(0);
+    expect(spawnSync('diff', ['-r', src, join(extracted, 'data')]).status).toBe(0);
+  });
+
+  it('takes no time from the clock: without SOURCE_DATE_EPOCH every member is stamped 0', async () => {
+    const saved = process.env['SOURCE_DATE_EPOCH'];
+    delete process.env['SOURCE_DATE_EPOCH'];
+    try {
+      const out = join(dir, 'clock.tar');
+      await writeTar([file('a/b', 'b'), { path: Buffer.from('a/l'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from('b') }], out);
+      const lines = spawnSync('tar', ['--numeric-owner', '--full-time', '-tvf', out], { encoding: 'utf8' }).stdout.trim().split('\n');
+      expect(lines).toHaveLength(3);
+      for (const line of lines) expect(line).toContain(' 1970-01-01 00:00:00 ');
+    } finally {
+      if (saved !== undefined) process.env['SOURCE_DATE_EPOCH'] = saved;
+    }
+  });
+
+  it('refuses a name that is not UTF-8 before writing anything, showing its bytes escaped', async () => {
+    const out = join(dir, 'raw-name.tar');
+    const raw: TarEntry = { ...file('x', 'x'), path: Buffer.from([0x65, 0x74, 0x63, 0x2f, 0x63, 0x61, 0x66, 0xe9]) };
+    const failure = await writeTar([raw], out).then(() => undefined, (error: unknown) => error);
+    expect(isRedoError(failure, 'ERR_LAYER_UNREPRESENTABLE')).toBe(true);
+    expect((failure as Error).message).toContain('"etc/caf\\xe9": its name is not valid UTF-8');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('refuses a large file that is shorter than listed, naming it, without hanging', async () => {
+    const src = join(dir, 'short');
+    writeFileSync(src, Buffer.alloc(2 * 1024 * 1024 + 5, 1));
+    const entry: TarEntry = { path: Buffer.from('short'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 3 * 1024 * 1024, content: { kind: 'path', path: src } };
+    await expect(writeTar([file('a', 'a'), entry, file('z', 'z')], join(dir, 'short.tar'))).rejects.toThrow(/"short": could not read/);
+  });
+
+  it('refuses a stream whose length differs from the declared size, naming it', async () => {
+    const { Readable } = await import('node:stream');
+    const entry: TarEntry = { path: Buffer.from('s'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 10, content: { kind: 'stream', open: () => Readable.from([Buffer.from('12345')]) } };
+    await expect(writeTar([entry], join(dir, 's.tar'))).rejects.toSatisfy((e) => isRedoError(e, 'ERR_LAYER_READ'));
+  });
+});
+
+const clientTools = ['skopeo', 'umoci'];
+const missingClients = clientTools.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+if (missingClients.length > 0) console.warn(`pax client check skipped: not installed: ${missingClients.join(', ')} (.ci/run installs them)`);
+
+describe('pax members in real clients', () => {
+  it.skipIf(missingClients.length > 0)('GNU tar, skopeo and umoci read long names, UTF-8 names, long link targets and large ids', async () => {
+    const { writeDockerArchive } = await import('../../../lib/image/docker-archive.js');
+    const { writeOciLayout } = await import('../../../lib/image/oci.js');
+    const out = join(dir, 'pax-clients');
+    mkdirSync(out);
+    const long = 'd'.repeat(150) + '/' + 'f'.repeat(149);
+    const entries: TarEntry[] = [
+      file(long, 'deep\n'),
+      file('etc/café', 'utf8 name\n'),
+      file('etc/owned', 'big ids\n', { uid: 300000, gid: 300001 }),
+      { path: Buffer.from('etc/link'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from('/' + long) },
+      { path: Buffer.from('x'.repeat(120)), type: 'hardlink', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from('etc/café') },
+    ];
+    const layer = join(out, 'layer.tar');
+    await writeTar(entries, layer, { mtimeSeconds: 1700000000 });
+    const listed = spawnSync('tar', ['--numeric-owner', '-tvf', layer], { encoding: 'utf8' }).stdout;
+    expect(listed).toContain(` ${long}\n`);
+    expect(listed).toContain(' 300000/300001 ');
+    expect(listed).toContain(` etc/link -> /${long}\n`);
+    const config = { architecture: 'amd64', os: 'linux', cmd: ['/bin/true'] };
+    await writeDockerArchive({ layers: [layer], config, repoTags: ['localhost/pax:latest'] }, join(out, 'image.tar'));
+    await writeOciLayout({ layers: [layer], config, refName: 'latest', gzip: true }, join(out, 'image.oci'));
+    const run = (command: string, args: string[]): void => {
+      const result = spawnSync(command, args, { encoding: 'utf8', cwd: out });
+      expect(result.status, `${command} ${args.join(' ')}\n${result.stderr}`).toBe(0);
+    };
+    run('skopeo', ['copy', '-q', 'docker-archive:image.tar', 'oci:copied:tag']);
+    run('umoci', ['unpack', '--rootless', '--image', 'image.oci:latest', 'ours']);
+    run('umoci', ['unpack', '--rootless', '--image', 'copied:tag', 'copied']);
+    for (const bundle of ['ours', 'copied']) {
+      const root = join(out, bundle, 'rootfs');
+      expect(readFileSync(join(root, long), 'utf8')).toBe('deep\n');
+      expect(readFileSync(join(root, 'etc/café'), 'utf8')).toBe('utf8 name\n');
+      expect(readFileSync(join(root, 'x'.repeat(120)), 'utf8')).toBe('utf8 name\n');
+      expect(spawnSync('readlink', [join(root, 'etc/link')], { encoding: 'utf8' }).stdout.trim()).toBe('/' + long);
+    }
   });
 });
 
