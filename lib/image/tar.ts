@@ -132,20 +132,17 @@ function unrepresentable(entry: TarEntry, label: string, what: string, found: st
 }
 
 /**
- * The tar-stream header for one normalised entry, every field set by us so none of
- * tar-stream's defaults (a missing mtime becomes the current time, a zero mode a
- * default mode) can reach the bytes. Throws ERR_LAYER_UNREPRESENTABLE for a name or
- * link target that is not valid UTF-8 and for device numbers over 262143.
+ * Refuses what tar-stream cannot write as given: a name or link target that is not
+ * valid UTF-8 and device numbers over 262143 (ERR_LAYER_UNREPRESENTABLE, naming the
+ * member with its bytes escaped).
  */
-function packHeaderOf(entry: TarEntry, mtimeSeconds: number, label: string): PackHeader {
+function checkRepresentable(entry: TarEntry, label: string): void {
   if (!isUtf8(entry.path)) {
     throw unrepresentable(entry, label, 'its name is not valid UTF-8', `name bytes: ${escapedText(entry.path)}`,
       'tar members are written with UTF-8 names: rename the file (or leave it out of the layer)');
   }
-  const hasLink = entry.type === 'symlink' || entry.type === 'hardlink';
-  const linkTarget = hasLink ? entry.linkTarget ?? Buffer.alloc(0) : Buffer.alloc(0);
-  if (!isUtf8(linkTarget)) {
-    throw unrepresentable(entry, label, 'its link target is not valid UTF-8', `link target bytes: ${escapedText(linkTarget)}`,
+  if ((entry.type === 'symlink' || entry.type === 'hardlink') && entry.linkTarget !== undefined && !isUtf8(entry.linkTarget)) {
+    throw unrepresentable(entry, label, 'its link target is not valid UTF-8', `link target bytes: ${escapedText(entry.linkTarget)}`,
       'tar members are written with UTF-8 link targets: point the link at a UTF-8 name');
   }
   const deviceMajor = entry.deviceMajor ?? 0;
@@ -154,14 +151,26 @@ function packHeaderOf(entry: TarEntry, mtimeSeconds: number, label: string): Pac
     throw unrepresentable(entry, label, `device number ${deviceMajor},${deviceMinor} is over ${MAX_PACK_OCTAL_6}`,
       `wanted: major and minor up to ${MAX_PACK_OCTAL_6}`, 'leave the device out of the layer and create it at run time');
   }
+}
+
+/**
+ * The tar-stream header for one entry that passed checkRepresentable, every field set
+ * by us so none of tar-stream's defaults (a missing mtime becomes the current time, a
+ * zero mode a default mode) can reach the bytes.
+ */
+function packHeaderOf(entry: TarEntry, mtimeSeconds: number): PackHeader {
+  const hasLink = entry.type === 'symlink' || entry.type === 'hardlink';
   const sizeBytes = entry.type === 'file' ? entry.sizeBytes : 0;
   // Pax records beyond path/linkpath (which tar-stream adds itself), inserted in key
   // order so the record order is fixed.
-  const pax: Record<string, string> = {};
-  if (entry.gid > MAX_PACK_OCTAL_6) pax['gid'] = String(entry.gid);
-  if (mtimeSeconds > MAX_PACK_MTIME) pax['mtime'] = String(mtimeSeconds);
-  if (sizeBytes > MAX_PACK_SIZE) pax['size'] = String(sizeBytes);
-  if (entry.uid > MAX_PACK_OCTAL_6) pax['uid'] = String(entry.uid);
+  let pax: Record<string, string> | null = null;
+  if (entry.gid > MAX_PACK_OCTAL_6 || entry.uid > MAX_PACK_OCTAL_6 || mtimeSeconds > MAX_PACK_MTIME || sizeBytes > MAX_PACK_SIZE) {
+    pax = {};
+    if (entry.gid > MAX_PACK_OCTAL_6) pax['gid'] = String(entry.gid);
+    if (mtimeSeconds > MAX_PACK_MTIME) pax['mtime'] = String(mtimeSeconds);
+    if (sizeBytes > MAX_PACK_SIZE) pax['size'] = String(sizeBytes);
+    if (entry.uid > MAX_PACK_OCTAL_6) pax['uid'] = String(entry.uid);
+  }
   return {
     // tar-stream 3 does not add the directory slash itself (it tests a `typeflag`
     // field it never sets), so we do, as GNU tar writes it.
@@ -172,12 +181,12 @@ function packHeaderOf(entry: TarEntry, mtimeSeconds: number, label: string): Pac
     size: sizeBytes,
     mtime: new Date(Math.min(mtimeSeconds, MAX_PACK_MTIME) * 1000),
     type: packTypes[entry.type],
-    linkname: linkTarget.toString('utf8'),
+    linkname: hasLink && entry.linkTarget !== undefined ? entry.linkTarget.toString('utf8') : '',
     uname: '',
     gname: '',
-    devmajor: deviceMajor,
-    devminor: deviceMinor,
-    pax: Object.keys(pax).length === 0 ? null : pax,
+    devmajor: entry.deviceMajor ?? 0,
+    devminor: entry.deviceMinor ?? 0,
+    pax,
   };
 }
 
@@ -584,7 +593,8 @@ export async function writeTar(
   const label = options.label ?? (typeof output === 'string' ? `"${output}"` : 'the archive');
   const mtimeSeconds = Math.max(0, Math.floor(options.mtimeSeconds ?? mtimeFromEnvironment()));
   const sorted = normaliseEntries(entries, label);
-  const headers = sorted.map((entry) => packHeaderOf(entry, mtimeSeconds, label));
+  // Everything tar-stream could not write is refused before the output is touched.
+  for (const entry of sorted) checkRepresentable(entry, label);
   const stream = typeof output === 'string' ? null : output;
   const fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
   const sink = new TarSink(fd, stream);
@@ -595,7 +605,7 @@ export async function writeTar(
   try {
     // One member at a time: each is complete in the pack before the next starts, so
     // at most one file's chunk plus the pack's small buffer is in memory.
-    for (const [index, entry] of sorted.entries()) await addEntry(pack, arena, entry, headers[index]!, label);
+    for (const entry of sorted) await addEntry(pack, arena, entry, packHeaderOf(entry, mtimeSeconds), label);
     // End of archive: tar-stream writes two zero blocks (POSIX), no record padding.
     pack.finalize();
     await drained;
@@ -621,7 +631,8 @@ export async function writeTar(
  * and diagnostics. Throws ERR_LAYER_UNREPRESENTABLE as writeTar does.
  */
 export async function packedHeaderBlocks(entry: TarEntry, mtimeSeconds: number): Promise<Buffer> {
-  const header = packHeaderOf(entry, mtimeSeconds, 'the archive');
+  checkRepresentable(entry, 'the archive');
+  const header = packHeaderOf(entry, mtimeSeconds);
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
