@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Locks are files `<sha256(target) prefix>.lock` created with O_EXCL and holding the
- * owner's pid, in `/dev/shm/redo-ts-locks-<sha256(root) prefix>/` (tmpfs: creating a
+ * owner's pid, in `/dev/shm/redo-ts-locks-<uid>-<sha256(root) prefix>/` (tmpfs: creating a
  * file there costs far less than on a disk) or, without /dev/shm, in `.redo/locks/`.
  * A lock whose pid is no longer alive (its process was killed) is stale and is broken
  * by the next process that wants it. Node has no flock(2), hence files plus a
@@ -82,10 +82,13 @@ export class TargetLocks {
 
 function chooseLockDirectory(stateDir: string): string {
   const rootHash = crypto.createHash('sha256').update(path.dirname(stateDir)).digest('hex').slice(0, 24);
-  const shared = path.join('/dev/shm', `redo-ts-locks-${rootHash}`);
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const shared = path.join('/dev/shm', `redo-ts-locks-${uid}-${rootHash}`);
   try {
     fs.mkdirSync(shared, { recursive: true, mode: 0o700 });
-    fs.accessSync(shared, fs.constants.W_OK);
+    const stats = fs.statSync(shared);
+    // Only a folder of our own that nobody else may write is trusted with our locks.
+    if (stats.uid !== uid || (stats.mode & 0o022) !== 0) throw new Error('not ours');
     return shared;
   } catch {
     return path.join(stateDir, 'locks');
