@@ -1,5 +1,6 @@
 /** TypeScript rule support for the engine: loads `.do.ts` files with tsx and makes zx shells. */
 
+import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
@@ -16,22 +17,34 @@ export function createTypeScriptRuleSupport(): TypeScriptRuleSupport {
   let tsxApi: Promise<typeof import('tsx/esm/api')> | undefined;
   let zx: Promise<typeof import('zx')> | undefined;
   let zxModule: typeof import('zx') | undefined;
+  // One import per rule file version: a default.*.do.ts serving many targets loads once.
+  const loaded = new Map<string, Promise<RuleFunction>>();
+  const load = async (absolutePath: string): Promise<RuleFunction> => {
+    tsxApi ??= import('tsx/esm/api');
+    zx ??= import('zx');
+    zxModule = await zx;
+    const { tsImport } = await tsxApi;
+    const module = (await tsImport(pathToFileURL(absolutePath).href, import.meta.url)) as { default?: unknown };
+    // tsx may wrap a CommonJS-looking module once more.
+    let rule = module.default;
+    if (rule !== null && typeof rule === 'object' && 'default' in rule) rule = (rule as { default: unknown }).default;
+    if (typeof rule !== 'function') {
+      throw new RedoError('ERR_RULE_FAILED', `redo: "${absolutePath}": TypeScript rule has no default-exported function`, {
+        hint: 'write `export default async function (ctx: RuleContext) { ... }`',
+      });
+    }
+    return rule as RuleFunction;
+  };
   return {
-    async loadRule(absolutePath: string): Promise<RuleFunction> {
-      tsxApi ??= import('tsx/esm/api');
-      zx ??= import('zx');
-      zxModule = await zx;
-      const { tsImport } = await tsxApi;
-      const loaded = (await tsImport(pathToFileURL(absolutePath).href, import.meta.url)) as { default?: unknown };
-      // tsx may wrap a CommonJS-looking module once more.
-      let rule = loaded.default;
-      if (rule !== null && typeof rule === 'object' && 'default' in rule) rule = (rule as { default: unknown }).default;
-      if (typeof rule !== 'function') {
-        throw new RedoError('ERR_RULE_FAILED', `redo: "${absolutePath}": TypeScript rule has no default-exported function`, {
-          hint: 'write `export default async function (ctx: RuleContext) { ... }`',
-        });
+    loadRule(absolutePath: string): Promise<RuleFunction> {
+      const stats = statSync(absolutePath);
+      const key = `${absolutePath}\0${stats.mtimeMs}\0${stats.size}\0${stats.ino}`;
+      let rule = loaded.get(key);
+      if (rule === undefined) {
+        rule = load(absolutePath);
+        loaded.set(key, rule);
       }
-      return rule as RuleFunction;
+      return rule;
     },
     makeShell(cwd: string, env: NodeJS.ProcessEnv): unknown {
       if (zxModule === undefined) throw new Error('zx is loaded by loadRule before any shell is made');
