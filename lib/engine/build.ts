@@ -12,7 +12,7 @@ import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runn
 import { JobSlots } from './scheduler.js';
 import { RequestServer, splitArguments } from './server.js';
 import { RuleSpawner } from './spawner.js';
-import { MISSING, identityOf, isSameStat, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
+import { MISSING, identityOf, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
 
 /** How an engine builds: everything but the targets. */
@@ -314,7 +314,7 @@ export class Engine {
       });
       return { status: 'fresh', identity: identityOf(current), stamp: current };
     }
-    if (current !== undefined && record.output !== null && !isSameStat(record.output, fs.statSync(absolute))) {
+    if (current !== undefined && record.output !== null && !sameStamp(record.output, current)) {
       record.output = current;
       isDirty = true;
     }
