@@ -43,6 +43,8 @@ export class TargetLocks {
         this.held.add(target);
         return hasWaited;
       } catch (error) {
+        // ENOENT: another process removed the empty lock folder between our mkdir and open.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const owner = readOwner(file);
@@ -74,9 +76,14 @@ export class TargetLocks {
     fs.rmSync(this.lockFile(target), { force: true });
   }
 
-  /** Releases every lock this process holds (on exit or interrupt). */
+  /** Releases every lock this process holds (on exit or interrupt) and removes the lock folder if empty. */
   releaseAll(): void {
     for (const target of [...this.held]) this.release(target);
+    try {
+      fs.rmdirSync(this.lockDir);
+    } catch {
+      // Not empty (another process holds locks) or already gone.
+    }
   }
 }
 
