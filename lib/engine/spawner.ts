@@ -37,12 +37,13 @@ interface Pending {
 }
 
 /**
- * Runs `libexec/redo-spawner.sh` once. Each rule is started as
- *   sh -e -c 'trap "echo <id> $? >&9" EXIT; cd -- DIR || exit 127; . RULE' RULE $1 $2 $3
- * so the rule's own shell reports its status and no extra process sits between the
- * spawner and the rule (with -x/-v, as `sh -e -x RULE ...` in a subshell that reports). `$0`, `$1`..`$3`, `-e` and `exit` behave as with `sh -e RULE`.
- * A rule killed by a signal runs no trap: a timer then notices its pid is gone and
- * reports status 128 + 9. If this process dies, the spawner's stdin closes and it exits.
+ * Runs `libexec/redo-spawner.sh` once. Each rule is started, in a background subshell
+ * of the spawner, as
+ *   cd -- DIR && sh -e [-x|-v] RULE $1 $2 $3; echo <id> $? >&9
+ * The subshell, not the rule, reports the status: a rule may set its own EXIT trap,
+ * `exec` another program or be killed, and its status still arrives. If the subshell
+ * itself is killed, a timer notices its pid is gone and reports status 128 + 9. If
+ * this process dies, the spawner's stdin closes and it exits.
  */
 export class RuleSpawner {
   private readonly child: ChildProcess;
@@ -66,14 +67,8 @@ export class RuleSpawner {
     const id = String(this.counter);
     const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
     const argv = [request.rule, ...request.args].map(quote).join(' ');
-    let commandLine: string;
-    if (request.shellFlags.length === 0) {
-      const script = `trap 'echo ${id} $? >&9' EXIT; cd -- ${quote(request.cwd)} || exit 127; . ${quote(request.rule)}`;
-      commandLine = `${assignments}sh -e -c ${quote(script)} ${argv}`;
-    } else {
-      // With -x/-v the trap would show in the trace: report from the spawner's subshell instead.
-      commandLine = `cd -- ${quote(request.cwd)} && ${assignments}sh -e ${request.shellFlags.join(' ')} ${argv}; echo ${id} $? >&9`;
-    }
+    const flags = ['-e', ...request.shellFlags].join(' ');
+    const commandLine = `cd -- ${quote(request.cwd)} && ${assignments}sh ${flags} ${argv} 9>&-; echo ${id} $? >&9`;
     // One line per rule on the spawner's stdin; a command with a newline goes in a file.
     const isFileJob = commandLine.includes('\n');
     if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);

@@ -1,0 +1,33 @@
+// End-to-end: a sh rule's exit status reaches the engine whatever the rule does with its
+// shell (its own EXIT trap, exec, a run longer than the engine's liveness checks).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useFixture, type Rig } from '../helpers/rig.js';
+
+describe('107-rule-shells: rules that trap EXIT or exec', () => {
+  let rig: Rig;
+  beforeAll(() => {
+    rig = useFixture('107-rule-shells');
+  });
+  afterAll(() => rig.remove());
+
+  it('a rule with its own EXIT trap that runs for seconds succeeds', async () => {
+    const result = await rig.run(['trap']);
+    expect(result.stderr).not.toContain('status 137');
+    expect(result.code).toBe(0);
+    expect(rig.read('trap')).toBe('trapped\n');
+    expect(rig.takeRunLog()).toEqual(['trap']);
+  });
+
+  it('a failing rule with its own EXIT trap reports its own status', async () => {
+    const result = await rig.run(['trap-fail']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "trap-fail": rule "trap-fail.do" exited with status 4');
+    expect(result.stderr).toContain('cleaning up');
+  });
+
+  it('a rule that execs another program writes its output through it', async () => {
+    const result = await rig.run(['exec']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(rig.read('exec')).toBe('from exec\n');
+  });
+});
