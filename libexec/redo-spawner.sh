@@ -2,7 +2,7 @@
 # because a dash fork costs a fraction of a Node spawn and builds run many small rules.
 # $1 is the run directory. Each stdin line "<id> <command>" starts <command> in the
 # background with stdout in o.<id> and stderr in e.<id>, and answers "<id> pid <pid>";
-# the rule itself writes "<id> <status>" on fd 9 when it exits (an EXIT trap). A line
+# the background subshell writes "<id> <status>" on fd 9 when the rule exits. A line
 # "<id>" alone takes the command from the file j.<id>; an empty line does nothing but
 # lets sh reap finished rules, so the engine can tell a rule killed by a signal.
 # Exits when stdin closes (the engine is gone); running rules finish on their own.
