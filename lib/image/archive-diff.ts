@@ -146,10 +146,16 @@ function fieldAt(offsetInBlock: number): string {
   return 'padding';
 }
 
+const numericFields = new Set(['mode', 'uid', 'gid', 'size', 'mtime', 'checksum', 'chksum', 'devmajor', 'devminor']);
+
+/** The text of the header field at `offsetInBlock`; numbers without their NUL/space terminator. */
 function fieldValue(block: Buffer, offsetInBlock: number): string {
   let start = 0;
-  for (const [end] of headerFields) {
-    if (offsetInBlock < end) return JSON.stringify(block.toString('latin1', start, end).replace(/\0+$/, ''));
+  for (const [end, name] of headerFields) {
+    if (offsetInBlock < end) {
+      const text = block.toString('latin1', start, end).replace(/\0+$/, '');
+      return JSON.stringify(numericFields.has(name) ? text.replace(/[ \0]+$/, '') : text);
+    }
     start = end;
   }
   return '';

@@ -37,7 +37,7 @@ describe('compareArchives', () => {
   });
 
   it.each([
-    ['a header field', 'hello', 0o600, /^etc\/motd: mode: "0000644" vs "0000600"$/],
+    ['a header field', 'hello', 0o600, /^etc\/motd: mode: "000644" vs "000600"$/],
     ['the content offset', 'hellO', 0o644, /^etc\/motd: content at byte 4: 0x6f vs 0x4f$/],
   ])('names %s inside a layer of a docker archive', async (_what, motd, mode, wanted) => {
     const left = await layers('left', 'hello');

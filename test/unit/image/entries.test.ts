@@ -56,17 +56,21 @@ describe('collectEntries', () => {
     expect(summary(root, { hardlinks: 'copy' }).slice(1, 3)).toEqual(['file bin/a-tool 755 0:0', 'file bin/tool 755 0:0']);
   });
 
-  it('keeps names that are not UTF-8 and names over 100 and 255 bytes', async () => {
+  it('keeps names over 100 and 255 bytes; a name that is not UTF-8 is listed, and refused by writeTar naming it', async () => {
     const root = tree();
     const raw = Buffer.concat([Buffer.from(root + '/etc/'), Buffer.from([0x63, 0x61, 0x66, 0xe9])]);
     writeFileSync(raw, 'latin1 name');
+    const entries = collectEntries(root);
+    expect(entries.some((e) => e.path.equals(Buffer.from([0x65, 0x74, 0x63, 0x2f, 0x63, 0x61, 0x66, 0xe9])))).toBe(true);
+    await expect(writeTar(entries, join(dir, 'raw-name.tar'), { mtimeSeconds: 0 })).rejects.toSatisfy(
+      (error) => isRedoError(error, 'ERR_LAYER_UNREPRESENTABLE') && (error as Error).message.includes('"etc/caf\\xe9"'),
+    );
+    rmSync(raw);
     const deep = join(root, 'd'.repeat(200), 'e'.repeat(200));
     mkdirSync(deep, { recursive: true });
     writeFileSync(join(deep, 'f'.repeat(250)), 'deep');
-    const entries = collectEntries(root);
-    expect(entries.some((e) => e.path.equals(Buffer.from([0x65, 0x74, 0x63, 0x2f, 0x63, 0x61, 0x66, 0xe9])))).toBe(true);
     const out = join(dir, 'names.tar');
-    await writeTar(entries, out, { mtimeSeconds: 0 });
+    await writeTar(collectEntries(root), out, { mtimeSeconds: 0 });
     const extracted = join(dir, `x${count++}`);
     mkdirSync(extracted);
     const result = spawnSync('tar', ['-C', extracted, '-xf', out], { encoding: 'utf8' });
