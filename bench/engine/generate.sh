@@ -22,6 +22,8 @@ redo-ifchange "$2.src"
 cat "$2.src" > "$3"
 DO
 {
+  # No built-in implicit rules: make then does only what the redo rules do.
+  printf 'MAKEFLAGS += -rR\n.SUFFIXES:\n\n'
   printf 'all:'
   a=0
   while [ $a -lt $aggregates ]; do printf ' a%02d.agg' $a; a=$((a + 1)); done
