@@ -1,6 +1,9 @@
-/** TypeScript rule support for the engine: loads `.do.ts` files with tsx and makes zx shells. */
+/** TypeScript rule support for the engine: compiles `.do.ts` files with esbuild, imports them, and makes zx shells. */
 
-import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
@@ -9,31 +12,109 @@ import { RedoError } from '../errors.js';
 /** The context a `.do.ts` rule's default export receives, with zx's `$` as the shell. */
 export type RuleContext = EngineRuleContext<Shell>;
 
+type Esbuild = typeof import('esbuild');
+
 /**
- * Loader and shell factory handed to the engine. tsx and zx are imported lazily on the
- * first TypeScript rule, so builds without one never pay for loading them.
+ * The folder compiled rules go to: `.redo/ts/` of the nearest ancestor of the rule that
+ * holds `.redo/` (the project root; the engine creates it before any rule runs). A
+ * compiled rule must sit inside the project so that its bare imports (`redo-ts`, `zx`)
+ * resolve exactly as they would from the rule itself: the project's package.json and
+ * node_modules.
+ */
+function compiledRuleFolder(ruleFile: string): string {
+  for (let dir = dirname(ruleFile); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.redo'))) return join(dir, '.redo', 'ts');
+    if (dirname(dir) === dir) return join(dirname(ruleFile), '.redo', 'ts');
+  }
+}
+
+/**
+ * Compiles the rule at `ruleFile` into one ES module: the rule and the project files it
+ * imports by relative path are bundled; packages stay imports, so a rule shares the
+ * running redo-ts library (and its RedoError class) with the engine. The module is
+ * written as `.redo/ts/NAME.<sha256 of code>.mjs` (older compilations of the same rule
+ * are removed) with an inline source map, so stack traces name the `.ts` lines.
+ */
+async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> {
+  const folder = compiledRuleFolder(ruleFile);
+  const name = basename(ruleFile);
+  let code: string;
+  try {
+    const result = await esbuild.build({
+      entryPoints: [ruleFile],
+      bundle: true,
+      packages: 'external',
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      sourcemap: 'inline',
+      sourcesContent: false,
+      // Source map paths are relative to this file's folder, where the module is written.
+      outfile: join(folder, `${name}.mjs`),
+      logLevel: 'silent',
+      define: { 'import.meta.url': JSON.stringify(pathToFileURL(ruleFile).href) },
+    });
+    code = result.outputFiles[0]!.text;
+  } catch (error) {
+    const messages = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
+    throw new RedoError('ERR_RULE_FAILED', `redo: "${ruleFile}": TypeScript rule does not compile`, {
+      details: messages.slice(0, 5).map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text)),
+      cause: error,
+    });
+  }
+  mkdirSync(folder, { recursive: true });
+  const compiled = join(folder, `${name}.${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
+  if (!existsSync(compiled)) {
+    // Written beside and renamed, so a concurrent build never imports half a file.
+    const temporary = `${compiled}.${process.pid}.tmp`;
+    writeFileSync(temporary, code);
+    renameSync(temporary, compiled);
+    for (const old of readdirSync(folder)) {
+      if (old !== basename(compiled) && old.startsWith(`${name}.`) && old.endsWith('.mjs')) rmSync(join(folder, old), { force: true });
+    }
+  }
+  return compiled;
+}
+
+/**
+ * A zx `$` for `cwd` and `env` that loads zx only when a rule first uses it: most rules
+ * never do, and zx costs more to load than the rest of a small build.
+ */
+function lazyShell(cwd: string, env: NodeJS.ProcessEnv): Shell {
+  let shell: Shell | undefined;
+  const real = (): Shell => {
+    // zx ships a CommonJS build, so it can be loaded at the moment of the first call.
+    if (shell === undefined) shell = (createRequire(import.meta.url)('zx') as typeof import('zx')).$({ cwd, env, quiet: true }) as Shell;
+    return shell;
+  };
+  return new Proxy((() => undefined) as unknown as Shell, {
+    apply: (_target, _this, args: unknown[]) => Reflect.apply(real() as unknown as (...a: unknown[]) => unknown, undefined, args),
+    get: (_target, property) => Reflect.get(real(), property),
+  });
+}
+
+/**
+ * Loader and shell factory handed to the engine. esbuild is imported on the first
+ * TypeScript rule, so builds without one never pay for it; each rule file version is
+ * compiled and imported once per process, whatever number of targets it serves.
+ * `loadRule` throws ERR_RULE_FAILED when the rule does not compile or has no
+ * default-exported function.
  */
 export function createTypeScriptRuleSupport(): TypeScriptRuleSupport {
-  let tsxApi: Promise<typeof import('tsx/esm/api')> | undefined;
-  let zx: Promise<typeof import('zx')> | undefined;
-  let zxModule: typeof import('zx') | undefined;
-  // One import per rule file version: a default.*.do.ts serving many targets loads once.
+  let esbuild: Promise<Esbuild> | undefined;
   const loaded = new Map<string, Promise<RuleFunction>>();
   const load = async (absolutePath: string): Promise<RuleFunction> => {
-    tsxApi ??= import('tsx/esm/api');
-    zx ??= import('zx');
-    zxModule = await zx;
-    const { tsImport } = await tsxApi;
-    const module = (await tsImport(pathToFileURL(absolutePath).href, import.meta.url)) as { default?: unknown };
-    // tsx may wrap a CommonJS-looking module once more.
-    let rule = module.default;
-    if (rule !== null && typeof rule === 'object' && 'default' in rule) rule = (rule as { default: unknown }).default;
-    if (typeof rule !== 'function') {
+    esbuild ??= import('esbuild');
+    process.setSourceMapsEnabled(true);
+    const compiled = await compileRule(await esbuild, absolutePath);
+    const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
+    if (typeof module.default !== 'function') {
       throw new RedoError('ERR_RULE_FAILED', `redo: "${absolutePath}": TypeScript rule has no default-exported function`, {
         hint: 'write `export default async function (ctx: RuleContext) { ... }`',
       });
     }
-    return rule as RuleFunction;
+    return module.default as RuleFunction;
   };
   return {
     loadRule(absolutePath: string): Promise<RuleFunction> {
@@ -47,8 +128,7 @@ export function createTypeScriptRuleSupport(): TypeScriptRuleSupport {
       return rule;
     },
     makeShell(cwd: string, env: NodeJS.ProcessEnv): unknown {
-      if (zxModule === undefined) throw new Error('zx is loaded by loadRule before any shell is made');
-      return zxModule.$({ cwd, env, quiet: true });
+      return lazyShell(cwd, env);
     },
   };
 }
