@@ -14,6 +14,9 @@ export type RuleContext = EngineRuleContext<Shell>;
 
 type Esbuild = typeof import('esbuild');
 
+/** The running redo-ts library (dist/lib/index.js), which rules get for 'redo-ts'. */
+const libraryUrl = new URL('../index.js', import.meta.url).href;
+
 /**
  * The folder compiled rules go to: `.redo/ts/` of the nearest ancestor of the rule that
  * holds `.redo/` (the project root; the engine creates it before any rule runs). A
@@ -30,8 +33,8 @@ function compiledRuleFolder(ruleFile: string): string {
 
 /**
  * Compiles the rule at `ruleFile` into one ES module: the rule and the project files it
- * imports by relative path are bundled; packages stay imports, so a rule shares the
- * running redo-ts library (and its RedoError class) with the engine. The module is
+ * imports by relative path are bundled; packages stay imports, and `redo-ts` becomes
+ * the running library itself. The module is
  * written as `.redo/ts/NAME.<sha256 of code>.mjs` (older compilations of the same rule
  * are removed) with an inline source map, so stack traces name the `.ts` lines.
  */
@@ -54,6 +57,17 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
       outfile: join(folder, `${name}.mjs`),
       logLevel: 'silent',
       define: { 'import.meta.url': JSON.stringify(pathToFileURL(ruleFile).href) },
+      // `import ... from 'redo-ts'` is the library of the redo-ts that runs the rule, so
+      // a project needs no node_modules of its own to use it, and rule and engine share
+      // one RedoError class.
+      plugins: [
+        {
+          name: 'redo-ts-library',
+          setup(build) {
+            build.onResolve({ filter: /^redo-ts$/ }, () => ({ path: libraryUrl, external: true }));
+          },
+        },
+      ],
     });
     code = result.outputFiles[0]!.text;
   } catch (error) {
