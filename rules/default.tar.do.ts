@@ -5,9 +5,11 @@
 // for the format. Every layer is brought up to date first, so a change to one spec
 // rebuilds that fragment and this archive, and nothing else. The OCI layout of the
 // same image (NAME.oci.tar) is built alongside, so one `redo-ts NAME.tar` gives both.
+// A path delivered by two layers is an error naming both, unless the description
+// says `allowOverlap: true`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { RedoError, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -21,6 +23,9 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
+  if (!description.allowOverlap) {
+    checkLayersDisjoint(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })));
+  }
   const result = await writeDockerArchive(
     {
       layers: description.layers.map((layer) => join(ctx.dir, layer)),

@@ -15,6 +15,8 @@ import type { ImageConfig } from './image-config.js';
  *     architecture: amd64                # default amd64
  *     os: linux                          # default linux
  *     gzip: false                        # store layers gzip-compressed (pinned header)
+ *     allowOverlap: false                # true: an upper layer may replace a lower
+ *                                        # layer's file (default: an error naming both)
  *     layers:                            # bottom first; each a tar target, relative
  *       - targets/busybox.fragment.tar   # to this file's folder
  *     config:
@@ -33,12 +35,14 @@ export interface ImageDescription {
   /** The OCI layout's ref name: the first tag's version part, else "latest". */
   refName: string;
   gzip: boolean;
+  /** Whether two layers may deliver one path (the upper one then hides the lower). */
+  allowOverlap: boolean;
   /** Layer targets, relative to the description's folder, bottom first. */
   layers: string[];
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'gzip', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'layers', 'config'];
 const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels', 'exposedPorts'];
 
 /**
@@ -101,12 +105,14 @@ export async function loadImageDescription(path: string, root: string): Promise<
   };
 
   const tags = strings(fields.get('tags'), 'tags');
-  const gzipNode = fields.get('gzip');
-  let gzip = false;
-  if (gzipNode !== undefined) {
-    if (!isScalar(gzipNode) || typeof gzipNode.value !== 'boolean') fail(gzipNode, 'gzip', 'expected true or false');
-    else gzip = gzipNode.value;
-  }
+  const flag = (field: string): boolean => {
+    const node = fields.get(field);
+    if (node === undefined) return false;
+    if (!isScalar(node) || typeof node.value !== 'boolean') return fail(node, field, 'expected true or false');
+    return node.value;
+  };
+  const gzip = flag('gzip');
+  const allowOverlap = flag('allowOverlap');
 
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
@@ -173,5 +179,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, layers, config };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, layers, config };
 }

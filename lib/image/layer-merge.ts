@@ -84,3 +84,41 @@ export async function mergeTars(
     options,
   );
 }
+
+/** One layer of an image, for checkLayersDisjoint: its tar and how to name it in messages. */
+export interface LabelledLayer {
+  label: string;
+  path: string;
+}
+
+/**
+ * Checks that no path is delivered by two layers of one image: in a stacked image the
+ * upper copy would silently hide the lower one, so two specs claiming one file is a
+ * mistake to report, not to resolve by order. Directories present in several layers
+ * with the same metadata are fine (every layer carries its parents). Reads headers
+ * only, plus the content of files to describe a difference. Throws
+ * ERR_LAYER_CONFLICT naming the path, both layers and the first differing field.
+ */
+export function checkLayersDisjoint(layers: readonly LabelledLayer[]): void {
+  const seen = new Map<string, { entry: TarEntry; label: string }>();
+  for (const layer of layers) {
+    for (const entry of entriesOfTar(layer.path)) {
+      const key = entry.path.toString('latin1');
+      const previous = seen.get(key);
+      if (previous === undefined) {
+        seen.set(key, { entry, label: layer.label });
+        continue;
+      }
+      const difference = differingField(previous.entry, entry);
+      if (entry.type === 'directory' && difference === null) continue;
+      throw new RedoError('ERR_LAYER_CONFLICT', `redo: "${pathText(entry.path)}": delivered by two layers of one image`, {
+        details: [
+          `lower: "${previous.label}"`,
+          `upper: "${layer.label}"`,
+          difference === null ? 'the same member in both' : `first difference: ${difference.field}: ${difference.a} vs ${difference.b}`,
+        ],
+        hint: 'deliver each path from one spec only, or set `allowOverlap: true` in the image description if the upper layer is meant to replace it',
+      });
+    }
+  }
+}

@@ -1,6 +1,6 @@
 // rules/default.layer.tar.do.ts: a layer from a list of folders and tars, with owners and
 // modes from a metadata table, rebuilt when a listed file changes, refusing conflicts.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, pathText } from '../../dist/lib/index.js';
@@ -57,5 +57,36 @@ describe('default.layer.tar.do.ts', () => {
     const missing = await project.redo(['nothing.layer.tar']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('no layer list "nothing.layer"');
+  });
+});
+
+describe('default.tar.do.ts: a path in two layers of one image', () => {
+  let project: ProjectCopy;
+  beforeAll(() => {
+    project = copyFixture('501-layer-list');
+  });
+  afterAll(() => project?.remove());
+
+  it('is refused, naming the path and both layers, and no image is written', async () => {
+    const result = await project.redo(['both.tar']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('redo: "usr/bin/tool": delivered by two layers of one image');
+    expect(result.stderr).toContain('lower: "extra.layer.tar"');
+    expect(result.stderr).toContain('upper: "app.layer.tar"');
+    expect(existsSync(join(project.dir, 'both.tar'))).toBe(false);
+  });
+
+  it('is allowed when the description says allowOverlap: true', async () => {
+    writeFileSync(join(project.dir, 'both.yaml'), `allowOverlap: true\n${readFileSync(join(project.dir, 'both.yaml'), 'utf8')}`);
+    const result = await project.redo(['both.tar']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(existsSync(join(project.dir, 'both.tar'))).toBe(true);
+  });
+
+  it('points at the line of a bad field in the description', async () => {
+    writeFileSync(join(project.dir, 'both.yaml'), 'layers:\n  - app.layer.tar\ngzip: maybe\n');
+    const result = await project.redo(['both.tar']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('both.yaml:3: gzip: expected true or false');
   });
 });
