@@ -17,7 +17,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (!existsSync(join(ctx.dir, descriptionName))) {
     await ctx.ifcreate(descriptionName);
     throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${ctx.target}": no image description "${descriptionName}"`, {
-      hint: `write ${descriptionName} listing the image's layers and config (see docs/images.md), or name a rule ${ctx.target}.do`,
+      hint: `write ${descriptionName} listing the image's layers and config (see docs/image.md), or name a rule ${ctx.target}.do`,
     });
   }
   await ctx.ifchange(descriptionName);
