@@ -19,7 +19,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   const listName = `${ctx.base}.layer`;
   if (!existsSync(join(ctx.dir, listName))) {
     await ctx.ifcreate(listName);
-    throw new RedoError('ERR_LAYER_LIST', `redo: "${ctx.target}": no layer list "${listName}"`, {
+    throw new RedoError('ERR_LAYER_LIST', `redo: "${relative(ctx.root, ctx.targetPath)}": no layer list "${relative(ctx.root, join(ctx.dir, listName))}"`, {
       hint: `write ${listName} with one fragment tar or folder/ per line`,
     });
   }
@@ -29,7 +29,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     .map((line) => line.replace(/#.*/, '').trim())
     .filter((line) => line !== '');
   if (inputs.length === 0) {
-    throw new RedoError('ERR_LAYER_LIST', `redo: "${ctx.target}": the layer list "${listName}" names no input`, {
+    throw new RedoError('ERR_LAYER_LIST', `redo: "${relative(ctx.root, ctx.targetPath)}": the layer list "${relative(ctx.root, join(ctx.dir, listName))}" names no input`, {
       hint: 'add one fragment tar or folder/ per line',
     });
   }

@@ -26,7 +26,7 @@ export default async function (ctx: RuleContext): Promise<void> {
       },
       layout,
     );
-    await writeTar(await collectEntries(layout), ctx.output);
+    await writeTar(collectEntries(layout), ctx.output);
     ctx.log(`oci: manifest ${result.manifestDigest} ref ${description.refName}`);
   } finally {
     await rm(scratch, { recursive: true, force: true });

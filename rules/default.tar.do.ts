@@ -8,7 +8,7 @@
 // A path delivered by two layers is an error naming both, unless the description
 // says `allowOverlap: true`.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
@@ -16,7 +16,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   const descriptionName = `${ctx.base}.yaml`;
   if (!existsSync(join(ctx.dir, descriptionName))) {
     await ctx.ifcreate(descriptionName);
-    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${ctx.target}": no image description "${descriptionName}"`, {
+    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": no image description "${relative(ctx.root, join(ctx.dir, descriptionName))}"`, {
       hint: `write ${descriptionName} listing the image's layers and config (see docs/image.md), or name a rule ${ctx.target}.do`,
     });
   }

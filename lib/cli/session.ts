@@ -75,7 +75,7 @@ export function libexecDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
 }
 
-/** The project root for `io`: REDO_TS_ROOT, else the nearest .redo/, else rules/ package.json .git, else cwd. */
+/** The project root for `io`: REDO_TS_ROOT, else the nearest folder with .redo/, rules/, package.json or .git, else cwd. */
 export function projectRoot(io: CommandIO): string {
   return findProjectRoot(io.cwd, readRedoEnvironment(io.env).rootOverride);
 }

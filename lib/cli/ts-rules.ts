@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
@@ -72,7 +72,8 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
     code = result.outputFiles[0]!.text;
   } catch (error) {
     const messages = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
-    throw new RedoError('ERR_RULE_FAILED', `redo: "${ruleFile}": TypeScript rule does not compile`, {
+    const shown = relative(dirname(dirname(folder)), ruleFile);
+    throw new RedoError('ERR_RULE_FAILED', `redo: "${shown}": TypeScript rule does not compile`, {
       details: messages.slice(0, 5).map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text)),
       cause: error,
     });
@@ -124,7 +125,8 @@ export function createTypeScriptRuleSupport(): TypeScriptRuleSupport {
     const compiled = await compileRule(await esbuild, absolutePath);
     const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     if (typeof module.default !== 'function') {
-      throw new RedoError('ERR_RULE_FAILED', `redo: "${absolutePath}": TypeScript rule has no default-exported function`, {
+      const shown = relative(dirname(dirname(compiledRuleFolder(absolutePath))), absolutePath);
+      throw new RedoError('ERR_RULE_FAILED', `redo: "${shown}": TypeScript rule has no default-exported function`, {
         hint: 'write `export default async function (ctx: RuleContext) { ... }`',
       });
     }

@@ -7,7 +7,9 @@ import { RedoError } from '../errors.js';
 /**
  * Finds the project root for a process started in `cwd` (absolute):
  * `override` if given (resolved against cwd); else the nearest ancestor holding
- * `.redo/`; else the nearest holding `rules/`, `package.json` or `.git`; else `cwd`.
+ * `.redo/`, `rules/`, `package.json` or `.git`; else `cwd`. The nearest marker wins,
+ * so a stray `.redo/` in a folder above (a home or temp folder built in by mistake)
+ * never captures a project that has its own markers but no build yet.
  * Reads only directory entries; never throws.
  */
 export function findProjectRoot(cwd: string, override?: string): string {
@@ -17,9 +19,13 @@ export function findProjectRoot(cwd: string, override?: string): string {
     ancestors.push(dir);
     if (path.dirname(dir) === dir) break;
   }
-  for (const dir of ancestors) if (isDirectory(path.join(dir, '.redo'))) return dir;
   for (const dir of ancestors) {
-    if (isDirectory(path.join(dir, 'rules')) || fs.existsSync(path.join(dir, 'package.json')) || fs.existsSync(path.join(dir, '.git'))) {
+    if (
+      isDirectory(path.join(dir, '.redo')) ||
+      isDirectory(path.join(dir, 'rules')) ||
+      fs.existsSync(path.join(dir, 'package.json')) ||
+      fs.existsSync(path.join(dir, '.git'))
+    ) {
       return dir;
     }
   }

@@ -277,7 +277,8 @@ async function runTypeScript(
     const frames = (error instanceof Error && error.stack !== undefined ? error.stack.split('\n') : [])
       .filter((line) => line.trimStart().startsWith('at ') && line.includes(ruleAbsolute))
       .map((line) => `${line.trim().replace(request.root + '/', '')}\n`);
-    throw ruleFailed(request, `threw: ${message.split('\n')[0]}`, getTail() + frames.join(''), error);
+    const headline = message.split('\n').find((line) => line.trim() !== '') ?? message;
+    throw ruleFailed(request, `threw: ${headline.trim()}`, getTail() + frames.join(''), error);
   }
 }
 
@@ -289,7 +290,7 @@ function ruleFailed(request: RuleRunRequest, status: number | string, tail: stri
   return new RedoError('ERR_RULE_FAILED', `redo: "${request.target}": rule "${request.found.rule}" ${how}`, {
     details: [
       `chain: ${request.chain.join(' → ')}`,
-      ...(lines.length === 0 ? [] : [`stderr (last ${lines.length} lines):`, ...lines.map((line) => `  ${line}`)]),
+      ...(lines.length === 0 ? [] : [`stderr (last ${lines.length === 1 ? 'line' : `${lines.length} lines`}):`, ...lines.map((line) => `  ${line}`)]),
     ],
     hint: `the previous "${request.target}" (if any) is untouched; full stderr: redo-ts log ${request.target}`,
     cause,

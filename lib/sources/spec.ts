@@ -1,4 +1,4 @@
-/** Target spec files (`targets/NAME.spec.yaml`): parse, validate, locate fields; the only yaml importer. */
+/** Target spec files (`targets/NAME.spec.yaml`): parse, validate, locate fields (YAML read through lib/yaml.ts). */
 
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -116,8 +116,8 @@ const debArchPattern = /^[a-z0-9-]+$/;
 
 /**
  * Finds the project root for a spec the way the engine does: the nearest ancestor of
- * its folder holding `.redo/`; else the nearest holding `rules/`, `package.json` or
- * `.git`; else the spec's own folder. Never throws.
+ * its folder holding `.redo/`, `rules/`, `package.json` or `.git`; else the spec's own
+ * folder. Never throws.
  */
 export async function findProjectRoot(specPath: string): Promise<string> {
   const start = dirname(resolve(specPath));
@@ -127,9 +127,8 @@ export async function findProjectRoot(specPath: string): Promise<string> {
     if (dirname(dir) === dir) break;
   }
   const exists = async (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
-  for (const dir of ancestors) if (await exists(join(dir, '.redo'))) return dir;
   for (const dir of ancestors) {
-    for (const marker of ['rules', 'package.json', '.git']) if (await exists(join(dir, marker))) return dir;
+    for (const marker of ['.redo', 'rules', 'package.json', '.git']) if (await exists(join(dir, marker))) return dir;
   }
   return start;
 }

@@ -52,15 +52,12 @@ export function copyProject(prefix: string): ProjectCopy {
 
 /**
  * Copies the fixture folder `test/fixtures/NAME` and this repository's `rules/` into a
- * fresh folder, and links `node_modules/redo-ts` to this repository, as an installed
- * package would be, so the fixture's rules can import from 'redo-ts'.
+ * fresh folder (no node_modules: rules get 'redo-ts' from the redo-ts that runs them).
  */
 export function copyFixture(name: string): ProjectCopy {
   const dir = mkdtempSync(join(tmpdir(), `redo-ts-${name.slice(0, 3)}-`));
   cpSync(join(repoRoot, 'test', 'fixtures', name), dir, { recursive: true });
   cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(repoRoot, join(dir, 'node_modules', 'redo-ts'));
   return {
     dir,
     redo: (args, options = {}) => runRedo(dir, args, options.env ?? {}, options.umask ?? 0o022),

@@ -34,17 +34,15 @@ export interface ChapterCopy {
 }
 
 /**
- * Copies `tutorial/CHAPTER/` and `rules/` into a fresh temporary folder and links
- * `node_modules/redo-ts` to this repository, as an installed package would be, so
- * TypeScript rules can `import ... from 'redo-ts'`. Nothing else is copied: the chapter
- * must build from what it has in git plus the shared rules.
+ * Copies `tutorial/CHAPTER/` and `rules/` into a fresh temporary folder, as the
+ * tutorial tells a reader to. Nothing else is copied, not even node_modules: the
+ * chapter must build from what it has in git plus the shared rules (TypeScript rules
+ * get `'redo-ts'` from the redo-ts that runs them).
  */
 export function copyChapter(chapter: string): ChapterCopy {
   const dir = mkdtempSync(join(tmpdir(), `redo-tutorial-${chapter.slice(0, 2)}-`));
   cpSync(join(repoRoot, 'tutorial', chapter), dir, { recursive: true });
   cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(repoRoot, join(dir, 'node_modules', 'redo-ts'));
   const runsLog = join(dir, 'runs.log');
   return {
     dir,

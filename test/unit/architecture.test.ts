@@ -25,6 +25,7 @@ const modules = new Map<string, string[]>(
       ...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/gms),
       ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
       ...text.matchAll(/typeof import\('([^']+)'\)/g),
+      ...text.matchAll(/(?:\brequire|createRequire\([^)]*\))\(\s*'([^']+)'\s*\)/g),
     ].map((m) => m[1]!);
     return [relative(libRoot, file), [...new Set(specifiers)]];
   }),
