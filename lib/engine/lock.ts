@@ -34,17 +34,21 @@ export class TargetLocks {
   async acquire(target: string, onAbandoned?: (deadPid: number) => void): Promise<boolean> {
     const file = this.lockFile(target);
     let hasWaited = false;
+    let isFolderMissing = false;
     for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 100)) {
       try {
-        fs.mkdirSync(this.lockDir, { recursive: true });
+        if (isFolderMissing) fs.mkdirSync(this.lockDir, { recursive: true });
         const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
         fs.writeSync(fd, `${process.pid}\n`);
         fs.closeSync(fd);
         this.held.add(target);
         return hasWaited;
       } catch (error) {
-        // ENOENT: another process removed the empty lock folder between our mkdir and open.
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        // ENOENT: the lock folder is gone (another process removed it when it became empty).
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          isFolderMissing = true;
+          continue;
+        }
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const owner = readOwner(file);
@@ -73,7 +77,7 @@ export class TargetLocks {
   /** Releases the lock of `target` if this process holds it. */
   release(target: string): void {
     if (!this.held.delete(target)) return;
-    fs.rmSync(this.lockFile(target), { force: true });
+    removeFile(this.lockFile(target));
   }
 
   /** Releases every lock this process holds (on exit or interrupt) and removes the lock folder if empty. */
@@ -99,6 +103,15 @@ function chooseLockDirectory(stateDir: string): string {
     return shared;
   } catch {
     return path.join(stateDir, 'locks');
+  }
+}
+
+/** Removes the file at `file` if it exists (cheaper than fs.rmSync, which stats first). */
+export function removeFile(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 

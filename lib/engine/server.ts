@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { isAlive } from './lock.js';
+import { isAlive, removeFile } from './lock.js';
 
 /**
  * Protocol (all files in the run directory, `/dev/shm/redo-ts-<pid>-<random>/` when
@@ -88,7 +88,7 @@ export class RequestServer {
         payload = Buffer.from(line.slice(inlineAt + 1), 'utf8');
       } else {
         payload = fs.readFileSync(requestFile);
-        fs.rmSync(requestFile, { force: true });
+        removeFile(requestFile);
       }
       status = await this.handler(command, payload, parentToken);
     } catch {
@@ -101,8 +101,8 @@ export class RequestServer {
     } catch {
       // The client is gone (killed); nothing to tell it.
     }
-    if (isJobReply) fs.rmSync(path.join(this.runDir, `c.${replyId}`), { force: true });
-    else fs.rmSync(replyFile, { force: true });
+    if (isJobReply) removeFile(path.join(this.runDir, `c.${replyId}`));
+    else removeFile(replyFile);
   }
 
   /**
@@ -129,7 +129,7 @@ export class RequestServer {
     } catch {
       // Already gone; the pool refills itself.
     }
-    fs.rmSync(path.join(this.runDir, `c.${token}`), { force: true });
+    removeFile(path.join(this.runDir, `c.${token}`));
   }
 
   /** Stops serving and removes the run directory. */

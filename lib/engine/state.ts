@@ -66,6 +66,8 @@ export class StateStore {
   readonly root: string;
   readonly stateDir: string;
   private isChecked = false;
+  /** Record folders created (or found) by this process, so saves skip the mkdir. */
+  private readonly madeFolders = new Set<string>();
 
   /** `root` is the absolute project root; nothing is read or created until used. */
   constructor(root: string) {
@@ -168,11 +170,23 @@ export class StateStore {
   async saveInBackground(record: TargetRecord): Promise<void> {
     this.checkVersion();
     const file = this.recordPath(record.target);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const folder = path.dirname(file);
+    if (!this.madeFolders.has(folder)) {
+      fs.mkdirSync(folder, { recursive: true });
+      this.madeFolders.add(folder);
+    }
     temporaryCounter += 1;
     const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
-    await fs.promises.writeFile(temporary, `${JSON.stringify(record)}\n`);
-    await fs.promises.rename(temporary, file);
+    // Creating the file (allocating an inode) is the slow step on some file systems, so
+    // only that goes to the thread pool; writing a small record and renaming it is not
+    // worth a round trip each.
+    const fd = await openInBackground(temporary, folder);
+    try {
+      fs.writeSync(fd, `${JSON.stringify(record)}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temporary, file);
   }
 
   /** Removes the record of `target` (it became a source). */
@@ -204,6 +218,20 @@ export class StateStore {
 }
 
 let temporaryCounter = 0;
+
+/** Creates `file` for writing off the main thread; makes `folder` again if it was removed meanwhile. */
+async function openInBackground(file: string, folder: string): Promise<number> {
+  const open = (): Promise<number> => new Promise((resolve, reject) => {
+    fs.open(file, 'w', (error, fd) => (error === null ? resolve(fd) : reject(error)));
+  });
+  try {
+    return await open();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    fs.mkdirSync(folder, { recursive: true });
+    return open();
+  }
+}
 
 /** Writes `data` to `file` via a unique temporary file in the same folder and a rename. */
 export function writeAtomically(file: string, data: string | Uint8Array): void {
