@@ -1,7 +1,7 @@
 /** The Node side of the sh client protocol, for `redo-ts` commands run inside a rule. */
 
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { readRedoEnvironment } from '../env.js';
 
@@ -26,6 +26,8 @@ export function callEngine(env: NodeJS.ProcessEnv, command: string, payload: Buf
   const requestFile = path.join(redo.runDir, `q.${callId}`);
   const replyFile = path.join(redo.runDir, `r.${callId}`);
   fs.writeFileSync(requestFile, payload);
+  // Loaded here, not at start-up: every build checks isInsideRule(), few call this.
+  const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   execFileSync('mkfifo', ['-m', '600', replyFile]);
   const replyFd = fs.openSync(replyFile, fs.constants.O_RDWR);
   try {

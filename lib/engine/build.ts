@@ -10,8 +10,8 @@ import { findRule, type RuleLookup } from './lookup.js';
 import { toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
-import { RequestServer, splitArguments } from './server.js';
-import { RuleSpawner } from './spawner.js';
+import type { RequestServer } from './server.js';
+import type { RuleSpawner } from './spawner.js';
 import { MISSING, identityOf, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
 
@@ -63,6 +63,12 @@ interface Job {
   hasSlot: boolean;
   hasFailedDependency: boolean;
   writeStderr(text: string): void;
+}
+
+/** The modules that run rules' processes, loaded on the first rule run. */
+interface ProcessModules {
+  server: typeof import('./server.js');
+  spawner: typeof import('./spawner.js');
 }
 
 /** Summary of a top-level build. */
@@ -398,7 +404,7 @@ export class Engine {
         this.options.onEvent({ kind: 'started', target, chain, reason });
         const startMs = performance.now();
         const previous = record;
-        const { server, spawner } = this.startServer();
+        const { server, spawner } = await this.startServer();
         server.openJob(job.token);
         const env = { ...spawner.env, REDO_PARENT: job.token };
         let result;
@@ -486,10 +492,25 @@ export class Engine {
   }
 
   private ruleEnv: NodeJS.ProcessEnv | undefined;
+  /** server.ts and spawner.ts (with node:net and node:child_process), loaded when the first rule runs. */
+  private processModules: Promise<ProcessModules> | undefined;
+  private serverModule: typeof import('./server.js') | undefined;
 
-  /** Starts the request FIFO and the sh spawner on the first rule run. */
-  private startServer(): { server: RequestServer; spawner: { spawner: RuleSpawner; env: NodeJS.ProcessEnv } } {
+  /**
+   * Starts the request FIFO and the sh spawner on the first rule run. Their modules are
+   * imported only then, so a build that runs no rule (a no-op) never loads them.
+   */
+  private async startServer(): Promise<{ server: RequestServer; spawner: { spawner: RuleSpawner; env: NodeJS.ProcessEnv } }> {
     if (this.server === undefined || this.spawner === undefined || this.ruleEnv === undefined) {
+      this.processModules ??= Promise.all([import('./server.js'), import('./spawner.js')]).then(([server, spawner]) => ({ server, spawner }));
+      const { server: serverModule, spawner: spawnerModule } = await this.processModules;
+      this.serverModule = serverModule;
+      const { RequestServer } = serverModule;
+      const { RuleSpawner } = spawnerModule;
+      // Another rule may have started them while this one waited for the modules.
+      if (this.server !== undefined && this.spawner !== undefined && this.ruleEnv !== undefined) {
+        return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
+      }
       this.server = RequestServer.open(this.state.stateDir, (command, payload, token) => this.serveClient(command, payload, token));
       this.ruleEnv = makeRuleEnvironment(this.options.env, {
         root: this.root,
@@ -506,7 +527,8 @@ export class Engine {
   /** Handles one sh client call; returns the client's exit status. */
   private async serveClient(command: string, payload: Buffer, token: string): Promise<number> {
     const job = this.jobs.get(token);
-    if (job === undefined) return 2;
+    const splitArguments = this.serverModule?.splitArguments;
+    if (job === undefined || splitArguments === undefined) return 2;
     switch (command) {
       case 'ifchange':
       case 'redo':
