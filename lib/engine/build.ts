@@ -431,7 +431,9 @@ export class Engine {
             chain,
           });
         } catch (error) {
-          if (job.hasFailedDependency && isRedoError(error, 'ERR_RULE_FAILED')) {
+          // The dependency's own failure was reported; a sh rule then exits non-zero and a
+          // TypeScript rule's ifchange() throws: neither is news.
+          if (job.hasFailedDependency && (isRedoError(error, 'ERR_RULE_FAILED') || isRedoError(error, 'ERR_DEPENDENCY_FAILED'))) {
             return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": a dependency failed`, { cause: error }) };
           }
           throw error;

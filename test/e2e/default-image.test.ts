@@ -111,4 +111,14 @@ describe('the default image (redo-ts image.tar)', () => {
     const run = podman.podman(['run', ...podman.runArgs, 'localhost/redo-ts/hello:latest', 'reader']);
     expect(run.stdout.split('\n')[0]).toBe('Good morning, reader, from an image built by redo-ts!');
   });
+
+  it('reports a deleted app source once, with its chain, and keeps the previous image', async () => {
+    const before = first.sha256('image.tar');
+    rmSync(join(first.dir, 'app/greet.sh'));
+    const result = await first.redo(['image.tar'], { env: env() });
+    expect(result.status).toBe(1);
+    expect(result.stderr.match(/^redo: .*$/gm)).toEqual(['redo: "app/greet.sh": no rule to build it and no such file']);
+    expect(result.stderr).toContain('  chain: image.tar → targets/greet.fragment.tar → app/greet.sh');
+    expect(first.sha256('image.tar')).toBe(before);
+  });
 });
