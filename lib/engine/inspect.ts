@@ -4,12 +4,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RebuildReason } from './events.js';
 import { TargetLocks } from './lock.js';
+import { findRule } from './lookup.js';
 import { MISSING, identityOf, readStamp } from './stamp.js';
 import { StateStore, type TargetRecord } from './state.js';
 
 /** What `redo-ts --why` says about one target, without building anything. */
 export type Explanation =
   | { status: 'source'; target: string }
+  /** Neither a file nor a target any rule can build: `redo-ts TARGET` would fail. */
+  | { status: 'no-rule'; target: string }
   | { status: 'unknown'; target: string }
   | { status: 'fresh'; target: string }
   | { status: 'edited'; target: string }
@@ -109,7 +112,9 @@ class Inspector {
   private compute(target: string, record: TargetRecord | undefined): Explanation {
     const absolute = path.join(this.root, target);
     if (record === undefined) {
-      return fs.existsSync(absolute) ? { status: 'source', target } : { status: 'stale', target, reason: { kind: 'no-previous-build' } };
+      if (fs.existsSync(absolute)) return { status: 'source', target };
+      if (findRule(this.root, target).found === undefined) return { status: 'no-rule', target };
+      return { status: 'stale', target, reason: { kind: 'no-previous-build' } };
     }
     const current = readStamp(absolute, record.output ?? undefined);
     if (record.output !== null && current === undefined) return { status: 'stale', target, reason: { kind: 'output-missing' } };

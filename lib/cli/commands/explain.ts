@@ -14,6 +14,8 @@ export function explanationLines(explanation: Explanation, depth = 0): string[] 
   switch (explanation.status) {
     case 'source':
       return [`${pad}${name}: a source file (no record of building it)`];
+    case 'no-rule':
+      return [`${pad}${name}: no rule to build it and no such file (\`redo-ts whichdo ${name}\` lists the rules looked for)`];
     case 'unknown':
       return [`${pad}${name}: unknown`];
     case 'fresh':
@@ -45,11 +47,14 @@ const command: Command = {
   async run(args, io) {
     if (args.length === 0) throw new RedoError('ERR_USAGE', 'redo: "explain": wants a TARGET');
     const root = projectRoot(io);
+    let status = 0;
     for (const arg of args) {
       const explanation = explainTarget(root, toTargetPath(root, io.cwd, arg));
       io.stdout.write(`${explanationLines(explanation).join('\n')}\n`);
+      // A target that cannot be built is an answer, but not a success.
+      if (explanation.status === 'no-rule') status = 1;
     }
-    return 0;
+    return status;
   },
 };
 export default command;

@@ -121,9 +121,12 @@ function digestText(file: string): string {
 }
 
 function rebuildFailed(target: string, where: string, result: { status: number; stderr: string }): RedoError {
-  const tail = result.stderr.trim().split('\n').slice(-5);
+  // The build's own report (headline, chain, hint) says what is wrong: show it whole,
+  // indented under ours, cut to its first 40 lines.
+  const lines = result.stderr.replace(/\n+$/, '').split('\n');
+  const shown = lines.length > 40 ? [...lines.slice(0, 40), `… (${lines.length - 40} more lines)`] : lines;
   return new RedoError('ERR_VERIFY_REBUILD', `redo: "${target}": could not build it ${where}`, {
-    details: [`exit status: ${result.status}`, ...tail.map((line) => `stderr: ${line}`)],
+    details: [`exit status: ${result.status}`, 'its report:', ...shown.map((line) => `  ${line}`)],
   });
 }
 
