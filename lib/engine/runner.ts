@@ -277,6 +277,13 @@ async function runTypeScript(
     const frames = (error instanceof Error && error.stack !== undefined ? error.stack.split('\n') : [])
       .filter((line) => line.trimStart().startsWith('at ') && line.includes(ruleAbsolute))
       .map((line) => `${line.trim().replace(request.root + '/', '')}\n`);
+    // A failed command run with ctx.$ (zx's ProcessOutput) carries its exit status and
+    // stderr: report those, as for an sh rule.
+    const processOutput = error as { exitCode?: unknown; stderr?: unknown };
+    if (typeof processOutput.exitCode === 'number' && typeof processOutput.stderr === 'string') {
+      const how = `ran a command (ctx.$) that exited with status ${processOutput.exitCode}`;
+      throw ruleFailed(request, how, getTail() + processOutput.stderr + frames.join(''), error);
+    }
     const headline = message.split('\n').find((line) => line.trim() !== '') ?? message;
     throw ruleFailed(request, `threw: ${headline.trim()}`, getTail() + frames.join(''), error);
   }

@@ -30,4 +30,19 @@ describe('107-rule-shells: rules that trap EXIT or exec', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(rig.read('exec')).toBe('from exec\n');
   });
+
+  it('a TypeScript rule whose ctx.$ command fails reports that status and its stderr', async () => {
+    const result = await rig.run(['zxfail']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        'redo: "zxfail": rule "zxfail.do.ts" ran a command (ctx.$) that exited with status 3',
+        '  chain: zxfail',
+        '  stderr (last line):',
+        '    the detail that explains it',
+        '  hint: the previous "zxfail" (if any) is untouched; full stderr: redo-ts log zxfail',
+        '',
+      ].join('\n'),
+    );
+  });
 });
