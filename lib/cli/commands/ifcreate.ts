@@ -18,7 +18,7 @@ export default command;
 /** The error for a rule-only command run outside a build. */
 export function notInRule(name: string): RedoError {
   return new RedoError('ERR_NOT_IN_RULE', `redo: "redo-${name}": only works inside a running rule`, {
-    details: ['found: no REDO_RUN_DIR / REDO_PARENT in the environment'],
+    details: ['found: run from a shell, not by a rule that redo-ts is running'],
     hint: 'call it from a .do rule that redo-ts is running',
   });
 }
