@@ -1,14 +1,11 @@
 // Copies this repository's tracked files into a temporary folder, as a fresh clone after
 // `npm ci` would look, and runs the built redo-ts command line there.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** The repository root (where package.json and bin/redo-ts.js are). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { dirname, join } from 'node:path';
+import { repoRoot, runCli } from './rig.js';
 
 /** What one redo-ts invocation did. */
 export interface RunResult {
@@ -44,7 +41,7 @@ export function copyProject(prefix: string): ProjectCopy {
   symlinkSync(join(repoRoot, 'dist'), join(dir, 'dist'));
   return {
     dir,
-    redo: (args, options = {}) => runRedo(dir, args, options.env ?? {}, options.umask ?? 0o022),
+    redo: (args, options = {}) => runRedo(dir, args, options),
     sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -60,31 +57,13 @@ export function copyFixture(name: string): ProjectCopy {
   cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
   return {
     dir,
-    redo: (args, options = {}) => runRedo(dir, args, options.env ?? {}, options.umask ?? 0o022),
+    redo: (args, options = {}) => runRedo(dir, args, options),
     sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 
-function runRedo(cwd: string, args: string[], extraEnv: NodeJS.ProcessEnv, umask: number): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('REDO_') || key === 'REDO_TS_CACHE') env[key] = value;
-  }
-  Object.assign(env, extraEnv);
-  // The umask is set by the shell that starts redo-ts, as a user's would be.
-  const script = `umask ${umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`;
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('sh', ['-c', script, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), ...args], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolvePromise({ status, stdout, stderr }));
-  });
+function runRedo(cwd: string, args: string[], options: { env?: NodeJS.ProcessEnv; umask?: number }): Promise<RunResult> {
+  const umask = (options.umask ?? 0o022).toString(8).padStart(3, '0');
+  return runCli(cwd, args, { env: options.env ?? {}, umask }).then(({ code, stdout, stderr }) => ({ status: code, stdout, stderr }));
 }

@@ -45,39 +45,54 @@ export interface Rig {
   remove(): void;
 }
 
+/** The environment redo-ts runs with in tests: the test's own, minus any REDO_* left from an enclosing build, LC_ALL=C, then `extra`. */
+export function cliEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REDO_')) env[name] = value;
+  return { ...env, LC_ALL: 'C', ...extra };
+}
+
+/**
+ * Starts `node bin/redo-ts.js ARGS` in the absolute `cwd` without waiting, in its own
+ * process group (so `kill(-pid)` stops its rules too). With `umask` (octal text, e.g.
+ * "077") it goes through sh, since only the child can set its own umask.
+ */
+export function startCli(cwd: string, args: string[], options: { env?: NodeJS.ProcessEnv; umask?: string } = {}): ChildProcess {
+  const command = [process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), ...args];
+  if (options.umask !== undefined) command.unshift('/bin/sh', '-c', `umask ${options.umask} && exec "$@"`, 'sh');
+  return spawn(command[0]!, command.slice(1), { cwd, env: cliEnvironment(options.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+}
+
+/** Runs redo-ts as startCli does and resolves with its exit code (128 when killed) and output, once it exits. */
+export function runCli(
+  cwd: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; umask?: string; input?: string } = {},
+): Promise<RigResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = startCli(cwd, args, options);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.stdin?.end(options.input ?? '');
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal === null ? -1 : 128), stdout, stderr }));
+  });
+}
+
 /** Copies `test/fixtures/<fixture>` into a new temporary folder and returns the rig for it. */
 export function useFixture(fixture: string): Rig {
   const dir = mkdtempSync(join(tmpdir(), `redo-ts-${fixture}-`));
   cpSync(join(repoRoot, 'test', 'fixtures', fixture), dir, { recursive: true });
-  const environment = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REDO_')) env[name] = value;
-    return { ...env, LC_ALL: 'C', ...extra };
-  };
-  const start = (args: string[], options: RigRunOptions = {}): ChildProcess =>
-    spawn(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), ...args], {
-      cwd: options.cwd === undefined ? dir : join(dir, options.cwd),
-      env: environment(options.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
+  const where = (options: RigRunOptions): string => (options.cwd === undefined ? dir : join(dir, options.cwd));
   const normalise = (text: string): string => text.split(dir).join('<dir>');
   return {
     dir,
-    start,
-    run(args, options = {}) {
-      return new Promise((resolvePromise, reject) => {
-        const child = start(args, options);
-        let stdout = '';
-        let stderr = '';
-        child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-        child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-        child.stdin?.end(options.input ?? '');
-        child.on('error', reject);
-        child.on('close', (code, signal) =>
-          resolvePromise({ code: code ?? (signal === null ? -1 : 128), stdout: normalise(stdout), stderr: normalise(stderr) }),
-        );
-      });
+    start: (args, options = {}) => startCli(where(options), args, options.env === undefined ? {} : { env: options.env }),
+    async run(args, options = {}) {
+      const result = await runCli(where(options), args, options);
+      return { code: result.code, stdout: normalise(result.stdout), stderr: normalise(result.stderr) };
     },
     takeRunLog() {
       const file = join(dir, 'run.log');

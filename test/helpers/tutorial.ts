@@ -1,14 +1,12 @@
 // Runs a tutorial chapter the way a reader would: a temporary copy of the chapter folder
 // plus the repository's shared rules/, driven through the built redo-ts command line.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot, runCli } from './rig.js';
 
-/** The repository root (where package.json and bin/redo-ts.js are). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { repoRoot };
 
 /** What one redo-ts invocation did. */
 export interface RunResult {
@@ -63,32 +61,9 @@ export function copyChapter(chapter: string): ChapterCopy {
   };
 }
 
-/** Environment for a run: the test's own, minus any REDO_* left from an enclosing build. */
-function cleanEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('REDO_') || key === 'REDO_TS_CACHE') env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
 function runRedo(args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv, umask?: string): Promise<RunResult> {
-  const command = [process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), ...args];
-  // A umask can only be set from inside the child, so go through sh for it.
-  if (umask !== undefined) command.unshift('/bin/sh', '-c', `umask ${umask} && exec "$@"`, 'sh');
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command[0]!, command.slice(1), {
-      cwd,
-      env: cleanEnvironment(extraEnv),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.on('error', reject);
-    child.on('close', (status) => resolvePromise({ status, stdout, stderr }));
-  });
+  const options = { ...(extraEnv === undefined ? {} : { env: extraEnv }), ...(umask === undefined ? {} : { umask }) };
+  return runCli(cwd, args, options).then(({ code, stdout, stderr }) => ({ status: code, stdout, stderr }));
 }
 
 /**
