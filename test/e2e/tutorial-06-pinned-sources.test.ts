@@ -55,6 +55,9 @@ describe('tutorial chapter 6: pinned sources', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(rebuiltTargets(result.stderr)).toEqual(['all', 'hello.fragment.tar']);
     expect(result.stderr).toContain(`fragment: deb:hello 2.10-3 ${pin}`);
+    // The README quotes this build's output: its digest must be the one the reader gets.
+    const readme = copy.read('README.md');
+    expect(readme).toContain(`fragment: 7 members, ${sha256Of(join(copy.dir, 'hello.fragment.tar'))}`);
     const pins = await copy.redo(['pins', 'all'], { env });
     expect(pins.status, pins.stderr).toBe(0);
     expect(pins.stdout.split('\n')[1]).toMatch(new RegExp(`^deb +hello +2\\.10-3 +${pin.replace(/[+/]/g, '\\$&')} +hello\\.spec\\.yaml$`));

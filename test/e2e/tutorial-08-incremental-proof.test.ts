@@ -110,6 +110,8 @@ describe('tutorial chapter 8: incremental rebuilds and proof', () => {
     const result = await copy.redo(['verify', 'app.tar'], { env });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toBe(`identical: app.tar ${sha256Of(join(copy.dir, 'app.tar'))}\n`);
+    // The README quotes this very line, after the same edits the reader made.
+    expect(copy.read('README.md')).toContain(result.stdout.trim());
   });
 
   it('catches the rule that writes the date, naming the layer, the member and the byte', async () => {
