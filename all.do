@@ -1,0 +1,2 @@
+# all: what `redo-ts` with no target builds here: the default image and its OCI layout.
+redo-ifchange image.tar
