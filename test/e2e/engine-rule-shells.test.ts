@@ -45,4 +45,14 @@ describe('107-rule-shells: rules that trap EXIT or exec', () => {
       ].join('\n'),
     );
   });
+
+  it('-v echoes a sh rule as it is read, -x traces its commands', async () => {
+    const verbose = await rig.run(['-f', '-v', 'exec']);
+    expect(verbose.code, verbose.stderr).toBe(0);
+    expect(verbose.stderr).toContain("exec printf 'from exec\\n'\n");
+    const traced = await rig.run(['-f', '-x', 'exec']);
+    expect(traced.code, traced.stderr).toBe(0);
+    expect(traced.stderr).toContain("+ exec printf from exec\\n\n");
+    expect(traced.stderr).not.toContain("exec printf 'from exec");
+  });
 });
