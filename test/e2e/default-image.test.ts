@@ -7,11 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrivatePodman, runTool, type PrivatePodman } from '../helpers/clients.js';
 import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
-
-/** Targets redo-ts reported rebuilding (`redo  TARGET  (reason)` lines), sorted. */
-function rebuilt(stderr: string): string[] {
-  return [...stderr.matchAll(/^redo\s+(\S+)\s+\(/gm)].map((m) => m[1]!).sort();
-}
+import { rebuiltTargets } from '../helpers/tutorial.js';
 
 const outputs = ['image.tar', 'image.oci.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar'];
 
@@ -36,12 +32,12 @@ describe('the default image (redo-ts image.tar)', () => {
     const build = await first.redo(['image.tar'], { env: env() });
     expect(build.stderr).not.toMatch(/^redo: /m);
     expect(build.status).toBe(0);
-    expect(rebuilt(build.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
+    expect(rebuiltTargets(build.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
     for (const output of outputs) expect(statSync(join(first.dir, output)).size).toBeGreaterThan(0);
 
     const again = await first.redo(['image.tar'], { env: env() });
     expect(again.status).toBe(0);
-    expect(rebuilt(again.stderr)).toEqual([]);
+    expect(rebuiltTargets(again.stderr)).toEqual([]);
   });
 
   it('is accepted by skopeo as a docker archive and as an OCI archive, with the same layers', () => {
@@ -90,13 +86,13 @@ describe('the default image (redo-ts image.tar)', () => {
     utimesSync(join(first.dir, 'app/greet.sh'), touchedAt, touchedAt);
     const touched = await first.redo(['image.tar'], { env: env() });
     expect(touched.status, touched.stderr).toBe(0);
-    expect(rebuilt(touched.stderr)).toEqual([]);
+    expect(rebuiltTargets(touched.stderr)).toEqual([]);
 
     const source = readFileSync(join(first.dir, 'app/greet.sh'), 'utf8');
     writeFileSync(join(first.dir, 'app/greet.sh'), source.replace('Hello, $name,', 'Good morning, $name,'));
     const changed = await first.redo(['image.tar'], { env: env() });
     expect(changed.status, changed.stderr).toBe(0);
-    expect(rebuilt(changed.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/greet.fragment.tar']);
+    expect(rebuiltTargets(changed.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/greet.fragment.tar']);
     expect(changed.stderr).toMatch(/^redo\s+targets\/greet\.fragment\.tar\s+\(.*app\/greet\.sh/m);
     expect(first.sha256('targets/busybox.fragment.tar')).toBe(busyboxBefore);
     expect(statSync(join(first.dir, 'targets/busybox.fragment.tar')).mtimeMs).toBe(busyboxMtime);

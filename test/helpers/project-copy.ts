@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { repoRoot, runCli } from './rig.js';
+import { copyWithRules, repoRoot, runCli } from './rig.js';
 
 /** What one redo-ts invocation did. */
 export interface RunResult {
@@ -39,12 +39,7 @@ export function copyProject(prefix: string): ProjectCopy {
   }
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   symlinkSync(join(repoRoot, 'dist'), join(dir, 'dist'));
-  return {
-    dir,
-    redo: (args, options = {}) => runRedo(dir, args, options),
-    sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
+  return projectCopyAt(dir);
 }
 
 /**
@@ -52,9 +47,11 @@ export function copyProject(prefix: string): ProjectCopy {
  * fresh folder (no node_modules: rules get 'redo-ts' from the redo-ts that runs them).
  */
 export function copyFixture(name: string): ProjectCopy {
-  const dir = mkdtempSync(join(tmpdir(), `redo-ts-${name.slice(0, 3)}-`));
-  cpSync(join(repoRoot, 'test', 'fixtures', name), dir, { recursive: true });
-  cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
+  const dir = copyWithRules(join(repoRoot, 'test', 'fixtures', name), `redo-ts-${name.slice(0, 3)}-`);
+  return projectCopyAt(dir);
+}
+
+function projectCopyAt(dir: string): ProjectCopy {
   return {
     dir,
     redo: (args, options = {}) => runRedo(dir, args, options),

@@ -81,6 +81,19 @@ export function runCli(
   });
 }
 
+/**
+ * Copies the folder `source` (absolute) and this repository's `rules/` into a fresh
+ * temporary folder named `prefix…`, as the tutorial tells a reader to do with a chapter,
+ * and returns that folder. No node_modules: rules get 'redo-ts' from the redo-ts that
+ * runs them.
+ */
+export function copyWithRules(source: string, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cpSync(source, dir, { recursive: true });
+  cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
+  return dir;
+}
+
 /** Copies `test/fixtures/<fixture>` into a new temporary folder and returns the rig for it. */
 export function useFixture(fixture: string): Rig {
   const dir = mkdtempSync(join(tmpdir(), `redo-ts-${fixture}-`));

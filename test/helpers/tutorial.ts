@@ -1,10 +1,9 @@
 // Runs a tutorial chapter the way a reader would: a temporary copy of the chapter folder
 // plus the repository's shared rules/, driven through the built redo-ts command line.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, runCli } from './rig.js';
+import { copyWithRules, repoRoot, runCli } from './rig.js';
 
 export { repoRoot };
 
@@ -38,9 +37,7 @@ export interface ChapterCopy {
  * get `'redo-ts'` from the redo-ts that runs them).
  */
 export function copyChapter(chapter: string): ChapterCopy {
-  const dir = mkdtempSync(join(tmpdir(), `redo-tutorial-${chapter.slice(0, 2)}-`));
-  cpSync(join(repoRoot, 'tutorial', chapter), dir, { recursive: true });
-  cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
+  const dir = copyWithRules(join(repoRoot, 'tutorial', chapter), `redo-tutorial-${chapter.slice(0, 2)}-`);
   const runsLog = join(dir, 'runs.log');
   return {
     dir,
