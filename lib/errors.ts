@@ -146,16 +146,9 @@ export class InternalError extends Error {
 
 /**
  * True when `error` is a RedoError carrying `code` (or any RedoError if no code given).
- * A rule may load its own copy of redo-ts (a project's node_modules), whose RedoError
- * is another class: such errors are recognised by their shape, so their code, details
- * and hint still reach the report.
+ * TypeScript rules share this class with the engine: their `import ... from 'redo-ts'`
+ * is resolved to the running library (lib/cli/ts-rules.ts).
  */
 export function isRedoError(error: unknown, code?: ErrorCode): error is RedoError {
-  const isOne =
-    error instanceof RedoError ||
-    (error instanceof Error &&
-      error.name === 'RedoError' &&
-      typeof (error as Partial<RedoError>).code === 'string' &&
-      typeof (error as Partial<RedoError>).render === 'function');
-  return isOne && (code === undefined || (error as RedoError).code === code);
+  return error instanceof RedoError && (code === undefined || error.code === code);
 }

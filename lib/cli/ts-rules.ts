@@ -51,6 +51,8 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
       platform: 'node',
       target: 'node20',
       write: false,
+      // Error locations name files relative to the project root, not the caller's cwd.
+      absWorkingDir: dirname(dirname(folder)),
       sourcemap: 'inline',
       sourcesContent: false,
       // Source map paths are relative to this file's folder, where the module is written.
