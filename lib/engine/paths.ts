@@ -54,12 +54,50 @@ export function toTargetPath(root: string, fromDir: string, name: string): strin
       hint: 'run redo-ts from inside the project, or set REDO_TS_ROOT to the project root',
     });
   }
+  const real = realParentOutside(root, absolute);
+  if (real !== undefined) {
+    throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${relative}": target is outside the project through a symlinked folder`, {
+      details: [`project root: ${root}`, `resolved to: ${real}`],
+      hint: 'replace the symlinked folder by a real one inside the project, or build in the folder it points to',
+    });
+  }
   if (relative === '.redo' || relative.startsWith('.redo/')) {
     throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${relative}": targets cannot live inside .redo/`, {
       details: ['.redo/ holds redo-ts state only'],
     });
   }
   return relative;
+}
+
+/**
+ * The boundary check on real paths: the real path of the target's folder (its
+ * nearest existing ancestor, plus the parts not yet created) when it lies outside the
+ * real project root, else undefined. The target's own name is not resolved: a rename
+ * over a symlink replaces the link, it never writes through it.
+ */
+function realParentOutside(root: string, absolute: string): string | undefined {
+  const realRoot = realPathOf(root);
+  let dir = path.dirname(absolute);
+  const pending: string[] = [path.basename(absolute)];
+  for (;;) {
+    const real = realPathOf(dir);
+    if (real !== undefined) {
+      const resolved = path.join(real, ...pending);
+      const relative = path.relative(realRoot ?? root, resolved);
+      return relative === '..' || relative.startsWith('../') || path.isAbsolute(relative) ? resolved : undefined;
+    }
+    if (path.dirname(dir) === dir) return undefined;
+    pending.unshift(path.basename(dir));
+    dir = path.dirname(dir);
+  }
+}
+
+function realPathOf(p: string): string | undefined {
+  try {
+    return fs.realpathSync.native(p);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Absolute path of a target path (relative to `root`). Pure. */
