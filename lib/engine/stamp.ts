@@ -27,9 +27,29 @@ export function sha256Hex(data: string | Uint8Array): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
 
-/** sha256 of the file at `absolutePath` as lowercase hex. Throws the fs error if unreadable. */
+/** Bytes hashFile reads at a time: memory stays flat whatever the file's size. */
+const HASH_CHUNK_BYTES = 1 << 20;
+let hashChunk: Buffer | undefined;
+
+/**
+ * sha256 of the file at `absolutePath` as lowercase hex, read in 1 MiB chunks (never
+ * whole: files of 2 GiB and more are hashed like any other). Throws the fs error if
+ * unreadable.
+ */
 export function hashFile(absolutePath: string): string {
-  return sha256Hex(fs.readFileSync(absolutePath));
+  const hash = crypto.createHash('sha256');
+  hashChunk ??= Buffer.allocUnsafe(HASH_CHUNK_BYTES);
+  const fd = fs.openSync(absolutePath, 'r');
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, hashChunk, 0, HASH_CHUNK_BYTES, null);
+      if (n === 0) break;
+      hash.update(hashChunk.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /** True when the stat fields of `stats` equal those of `stamp` (so the content is assumed equal). */
