@@ -5,6 +5,7 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import { RedoError } from '../errors.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from '../yaml.js';
 import type { ImageConfig } from './image-config.js';
+import { architectures, envProblem, operatingSystems, portProblem, referenceProblem, userProblem, workingDirProblem } from './image-reference.js';
 
 /**
  * A validated image description. The file looks like this (every field but `layers`
@@ -89,22 +90,29 @@ export async function loadImageDescription(path: string, root: string): Promise<
     fields.set(key, (pair.value as Node | null) ?? null);
   }
 
-  const text1 = (field: string, fallback: string): string => {
+  const text1 = (field: string, fallback: string, problemOf: (value: string) => string | undefined): string => {
     const node = fields.get(field);
     if (node === undefined) return fallback;
     if (!isScalar(node) || typeof node.value !== 'string' || node.value === '') return fail(node, field, 'expected a non-empty string');
+    const problem = problemOf(node.value);
+    if (problem !== undefined) fail(node, field, problem);
     return node.value;
   };
-  const strings = (node: Node | null | undefined, field: string): string[] => {
+  // Each item is checked where it stands, so the error gives that item's line.
+  const strings = (node: Node | null | undefined, field: string, problemOf?: (value: string) => string | undefined): string[] => {
     if (node === undefined) return [];
     if (!isSeq(node)) return fail(node, field, 'expected a list of strings');
     return node.items.map((item) => {
       if (!isScalar(item) || typeof item.value !== 'string') return fail(item as Node, field, 'expected a string');
+      const problem = problemOf?.(item.value);
+      if (problem !== undefined) fail(item as Node, field, problem);
       return item.value;
     });
   };
+  const oneOf = (known: readonly string[]) => (value: string): string | undefined =>
+    known.includes(value) ? undefined : `"${value}" is not one of ${known.join(', ')}`;
 
-  const tags = strings(fields.get('tags'), 'tags');
+  const tags = strings(fields.get('tags'), 'tags', referenceProblem);
   const flag = (field: string): boolean => {
     const node = fields.get(field);
     if (node === undefined) return false;
@@ -125,7 +133,10 @@ export async function loadImageDescription(path: string, root: string): Promise<
     }
   }
 
-  const config: ImageConfig = { architecture: text1('architecture', 'amd64'), os: text1('os', 'linux') };
+  const config: ImageConfig = {
+    architecture: text1('architecture', 'amd64', oneOf(architectures)),
+    os: text1('os', 'linux', oneOf(operatingSystems)),
+  };
   const configNode = fields.get('config');
   if (configNode !== undefined && configNode !== null) {
     if (!isMap(configNode)) fail(configNode, 'config', 'expected a mapping');
@@ -142,16 +153,19 @@ export async function loadImageDescription(path: string, root: string): Promise<
             config.cmd = strings(value, field);
             break;
           case 'env':
-            config.env = strings(value, field);
-            for (const entry of config.env) if (!entry.includes('=')) fail(value, field, `"${entry}" is not NAME=VALUE`);
+            config.env = strings(value, field, envProblem);
             break;
           case 'exposedPorts':
-            config.exposedPorts = strings(value, field);
+            config.exposedPorts = strings(value, field, portProblem);
             break;
           case 'workingDir':
           case 'user': {
             if (!isScalar(value) || typeof value.value !== 'string') fail(value, field, 'expected a string');
-            else config[key] = value.value;
+            else {
+              const problem = (key === 'user' ? userProblem : workingDirProblem)(value.value);
+              if (problem !== undefined) fail(value, field, problem);
+              config[key] = value.value;
+            }
             break;
           }
           case 'labels': {
@@ -162,6 +176,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
             const labels: Record<string, string> = {};
             for (const label of value.items) {
               const name = isScalar(label.key) ? String(label.key.value) : '';
+              if (name === '') fail(label.key as Node, field, 'a label needs a non-empty name');
               const labelValue = label.value as Node | null;
               if (!isScalar(labelValue) || typeof labelValue.value !== 'string') fail(labelValue, `${field}.${name}`, 'expected a string');
               else labels[name] = labelValue.value;
