@@ -20,6 +20,8 @@ export default async function (ctx: RuleContext): Promise<void> {
     const result = await writeOciLayout(
       {
         layers: description.layers.map((layer) => join(ctx.dir, layer)),
+        layerLabels: description.layers,
+        isOverlapAllowed: description.allowOverlap,
         config: description.config,
         refName: description.refName,
         gzip: description.gzip,

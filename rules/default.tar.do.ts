@@ -5,11 +5,13 @@
 // for the format. Every layer is brought up to date first, so a change to one spec
 // rebuilds that fragment and this archive, and nothing else. The OCI layout of the
 // same image (NAME.oci.tar) is built alongside, so one `redo-ts NAME.tar` gives both.
-// A path delivered by two layers is an error naming both, unless the description
-// says `allowOverlap: true`.
+// Every layer passes the one tar check (lib/image/tar-check.ts) and a path delivered
+// by two layers is an error naming both, unless the description says
+// `allowOverlap: true`; NAME.oci.tar makes the same checks, so a refused image builds
+// neither output.
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { RedoError, loadImageDescription, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -23,12 +25,11 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
-  if (!description.allowOverlap) {
-    checkLayersDisjoint(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })));
-  }
   const result = await writeDockerArchive(
     {
       layers: description.layers.map((layer) => join(ctx.dir, layer)),
+      layerLabels: description.layers,
+      isOverlapAllowed: description.allowOverlap,
       config: description.config,
       repoTags: description.tags,
       gzip: description.gzip,

@@ -4,6 +4,8 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipFile } from './compress.js';
 import { digestFile, digestHex, type Sha256Digest } from './digest.js';
+import { checkLayersDisjoint } from './layer-merge.js';
+import { checkTar } from './tar-check.js';
 import { mtimeFromEnvironment } from './tar.js';
 
 /**
@@ -38,6 +40,10 @@ export interface ImageInput {
   repoTags?: string[];
   /** Store layers gzip-compressed (pinned header); default false. */
   gzip?: boolean;
+  /** How each layer is named in errors (default: its path), e.g. as the image description lists it. */
+  layerLabels?: string[];
+  /** false: a path delivered by two layers is ERR_LAYER_CONFLICT (checkLayersDisjoint). Default true. */
+  isOverlapAllowed?: boolean;
 }
 
 /** What an image writer produced: every digest a client will check. */
@@ -110,10 +116,18 @@ export interface PreparedLayer {
 }
 
 /**
- * Hashes each layer tar (diffID) and, when `gzip`, compresses it into `scratchDir`
- * (created) as `<index>.tar.gz`. Uncompressed layers are referenced in place.
+ * Checks every layer tar with checkTar (no devices: see CheckTarOptions) and, unless
+ * `input.isOverlapAllowed`, with checkLayersDisjoint, before anything is written; then
+ * hashes each (diffID) and, when `gzip`, compresses it into `scratchDir` (created) as
+ * `<index>.tar.gz`. Uncompressed layers are referenced in place. Both image writers
+ * call this, so a layer refused for one output is refused for the other.
  */
-export async function prepareLayers(layers: readonly string[], gzip: boolean, scratchDir: string): Promise<PreparedLayer[]> {
+export async function prepareLayers(input: ImageInput, scratchDir: string): Promise<PreparedLayer[]> {
+  const { layers } = input;
+  const gzip = input.gzip ?? false;
+  const labelled = layers.map((path, index) => ({ path, label: input.layerLabels?.[index] ?? path }));
+  for (const layer of labelled) checkTar(layer.path, layer.label, { isDeviceAllowed: false });
+  if (input.isOverlapAllowed === false) checkLayersDisjoint(labelled);
   const prepared: PreparedLayer[] = [];
   if (gzip) mkdirSync(scratchDir, { recursive: true });
   for (const [index, layer] of layers.entries()) {

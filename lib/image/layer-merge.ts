@@ -3,6 +3,7 @@
 import type { Writable } from 'node:stream';
 import { RedoError } from '../errors.js';
 import { digestBytes, digestFile } from './digest.js';
+import { checkTar } from './tar-check.js';
 import { entriesOfTar, writeTar, type TarResult, type WriteTarOptions } from './tar.js';
 import { pathText, type TarEntry } from './tar-header.js';
 
@@ -49,7 +50,8 @@ export function contentDigest(entry: TarEntry): string {
 }
 
 /**
- * Merges fragments (uncompressed tar files, in any member order) into one
+ * Merges fragments (uncompressed tar files, in any member order; each a path, or a
+ * `{label, path}` whose label names it in errors) into one
  * deterministic layer tar written to `output`. A path delivered by several
  * fragments must be the same member in each (identical directories merge; identical
  * files are stored once); otherwise throws ERR_LAYER_CONFLICT naming the path, both
@@ -57,13 +59,16 @@ export function contentDigest(entry: TarEntry): string {
  * fragments, never held in memory. Returns the layer's diffID and size.
  */
 export async function mergeTars(
-  inputs: readonly string[],
+  inputs: ReadonlyArray<string | LabelledLayer>,
   output: string | Writable,
   options: WriteTarOptions = {},
 ): Promise<TarResult> {
   const merged = new Map<string, { entry: TarEntry; input: string }>();
-  for (const input of inputs) {
-    for (const entry of entriesOfTar(input)) {
+  for (const item of inputs) {
+    const { label: input, path } = typeof item === 'string' ? { label: item, path: item } : item;
+    // Declared devices may go into a layer being assembled; the image refuses them.
+    checkTar(path, input, { isDeviceAllowed: true });
+    for (const entry of entriesOfTar(path)) {
       const key = entry.path.toString('latin1');
       const previous = merged.get(key);
       if (previous === undefined) {

@@ -98,3 +98,80 @@ describe('12: files of 2 GiB and more are hashed and copied as streams', () => {
     rmSync(join(p.dir, 'huge'));
   }, 120_000);
 });
+
+/** One member of a hand-made tar: the raw header fields a hostile archive would set. */
+interface RawMember {
+  name: string;
+  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  link?: string;
+  content?: string;
+  major?: number;
+}
+
+/** A ustar archive written byte by byte, with no normalisation, as an attacker would. */
+function rawTar(members: RawMember[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const member of members) {
+    const content = Buffer.from(member.content ?? '');
+    const header = Buffer.alloc(512);
+    const put = (text: string, at: number, length: number): void => void header.write(text, at, length, 'utf8');
+    const octal = (value: number, at: number, length: number): void => put(value.toString(8).padStart(length - 1, '0'), at, length - 1);
+    put(member.name, 0, 100);
+    octal(member.type === '5' ? 0o755 : 0o644, 100, 8);
+    octal(0, 108, 8);
+    octal(0, 116, 8);
+    octal(content.length, 124, 12);
+    octal(0, 136, 12);
+    put(member.type ?? '0', 156, 1);
+    put(member.link ?? '', 157, 100);
+    put('ustar\0', 257, 6);
+    put('00', 263, 2);
+    octal(member.major ?? 0, 329, 8);
+    octal(0, 337, 8);
+    header.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    put(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
+    blocks.push(header, content, Buffer.alloc((512 - (content.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+const goodLayer = rawTar([{ name: 'etc/', type: '5' }, { name: 'etc/motd', content: 'hi\n' }]);
+
+describe('14: every tar that enters an image passes one check, and a refused image builds neither output', () => {
+  it.each([
+    ['a "../" name', rawTar([{ name: '../escape', content: 'x' }]), 'evil.tar": member "../escape" escapes the archive root'],
+    ['a hardlink out of the archive', rawTar([{ name: 'passwd', type: '1', link: '../../etc/passwd' }]), 'evil.tar": member "passwd" is a hardlink to something that is not an earlier file'],
+    ['a hardlink to a later member', rawTar([{ name: 'a', type: '1', link: 'b' }, { name: 'b', content: 'x' }]), 'member "a" is a hardlink'],
+    ['a block device', rawTar([{ name: 'disk', type: '4', major: 8 }]), 'evil.tar": member "disk" is a block-device, which an image layer may not hold'],
+    ['a path stored twice', rawTar([{ name: 'x', content: 'one' }, { name: './x', content: 'two' }]), 'member "x" is stored twice'],
+    ['a short file that is not a tar', Buffer.from('just some text\n'), 'evil.tar": not a tar archive'],
+    ['a tar without its end marker', rawTar([{ name: 'x', content: 'one' }]).subarray(0, 1024), 'evil.tar": not a tar archive'],
+  ])('%s', async (_, evil, message) => {
+    // allowOverlap turns off only the overlap check, never this one.
+    for (const allowOverlap of message.includes('../') ? [false, true] : [false]) {
+      const p = project({
+        'image.yaml': `tags: [localhost/evil:1]\nallowOverlap: ${allowOverlap}\nlayers: [good.tar, evil.tar]\n`,
+        'good.tar': goodLayer,
+        'evil.tar': evil,
+      });
+      const result = await p.run(['image.tar']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(message);
+      expect(existsSync(join(p.dir, 'image.tar'))).toBe(false);
+      expect(existsSync(join(p.dir, 'image.oci.tar'))).toBe(false);
+      // Nothing was recorded either: the next run refuses again.
+      expect((await p.run(['image.oci.tar'])).stderr).toContain(message);
+    }
+  });
+
+  it('the same layers without the hostile one build both outputs', async () => {
+    const p = project({ 'image.yaml': 'tags: [localhost/fine:1]\nlayers: [good.tar]\n', 'good.tar': goodLayer });
+    const result = await p.run(['image.tar']);
+    expect(result.stderr).toBe(result.code === 0 ? result.stderr : '');
+    expect(result.code).toBe(0);
+    expect(existsSync(join(p.dir, 'image.oci.tar'))).toBe(true);
+  });
+});
