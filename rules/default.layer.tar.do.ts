@@ -6,12 +6,14 @@
 //   - a folder, written with a trailing `/` (`rootfs/`): every path below it, with
 //     modes and owners from the metadata table NAME.meta when it exists (format in
 //     docs/image.md), never from the builder's filesystem.
-// `#` starts a comment. The inputs are merged into one deterministic tar; a path that
-// two inputs deliver differently is an error naming both.
-import { existsSync, readFileSync } from 'node:fs';
+// `#` starts a comment. Every input must lie inside the project (checked on real
+// paths, before anything is read) and every tar passes the one tar check. The inputs
+// are merged into one deterministic tar; a path that two inputs deliver differently is
+// an error naming both, as the list names them.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { RedoError, collectEntries, mergeTars, readMetadataFile, writeTar } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
@@ -24,10 +26,24 @@ export default async function (ctx: RuleContext): Promise<void> {
     });
   }
   await ctx.ifchange(listName);
+  const listShown = relative(ctx.root, join(ctx.dir, listName));
   const inputs = readFileSync(join(ctx.dir, listName), 'utf8')
     .split('\n')
-    .map((line) => line.replace(/#.*/, '').trim())
-    .filter((line) => line !== '');
+    .map((text, index) => ({ input: text.replace(/#.*/, '').trim(), line: index + 1 }))
+    .filter((item) => item.input !== '');
+  // The one boundary check, on real paths, before anything is read or built: every
+  // input lies inside the project, whatever it holds (files, only symlinks, nothing).
+  const realRoot = realpathSync(ctx.root);
+  for (const { input, line } of inputs) {
+    const real = realPathOf(resolve(ctx.dir, input));
+    const inside = relative(realRoot, real);
+    if (inside === '' || inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
+      throw new RedoError('ERR_LAYER_LIST', `redo: "${listShown}:${line}": input "${input}" is outside the project`, {
+        details: [`resolved to: ${real}`],
+        hint: 'a layer takes only folders and tars inside the project; copy or link what it needs into the project',
+      });
+    }
+  }
   if (inputs.length === 0) {
     throw new RedoError('ERR_LAYER_LIST', `redo: "${relative(ctx.root, ctx.targetPath)}": the layer list "${relative(ctx.root, join(ctx.dir, listName))}" names no input`, {
       hint: 'add one fragment tar or folder/ per line',
@@ -40,11 +56,11 @@ export default async function (ctx: RuleContext): Promise<void> {
 
   const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-layer-'));
   try {
-    const tars: string[] = [];
-    for (const [index, input] of inputs.entries()) {
+    const tars: Array<{ label: string; path: string }> = [];
+    for (const [index, { input }] of inputs.entries()) {
       if (!input.endsWith('/')) {
         await ctx.ifchange(input);
-        tars.push(join(ctx.dir, input));
+        tars.push({ label: input, path: join(ctx.dir, input) });
         continue;
       }
       const folder = join(ctx.dir, input);
@@ -57,11 +73,21 @@ export default async function (ctx: RuleContext): Promise<void> {
       if (files.length > 0) await ctx.ifchange(...files);
       const folderTar = join(scratch, `${index}.tar`);
       await writeTar(entries, folderTar, { label: input });
-      tars.push(folderTar);
+      tars.push({ label: input, path: folderTar });
     }
-    const result = await mergeTars(tars, ctx.output);
+    const result = await mergeTars(tars, ctx.output, { label: `"${relative(ctx.root, ctx.targetPath)}"` });
     ctx.log(`layer: ${inputs.length} inputs, ${result.sizeBytes} bytes, ${result.diffId}`);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The real path of `path`, resolving what exists of it (a tar input may not be built yet). */
+function realPathOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(realPathOf(parent), relative(parent, path));
   }
 }

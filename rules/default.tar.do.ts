@@ -18,8 +18,8 @@ export default async function (ctx: RuleContext): Promise<void> {
   const descriptionName = `${ctx.base}.yaml`;
   if (!existsSync(join(ctx.dir, descriptionName))) {
     await ctx.ifcreate(descriptionName);
-    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": no image description "${relative(ctx.root, join(ctx.dir, descriptionName))}"`, {
-      hint: `write ${descriptionName} listing the image's layers and config (see docs/image.md), or name a rule ${ctx.target}.do`,
+    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": no such file, and no image description "${relative(ctx.root, join(ctx.dir, descriptionName))}" to build it from`, {
+      hint: `if a list names it, check the name there; to build an image, write ${descriptionName} (see docs/image.md), or name a rule ${ctx.target}.do`,
     });
   }
   await ctx.ifchange(descriptionName);

@@ -175,3 +175,53 @@ describe('14: every tar that enters an image passes one check, and a refused ima
     expect(existsSync(join(p.dir, 'image.oci.tar'))).toBe(true);
   });
 });
+
+describe('17: layer lists: one boundary check, one short message naming the input', () => {
+  const outsideWith = (files: Record<string, string>, links: Record<string, string>): string => {
+    const dir = scratch('outside');
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+    for (const [name, target] of Object.entries(links)) symlinkSync(target, join(dir, name));
+    return dir;
+  };
+
+  it.each([
+    ['a folder outside holding only symlinks', () => outsideWith({}, { passwd: '/etc/passwd' })],
+    ['a folder outside holding files', () => outsideWith({ a: '1', b: '2', c: '3' }, {})],
+    ['a system folder', () => '/etc'],
+  ])('%s is refused before anything is read', async (_, makeOutside) => {
+    const outside = makeOutside();
+    const p = project({ 'app.layer': '# the app\nlocal/\n' });
+    mkdirSync(join(p.dir, 'local'));
+    writeFileSync(join(p.dir, 'app.layer'), `# the app\nlocal/\n${outside}/\n`);
+    const viaPath = await p.run(['app.layer.tar']);
+    expect(viaPath.code).toBe(1);
+    expect(viaPath.stderr).toContain(`redo: "app.layer:3": input "${outside}/" is outside the project`);
+    expect(viaPath.stderr.length).toBeLessThan(600);
+    // The same folder reached through a symlink inside the project: the same check.
+    symlinkSync(outside, join(p.dir, 'linked'));
+    writeFileSync(join(p.dir, 'app.layer'), 'linked/\n');
+    const viaLink = await p.run(['app.layer.tar']);
+    expect(viaLink.code).toBe(1);
+    expect(viaLink.stderr).toContain('redo: "app.layer:1": input "linked/" is outside the project');
+    expect(viaLink.stderr.length).toBeLessThan(600);
+    expect(existsSync(join(p.dir, 'app.layer.tar'))).toBe(false);
+  });
+
+  it('a missing tar is reported as missing, not as a missing image description', async () => {
+    const p = project({ 'app.layer': 'missing.tar\n' });
+    const result = await p.run(['app.layer.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "missing.tar": no such file, and no image description "missing.yaml" to build it from');
+  });
+
+  it('a conflict between two folders names them as the list does, never a temporary file', async () => {
+    const p = project({ 'app.layer': 'one/\ntwo/\n', 'one/etc/motd': 'one\n', 'two/etc/motd': 'two\n' });
+    const result = await p.run(['app.layer.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "etc/motd": delivered twice with different');
+    expect(result.stderr).toContain('"one/"');
+    expect(result.stderr).toContain('"two/"');
+    expect(result.stderr).not.toContain('redo-ts-layer-');
+    expect(result.stderr).not.toContain('.tmp');
+  });
+});
