@@ -6,6 +6,7 @@
  * Add new codes here, in order, with their exit status in `exitCodes`.
  */
 export const errorCatalog = {
+  ERR_BUILD_ESCAPE: "a spec's source copy, unpack or patch would write outside its build folder through a symlink",
   ERR_CPIO_FIELD: 'a number (size, uid, mode, ...) does not fit the 8 hex digits of a cpio newc header',
   ERR_CYCLE: 'a target depends on itself; the message prints the whole chain',
   ERR_DEB_FORMAT: 'a .deb file is not an ar archive with a control and a data member',
@@ -55,6 +56,7 @@ export type ErrorCode = keyof typeof errorCatalog;
  * rule-contract violations get their own documented codes (see README).
  */
 export const exitCodes: Record<ErrorCode, number> = {
+  ERR_BUILD_ESCAPE: 1,
   ERR_CPIO_FIELD: 1,
   ERR_CYCLE: 1,
   ERR_DEB_FORMAT: 1,

@@ -1,9 +1,10 @@
 /** Turning a spec into a rootfs fragment: fetch and verify sources, build in a scratch folder, write a deterministic tar. */
 
 import { spawn } from 'node:child_process';
-import { copyFile, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
@@ -148,6 +149,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       TZ: 'UTC',
     };
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
+    const guard = new BuildFolderGuard(spec, srcDir);
     for (const fragment of options.sysroot ?? []) {
       await runner.run(`unpack build-requires fragment ${fragment}`, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
     }
@@ -155,19 +157,35 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     for (const source of spec.sources) {
       const bytes = fetched.get(source)!.path;
       if (source.kind === 'deb') {
+        guard.check(join(srcDir, `${source.name}.deb`), `copy of source "${source.name}"`);
         await copyFile(bytes, join(srcDir, `${source.name}.deb`));
         continue;
       }
+      guard.check(join(srcDir, source.name), `copy of source "${source.name}"`);
       await copyFile(bytes, join(srcDir, source.name));
       if (source.unpack !== undefined) {
         const into = join(srcDir, source.unpack);
+        guard.check(into, `unpack of "${source.name}"`);
         await mkdir(into, { recursive: true });
+        // An earlier archive may have planted a symlink that this one's members would
+        // be written through (tar follows symlinks already on disk; it only defers
+        // the ones it extracts itself). Every member's place is checked first.
+        const members = await runner.capture(`list ${source.name}`, 'tar', ['-tf', join(srcDir, source.name), '--quoting-style=literal']);
+        for (const member of members.split('\n')) {
+          // tar replaces an existing file or link at the member's own name (it does not
+          // write through it), so only the folders on the way are followed.
+          if (member !== '') guard.check(join(into, member.replace(/^\/+/, '')), `unpack of "${source.name}"`, member, false);
+        }
         await runner.run(`unpack ${source.name}`, 'tar', ['-xf', join(srcDir, source.name), '-C', into, '--no-same-owner', '--no-same-permissions']);
       }
     }
     for (const [index, patch] of spec.patches.entries()) {
       const file = join(scratch, 'patches', `${String(index).padStart(3, '0')}-${patch.source.name}`);
       await copyFile(fetched.get(patch.source)!.path, file);
+      guard.check(join(srcDir, patch.dir), `patch "${patch.source.name}"`);
+      for (const target of await patchedPaths(file, patch.strip)) {
+        guard.check(join(srcDir, patch.dir, target), `patch "${patch.source.name}"`, target);
+      }
       await runner.run(`patch ${patch.source.name}`, 'patch', ['--batch', '--forward', `-p${patch.strip}`, '-d', join(srcDir, patch.dir), '-i', file]);
     }
     for (const [index, step] of spec.build.entries()) {
@@ -246,6 +264,79 @@ function countMembers(entries: TarEntry[]): number {
   return paths.size;
 }
 
+/**
+ * Refuses a write that would land outside the build folder through a symlink (one an
+ * unpacked archive planted, say): every symlink that exists on the way is followed,
+ * as copyFile, mkdir, tar and patch would follow it, and the real path must stay
+ * inside the folder's real path. Throws ERR_BUILD_ESCAPE naming the spec, the step,
+ * the path and where it leads.
+ */
+class BuildFolderGuard {
+  private readonly realDir: string;
+  private readonly realOfDir = new Map<string, string>();
+
+  constructor(
+    private readonly spec: Spec,
+    private readonly dir: string,
+  ) {
+    this.realDir = realpathSync(dir);
+  }
+
+  /** `isLastFollowed`: whether a symlink at `path` itself would be written through (copyFile, mkdir, patch: yes). */
+  check(path: string, step: string, shown?: string, isLastFollowed = true): void {
+    const parent = dirname(path);
+    let realParent = this.realOfDir.get(parent);
+    if (realParent === undefined) {
+      realParent = realPathOf(parent);
+      this.realOfDir.set(parent, realParent);
+    }
+    const real = isLastFollowed ? realPathOf(join(realParent, basename(path))) : join(realParent, basename(path));
+    const inside = relative(this.realDir, real);
+    if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
+      throw new RedoError('ERR_BUILD_ESCAPE', `redo: "${this.spec.relativePath}": ${step} would write outside the build folder`, {
+        details: [`path: ${shown ?? relative(this.dir, path)}`, `leads to: ${real} (through a symlink)`],
+        hint: 'an earlier source unpacked a symlink there: unpack the archives into separate folders (`unpack: NAME`), or remove the link in the archive',
+      });
+    }
+  }
+}
+
+/**
+ * Where writing `path` would land: the real path of what exists of it, following a
+ * symlink at the end too (even a dangling one, which a write would create the target
+ * of). Bounded like the kernel's 40 links.
+ */
+function realPathOf(path: string, depth = 0): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    // Missing, or a dangling symlink.
+  }
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(realPathOf(parent, depth), basename(path));
+  }
+  if (stats.isSymbolicLink() && depth < 40) return realPathOf(resolve(dirname(path), readlinkSync(path)), depth + 1);
+  return path;
+}
+
+/** The paths a unified or context diff writes, with `strip` leading components removed. */
+async function patchedPaths(patchFile: string, strip: number): Promise<string[]> {
+  const paths = new Set<string>();
+  for (const line of (await readFile(patchFile, 'latin1')).split('\n')) {
+    const match = /^(?:\+\+\+|---|\*\*\*) ([^\t\n]+)/.exec(line);
+    if (match === null) continue;
+    const name = match[1]!.trim();
+    if (name === '/dev/null') continue;
+    const parts = name.split('/').filter((part) => part !== '');
+    if (parts.length > strip) paths.add(parts.slice(strip).join('/'));
+  }
+  return [...paths];
+}
+
 /** Runs steps and tools in the build folder, keeping the last stderr lines for errors. */
 class StepRunner {
   constructor(
@@ -255,7 +346,14 @@ class StepRunner {
     private readonly log: Writable | undefined,
   ) {}
 
-  run(what: string, command: string, args: string[]): Promise<void> {
+  /** Runs `command` and returns its stdout (for listings); fails as run does. */
+  async capture(what: string, command: string, args: string[]): Promise<string> {
+    const chunks: Buffer[] = [];
+    await this.run(what, command, args, (chunk) => chunks.push(chunk));
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  run(what: string, command: string, args: string[], onStdout?: (chunk: Buffer) => void): Promise<void> {
     return new Promise((resolvePromise, reject) => {
       const child = spawn(command, args, { cwd: this.cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
       const tail: string[] = [];
@@ -264,7 +362,7 @@ class StepRunner {
         tail.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
         tail.splice(0, Math.max(0, tail.length - 5));
       };
-      child.stdout.on('data', keep);
+      child.stdout.on('data', onStdout ?? keep);
       child.stderr.on('data', keep);
       child.on('error', (cause) => reject(this.failure(what, `could not run ${command}: ${cause.message}`, [], cause)));
       child.on('close', (code, signal) => {

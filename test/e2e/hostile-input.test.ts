@@ -1,7 +1,7 @@
 // End to end: hostile and careless input (issue 10, items 11-17): nothing escapes the
 // project or the build folder, nothing unchecked enters an image, nothing grows
 // without bound, and each refusal names the input.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -223,5 +223,86 @@ describe('17: layer lists: one boundary check, one short message naming the inpu
     expect(result.stderr).toContain('"two/"');
     expect(result.stderr).not.toContain('redo-ts-layer-');
     expect(result.stderr).not.toContain('.tmp');
+  });
+});
+
+describe('13: no copy, unpack or patch step follows a symlink out of the build folder', () => {
+  /** A tar made by GNU tar from `files` (name → content, or `-> target` for a symlink). */
+  function archive(files: Record<string, string>): Buffer {
+    const dir = scratch('archive');
+    for (const [name, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      if (content.startsWith('-> ')) symlinkSync(content.slice(3), join(dir, name));
+      else writeFileSync(join(dir, name), content);
+    }
+    return execFileSync('tar', ['-C', dir, '-cf', '-', '--sort=name', ...Object.keys(files)]);
+  }
+
+  function spec(sources: string[], patches: string[] = []): string {
+    return [
+      'name: evil',
+      'version: "1"',
+      'sources:',
+      ...sources,
+      ...(patches.length > 0 ? ['patches:', ...patches] : []),
+      'build:',
+      '  - install -D -m 0644 /dev/null "$DESTDIR/x/y"',
+      'files:',
+      '  - path: /x',
+      '',
+    ].join('\n');
+  }
+
+  it.each([
+    [
+      'a later archive unpacked through a folder link an earlier one planted',
+      (outside: string) => ({
+        'one.tar': archive({ lib: `-> ${outside}` }),
+        'two.tar': archive({ 'lib/evil': 'pwned\n' }),
+        'targets/evil.spec.yaml': spec(['  - {url: "file:one.tar", integrity: project, unpack: true}', '  - {url: "file:two.tar", integrity: project, unpack: true}']),
+      }),
+      'unpack of "two.tar" would write outside the build folder',
+    ],
+    [
+      'a source copied onto a dangling link an archive planted',
+      (outside: string) => ({
+        'one.tar': archive({ 'notes.txt': `-> ${outside}/notes.txt` }),
+        'notes.txt': 'pwned\n',
+        'targets/evil.spec.yaml': spec(['  - {url: "file:one.tar", integrity: project, unpack: true}', '  - {url: "file:notes.txt", integrity: project}']),
+      }),
+      'copy of source "notes.txt" would write outside the build folder',
+    ],
+    [
+      'a patch applied in a folder that is a planted link',
+      (outside: string) => ({
+        'one.tar': archive({ sub: `-> ${outside}` }),
+        'fix.patch': '--- a/f\n+++ b/f\n@@ -1 +1 @@\n-old\n+pwned\n',
+        'targets/evil.spec.yaml': spec(['  - {url: "file:one.tar", integrity: project, unpack: true}'], ['  - {url: "file:fix.patch", integrity: project, dir: sub}']),
+      }),
+      'patch "fix.patch" would write outside the build folder',
+    ],
+  ])('%s is refused, and nothing is written outside', async (_, files, message) => {
+    const outside = scratch('outside');
+    writeFileSync(join(outside, 'f'), 'old\n');
+    const p = project(files(outside));
+    const result = await p.run(['targets/evil.fragment.tar']);
+    expect(result.stderr).toContain(`redo: "targets/evil.spec.yaml": ${message}`);
+    expect(result.code).toBe(1);
+    expect(readdirSync(outside)).toEqual(['f']);
+    expect(readFileSync(join(outside, 'f'), 'utf8')).toBe('old\n');
+  });
+
+  it('links that stay inside the build folder are followed as before', async () => {
+    const p = project({
+      'one.tar': archive({ 'real/.keep': '', lib: '-> real' }),
+      'two.tar': archive({ 'lib/inside': 'fine\n' }),
+      'targets/evil.spec.yaml': spec(['  - {url: "file:one.tar", integrity: project, unpack: true}', '  - {url: "file:two.tar", integrity: project, unpack: true}']).replace(
+        'install -D -m 0644 /dev/null "$DESTDIR/x/y"',
+        'install -D -m 0644 real/inside "$DESTDIR/x/y"',
+      ),
+    });
+    const result = await p.run(['targets/evil.fragment.tar']);
+    expect(result.stderr).not.toContain('outside the build folder');
+    expect(result.code).toBe(0);
   });
 });
