@@ -60,6 +60,8 @@ export interface InventoryPackage {
   version: string;
   architecture: string;
   purl: string;
+  /** The url as the spec writes it. */
+  url: string;
   integrity: string | undefined;
   /** Specs naming it (relative paths). */
   specs: string[];
@@ -223,6 +225,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
         version: deb.version,
         architecture: deb.architecture,
         purl: purlOf(deb, distro),
+        url: deb.url,
         integrity: deb.integrity,
         specs: [specKey],
         isDelivered: deb.isDelivered,

@@ -25,6 +25,7 @@ const debianToSpdx: Record<string, string> = {
   'bsd-2-clause': 'BSD-2-Clause',
   'bsd-3-clause': 'BSD-3-Clause',
   'bsd-4-clause': 'BSD-4-Clause',
+  'bsd-4-clause-uc': 'BSD-4-Clause-UC',
   'cc0-1.0': 'CC0-1.0',
   'cc0': 'CC0-1.0',
   'curl': 'curl',
@@ -186,7 +187,9 @@ export function licenceOfCopyright(text: string | undefined, path: string): Lice
     const licence = paragraph.get('license')?.split('\n')[0]?.trim();
     if (licence === undefined || licence === '') continue;
     const expression = spdxOfDebianExpression(licence, names);
-    if (expression !== '' && !expressions.includes(expression)) expressions.push(expression);
+    // A plain conjunction adds its parts, so `GPL-3+` and `GPL-3+ and ISC` give GPL-3.0-or-later AND ISC.
+    const parts = / OR |\(/.test(expression) ? [expression] : expression.split(' AND ');
+    for (const part of parts) if (part !== '' && !expressions.includes(part)) expressions.push(part);
   }
   if (expressions.length === 0) return { expression: 'NOASSERTION', evidence: `${path} names no licence in its Files paragraphs`, refs: [] };
   const standalone = new Map<string, string>();
