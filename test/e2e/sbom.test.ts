@@ -3,10 +3,11 @@
 // themselves, and for identical bytes from the same image.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool } from '../helpers/clients.js';
 import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
 import { cycloneDxProblems, spdxProblems } from '../helpers/sbom-validators.js';
 import { copyChapter, type ChapterCopy } from '../helpers/tutorial.js';
@@ -102,6 +103,42 @@ describe('redo-ts sbom on the default image', () => {
     const dated = await project.redo(['sbom', 'image.tar'], { env: { ...env(), SOURCE_DATE_EPOCH: '1700000000' } });
     expect(dated.status, dated.stderr).toBe(0);
     expect((JSON.parse(dated.stdout) as Json).creationInfo.created).toBe('2023-11-14T22:13:20Z');
+  });
+
+  it('the OCI layout carries both SBOMs as artifacts whose subject is the image manifest', () => {
+    const layout = join(project.dir, 'layout');
+    mkdirSync(layout);
+    runTool('tar', ['-xf', join(project.dir, 'image.oci.tar'), '-C', layout]);
+    const imageDigest = (JSON.parse(runTool('skopeo', ['inspect', `oci:${layout}:latest`]).stdout) as Json).Digest as string;
+    const blob = (digest: string): Buffer => readFileSync(join(layout, 'blobs/sha256', digest.slice('sha256:'.length)));
+    for (const [ref, type, text] of [
+      ['latest.sbom.spdx', 'application/spdx+json', spdxText],
+      ['latest.sbom.cyclonedx', 'application/vnd.cyclonedx+json', cdxText],
+    ] as const) {
+      const manifest = JSON.parse(runTool('skopeo', ['inspect', '--raw', `oci:${layout}:${ref}`]).stdout) as Json;
+      expect(manifest.artifactType).toBe(type);
+      expect(manifest.subject).toEqual({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: imageDigest, size: blob(imageDigest).length });
+      expect(manifest.config).toEqual({ mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${sha256('{}')}`, size: 2 });
+      expect(manifest.layers).toHaveLength(1);
+      expect(manifest.layers[0].mediaType).toBe(type);
+      // The artifact holds exactly what `redo-ts sbom` prints.
+      expect(blob(manifest.layers[0].digest).toString('utf8')).toBe(text);
+    }
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as Json;
+    expect(index.manifests.map((m: Json) => m.artifactType ?? m.annotations['org.opencontainers.image.ref.name'])).toEqual([
+      'latest',
+      'application/spdx+json',
+      'application/vnd.cyclonedx+json',
+    ]);
+    // umoci reads the whole layout and unpacks the image.
+    runTool('umoci', ['unpack', '--rootless', '--image', `${layout}:latest`, join(project.dir, 'bundle')]);
+    expect(readFileSync(join(project.dir, 'bundle/rootfs/usr/bin/greet'), 'utf8')).toBe(readFileSync(join(project.dir, 'app/greet.sh'), 'utf8'));
+    // oci-image-tool predates image-spec 1.1 (it rejects the empty config media type and
+    // cannot select one ref among several), so it validates the image with the artifact
+    // descriptors left out of index.json; every blob stays in place.
+    index.manifests = index.manifests.filter((m: Json) => m.artifactType === undefined);
+    writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+    expect(runTool('oci-image-tool', ['validate', '--type', 'image', layout]).stdout).toContain('Validation succeeded');
   });
 
   it('refuses a target that is not an image, and an unknown format', async () => {
