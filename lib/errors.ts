@@ -6,6 +6,7 @@
  * Add new codes here, in order, with their exit status in `exitCodes`.
  */
 export const errorCatalog = {
+  ERR_AUDIT_FINDINGS: 'an image asked to be audited at build time (`audit: true`) holds findings it does not allow',
   ERR_BUILD_ESCAPE: "a spec's source copy, unpack or patch would write outside its build folder through a symlink",
   ERR_CPIO_FIELD: 'a number (size, uid, mode, ...) does not fit the 8 hex digits of a cpio newc header',
   ERR_CYCLE: 'a target depends on itself; the message prints the whole chain',
@@ -26,6 +27,7 @@ export const errorCatalog = {
   ERR_LAYER_UNREPRESENTABLE: 'a layer member cannot be written as tar (a name or link target that is not UTF-8, a device number over 262143)',
   ERR_METADATA_INVALID: 'a metadata table line is malformed (file:line: problem)',
   ERR_METADATA_UNMATCHED: 'a metadata table names a path that does not exist in the rootfs',
+  ERR_NOT_AN_IMAGE: 'a command that reads an image was given a target that has no image description, or whose layers are not built',
   ERR_NOT_IN_RULE: 'a command that only makes sense inside a running rule was run outside one',
   ERR_NO_RULE: 'no .do rule builds the target and no such source file exists',
   ERR_RULE_AMBIGUOUS: 'both NAME.do and NAME.do.ts exist for one lookup step',
@@ -56,6 +58,7 @@ export type ErrorCode = keyof typeof errorCatalog;
  * rule-contract violations get their own documented codes (see README).
  */
 export const exitCodes: Record<ErrorCode, number> = {
+  ERR_AUDIT_FINDINGS: 1,
   ERR_BUILD_ESCAPE: 1,
   ERR_CPIO_FIELD: 1,
   ERR_CYCLE: 1,
@@ -76,6 +79,7 @@ export const exitCodes: Record<ErrorCode, number> = {
   ERR_LAYER_UNREPRESENTABLE: 1,
   ERR_METADATA_INVALID: 1,
   ERR_METADATA_UNMATCHED: 1,
+  ERR_NOT_AN_IMAGE: 1,
   ERR_NOT_IN_RULE: 2,
   ERR_NO_RULE: 1,
   ERR_RULE_AMBIGUOUS: 5,

@@ -30,8 +30,8 @@ export type { GzipResult } from './image/compress.js';
 export { imageConfigJson, canonicalJson } from './image/image-config.js';
 export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.js';
 export { writeDockerArchive } from './image/docker-archive.js';
-export { writeOciLayout, ociMediaTypes } from './image/oci.js';
-export type { OciLayoutInput } from './image/oci.js';
+export { writeOciLayout, ociMediaTypes, addOciArtifact, ociBlobSize } from './image/oci.js';
+export type { OciLayoutInput, OciArtifactInput } from './image/oci.js';
 export { loadImageDescription } from './image/description.js';
 export type { ImageDescription } from './image/description.js';
 export { compareArchives, describeDifference } from './image/archive-diff.js';
@@ -58,3 +58,14 @@ export type { PinOptions, PinChange } from './sources/pin.js';
 export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
+
+// Inventory: what is in an image and where each file came from; SBOMs and the audit.
+export { collectInventory, descriptionOfTarget, packageKey, purlOf } from './inventory/inventory.js';
+export type { Inventory, InventoryFile, InventoryLayer, InventoryPackage, InventorySpec, InventoryOptions, FileOrigin } from './inventory/inventory.js';
+export { debSourceProvider } from './inventory/packages.js';
+export type { DebPackage, PackageProvider, DebSourceProviderOptions } from './inventory/packages.js';
+export { spdxDocument } from './inventory/spdx.js';
+export type { SbomOptions } from './inventory/spdx.js';
+export { cyclonedxDocument } from './inventory/cyclonedx.js';
+export { licenceOfCopyright, spdxOfDebianLicence } from './inventory/licence.js';
+export type { LicenceFinding } from './inventory/licence.js';

@@ -3,10 +3,25 @@
 //
 // The layout is written into a scratch folder, then archived with the same
 // deterministic tar writer as the layers, so its bytes depend only on the image.
+// Unless the description says `sbom: false`, the image's SPDX and CycloneDX SBOMs
+// (see docs/sbom.md) go into the layout as artifacts whose `subject` is the image
+// manifest, named REF.sbom.spdx and REF.sbom.cyclonedx in index.json; the specs they
+// read are dependencies of this target.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { collectEntries, loadImageDescription, writeOciLayout, writeTar } from 'redo-ts';
+import { join, relative } from 'node:path';
+import {
+  addOciArtifact,
+  collectEntries,
+  collectInventory,
+  cyclonedxDocument,
+  loadImageDescription,
+  mtimeFromEnvironment,
+  ociBlobSize,
+  spdxDocument,
+  writeOciLayout,
+  writeTar,
+} from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -28,6 +43,14 @@ export default async function (ctx: RuleContext): Promise<void> {
       },
       layout,
     );
+    if (description.hasSbom) {
+      const inventory = await collectInventory(relative(ctx.root, ctx.targetPath), join(ctx.dir, descriptionName), { root: ctx.root, env: ctx.env });
+      await ctx.ifchange(...inventory.specs.map((spec) => relative(ctx.dir, join(ctx.root, spec.path))));
+      const options = { createdSeconds: mtimeFromEnvironment(ctx.env) };
+      const subject = { digest: result.manifestDigest, sizeBytes: ociBlobSize(layout, result.manifestDigest) };
+      addOciArtifact(layout, { subject, refName: `${description.refName}.sbom.spdx`, artifactType: 'application/spdx+json', blob: Buffer.from(spdxDocument(inventory, options)), blobMediaType: 'application/spdx+json' });
+      addOciArtifact(layout, { subject, refName: `${description.refName}.sbom.cyclonedx`, artifactType: 'application/vnd.cyclonedx+json', blob: Buffer.from(cyclonedxDocument(inventory, options)), blobMediaType: 'application/vnd.cyclonedx+json' });
+    }
     await writeTar(collectEntries(layout), ctx.output);
     ctx.log(`oci: manifest ${result.manifestDigest} ref ${description.refName}`);
   } finally {

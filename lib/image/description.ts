@@ -18,6 +18,10 @@ import { architectures, envProblem, operatingSystems, portProblem, referenceProb
  *     gzip: false                        # store layers gzip-compressed (pinned header)
  *     allowOverlap: false                # true: an upper layer may replace a lower
  *                                        # layer's file (default: an error naming both)
+ *     sbom: true                         # attach SPDX and CycloneDX SBOMs to the OCI
+ *                                        # layout as artifacts (default true)
+ *     audit: false                       # true: building NAME.tar fails on audit findings
+ *     auditAllow: [setuid:/bin/su]       # findings to accept: KIND or KIND:/path
  *     layers:                            # bottom first; each a tar target, relative
  *       - targets/busybox.fragment.tar   # to this file's folder
  *     config:
@@ -38,12 +42,18 @@ export interface ImageDescription {
   gzip: boolean;
   /** Whether two layers may deliver one path (the upper one then hides the lower). */
   allowOverlap: boolean;
+  /** Whether NAME.oci.tar carries the image's SBOMs as artifacts (default true). */
+  hasSbom: boolean;
+  /** Whether building NAME.tar runs the audit and fails on findings not allowed. */
+  shouldAudit: boolean;
+  /** Audit findings to accept: `KIND` or `KIND:/path` (see lib/inventory/audit.ts). */
+  auditAllow: string[];
   /** Layer targets, relative to the description's folder, bottom first. */
   layers: string[];
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'sbom', 'audit', 'auditAllow', 'layers', 'config'];
 const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels', 'exposedPorts'];
 
 /**
@@ -113,14 +123,17 @@ export async function loadImageDescription(path: string, root: string): Promise<
     known.includes(value) ? undefined : `"${value}" is not one of ${known.join(', ')}`;
 
   const tags = strings(fields.get('tags'), 'tags', referenceProblem);
-  const flag = (field: string): boolean => {
+  const flag = (field: string, fallback = false): boolean => {
     const node = fields.get(field);
-    if (node === undefined) return false;
+    if (node === undefined) return fallback;
     if (!isScalar(node) || typeof node.value !== 'boolean') return fail(node, field, 'expected true or false');
     return node.value;
   };
   const gzip = flag('gzip');
   const allowOverlap = flag('allowOverlap');
+  const hasSbom = flag('sbom', true);
+  const shouldAudit = flag('audit');
+  const auditAllow = strings(fields.get('auditAllow'), 'auditAllow');
 
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
@@ -194,5 +207,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, layers, config };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, hasSbom, shouldAudit, auditAllow, layers, config };
 }

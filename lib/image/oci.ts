@@ -1,6 +1,6 @@
 /** The OCI image-layout writer (a folder with oci-layout, index.json and blobs/sha256/). */
 
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestBytes, digestHex, type Sha256Digest } from './digest.js';
 import {
@@ -100,4 +100,65 @@ export async function writeOciLayout(input: OciLayoutInput, outDir: string): Pro
     }
     for (const name of readdirSync(blobDir)) chmodSync(join(blobDir, name), 0o644);
   }
+}
+
+/** An artifact to attach to an image in a layout (OCI image-spec 1.1 `subject`/referrers). */
+export interface OciArtifactInput {
+  /** The image manifest the artifact refers to (its digest and size in the layout). */
+  subject: { digest: Sha256Digest; sizeBytes: number };
+  /** The artifact's type, e.g. `application/spdx+json`. */
+  artifactType: string;
+  /** Its one blob and the blob's media type. */
+  blob: Buffer;
+  blobMediaType: string;
+  annotations?: Record<string, string>;
+  /** A ref name for index.json (`org.opencontainers.image.ref.name`), so `oci:DIR:REF` names the artifact. */
+  refName?: string;
+}
+
+/** The empty JSON descriptor artifacts use as their config (image-spec 1.1, "Guidance for an empty descriptor"). */
+const emptyJson = Buffer.from('{}', 'utf8');
+
+/**
+ * Adds an artifact manifest to the OCI layout at `layoutDir`: its blob, the empty
+ * `{}` config (`application/vnd.oci.empty.v1+json`) and a manifest with `artifactType`
+ * and `subject` = the image manifest, all under blobs/sha256/, and a descriptor of it
+ * (with `artifactType`, and `refName` when given) appended to index.json, which is how a
+ * layout lists the referrers of a manifest. Files get mode 0644. Returns the artifact manifest's
+ * digest. Deterministic: same input, same bytes.
+ */
+export function addOciArtifact(layoutDir: string, input: OciArtifactInput): Sha256Digest {
+  const blobDigest = writeBlob(layoutDir, input.blob);
+  const emptyDigest = writeBlob(layoutDir, emptyJson);
+  const manifestBytes = Buffer.from(
+    canonicalJson({
+      schemaVersion: 2,
+      mediaType: ociMediaTypes.manifest,
+      artifactType: input.artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: emptyJson.length },
+      layers: [{ mediaType: input.blobMediaType, digest: blobDigest, size: input.blob.length }],
+      subject: { mediaType: ociMediaTypes.manifest, digest: input.subject.digest, size: input.subject.sizeBytes },
+      ...(input.annotations !== undefined ? { annotations: input.annotations } : {}),
+    }),
+    'utf8',
+  );
+  const manifestDigest = writeBlob(layoutDir, manifestBytes);
+  const indexPath = join(layoutDir, 'index.json');
+  const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { manifests: unknown[] };
+  index.manifests.push({
+    mediaType: ociMediaTypes.manifest,
+    digest: manifestDigest,
+    size: manifestBytes.length,
+    artifactType: input.artifactType,
+    ...(input.refName !== undefined ? { annotations: { 'org.opencontainers.image.ref.name': input.refName } } : {}),
+  });
+  writeFileSync(indexPath, canonicalJson(index));
+  for (const digest of [blobDigest, emptyDigest, manifestDigest]) chmodSync(join(layoutDir, 'blobs', 'sha256', digestHex(digest)), 0o644);
+  chmodSync(indexPath, 0o644);
+  return manifestDigest;
+}
+
+/** Size in bytes of a blob of the layout. */
+export function ociBlobSize(layoutDir: string, digest: Sha256Digest): number {
+  return statSync(join(layoutDir, 'blobs', 'sha256', digestHex(digest))).size;
 }

@@ -7,7 +7,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { RedoError, isRedoError } from '../errors.js';
-import { entriesOfTar, indexTar, pathText, type TarEntry } from '../image/tar.js';
+import { entriesOfTar, indexTar, pathText, readTar, type TarEntry } from '../image/tar.js';
 
 /** One member of an ar archive: its name and where its bytes lie in the file. */
 export interface ArMember {
@@ -90,16 +90,37 @@ const decompressors: Record<string, readonly string[] | 'gzip' | null> = {
  * Throws ERR_DEB_FORMAT when the package has no data member.
  */
 export async function openDebData(path: string, label: string): Promise<Readable> {
+  return openDebArchive(path, label, 'data.tar');
+}
+
+/**
+ * The `control` file of the .deb at `path` (dpkg's control fields, deb-control(5)), as
+ * text, read from its control.tar.* member the way openDebData reads the data member.
+ * Throws ERR_DEB_FORMAT when the package has no control member or no `control` file.
+ */
+export async function readDebControl(path: string, label: string): Promise<string> {
+  const archive = await openDebArchive(path, label, 'control.tar');
+  for await (const entry of readTar(archive, { label: `${label} control.tar` })) {
+    if (entry.type !== 'file' || entry.path.toString('latin1') !== 'control') continue;
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry.body) chunks.push(chunk as Buffer);
+    archive.destroy();
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  throw debFormatError(label, 'the control archive holds no "control" file');
+}
+
+async function openDebArchive(path: string, label: string, base: 'data.tar' | 'control.tar'): Promise<Readable> {
   const members = await listArMembers(path, label);
-  const data = members.find((member) => Object.hasOwn(decompressors, member.name));
+  const data = members.find((member) => (member.name === base || member.name.startsWith(`${base}.`)) && Object.hasOwn(decompressors, member.name.replace(base, 'data.tar')));
   if (data === undefined) {
-    throw debFormatError(label, `no data.tar member (members: ${members.map((m) => m.name).join(', ') || 'none'})`);
+    throw debFormatError(label, `no ${base} member (members: ${members.map((m) => m.name).join(', ') || 'none'})`);
   }
   const raw = () => createReadStream(path, {
     start: data.offsetBytes,
     end: data.offsetBytes + data.sizeBytes - 1,
   });
-  const method = decompressors[data.name]!;
+  const method = decompressors[data.name.replace(base, 'data.tar')]!;
   if (data.sizeBytes === 0) throw debFormatError(label, `${data.name} is empty`);
   if (method === null) return raw();
   if (method === 'gzip') {

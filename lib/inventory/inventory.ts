@@ -1,0 +1,431 @@
+/** The inventory of an image: every file of every layer with its checksums, and the layer, spec, pinned source or package that delivered it. */
+
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { RedoError } from '../errors.js';
+import { digestBytes, digestFile, digestHex, type Sha256Digest } from '../image/digest.js';
+import { imageConfigJson } from '../image/image-config.js';
+import { loadImageDescription } from '../image/description.js';
+import { entriesOfTar, pathText, type TarEntry, type TarEntryType } from '../image/tar.js';
+import type { PinnedSource } from '../sources/fragment.js';
+import { integrityOfBytes, type Integrity } from '../sources/integrity.js';
+import { collectSpecs } from '../sources/provenance.js';
+import { loadSpec, specSuffix, type Spec } from '../sources/spec.js';
+import type { LicenceFinding } from './licence.js';
+import { debSourceProvider, type DebPackage, type PackageProvider } from './packages.js';
+
+/** Where one file of the image came from. */
+export type FileOrigin =
+  /** Installed from a Debian package a spec names (key into Inventory.packages). */
+  | { kind: 'package'; package: string; spec: string }
+  /** Built or placed by a spec's build steps (`files:`), from its pinned sources. */
+  | { kind: 'spec'; spec: string }
+  /** Copied from a project folder named in a layer list (`rootfs/`). */
+  | { kind: 'folder'; folder: string; projectPath: string }
+  /** From a tar target redo-ts has no provenance for (a custom rule's output). */
+  | { kind: 'target'; target: string };
+
+/** One member of one layer. */
+export interface InventoryFile {
+  /** Absolute image path, `/usr/bin/greet`. */
+  path: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  sizeBytes: number;
+  /** Symlink target as stored, or the hardlink's target image path. */
+  linkTarget?: string;
+  /** Content checksums of regular files and hardlinks (lower-case hex). */
+  sha256Hex?: string;
+  sha1Hex?: string;
+  /** Index into Inventory.layers. */
+  layer: number;
+  origin: FileOrigin;
+}
+
+/** One layer of the image, bottom first. */
+export interface InventoryLayer {
+  /** The layer's tar target, relative to the project root. */
+  target: string;
+  diffId: Sha256Digest;
+}
+
+/** A Debian package in the image, or used to build it (`isDelivered: false`). */
+export interface InventoryPackage {
+  /** `deb:NAME=VERSION?arch=A`: unique within an inventory. */
+  key: string;
+  name: string;
+  version: string;
+  architecture: string;
+  purl: string;
+  /** The url as the spec writes it. */
+  url: string;
+  integrity: string | undefined;
+  /** Specs naming it (relative paths). */
+  specs: string[];
+  isDelivered: boolean;
+  licence: LicenceFinding;
+  /** Keys of packages of this inventory that it depends on (Depends and Pre-Depends, first alternative present). */
+  dependsOn: string[];
+  maintainer?: string;
+  homepage?: string;
+  summary?: string;
+  sourcePackage?: string;
+}
+
+/** A spec that delivered files, or that one of them requires. */
+export interface InventorySpec {
+  /** Relative path of the spec file: its key. */
+  path: string;
+  name: string;
+  version: string;
+  description?: string;
+  /** Keys (paths) of the specs it requires at run time and at build time. */
+  requires: string[];
+  buildRequires: string[];
+  /** Its sources and patches other than delivered packages: what its built files come from. */
+  sources: PinnedSource[];
+  /** Keys of the packages it names. */
+  packages: string[];
+}
+
+/** Everything known about one image target. */
+export interface Inventory {
+  /** The image target (`image.tar`) and description, relative to the project root. */
+  target: string;
+  description: string;
+  /** First tag, else the target's name. */
+  name: string;
+  tags: string[];
+  architecture: string;
+  os: string;
+  /** The image config's digest (the image ID), same for the docker archive and the OCI layout. */
+  configDigest: Sha256Digest;
+  /** `debian-N` when the packages say so (os-release, or `+debN` versions), else undefined. */
+  distro: string | undefined;
+  layers: InventoryLayer[];
+  specs: InventorySpec[];
+  packages: InventoryPackage[];
+  files: InventoryFile[];
+}
+
+/** Options for collectInventory. */
+export interface InventoryOptions {
+  /** Project root. */
+  root: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where package metadata comes from; default debSourceProvider. */
+  packages?: PackageProvider;
+  /** Skip content checksums (queries that need only origins). */
+  shouldSkipChecksums?: boolean;
+}
+
+/** The image description of an image target: `NAME.yaml` for `NAME.tar` and `NAME.oci.tar`. */
+export function descriptionOfTarget(targetPath: string): string | undefined {
+  const match = /^(.*?)(\.oci)?\.tar$/.exec(targetPath);
+  if (match === null) return undefined;
+  return `${match[1]}.yaml`;
+}
+
+/**
+ * Builds the inventory of the image described by `descriptionPath` (absolute) from
+ * its layer targets as they are on disk (the caller brings them up to date first):
+ * each layer tar is read member by member; a layer `X.fragment.tar` is attributed to
+ * `X.spec.yaml` beside it, a layer `X.layer.tar` to the inputs of its list `X.layer`
+ * (fragment tars and folders); within a spec, a path some delivered `deb:` source
+ * installs (after include/exclude) belongs to that package, anything else to the spec's
+ * build. The result is sorted (layers bottom first, files by layer then path bytes,
+ * packages and specs by key), so the same image gives the same inventory.
+ * Throws ERR_IMAGE_DESCRIPTION, ERR_NOT_AN_IMAGE when a layer target is missing,
+ * ERR_SPEC_*, and ERR_SOURCE_UNREACHABLE when a .deb is neither cached nor fetchable.
+ */
+export async function collectInventory(target: string, descriptionPath: string, options: InventoryOptions): Promise<Inventory> {
+  const root = options.root;
+  const description = await loadImageDescription(descriptionPath, root);
+  const folder = dirname(descriptionPath);
+  const provider = options.packages ?? debSourceProvider(options.env !== undefined ? { env: options.env } : {});
+  const specsByPath = new Map<string, Spec>();
+  const packagesByKey = new Map<string, InventoryPackage>();
+  const debsOfSpec = new Map<string, DebPackage[]>();
+
+  const useSpec = async (specPath: string): Promise<{ spec: Spec; debs: DebPackage[] }> => {
+    const key = relative(root, specPath);
+    let spec = specsByPath.get(key);
+    if (spec === undefined) {
+      spec = await loadSpec(specPath, { root });
+      specsByPath.set(key, spec);
+      debsOfSpec.set(key, await provider.packagesOf(spec));
+    }
+    return { spec, debs: debsOfSpec.get(key)! };
+  };
+
+  const layers: InventoryLayer[] = [];
+  const files: InventoryFile[] = [];
+  for (const [index, layer] of description.layers.entries()) {
+    const layerPath = resolve(folder, layer);
+    const layerTarget = relative(root, layerPath);
+    if (!existsSync(layerPath)) {
+      throw new RedoError('ERR_NOT_AN_IMAGE', `redo: "${target}": layer "${layerTarget}" is not built`, {
+        hint: `build the image first: redo-ts ${target}`,
+      });
+    }
+    layers.push({ target: layerTarget, diffId: (await digestFile(layerPath)).digest });
+    const originOf = await originsOfTar(layerPath, root, useSpec);
+    const entries = entriesOfTar(layerPath);
+    const byPath = new Map<string, InventoryFile>();
+    for (const entry of entries) {
+      const key = entry.path.toString('latin1');
+      const file: InventoryFile = {
+        path: `/${pathText(entry.path)}`,
+        type: entry.type,
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+        sizeBytes: entry.sizeBytes,
+        layer: index,
+        origin: originOf(key) ?? { kind: 'target', target: layerTarget },
+      };
+      if (entry.linkTarget !== undefined) file.linkTarget = entry.type === 'hardlink' ? `/${pathText(entry.linkTarget)}` : pathText(entry.linkTarget);
+      if (entry.type === 'file' && options.shouldSkipChecksums !== true) Object.assign(file, checksumsOf(entry));
+      byPath.set(key, file);
+      files.push(file);
+    }
+    for (const entry of entries) {
+      if (entry.type !== 'hardlink') continue;
+      const file = byPath.get(entry.path.toString('latin1'))!;
+      const linked = byPath.get(entry.linkTarget!.toString('latin1'));
+      if (linked?.sha256Hex !== undefined) {
+        file.sha256Hex = linked.sha256Hex;
+        file.sha1Hex = linked.sha1Hex!;
+        file.sizeBytes = linked.sizeBytes;
+      }
+    }
+  }
+
+  // Specs the delivering specs require belong to the picture too (their packages are
+  // build inputs or run-time dependencies).
+  const reached = await collectSpecs([...specsByPath.values()].map((spec) => spec.path), { root });
+  for (const item of reached) await useSpec(item.spec.path);
+
+  const distro = distroOf([...debsOfSpec.values()].flat());
+  for (const [specKey, debs] of debsOfSpec) {
+    for (const deb of debs) {
+      const key = packageKey(deb);
+      const known = packagesByKey.get(key);
+      if (known !== undefined) {
+        if (!known.specs.includes(specKey)) known.specs.push(specKey);
+        known.isDelivered ||= deb.isDelivered;
+        continue;
+      }
+      const item: InventoryPackage = {
+        key,
+        name: deb.name,
+        version: deb.version,
+        architecture: deb.architecture,
+        purl: purlOf(deb, distro),
+        url: deb.url,
+        integrity: deb.integrity,
+        specs: [specKey],
+        isDelivered: deb.isDelivered,
+        licence: deb.licence,
+        dependsOn: [],
+      };
+      const fields = { maintainer: 'maintainer', homepage: 'homepage', summary: 'description', sourcePackage: 'source' } as const;
+      for (const [name, field] of Object.entries(fields)) {
+        const value = deb.control.get(field)?.split('\n')[0]?.trim();
+        if (value !== undefined && value !== '') item[name as keyof typeof fields] = value;
+      }
+      packagesByKey.set(key, item);
+    }
+  }
+  const deliveredByName = new Map<string, string>();
+  for (const item of packagesByKey.values()) if (item.isDelivered) deliveredByName.set(item.name, item.key);
+  for (const debs of debsOfSpec.values()) {
+    for (const deb of debs) {
+      const item = packagesByKey.get(packageKey(deb))!;
+      const relations = [deb.control.get('pre-depends'), deb.control.get('depends')].filter((v): v is string => v !== undefined).join(',');
+      for (const group of relations.split(',')) {
+        if (group.trim() === '') continue;
+        const names = group.split('|').map((alternative) => alternative.trim().split(/[\s(:]/)[0]!);
+        const present = names.map((name) => deliveredByName.get(name)).find((key) => key !== undefined);
+        if (present !== undefined && present !== item.key && !item.dependsOn.includes(present)) item.dependsOn.push(present);
+      }
+      item.dependsOn.sort();
+    }
+  }
+
+  const specs: InventorySpec[] = [...specsByPath.entries()].map(([key, spec]) => {
+    const inputs: PinnedSource[] = [
+      ...spec.sources.filter((source) => !(source.kind === 'deb' && source.isDelivered)).map((source) => ({ source, role: 'source' as const })),
+      ...spec.patches.map((patch) => ({ source: patch.source, role: 'patch' as const })),
+    ].map(({ source, role }) => ({
+      kind: source.kind,
+      name: source.name,
+      version: source.deb?.version ?? spec.version,
+      integrity: source.isProjectFile ? projectIntegrity(resolve(root, source.url.slice('file:'.length))) : source.integrity,
+      isProjectFile: source.isProjectFile,
+      url: source.url,
+      spec: key,
+      role,
+    }));
+    const item: InventorySpec = {
+      path: key,
+      name: spec.name,
+      version: spec.version,
+      requires: spec.requires.map((name) => relative(root, join(dirname(spec.path), `${name}${specSuffix}`))),
+      buildRequires: spec.buildRequires.map((name) => relative(root, join(dirname(spec.path), `${name}${specSuffix}`))),
+      sources: inputs,
+      packages: debsOfSpec.get(key)!.map(packageKey),
+    };
+    if (spec.description !== undefined) item.description = spec.description;
+    return item;
+  });
+
+  const diffIds = layers.map((layer) => layer.diffId);
+  const configDigest = digestBytes(imageConfigJson(description.config, diffIds));
+  return {
+    target,
+    description: relative(root, descriptionPath),
+    name: description.tags[0] ?? target,
+    tags: description.tags,
+    architecture: description.config.architecture ?? 'amd64',
+    os: description.config.os ?? 'linux',
+    configDigest,
+    distro,
+    layers,
+    specs: specs.sort((a, b) => compare(a.path, b.path)),
+    packages: [...packagesByKey.values()].sort((a, b) => compare(a.key, b.key)),
+    files,
+  };
+}
+
+/** The image description of an image target, checked: ERR_NOT_AN_IMAGE when there is none. */
+export function requireDescription(root: string, target: string): string {
+  const description = descriptionOfTarget(target);
+  if (description === undefined || !existsSync(join(root, description))) {
+    throw new RedoError('ERR_NOT_AN_IMAGE', `redo: "${target}": not an image target`, {
+      details: [description === undefined ? 'wanted: NAME.tar or NAME.oci.tar' : `wanted: an image description "${description}"`],
+      hint: 'name an image target such as image.tar, built from NAME.yaml beside it',
+    });
+  }
+  return join(root, description);
+}
+
+/** `deb:NAME=VERSION?arch=A`. */
+export function packageKey(deb: { name: string; version: string; architecture: string }): string {
+  return `deb:${deb.name}=${deb.version}?arch=${deb.architecture}`;
+}
+
+/** Package URL of a Debian package (purl-spec `deb` type): `pkg:deb/debian/NAME@VERSION?arch=A&distro=debian-12`. */
+export function purlOf(deb: { name: string; version: string; architecture: string }, distro: string | undefined): string {
+  const encode = (text: string): string => text.replace(/[^A-Za-z0-9.+~_-]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return `pkg:deb/debian/${encode(deb.name)}@${encode(deb.version)}?arch=${encode(deb.architecture)}${distro === undefined ? '' : `&distro=${distro}`}`;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function projectIntegrity(path: string): Integrity | undefined {
+  try {
+    return integrityOfBytes(readFileSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The Debian release the package versions name (`+deb12u1` → debian-12) when they all
+ * name one, else undefined (no guess).
+ */
+function distroOf(debs: DebPackage[]): string | undefined {
+  const releases = new Set<string>();
+  for (const deb of debs) {
+    const match = /\+deb([0-9]+)u[0-9]+/.exec(deb.version);
+    if (match !== null) releases.add(match[1]!);
+  }
+  return releases.size === 1 ? `debian-${[...releases][0]}` : undefined;
+}
+
+/** sha256 and sha1 of a regular file entry whose content lies in a tar file at an offset. */
+function checksumsOf(entry: TarEntry): { sha256Hex: string; sha1Hex: string } {
+  const sha256 = createHash('sha256');
+  const sha1 = createHash('sha1');
+  const content = entry.content;
+  if (content !== undefined && content.kind === 'path') {
+    const fd = openSync(content.path, 'r');
+    try {
+      const chunk = Buffer.alloc(Math.min(1 << 20, Math.max(entry.sizeBytes, 1)));
+      let done = 0;
+      while (done < entry.sizeBytes) {
+        const want = Math.min(chunk.length, entry.sizeBytes - done);
+        const got = readSync(fd, chunk, 0, want, (content.offsetBytes ?? 0) + done);
+        if (got <= 0) break;
+        sha256.update(chunk.subarray(0, got));
+        sha1.update(chunk.subarray(0, got));
+        done += got;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { sha256Hex: sha256.digest('hex'), sha1Hex: sha1.digest('hex') };
+}
+
+type UseSpec = (specPath: string) => Promise<{ spec: Spec; debs: DebPackage[] }>;
+
+/**
+ * A lookup from member path (latin1 key, no leading slash) to origin for the tar at
+ * `tarPath`: a fragment's spec and packages, a layer list's inputs, or nothing known.
+ */
+async function originsOfTar(tarPath: string, root: string, useSpec: UseSpec): Promise<(key: string) => FileOrigin | undefined> {
+  const fragment = /^(.*)\.fragment\.tar$/.exec(tarPath);
+  if (fragment !== null && existsSync(`${fragment[1]}${specSuffix}`)) {
+    const { spec, debs } = await useSpec(`${fragment[1]}${specSuffix}`);
+    return (key) => {
+      const deb = debs.find((item) => item.isDelivered && item.deliveredPaths.has(key));
+      if (deb !== undefined) return { kind: 'package', package: packageKey(deb), spec: spec.relativePath };
+      return { kind: 'spec', spec: spec.relativePath };
+    };
+  }
+  const list = /^(.*)\.layer\.tar$/.exec(tarPath);
+  if (list !== null && existsSync(`${list[1]}.layer`)) {
+    const folder = dirname(tarPath);
+    const inputs = readFileSync(`${list[1]}.layer`, 'utf8')
+      .split('\n')
+      .map((line) => line.replace(/#.*/, '').trim())
+      .filter((line) => line !== '');
+    const lookups: Array<{ paths: Set<string>; originOf: (key: string) => FileOrigin | undefined }> = [];
+    for (const input of inputs) {
+      if (input.endsWith('/')) {
+        const projectFolder = relative(root, join(folder, input));
+        lookups.push({
+          paths: new Set(),
+          originOf: (key) => (existsSync(join(folder, input, key)) ? { kind: 'folder', folder: `${projectFolder}/`, projectPath: join(projectFolder, key) } : undefined),
+        });
+        continue;
+      }
+      const inputPath = join(folder, input);
+      if (!existsSync(inputPath)) continue;
+      const paths = new Set(entriesOfTar(inputPath).map((entry) => entry.path.toString('latin1')));
+      const inner = await originsOfTar(inputPath, root, useSpec);
+      lookups.push({ paths, originOf: (key) => (paths.has(key) ? inner(key) ?? { kind: 'target', target: relative(root, inputPath) } : undefined) });
+    }
+    return (key) => {
+      for (const lookup of lookups) {
+        const origin = lookup.originOf(key);
+        if (origin !== undefined) return origin;
+      }
+      return undefined;
+    };
+  }
+  return () => undefined;
+}
+
+/** Hex of the image digest used to name documents derived from an inventory. */
+export function imageIdHex(inventory: Inventory): string {
+  return digestHex(inventory.configDigest);
+}
+

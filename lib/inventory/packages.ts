@@ -1,0 +1,144 @@
+/** The packages a spec installs: today its pinned `deb:` sources, read from the source cache; the interface lets a lock file supply them later. */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { openSync, readSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readDebControl, readDebEntries } from '../sources/deb.js';
+import { fetchSource } from '../sources/fetch.js';
+import { compileGlob } from '../sources/glob.js';
+import type { Integrity } from '../sources/integrity.js';
+import type { SourceSpec, Spec } from '../sources/spec.js';
+import { cacheDirFrom } from '../sources/store.js';
+import { pathText, type TarEntry } from '../image/tar.js';
+import { licenceOfCopyright, parseDeb822, type LicenceFinding } from './licence.js';
+
+/** A Debian package a spec names, with what its own metadata says. */
+export interface DebPackage {
+  name: string;
+  version: string;
+  /** From the control file (`Architecture:`), else the source's `?arch=`. */
+  architecture: string;
+  /** The pin of the .deb file. */
+  integrity: Integrity | undefined;
+  /** The url as the spec writes it (`deb:NAME=VERSION?arch=A`). */
+  url: string;
+  /** The spec naming it, relative to the project root. */
+  spec: string;
+  /** Whether its files go into the image (`deliver: false` makes it a build input only). */
+  isDelivered: boolean;
+  /** Image paths (`usr/bin/x`, no leading slash) of the package that the spec delivers, after include/exclude. */
+  deliveredPaths: Set<string>;
+  /** Control fields, lower-case names (`depends`, `maintainer`, `homepage`, `source`, `description`, …). */
+  control: Map<string, string>;
+  licence: LicenceFinding;
+}
+
+/**
+ * Supplies the packages of a spec. The default reads each `deb:` source's .deb (from the
+ * source cache, fetching through apt only when the cache lacks it). A lock-file
+ * provider can implement the same call.
+ */
+export interface PackageProvider {
+  packagesOf(spec: Spec): Promise<DebPackage[]>;
+}
+
+/** Options for debSourceProvider. */
+export interface DebSourceProviderOptions {
+  /** Source cache; default cacheDirFrom(env). */
+  cacheDir?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Never download a .deb missing from the cache (ERR_SOURCE_UNREACHABLE). */
+  isOffline?: boolean;
+}
+
+/**
+ * A PackageProvider reading the pinned `deb:` sources of specs: each .deb is fetched as a
+ * build would (verified against its pin), its control file and data archive read
+ * (`/usr/share/doc/NAME/copyright` gives the licence), and the spec's include/exclude
+ * applied to its paths exactly as buildFragment applies them. Results are memoised per
+ * url. Writes only a scratch folder it removes.
+ */
+export function debSourceProvider(options: DebSourceProviderOptions = {}): PackageProvider {
+  const env = options.env ?? process.env;
+  const cacheDir = options.cacheDir ?? cacheDirFrom(env);
+  const memo = new Map<string, Promise<{ control: Map<string, string>; entries: TarEntry[]; licence: LicenceFinding }>>();
+  const readPackage = (source: SourceSpec, spec: Spec) => {
+    const key = `${source.url} ${source.integrity}`;
+    let found = memo.get(key);
+    if (found === undefined) {
+      found = (async () => {
+        const fetched = await fetchSource(source, { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env });
+        const label = `${source.deb!.package}=${source.deb!.version}`;
+        const control = parseDeb822(await readDebControl(fetched.path, label))[0] ?? new Map<string, string>();
+        const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-inventory-'));
+        try {
+          const entries = await readDebEntries(fetched.path, label, join(scratch, 'data.tar'));
+          const copyrightPath = `usr/share/doc/${source.deb!.package}/copyright`;
+          const copyright = entries.find((entry) => entry.type === 'file' && entry.path.toString('latin1') === copyrightPath);
+          const text = copyright === undefined ? undefined : readContent(copyright);
+          // Entries point into the scratch tar by offset; keep only what outlives it.
+          const kept = entries.map((entry) => ({ ...entry, content: undefined }) as TarEntry);
+          return { control, entries: kept, licence: licenceOfCopyright(text, `/${copyrightPath}`) };
+        } finally {
+          await rm(scratch, { recursive: true, force: true });
+        }
+      })();
+      memo.set(key, found);
+    }
+    return found;
+  };
+  return {
+    async packagesOf(spec) {
+      const out: DebPackage[] = [];
+      for (const source of spec.sources) {
+        if (source.kind !== 'deb' || source.deb === undefined) continue;
+        const { control, entries, licence } = await readPackage(source, spec);
+        out.push({
+          name: source.deb.package,
+          version: source.deb.version,
+          architecture: control.get('architecture') ?? source.deb.arch ?? 'all',
+          integrity: source.integrity,
+          url: source.url,
+          spec: spec.relativePath,
+          isDelivered: source.isDelivered,
+          deliveredPaths: source.isDelivered ? deliveredPathsOf(entries, source) : new Set(),
+          control,
+          licence,
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/** Reads a small file entry's bytes (content by path and offset) as utf8 text. */
+function readContent(entry: TarEntry): string | undefined {
+  const content = entry.content;
+  if (content === undefined || content.kind !== 'path') return undefined;
+  const fd = openSync(content.path, 'r');
+  try {
+    const bytes = Buffer.alloc(entry.sizeBytes);
+    readSync(fd, bytes, 0, bytes.length, content.offsetBytes ?? 0);
+    return bytes.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The member paths of a package a deb source delivers: include/exclude globs over `/…` paths, and folders above what is kept (as buildFragment does). */
+function deliveredPathsOf(entries: TarEntry[], source: SourceSpec): Set<string> {
+  const include = (source.include ?? []).map(compileGlob);
+  const exclude = (source.exclude ?? []).map(compileGlob);
+  const isWanted = (imagePath: string): boolean =>
+    (include.length === 0 || include.some((match) => match(imagePath))) && !exclude.some((match) => match(imagePath));
+  const kept = new Set<string>();
+  for (const entry of entries) {
+    const path = entry.path.toString('latin1');
+    if (!isWanted(`/${pathText(entry.path)}`)) continue;
+    kept.add(path);
+    if (entry.type === 'directory') continue;
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) kept.add(path.slice(0, slash));
+  }
+  return kept;
+}

@@ -1,0 +1,206 @@
+// `redo-ts sbom`: SPDX 2.3 and CycloneDX 1.6 documents of the default image and of the
+// tutorial's Debian image, checked by the formats' own validators, against the files
+// themselves, and for identical bytes from the same image.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool } from '../helpers/clients.js';
+import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
+import { cycloneDxProblems, spdxProblems } from '../helpers/sbom-validators.js';
+import { copyChapter, type ChapterCopy } from '../helpers/tutorial.js';
+
+type Json = Record<string, any>;
+
+const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
+
+describe('redo-ts sbom on the default image', () => {
+  let cache: string;
+  let project: ProjectCopy;
+  let spdxText: string;
+  let cdxText: string;
+  const env = (): NodeJS.ProcessEnv => ({ REDO_TS_CACHE: cache });
+
+  beforeAll(async () => {
+    cache = mkdtempSync(join(tmpdir(), 'redo-ts-sbom-cache-'));
+    project = copyProject('redo-ts-sbom-a-');
+    const spdx = await project.redo(['sbom', 'image.tar'], { env: env() });
+    expect(spdx.status, spdx.stderr).toBe(0);
+    spdxText = spdx.stdout;
+    const cdx = await project.redo(['sbom', '--format', 'cyclonedx', 'image.tar'], { env: env() });
+    expect(cdx.status, cdx.stderr).toBe(0);
+    cdxText = cdx.stdout;
+  });
+  afterAll(() => {
+    project?.remove();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('builds the image first, then prints an SPDX 2.3 document the published schema and the spec rules accept', () => {
+    expect(spdxProblems(spdxText)).toEqual([]);
+    const document = JSON.parse(spdxText) as Json;
+    expect(document.creationInfo.created).toBe('1970-01-01T00:00:00Z');
+    const busybox = document.packages.find((p: Json) => p.name === 'busybox-static');
+    expect(busybox.versionInfo).toBe('1:1.35.0-4+deb12u1+b1');
+    expect(busybox.externalRefs).toEqual([
+      { referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: 'pkg:deb/debian/busybox-static@1%3A1.35.0-4+deb12u1+b1?arch=amd64&distro=debian-12' },
+    ]);
+    // The .deb's checksum is its pin, in hex.
+    expect(busybox.checksums).toEqual([{ algorithm: 'SHA256', checksumValue: Buffer.from('PT/b6R1GYMhz4UsJLCE/6BwdpjYtqiNusl0BcesQh0Q=', 'base64').toString('hex') }]);
+    // busybox's copyright file is not machine-readable: no licence is claimed.
+    expect(busybox.licenseDeclared).toBe('NOASSERTION');
+  });
+
+  it('lists every file with the checksums of its bytes and the package or spec that delivered it', () => {
+    const document = JSON.parse(spdxText) as Json;
+    const byName = new Map<string, Json>(document.files.map((file: Json) => [file.fileName, file]));
+    expect([...byName.keys()].sort()).toEqual(['./bin/busybox', './usr/bin/greet']);
+    const busyboxBytes = execFileSync('tar', ['-xOf', join(project.dir, 'targets/busybox.fragment.tar'), 'bin/busybox'], { maxBuffer: 1 << 26 });
+    expect(byName.get('./bin/busybox')!.checksums).toContainEqual({ algorithm: 'SHA256', checksumValue: sha256(busyboxBytes) });
+    // greet is installed unchanged from the project's app/greet.sh.
+    expect(byName.get('./usr/bin/greet')!.checksums).toContainEqual({ algorithm: 'SHA256', checksumValue: sha256(readFileSync(join(project.dir, 'app/greet.sh'))) });
+    const nameOf = new Map<string, string>([...document.packages, ...document.files].map((e: Json) => [e.SPDXID, e.name ?? e.fileName]));
+    const relations = document.relationships.map((r: Json) => `${nameOf.get(r.spdxElementId) ?? r.spdxElementId} ${r.relationshipType} ${nameOf.get(r.relatedSpdxElement)}`);
+    expect(relations).toEqual(
+      expect.arrayContaining([
+        'SPDXRef-DOCUMENT DESCRIBES localhost/redo-ts/hello:latest',
+        'localhost/redo-ts/hello:latest CONTAINS busybox-static',
+        'localhost/redo-ts/hello:latest CONTAINS greet',
+        'busybox-static CONTAINS ./bin/busybox',
+        'greet CONTAINS ./usr/bin/greet',
+        'greet GENERATED_FROM greet.sh',
+        'greet DEPENDS_ON busybox',
+      ]),
+    );
+  });
+
+  it('prints a CycloneDX 1.6 document the CycloneDX library validates, with files nested under what delivered them', async () => {
+    expect(await cycloneDxProblems(cdxText)).toEqual([]);
+    const bom = JSON.parse(cdxText) as Json;
+    expect(bom.metadata.component.type).toBe('container');
+    expect(bom.metadata.timestamp).toBe('1970-01-01T00:00:00Z');
+    const busybox = bom.components.find((c: Json) => c.name === 'busybox-static');
+    expect(busybox.purl).toBe('pkg:deb/debian/busybox-static@1%3A1.35.0-4+deb12u1+b1?arch=amd64&distro=debian-12');
+    expect(busybox.components.map((c: Json) => c.name)).toEqual(['/bin/busybox']);
+    const greet = bom.components.find((c: Json) => c.name === 'greet');
+    expect(greet.components.map((c: Json) => c.name)).toEqual(['/usr/bin/greet']);
+    expect(greet.pedigree.ancestors.map((c: Json) => c.name)).toEqual(['greet.sh']);
+  });
+
+  it('gives the same bytes again and from another folder; the time comes from SOURCE_DATE_EPOCH', async () => {
+    const again = await project.redo(['sbom', 'image.tar'], { env: env() });
+    expect(again.stdout).toBe(spdxText);
+    const other = copyProject('redo-ts-sbom-b-other-');
+    try {
+      const elsewhere = await other.redo(['sbom', '--format', 'cyclonedx', 'image.tar'], { env: env(), umask: 0o077 });
+      expect(elsewhere.status, elsewhere.stderr).toBe(0);
+      expect(elsewhere.stdout).toBe(cdxText);
+    } finally {
+      other.remove();
+    }
+    const dated = await project.redo(['sbom', 'image.tar'], { env: { ...env(), SOURCE_DATE_EPOCH: '1700000000' } });
+    expect(dated.status, dated.stderr).toBe(0);
+    expect((JSON.parse(dated.stdout) as Json).creationInfo.created).toBe('2023-11-14T22:13:20Z');
+  });
+
+  it('the OCI layout carries both SBOMs as artifacts whose subject is the image manifest', () => {
+    const layout = join(project.dir, 'layout');
+    mkdirSync(layout);
+    runTool('tar', ['-xf', join(project.dir, 'image.oci.tar'), '-C', layout]);
+    const imageDigest = (JSON.parse(runTool('skopeo', ['inspect', `oci:${layout}:latest`]).stdout) as Json).Digest as string;
+    const blob = (digest: string): Buffer => readFileSync(join(layout, 'blobs/sha256', digest.slice('sha256:'.length)));
+    for (const [ref, type, text] of [
+      ['latest.sbom.spdx', 'application/spdx+json', spdxText],
+      ['latest.sbom.cyclonedx', 'application/vnd.cyclonedx+json', cdxText],
+    ] as const) {
+      const manifest = JSON.parse(runTool('skopeo', ['inspect', '--raw', `oci:${layout}:${ref}`]).stdout) as Json;
+      expect(manifest.artifactType).toBe(type);
+      expect(manifest.subject).toEqual({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: imageDigest, size: blob(imageDigest).length });
+      expect(manifest.config).toEqual({ mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${sha256('{}')}`, size: 2 });
+      expect(manifest.layers).toHaveLength(1);
+      expect(manifest.layers[0].mediaType).toBe(type);
+      // The artifact holds exactly what `redo-ts sbom` prints.
+      expect(blob(manifest.layers[0].digest).toString('utf8')).toBe(text);
+    }
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as Json;
+    expect(index.manifests.map((m: Json) => m.artifactType ?? m.annotations['org.opencontainers.image.ref.name'])).toEqual([
+      'latest',
+      'application/spdx+json',
+      'application/vnd.cyclonedx+json',
+    ]);
+    // umoci reads the whole layout and unpacks the image.
+    runTool('umoci', ['unpack', '--rootless', '--image', `${layout}:latest`, join(project.dir, 'bundle')]);
+    expect(readFileSync(join(project.dir, 'bundle/rootfs/usr/bin/greet'), 'utf8')).toBe(readFileSync(join(project.dir, 'app/greet.sh'), 'utf8'));
+    // oci-image-tool predates image-spec 1.1 (it rejects the empty config media type and
+    // cannot select one ref among several), so it validates the image with the artifact
+    // descriptors left out of index.json; every blob stays in place.
+    index.manifests = index.manifests.filter((m: Json) => m.artifactType === undefined);
+    writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+    expect(runTool('oci-image-tool', ['validate', '--type', 'image', layout]).stdout).toContain('Validation succeeded');
+  });
+
+  it('refuses a target that is not an image, and an unknown format', async () => {
+    const notImage = await project.redo(['sbom', 'targets/greet.fragment.tar'], { env: env() });
+    expect(notImage.status).toBe(1);
+    expect(notImage.stderr).toContain('redo: "targets/greet.fragment.tar": not an image target');
+    const badFormat = await project.redo(['sbom', '--format', 'swid', 'image.tar'], { env: env() });
+    expect(badFormat.status).toBe(2);
+    expect(badFormat.stderr).toContain('unknown format "swid"');
+  });
+
+  it('the validators catch what they are there to catch', async () => {
+    const document = JSON.parse(spdxText) as Json;
+    document.files[0].checksums = document.files[0].checksums.filter((c: Json) => c.algorithm !== 'SHA1');
+    document.packages[1].licenseDeclared = 'GPL-2';
+    document.relationships.push({ spdxElementId: 'SPDXRef-Image', relationshipType: 'CONTAINS', relatedSpdxElement: 'SPDXRef-Nowhere' });
+    const problems = spdxProblems(JSON.stringify(document));
+    expect(problems.some((p) => p.includes('has no SHA1 checksum'))).toBe(true);
+    expect(problems.some((p) => p.includes('not a valid SPDX licence expression: GPL-2'))).toBe(true);
+    expect(problems).toContain('SPDXID referenced but not defined: SPDXRef-Nowhere');
+    const bom = JSON.parse(cdxText) as Json;
+    bom.components[0].hashes = [{ alg: 'SHA-256', content: 'not-hex' }];
+    expect(await cycloneDxProblems(JSON.stringify(bom))).not.toEqual([]);
+  });
+});
+
+describe('redo-ts sbom on the tutorial\'s Debian image', () => {
+  let cache: string;
+  let chapter: ChapterCopy;
+  beforeAll(() => {
+    cache = mkdtempSync(join(tmpdir(), 'redo-ts-sbom-t07-cache-'));
+    chapter = copyChapter('07-debian-image');
+  });
+  afterAll(() => {
+    chapter?.remove();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('gives valid documents with licences from machine-readable copyright files and package dependencies', { timeout: 300_000 }, async () => {
+    const spdx = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(spdx.status, spdx.stderr).toBe(0);
+    expect(spdxProblems(spdx.stdout)).toEqual([]);
+    const cdx = await chapter.redo(['sbom', '--format=cyclonedx', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(cdx.status, cdx.stderr).toBe(0);
+    expect(await cycloneDxProblems(cdx.stdout)).toEqual([]);
+
+    const document = JSON.parse(spdx.stdout) as Json;
+    const licence = (name: string): string => document.packages.find((p: Json) => p.name === name).licenseDeclared;
+    // coreutils' copyright file: GPL-3+, BSD-4-clause-UC, ISC, FSFULLR, GFDL-NIV-1.3.
+    expect(licence('coreutils')).toBe('GPL-3.0-or-later AND BSD-4-Clause-UC AND ISC AND FSFULLR AND GFDL-1.3-no-invariants-only');
+    expect(licence('libgmp10')).toContain('(GPL-2.0-or-later OR LGPL-3.0-or-later)');
+    expect(licence('libc6')).toBe('NOASSERTION');
+    expect(document.hasExtractedLicensingInfos.map((info: Json) => info.licenseId)).toContain('LicenseRef-public-domain');
+    // base-passwd is a build input of the base spec (deliver: false): in the SBOM, not in the image.
+    const idOf = (name: string): string => document.packages.find((p: Json) => p.name === name).SPDXID;
+    const has = (from: string, type: string, to: string): boolean =>
+      document.relationships.some((r: Json) => r.spdxElementId === from && r.relationshipType === type && r.relatedSpdxElement === to);
+    expect(has(idOf('base-passwd'), 'BUILD_DEPENDENCY_OF', idOf('base'))).toBe(true);
+    expect(has('SPDXRef-Image', 'CONTAINS', idOf('base-passwd'))).toBe(false);
+    expect(has(idOf('coreutils'), 'DEPENDS_ON', idOf('libc6'))).toBe(true);
+    expect(has(idOf('coreutils'), 'DEPENDS_ON', idOf('libacl1'))).toBe(true);
+    const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === idOf('coreutils') && r.relationshipType === 'CONTAINS').length;
+    expect(coreutilsFiles).toBeGreaterThan(50);
+  });
+});
