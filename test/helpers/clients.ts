@@ -90,10 +90,13 @@ export interface LoopbackRegistry {
 
 /**
  * Starts Debian's `docker-registry` (distribution v2) on 127.0.0.1 at a free port,
- * with a temporary config and storage folder; waits until /v2/ answers. `stop()`
+ * with a temporary config and storage folder (and Basic or token auth when asked);
+ * waits until /v2/ answers. `stop()`
  * kills it by PID and removes the folder.
  */
-export async function startRegistry(options: { htpasswd?: { user: string; password: string } } = {}): Promise<LoopbackRegistry> {
+export async function startRegistry(
+  options: { htpasswd?: { user: string; password: string }; token?: { realm: string; service: string; issuer: string; certPath: string } } = {},
+): Promise<LoopbackRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'redo-ts-registry-'));
   const auth: string[] = [];
   if (options.htpasswd !== undefined) {
@@ -101,6 +104,11 @@ export async function startRegistry(options: { htpasswd?: { user: string; passwo
     const line = runTool('htpasswd', ['-nbB', options.htpasswd.user, options.htpasswd.password]).stdout.trim();
     writeFileSync(join(dir, 'htpasswd'), `${line}\n`);
     auth.push('auth:', '  htpasswd:', '    realm: redo-ts-test', `    path: ${join(dir, 'htpasswd')}`);
+  }
+  if (options.token !== undefined) {
+    // Bearer tokens from a token server (helpers/token-server.ts) whose cert the registry trusts.
+    const { realm, service, issuer, certPath } = options.token;
+    auth.push('auth:', '  token:', `    realm: ${realm}`, `    service: ${service}`, `    issuer: ${issuer}`, `    rootcertbundle: ${certPath}`);
   }
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
