@@ -58,3 +58,11 @@ export type { PinOptions, PinChange } from './sources/pin.js';
 export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
+
+// Registries: push, pinned base images, the remote build cache.
+export { parseReference, isLoopbackHost } from './registry/reference.js';
+export type { RegistryReference } from './registry/reference.js';
+export { pushLayout } from './registry/push.js';
+export type { PushReport, PushedBlob } from './registry/push.js';
+export { fetchBaseImage, configOnBase, resolveBaseInputs } from './registry/base-image.js';
+export type { BaseImage, BaseInputs, FetchBaseOptions } from './registry/base-image.js';

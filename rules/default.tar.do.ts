@@ -9,7 +9,7 @@
 // says `allowOverlap: true`.
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { RedoError, checkLayersDisjoint, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -26,15 +26,19 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (!description.allowOverlap) {
     checkLayersDisjoint(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })));
   }
+  const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
   const result = await writeDockerArchive(
     {
       layers: description.layers.map((layer) => join(ctx.dir, layer)),
-      config: description.config,
+      ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
+      config: base.config,
       repoTags: description.tags,
       gzip: description.gzip,
     },
     ctx.output,
   );
   ctx.log(`image: config ${result.configDigest}`);
-  description.layers.forEach((layer, i) => ctx.log(`image: layer ${layer} ${result.diffIds[i]}`));
+  const baseCount = base.baseLayers?.length ?? 0;
+  for (let i = 0; i < baseCount; i += 1) ctx.log(`image: base layer ${i + 1} ${result.diffIds[i]}`);
+  description.layers.forEach((layer, i) => ctx.log(`image: layer ${layer} ${result.diffIds[baseCount + i]}`));
 }

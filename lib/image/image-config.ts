@@ -38,6 +38,10 @@ export interface ImageInput {
   repoTags?: string[];
   /** Store layers gzip-compressed (pinned header); default false. */
   gzip?: boolean;
+  /** Layers of a base image, as stored blobs (kept byte for byte), placed below `layers`. */
+  baseLayers?: PreparedLayer[];
+  /** Manifest annotations (OCI layout only), e.g. org.opencontainers.image.base.name. */
+  annotations?: Record<string, string>;
 }
 
 /** What an image writer produced: every digest a client will check. */

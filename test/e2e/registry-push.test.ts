@@ -2,37 +2,16 @@
 // pushed digest is the layout's, credentials come from auth files, errors name the reference.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { blobActions, layoutDigest, registryFixture } from '../helpers/registry-fixtures.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyFixture, type ProjectCopy } from '../helpers/project-copy.js';
+import type { ProjectCopy } from '../helpers/project-copy.js';
 import { freePort, hasTool, runTool, startRegistry, type LoopbackRegistry } from '../helpers/clients.js';
 
 const tools = ['docker-registry', 'skopeo', 'htpasswd'];
 const missing = tools.filter((t) => !hasTool(t));
 if (missing.length > 0) console.warn(`registry push tests skipped: not installed: ${missing.join(', ')} (.ci/run installs them)`);
 const describeIf = missing.length === 0 ? describe : describe.skip;
-
-/** The fixture with the host's static busybox in its base layer folder. */
-export function registryFixture(): ProjectCopy {
-  const project = copyFixture('601-registry');
-  mkdirSync(join(project.dir, 'busybox', 'bin'), { recursive: true });
-  copyFileSync('/bin/busybox', join(project.dir, 'busybox', 'bin', 'busybox'));
-  return project;
-}
-
-/** The digest index.json of an OCI layout archive names (the image's manifest). */
-function layoutDigest(project: ProjectCopy, archive: string): string {
-  const index = JSON.parse(runTool('tar', ['-xOf', join(project.dir, archive), 'index.json']).stdout) as { manifests: { digest: string }[] };
-  return index.manifests[0]!.digest;
-}
-
-/** Blob lines of push output: action and role, e.g. "uploaded layer 2". */
-function blobActions(stdout: string): string[] {
-  return stdout
-    .split('\n')
-    .filter((line) => /^(uploaded|skipped|mounted) /.test(line))
-    .map((line) => `${line.split(' ')[0]} ${line.replace(/^.*(KiB|MiB| B)  /, '')}`);
-}
 
 describeIf('redo-ts push', () => {
   let registry: LoopbackRegistry;
