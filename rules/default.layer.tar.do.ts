@@ -8,6 +8,8 @@
 //     docs/image.md), never from the builder's filesystem.
 // `#` starts a comment. The inputs are merged into one deterministic tar; a path that
 // two inputs deliver differently is an error naming both.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

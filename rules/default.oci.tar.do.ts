@@ -3,6 +3,8 @@
 //
 // The layout is written into a scratch folder, then archived with the same
 // deterministic tar writer as the layers, so its bytes depend only on the image.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';

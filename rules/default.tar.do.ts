@@ -7,6 +7,8 @@
 // same image (NAME.oci.tar) is built alongside, so one `redo-ts NAME.tar` gives both.
 // A path delivered by two layers is an error naming both, unless the description
 // says `allowOverlap: true`.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { RedoError, checkLayersDisjoint, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
