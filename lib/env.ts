@@ -6,12 +6,16 @@
  * - `REDO_RUN_DIR`: set inside a build: the directory holding the engine's request FIFO.
  * - `REDO_PARENT`: set inside a build: the job token of the rule that is running.
  * - `REDO_ROOT`: set inside a build: the absolute project root.
+ * - `REDO_TS_REMOTE_CACHE`: registry repository of the remote build cache (as --remote-cache).
+ * - `REDO_TS_REMOTE_CACHE_READONLY`: "1" or "true": look up only (as --remote-cache-readonly).
  */
 export interface RedoEnvironment {
   rootOverride: string | undefined;
   runDir: string | undefined;
   parentToken: string | undefined;
   root: string | undefined;
+  remoteCache: string | undefined;
+  isRemoteCacheReadOnly: boolean;
 }
 
 /** Reads the REDO_* variables redo-ts understands from `env`; never throws. */
@@ -23,6 +27,8 @@ export function readRedoEnvironment(env: NodeJS.ProcessEnv): RedoEnvironment {
     runDir: nonEmpty(env.REDO_RUN_DIR),
     parentToken: nonEmpty(env.REDO_PARENT),
     root: nonEmpty(env.REDO_ROOT),
+    remoteCache: nonEmpty(env.REDO_TS_REMOTE_CACHE),
+    isRemoteCacheReadOnly: env.REDO_TS_REMOTE_CACHE_READONLY === '1' || env.REDO_TS_REMOTE_CACHE_READONLY === 'true',
   };
 }
 

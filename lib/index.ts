@@ -69,3 +69,10 @@ export type { SbomOptions } from './inventory/spdx.js';
 export { cyclonedxDocument } from './inventory/cyclonedx.js';
 export { licenceOfCopyright, spdxOfDebianLicence } from './inventory/licence.js';
 export type { LicenceFinding } from './inventory/licence.js';
+// Registries: push, pinned base images, the remote build cache.
+export { parseReference, isLoopbackHost } from './registry/reference.js';
+export type { RegistryReference } from './registry/reference.js';
+export { pushLayout } from './registry/push.js';
+export type { PushReport, PushedBlob } from './registry/push.js';
+export { fetchBaseImage, configOnBase, resolveBaseInputs } from './registry/base-image.js';
+export type { BaseImage, BaseInputs, FetchBaseOptions } from './registry/base-image.js';

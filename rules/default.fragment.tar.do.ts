@@ -6,6 +6,8 @@
 // owners the spec (or the .deb) gives, never the builder's. The dependencies recorded
 // here are the spec itself and the project files it reads (`integrity: project`);
 // pinned sources need none, since their pins are in the spec's text.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { join, relative, resolve } from 'node:path';
 import { buildFragment, loadSpec } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';

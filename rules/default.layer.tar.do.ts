@@ -10,6 +10,8 @@
 // paths, before anything is read) and every tar passes the one tar check. The inputs
 // are merged into one deterministic tar; a path that two inputs deliver differently is
 // an error naming both, as the list names them.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

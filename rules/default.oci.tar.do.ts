@@ -7,6 +7,8 @@
 // (see docs/sbom.md) go into the layout as artifacts whose `subject` is the image
 // manifest, named REF.sbom.spdx and REF.sbom.cyclonedx in index.json; the specs they
 // read are dependencies of this target.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -18,6 +20,7 @@ import {
   loadImageDescription,
   mtimeFromEnvironment,
   ociBlobSize,
+  resolveBaseInputs,
   spdxDocument,
   writeOciLayout,
   writeTar,
@@ -29,6 +32,9 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   await ctx.ifchange(...description.layers);
+  // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
+  // checked by digest; its layers go below ours, byte for byte, so a push can skip them.
+  const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
   const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-oci-'));
   try {
     const layout = join(scratch, 'layout');
@@ -37,9 +43,11 @@ export default async function (ctx: RuleContext): Promise<void> {
         layers: description.layers.map((layer) => join(ctx.dir, layer)),
         layerLabels: description.layers,
         isOverlapAllowed: description.allowOverlap,
-        config: description.config,
+        config: base.config,
         refName: description.refName,
         gzip: description.gzip,
+        ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
+        ...(base.annotations === undefined ? {} : { annotations: base.annotations }),
       },
       layout,
     );

@@ -9,9 +9,11 @@
 // by two layers is an error naming both, unless the description says
 // `allowOverlap: true`; NAME.oci.tar makes the same checks, so a refused image builds
 // neither output.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { RedoError, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -25,17 +27,21 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
+  const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
   const result = await writeDockerArchive(
     {
       layers: description.layers.map((layer) => join(ctx.dir, layer)),
       layerLabels: description.layers,
       isOverlapAllowed: description.allowOverlap,
-      config: description.config,
+      ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
+      config: base.config,
       repoTags: description.tags,
       gzip: description.gzip,
     },
     ctx.output,
   );
   ctx.log(`image: config ${result.configDigest}`);
-  description.layers.forEach((layer, i) => ctx.log(`image: layer ${layer} ${result.diffIds[i]}`));
+  const baseCount = base.baseLayers?.length ?? 0;
+  for (let i = 0; i < baseCount; i += 1) ctx.log(`image: base layer ${i + 1} ${result.diffIds[i]}`);
+  description.layers.forEach((layer, i) => ctx.log(`image: layer ${layer} ${result.diffIds[baseCount + i]}`));
 }

@@ -23,6 +23,7 @@ const commandModules: Record<string, string> = {
   pin: './commands/pin.js',
   pins: './commands/pins.js',
   sbom: './commands/sbom.js',
+  push: './commands/push.js',
 };
 
 /** The exit status table, shown in --help and the README. */
@@ -66,6 +67,9 @@ async function help(io: CommandIO): Promise<void> {
     '  -x                 run sh rules with sh -x',
     '  -v                 run sh rules with sh -v',
     '  --why, --explain   say why each TARGET is or would be rebuilt; build nothing',
+    '  --remote-cache REF share built targets through a registry repository',
+    '                     (HOST[:PORT]/REPO; also REDO_TS_REMOTE_CACHE); see docs/registry.md',
+    '  --remote-cache-readonly  look up the remote cache, never upload to it',
     '  -h, --help         this text',
     '  --version          print the version',
     '',

@@ -31,7 +31,7 @@ export class Reporter {
       case 'built':
         this.running.delete(event.target);
         this.done += 1;
-        this.print(`redo  ${event.target}  (${describeReason(event.reason)})${event.hasOutput ? '' : ' [no output]'}\n`);
+        this.print(`redo  ${event.target}  (${describeReason(event.reason)})${event.hasOutput ? '' : ' [no output]'}${event.isFromCache === true ? ' from cache' : ''}\n`);
         break;
       case 'fresh':
         this.seen.add(event.target);

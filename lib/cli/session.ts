@@ -1,5 +1,6 @@
 /** Shared by the build commands: option parsing, engine set-up, event reporting, exit status. */
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../engine/build.js';
@@ -21,6 +22,10 @@ export interface BuildOptions {
   isWhy: boolean;
   isHelp: boolean;
   isVersion: boolean;
+  /** --remote-cache REF: the registry repository of the build cache. */
+  remoteCache?: string;
+  /** --remote-cache-readonly: look up, never upload. */
+  isRemoteCacheReadOnly?: boolean;
   targets: string[];
 }
 
@@ -51,6 +56,11 @@ export function parseBuildOptions(args: string[]): BuildOptions {
     else if (arg === '--version') options.isVersion = true;
     else if (arg === '--jobs') setJobs(args[(i += 1)]);
     else if (arg.startsWith('--jobs=')) setJobs(arg.slice('--jobs='.length));
+    else if (arg === '--remote-cache' || arg.startsWith('--remote-cache=')) {
+      const value = arg === '--remote-cache' ? args[(i += 1)] : arg.slice('--remote-cache='.length);
+      if (value === undefined || value === '') throw new RedoError('ERR_USAGE', 'redo: "--remote-cache": wants a registry repository, HOST[:PORT]/REPOSITORY');
+      options.remoteCache = value;
+    } else if (arg === '--remote-cache-readonly') options.isRemoteCacheReadOnly = true;
     else if (arg.startsWith('--')) throw new RedoError('ERR_USAGE', `redo: "${arg}": unknown option`, { hint: 'see redo-ts --help' });
     else if (arg.startsWith('-') && arg.length > 1) {
       for (let j = 1; j < arg.length; j += 1) {
@@ -94,6 +104,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   }
   const root = projectRoot(io);
   const reporter = new Reporter(io.stderr, io.isTTY);
+  const cache = await openRemoteCache(options, io, root);
   const engine = new Engine({
     root,
     jobs: options.jobs,
@@ -105,6 +116,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     nodePath: process.execPath,
     onEvent: (event) => reporter.onEvent(event),
     typeScript: createTypeScriptRuleSupport(),
+    ...(cache === undefined ? {} : { cache }),
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     engine.close();
@@ -116,11 +128,55 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   process.once('SIGTERM', onSignal);
   try {
     const summary = await engine.build(targets, io.cwd, options.isForced);
+    if (cache !== undefined) {
+      await cache.finish();
+      const { hits, stored, failedUploads } = cache.counts;
+      if (hits + stored + failedUploads > 0) {
+        reporter.finish();
+        io.stderr.write(`redo-ts: remote cache ${cache.reference.host}/${cache.reference.repository}: ${hits} from cache, ${stored} stored${failedUploads > 0 ? `, ${failedUploads} not stored` : ''}\n`);
+      }
+    }
     return summary.firstError === undefined ? 0 : summary.firstError.exitCode;
   } finally {
+    await cache?.finish();
     engine.close();
     reporter.finish();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+}
+
+/** `os/architecture` of this machine in OCI terms (x64 → amd64), part of every remote cache key. Pure. */
+export function hostPlatform(platform: string = process.platform, arch: string = process.arch): string {
+  const architectures: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return `${platform}/${architectures[arch] ?? arch}`;
+}
+
+function toolVersion(): string {
+  try {
+    const packageFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
+    return (JSON.parse(fs.readFileSync(packageFile, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The remote build cache the options or REDO_TS_REMOTE_CACHE name, or undefined. Its
+ * module (and the HTTP client) loads only then, so builds without one do not pay for it.
+ */
+async function openRemoteCache(options: BuildOptions, io: CommandIO, root: string): Promise<import('../registry/remote-cache.js').RemoteCache | undefined> {
+  const fromEnv = readRedoEnvironment(io.env);
+  const reference = options.remoteCache ?? fromEnv.remoteCache;
+  if (reference === undefined) return undefined;
+  const { RemoteCache } = await import('../registry/remote-cache.js');
+  return new RemoteCache({
+    reference,
+    env: io.env,
+    root,
+    platform: hostPlatform(),
+    toolVersion: toolVersion(),
+    isReadOnly: options.isRemoteCacheReadOnly === true || fromEnv.isRemoteCacheReadOnly,
+    onWarning: (message) => io.stderr.write(`warning: ${message}\n`),
+  });
 }

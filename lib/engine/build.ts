@@ -14,6 +14,7 @@ import type { RequestServer } from './server.js';
 import type { RuleSpawner } from './spawner.js';
 import { MISSING, identityOf, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
+import type { TargetCache } from './target-cache.js';
 
 /** How an engine builds: everything but the targets. */
 export interface EngineOptions {
@@ -36,6 +37,8 @@ export interface EngineOptions {
   onEvent: BuildEventListener;
   /** Loader for `.do.ts` rules; without it TypeScript rules fail. */
   typeScript?: TypeScriptRuleSupport;
+  /** A shared build cache consulted before a rule runs and offered what it built (--remote-cache). */
+  cache?: TargetCache;
 }
 
 /** The result of ensuring one target or source is up to date. */
@@ -407,9 +410,10 @@ export class Engine {
         const { server, spawner } = await this.startServer();
         server.openJob(job.token);
         const env = { ...spawner.env, REDO_PARENT: job.token };
-        let result;
+        const fromCache = await this.fetchFromCache(job, found.rule);
+        let result = fromCache;
         try {
-          result = await runRule({
+          result ??= await runRule({
             root: this.root,
             target,
             found,
@@ -438,6 +442,7 @@ export class Engine {
           }
           throw error;
         }
+        if (fromCache === undefined) this.offerToCache(job, found.rule, result);
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
           ? `stamp:${job.stampSha256Hex}`
@@ -463,6 +468,7 @@ export class Engine {
           hasOutput: result.output !== null,
           isOutputChanged: identity !== previous?.identity,
           durationMs: performance.now() - startMs,
+          ...(fromCache === undefined ? {} : { isFromCache: true }),
         });
         return { status: 'ok', identity };
       } finally {
@@ -473,6 +479,69 @@ export class Engine {
     } finally {
       if (!isLockHandedOver) this.locks.release(target);
     }
+  }
+
+  /**
+   * Asks the cache for the target's output before its rule runs. On a hit the output is
+   * renamed into place and the entry's dependencies become the job's, as if the rule had
+   * run; a miss (or no cache) gives undefined. Errors from the cache fail the target.
+   */
+  private async fetchFromCache(job: Job, rule: string): Promise<{ output: FileStamp | null } | undefined> {
+    const cache = this.options.cache;
+    if (cache === undefined) return undefined;
+    const targetAbsolute = path.join(this.root, job.target);
+    const outputPath = temporaryOutputPath(targetAbsolute, process.pid);
+    fs.mkdirSync(path.dirname(targetAbsolute), { recursive: true });
+    let hit;
+    try {
+      hit = await cache.lookUp({ target: job.target, rule, outputPath, identify: (deps) => this.identifyForCache(job, deps) });
+    } finally {
+      if (hit === undefined) fs.rmSync(outputPath, { force: true });
+    }
+    if (hit === undefined) return undefined;
+    for (const dep of hit.deps) {
+      addDependency(job.deps, dep.identity === null ? { path: dep.path, mode: 'ifcreate' } : { path: dep.path, mode: 'ifchange', identity: dep.identity });
+    }
+    fs.renameSync(outputPath, targetAbsolute);
+    return { output: readStamp(targetAbsolute) ?? null };
+  }
+
+  /** Current identities of a cache entry's dependencies, building them first (the job's slot is lent meanwhile). */
+  private async identifyForCache(job: Job, deps: readonly { path: string; mode: 'ifchange' | 'ifcreate' }[]): Promise<(string | null)[] | undefined> {
+    let targets: string[];
+    try {
+      targets = deps.map((dep) => toTargetPath(this.root, this.root, dep.path));
+    } catch {
+      return undefined;
+    }
+    job.hasSlot = false;
+    this.slots.release();
+    try {
+      const identities = await Promise.all(
+        targets.map(async (target, i): Promise<string | null | undefined> => {
+          if (deps[i]!.mode === 'ifcreate') return fs.existsSync(path.join(this.root, target)) ? 'present' : null;
+          const outcome = await this.ensure(target, [...job.chain, target], job.target, false);
+          return outcome.status === 'ok' ? outcome.identity : outcome.status === 'missing' ? null : undefined;
+        }),
+      );
+      return identities.includes(undefined) ? undefined : (identities as (string | null)[]);
+    } finally {
+      await this.slots.acquire(JobSlots.RESUMING);
+      job.hasSlot = true;
+    }
+  }
+
+  /** Offers a rule's fresh output to the cache (not for always-rebuilt, stamped or output-less targets). */
+  private offerToCache(job: Job, rule: string, result: { output: FileStamp | null }): void {
+    const cache = this.options.cache;
+    if (cache === undefined || result.output === null || job.isAlways || job.stampSha256Hex !== null) return;
+    cache.offer({
+      target: job.target,
+      rule,
+      outputPath: path.join(this.root, job.target),
+      outputSha256Hex: result.output.sha256Hex,
+      deps: job.deps.map((dep) => ({ path: dep.path, identity: dep.mode === 'ifcreate' ? null : dep.identity ?? null })),
+    });
   }
 
   private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[]): Job {

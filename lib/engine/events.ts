@@ -43,8 +43,8 @@ export function describeReason(reason: RebuildReason): string {
 export type BuildEvent =
   /** A rule is about to run. `chain` runs from the top-level target to this one. */
   | { kind: 'started'; target: string; chain: string[]; reason: RebuildReason }
-  /** A rule succeeded; `isOutputChanged` is false when early cutoff applies. */
-  | { kind: 'built'; target: string; reason: RebuildReason; hasOutput: boolean; isOutputChanged: boolean; durationMs: number }
+  /** A rule succeeded (or its output came from the build cache: `isFromCache`); `isOutputChanged` is false when early cutoff applies. */
+  | { kind: 'built'; target: string; reason: RebuildReason; hasOutput: boolean; isOutputChanged: boolean; durationMs: number; isFromCache?: boolean }
   /** A target was checked and is up to date. */
   | { kind: 'fresh'; target: string }
   /** A target failed; `error` carries code, chain and evidence. `isRootCause` is false for "dependency failed". */

@@ -11,3 +11,4 @@ export type { FoundRule, RuleLookup, RuleKind } from './lookup.js';
 export { findProjectRoot, toTargetPath } from './paths.js';
 export type { RuleFunction, TypeScriptRuleSupport } from './runner.js';
 export { STATE_VERSION } from './state.js';
+export type { CacheHit, CacheLookup, CacheOffer, CachedDependency, TargetCache } from './target-cache.js';

@@ -18,6 +18,9 @@ import { architectures, envProblem, operatingSystems, portProblem, referenceProb
  *     gzip: false                        # store layers gzip-compressed (pinned header)
  *     allowOverlap: false                # true: an upper layer may replace a lower
  *                                        # layer's file (default: an error naming both)
+ *     base: registry.example/os@sha256:… # a pinned base image, below the layers
+ *                                        # (a tag alone is refused; `redo-ts pin` adds
+ *                                        # the digest: HOST/REPO:TAG@sha256:…)
  *     sbom: true                         # attach SPDX and CycloneDX SBOMs to the OCI
  *                                        # layout as artifacts (default true)
  *     audit: false                       # true: building NAME.tar fails on audit findings
@@ -50,10 +53,12 @@ export interface ImageDescription {
   auditAllow: string[];
   /** Layer targets, relative to the description's folder, bottom first. */
   layers: string[];
+  /** The pinned base image reference (with its digest), whose layers go below `layers`. */
+  base?: string;
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'sbom', 'audit', 'auditAllow', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
 const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels', 'exposedPorts'];
 
 /**
@@ -135,6 +140,12 @@ export async function loadImageDescription(path: string, root: string): Promise<
   const shouldAudit = flag('audit');
   const auditAllow = strings(fields.get('auditAllow'), 'auditAllow');
 
+  const baseNode = fields.get('base');
+  const base = baseNode === undefined ? undefined : text1('base', '');
+  if (base !== undefined && !/@sha256:[0-9a-f]{64}$/.test(base)) {
+    fail(baseNode, 'base', `"${base}" is not pinned by digest (HOST/REPOSITORY[:TAG]@sha256:…); run \`redo-ts pin ${shown}\` to add the digest the tag points at`);
+  }
+
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
   if (layers.length === 0) fail(layersNode ?? top, 'layers', 'an image needs at least one layer');
@@ -207,5 +218,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, hasSbom, shouldAudit, auditAllow, layers, config };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }) };
 }

@@ -30,7 +30,7 @@ import type { TarEntry } from './tar-header.js';
 export async function writeDockerArchive(input: ImageInput, outPath: string): Promise<ImageResult> {
   const scratch = join(dirname(outPath), `.${basename(outPath)}.layers`);
   try {
-    const layers = await prepareLayers(input, scratch);
+    const layers = [...(input.baseLayers ?? []), ...(await prepareLayers(input, scratch))];
     const diffIds = layers.map((l) => l.diffId);
     const configBytes = imageConfigJson(input.config, diffIds);
     const configDigest = digestBytes(configBytes);

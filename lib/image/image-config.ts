@@ -44,6 +44,10 @@ export interface ImageInput {
   layerLabels?: string[];
   /** false: a path delivered by two layers is ERR_LAYER_CONFLICT (checkLayersDisjoint). Default true. */
   isOverlapAllowed?: boolean;
+  /** Layers of a base image, as stored blobs (kept byte for byte), placed below `layers`. */
+  baseLayers?: PreparedLayer[];
+  /** Manifest annotations (OCI layout only), e.g. org.opencontainers.image.base.name. */
+  annotations?: Record<string, string>;
 }
 
 /** What an image writer produced: every digest a client will check. */

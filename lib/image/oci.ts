@@ -50,7 +50,7 @@ export async function writeOciLayout(input: OciLayoutInput, outDir: string): Pro
   mkdirSync(blobDir, { recursive: true });
   const scratch = join(outDir, '.layers.tmp');
   try {
-    const layers = await prepareLayers(input, scratch);
+    const layers = [...(input.baseLayers ?? []), ...(await prepareLayers(input, scratch))];
     const diffIds = layers.map((l) => l.diffId);
     for (const layer of layers) storeBlob(outDir, layer);
     const configBytes = imageConfigJson(input.config, diffIds);
@@ -65,6 +65,7 @@ export async function writeOciLayout(input: OciLayoutInput, outDir: string): Pro
           digest: l.blobDigest,
           size: l.blobSizeBytes,
         })),
+        annotations: input.annotations,
       }),
       'utf8',
     );

@@ -83,16 +83,33 @@ export async function freePort(): Promise<number> {
 export interface LoopbackRegistry {
   address: string;
   pid: number;
+  /** The registry's storage folder (blobs under docker/registry/v2/blobs/sha256/). */
+  storageDir: string;
   stop(): Promise<void>;
 }
 
 /**
  * Starts Debian's `docker-registry` (distribution v2) on 127.0.0.1 at a free port,
- * with a temporary config and storage folder; waits until /v2/ answers. `stop()`
+ * with a temporary config and storage folder (and Basic or token auth when asked);
+ * waits until /v2/ answers. `stop()`
  * kills it by PID and removes the folder.
  */
-export async function startRegistry(): Promise<LoopbackRegistry> {
+export async function startRegistry(
+  options: { htpasswd?: { user: string; password: string }; token?: { realm: string; service: string; issuer: string; certPath: string } } = {},
+): Promise<LoopbackRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'redo-ts-registry-'));
+  const auth: string[] = [];
+  if (options.htpasswd !== undefined) {
+    // Basic auth with a bcrypt htpasswd file (apache2-utils' htpasswd -B).
+    const line = runTool('htpasswd', ['-nbB', options.htpasswd.user, options.htpasswd.password]).stdout.trim();
+    writeFileSync(join(dir, 'htpasswd'), `${line}\n`);
+    auth.push('auth:', '  htpasswd:', '    realm: redo-ts-test', `    path: ${join(dir, 'htpasswd')}`);
+  }
+  if (options.token !== undefined) {
+    // Bearer tokens from a token server (helpers/token-server.ts) whose cert the registry trusts.
+    const { realm, service, issuer, certPath } = options.token;
+    auth.push('auth:', '  token:', `    realm: ${realm}`, `    service: ${service}`, `    issuer: ${issuer}`, `    rootcertbundle: ${certPath}`);
+  }
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
   const config = [
@@ -104,6 +121,7 @@ export async function startRegistry(): Promise<LoopbackRegistry> {
     `    rootdirectory: ${join(dir, 'storage')}`,
     'http:',
     `  addr: ${address}`,
+    ...auth,
     '',
   ].join('\n');
   writeFileSync(join(dir, 'config.yml'), config);
@@ -114,7 +132,7 @@ export async function startRegistry(): Promise<LoopbackRegistry> {
   for (;;) {
     try {
       const response = await fetch(`http://${address}/v2/`);
-      if (response.status === 200) break;
+      if (response.status === 200 || response.status === 401) break;
     } catch {
       // Not listening yet.
     }
@@ -128,6 +146,7 @@ export async function startRegistry(): Promise<LoopbackRegistry> {
   return {
     address,
     pid: child.pid!,
+    storageDir: join(dir, 'storage'),
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -1,21 +1,27 @@
 /** `redo-ts pin [--update] [SPEC...]`: write missing (or, with --update, changed) integrity pins into spec files. */
 
 import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
 import { findProjectRoot } from '../../engine/paths.js';
+import { pinImageBase } from '../../registry/pin-base.js';
 import { pinSpecs } from '../../sources/pin.js';
 import { specSuffix } from '../../sources/spec.js';
 
-const usage = `usage: redo-ts pin [--update] [SPEC...]
+const usage = `usage: redo-ts pin [--update] [SPEC... | IMAGE.yaml...]
 
 Computes the integrity of every source and patch that has none and writes it into
 its spec, after the source's url, keeping the rest of the file as it was.
 With no SPEC, every targets/**/*${specSuffix} of the project is pinned.
 
+An image description (any other .yaml) named here gets its base pinned: a
+\`base: HOST/REPO:TAG\` line becomes \`base: HOST/REPO:TAG@sha256:…\`, the digest
+the tag points at now (asked of the registry, with the push command's credentials).
+
   --update   also re-download pinned sources and replace pins that changed,
-             printing old → new (review the change before committing it)
+             and resolve pinned bases' tags again, printing old → new
+             (review the change before committing it)
 
 A build never changes a pin; only this command does.`;
 
@@ -55,7 +61,20 @@ const command: Command = {
       } else paths.push(resolve(io.cwd, arg));
     }
     const root = findProjectRoot(io.cwd);
-    const specs = paths.length > 0 ? paths : await findSpecFiles(join(root, 'targets'));
+    const descriptions = paths.filter((p) => p.endsWith('.yaml') && !p.endsWith(specSuffix));
+    if (descriptions.length > 0) {
+      for (const description of descriptions) {
+        const shown = relative(root, description);
+        const change = await pinImageBase(description, shown, { env: io.env, shouldUpdate });
+        if (change === undefined) {
+          throw new RedoError('ERR_USAGE', `redo: "${shown}": has no base: line to pin`, { hint: 'pin names spec files, or image descriptions with a base' });
+        }
+        const where = `${change.file}:${change.line}: base`;
+        io.stdout.write(change.action === 'unchanged' ? `${where}: unchanged ${change.reference}\n` : `${where}: ${change.old} → ${change.reference}\n`);
+      }
+      if (descriptions.length === paths.length) return 0;
+    }
+    const specs = paths.length > 0 ? paths.filter((p) => !descriptions.includes(p)) : await findSpecFiles(join(root, 'targets'));
     if (specs.length === 0) {
       throw new RedoError('ERR_USAGE', `redo: "targets": no *${specSuffix} files to pin`, { hint: 'name the spec files to pin' });
     }

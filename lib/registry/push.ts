@@ -1,0 +1,130 @@
+/** Push an OCI layout archive to a registry: only the blobs it lacks, then the manifests, then the tag. */
+
+import { RedoError } from '../errors.js';
+import { RegistryClient, type BlobAction, type RegistryClientOptions } from './client.js';
+import { openLayoutArchive, readJsonBlob, type Descriptor, type LayoutArchive } from './layout-archive.js';
+import { formatReference, parseReference, type RegistryReference } from './reference.js';
+
+/** One blob of a push and what happened to it. */
+export interface PushedBlob {
+  digest: string;
+  sizeBytes: number;
+  /** "config", "layer 1" (bottom first), with the platform for multi-arch images. */
+  role: string;
+  action: BlobAction;
+}
+
+/** What a push did. `digest` is the pushed manifest (or index) digest, equal to the layout's. */
+export interface PushReport {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  blobs: PushedBlob[];
+  /** Manifests and indexes uploaded, children before parents. */
+  manifests: { digest: string; sizeBytes: number; mediaType: string; role: string }[];
+}
+
+const indexTypes = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+/** Annotation naming the base image a manifest was built on (image-spec annotations.md). */
+export const baseNameAnnotation = 'org.opencontainers.image.base.name';
+
+interface Manifest {
+  mediaType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Pushes the image in the layout archive at `archivePath` to `reference`
+ * (`HOST[:PORT]/REPO[:TAG]`). The image is index.json's only manifest, or the one whose
+ * ref name equals the tag. For each manifest (each platform's, for an index): every
+ * blob is checked with HEAD and uploaded only when missing (mounted from the base
+ * image's repository when the manifest names a base on the same registry), then the
+ * manifest by digest; last the top manifest or index under the tag. Blobs go up to
+ * four at a time. Throws ERR_REGISTRY_* errors naming the reference.
+ */
+export async function pushLayout(archivePath: string, referenceText: string, options: RegistryClientOptions): Promise<PushReport> {
+  const reference = parseReference(referenceText);
+  const layout = openLayoutArchive(archivePath);
+  const top = chooseImage(layout, reference);
+  const client = new RegistryClient(reference.host, { ...options, label: reference.text });
+  const report: PushReport = { reference: reference.text, digest: top.digest, mediaType: top.mediaType, blobs: [], manifests: [] };
+  try {
+    await pushNode(client, layout, reference, top, '', report, true);
+  } finally {
+    client.close();
+  }
+  return report;
+}
+
+function chooseImage(layout: LayoutArchive, reference: RegistryReference): Descriptor {
+  const manifests = layout.index.manifests;
+  if (manifests.length === 1) return manifests[0]!;
+  const named = manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === reference.tag);
+  if (named.length === 1) return named[0]!;
+  throw new RedoError('ERR_REGISTRY_LAYOUT', `redo: "${layout.path}": holds ${manifests.length} images; none is named "${reference.tag ?? ''}"`, {
+    details: manifests.map((m) => `${m.digest} ${m.annotations?.['org.opencontainers.image.ref.name'] ?? '(no ref name)'}`),
+    hint: 'push with the tag of the image you mean',
+  });
+}
+
+async function pushNode(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, node: Descriptor, prefix: string, report: PushReport, isTop: boolean): Promise<void> {
+  const bytes = layout.readBlob(node.digest);
+  const repository = reference.repository;
+  if (indexTypes.has(node.mediaType)) {
+    const index = JSON.parse(bytes.toString('utf8')) as { manifests: Descriptor[] };
+    for (const child of index.manifests) {
+      const platform = child.platform === undefined ? '' : `${child.platform.os}/${child.platform.architecture}${child.platform.variant === undefined ? '' : `/${child.platform.variant}`} `;
+      await pushNode(client, layout, reference, child, platform, report, false);
+    }
+  } else {
+    const manifest = readJsonBlob<Manifest>(layout, node.digest);
+    const mountFrom = mountSource(manifest, reference);
+    const jobs = [
+      { descriptor: manifest.config, role: `${prefix}config` },
+      ...manifest.layers.map((layer, i) => ({ descriptor: layer, role: `${prefix}layer ${i + 1}` })),
+    ];
+    const done: PushedBlob[] = [];
+    await runLimited(jobs.map((job, i) => ({ ...job, i })), 4, async ({ descriptor, role, i }) => {
+      const sizeBytes = layout.sizeOf(descriptor.digest);
+      const action = await client.pushBlob(repository, descriptor.digest, { sizeBytes, open: () => layout.openBlob(descriptor.digest) }, mountFrom);
+      done[i] = { digest: descriptor.digest, sizeBytes, role, action };
+    });
+    report.blobs.push(...done);
+  }
+  // Children go by digest; the image the user named goes under its tag (or digest).
+  const target = isTop ? reference.tag ?? reference.digest ?? node.digest : node.digest;
+  if (isTop && reference.digest !== undefined && reference.digest !== node.digest) {
+    throw new RedoError('ERR_REGISTRY_REFERENCE', `redo: "${reference.text}": the image's digest is not the one in the reference`, {
+      details: [`reference: ${reference.digest}`, `image:     ${node.digest}`],
+      hint: `push to ${formatReference(reference, { tag: 'TAG' })} instead`,
+    });
+  }
+  await client.putManifest(repository, target, node.mediaType, bytes);
+  report.manifests.push({ digest: node.digest, sizeBytes: bytes.length, mediaType: node.mediaType, role: isTop ? 'top' : prefix.trim() });
+}
+
+/** The base image's repository, when the manifest names one on the same registry. */
+function mountSource(manifest: Manifest, reference: RegistryReference): string | undefined {
+  const base = manifest.annotations?.[baseNameAnnotation];
+  if (base === undefined) return undefined;
+  try {
+    const parsed = parseReference(base);
+    return parsed.host === reference.host && parsed.repository !== reference.repository ? parsed.repository : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next]!;
+      next += 1;
+      await work(item);
+    }
+  });
+  await Promise.all(workers);
+}

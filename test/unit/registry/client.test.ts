@@ -1,0 +1,144 @@
+// The distribution protocol client against a real loopback docker-registry: chunked
+// uploads, cross-repository mounts, rejected manifests, corrupted blobs, bearer tokens.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { RegistryClient } from '../../../lib/registry/client.js';
+import { isRedoError } from '../../../lib/errors.js';
+import { hasTool, startRegistry, type LoopbackRegistry } from '../../helpers/clients.js';
+import { startTokenServer, type TokenServer } from '../../helpers/token-server.js';
+
+const missing = ['docker-registry', 'openssl'].filter((t) => !hasTool(t));
+if (missing.length > 0) console.warn(`registry client tests skipped: not installed: ${missing.join(', ')} (.ci/run installs them)`);
+const describeIf = missing.length === 0 ? describe : describe.skip;
+
+const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const streamOf = (bytes: Buffer) => ({ sizeBytes: bytes.length, open: () => Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]) });
+
+async function caught(work: Promise<unknown>): Promise<unknown> {
+  try {
+    await work;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
+
+describeIf('RegistryClient against docker-registry', () => {
+  let registry: LoopbackRegistry;
+  let dir: string;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    dir = mkdtempSync(join(tmpdir(), 'redo-ts-client-'));
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('uploads in PATCH chunks, then HEAD finds the blob and GET gives the same bytes', async () => {
+    const client = new RegistryClient(registry.address, { env: {}, chunkSizeBytes: 64 << 10 });
+    const bytes = randomBytes(300_000);
+    const digest = sha256(bytes);
+    expect(await client.hasBlob('chunks/a', digest)).toBeUndefined();
+    const sentBefore = client.bytesSent;
+    expect(await client.pushBlob('chunks/a', digest, streamOf(bytes))).toBe('uploaded');
+    expect(client.bytesSent - sentBefore).toBe(bytes.length);
+    expect(await client.hasBlob('chunks/a', digest)).toBe(bytes.length);
+    expect(await client.pushBlob('chunks/a', digest, streamOf(bytes))).toBe('skipped');
+    expect(await client.fetchBlob('chunks/a', digest, join(dir, 'back'), bytes.length)).toBe(bytes.length);
+    expect(readFileSync(join(dir, 'back')).equals(bytes)).toBe(true);
+    client.close();
+  });
+
+  it('mounts a blob from another repository instead of uploading it', async () => {
+    const client = new RegistryClient(registry.address, { env: {} });
+    const bytes = randomBytes(5000);
+    const digest = sha256(bytes);
+    expect(await client.pushBlob('mount/source', digest, bytes)).toBe('uploaded');
+    const sent = client.bytesSent;
+    expect(await client.pushBlob('mount/target', digest, bytes, 'mount/source')).toBe('mounted');
+    expect(client.bytesSent).toBe(sent);
+    expect(await client.hasBlob('mount/target', digest)).toBe(bytes.length);
+    client.close();
+  });
+
+  it('a manifest naming a blob the registry lacks is rejected with the registry\'s reason', async () => {
+    const client = new RegistryClient(registry.address, { env: {}, label: `${registry.address}/bad/app:1` });
+    const config = Buffer.from('{}');
+    await client.pushBlob('bad/app', sha256(config), config);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${'0'.repeat(64)}`, size: 10 }],
+    }));
+    const error = await caught(client.putManifest('bad/app', '1', 'application/vnd.oci.image.manifest.v1+json', manifest));
+    expect(isRedoError(error, 'ERR_REGISTRY_REJECTED')).toBe(true);
+    const rendered = (error as { render(): string }).render();
+    expect(rendered).toContain(`redo: "${registry.address}/bad/app:1": the registry answered 400 to PUT /v2/bad/app/manifests/1`);
+    expect(rendered).toContain('registry: MANIFEST_BLOB_UNKNOWN');
+    client.close();
+  });
+
+  it('a blob whose stored bytes were altered is refused and not left on disk', async () => {
+    const client = new RegistryClient(registry.address, { env: {} });
+    const bytes = Buffer.from('the real content of a blob\n');
+    const digest = sha256(bytes);
+    await client.pushBlob('corrupt/app', digest, bytes);
+    const stored = join(registry.storageDir, 'docker/registry/v2/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data');
+    writeFileSync(stored, 'the fake content of a blob\n');
+    const target = join(dir, 'corrupt');
+    const error = await caught(client.fetchBlob('corrupt/app', digest, target, bytes.length));
+    expect(isRedoError(error, 'ERR_REGISTRY_DIGEST')).toBe(true);
+    expect((error as { details: string[] }).details).toEqual([
+      `wanted: ${digest} (${bytes.length} bytes)`,
+      `found:  ${sha256(Buffer.from('the fake content of a blob\n'))} (${bytes.length} bytes)`,
+      'nothing was recorded or used',
+    ]);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(dir)).not.toContain('corrupt');
+    client.close();
+  });
+});
+
+describeIf('RegistryClient with bearer tokens', () => {
+  let tokens: TokenServer;
+  let registry: LoopbackRegistry;
+  let dir: string;
+  beforeAll(async () => {
+    tokens = await startTokenServer('robot', 'pa55');
+    registry = await startRegistry({ token: tokens });
+    dir = mkdtempSync(join(tmpdir(), 'redo-ts-token-client-'));
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await tokens?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fetches a token for the repository scope with the auth file\'s credentials, then pushes and pulls', async () => {
+    const authFile = join(dir, 'auth.json');
+    writeFileSync(authFile, JSON.stringify({ auths: { [`${registry.address}/team`]: { auth: Buffer.from('robot:pa55').toString('base64') } } }));
+    const client = new RegistryClient(registry.address, { env: { REGISTRY_AUTH_FILE: authFile, HOME: dir } });
+    const bytes = randomBytes(2000);
+    const digest = sha256(bytes);
+    expect(await client.pushBlob('team/app', digest, bytes)).toBe('uploaded');
+    expect(await client.fetchBlob('team/app', digest, join(dir, 'pulled'))).toBe(2000);
+    expect(tokens.requests.some((r) => r.user === 'robot' && r.scopes.includes('repository:team/app:pull,push'))).toBe(true);
+    client.close();
+  });
+
+  it('without credentials the token grants nothing: 401 naming the files tried', async () => {
+    const client = new RegistryClient(registry.address, { env: { HOME: dir }, label: `${registry.address}/team/app` });
+    const error = await caught(client.hasBlob('team/app', `sha256:${'1'.repeat(64)}`));
+    expect(isRedoError(error, 'ERR_REGISTRY_AUTH')).toBe(true);
+    const rendered = (error as { render(): string }).render();
+    expect(rendered).toContain('the registry refused access (401 Unauthorized)');
+    expect(rendered).toContain(`credentials: none for ${registry.address} in: ${join(dir, '.config/containers/auth.json')}, ${join(dir, '.docker/config.json')}`);
+    client.close();
+  });
+});
