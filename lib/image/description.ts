@@ -141,7 +141,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
   const auditAllow = strings(fields.get('auditAllow'), 'auditAllow');
 
   const baseNode = fields.get('base');
-  const base = baseNode === undefined ? undefined : text1('base', '');
+  const base = baseNode === undefined ? undefined : text1('base', '', () => undefined);
   if (base !== undefined && !/@sha256:[0-9a-f]{64}$/.test(base)) {
     fail(baseNode, 'base', `"${base}" is not pinned by digest (HOST/REPOSITORY[:TAG]@sha256:…); run \`redo-ts pin ${shown}\` to add the digest the tag points at`);
   }
