@@ -22,6 +22,7 @@ const commandModules: Record<string, string> = {
   verify: './commands/verify.js',
   pin: './commands/pin.js',
   pins: './commands/pins.js',
+  lock: './commands/lock.js',
 };
 
 /** The exit status table, shown in --help and the README. */
