@@ -52,7 +52,7 @@ export async function buildDebianPackages(options: DebianPackagesOptions): Promi
   const debs = await fetchLockedPackages(lock.packages, {
     cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env, ...(mirror !== undefined ? { mirror } : {}),
   });
-  const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel });
+  const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir });
   return {
     entries: assembled.entries.map((entry) => ({ entry, origin: assembled.origins.get(entry.path.toString('latin1')) ?? 'redo-ts' })),
     packages: lock.packages,

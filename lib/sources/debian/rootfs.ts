@@ -6,9 +6,10 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RedoError } from '../../errors.js';
-import { pathText, writeTar, type TarEntry } from '../../image/tar.js';
+import { entriesOfTar, pathText, writeTar, type TarEntry } from '../../image/tar.js';
 import { readDebEntries } from '../deb.js';
 import { compileGlob } from '../glob.js';
+import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
@@ -28,6 +29,8 @@ export interface AssembleOptions {
   env: NodeJS.ProcessEnv;
   /** The lock file, relative to the project root, for messages. */
   lockLabel: string;
+  /** The download cache: generated effects (ld.so.cache, pycs) are kept there by a key of their inputs. */
+  cacheDir: string;
 }
 
 /** What assembleDebianRootfs produced. */
@@ -95,10 +98,14 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   const alternatives: AlternativeInstall[] = [];
   await mkdir(join(options.scratch, 'deb'), { recursive: true });
 
-  for (const locked of lock.packages) {
+  // Decompressing is the slow part (xz in a child process): two packages at a time, results used in lock order.
+  const unpacked = mapLimited(lock.packages, 2, async (locked) => {
     const path = options.debs.get(locked.name)!;
     const label = `${locked.name}=${locked.version}`;
-    const members = await readDebControl(path, label);
+    return { members: await readDebControl(path, label), entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
+  });
+  for (const [index, locked] of lock.packages.entries()) {
+    const { members, entries } = await unpacked[index]!;
     const control = parseParagraphs(members.get('control')!.toString('utf8'))[0] ?? new Map<string, string>();
     checkDebIdentity(
       { name: control.get('Package') ?? '', version: control.get('Version') ?? '', architecture: control.get('Architecture') ?? '' },
@@ -107,7 +114,6 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     );
     const own = list.entries.find((entry) => entry.relation.name === locked.name)?.exclude.map(compileGlob) ?? [];
     const isExcluded = (imagePath: string): boolean => globalExclude.some((match) => match(imagePath)) || own.some((match) => match(imagePath));
-    const entries = await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`));
     const byOriginal = new Map(entries.map((entry) => [entry.path.toString('latin1'), entry]));
     const kept = entries.filter((entry) => !isExcluded(`/${pathText(entry.path)}`));
     const keptNames = new Set(kept.map((entry) => entry.path.toString('latin1')));
@@ -173,7 +179,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     origins.set(key, key.startsWith('var/lib/dpkg/') ? 'dpkg' : 'redo-ts');
   }
 
-  const onDisk = await runOnUnpackedRoot([...byPath.values()], options, exists);
+  const onDisk = await cachedEffects([...byPath.values()], options, exists);
   for (const entry of onDisk.entries) {
     const key = entry.path.toString('latin1');
     if (byPath.has(key)) continue;
@@ -190,6 +196,38 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
   return { entries: [...byPath.values()], origins, scripts, effects };
+}
+
+/** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
+const effectsFormat = 1;
+
+/**
+ * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
+ * same packages (by integrity) with the same excludes were built before, since they
+ * determine the unpacked tree completely; else made by runOnUnpackedRoot and cached.
+ */
+async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
+  const inputs = {
+    format: effectsFormat,
+    architecture: options.lock.architecture,
+    packages: options.lock.packages.map((p) => [p.name, p.integrity]),
+    exclude: options.list.exclude,
+    own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
+  };
+  const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
+  const hit = await findKeyedInStore(options.cacheDir, key);
+  if (hit !== undefined) {
+    try {
+      return { entries: entriesOfTar(hit.path), effects: (hit.metadata as { effects: string[] }).effects };
+    } catch {
+      // A damaged entry is rebuilt below.
+    }
+  }
+  const made = await runOnUnpackedRoot(entries, options, exists);
+  const tarPath = join(options.scratch, 'effects.tar');
+  await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
+  const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects });
+  return { entries: entriesOfTar(stored), effects: made.effects };
 }
 
 /** Writes the entries to a tar, unpacks it, and runs ldconfig and python's compileall on the copy. */
@@ -241,6 +279,35 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     effects.push(`${count} byte-compiled Python files`);
   }
   return { entries: out, effects };
+}
+
+/** Starts `work` on every item with at most `limit` running at once; the promises come back in item order. */
+function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Array<Promise<R>> {
+  let next = 0;
+  const results: Array<Promise<R>> = [];
+  const slots: Array<() => void> = [];
+  let running = 0;
+  const release = (): void => {
+    running -= 1;
+    slots.shift()?.();
+  };
+  for (const item of items) {
+    const index = next;
+    next += 1;
+    const start = async (): Promise<R> => {
+      if (running >= limit) await new Promise<void>((resolveSlot) => slots.push(resolveSlot));
+      running += 1;
+      try {
+        return await work(item);
+      } finally {
+        release();
+      }
+    };
+    results[index] = start();
+    // Failures are seen by whoever awaits the promise; keep them from being unhandled meanwhile.
+    results[index]!.catch(() => undefined);
+  }
+  return results;
 }
 
 /** Paths below `start` (member paths), depth first in byte order. */
