@@ -8,6 +8,7 @@
 // pinned sources need none, since their pins are in the spec's text.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
+import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { buildFragment, loadSpec } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
@@ -20,9 +21,19 @@ export default async function (ctx: RuleContext): Promise<void> {
     .filter((source) => source.isProjectFile)
     .map((source) => relative(ctx.dir, resolve(ctx.root, source.url.slice('file:'.length))));
   if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
+  // A package list builds from its lock (NAME.lock.yaml): a new lock rebuilds the fragment.
+  if (spec.packages !== undefined) {
+    const lock = `${ctx.base}.lock.yaml`;
+    if (existsSync(join(ctx.dir, lock))) await ctx.ifchange(lock);
+    else await ctx.ifcreate(lock);
+  }
   const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env });
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
+  }
+  for (const effect of result.debian?.effects ?? []) ctx.log(`fragment: reproduced ${effect}`);
+  for (const script of result.debian?.scripts ?? []) {
+    ctx.log(`fragment: not run: ${script.package}.${script.script}${script.reproduced.length > 0 ? ` (reproduced: ${script.reproduced.join(', ')})` : ''}`);
   }
   ctx.log(`fragment: ${result.entryCount} members, ${result.diffId}`);
 }

@@ -24,6 +24,7 @@ const commandModules: Record<string, string> = {
   pins: './commands/pins.js',
   sbom: './commands/sbom.js',
   push: './commands/push.js',
+  lock: './commands/lock.js',
 };
 
 /** The exit status table, shown in --help and the README. */

@@ -15,6 +15,7 @@ import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
 import { cacheDirFrom } from './store.js';
+import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
 export interface PinnedSource {
@@ -69,6 +70,8 @@ export interface FragmentResult {
   entryCount: number;
   diffId: Sha256Digest;
   sizeBytes: number;
+  /** For a spec with a `packages` list: the locked packages delivered, effects reproduced, scripts not run. */
+  debian?: Omit<DebianPackagesResult, 'entries'>;
 }
 
 /** An entry headed for a fragment, with its layer and where it came from (for conflict messages). */
@@ -116,6 +119,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
   const fetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
   const fetched = new Map<SourceSpec, FetchedSource>();
   for (const { source } of all) fetched.set(source, await fetchSource(source, fetchOptions));
+  for (const source of spec.sources) {
+    if (source.kind === 'deb') await checkDebSourceIdentity(fetched.get(source)!.path, source.deb!, `"${spec.relativePath}": source "${source.url}"`, fetched.get(source)!.integrity);
+  }
 
   const provenance: PinnedSource[] = all.map(({ source, role }) => ({
     kind: source.kind,
@@ -202,11 +208,27 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       placed.push(...filterDebEntries(entries, source).map((entry) => ({ entry, layer: source.layer ?? spec.layer, origin })));
     }
 
+    let debian: DebianPackagesResult | undefined;
+    if (spec.packages !== undefined) {
+      await mkdir(join(scratch, 'packages'));
+      debian = await buildDebianPackages({
+        specPath: spec.path, specLabel: spec.relativePath, root: spec.root, list: spec.packages, cacheDir, env,
+        isOffline: options.isOffline === true, scratch: join(scratch, 'packages'), mtimeSeconds,
+      });
+      placed.push(...debian.entries.map(({ entry, origin }) => ({ entry, layer: spec.layer, origin: `spec "${spec.name}" (${spec.relativePath}), package ${origin}` })));
+      provenance.push(...debian.packages.map((locked) => ({
+        kind: 'deb' as const, name: locked.name, version: locked.version, integrity: locked.integrity as Integrity, isProjectFile: false,
+        url: `deb:${locked.name}=${locked.version}?arch=${locked.architecture}`, spec: spec.relativePath, role: 'source' as const,
+      })));
+    }
+
     const merged = mergePlaced(placed, spec.relativePath);
     const layers = [...new Set(merged.map((item) => item.layer))].sort();
     const chosen = options.layer === undefined ? merged : merged.filter((item) => item.layer === options.layer);
     const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
-    return { spec: spec.relativePath, sources: provenance, layers, ...written };
+    const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written };
+    if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
+    return result;
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pai
 import { RedoError } from '../errors.js';
 import { parseIntegrity, type Integrity } from './integrity.js';
 import { compileGlob } from './glob.js';
+import { parsePackageText, type PackageList, type PackageListEntry } from './debian/package-list.js';
 
 /** The file name suffix of a spec: `targets/busybox.spec.yaml` holds the spec named `busybox`. */
 export const specSuffix = '.spec.yaml';
@@ -96,6 +97,8 @@ export interface Spec {
   buildRequires: string[];
   /** The spec file's text, kept so `pin` can edit it without re-reading. */
   text: string;
+  /** Debian packages resolved by `redo-ts lock` into `NAME.lock.yaml` beside the spec (docs/debian.md). */
+  packages?: PackageList;
 }
 
 /** Options for `loadSpec`. */
@@ -104,7 +107,8 @@ export interface LoadSpecOptions {
   root?: string;
 }
 
-const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires'];
+const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'packages', 'architecture', 'recommends', 'exclude'];
+const packageFields = ['name', 'version', 'arch', 'exclude', 'layer'];
 const sourceFields = ['name', 'url', 'integrity', 'unpack', 'include', 'exclude', 'deliver', 'layer'];
 const patchFields = ['name', 'url', 'integrity', 'strip', 'dir'];
 const fileFields = ['path', 'mode', 'owner', 'group', 'layer'];
@@ -290,13 +294,78 @@ export function parseSpec(text: string, absolutePath: string, root: string): Spe
     });
   }
 
+  const packages = readPackageList(top, report, lineOf);
+
   if (problems.length > 0) throw specError(relativePath, problems);
   const spec: Spec = {
     path: absolutePath, relativePath, root, name: name!, version: version!, layer,
     sources, patches, build, files, requires, buildRequires, text,
   };
   if (description !== undefined) spec.description = description;
+  if (packages !== undefined) spec.packages = packages;
   return spec;
+}
+
+/** The `packages` list and its companions `architecture`, `recommends`, `exclude` (docs/debian.md). */
+function readPackageList(top: YAMLMap, report: Report, lineOf: (offset: number) => number): PackageList | undefined {
+  const node = top.get('packages', true) as Node | undefined;
+  if (node === undefined) {
+    for (const only of ['architecture', 'recommends', 'exclude']) {
+      if (top.has(only)) report(only, top.get(only, true) as Node, 'applies only to a spec with a `packages` list');
+    }
+    return undefined;
+  }
+  const entries: PackageListEntry[] = [];
+  if (!isSeq(node)) {
+    report('packages', node, 'must be a list of package names or maps');
+    return undefined;
+  }
+  node.items.forEach((item, index) => {
+    const field = `packages[${index}]`;
+    const line = lineOf(nodeOffset(item as Node));
+    if (isMap(item)) {
+      checkFields(item, packageFields, field, report);
+      const name = requiredString(item, 'name', field, report);
+      if (name === undefined) return;
+      const version = optionalString(item, 'version', field, report);
+      const arch = optionalString(item, 'arch', field, report);
+      const text = `${name}${arch !== undefined ? `:${arch}` : ''}${version !== undefined ? ` (${/^(<<|<=|>=|>>|=)/.test(version) ? version : `= ${version}`})` : ''}`;
+      const relation = parsePackageText(text);
+      if (typeof relation === 'string') {
+        report(field, item, relation);
+        return;
+      }
+      const entry: PackageListEntry = { relation, exclude: stringList(item, 'exclude', field, report, true) ?? [], line };
+      const layer = optionalString(item, 'layer', field, report);
+      if (layer !== undefined) entry.layer = layer;
+      entries.push(entry);
+      return;
+    }
+    const text = scalarText(item as Node);
+    if (text === undefined || text.trim() === '') {
+      report(field, item as Node, 'must be a package name (python3), with an optional constraint (libc6 (>= 2.36)), or a map');
+      return;
+    }
+    const relation = parsePackageText(text);
+    if (typeof relation === 'string') report(field, item as Node, relation);
+    else entries.push({ relation, exclude: [], line });
+  });
+  const seen = new Map<string, number>();
+  entries.forEach((entry, index) => {
+    const earlier = seen.get(entry.relation.name);
+    if (earlier !== undefined) report(`packages[${index}]`, node.items[index] as Node, `"${entry.relation.name}" is already listed as packages[${earlier}]`);
+    seen.set(entry.relation.name, index);
+  });
+  const list: PackageList = { entries, isRecommendsWanted: false, exclude: stringList(top, 'exclude', '', report, true) ?? [] };
+  const architecture = optionalString(top, 'architecture', '', report);
+  if (architecture !== undefined) {
+    if (debArchPattern.test(architecture)) list.architecture = architecture;
+    else report('architecture', top.get('architecture', true) as Node, `"${architecture}" is not a Debian architecture (like amd64 or arm64)`);
+  }
+  const recommends = optionalString(top, 'recommends', '', report);
+  if (recommends !== undefined && recommends !== 'true' && recommends !== 'false') report('recommends', top.get('recommends', true) as Node, 'must be true or false');
+  list.isRecommendsWanted = recommends === 'true';
+  return list;
 }
 
 /**

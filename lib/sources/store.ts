@@ -58,3 +58,27 @@ export async function insertIntoStore(cacheDir: string, integrity: Integrity, pa
   if (stored === undefined) throw new Error(`cache entry for ${integrity} vanished after insert`);
   return stored;
 }
+
+/**
+ * Path and metadata of the cached file stored under `key` (a namespaced key such as
+ * `redo-ts:debian-effects:HEX`, for derived data rather than pinned sources), or
+ * undefined. Shared, read-only; cacache verified it when it was written.
+ */
+export async function findKeyedInStore(cacheDir: string, key: string): Promise<{ path: string; metadata: unknown } | undefined> {
+  const info = await cacache.get.info(cacheDir, key);
+  if (!info) return undefined;
+  try {
+    await stat(info.path);
+    return { path: info.path, metadata: info.metadata };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stores the file at `path` under `key` with `metadata`, atomically; returns the cached path. */
+export async function insertKeyedIntoStore(cacheDir: string, key: string, path: string, metadata: unknown): Promise<string> {
+  await pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { metadata }));
+  const stored = await findKeyedInStore(cacheDir, key);
+  if (stored === undefined) throw new Error(`cache entry ${key} vanished after insert`);
+  return stored.path;
+}

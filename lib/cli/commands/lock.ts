@@ -1,0 +1,96 @@
+/** `redo-ts lock [--update] [--mirror URL --suite SUITE...] [SPEC...]`: resolve package lists into lock files. */
+
+import { join, relative, resolve } from 'node:path';
+import type { Command } from '../command.js';
+import { RedoError } from '../../errors.js';
+import { findProjectRoot } from '../../engine/paths.js';
+import { loadSpec } from '../../sources/spec.js';
+import { loadIndexes, lockPackageList, type IndexSourceOptions } from '../../sources/debian/locking.js';
+import { findSpecFiles } from './pin.js';
+
+const usage = `usage: redo-ts lock [--update] [--mirror URL --suite SUITE... [--component C...]] [--keyring FILE] [SPEC...]
+
+Resolves the Debian package list of each SPEC (default: every targets/**/*.spec.yaml
+with a \`packages\` list) into NAME.lock.yaml beside it: the whole dependency closure,
+each package with its exact version, architecture, source, size, pool path and
+sha256 integrity, and which packages pulled it in. Nothing is downloaded but indexes.
+
+Indexes come from the machine's apt configuration (apt-get update is not run; apt's
+lists are only read), or from --mirror. Each Release file must be signed by a key of
+the keyring (default: Debian's archive keyring), and each index must match it.
+
+  --update          move every package to the newest version that fits, printing
+                    old -> new (without it, locked versions are kept while they fit)
+  --mirror URL      read MIRROR/dists/SUITE/ instead of apt's lists (needs --suite)
+  --suite SUITE     a suite to read from the mirror (repeat for several)
+  --component C     a component to read (repeatable; default main)
+  --keyring FILE    the OpenPGP keyring Release files must be signed with
+
+A build never changes a lock; only this command does.`;
+
+const command: Command = {
+  summary: 'resolve Debian package lists into lock files (--update moves versions forward)',
+  usage,
+  async run(args, io) {
+    let shouldUpdate = false;
+    let mirror: string | undefined;
+    const suites: string[] = [];
+    const components: string[] = [];
+    let keyringPath: string | undefined;
+    const paths: string[] = [];
+    for (let i = 0; i < args.length; i += 1) {
+      const arg = args[i]!;
+      const value = (): string => {
+        const next = args[i + 1];
+        if (next === undefined) throw new RedoError('ERR_USAGE', `redo: "lock": ${arg} needs a value`, { hint: usage.split('\n')[0] });
+        i += 1;
+        return next;
+      };
+      if (arg === '--update' || arg === '-u') shouldUpdate = true;
+      else if (arg === '--mirror') mirror = value();
+      else if (arg === '--suite') suites.push(value());
+      else if (arg === '--component') components.push(value());
+      else if (arg === '--keyring') keyringPath = resolve(io.cwd, value());
+      else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "lock": unknown option ${arg}`, { hint: usage.split('\n')[0] });
+      else paths.push(resolve(io.cwd, arg));
+    }
+    if ((mirror === undefined) !== (suites.length === 0)) {
+      throw new RedoError('ERR_USAGE', 'redo: "lock": --mirror and --suite go together', { hint: 'redo-ts lock --mirror URL --suite bookworm --suite bookworm-updates' });
+    }
+    const root = findProjectRoot(io.cwd);
+    const candidates = paths.length > 0 ? paths : await findSpecFiles(join(root, 'targets'));
+    const specs = [];
+    for (const path of candidates) {
+      const spec = await loadSpec(path, { root });
+      if (spec.packages !== undefined) specs.push(spec);
+      else if (paths.length > 0) throw new RedoError('ERR_USAGE', `redo: "${spec.relativePath}": has no \`packages\` list to lock`, { hint: 'docs/debian.md shows a package list' });
+    }
+    if (specs.length === 0) {
+      throw new RedoError('ERR_USAGE', 'redo: "targets": no spec with a `packages` list to lock', { hint: 'name the spec files to lock' });
+    }
+    // One load of the indexes per architecture serves every spec.
+    const universes = new Map<string, Awaited<ReturnType<typeof loadIndexes>>>();
+    for (const spec of specs) {
+      const architecture = spec.packages!.architecture;
+      const key = architecture ?? '';
+      let universe = universes.get(key);
+      if (universe === undefined) {
+        const options: IndexSourceOptions = { env: io.env };
+        if (architecture !== undefined) options.architecture = architecture;
+        if (keyringPath !== undefined) options.keyringPath = keyringPath;
+        if (mirror !== undefined) options.mirror = { url: mirror, suites, ...(components.length > 0 ? { components } : {}) };
+        universe = await loadIndexes(options);
+        universes.set(key, universe);
+        for (const skipped of universe.skipped) io.stderr.write(`redo-ts lock: skipped an index whose Release file is not signed by the keyring: ${skipped}\n`);
+      }
+      const result = await lockPackageList(spec.path, spec.packages!, universe, { shouldUpdate, ...(mirror !== undefined ? { mirror } : {}) });
+      const where = relative(root, result.lockPath);
+      for (const change of result.changes) {
+        io.stdout.write(`${where}: ${change.name} ${change.old ?? '(new)'} -> ${change.new ?? '(removed)'}\n`);
+      }
+      io.stderr.write(`redo-ts lock: ${where}: ${result.lock.packages.length} packages, ${result.isWritten ? `${result.changes.length} changed` : 'unchanged'}\n`);
+    }
+    return 0;
+  },
+};
+export default command;

@@ -1,0 +1,182 @@
+/** Getting the .deb files a lock names: the content-addressed cache first, else one `apt-get download` (or a mirror), each checked against the lock. */
+
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { RedoError } from '../../errors.js';
+import { checkFile, integrityOfFile, parseIntegrity, type Integrity } from '../integrity.js';
+import { findInStore, insertIntoStore } from '../store.js';
+import { parseParagraphs, readDebControl } from './control.js';
+import type { LockedPackage } from './lock.js';
+
+/** Options for fetchLockedPackages. */
+export interface FetchPackagesOptions {
+  cacheDir: string;
+  /** The lock file, relative to the project root, for messages. */
+  lockLabel: string;
+  isOffline?: boolean;
+  /** Archive root URL to fetch `filename`s from instead of apt (the lock's `mirror`, or REDO_TS_DEBIAN_MIRROR). */
+  mirror?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The Package, Version and Architecture a .deb's own control file declares. */
+export interface DebIdentity {
+  name: string;
+  version: string;
+  architecture: string;
+}
+
+/** Reads a .deb's identity from its control file. Throws ERR_DEB_FORMAT. */
+export async function identityOfDeb(path: string, label: string): Promise<DebIdentity> {
+  const control = parseParagraphs((await readDebControl(path, label)).get('control')!.toString('utf8'))[0] ?? new Map<string, string>();
+  return { name: control.get('Package') ?? '', version: control.get('Version') ?? '', architecture: control.get('Architecture') ?? '' };
+}
+
+/**
+ * Throws ERR_DEB_CONTROL_MISMATCH when the .deb's control fields are not the package
+ * `wanted` names: provenance must never claim a package the bytes are not.
+ */
+export function checkDebIdentity(found: DebIdentity, wanted: DebIdentity, subject: string, integrity: string): void {
+  const differing = (['name', 'version', 'architecture'] as const).filter((field) => found[field] !== wanted[field]);
+  if (differing.length === 0) return;
+  const label = { name: 'Package', version: 'Version', architecture: 'Architecture' };
+  throw new RedoError('ERR_DEB_CONTROL_MISMATCH', `redo: ${subject}: the .deb is not the package it is pinned as`, {
+    details: [
+      ...differing.map((field) => `${label[field]}: wanted ${wanted[field]}, the .deb says ${found[field]}`),
+      `integrity: ${integrity} is ${found.name} ${found.version} (${found.architecture})`,
+    ],
+    hint: 'the pin (integrity) belongs to another package: fix it with `redo-ts pin --update` or `redo-ts lock --update`',
+  });
+}
+
+/**
+ * Returns the cached path of every package of `packages` (by name), fetching the ones
+ * the cache lacks: from `mirror`/FILENAME when set, else with one `apt-get download
+ * NAME:ARCH=VERSION…` in a scratch folder through the machine's apt (its package cache
+ * files are not written). Every file is checked against the lock's integrity before it
+ * is cached, and against its own control fields. Throws ERR_SOURCE_UNREACHABLE naming
+ * the packages neither the indexes nor the cache have, ERR_INTEGRITY_MISMATCH,
+ * ERR_DEB_CONTROL_MISMATCH. Writes only into the cache and a scratch folder it removes.
+ */
+export async function fetchLockedPackages(packages: readonly LockedPackage[], options: FetchPackagesOptions): Promise<Map<string, string>> {
+  const paths = new Map<string, string>();
+  const missing: LockedPackage[] = [];
+  for (const locked of packages) {
+    const integrity = parseIntegrity(locked.integrity)!;
+    const cached = await findInStore(options.cacheDir, integrity);
+    if (cached !== undefined && (await checkFile(cached, integrity)).matches) paths.set(locked.name, cached);
+    else missing.push(locked);
+  }
+  if (missing.length === 0) return paths;
+  if (options.isOffline === true) throw unreachable(missing, options, 'offline mode', []);
+  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-debs-'));
+  try {
+    const files = options.mirror !== undefined ? await downloadFromMirror(missing, options, scratch) : await downloadWithApt(missing, options, scratch);
+    for (const locked of missing) {
+      const file = files.get(locked.name);
+      if (file === undefined) throw unreachable([locked], options, 'the download did not produce it', []);
+      const wanted = locked.integrity as Integrity;
+      const check = await checkFile(file, wanted);
+      if (!check.matches) {
+        throw new RedoError('ERR_INTEGRITY_MISMATCH', `redo: "${options.lockLabel}": package ${locked.name} ${locked.version}: integrity mismatch`, {
+          details: [`wanted: ${wanted}`, `found:  ${check.found}`, 'nothing was cached and nothing was built'],
+          hint: 'the archive serves other bytes under this version than the lock recorded; lock again only if that was meant',
+        });
+      }
+      paths.set(locked.name, await insertIntoStore(options.cacheDir, wanted, file, `deb:${locked.name}=${locked.version}?arch=${locked.architecture}`));
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return paths;
+}
+
+function unreachable(packages: readonly LockedPackage[], options: FetchPackagesOptions, why: string, more: string[]): RedoError {
+  const names = packages.map((p) => `${p.name}=${p.version}`);
+  return new RedoError('ERR_SOURCE_UNREACHABLE', `redo: "${options.lockLabel}": ${packages.length === 1 ? `package ${names[0]} cannot` : `${packages.length} packages cannot`} be fetched`, {
+    details: [`why: ${why}`, ...more, ...(packages.length > 1 ? [`packages: ${names.join(', ')}`] : []), 'cache: no copy of these pins'],
+    hint: 'old versions leave the archive: import the .deb files with `redo-ts cache add FILE.deb...`, fetch from a snapshot mirror, or `redo-ts lock --update`',
+  });
+}
+
+/** One `apt-get download` for every missing package; returns name → file, matched by the files' control fields. */
+async function downloadWithApt(missing: readonly LockedPackage[], options: FetchPackagesOptions, scratch: string): Promise<Map<string, string>> {
+  const folder = join(scratch, 'apt');
+  await mkdir(folder);
+  const requests = missing.map((p) => `${p.name}:${p.architecture}=${p.version}`);
+  // The pkgcache options keep apt from writing its binary caches under /var/cache/apt.
+  const args = ['download', '--quiet', '-o', 'Dir::Cache::pkgcache=', '-o', 'Dir::Cache::srcpkgcache=', ...requests];
+  const { status, stderr } = await run('apt-get', args, folder, { ...(options.env ?? process.env), LC_ALL: 'C' });
+  if (status !== 0) {
+    const lines = stderr.trim().split('\n').filter((line) => line !== '');
+    const named = missing.filter((p) => lines.some((line) => line.includes(`'${p.name}'`) || line.includes(` ${p.name}`)));
+    throw unreachable(named.length > 0 ? named : missing, options, `apt-get download ${status === null ? 'could not run' : `exited with status ${status}`}`,
+      lines.slice(-3).map((line) => `apt-get: ${line}`));
+  }
+  return filesByPackage(folder, missing);
+}
+
+async function filesByPackage(folder: string, missing: readonly LockedPackage[]): Promise<Map<string, string>> {
+  const byName = new Map<string, string>();
+  const wanted = new Set(missing.map((p) => p.name));
+  for (const file of (await readdir(folder)).filter((name) => name.endsWith('.deb')).sort()) {
+    const identity = await identityOfDeb(join(folder, file), file);
+    if (wanted.has(identity.name)) byName.set(identity.name, join(folder, file));
+  }
+  return byName;
+}
+
+async function downloadFromMirror(missing: readonly LockedPackage[], options: FetchPackagesOptions, scratch: string): Promise<Map<string, string>> {
+  const base = options.mirror!.replace(/\/+$/, '');
+  const files = new Map<string, string>();
+  for (const [index, locked] of missing.entries()) {
+    const url = `${base}/${locked.filename}`;
+    let response: Response;
+    try {
+      response = await fetch(url);
+    } catch (cause) {
+      throw unreachable([locked], options, `${url}: ${(cause as Error & { cause?: Error }).cause?.message ?? (cause as Error).message}`, []);
+    }
+    if (!response.ok || response.body === null) {
+      await response.body?.cancel();
+      throw unreachable([locked], options, `${url}: HTTP status ${response.status}`, []);
+    }
+    const target = join(scratch, `${index}.deb`);
+    await pipeline(Readable.fromWeb(response.body as WebReadableStream), createWriteStream(target));
+    files.set(locked.name, target);
+  }
+  return files;
+}
+
+/**
+ * Imports .deb files into the cache (for offline and air-gapped builds): each is keyed
+ * by its sha256 SRI, which is what a lock names, so a build finds it without a
+ * download. Returns each file's identity and integrity. Throws ERR_DEB_FORMAT for a
+ * file that is not a package.
+ */
+export async function addDebsToCache(files: readonly string[], cacheDir: string): Promise<Array<DebIdentity & { integrity: Integrity; path: string }>> {
+  const added = [];
+  for (const path of files) {
+    const identity = await identityOfDeb(path, path);
+    const integrity = await integrityOfFile(path);
+    await insertIntoStore(cacheDir, integrity, path, `deb:${identity.name}=${identity.version}?arch=${identity.architecture}`);
+    added.push({ ...identity, integrity, path });
+  }
+  return added;
+}
+
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.on('error', (error) => resolvePromise({ status: null, stderr: error.message }));
+    child.on('close', (code) => resolvePromise({ status: code, stderr: Buffer.concat(chunks).toString('utf8') }));
+  });
+}

@@ -1,0 +1,365 @@
+/** Debian package indexes: found through the machine's apt (or fetched from a mirror), verified as apt verifies them, parsed. */
+
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { RedoError } from '../../errors.js';
+import { parseParagraphs, type Paragraph } from './control.js';
+import { compareDebianVersions, parseRelation, parseRelations, type Relation } from './version.js';
+
+/** Debian's archive keyring (package debian-archive-keyring): what Release files are checked against by default. */
+export const defaultKeyringPath = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** One binary package version from a Packages index. */
+export interface PackageRecord {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Source package name (the `Source` field without its version, else the package name). */
+  source: string;
+  /** Pool path relative to the archive root: `pool/main/g/glibc/libc6_2.36-9_amd64.deb`. */
+  filename: string;
+  sizeBytes: number;
+  sha256Hex: string;
+  depends: Relation[][];
+  preDepends: Relation[][];
+  recommends: Relation[][];
+  conflicts: Relation[][];
+  breaks: Relation[][];
+  provides: Relation[];
+  multiArch: string;
+  isEssential: boolean;
+  /** `required`, `important`, `standard`, `optional` or `extra`: breaks ties between providers. */
+  priority: string;
+  /** The suite whose index listed it (`bookworm-security`). */
+  suite: string;
+}
+
+/** A verified index the records came from, as the lock records it (no mirror host in it). */
+export interface IndexInfo {
+  /** Codename (else suite) of the Release file (`bookworm-updates`). */
+  suite: string;
+  origin: string;
+  /** The Release file's `Date`. */
+  date: string;
+  /** Index path inside the suite: `main/binary-amd64/Packages`. */
+  path: string;
+  /** SRI sha256 of the uncompressed index, as the signed Release file lists it. */
+  integrity: string;
+}
+
+/** Every package version the verified indexes offer for one architecture (plus `all`). */
+export interface PackageUniverse {
+  architecture: string;
+  /** Versions of each package name, highest first. */
+  byName: Map<string, PackageRecord[]>;
+  /** Packages providing each virtual name, with the provided version when the Provides is versioned. */
+  providers: Map<string, Array<{ record: PackageRecord; version?: string }>>;
+  indexes: IndexInfo[];
+  /** Release files left out because their signature is not from the keyring, with why. */
+  skipped: string[];
+}
+
+/** Options shared by both ways of loading indexes. */
+export interface IndexOptions {
+  /** Target architecture; default: the machine's (`dpkg --print-architecture`), else amd64. */
+  architecture?: string;
+  /** OpenPGP keyring that must have signed each Release file; default defaultKeyringPath. */
+  keyringPath?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Options for mirror mode: a mirror base URL and the suites and components to read. */
+export interface MirrorOptions extends IndexOptions {
+  /** Archive root URL, the folder holding `dists/` and `pool/`. */
+  mirror: string;
+  suites: string[];
+  components?: string[];
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, maxBuffer = 256 * 1024 * 1024): Promise<{ status: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    execFile(command, args, { env: { ...env, LC_ALL: 'C' }, encoding: 'buffer', maxBuffer }, (error, stdout, stderr) => {
+      const status = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 127;
+      resolvePromise({ status, stdout, stderr: (error !== null && status === 127 ? `${error.message}\n` : '') + stderr.toString('utf8') });
+    });
+  });
+}
+
+/** The machine's dpkg architecture, else amd64 (a host without dpkg). */
+export async function hostArchitecture(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const result = await run('dpkg', ['--print-architecture'], env);
+  const text = result.stdout.toString('utf8').trim();
+  return result.status === 0 && text !== '' ? text : 'amd64';
+}
+
+function indexError(headline: string, details: string[], hint: string, cause?: unknown): RedoError {
+  return new RedoError('ERR_DEBIAN_INDEX', `redo: ${headline}`, { details, hint, cause });
+}
+
+/**
+ * Checks the signature of a Release file with gpgv against `keyringPath` and returns the
+ * signed text (for InRelease, only what the signature covers). `detachedSignature` is
+ * the Release.gpg path for a plain Release file. Throws ERR_DEBIAN_INDEX with gpgv's
+ * last lines when the signature is bad, missing, or from a key outside the keyring.
+ */
+export async function verifyRelease(releasePath: string, keyringPath: string, env: NodeJS.ProcessEnv, detachedSignature?: string): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), 'redo-ts-gpgv-'));
+  try {
+    const args = ['--homedir', home, '--keyring', keyringPath];
+    const result = detachedSignature === undefined
+      ? await run('gpgv', [...args, '--output', '-', releasePath], env)
+      : await run('gpgv', [...args, detachedSignature, releasePath], env);
+    if (result.status !== 0) {
+      const tail = result.stderr.trim().split('\n').filter((line) => line !== '').slice(-3).map((line) => `gpgv: ${line}`);
+      throw indexError(`"${releasePath}": Release file signature not verified`, [`keyring: ${keyringPath}`, ...tail],
+        'the index is not signed by a key of the keyring; install debian-archive-keyring (and gpgv), or name another keyring');
+    }
+    return detachedSignature === undefined ? result.stdout.toString('utf8') : await readFile(releasePath, 'utf8');
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+/** The `SHA256` table of a Release file: index path → {hex, size}. */
+function releaseChecksums(release: Paragraph): Map<string, { sha256Hex: string; sizeBytes: number }> {
+  const table = new Map<string, { sha256Hex: string; sizeBytes: number }>();
+  for (const line of (release.get('SHA256') ?? '').split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length === 3 && /^[0-9a-f]{64}$/.test(parts[0]!)) table.set(parts[2]!, { sha256Hex: parts[0]!, sizeBytes: Number(parts[1]) });
+  }
+  return table;
+}
+
+/** Checks index bytes against the signed Release file's SHA256 entry for `metaKey`; returns its IndexInfo. */
+function checkIndex(bytes: Buffer, metaKey: string, release: Paragraph, label: string): IndexInfo {
+  const wanted = releaseChecksums(release).get(metaKey);
+  // The codename (bookworm-security) keeps its meaning; the suite (oldstable-security) moves.
+  const suite = release.get('Codename') ?? release.get('Suite') ?? '';
+  if (wanted === undefined) {
+    throw indexError(`"${label}": the Release file of ${suite} lists no SHA256 for ${metaKey}`, [], 'the index cannot be trusted; run apt-get update, or check the mirror');
+  }
+  const foundHex = createHash('sha256').update(bytes).digest('hex');
+  if (foundHex !== wanted.sha256Hex || bytes.length !== wanted.sizeBytes) {
+    throw indexError(`"${label}": index does not match its signed Release file`, [
+      `wanted: sha256 ${wanted.sha256Hex}, ${wanted.sizeBytes} bytes`,
+      `found:  sha256 ${foundHex}, ${bytes.length} bytes`,
+    ], 'the index changed after its Release file was signed; run apt-get update (or fetch again) and lock again');
+  }
+  return {
+    suite,
+    origin: release.get('Origin') ?? '',
+    date: release.get('Date') ?? '',
+    path: metaKey,
+    integrity: `sha256-${Buffer.from(foundHex, 'hex').toString('base64')}`,
+  };
+}
+
+/** One Packages index the machine's apt knows about. */
+interface AptIndexTarget {
+  metaKey: string;
+  baseUri: string;
+  filename: string;
+  architecture: string;
+}
+
+/** apt's URItoFileName: the scheme and user part dropped, `/` turned into `_`. */
+function uriToFileName(uri: string): string {
+  const withoutScheme = uri.replace(/^[a-z0-9+.-]+:\/\//i, '').replace(/^[^@/]*@/, '');
+  return withoutScheme.replace(/\/+$/, '').replace(/\//g, '_').replace(/%/g, '%25').replace(/~/g, '%7e');
+}
+
+/**
+ * Loads the Packages indexes of the machine's apt configuration (`apt-get indextargets`),
+ * reading apt's lists folder without root and without writing anything. For each
+ * suite, the InRelease (or Release + Release.gpg) file is verified with gpgv against
+ * the keyring; suites signed by other keys are skipped and listed in `skipped`. Each
+ * index (decompressed by `apt-helper cat-file`) must match the Release file's SHA256.
+ * Throws ERR_DEBIAN_INDEX when apt is missing, no index remains, or an index is corrupt.
+ */
+export async function loadAptIndexes(options: IndexOptions = {}): Promise<PackageUniverse> {
+  const env = options.env ?? process.env;
+  const architecture = options.architecture ?? await hostArchitecture(env);
+  const keyringPath = options.keyringPath ?? defaultKeyringPath;
+  const listed = await run('apt-get', ['indextargets', '--format', '$(METAKEY)\t$(BASE_URI)\t$(FILENAME)\t$(IDENTIFIER)\t$(ARCHITECTURE)'], env);
+  if (listed.status !== 0) {
+    throw indexError('apt: cannot list the machine\'s package indexes', [`apt-get indextargets: ${listed.stderr.trim().split('\n').slice(-1)[0] ?? `status ${listed.status}`}`],
+      'on a host without apt, lock from a mirror: redo-ts lock --mirror URL --suite SUITE');
+  }
+  const targets: AptIndexTarget[] = [];
+  for (const line of listed.stdout.toString('utf8').split('\n')) {
+    const [metaKey, baseUri, filename, identifier, arch] = line.split('\t');
+    if (identifier !== 'Packages' || filename === undefined || (arch !== architecture && arch !== 'all')) continue;
+    targets.push({ metaKey: metaKey!, baseUri: baseUri!, filename, architecture: arch });
+  }
+  targets.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+  const universe = emptyUniverse(architecture);
+  const releases = new Map<string, Paragraph | string>();
+  for (const target of targets) {
+    let release = releases.get(target.baseUri);
+    if (release === undefined) {
+      const stem = join(dirname(target.filename), uriToFileName(target.baseUri));
+      try {
+        const signed = await verifyAptRelease(stem, keyringPath, env);
+        release = parseParagraphs(signed)[0] ?? new Map<string, string>();
+      } catch (cause) {
+        release = cause instanceof RedoError ? `${target.baseUri}: ${cause.headline.replace(/^redo: /, '')}` : String(cause);
+      }
+      releases.set(target.baseUri, release);
+      if (typeof release === 'string') universe.skipped.push(release);
+    }
+    if (typeof release === 'string') continue;
+    const cat = await run('/usr/lib/apt/apt-helper', ['cat-file', target.filename], env);
+    if (cat.status !== 0) {
+      throw indexError(`"${target.filename}": cannot read the package index`, [`apt-helper: ${cat.stderr.trim()}`], 'run apt-get update');
+    }
+    const info = checkIndex(cat.stdout, target.metaKey, release, target.filename);
+    addIndex(universe, cat.stdout.toString('utf8'), info);
+  }
+  return finishUniverse(universe, 'the machine\'s apt indexes');
+}
+
+async function verifyAptRelease(stem: string, keyringPath: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const inRelease = `${stem}_InRelease`;
+  const exists = async (path: string): Promise<boolean> => readFile(path).then(() => true, () => false);
+  if (await exists(inRelease)) return verifyRelease(inRelease, keyringPath, env);
+  return verifyRelease(`${stem}_Release`, keyringPath, env, `${stem}_Release.gpg`);
+}
+
+/**
+ * Loads Packages indexes from a mirror base URL (for hosts without apt, or a snapshot
+ * mirror): `MIRROR/dists/SUITE/InRelease` verified with gpgv, then for each component
+ * `main/binary-ARCH/Packages.gz` (else the uncompressed `Packages`) checked against the
+ * Release file's SHA256 of the uncompressed index. Reads the network; writes only a
+ * scratch folder it removes. Throws ERR_DEBIAN_INDEX (unreachable, unsigned, corrupt).
+ */
+export async function loadMirrorIndexes(options: MirrorOptions): Promise<PackageUniverse> {
+  const env = options.env ?? process.env;
+  const architecture = options.architecture ?? await hostArchitecture(env);
+  const keyringPath = options.keyringPath ?? defaultKeyringPath;
+  const base = options.mirror.replace(/\/+$/, '');
+  const universe = emptyUniverse(architecture);
+  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-mirror-'));
+  try {
+    for (const suite of options.suites) {
+      const releaseUrl = `${base}/dists/${suite}/InRelease`;
+      const releaseFile = join(scratch, `${suite.replace(/\//g, '_')}.InRelease`);
+      await writeFile(releaseFile, await download(releaseUrl));
+      const release = parseParagraphs(await verifyRelease(releaseFile, keyringPath, env))[0] ?? new Map<string, string>();
+      for (const component of options.components ?? ['main']) {
+        const metaKey = `${component}/binary-${architecture}/Packages`;
+        let bytes: Buffer;
+        try {
+          bytes = gunzipSync(await download(`${base}/dists/${suite}/${metaKey}.gz`));
+        } catch {
+          bytes = await download(`${base}/dists/${suite}/${metaKey}`);
+        }
+        addIndex(universe, bytes.toString('utf8'), checkIndex(bytes, metaKey, release, `${base}/dists/${suite}/${metaKey}`));
+      }
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return finishUniverse(universe, base);
+}
+
+async function download(url: string): Promise<Buffer> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (cause) {
+    const reason = (cause as Error & { cause?: Error }).cause?.message ?? (cause as Error).message;
+    throw indexError(`"${url}": cannot be fetched`, [`why: ${reason}`], 'check the mirror URL and the suite name', cause);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw indexError(`"${url}": cannot be fetched`, [`why: HTTP status ${response.status}`], 'check the mirror URL and the suite name');
+  }
+  return Buffer.from(await response.arrayBuffer());
+}
+
+function emptyUniverse(architecture: string): PackageUniverse {
+  return { architecture, byName: new Map(), providers: new Map(), indexes: [], skipped: [] };
+}
+
+/** Adds every record of one index text (for the universe's architecture or `all`). */
+function addIndex(universe: PackageUniverse, text: string, info: IndexInfo): void {
+  universe.indexes.push(info);
+  for (const paragraph of parseParagraphs(text)) {
+    const architecture = paragraph.get('Architecture') ?? '';
+    if (architecture !== universe.architecture && architecture !== 'all') continue;
+    const record = recordOf(paragraph, info.suite);
+    if (record === undefined) continue;
+    const versions = universe.byName.get(record.name) ?? [];
+    // The same version in two suites (a point release copied into updates): keep one.
+    if (!versions.some((other) => other.version === record.version && other.architecture === record.architecture)) versions.push(record);
+    universe.byName.set(record.name, versions);
+  }
+}
+
+/** A PackageRecord from an index paragraph; undefined when a needed field is missing. */
+export function recordOf(paragraph: Paragraph, suite: string): PackageRecord | undefined {
+  const name = paragraph.get('Package');
+  const version = paragraph.get('Version');
+  const filename = paragraph.get('Filename');
+  const sha256Hex = paragraph.get('SHA256');
+  if (name === undefined || version === undefined || filename === undefined || sha256Hex === undefined) return undefined;
+  const source = (paragraph.get('Source') ?? name).split(' ')[0]!;
+  return {
+    name,
+    version,
+    architecture: paragraph.get('Architecture') ?? '',
+    source,
+    filename,
+    sizeBytes: Number(paragraph.get('Size') ?? 0),
+    sha256Hex,
+    depends: parseRelations(paragraph.get('Depends')),
+    preDepends: parseRelations(paragraph.get('Pre-Depends')),
+    recommends: parseRelations(paragraph.get('Recommends')),
+    conflicts: parseRelations(paragraph.get('Conflicts')),
+    breaks: parseRelations(paragraph.get('Breaks')),
+    provides: (paragraph.get('Provides') ?? '').split(',').map(parseRelation).filter((r): r is Relation => r !== undefined),
+    multiArch: paragraph.get('Multi-Arch') ?? 'no',
+    isEssential: paragraph.get('Essential') === 'yes',
+    priority: paragraph.get('Priority') ?? 'optional',
+    suite,
+  };
+}
+
+/**
+ * Builds a universe from Packages index texts, unverified: for tests and callers that
+ * verified the texts themselves. Each item is `{suite, text}`.
+ */
+export function universeFromTexts(architecture: string, indexes: ReadonlyArray<{ suite: string; text: string }>): PackageUniverse {
+  const universe = emptyUniverse(architecture);
+  for (const { suite, text } of indexes) {
+    const hex = createHash('sha256').update(text).digest();
+    addIndex(universe, text, { suite, origin: '', date: '', path: 'Packages', integrity: `sha256-${hex.toString('base64')}` });
+  }
+  return finishUniverse(universe, 'the given indexes');
+}
+
+function finishUniverse(universe: PackageUniverse, where: string): PackageUniverse {
+  if (universe.indexes.length === 0) {
+    throw indexError(`${where}: no verified package index for ${universe.architecture}`, universe.skipped.map((line) => `skipped: ${line}`),
+      'run apt-get update (as root) so apt has indexes, or lock from a mirror with --mirror');
+  }
+  for (const versions of universe.byName.values()) versions.sort((a, b) => compareVersionsDescending(a.version, b.version));
+  for (const versions of universe.byName.values()) {
+    for (const record of versions) {
+      for (const provided of record.provides) {
+        const list = universe.providers.get(provided.name) ?? [];
+        list.push(provided.constraint?.operator === '=' ? { record, version: provided.constraint.version } : { record });
+        universe.providers.set(provided.name, list);
+      }
+    }
+  }
+  return universe;
+}
+
+function compareVersionsDescending(a: string, b: string): number {
+  return compareDebianVersions(b, a);
+}

@@ -1,0 +1,72 @@
+/** A spec's package list at build time: read and check its lock, fetch the locked .debs, assemble a Debian-looking rootfs. */
+
+import { relative } from 'node:path';
+import type { TarEntry } from '../../image/tar.js';
+import { checkDebIdentity, fetchLockedPackages, identityOfDeb } from './fetch.js';
+import { hostArchitecture } from './indexes.js';
+import { checkLockCurrent, lockPathOf, readDebianLock, type LockedPackage } from './lock.js';
+import type { PackageList } from './package-list.js';
+import { assembleDebianRootfs } from './rootfs.js';
+import type { MaintainerScriptReport } from './effects.js';
+
+/** Options for buildDebianPackages. */
+export interface DebianPackagesOptions {
+  specPath: string;
+  /** The spec relative to the project root, for messages. */
+  specLabel: string;
+  root: string;
+  list: PackageList;
+  cacheDir: string;
+  env: NodeJS.ProcessEnv;
+  isOffline: boolean;
+  /** An empty scratch folder the caller removes after writing the entries. */
+  scratch: string;
+  mtimeSeconds: number;
+}
+
+/** The packages' rootfs entries and what was done to make them. */
+export interface DebianPackagesResult {
+  /** Entries with the package (or `dpkg`, `redo-ts`) they came from. */
+  entries: Array<{ entry: TarEntry; origin: string }>;
+  packages: LockedPackage[];
+  scripts: MaintainerScriptReport[];
+  effects: string[];
+  /** The lock file read, relative to the root. */
+  lockPath: string;
+}
+
+/**
+ * Reads only the lock beside the spec (never the indexes): ERR_DEBIAN_LOCK_MISSING,
+ * ERR_DEBIAN_LOCK_STALE when the list changed since it was locked (the build never
+ * changes a lock). Fetches each locked .deb by exact version (cache, else apt or the
+ * lock's mirror; `REDO_TS_DEBIAN_MIRROR` overrides), checks it against the lock's
+ * integrity and control fields, and assembles the rootfs (assembleDebianRootfs).
+ */
+export async function buildDebianPackages(options: DebianPackagesOptions): Promise<DebianPackagesResult> {
+  const lockPath = lockPathOf(options.specPath);
+  const lockLabel = relative(options.root, lockPath);
+  const lock = await readDebianLock(lockPath, lockLabel);
+  const architecture = options.list.architecture ?? await hostArchitecture(options.env);
+  checkLockCurrent(lock, options.list, architecture, lockLabel, options.specLabel);
+  const mirror = options.env.REDO_TS_DEBIAN_MIRROR !== undefined && options.env.REDO_TS_DEBIAN_MIRROR !== '' ? options.env.REDO_TS_DEBIAN_MIRROR : lock.mirror;
+  const debs = await fetchLockedPackages(lock.packages, {
+    cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env, ...(mirror !== undefined ? { mirror } : {}),
+  });
+  const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir });
+  return {
+    entries: assembled.entries.map((entry) => ({ entry, origin: assembled.origins.get(entry.path.toString('latin1')) ?? 'redo-ts' })),
+    packages: lock.packages,
+    scripts: assembled.scripts,
+    effects: assembled.effects,
+    lockPath: lockLabel,
+  };
+}
+
+/**
+ * Checks a `deb:` source's bytes against the package its url names (Package, Version,
+ * and Architecture when the url gives one). Throws ERR_DEB_CONTROL_MISMATCH.
+ */
+export async function checkDebSourceIdentity(path: string, deb: { package: string; version: string; arch?: string }, subject: string, integrity: string): Promise<void> {
+  const found = await identityOfDeb(path, `${deb.package}=${deb.version}`);
+  checkDebIdentity(found, { name: deb.package, version: deb.version, architecture: deb.arch ?? found.architecture }, subject, integrity);
+}

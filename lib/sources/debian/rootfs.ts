@@ -1,0 +1,355 @@
+/** A locked package list turned into rootfs entries that look like Debian: merged-/usr, dpkg's database, maintainer-script effects. */
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RedoError } from '../../errors.js';
+import { entriesOfTar, pathText, writeTar, type TarEntry } from '../../image/tar.js';
+import { readDebEntries } from '../deb.js';
+import { compileGlob } from '../glob.js';
+import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
+import { parseParagraphs, readDebControl } from './control.js';
+import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
+import { alternativesEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { checkDebIdentity } from './fetch.js';
+import type { DebianLock } from './lock.js';
+import type { PackageList } from './package-list.js';
+
+/** Options for assembleDebianRootfs. */
+export interface AssembleOptions {
+  lock: DebianLock;
+  list: PackageList;
+  /** Verified .deb path of every locked package, by name. */
+  debs: ReadonlyMap<string, string>;
+  /** A scratch folder the caller owns and removes after the entries are written. */
+  scratch: string;
+  mtimeSeconds: number;
+  env: NodeJS.ProcessEnv;
+  /** The lock file, relative to the project root, for messages. */
+  lockLabel: string;
+  /** The download cache: generated effects (ld.so.cache, pycs) are kept there by a key of their inputs. */
+  cacheDir: string;
+}
+
+/** What assembleDebianRootfs produced. */
+export interface AssembledRootfs {
+  /** Every member, unsorted; file content points into the scratch folder. */
+  entries: TarEntry[];
+  /** The package each member came from (`dpkg`, `redo-ts` for generated ones), by member path. */
+  origins: Map<string, string>;
+  /** Install-time maintainer scripts not run, with the effects reproduced. */
+  scripts: MaintainerScriptReport[];
+  /** Generated effects, for logs: `ld.so.cache`, `N .pyc files`, `alternatives: awk`. */
+  effects: string[];
+}
+
+/** Top-level folders that are symlinks into /usr on Debian 12 (merged-/usr), per architecture. */
+export function mergedUsrFolders(architecture: string): string[] {
+  const extra: Record<string, string[]> = { amd64: ['lib32', 'lib64', 'libx32'], i386: ['lib64', 'libx32'], ppc64el: ['lib64'], s390x: ['lib32', 'lib64'], mips64el: ['lib32', 'lib64'] };
+  return ['bin', 'lib', 'sbin', ...(extra[architecture] ?? ['lib64'])].sort();
+}
+
+/** Maps a member path to where it lands on a merged-/usr system: `bin/sh` → `usr/bin/sh`. */
+function mergedUsrMapper(folders: readonly string[]): (path: string) => string {
+  return (path) => {
+    const clean = path.replace(/^\/+/, '');
+    const top = clean.split('/')[0]!;
+    return folders.includes(top) ? `usr/${clean}` : clean;
+  };
+}
+
+function readContent(entry: TarEntry): Buffer {
+  const content = entry.content;
+  if (content === undefined) return Buffer.alloc(0);
+  if (content.kind === 'buffer') return content.bytes;
+  if (content.kind !== 'path') throw new Error('streamed content is not expected in a package');
+  const fd = openSync(content.path, 'r');
+  try {
+    const bytes = Buffer.alloc(entry.sizeBytes);
+    readSync(fd, bytes, 0, entry.sizeBytes, content.offsetBytes ?? 0);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Unpacks every locked package (in name order) into entries as dpkg would install them on
+ * Debian 12: each .deb's control fields must match the lock (ERR_DEB_CONTROL_MISMATCH);
+ * files matching the list's global or per-package `exclude` are left out; paths under
+ * /bin, /sbin, /lib* land under /usr, whose folders become symlinks; dpkg's database
+ * records exactly the packages and files delivered. Then, declaratively: /etc/passwd and
+ * /etc/group from base-passwd, alternatives from postinst `update-alternatives --install`
+ * calls, and, on an unpacked copy in the scratch folder, ld.so.cache (ldconfig) and the
+ * byte-compiled standard library and dist-packages (the image's own python3, under
+ * `unshare -r chroot`, unchecked-hash pycs, PYTHONHASHSEED=0). Throws ERR_FRAGMENT_CONFLICT
+ * when two packages deliver one file, ERR_SPEC_BUILD_FAILED when ldconfig or python fails.
+ */
+export async function assembleDebianRootfs(options: AssembleOptions): Promise<AssembledRootfs> {
+  const { lock, list } = options;
+  const folders = mergedUsrFolders(lock.architecture);
+  const mapPath = mergedUsrMapper(folders);
+  const globalExclude = list.exclude.map(compileGlob);
+  const byPath = new Map<string, TarEntry>();
+  const origins = new Map<string, string>();
+  const installed: InstalledPackage[] = [];
+  const alternatives: AlternativeInstall[] = [];
+  await mkdir(join(options.scratch, 'deb'), { recursive: true });
+
+  // Decompressing is the slow part (xz in a child process): two packages at a time, results used in lock order.
+  const unpacked = mapLimited(lock.packages, 2, async (locked) => {
+    const path = options.debs.get(locked.name)!;
+    const label = `${locked.name}=${locked.version}`;
+    return { members: await readDebControl(path, label), entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
+  });
+  for (const [index, locked] of lock.packages.entries()) {
+    const { members, entries } = await unpacked[index]!;
+    const control = parseParagraphs(members.get('control')!.toString('utf8'))[0] ?? new Map<string, string>();
+    checkDebIdentity(
+      { name: control.get('Package') ?? '', version: control.get('Version') ?? '', architecture: control.get('Architecture') ?? '' },
+      { name: locked.name, version: locked.version, architecture: locked.architecture },
+      `"${options.lockLabel}": package ${locked.name}`, locked.integrity,
+    );
+    const own = list.entries.find((entry) => entry.relation.name === locked.name)?.exclude.map(compileGlob) ?? [];
+    const isExcluded = (imagePath: string): boolean => globalExclude.some((match) => match(imagePath)) || own.some((match) => match(imagePath));
+    const byOriginal = new Map(entries.map((entry) => [entry.path.toString('latin1'), entry]));
+    const kept = entries.filter((entry) => !isExcluded(`/${pathText(entry.path)}`));
+    const keptNames = new Set(kept.map((entry) => entry.path.toString('latin1')));
+    const listedPaths: string[] = [];
+    const conffileMd5 = new Map<string, string>();
+    const conffiles = new Set((members.get('conffiles')?.toString('utf8') ?? '').split('\n').map((line) => line.trim()));
+    for (const entry of kept) {
+      const original = entry.path.toString('latin1');
+      listedPaths.push(`/${original}`);
+      let placed: TarEntry = { ...entry, path: Buffer.from(mapPath(original), 'latin1') };
+      if (entry.type === 'hardlink') {
+        const target = entry.linkTarget!.toString('latin1');
+        // A hardlink to an excluded file becomes a copy of it: the name must still work.
+        placed = keptNames.has(target)
+          ? { ...placed, linkTarget: Buffer.from(mapPath(target), 'latin1') }
+          : { ...placed, type: 'file', linkTarget: undefined, sizeBytes: byOriginal.get(target)!.sizeBytes, content: byOriginal.get(target)!.content } as TarEntry;
+      }
+      if (conffiles.has(`/${original}`) && placed.type === 'file') conffileMd5.set(`/${original}`, createHash('md5').update(readContent(placed)).digest('hex'));
+      const key = placed.path.toString('latin1');
+      if (folders.includes(key)) continue;
+      const previous = byPath.get(key);
+      if (previous !== undefined) {
+        if (previous.type === 'directory' && placed.type === 'directory') continue;
+        throw new RedoError('ERR_FRAGMENT_CONFLICT', `redo: "/${pathText(placed.path)}": delivered by two packages of "${options.lockLabel}"`, {
+          details: [`first:  ${origins.get(key)} (${previous.type})`, `second: ${locked.name} (${placed.type})`],
+          hint: 'exclude the path from one of the packages in the spec\'s package list',
+        });
+      }
+      byPath.set(key, placed);
+      origins.set(key, locked.name);
+    }
+    installed.push({ name: locked.name, architecture: locked.architecture, control, members, listedPaths, conffileMd5 });
+    const postinst = members.get('postinst');
+    if (postinst !== undefined) alternatives.push(...parseAlternatives(postinst.toString('utf8'), locked.name));
+  }
+
+  const generated: TarEntry[] = [];
+  const effects: string[] = [];
+  for (const top of folders) {
+    generated.push({ path: Buffer.from(top), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(`usr/${top}`) });
+    if (!byPath.has(`usr/${top}`)) generated.push({ path: Buffer.from(`usr/${top}`), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+  }
+  const exists = (imagePath: string): boolean => byPath.has(mapPath(imagePath));
+  const read = (member: string): Buffer | undefined => {
+    const entry = byPath.get(member);
+    return entry?.type === 'file' ? readContent(entry) : undefined;
+  };
+  if (!byPath.has('etc/passwd')) {
+    const users = userEntries(read);
+    if (users.length > 0) effects.push('users and groups from base-passwd');
+    generated.push(...users);
+  }
+  const alternativeEntries = alternativesEntries(alternatives, exists, mapPath);
+  const alternativeNames = alternativeEntries.filter((e) => e.path.toString().startsWith('var/lib/dpkg/alternatives/')).map((e) => e.path.toString().split('/').pop()!);
+  if (alternativeNames.length > 0) effects.push(`alternatives: ${alternativeNames.join(', ')}`);
+  generated.push(...alternativeEntries);
+  const database = dpkgDatabaseEntries(installed).filter((entry) => !alternativeEntries.some((alt) => alt.path.equals(entry.path)));
+  generated.push(...database);
+  for (const entry of generated) {
+    const key = entry.path.toString('latin1');
+    if (byPath.has(key) && entry.type === 'directory') continue;
+    byPath.set(key, entry);
+    origins.set(key, key.startsWith('var/lib/dpkg/') ? 'dpkg' : 'redo-ts');
+  }
+
+  const onDisk = await cachedEffects([...byPath.values()], options, exists);
+  for (const entry of onDisk.entries) {
+    const key = entry.path.toString('latin1');
+    if (byPath.has(key)) continue;
+    byPath.set(key, entry);
+    origins.set(key, 'redo-ts');
+  }
+  effects.push(...onDisk.effects);
+
+  const hasPython = exists('/usr/bin/python3');
+  const scripts = reportScripts(installed, [
+    { effect: 'users and groups from base-passwd', matches: (pkg) => pkg === 'base-passwd' },
+    { effect: 'alternatives', matches: (pkg) => alternatives.some((alt) => alt.package === pkg) },
+    { effect: 'ld.so.cache', matches: (_pkg, text) => /\bldconfig\b/.test(text) },
+    { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
+  ]);
+  return { entries: [...byPath.values()], origins, scripts, effects };
+}
+
+/** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
+const effectsFormat = 1;
+
+/**
+ * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
+ * same packages (by integrity) with the same excludes were built before, since they
+ * determine the unpacked tree completely; else made by runOnUnpackedRoot and cached.
+ */
+async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
+  const inputs = {
+    format: effectsFormat,
+    architecture: options.lock.architecture,
+    packages: options.lock.packages.map((p) => [p.name, p.integrity]),
+    exclude: options.list.exclude,
+    own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
+  };
+  const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
+  const hit = await findKeyedInStore(options.cacheDir, key);
+  if (hit !== undefined) {
+    try {
+      return { entries: entriesOfTar(hit.path), effects: (hit.metadata as { effects: string[] }).effects };
+    } catch {
+      // A damaged entry is rebuilt below.
+    }
+  }
+  const made = await runOnUnpackedRoot(entries, options, exists);
+  const tarPath = join(options.scratch, 'effects.tar');
+  await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
+  const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects });
+  return { entries: entriesOfTar(stored), effects: made.effects };
+}
+
+/** Writes the entries to a tar, unpacks it, and runs ldconfig and python's compileall on the copy. */
+async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
+  const root = join(options.scratch, 'root');
+  await mkdir(root);
+  const tarPath = join(options.scratch, 'root.tar');
+  await writeTar(entries, tarPath, { mtimeSeconds: options.mtimeSeconds, label: `"${options.lockLabel}" (packages)` });
+  await runTool(options, 'unpack the packages', 'tar', ['-xf', tarPath, '-C', root, '--no-same-owner', '--delay-directory-restore']);
+  const out: TarEntry[] = [];
+  const effects: string[] = [];
+  const inChroot = ['unshare', '-r', (await which('chroot', options.env)) ?? '/usr/sbin/chroot', root];
+  const chrootEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(options.mtimeSeconds), PYTHONHASHSEED: '0', HOME: '/' };
+
+  if (exists('/sbin/ldconfig')) {
+    await runTool(options, 'ldconfig (the image\'s own)', 'env', ['-i', ...Object.entries(chrootEnv).map(([k, v]) => `${k}=${v}`), ...inChroot, '/sbin/ldconfig', '-X']);
+  } else {
+    await runTool(options, 'ldconfig -r', 'unshare', ['-r', (await which('ldconfig', { PATH: `${options.env.PATH ?? ''}:/usr/sbin:/sbin` })) ?? '/sbin/ldconfig', '-X', '-r', root]);
+  }
+  const cache = join(root, 'etc/ld.so.cache');
+  const cacheBytes = await readFile(cache).catch(() => undefined);
+  if (cacheBytes !== undefined) {
+    out.push({ path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: cacheBytes.length, content: { kind: 'buffer', bytes: cacheBytes } });
+    effects.push('ld.so.cache');
+  }
+
+  if (exists('/usr/bin/python3')) {
+    const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
+    const folders = (await readdir(join(root, 'usr/lib'))).filter((name) => /^python3(\.[0-9]+)?$/.test(name)).sort().map((name) => `/usr/lib/${name}`);
+    await runTool(options, 'byte-compile Python', 'env', [
+      '-i', ...Object.entries(chrootEnv).map(([k, v]) => `${k}=${v}`), ...inChroot,
+      '/usr/bin/python3', '-E', '-s', '-B', '-m', 'compileall', '-q', '-f', '--invalidation-mode', 'unchecked-hash',
+      '-x', '/(test|tests|idle_test)/|lib2to3/tests/data|/bad_coding|badsyntax', ...folders,
+    ]);
+    let count = 0;
+    for (const folder of folders) {
+      for (const path of await walk(root, folder.slice(1))) {
+        if (known.has(path)) continue;
+        const stats = await lstat(join(root, path));
+        if (stats.isDirectory()) out.push({ path: Buffer.from(path), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+        else if (stats.isFile()) {
+          count += 1;
+          out.push({ path: Buffer.from(path), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: stats.size, content: { kind: 'path', path: join(root, path) } });
+        } else if (stats.isSymbolicLink()) {
+          out.push({ path: Buffer.from(path), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(await readlink(join(root, path))) });
+        }
+      }
+    }
+    effects.push(`${count} byte-compiled Python files`);
+  }
+  return { entries: out, effects };
+}
+
+/** Starts `work` on every item with at most `limit` running at once; the promises come back in item order. */
+function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Array<Promise<R>> {
+  let next = 0;
+  const results: Array<Promise<R>> = [];
+  const slots: Array<() => void> = [];
+  let running = 0;
+  const release = (): void => {
+    running -= 1;
+    slots.shift()?.();
+  };
+  for (const item of items) {
+    const index = next;
+    next += 1;
+    const start = async (): Promise<R> => {
+      if (running >= limit) await new Promise<void>((resolveSlot) => slots.push(resolveSlot));
+      running += 1;
+      try {
+        return await work(item);
+      } finally {
+        release();
+      }
+    };
+    results[index] = start();
+    // Failures are seen by whoever awaits the promise; keep them from being unhandled meanwhile.
+    results[index]!.catch(() => undefined);
+  }
+  return results;
+}
+
+/** Paths below `start` (member paths), depth first in byte order. */
+async function walk(root: string, start: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const names = (await readdir(join(root, dir))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const path = `${dir}/${name}`;
+      out.push(path);
+      if ((await lstat(join(root, path))).isDirectory()) await visit(path);
+    }
+  };
+  await visit(start);
+  return out;
+}
+
+async function which(program: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  for (const dir of `${env.PATH ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin`.split(':').filter((d) => d !== '')) {
+    const candidate = join(dir, program);
+    if (await lstat(candidate).then((s) => s.isFile() || s.isSymbolicLink(), () => false)) return candidate;
+  }
+  return undefined;
+}
+
+function runTool(options: AssembleOptions, what: string, command: string, args: string[]): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { env: { ...options.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const keep = (chunk: Buffer): void => {
+      tail.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+      tail.splice(0, Math.max(0, tail.length - 5));
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', (cause) => reject(new RedoError('ERR_SPEC_BUILD_FAILED', `redo: "${options.lockLabel}": ${what}: could not run ${command}: ${cause.message}`, { cause })));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolvePromise();
+      else reject(new RedoError('ERR_SPEC_BUILD_FAILED', `redo: "${options.lockLabel}": ${what} ${signal !== null ? `killed by signal ${signal}` : `exited with status ${code}`}`, {
+        details: tail.length > 0 ? [`output (last ${tail.length} lines):`, ...tail.map((line) => `  ${line}`)] : [],
+        hint: '`unshare -r` must work (unprivileged user namespaces) for the image\'s own tools to run in it',
+      }));
+    });
+  });
+}
