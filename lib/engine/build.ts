@@ -7,7 +7,7 @@ import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
-import { toTargetPath } from './paths.js';
+import { toDependencyPath, toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
 import type { RequestServer } from './server.js';
@@ -36,6 +36,8 @@ export interface EngineOptions {
   onEvent: BuildEventListener;
   /** Loader for `.do.ts` rules; without it TypeScript rules fail. */
   typeScript?: TypeScriptRuleSupport;
+  /** Absolute `rules/` folder of the installed redo-ts package, searched after the project's own `rules/`. */
+  sharedRulesDir?: string;
 }
 
 /** The result of ensuring one target or source is up to date. */
@@ -61,7 +63,10 @@ interface Job {
   isAlways: boolean;
   stampSha256Hex: string | null;
   hasSlot: boolean;
-  hasFailedDependency: boolean;
+  /** True while the rule's latest redo/redo-ifchange call failed: its own failure then is that one's. */
+  isLastRequestFailed: boolean;
+  /** Exit status of the sh rule, once it ended. */
+  exitStatus?: number;
   writeStderr(text: string): void;
 }
 
@@ -117,12 +122,19 @@ export class Engine {
    */
   async build(names: string[], fromDir: string, isForced: boolean): Promise<BuildSummary> {
     this.state.checkVersion();
-    const targets = names.map((name) => toTargetPath(this.root, fromDir, name));
+    const targets = [...new Set(names.map((name) => {
+      const target = toDependencyPath(this.root, fromDir, name);
+      // A top-level name outside the project is fine only as an existing source.
+      return path.isAbsolute(target) && !fs.existsSync(target) ? toTargetPath(this.root, fromDir, name) : target;
+    }))];
     const summary: BuildSummary = { failed: [], firstError: undefined };
     const results = await Promise.all(
       targets.map(async (target) => {
-        const outcome = await this.ensure(target, [target], undefined, isForced);
-        return { target, outcome: this.requireBuilt(target, [target], outcome) };
+        const outcome = this.requireBuilt(target, [target], await this.ensure(target, [target], undefined, isForced));
+        // Only a failure that reaches a top-level target stops the run (redo's rule): one
+        // a rule tolerated (`redo-ifchange x || true`) does not.
+        if (outcome.status === 'failed' && !this.options.isKeepGoing) this.isStopping = true;
+        return { target, outcome };
       }),
     );
     await this.flush();
@@ -170,11 +182,19 @@ export class Engine {
   /** Turns a "missing" outcome (no file, no rule) into an ERR_NO_RULE failure and reports it. */
   private requireBuilt(target: string, chain: string[], outcome: Outcome): Outcome {
     if (outcome.status !== 'missing') return outcome;
+    if (path.isAbsolute(target)) {
+      const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no such file (outside the project, where only sources live)`, {
+        details: chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : [],
+        hint: 'create the file, or stop depending on it',
+      });
+      this.fail(target, error, true);
+      return { status: 'failed', error };
+    }
     const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no rule to build it and no such file`, {
       details: [
         ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
         'looked for:',
-        ...outcome.lookup.misses.filter((miss) => !miss.endsWith('.ts')).map((miss) => `  ${miss}[.ts]`),
+        ...outcome.lookup.misses.filter((miss) => miss.endsWith('.do') && !path.isAbsolute(miss)).map((miss) => `  ${miss}[.ts]`),
       ],
       hint: 'create one of those rules, or the source file itself',
     });
@@ -184,7 +204,6 @@ export class Engine {
 
   private fail(target: string, error: RedoError, isRootCause: boolean): void {
     this.hasFailure = true;
-    if (!this.options.isKeepGoing) this.isStopping = true;
     this.options.onEvent({ kind: 'failed', target, error, isRootCause });
   }
 
@@ -208,6 +227,11 @@ export class Engine {
     let outcome = this.outcomes.get(target);
     if (outcome === undefined) {
       outcome = this.update(target, chain, isForced);
+      this.outcomes.set(target, outcome);
+    } else if (isForced) {
+      // `redo X` always runs X's rule, even when this run already built X (redo.md):
+      // after any build of X in progress, run it again.
+      outcome = outcome.then(() => this.update(target, chain, true));
       this.outcomes.set(target, outcome);
     }
     if (requester === undefined) return outcome;
@@ -251,13 +275,33 @@ export class Engine {
 
   private async update(target: string, chain: string[], isForced: boolean): Promise<Outcome> {
     try {
-      const record = this.state.load(target);
+      // Outside the project only sources live (system headers named by gcc -MD output).
+      const record = path.isAbsolute(target) ? undefined : this.state.load(target);
+      if (isForced && record === undefined && fs.existsSync(path.resolve(this.root, target))) {
+        // Never overwrite or delete a file redo-ts did not make (a source).
+        const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
+        const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
+          details: [
+            ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
+            rule === undefined ? 'no rule builds it' : `rule that would build it: ${rule.rule}`,
+          ],
+          hint: rule === undefined
+            ? 'redo (-f) rebuilds only targets redo-ts built; a source needs no building'
+            : `to make it a target, delete it (or move it aside), then run \`redo-ts ${target}\``,
+        });
+        this.fail(target, error, true);
+        return { status: 'failed', error };
+      }
+      if (path.isAbsolute(target)) return this.sourceOutcome(target);
       let reason: RebuildReason;
       if (isForced) {
         reason = { kind: 'forced' };
       } else {
         const verdict = await this.check(target, record, chain);
-        if (verdict === undefined) return this.sourceOutcome(target);
+        if (verdict === undefined) {
+          this.warnIfBuildable(target);
+          return this.sourceOutcome(target);
+        }
         if (verdict.status === 'failed') return verdict;
         if (verdict.status === 'fresh') {
           if (record !== undefined) this.options.onEvent({ kind: 'fresh', target });
@@ -279,17 +323,45 @@ export class Engine {
     }
   }
 
+  /**
+   * Says once per run that a file a rule could build, but that redo-ts never built, is
+   * used as a source (redo's rule): outputs copied in with a project must not pass
+   * silently for fresh. Rule files and files only a catch-all `default.do` matches
+   * (every source would) are left alone.
+   */
+  private warnIfBuildable(target: string): void {
+    if (this.warnedSources.has(target) || target.endsWith('.do') || target.endsWith('.do.ts')) return;
+    this.warnedSources.add(target);
+    let rule: string | undefined;
+    try {
+      rule = findRule(this.root, target, this.options.sharedRulesDir).found?.rule;
+    } catch {
+      return;
+    }
+    if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule)) return;
+    this.options.onEvent({
+      kind: 'warning',
+      target,
+      error: new RedoError('ERR_SOURCE_HAS_RULE', `redo: "${target}": exists and was not built by redo-ts; treating it as a source`, {
+        details: [`rule that could build it: ${rule}`],
+        hint: `delete it (or move it aside), then run \`redo-ts ${target}\`, to build it from its rule`,
+      }),
+    });
+  }
+
+  private readonly warnedSources = new Set<string>();
+
   /** Stamp of a source file, hashed at most once per engine (stat fast path against `hint`). */
   private stampSource(target: string, hint?: FileStamp): FileStamp | undefined {
     if (this.sourceStamps.has(target)) return this.sourceStamps.get(target);
-    const stamp = readStamp(path.join(this.root, target), hint);
+    const stamp = readStamp(path.resolve(this.root, target), hint);
     this.sourceStamps.set(target, stamp);
     return stamp;
   }
 
   private sourceOutcome(target: string, hint?: FileStamp): Outcome {
     const stamp = this.stampSource(target, hint);
-    if (stamp === undefined) return { status: 'missing', lookup: findRule(this.root, target) };
+    if (stamp === undefined) return { status: 'missing', lookup: path.isAbsolute(target) ? { found: undefined, misses: [] } : findRule(this.root, target, this.options.sharedRulesDir) };
     return { status: 'ok', identity: identityOf(stamp), stamp };
   }
 
@@ -299,7 +371,7 @@ export class Engine {
    * first, in recorded order, stopping at the first change (later ones may be obsolete).
    */
   private async check(target: string, record: TargetRecord | undefined, chain: string[]): Promise<Verdict | undefined> {
-    const absolute = path.join(this.root, target);
+    const absolute = path.resolve(this.root, target);
     if (record === undefined) {
       return fs.existsSync(absolute) ? undefined : { status: 'stale', reason: { kind: 'no-previous-build' } };
     }
@@ -327,7 +399,7 @@ export class Engine {
     if (record.isAlways) return { status: 'stale', reason: { kind: 'always' } };
     for (const dep of record.deps) {
       if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(path.join(this.root, dep.path))) {
+        if (fs.existsSync(path.resolve(this.root, dep.path))) {
           const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
           return { status: 'stale', reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
         }
@@ -368,7 +440,7 @@ export class Engine {
     // A killed engine may have left its temporary output; its pid names it.
     let isLockHandedOver = false;
     const hasWaited = await this.locks.acquire(target, (deadPid) =>
-      fs.rmSync(temporaryOutputPath(path.join(this.root, target), deadPid), { force: true, recursive: true }),
+      fs.rmSync(temporaryOutputPath(path.resolve(this.root, target), deadPid), { force: true, recursive: true }),
     );
     try {
       if (hasWaited && !isForced) {
@@ -380,9 +452,9 @@ export class Engine {
         if (verdict.status === 'fresh') return { status: 'ok', identity: verdict.identity };
         reason = verdict.reason;
       }
-      const lookup = findRule(this.root, target);
+      const lookup = findRule(this.root, target, this.options.sharedRulesDir);
       if (lookup.found === undefined) {
-        if (fs.existsSync(path.join(this.root, target))) {
+        if (fs.existsSync(path.resolve(this.root, target))) {
           // Its rule is gone but the file stays: from now on it is a source.
           if (record !== undefined) this.state.remove(target);
           return this.sourceOutcome(target);
@@ -429,11 +501,14 @@ export class Engine {
               stamp: (data) => void (job.stampSha256Hex = sha256Hex(data)),
             },
             chain,
+            onExit: (status) => void (job.exitStatus = status),
           });
         } catch (error) {
-          // The dependency's own failure was reported; a sh rule then exits non-zero and a
-          // TypeScript rule's ifchange() throws: neither is news.
-          if (job.hasFailedDependency && (isRedoError(error, 'ERR_RULE_FAILED') || isRedoError(error, 'ERR_DEPENDENCY_FAILED'))) {
+          // The dependency's own failure was reported; a sh rule then exits with the
+          // client's status 1 (sh -e) and a TypeScript rule's ifchange() throws: neither is
+          // news. Any other status is the rule's own failure, even after one it tolerated.
+          const isConsequence = job.exitStatus === undefined || job.exitStatus === 1;
+          if (job.isLastRequestFailed && isConsequence && (isRedoError(error, 'ERR_RULE_FAILED') || isRedoError(error, 'ERR_DEPENDENCY_FAILED'))) {
             return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": a dependency failed`, { cause: error }) };
           }
           throw error;
@@ -486,7 +561,7 @@ export class Engine {
       isAlways: false,
       stampSha256Hex: null,
       hasSlot: true,
-      hasFailedDependency: false,
+      isLastRequestFailed: false,
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -534,8 +609,11 @@ export class Engine {
     switch (command) {
       case 'ifchange':
       case 'redo':
-      case 'ifcreate':
-        return this.request(job, command, splitArguments(payload));
+      case 'ifcreate': {
+        // The client sends its own folder first: names are relative to where it runs.
+        const [fromDir = '', ...names] = splitArguments(payload);
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd));
+      }
       case 'always':
         job.isAlways = true;
         return 0;
@@ -549,7 +627,7 @@ export class Engine {
   }
 
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
-    const status = await this.request(job, command, names);
+    const status = await this.request(job, command, names, path.join(this.root, job.cwd));
     if (status !== 0) {
       throw new RedoError(command === 'ifcreate' ? 'ERR_IFCREATE_EXISTS' : 'ERR_DEPENDENCY_FAILED', `redo: "${job.target}": ${command} ${names.join(' ')} failed`, {
         details: [`chain: ${job.chain.join(' → ')}`],
@@ -558,20 +636,21 @@ export class Engine {
   }
 
   /**
-   * A running rule's redo-ifchange / redo / redo-ifcreate call. The job gives its slot
-   * back while it waits, so nested builds share the one budget without deadlock.
+   * A running rule's redo-ifchange / redo / redo-ifcreate call, with `names` relative to
+   * the caller's absolute folder `fromDir`. The job gives its slot back while it waits,
+   * so nested builds share the one budget without deadlock.
    */
-  private async request(job: Job, command: 'ifchange' | 'redo' | 'ifcreate', names: string[]): Promise<number> {
+  private async request(job: Job, command: 'ifchange' | 'redo' | 'ifcreate', names: string[], fromDir: string): Promise<number> {
     let targets: string[];
     try {
-      targets = names.map((name) => toTargetPath(this.root, path.join(this.root, job.cwd), name));
+      targets = names.map((name) => toDependencyPath(this.root, fromDir, name));
     } catch (error) {
       job.writeStderr(`${isRedoError(error) ? error.render() : String(error)}\n`);
       return 2;
     }
     if (command === 'ifcreate') {
       for (const target of targets) {
-        if (fs.existsSync(path.join(this.root, target))) {
+        if (fs.existsSync(path.resolve(this.root, target))) {
           job.writeStderr(`redo-ifcreate: "${target}" already exists\n`);
           return 1;
         }
@@ -599,7 +678,7 @@ export class Engine {
       if (outcome.status === 'ok') addDependency(job.deps, dependencyRecord(target, outcome));
       else status = 1;
     });
-    if (status !== 0) job.hasFailedDependency = true;
+    job.isLastRequestFailed = status !== 0;
     return status;
   }
 }

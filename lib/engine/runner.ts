@@ -82,6 +82,8 @@ export interface RuleRunRequest {
   /** Per-rule variables for sh rules (REDO_PARENT). */
   ruleEnv: Record<string, string>;
   operations: RuleOperations;
+  /** Told the exit status of an sh rule once it ends. */
+  onExit?(status: number): void;
   /** Human chain for messages, top-level target first. */
   chain: string[];
 }
@@ -113,7 +115,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const targetAbsolute = path.join(root, target);
   const targetDir = path.dirname(targetAbsolute);
   const cwd = path.join(root, found.cwd);
-  const ruleAbsolute = path.join(root, found.rule);
+  const ruleAbsolute = path.resolve(root, found.rule);
   fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
   const before = statOrUndefined(targetAbsolute);
@@ -187,6 +189,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
         clearInterval(timer);
         readLog();
       }
+      request.onExit?.(status);
       if (status !== 0) throw ruleFailed(request, status, tail);
     } else {
       await runTypeScript(request, cwd, ruleAbsolute, outputTemporary, targetAbsolute, writeStderr, () => tail);
