@@ -18,6 +18,11 @@ set +C
 exec 3<>"$REDO_RUN_DIR/r.$redo_reply"
 # Names are relative to the caller's folder: send it first (redo-stamp sends data).
 [ "$cmd" = stamp ] || set -- "$PWD" "$@"
+# A rule this call starts inherits the caller's exported variables and umask (builtins
+# only, no fork); the engine reads and deletes v.$$.
+case $cmd in
+  ifchange | redo) { export -p; umask; } > "$REDO_RUN_DIR/v.$$" || exit 2 ;;
+esac
 redo_args="$*"
 redo_nl='
 '

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
+import { environmentChanges, openCallerStderr, parseExportedEnvironment, type CallerContext } from './caller.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
@@ -67,6 +68,8 @@ interface Job {
   isLastRequestFailed: boolean;
   /** Exit status of the sh rule, once it ended. */
   exitStatus?: number;
+  /** What the rule inherited (environment, umask); passed on by its TypeScript ctx.ifchange(). */
+  caller: CallerContext | undefined;
   writeStderr(text: string): void;
 }
 
@@ -211,7 +214,7 @@ export class Engine {
    * Ensures `target` is up to date (once per engine), recording that `requester` waits
    * for it. Returns ERR_CYCLE as a failure if `target` already waits on `requester`.
    */
-  private async ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean): Promise<Outcome> {
+  private async ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean, caller?: CallerContext): Promise<Outcome> {
     if (requester !== undefined) {
       const cycle = target === requester ? [target] : this.findWaitPath(target, requester);
       if (cycle !== undefined) {
@@ -226,12 +229,12 @@ export class Engine {
     }
     let outcome = this.outcomes.get(target);
     if (outcome === undefined) {
-      outcome = this.update(target, chain, isForced);
+      outcome = this.update(target, chain, isForced, caller);
       this.outcomes.set(target, outcome);
     } else if (isForced) {
       // `redo X` always runs X's rule, even when this run already built X (redo.md):
       // after any build of X in progress, run it again.
-      outcome = outcome.then(() => this.update(target, chain, true));
+      outcome = outcome.then(() => this.update(target, chain, true, caller));
       this.outcomes.set(target, outcome);
     }
     if (requester === undefined) return outcome;
@@ -273,7 +276,7 @@ export class Engine {
     return visit(from);
   }
 
-  private async update(target: string, chain: string[], isForced: boolean): Promise<Outcome> {
+  private async update(target: string, chain: string[], isForced: boolean, caller: CallerContext | undefined): Promise<Outcome> {
     try {
       // Outside the project only sources live (system headers named by gcc -MD output).
       const record = path.isAbsolute(target) ? undefined : this.state.load(target);
@@ -297,7 +300,7 @@ export class Engine {
       if (isForced) {
         reason = { kind: 'forced' };
       } else {
-        const verdict = await this.check(target, record, chain);
+        const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) {
           this.warnIfBuildable(target);
           return this.sourceOutcome(target);
@@ -309,7 +312,7 @@ export class Engine {
         }
         reason = verdict.reason;
       }
-      return await this.rebuild(target, chain, reason, record, isForced);
+      return await this.rebuild(target, chain, reason, record, isForced, caller);
     } catch (error) {
       const redoError = isRedoError(error)
         ? error
@@ -370,7 +373,7 @@ export class Engine {
    * file that exists but redo-ts never built). Brings target dependencies up to date
    * first, in recorded order, stopping at the first change (later ones may be obsolete).
    */
-  private async check(target: string, record: TargetRecord | undefined, chain: string[]): Promise<Verdict | undefined> {
+  private async check(target: string, record: TargetRecord | undefined, chain: string[], caller?: CallerContext): Promise<Verdict | undefined> {
     const absolute = path.resolve(this.root, target);
     if (record === undefined) {
       return fs.existsSync(absolute) ? undefined : { status: 'stale', reason: { kind: 'no-previous-build' } };
@@ -405,7 +408,7 @@ export class Engine {
         }
         continue;
       }
-      const pending = this.ensureDependency(dep, [...chain, dep.path], target);
+      const pending = this.ensureDependency(dep, [...chain, dep.path], target, caller);
       const outcome = pending instanceof Promise ? await pending : pending;
       if (outcome.status === 'failed') {
         return { status: 'failed', error: dependencyFailed(target, dep.path, chain) };
@@ -428,15 +431,22 @@ export class Engine {
    * directly, with the recorded stat as its fast path. Should it have become a target
    * since, its content hash is still what dependents compare, so the answer is the same.
    */
-  private ensureDependency(dep: DependencyRecord, chain: string[], requester: string): Promise<Outcome> | Outcome {
+  private ensureDependency(dep: DependencyRecord, chain: string[], requester: string, caller: CallerContext | undefined): Promise<Outcome> | Outcome {
     if (dep.stamp !== undefined && !this.outcomes.has(dep.path)) {
       const outcome = this.sourceOutcome(dep.path, dep.stamp);
       if (outcome.status === 'ok') return outcome;
     }
-    return this.ensure(dep.path, chain, requester, false);
+    return this.ensure(dep.path, chain, requester, false, caller);
   }
 
-  private async rebuild(target: string, chain: string[], reason: RebuildReason, record: TargetRecord | undefined, isForced: boolean): Promise<Outcome> {
+  private async rebuild(
+    target: string,
+    chain: string[],
+    reason: RebuildReason,
+    record: TargetRecord | undefined,
+    isForced: boolean,
+    caller: CallerContext | undefined,
+  ): Promise<Outcome> {
     // A killed engine may have left its temporary output; its pid names it.
     let isLockHandedOver = false;
     const hasWaited = await this.locks.acquire(target, (deadPid) =>
@@ -446,7 +456,7 @@ export class Engine {
       if (hasWaited && !isForced) {
         // Another process held the lock: it probably just built this target.
         record = this.state.load(target);
-        const verdict = await this.check(target, record, chain);
+        const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) return this.sourceOutcome(target);
         if (verdict.status === 'failed') return verdict;
         if (verdict.status === 'fresh') return { status: 'ok', identity: verdict.identity };
@@ -463,12 +473,12 @@ export class Engine {
       }
       const found = lookup.found;
       const deps: DependencyRecord[] = lookup.misses.map((miss) => ({ path: miss, mode: 'ifcreate' }));
-      const ruleOutcome = await this.ensure(found.rule, [...chain, found.rule], target, false);
+      const ruleOutcome = await this.ensure(found.rule, [...chain, found.rule], target, false, caller);
       if (ruleOutcome.status !== 'ok') return { status: 'failed', error: dependencyFailed(target, found.rule, chain) };
       deps.push(dependencyRecord(found.rule, ruleOutcome));
 
       await this.slots.acquire(chain.length);
-      const job = this.createJob(target, chain, found.cwd, deps);
+      const job = this.createJob(target, chain, found.cwd, deps, caller);
       try {
         if (this.isStopping) {
           return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": not built after an earlier failure`) };
@@ -478,7 +488,21 @@ export class Engine {
         const previous = record;
         const { server, spawner } = await this.startServer();
         server.openJob(job.token);
-        const env = { ...spawner.env, REDO_PARENT: job.token };
+        // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
+        const changes = caller?.env === undefined ? { set: {}, unset: [] } : environmentChanges(spawner.env, caller.env);
+        const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
+        const stderrFd = caller?.clientPid === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
+        const showStderr = (text: string): void => {
+          if (stderrFd === undefined) this.options.onEvent({ kind: 'rule-stderr', target, text });
+          else {
+            try {
+              fs.writeSync(stderrFd, text);
+            } catch {
+              this.options.onEvent({ kind: 'rule-stderr', target, text });
+            }
+          }
+        };
+        job.writeStderr = showStderr;
         let result;
         try {
           result = await runRule({
@@ -490,10 +514,12 @@ export class Engine {
             isVerbose: this.options.isVerbose,
             logFile: this.state.logPath(target),
             scratchDir: server.runDir,
-            onStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
+            onStderr: showStderr,
             typeScript: this.options.typeScript,
             spawner: spawner.spawner,
-            ruleEnv: { REDO_PARENT: job.token },
+            ruleEnv: { ...changes.set, REDO_PARENT: job.token },
+            unsetEnv: changes.unset,
+            ...(caller?.umask === undefined ? {} : { umask: caller.umask }),
             operations: {
               ifchange: (paths) => this.throwOnFailure(job, 'ifchange', paths),
               ifcreate: (paths) => this.throwOnFailure(job, 'ifcreate', paths),
@@ -504,6 +530,7 @@ export class Engine {
             onExit: (status) => void (job.exitStatus = status),
           });
         } catch (error) {
+          if (stderrFd !== undefined) fs.closeSync(stderrFd);
           // The dependency's own failure was reported; a sh rule then exits with the
           // client's status 1 (sh -e) and a TypeScript rule's ifchange() throws: neither is
           // news. Any other status is the rule's own failure, even after one it tolerated.
@@ -513,6 +540,7 @@ export class Engine {
           }
           throw error;
         }
+        if (stderrFd !== undefined) fs.closeSync(stderrFd);
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
           ? `stamp:${job.stampSha256Hex}`
@@ -550,7 +578,7 @@ export class Engine {
     }
   }
 
-  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[]): Job {
+  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[], caller: CallerContext | undefined): Job {
     this.jobCounter += 1;
     const job: Job = {
       token: String(this.jobCounter),
@@ -562,6 +590,7 @@ export class Engine {
       stampSha256Hex: null,
       hasSlot: true,
       isLastRequestFailed: false,
+      caller: caller === undefined ? undefined : { ...caller, clientPid: undefined },
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -588,7 +617,7 @@ export class Engine {
       if (this.server !== undefined && this.spawner !== undefined && this.ruleEnv !== undefined) {
         return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
       }
-      this.server = RequestServer.open(this.state.stateDir, (command, payload, token) => this.serveClient(command, payload, token));
+      this.server = RequestServer.open(this.state.stateDir, (command, payload, token, callId) => this.serveClient(command, payload, token, callId));
       this.ruleEnv = makeRuleEnvironment(this.options.env, {
         root: this.root,
         runDir: this.server.runDir,
@@ -602,7 +631,7 @@ export class Engine {
   }
 
   /** Handles one sh client call; returns the client's exit status. */
-  private async serveClient(command: string, payload: Buffer, token: string): Promise<number> {
+  private async serveClient(command: string, payload: Buffer, token: string, callId: string): Promise<number> {
     const job = this.jobs.get(token);
     const splitArguments = this.serverModule?.splitArguments;
     if (job === undefined || splitArguments === undefined) return 2;
@@ -612,7 +641,7 @@ export class Engine {
       case 'ifcreate': {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
-        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd));
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), this.readCaller(callId));
       }
       case 'always':
         job.isAlways = true;
@@ -626,8 +655,26 @@ export class Engine {
     }
   }
 
+  /**
+   * The caller context a sh client left in `v.<pid>` of the run directory (its
+   * `export -p` and `umask`), removed once read; undefined when there is none.
+   */
+  private readCaller(callId: string): CallerContext | undefined {
+    if (this.server === undefined) return undefined;
+    const file = path.join(this.server.runDir, `v.${callId}`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    fs.rmSync(file, { force: true });
+    const { env, umask } = parseExportedEnvironment(text);
+    return { env, umask, clientPid: Number(callId) };
+  }
+
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
-    const status = await this.request(job, command, names, path.join(this.root, job.cwd));
+    const status = await this.request(job, command, names, path.join(this.root, job.cwd), job.caller);
     if (status !== 0) {
       throw new RedoError(command === 'ifcreate' ? 'ERR_IFCREATE_EXISTS' : 'ERR_DEPENDENCY_FAILED', `redo: "${job.target}": ${command} ${names.join(' ')} failed`, {
         details: [`chain: ${job.chain.join(' → ')}`],
@@ -640,7 +687,13 @@ export class Engine {
    * the caller's absolute folder `fromDir`. The job gives its slot back while it waits,
    * so nested builds share the one budget without deadlock.
    */
-  private async request(job: Job, command: 'ifchange' | 'redo' | 'ifcreate', names: string[], fromDir: string): Promise<number> {
+  private async request(
+    job: Job,
+    command: 'ifchange' | 'redo' | 'ifcreate',
+    names: string[],
+    fromDir: string,
+    caller: CallerContext | undefined,
+  ): Promise<number> {
     let targets: string[];
     try {
       targets = names.map((name) => toDependencyPath(this.root, fromDir, name));
@@ -665,7 +718,7 @@ export class Engine {
       outcomes = await Promise.all(
         targets.map(async (target) => {
           const chain = [...job.chain, target];
-          return this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo'));
+          return this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', caller));
         }),
       );
     } finally {

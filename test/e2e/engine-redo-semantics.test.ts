@@ -129,4 +129,28 @@ describe('108-redo-semantics', () => {
     expect(result.stderr).toContain('redo: "selffail": rule "selffail.do" exited with status 3');
     expect(result.stderr).toContain('selffail: my own problem');
   });
+
+  it('a rule inherits the environment and umask of the rule that called for it', async () => {
+    const result = await rig.run(['envcall', 'umaskcall']);
+    expect(result.code).toBe(0);
+    expect(rig.read('envcall')).toBe('prefix=/x\n');
+    expect(rig.read('umaskcall')).toBe('0077\n');
+  });
+
+  it('redo x 2>log puts the stderr of x in log', async () => {
+    const result = await rig.run(['errcall']);
+    expect(result.code).toBe(0);
+    expect(rig.read('captured.log')).toBe('errsay: to stderr\n');
+    expect(result.stderr).not.toContain('errsay: to stderr');
+  });
+
+  it('a #! first line picks the interpreter; without one, sh -e', async () => {
+    const result = await rig.run(['shebang', 'node']);
+    expect(result.code).toBe(0);
+    expect(rig.read('shebang')).toBe('went on\n');
+    expect(rig.read('node')).toBe('from node node\n');
+    const strict = await rig.run(['noshebang']);
+    expect(strict.code).toBe(1);
+    expect(rig.read('noshebang')).toBeUndefined();
+  });
 });
