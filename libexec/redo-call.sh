@@ -1,9 +1,9 @@
-# Sourced by the redo-* scripts with $cmd set: sends one call to the running redo-ts
+# Sourced by the redo-* scripts with $cmd and $redo_libexec (this folder) set: sends one call to the running redo-ts
 # engine through its request FIFO and exits with the engine's answer. No Node start-up
 # per call, and no process but this sh in the common case. Outside a build, runs the
 # redo-ts CLI instead. Protocol: lib/engine/server.ts.
 if [ -z "$REDO_RUN_DIR" ] || [ -z "$REDO_PARENT" ] || [ ! -p "$REDO_RUN_DIR/fifo" ]; then
-  exec "${REDO_NODE:-node}" "${0%/*}/../bin/redo-ts.js" "$cmd" "$@"
+  exec "${REDO_NODE:-node}" "$redo_libexec/../bin/redo-ts.js" "$cmd" "$@"
 fi
 # Claim the rule's own reply FIFO (noclobber create is atomic); if another call of the
 # same rule holds it, make a private one.
@@ -16,6 +16,13 @@ fi
 set +C
 # Open the reply FIFO read-write before asking, so the engine's reply always has a reader.
 exec 3<>"$REDO_RUN_DIR/r.$redo_reply"
+# Names are relative to the caller's folder: send it first (redo-stamp sends data).
+[ "$cmd" = stamp ] || set -- "$PWD" "$@"
+# A rule this call starts inherits the caller's exported variables and umask (builtins
+# only, no fork); the engine reads and deletes v.$$.
+case $cmd in
+  ifchange | redo) { export -p; umask; } > "$REDO_RUN_DIR/v.$$" || exit 2 ;;
+esac
 redo_args="$*"
 redo_nl='
 '

@@ -85,9 +85,17 @@ export function libexecDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
 }
 
-/** The project root for `io`: REDO_TS_ROOT, else the nearest folder with .redo/, rules/, package.json or .git, else cwd. */
+/** Absolute `rules/` folder of this redo-ts package: shared rules, searched after the project's own. */
+export function sharedRulesDir(): string {
+  return path.resolve(libexecDir(), '..', 'rules');
+}
+
+/** The project root for `io`: REDO_TS_ROOT, else (inside a rule) REDO_ROOT, else the nearest folder with .redo/, rules/, package.json or .git, else cwd. */
 export function projectRoot(io: CommandIO): string {
-  return findProjectRoot(io.cwd, readRedoEnvironment(io.env).rootOverride);
+  const redo = readRedoEnvironment(io.env);
+  // Inside a rule, the project is the one being built, wherever the rule has cd'd to.
+  const override = redo.rootOverride ?? (isInsideRule(io.env) ? redo.root : undefined);
+  return findProjectRoot(io.cwd, override);
 }
 
 /**
@@ -98,9 +106,8 @@ export function projectRoot(io: CommandIO): string {
 export async function runBuild(options: BuildOptions, io: CommandIO): Promise<number> {
   const targets = options.targets.length === 0 ? ['all'] : options.targets;
   if (isInsideRule(io.env)) {
-    const absolute = targets.map((target) => path.resolve(io.cwd, target));
-    // The engine resolves names against the rule's folder; absolute paths avoid that mismatch.
-    return callEngine(io.env, options.isForced ? 'redo' : 'ifchange', encodeArguments(absolute));
+    // The engine resolves names against the folder sent first, as from the sh client.
+    return callEngine(io.env, options.isForced ? 'redo' : 'ifchange', encodeArguments([io.cwd, ...targets]));
   }
   const root = projectRoot(io);
   const reporter = new Reporter(io.stderr, io.isTTY);
@@ -117,6 +124,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     onEvent: (event) => reporter.onEvent(event),
     typeScript: createTypeScriptRuleSupport(),
     ...(cache === undefined ? {} : { cache }),
+    sharedRulesDir: sharedRulesDir(),
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     engine.close();

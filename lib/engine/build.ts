@@ -5,9 +5,10 @@ import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
+import { environmentChanges, openCallerStderr, parseExportedEnvironment, type CallerContext } from './caller.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
-import { toTargetPath } from './paths.js';
+import { toDependencyPath, toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
 import type { RequestServer } from './server.js';
@@ -39,6 +40,8 @@ export interface EngineOptions {
   typeScript?: TypeScriptRuleSupport;
   /** A shared build cache consulted before a rule runs and offered what it built (--remote-cache). */
   cache?: TargetCache;
+  /** Absolute `rules/` folder of the installed redo-ts package, searched after the project's own `rules/`. */
+  sharedRulesDir?: string;
 }
 
 /** The result of ensuring one target or source is up to date. */
@@ -64,7 +67,12 @@ interface Job {
   isAlways: boolean;
   stampSha256Hex: string | null;
   hasSlot: boolean;
-  hasFailedDependency: boolean;
+  /** True while the rule's latest redo/redo-ifchange call failed: its own failure then is that one's. */
+  isLastRequestFailed: boolean;
+  /** Exit status of the sh rule, once it ended. */
+  exitStatus?: number;
+  /** What the rule inherited (environment, umask); passed on by its TypeScript ctx.ifchange(). */
+  caller: CallerContext | undefined;
   writeStderr(text: string): void;
 }
 
@@ -120,12 +128,19 @@ export class Engine {
    */
   async build(names: string[], fromDir: string, isForced: boolean): Promise<BuildSummary> {
     this.state.checkVersion();
-    const targets = names.map((name) => toTargetPath(this.root, fromDir, name));
+    const targets = [...new Set(names.map((name) => {
+      const target = toDependencyPath(this.root, fromDir, name);
+      // A top-level name outside the project is fine only as an existing source.
+      return path.isAbsolute(target) && !fs.existsSync(target) ? toTargetPath(this.root, fromDir, name) : target;
+    }))];
     const summary: BuildSummary = { failed: [], firstError: undefined };
     const results = await Promise.all(
       targets.map(async (target) => {
-        const outcome = await this.ensure(target, [target], undefined, isForced);
-        return { target, outcome: this.requireBuilt(target, [target], outcome) };
+        const outcome = this.requireBuilt(target, [target], await this.ensure(target, [target], undefined, isForced));
+        // Only a failure that reaches a top-level target stops the run (redo's rule): one
+        // a rule tolerated (`redo-ifchange x || true`) does not.
+        if (outcome.status === 'failed' && !this.options.isKeepGoing) this.isStopping = true;
+        return { target, outcome };
       }),
     );
     await this.flush();
@@ -173,11 +188,19 @@ export class Engine {
   /** Turns a "missing" outcome (no file, no rule) into an ERR_NO_RULE failure and reports it. */
   private requireBuilt(target: string, chain: string[], outcome: Outcome): Outcome {
     if (outcome.status !== 'missing') return outcome;
+    if (path.isAbsolute(target)) {
+      const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no such file (outside the project, where only sources live)`, {
+        details: chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : [],
+        hint: 'create the file, or stop depending on it',
+      });
+      this.fail(target, error, true);
+      return { status: 'failed', error };
+    }
     const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no rule to build it and no such file`, {
       details: [
         ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
         'looked for:',
-        ...outcome.lookup.misses.filter((miss) => !miss.endsWith('.ts')).map((miss) => `  ${miss}[.ts]`),
+        ...outcome.lookup.misses.filter((miss) => miss.endsWith('.do') && !path.isAbsolute(miss)).map((miss) => `  ${miss}[.ts]`),
       ],
       hint: 'create one of those rules, or the source file itself',
     });
@@ -187,7 +210,6 @@ export class Engine {
 
   private fail(target: string, error: RedoError, isRootCause: boolean): void {
     this.hasFailure = true;
-    if (!this.options.isKeepGoing) this.isStopping = true;
     this.options.onEvent({ kind: 'failed', target, error, isRootCause });
   }
 
@@ -195,7 +217,7 @@ export class Engine {
    * Ensures `target` is up to date (once per engine), recording that `requester` waits
    * for it. Returns ERR_CYCLE as a failure if `target` already waits on `requester`.
    */
-  private async ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean): Promise<Outcome> {
+  private async ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean, caller?: CallerContext): Promise<Outcome> {
     if (requester !== undefined) {
       const cycle = target === requester ? [target] : this.findWaitPath(target, requester);
       if (cycle !== undefined) {
@@ -210,7 +232,12 @@ export class Engine {
     }
     let outcome = this.outcomes.get(target);
     if (outcome === undefined) {
-      outcome = this.update(target, chain, isForced);
+      outcome = this.update(target, chain, isForced, caller);
+      this.outcomes.set(target, outcome);
+    } else if (isForced) {
+      // `redo X` always runs X's rule, even when this run already built X (redo.md):
+      // after any build of X in progress, run it again.
+      outcome = outcome.then(() => this.update(target, chain, true, caller));
       this.outcomes.set(target, outcome);
     }
     if (requester === undefined) return outcome;
@@ -252,15 +279,35 @@ export class Engine {
     return visit(from);
   }
 
-  private async update(target: string, chain: string[], isForced: boolean): Promise<Outcome> {
+  private async update(target: string, chain: string[], isForced: boolean, caller: CallerContext | undefined): Promise<Outcome> {
     try {
-      const record = this.state.load(target);
+      // Outside the project only sources live (system headers named by gcc -MD output).
+      const record = path.isAbsolute(target) ? undefined : this.state.load(target);
+      if (isForced && record === undefined && fs.existsSync(path.resolve(this.root, target))) {
+        // Never overwrite or delete a file redo-ts did not make (a source).
+        const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
+        const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
+          details: [
+            ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
+            rule === undefined ? 'no rule builds it' : `rule that would build it: ${rule.rule}`,
+          ],
+          hint: rule === undefined
+            ? 'redo (-f) rebuilds only targets redo-ts built; a source needs no building'
+            : `to make it a target, delete it (or move it aside), then run \`redo-ts ${target}\``,
+        });
+        this.fail(target, error, true);
+        return { status: 'failed', error };
+      }
+      if (path.isAbsolute(target)) return this.sourceOutcome(target);
       let reason: RebuildReason;
       if (isForced) {
         reason = { kind: 'forced' };
       } else {
-        const verdict = await this.check(target, record, chain);
-        if (verdict === undefined) return this.sourceOutcome(target);
+        const verdict = await this.check(target, record, chain, caller);
+        if (verdict === undefined) {
+          this.warnIfBuildable(target);
+          return this.sourceOutcome(target);
+        }
         if (verdict.status === 'failed') return verdict;
         if (verdict.status === 'fresh') {
           if (record !== undefined) this.options.onEvent({ kind: 'fresh', target });
@@ -268,7 +315,7 @@ export class Engine {
         }
         reason = verdict.reason;
       }
-      return await this.rebuild(target, chain, reason, record, isForced);
+      return await this.rebuild(target, chain, reason, record, isForced, caller);
     } catch (error) {
       const redoError = isRedoError(error)
         ? error
@@ -282,17 +329,45 @@ export class Engine {
     }
   }
 
+  /**
+   * Says once per run that a file a rule could build, but that redo-ts never built, is
+   * used as a source (redo's rule): outputs copied in with a project must not pass
+   * silently for fresh. Rule files and files only a catch-all `default.do` matches
+   * (every source would) are left alone.
+   */
+  private warnIfBuildable(target: string): void {
+    if (this.warnedSources.has(target) || target.endsWith('.do') || target.endsWith('.do.ts')) return;
+    this.warnedSources.add(target);
+    let rule: string | undefined;
+    try {
+      rule = findRule(this.root, target, this.options.sharedRulesDir).found?.rule;
+    } catch {
+      return;
+    }
+    if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule)) return;
+    this.options.onEvent({
+      kind: 'warning',
+      target,
+      error: new RedoError('ERR_SOURCE_HAS_RULE', `redo: "${target}": exists and was not built by redo-ts; treating it as a source`, {
+        details: [`rule that could build it: ${rule}`],
+        hint: `delete it (or move it aside), then run \`redo-ts ${target}\`, to build it from its rule`,
+      }),
+    });
+  }
+
+  private readonly warnedSources = new Set<string>();
+
   /** Stamp of a source file, hashed at most once per engine (stat fast path against `hint`). */
   private stampSource(target: string, hint?: FileStamp): FileStamp | undefined {
     if (this.sourceStamps.has(target)) return this.sourceStamps.get(target);
-    const stamp = readStamp(path.join(this.root, target), hint);
+    const stamp = readStamp(path.resolve(this.root, target), hint);
     this.sourceStamps.set(target, stamp);
     return stamp;
   }
 
   private sourceOutcome(target: string, hint?: FileStamp): Outcome {
     const stamp = this.stampSource(target, hint);
-    if (stamp === undefined) return { status: 'missing', lookup: findRule(this.root, target) };
+    if (stamp === undefined) return { status: 'missing', lookup: path.isAbsolute(target) ? { found: undefined, misses: [] } : findRule(this.root, target, this.options.sharedRulesDir) };
     return { status: 'ok', identity: identityOf(stamp), stamp };
   }
 
@@ -301,8 +376,8 @@ export class Engine {
    * file that exists but redo-ts never built). Brings target dependencies up to date
    * first, in recorded order, stopping at the first change (later ones may be obsolete).
    */
-  private async check(target: string, record: TargetRecord | undefined, chain: string[]): Promise<Verdict | undefined> {
-    const absolute = path.join(this.root, target);
+  private async check(target: string, record: TargetRecord | undefined, chain: string[], caller?: CallerContext): Promise<Verdict | undefined> {
+    const absolute = path.resolve(this.root, target);
     if (record === undefined) {
       return fs.existsSync(absolute) ? undefined : { status: 'stale', reason: { kind: 'no-previous-build' } };
     }
@@ -330,13 +405,13 @@ export class Engine {
     if (record.isAlways) return { status: 'stale', reason: { kind: 'always' } };
     for (const dep of record.deps) {
       if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(path.join(this.root, dep.path))) {
+        if (fs.existsSync(path.resolve(this.root, dep.path))) {
           const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
           return { status: 'stale', reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
         }
         continue;
       }
-      const pending = this.ensureDependency(dep, [...chain, dep.path], target);
+      const pending = this.ensureDependency(dep, [...chain, dep.path], target, caller);
       const outcome = pending instanceof Promise ? await pending : pending;
       if (outcome.status === 'failed') {
         return { status: 'failed', error: dependencyFailed(target, dep.path, chain) };
@@ -359,33 +434,40 @@ export class Engine {
    * directly, with the recorded stat as its fast path. Should it have become a target
    * since, its content hash is still what dependents compare, so the answer is the same.
    */
-  private ensureDependency(dep: DependencyRecord, chain: string[], requester: string): Promise<Outcome> | Outcome {
+  private ensureDependency(dep: DependencyRecord, chain: string[], requester: string, caller: CallerContext | undefined): Promise<Outcome> | Outcome {
     if (dep.stamp !== undefined && !this.outcomes.has(dep.path)) {
       const outcome = this.sourceOutcome(dep.path, dep.stamp);
       if (outcome.status === 'ok') return outcome;
     }
-    return this.ensure(dep.path, chain, requester, false);
+    return this.ensure(dep.path, chain, requester, false, caller);
   }
 
-  private async rebuild(target: string, chain: string[], reason: RebuildReason, record: TargetRecord | undefined, isForced: boolean): Promise<Outcome> {
+  private async rebuild(
+    target: string,
+    chain: string[],
+    reason: RebuildReason,
+    record: TargetRecord | undefined,
+    isForced: boolean,
+    caller: CallerContext | undefined,
+  ): Promise<Outcome> {
     // A killed engine may have left its temporary output; its pid names it.
     let isLockHandedOver = false;
     const hasWaited = await this.locks.acquire(target, (deadPid) =>
-      fs.rmSync(temporaryOutputPath(path.join(this.root, target), deadPid), { force: true, recursive: true }),
+      fs.rmSync(temporaryOutputPath(path.resolve(this.root, target), deadPid), { force: true, recursive: true }),
     );
     try {
       if (hasWaited && !isForced) {
         // Another process held the lock: it probably just built this target.
         record = this.state.load(target);
-        const verdict = await this.check(target, record, chain);
+        const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) return this.sourceOutcome(target);
         if (verdict.status === 'failed') return verdict;
         if (verdict.status === 'fresh') return { status: 'ok', identity: verdict.identity };
         reason = verdict.reason;
       }
-      const lookup = findRule(this.root, target);
+      const lookup = findRule(this.root, target, this.options.sharedRulesDir);
       if (lookup.found === undefined) {
-        if (fs.existsSync(path.join(this.root, target))) {
+        if (fs.existsSync(path.resolve(this.root, target))) {
           // Its rule is gone but the file stays: from now on it is a source.
           if (record !== undefined) this.state.remove(target);
           return this.sourceOutcome(target);
@@ -394,12 +476,12 @@ export class Engine {
       }
       const found = lookup.found;
       const deps: DependencyRecord[] = lookup.misses.map((miss) => ({ path: miss, mode: 'ifcreate' }));
-      const ruleOutcome = await this.ensure(found.rule, [...chain, found.rule], target, false);
+      const ruleOutcome = await this.ensure(found.rule, [...chain, found.rule], target, false, caller);
       if (ruleOutcome.status !== 'ok') return { status: 'failed', error: dependencyFailed(target, found.rule, chain) };
       deps.push(dependencyRecord(found.rule, ruleOutcome));
 
       await this.slots.acquire(chain.length);
-      const job = this.createJob(target, chain, found.cwd, deps);
+      const job = this.createJob(target, chain, found.cwd, deps, caller);
       try {
         if (this.isStopping) {
           return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": not built after an earlier failure`) };
@@ -409,7 +491,21 @@ export class Engine {
         const previous = record;
         const { server, spawner } = await this.startServer();
         server.openJob(job.token);
-        const env = { ...spawner.env, REDO_PARENT: job.token };
+        // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
+        const changes = caller?.env === undefined ? { set: {}, unset: [] } : environmentChanges(spawner.env, caller.env);
+        const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
+        const stderrFd = caller?.clientPid === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
+        const showStderr = (text: string): void => {
+          if (stderrFd === undefined) this.options.onEvent({ kind: 'rule-stderr', target, text });
+          else {
+            try {
+              fs.writeSync(stderrFd, text);
+            } catch {
+              this.options.onEvent({ kind: 'rule-stderr', target, text });
+            }
+          }
+        };
+        job.writeStderr = showStderr;
         const fromCache = await this.fetchFromCache(job, found.rule);
         let result = fromCache;
         try {
@@ -422,10 +518,12 @@ export class Engine {
             isVerbose: this.options.isVerbose,
             logFile: this.state.logPath(target),
             scratchDir: server.runDir,
-            onStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
+            onStderr: showStderr,
             typeScript: this.options.typeScript,
             spawner: spawner.spawner,
-            ruleEnv: { REDO_PARENT: job.token },
+            ruleEnv: { ...changes.set, REDO_PARENT: job.token },
+            unsetEnv: changes.unset,
+            ...(caller?.umask === undefined ? {} : { umask: caller.umask }),
             operations: {
               ifchange: (paths) => this.throwOnFailure(job, 'ifchange', paths),
               ifcreate: (paths) => this.throwOnFailure(job, 'ifcreate', paths),
@@ -433,15 +531,20 @@ export class Engine {
               stamp: (data) => void (job.stampSha256Hex = sha256Hex(data)),
             },
             chain,
+            onExit: (status) => void (job.exitStatus = status),
           });
         } catch (error) {
-          // The dependency's own failure was reported; a sh rule then exits non-zero and a
-          // TypeScript rule's ifchange() throws: neither is news.
-          if (job.hasFailedDependency && (isRedoError(error, 'ERR_RULE_FAILED') || isRedoError(error, 'ERR_DEPENDENCY_FAILED'))) {
+          if (stderrFd !== undefined) fs.closeSync(stderrFd);
+          // The dependency's own failure was reported; a sh rule then exits with the
+          // client's status 1 (sh -e) and a TypeScript rule's ifchange() throws: neither is
+          // news. Any other status is the rule's own failure, even after one it tolerated.
+          const isConsequence = job.exitStatus === undefined || job.exitStatus === 1;
+          if (job.isLastRequestFailed && isConsequence && (isRedoError(error, 'ERR_RULE_FAILED') || isRedoError(error, 'ERR_DEPENDENCY_FAILED'))) {
             return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": a dependency failed`, { cause: error }) };
           }
           throw error;
         }
+        if (stderrFd !== undefined) fs.closeSync(stderrFd);
         if (fromCache === undefined) this.offerToCache(job, found.rule, result);
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
@@ -544,7 +647,7 @@ export class Engine {
     });
   }
 
-  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[]): Job {
+  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[], caller: CallerContext | undefined): Job {
     this.jobCounter += 1;
     const job: Job = {
       token: String(this.jobCounter),
@@ -555,7 +658,8 @@ export class Engine {
       isAlways: false,
       stampSha256Hex: null,
       hasSlot: true,
-      hasFailedDependency: false,
+      isLastRequestFailed: false,
+      caller: caller === undefined ? undefined : { ...caller, clientPid: undefined },
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -582,7 +686,7 @@ export class Engine {
       if (this.server !== undefined && this.spawner !== undefined && this.ruleEnv !== undefined) {
         return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
       }
-      this.server = RequestServer.open(this.state.stateDir, (command, payload, token) => this.serveClient(command, payload, token));
+      this.server = RequestServer.open(this.state.stateDir, (command, payload, token, callId) => this.serveClient(command, payload, token, callId));
       this.ruleEnv = makeRuleEnvironment(this.options.env, {
         root: this.root,
         runDir: this.server.runDir,
@@ -596,15 +700,18 @@ export class Engine {
   }
 
   /** Handles one sh client call; returns the client's exit status. */
-  private async serveClient(command: string, payload: Buffer, token: string): Promise<number> {
+  private async serveClient(command: string, payload: Buffer, token: string, callId: string): Promise<number> {
     const job = this.jobs.get(token);
     const splitArguments = this.serverModule?.splitArguments;
     if (job === undefined || splitArguments === undefined) return 2;
     switch (command) {
       case 'ifchange':
       case 'redo':
-      case 'ifcreate':
-        return this.request(job, command, splitArguments(payload));
+      case 'ifcreate': {
+        // The client sends its own folder first: names are relative to where it runs.
+        const [fromDir = '', ...names] = splitArguments(payload);
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), this.readCaller(callId));
+      }
       case 'always':
         job.isAlways = true;
         return 0;
@@ -617,8 +724,26 @@ export class Engine {
     }
   }
 
+  /**
+   * The caller context a sh client left in `v.<pid>` of the run directory (its
+   * `export -p` and `umask`), removed once read; undefined when there is none.
+   */
+  private readCaller(callId: string): CallerContext | undefined {
+    if (this.server === undefined) return undefined;
+    const file = path.join(this.server.runDir, `v.${callId}`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    fs.rmSync(file, { force: true });
+    const { env, umask } = parseExportedEnvironment(text);
+    return { env, umask, clientPid: Number(callId) };
+  }
+
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
-    const status = await this.request(job, command, names);
+    const status = await this.request(job, command, names, path.join(this.root, job.cwd), job.caller);
     if (status !== 0) {
       throw new RedoError(command === 'ifcreate' ? 'ERR_IFCREATE_EXISTS' : 'ERR_DEPENDENCY_FAILED', `redo: "${job.target}": ${command} ${names.join(' ')} failed`, {
         details: [`chain: ${job.chain.join(' → ')}`],
@@ -627,20 +752,27 @@ export class Engine {
   }
 
   /**
-   * A running rule's redo-ifchange / redo / redo-ifcreate call. The job gives its slot
-   * back while it waits, so nested builds share the one budget without deadlock.
+   * A running rule's redo-ifchange / redo / redo-ifcreate call, with `names` relative to
+   * the caller's absolute folder `fromDir`. The job gives its slot back while it waits,
+   * so nested builds share the one budget without deadlock.
    */
-  private async request(job: Job, command: 'ifchange' | 'redo' | 'ifcreate', names: string[]): Promise<number> {
+  private async request(
+    job: Job,
+    command: 'ifchange' | 'redo' | 'ifcreate',
+    names: string[],
+    fromDir: string,
+    caller: CallerContext | undefined,
+  ): Promise<number> {
     let targets: string[];
     try {
-      targets = names.map((name) => toTargetPath(this.root, path.join(this.root, job.cwd), name));
+      targets = names.map((name) => toDependencyPath(this.root, fromDir, name));
     } catch (error) {
       job.writeStderr(`${isRedoError(error) ? error.render() : String(error)}\n`);
       return 2;
     }
     if (command === 'ifcreate') {
       for (const target of targets) {
-        if (fs.existsSync(path.join(this.root, target))) {
+        if (fs.existsSync(path.resolve(this.root, target))) {
           job.writeStderr(`redo-ifcreate: "${target}" already exists\n`);
           return 1;
         }
@@ -655,7 +787,7 @@ export class Engine {
       outcomes = await Promise.all(
         targets.map(async (target) => {
           const chain = [...job.chain, target];
-          return this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo'));
+          return this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', caller));
         }),
       );
     } finally {
@@ -668,7 +800,7 @@ export class Engine {
       if (outcome.status === 'ok') addDependency(job.deps, dependencyRecord(target, outcome));
       else status = 1;
     });
-    if (status !== 0) job.hasFailedDependency = true;
+    job.isLastRequestFailed = status !== 0;
     return status;
   }
 }

@@ -33,7 +33,7 @@ export function listTargets(root: string): string[] {
   const state = new StateStore(root);
   return state.listTargets().filter((target) => {
     const record = state.load(target);
-    return record !== undefined && record.output !== null && fs.existsSync(path.join(root, target));
+    return record !== undefined && record.output !== null && fs.existsSync(path.resolve(root, target));
   });
 }
 
@@ -53,7 +53,7 @@ export function listSources(root: string): string[] {
   const sources = new Set<string>();
   for (const target of targets) {
     for (const dep of state.load(target)?.deps ?? []) {
-      if (dep.mode === 'ifchange' && !targets.has(dep.path) && fs.existsSync(path.join(root, dep.path))) sources.add(dep.path);
+      if (dep.mode === 'ifchange' && !targets.has(dep.path) && fs.existsSync(path.resolve(root, dep.path))) sources.add(dep.path);
     }
   }
   return [...sources].sort();
@@ -106,11 +106,11 @@ class Inspector {
   private identityNow(target: string): string {
     const record = this.state.load(target);
     if (record !== undefined) return record.identity;
-    return identityOf(readStamp(path.join(this.root, target)));
+    return identityOf(readStamp(path.resolve(this.root, target)));
   }
 
   private compute(target: string, record: TargetRecord | undefined): Explanation {
-    const absolute = path.join(this.root, target);
+    const absolute = path.resolve(this.root, target);
     if (record === undefined) {
       if (fs.existsSync(absolute)) return { status: 'source', target };
       if (findRule(this.root, target).found === undefined) return { status: 'no-rule', target };
@@ -125,7 +125,7 @@ class Inspector {
     if (record.isAlways) return { status: 'stale', target, reason: { kind: 'always' } };
     for (const dep of record.deps) {
       if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(path.join(this.root, dep.path))) {
+        if (fs.existsSync(path.resolve(this.root, dep.path))) {
           const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
           return { status: 'stale', target, reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
         }
@@ -138,7 +138,7 @@ class Inspector {
           return { status: 'stale-dependency', target, dependency: dep.path, because: inner };
         }
       }
-      const identity = depRecord !== undefined ? this.identityNow(dep.path) : identityOf(readStamp(path.join(this.root, dep.path), dep.stamp));
+      const identity = depRecord !== undefined ? this.identityNow(dep.path) : identityOf(readStamp(path.resolve(this.root, dep.path), dep.stamp));
       if (identity !== (dep.identity ?? MISSING)) {
         return { status: 'stale', target, reason: { kind: 'changed', path: dep.path, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
       }

@@ -1,4 +1,4 @@
-/** Rule search: NAME.do, then default.*.do, in the target's folder, its parents, then rules/. */
+/** Rule search: NAME.do and default*.do in the target's folder, default*.do in its parents, then rules/. */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,7 +9,7 @@ export type RuleKind = 'sh' | 'ts';
 
 /** A rule found for a target, with the arguments it runs with. */
 export interface FoundRule {
-  /** Root-relative path of the rule file. */
+  /** Root-relative path of the rule file (absolute for a rule of the installed package). */
   rule: string;
   kind: RuleKind;
   /** Root-relative folder the rule runs in ('' = root): the rule's folder, or the target's for rules/. */
@@ -25,7 +25,10 @@ export interface FoundRule {
 /** The outcome of a lookup: the rule (if any) and every candidate tried before it. */
 export interface RuleLookup {
   found: FoundRule | undefined;
-  /** Root-relative candidate paths that did not exist, in search order (ifcreate dependencies). */
+  /**
+   * Candidate paths that did not exist, in search order (ifcreate dependencies): root-relative,
+   * absolute for the installed package's rules, and `rules` itself when the project has no rules/ folder.
+   */
   misses: string[];
 }
 
@@ -46,28 +49,41 @@ export function candidateNames(basename: string): Array<{ name: string; extensio
 }
 
 /**
- * Finds the rule for `target` (root-relative) under the absolute `root`. Search order:
- * every candidate name in the target's folder, then in each parent up to the root,
- * then in `rules/`. At each step both `NAME.do` (sh) and `NAME.do.ts` (TypeScript) are
- * tried. Throws ERR_RULE_AMBIGUOUS when both exist in one place. Reads the file system only.
+ * Finds the rule for `target` (root-relative) under the absolute `root`, as redo does
+ * (redo-whichdo.md): in the target's own folder `NAME.do`, then `default.EXT.do` from
+ * the most to the least specific, then `default.do`; in each parent up to the root only
+ * the `default*.do` names; then the same `default*.do` names in the project's `rules/`
+ * (only when that folder exists) and in `sharedRulesDir` (the installed package's
+ * `rules/`, absolute), both run in the target's folder. At each step both `NAME.do`
+ * (sh) and `NAME.do.ts` (TypeScript) are tried. Throws ERR_RULE_AMBIGUOUS when both
+ * exist in one place. Reads the file system only.
  */
-export function findRule(root: string, target: string): RuleLookup {
+export function findRule(root: string, target: string, sharedRulesDir?: string): RuleLookup {
   const misses: string[] = [];
   const targetDir = path.posix.dirname(target) === '.' ? '' : path.posix.dirname(target);
   const basename = path.posix.basename(target);
-  const folders: string[] = [];
+  const names = candidateNames(basename);
+  const defaults = names.slice(1);
+  const steps: Array<{ folder: string; names: typeof names; isRulesFolder: boolean }> = [];
   for (let dir = targetDir; ; dir = path.posix.dirname(dir) === '.' ? '' : path.posix.dirname(dir)) {
-    folders.push(dir);
+    steps.push({ folder: dir, names: dir === targetDir ? names : defaults, isRulesFolder: false });
     if (dir === '') break;
   }
-  if (!folders.includes('rules') && !(targetDir === 'rules' || targetDir.startsWith('rules/'))) folders.push('rules');
-  for (const folder of folders) {
-    const isRulesFolder = folder === 'rules' && folder !== targetDir && !targetDir.startsWith('rules/');
-    for (const { name, extension } of candidateNames(basename)) {
+  const isInRules = targetDir === 'rules' || targetDir.startsWith('rules/');
+  if (!isInRules) {
+    // Without rules/, creating that folder is what could change the lookup (an empty step).
+    steps.push({ folder: 'rules', names: isDirectory(path.join(root, 'rules')) ? defaults : [], isRulesFolder: true });
+  }
+  if (sharedRulesDir !== undefined && !isSameDirectory(sharedRulesDir, path.join(root, 'rules'))) {
+    steps.push({ folder: sharedRulesDir, names: defaults, isRulesFolder: true });
+  }
+  for (const { folder, names: stepNames, isRulesFolder } of steps) {
+    if (stepNames.length === 0) misses.push(folder);
+    for (const { name, extension } of stepNames) {
       const shRule = folder === '' ? name : `${folder}/${name}`;
       const tsRule = `${shRule}.ts`;
-      const hasSh = isFile(path.join(root, shRule));
-      const hasTs = isFile(path.join(root, tsRule));
+      const hasSh = isFile(path.resolve(root, shRule));
+      const hasTs = isFile(path.resolve(root, tsRule));
       if (hasSh && hasTs) {
         throw new RedoError('ERR_RULE_AMBIGUOUS', `redo: "${target}": two rules match at one step`, {
           details: [`found: ${shRule}`, `found: ${tsRule}`],
@@ -94,6 +110,24 @@ export function findRule(root: string, target: string): RuleLookup {
     }
   }
   return { found: undefined, misses };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isSameDirectory(a: string, b: string): boolean {
+  try {
+    const first = fs.statSync(a);
+    const second = fs.statSync(b);
+    return first.dev === second.dev && first.ino === second.ino;
+  } catch {
+    return false;
+  }
 }
 
 function isFile(p: string): boolean {

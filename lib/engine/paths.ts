@@ -10,9 +10,19 @@ import { RedoError } from '../errors.js';
  * `.redo/`, `rules/`, `package.json` or `.git`; else `cwd`. The nearest marker wins,
  * so a stray `.redo/` in a folder above (a home or temp folder built in by mistake)
  * never captures a project that has its own markers but no build yet.
- * Reads only directory entries; never throws.
+ * The result is a real path (symlinks resolved). Reads only directory entries; never throws.
  */
 export function findProjectRoot(cwd: string, override?: string): string {
+  const found = findRootFolder(cwd, override);
+  // Names are resolved to real paths (resolvePhysical), so the root must be one too.
+  try {
+    return fs.realpathSync.native(found);
+  } catch {
+    return found;
+  }
+}
+
+function findRootFolder(cwd: string, override: string | undefined): string {
   if (override !== undefined) return path.resolve(cwd, override);
   const ancestors: string[] = [];
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
@@ -41,26 +51,74 @@ function isDirectory(p: string): boolean {
 }
 
 /**
+ * Resolves `name` against the absolute folder `fromDir` as the OS does: a '..' goes to
+ * the parent of the folder actually reached, so through a symlinked folder `link/../x`
+ * is beside the link's target, not beside the link. Every existing folder on the way
+ * is replaced by its real path; the last component is kept as named (a symlink there
+ * is not followed). Folders that do not exist yet are joined lexically. Reads the file
+ * system (realpath, cached per process for folders that exist); never throws.
+ */
+export function resolvePhysical(fromDir: string, name: string): string {
+  let joined = (name.startsWith('/') ? name : `${fromDir}/${name}`).replace(/\/+/g, '/');
+  if (joined.length > 1 && joined.endsWith('/')) joined = joined.slice(0, -1);
+  const slash = joined.lastIndexOf('/');
+  const last = joined.slice(slash + 1);
+  if (last === '..' || last === '.') return realFolder(joined);
+  return path.join(realFolder(slash === 0 ? '/' : joined.slice(0, slash)), last);
+}
+
+const realFolders = new Map<string, string>();
+
+/** The real path of the absolute, '/'-separated `folder`, resolving only the part that exists. */
+function realFolder(folder: string): string {
+  const known = realFolders.get(folder);
+  if (known !== undefined) return known;
+  try {
+    const real = fs.realpathSync.native(folder);
+    realFolders.set(folder, real);
+    return real;
+  } catch {
+    if (folder === '/' || folder === '') return '/';
+    const slash = folder.lastIndexOf('/');
+    const parent = realFolder(slash <= 0 ? '/' : folder.slice(0, slash));
+    const last = folder.slice(slash + 1);
+    if (last === '..') return path.dirname(parent);
+    return last === '.' ? parent : path.join(parent, last);
+  }
+}
+
+/**
  * Turns `name` (as typed, relative to the absolute `fromDir`) into a target path:
- * relative to `root`, '/'-separated, no '.' or '..' parts.
+ * relative to `root`, '/'-separated, no '.' or '..' parts, resolved through symlinked
+ * folders as the OS does (resolvePhysical). `root` must be a real path (findProjectRoot).
  * Throws ERR_TARGET_OUTSIDE when it lies outside the root, is the root itself, or is inside `.redo/`.
  */
 export function toTargetPath(root: string, fromDir: string, name: string): string {
-  const absolute = path.resolve(fromDir, name);
-  const relative = path.relative(root, absolute);
-  if (relative === '' || relative === '..' || relative.startsWith('../') || path.isAbsolute(relative)) {
+  const dependency = toDependencyPath(root, fromDir, name);
+  if (path.isAbsolute(dependency)) {
     throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${name}": target is outside the project`, {
-      details: [`project root: ${root}`, `resolved to: ${absolute}`],
+      details: [`project root: ${root}`, `resolved to: ${dependency}`],
       hint: 'run redo-ts from inside the project, or set REDO_TS_ROOT to the project root',
     });
   }
-  const real = realParentOutside(root, absolute);
-  if (real !== undefined) {
-    throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${relative}": target is outside the project through a symlinked folder`, {
-      details: [`project root: ${root}`, `resolved to: ${real}`],
-      hint: 'replace the symlinked folder by a real one inside the project, or build in the folder it points to',
+  return dependency;
+}
+
+/**
+ * Like toTargetPath, for a dependency: a file outside the project (a system header from
+ * `gcc -MD`, say) is allowed and comes back as its absolute path; it can only be a source.
+ * Throws ERR_TARGET_OUTSIDE for the project root itself and for paths inside `.redo/`.
+ */
+export function toDependencyPath(root: string, fromDir: string, name: string): string {
+  const absolute = resolvePhysical(fromDir, name);
+  const relative = path.relative(root, absolute);
+  if (relative === '') {
+    throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${name}": the project root itself cannot be a target`, {
+      details: [`project root: ${root}`],
+      hint: 'name a file inside the project',
     });
   }
+  if (relative === '..' || relative.startsWith('../') || path.isAbsolute(relative)) return absolute;
   if (relative === '.redo' || relative.startsWith('.redo/')) {
     throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${relative}": targets cannot live inside .redo/`, {
       details: ['.redo/ holds redo-ts state only'],
@@ -69,40 +127,9 @@ export function toTargetPath(root: string, fromDir: string, name: string): strin
   return relative;
 }
 
-/**
- * The boundary check on real paths: the real path of the target's folder (its
- * nearest existing ancestor, plus the parts not yet created) when it lies outside the
- * real project root, else undefined. The target's own name is not resolved: a rename
- * over a symlink replaces the link, it never writes through it.
- */
-function realParentOutside(root: string, absolute: string): string | undefined {
-  const realRoot = realPathOf(root);
-  let dir = path.dirname(absolute);
-  const pending: string[] = [path.basename(absolute)];
-  for (;;) {
-    const real = realPathOf(dir);
-    if (real !== undefined) {
-      const resolved = path.join(real, ...pending);
-      const relative = path.relative(realRoot ?? root, resolved);
-      return relative === '..' || relative.startsWith('../') || path.isAbsolute(relative) ? resolved : undefined;
-    }
-    if (path.dirname(dir) === dir) return undefined;
-    pending.unshift(path.basename(dir));
-    dir = path.dirname(dir);
-  }
-}
-
-function realPathOf(p: string): string | undefined {
-  try {
-    return fs.realpathSync.native(p);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Absolute path of a target path (relative to `root`). Pure. */
+/** Absolute path of a target or dependency path (relative to `root`, or absolute outside it). Pure. */
 export function toAbsolute(root: string, targetPath: string): string {
-  return path.join(root, targetPath);
+  return path.resolve(root, targetPath);
 }
 
 /** Path of `targetPath` (root-relative) as seen from `dir` (root-relative, '' for the root). Pure. */

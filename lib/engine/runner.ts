@@ -79,9 +79,15 @@ export interface RuleRunRequest {
   typeScript: TypeScriptRuleSupport | undefined;
   /** Starts sh rules; the rule's variables beyond the spawner's own go in `ruleEnv`. */
   spawner: RuleSpawner;
-  /** Per-rule variables for sh rules (REDO_PARENT). */
+  /** Per-rule variables for sh rules (REDO_PARENT, and what the caller set). */
   ruleEnv: Record<string, string>;
+  /** Variables the caller unset, removed for sh rules. */
+  unsetEnv?: string[];
+  /** The caller's octal umask for sh rules. */
+  umask?: string;
   operations: RuleOperations;
+  /** Told the exit status of an sh rule once it ends. */
+  onExit?(status: number): void;
   /** Human chain for messages, top-level target first. */
   chain: string[];
 }
@@ -113,7 +119,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const targetAbsolute = path.join(root, target);
   const targetDir = path.dirname(targetAbsolute);
   const cwd = path.join(root, found.cwd);
-  const ruleAbsolute = path.join(root, found.rule);
+  const ruleAbsolute = path.resolve(root, found.rule);
   fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
   const before = statOrUndefined(targetAbsolute);
@@ -133,6 +139,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
       rule: path.dirname(ruleAbsolute) === cwd ? `./${path.basename(ruleAbsolute)}` : ruleAbsolute,
       args: [found.targetArg, found.baseArg, path.relative(cwd, outputTemporary)],
       env: request.ruleEnv,
+      ...(request.unsetEnv === undefined ? {} : { unsetEnv: request.unsetEnv }),
+      ...(request.umask === undefined ? {} : { umask: request.umask }),
+      ...interpreterOf(ruleAbsolute, request),
     });
     stdoutTemporary = spawned.stdoutFile;
     stderrTemporary = spawned.stderrFile;
@@ -187,6 +196,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
         clearInterval(timer);
         readLog();
       }
+      request.onExit?.(status);
       if (status !== 0) throw ruleFailed(request, status, tail);
     } else {
       await runTypeScript(request, cwd, ruleAbsolute, outputTemporary, targetAbsolute, writeStderr, () => tail);
@@ -234,6 +244,31 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   fs.rmSync(stdoutTemporary, { force: true });
   if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
   return { output };
+}
+
+/**
+ * The interpreter of an sh rule whose first line is `#!` (FAQSemantics.md): its words,
+ * with -x/-v kept only for a shell; none (so `sh -e`) without `#!`.
+ */
+function interpreterOf(ruleAbsolute: string, request: RuleRunRequest): { interpreter?: string[]; shellFlags?: string[] } {
+  const buffer = Buffer.alloc(256);
+  let count = 0;
+  try {
+    const fd = fs.openSync(ruleAbsolute, 'r');
+    try {
+      count = fs.readSync(fd, buffer, 0, buffer.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return {};
+  }
+  const head = buffer.toString('utf8', 0, count);
+  if (!head.startsWith('#!')) return {};
+  const words = head.slice(2).split('\n')[0]!.trim().split(/\s+/).filter((word) => word !== '');
+  if (words.length === 0) return {};
+  const isShell = /^(ba|da|k|z|mk|)sh$/.test(path.basename(words[0]!));
+  return { interpreter: words, shellFlags: isShell ? [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])] : [] };
 }
 
 async function runTypeScript(

@@ -29,11 +29,14 @@ import { isAlive, removeFile } from './lock.js';
  * read-write, so it never sees end-of-file, and reads it through a socket so no
  * thread blocks.
  */
-export type RequestHandler = (command: string, payload: Buffer, parentToken: string) => Promise<number>;
+/** Serves one request; `callId` is the client's pid (its `$$`). */
+export type RequestHandler = (command: string, payload: Buffer, parentToken: string, callId: string) => Promise<number>;
 
 /** A listening request FIFO; `close()` removes the run directory. */
 export class RequestServer {
   readonly runDir: string;
+  /** `runDir` with symlinks resolved, as /proc shows the files in it. */
+  readonly realRunDir: string;
   private readonly socket: net.Socket;
   private buffered = '';
   private readonly sparePool: string[] = [];
@@ -41,6 +44,7 @@ export class RequestServer {
 
   private constructor(runDir: string, socket: net.Socket, private readonly handler: RequestHandler) {
     this.runDir = runDir;
+    this.realRunDir = fs.realpathSync(runDir);
     this.socket = socket;
     socket.setEncoding('utf8');
     socket.on('data', (text: string) => this.receive(text));
@@ -90,7 +94,7 @@ export class RequestServer {
         payload = fs.readFileSync(requestFile);
         removeFile(requestFile);
       }
-      status = await this.handler(command, payload, parentToken);
+      status = await this.handler(command, payload, parentToken, callId);
     } catch {
       status = 2;
     }

@@ -16,6 +16,12 @@ export interface SpawnRequest {
   args: string[];
   /** Extra variables for this rule only (e.g. REDO_PARENT). */
   env: Record<string, string>;
+  /** Variables of the spawner's environment this rule must not see. */
+  unsetEnv?: string[];
+  /** Octal umask for this rule (e.g. "0022"); default: the spawner's. */
+  umask?: string;
+  /** The interpreter from the rule's `#!` line (words), run instead of `sh -e`. */
+  interpreter?: string[];
 }
 
 /** A started rule: where its output goes, and its exit status once it ends. */
@@ -67,8 +73,12 @@ export class RuleSpawner {
     const id = String(this.counter);
     const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
     const argv = [request.rule, ...request.args].map(quote).join(' ');
-    const flags = ['-e', ...request.shellFlags].join(' ');
-    const commandLine = `cd -- ${quote(request.cwd)} && ${assignments}sh ${flags} ${argv} 9>&-; echo ${id} $? >&9`;
+    const program = request.interpreter === undefined
+      ? ['sh', '-e', ...request.shellFlags].join(' ')
+      : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
+    const unset = request.unsetEnv === undefined || request.unsetEnv.length === 0 ? '' : `unset ${request.unsetEnv.join(' ')} && `;
+    const umask = request.umask === undefined ? '' : `umask ${request.umask} && `;
+    const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${assignments}${program} ${argv} 9>&-; echo ${id} $? >&9`;
     // One line per rule on the spawner's stdin; a command with a newline goes in a file.
     const isFileJob = commandLine.includes('\n');
     if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);

@@ -1,6 +1,5 @@
 /** `redo-ts ifcreate FILE...`: inside a rule, rebuild the target if FILEs come to exist. */
 
-import * as path from 'node:path';
 import { RedoError } from '../../errors.js';
 import { callEngine, encodeArguments, isInsideRule } from '../client.js';
 import type { Command } from '../command.js';
@@ -10,7 +9,7 @@ const command: Command = {
   usage: 'Usage: redo-ifcreate FILE...  (only inside a running rule; fails if a FILE exists)',
   async run(args, io) {
     if (!isInsideRule(io.env)) throw notInRule('ifcreate');
-    return callEngine(io.env, 'ifcreate', encodeArguments(args.map((arg) => path.resolve(io.cwd, arg))));
+    return callEngine(io.env, 'ifcreate', encodeArguments([io.cwd, ...args]));
   },
 };
 export default command;

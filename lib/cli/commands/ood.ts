@@ -10,7 +10,7 @@ const command: Command = {
   usage: 'Usage: redo-ts ood',
   async run(_args, io) {
     const root = projectRoot(io);
-    for (const target of listOutOfDate(root)) io.stdout.write(`${path.relative(io.cwd, path.join(root, target))}\n`);
+    for (const target of listOutOfDate(root)) io.stdout.write(`${path.relative(io.cwd, path.resolve(root, target))}\n`);
     return 0;
   },
 };

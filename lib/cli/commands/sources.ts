@@ -14,7 +14,7 @@ const command: Command = {
     const sources = args.length === 0
       ? listSources(root)
       : [...new Set(args.flatMap((arg) => listTransitiveSources(root, toTargetPath(root, io.cwd, arg))))].sort();
-    for (const source of sources) io.stdout.write(`${path.relative(io.cwd, path.join(root, source))}\n`);
+    for (const source of sources) io.stdout.write(`${path.relative(io.cwd, path.resolve(root, source))}\n`);
     return 0;
   },
 };

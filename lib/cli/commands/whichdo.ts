@@ -5,7 +5,7 @@ import { findRule } from '../../engine/lookup.js';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { projectRoot } from '../session.js';
+import { projectRoot, sharedRulesDir } from '../session.js';
 
 const command: Command = {
   summary: 'print the .do files searched for TARGET, the one used last (exit 1 if none)',
@@ -14,9 +14,10 @@ const command: Command = {
     if (args.length !== 1) throw new RedoError('ERR_USAGE', 'redo: "whichdo": wants exactly one TARGET');
     const root = projectRoot(io);
     const target = toTargetPath(root, io.cwd, args[0] as string);
-    const lookup = findRule(root, target);
-    const show = (p: string): string => path.relative(io.cwd, path.join(root, p)) || '.';
-    for (const miss of lookup.misses) if (!miss.endsWith('.ts')) io.stdout.write(`${show(miss)}\n`);
+    const lookup = findRule(root, target, sharedRulesDir());
+    const show = (p: string): string => path.relative(io.cwd, path.resolve(root, p)) || '.';
+    // redo's candidate list; the installed package's shared rules are shown only when used.
+    for (const miss of lookup.misses) if (miss.endsWith('.do') && !path.isAbsolute(miss)) io.stdout.write(`${show(miss)}\n`);
     if (lookup.found === undefined) return 1;
     io.stdout.write(`${show(lookup.found.rule)}\n`);
     return 0;

@@ -51,7 +51,14 @@ describe('findRule', () => {
     make([]);
     const lookup = findRule(root, 'x');
     expect(lookup.found).toBeUndefined();
-    expect(lookup.misses).toEqual(['x.do', 'x.do.ts', 'default.do', 'default.do.ts', 'rules/x.do', 'rules/x.do.ts', 'rules/default.do', 'rules/default.do.ts']);
+    expect(lookup.misses).toEqual(['x.do', 'x.do.ts', 'default.do', 'default.do.ts', 'rules']);
+  });
+
+  it('offers a parent folder only default*.do, and rules/ (when it exists) only default*.do', () => {
+    make(['snork.do', 'rules/d.do', 'rules/default.x.do']);
+    const lookup = findRule(root, 'd/snork');
+    expect(lookup.found).toBeUndefined();
+    expect(lookup.misses).toEqual(['d/snork.do', 'd/snork.do.ts', 'd/default.do', 'd/default.do.ts', 'default.do', 'default.do.ts', 'rules/default.do', 'rules/default.do.ts']);
   });
 
   it('NAME.do and NAME.do.ts together are ERR_RULE_AMBIGUOUS naming both', () => {
