@@ -13,6 +13,8 @@ import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchiv
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const descriptionName = `${ctx.base}.yaml`;
   if (!existsSync(join(ctx.dir, descriptionName))) {
     await ctx.ifcreate(descriptionName);
