@@ -95,7 +95,9 @@ export class StateStore {
       }
       try {
         // db/ is made with VERSION, so a state that has VERSION and no db/ lost its records.
-        fs.mkdirSync(dbDir, { recursive: true });
+        // Not recursive: a recursive mkdir reports ENOENT, not EROFS, on a read-only file system.
+        if (!fs.existsSync(this.stateDir)) fs.mkdirSync(this.stateDir);
+        fs.mkdirSync(dbDir);
         writeAtomically(versionFile, VERSION_TEXT);
       } catch (error) {
         throw writeFailed('.redo', 'cannot create the build state folder', error);
@@ -300,7 +302,7 @@ export function writeFailed(subject: string, what: string, cause: unknown): Redo
     EPERM: 'the project is not writable by this user; build a writable copy, or fix its permissions',
   };
   return new RedoError('ERR_WRITE_FAILED', `redo: "${subject}": ${what}`, {
-    details: [`error: ${code ?? ''}${code === undefined ? String(cause) : `: ${(cause as Error).message.split(', ')[0] ?? ''}`}`],
+    details: [`error: ${code === undefined ? String(cause) : (cause as Error).message.split(', ')[0] ?? code}`],
     hint: (code !== undefined ? hints[code] : undefined) ?? 'check the file system the project is on',
     cause,
   });
