@@ -33,6 +33,7 @@ export const errorCatalog = {
   ERR_LAYER_READ: 'a file going into a layer could not be read, or changed while it was read',
   ERR_LAYER_SPECIAL_FILE: 'a rootfs holds a socket, fifo or device that its metadata does not declare',
   ERR_LAYER_UNREPRESENTABLE: 'a layer member cannot be written as tar (a name or link target that is not UTF-8, a device number over 262143)',
+  ERR_LOCK_HELD: 'another process has held the lock of a target for a while (a notice; the build waits)',
   ERR_METADATA_INVALID: 'a metadata table line is malformed (file:line: problem)',
   ERR_METADATA_UNMATCHED: 'a metadata table names a path that does not exist in the rootfs',
   ERR_NOT_AN_IMAGE: 'a command that reads an image was given a target that has no image description, or whose layers are not built',
@@ -65,6 +66,7 @@ export const errorCatalog = {
   ERR_TAR_MALFORMED: 'an archive is not a readable tar (bad checksum, truncated, bad pax record)',
   ERR_USAGE: 'bad command-line arguments',
   ERR_VERIFY_REBUILD: 'verify could not rebuild the target in its scratch copy',
+  ERR_WRITE_FAILED: 'a file could not be written (disk full, read-only project, no permission); the message names it',
 } as const;
 
 /** A stable error code from the catalog. */
@@ -102,6 +104,7 @@ export const exitCodes: Record<ErrorCode, number> = {
   ERR_LAYER_READ: 1,
   ERR_LAYER_SPECIAL_FILE: 1,
   ERR_LAYER_UNREPRESENTABLE: 1,
+  ERR_LOCK_HELD: 1,
   ERR_METADATA_INVALID: 1,
   ERR_METADATA_UNMATCHED: 1,
   ERR_NOT_AN_IMAGE: 1,
@@ -134,6 +137,7 @@ export const exitCodes: Record<ErrorCode, number> = {
   ERR_TAR_MALFORMED: 1,
   ERR_USAGE: 2,
   ERR_VERIFY_REBUILD: 1,
+  ERR_WRITE_FAILED: 1,
 };
 
 /** Options for a RedoError: the detail lines, an optional hint and the original cause. */

@@ -2,8 +2,13 @@
 # engine through its request FIFO and exits with the engine's answer. No Node start-up
 # per call, and no process but this sh in the common case. Outside a build, runs the
 # redo-ts CLI instead. Protocol: lib/engine/server.ts.
-if [ -z "$REDO_RUN_DIR" ] || [ -z "$REDO_PARENT" ] || [ ! -p "$REDO_RUN_DIR/fifo" ]; then
+if [ -z "$REDO_RUN_DIR" ] || [ -z "$REDO_PARENT" ]; then
   exec "${REDO_NODE:-node}" "$redo_libexec/../bin/redo-ts.js" "$cmd" "$@"
+fi
+if [ ! -p "$REDO_RUN_DIR/fifo" ]; then
+  # A rule of a build that was killed: starting a new build from here would race the next one.
+  echo "redo-$cmd: the redo-ts build that started this rule is gone ($REDO_RUN_DIR)" >&2
+  exit 2
 fi
 # Claim the rule's own reply FIFO (noclobber create is atomic); if another call of the
 # same rule holds it, make a private one.

@@ -5,11 +5,18 @@
 # the background subshell writes "<id> <status>" on fd 9 when the rule exits. A line
 # "<id>" alone takes the command from the file j.<id>; an empty line does nothing but
 # lets sh reap finished rules, so the engine can tell a rule killed by a signal.
-# Exits when stdin closes (the engine is gone); running rules finish on their own.
+# A line "exit" ends it. When stdin ends without one, the engine died (kill -9): every
+# process whose environment names this run directory (rules, what they started, their
+# waiting redo-ifchange clients) gets SIGTERM, then SIGKILL a second later, and the run
+# directory is removed.
+# Ctrl-C reaches the whole process group: the engine, not this shell, decides what stops.
+trap '' INT
+redo_run_dir=$1
 cd "$1" || exit 1
 exec 9>&1
 while IFS= read -r redo_line; do
   [ -n "$redo_line" ] || continue
+  [ "$redo_line" != exit ] || exit 0
   redo_id=${redo_line%% *}
   if [ "$redo_id" = "$redo_line" ]; then
     . "./j.$redo_id" </dev/null >"o.$redo_id" 2>"e.$redo_id" &
@@ -18,3 +25,13 @@ while IFS= read -r redo_line; do
   fi
   echo "$redo_id pid $!"
 done
+exec 9>&-
+cd / || exit 1
+for redo_signal in TERM TERM KILL; do
+  redo_pids=$(grep -lzxF "REDO_RUN_DIR=$redo_run_dir" /proc/[0-9]*/environ 2>/dev/null | sed -n 's,^/proc/\([0-9]*\)/environ$,\1,p' | grep -vx "$$")
+  [ -n "$redo_pids" ] || break
+  # shellcheck disable=SC2086
+  kill -s "$redo_signal" $redo_pids 2>/dev/null
+  sleep 0.5
+done
+rm -rf "$redo_run_dir"

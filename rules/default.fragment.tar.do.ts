@@ -14,6 +14,8 @@ import { buildFragment, loadSpec } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const specPath = join(ctx.dir, `${ctx.base}.spec.yaml`);
   await ctx.ifchange(relative(ctx.dir, specPath));
   const spec = await loadSpec(specPath, { root: ctx.root });

@@ -18,6 +18,8 @@ function directory(path: string): TarEntry {
 }
 
 export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const rootfs = `${ctx.base}.rootfs.tar`;
   await ctx.ifchange(rootfs);
   const entries = entriesOfTar(join(ctx.dir, rootfs));

@@ -20,6 +20,8 @@ import { RedoError, collectEntries, mergeTars, readMetadataFile, writeTar } from
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const listName = `${ctx.base}.layer`;
   if (!existsSync(join(ctx.dir, listName))) {
     await ctx.ifcreate(listName);

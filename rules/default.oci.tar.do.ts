@@ -28,6 +28,8 @@ import {
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const descriptionName = `${ctx.base}.yaml`;
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);

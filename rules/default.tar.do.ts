@@ -17,6 +17,8 @@ import { RedoError, loadImageDescription, resolveBaseInputs, writeDockerArchive 
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const descriptionName = `${ctx.base}.yaml`;
   if (!existsSync(join(ctx.dir, descriptionName))) {
     await ctx.ifcreate(descriptionName);

@@ -25,6 +25,7 @@ const commandModules: Record<string, string> = {
   sbom: './commands/sbom.js',
   push: './commands/push.js',
   lock: './commands/lock.js',
+  'ifchange-env': './commands/ifchange-env.js',
 };
 
 /** The exit status table, shown in --help and the README. */
@@ -89,6 +90,7 @@ async function help(io: CommandIO): Promise<void> {
     '',
     'Inside sh rules, redo, redo-ifchange, redo-ifcreate, redo-always, redo-stamp,',
     'redo-whichdo, redo-ood, redo-targets, redo-sources and redo-log are on PATH.',
+    'redo-ifchange-env VAR... records environment variables a target depends on.',
     'Project root: $REDO_TS_ROOT, else the nearest folder with .redo/, rules/,',
     'package.json or .git, else the current folder.',
     '',

@@ -126,14 +126,23 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     ...(cache === undefined ? {} : { cache }),
     sharedRulesDir: sharedRulesDir(),
   });
+  // A signal stops the rules (and what they started), removes their temporary outputs
+  // and releases the locks before exiting 128 + the signal's number. A second signal
+  // while that runs is ignored: the clean-up takes at most about a second.
+  const signalNumbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+  let isInterrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
-    engine.close();
-    reporter.finish();
-    io.stderr.write(`redo: interrupted by ${signal}\n`);
-    process.exit(130);
+    if (isInterrupted) return;
+    isInterrupted = true;
+    void engine.interrupt().finally(() => {
+      reporter.finish();
+      io.stderr.write(`redo: interrupted by ${signal}; rules stopped, temporary outputs removed\n`);
+      process.exit(128 + (signalNumbers[signal] ?? 0));
+    });
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     const summary = await engine.build(targets, io.cwd, options.isForced);
     if (cache !== undefined) {
@@ -151,6 +160,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     reporter.finish();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGHUP', onSignal);
   }
 }
 

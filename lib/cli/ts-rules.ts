@@ -1,7 +1,7 @@
 /** TypeScript rule support for the engine: compiles `.do.ts` files with esbuild, imports them, and makes zx shells. */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -82,7 +82,9 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
   }
   mkdirSync(folder, { recursive: true });
   const compiled = join(folder, `${name}.${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
-  if (!existsSync(compiled)) {
+  // A compiled file that is not exactly this code (cut short by a kill, damaged by hand)
+  // is written again: its name promises its content.
+  if (!existsSync(compiled) || readFileSync(compiled, 'utf8') !== code) {
     // Written beside and renamed, so a concurrent build never imports half a file.
     const temporary = `${compiled}.${process.pid}.tmp`;
     writeFileSync(temporary, code);

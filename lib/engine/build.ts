@@ -1,11 +1,13 @@
 /** redo / ifchange / ifcreate semantics: decides what is out of date and builds it. */
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
 import { environmentChanges, openCallerStderr, parseExportedEnvironment, type CallerContext } from './caller.js';
+import { BuildJournal } from './journal.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
@@ -14,8 +16,8 @@ import { JobSlots } from './scheduler.js';
 import type { RequestServer } from './server.js';
 import type { RuleSpawner } from './spawner.js';
 import { MISSING, identityOf, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
-import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
 import type { TargetCache } from './target-cache.js';
+import { StateStore, isWriteError, writeFailed, type DependencyRecord, type TargetRecord } from './state.js';
 
 /** How an engine builds: everything but the targets. */
 export interface EngineOptions {
@@ -100,6 +102,7 @@ export class Engine {
   readonly state: StateStore;
   private readonly options: EngineOptions;
   private readonly locks: TargetLocks;
+  private readonly journal: BuildJournal;
   private readonly slots: JobSlots;
   private readonly outcomes = new Map<string, Promise<Outcome>>();
   /** Waits-for edges between targets, for cycle detection across concurrent requests. */
@@ -111,12 +114,19 @@ export class Engine {
   private jobCounter = 0;
   private isStopping = false;
   private hasFailure = false;
+  private isReconciled = false;
+  private isInterrupted = false;
+  /** The first record that could not be saved: the run fails with it. */
+  private saveFailure: { target: string; error: RedoError } | undefined;
+  /** Per-engine TMPDIR of rules (removed at close; a killed engine's is collected by the next). */
+  private scratchDir: string | undefined;
 
   constructor(options: EngineOptions) {
     this.options = options;
     this.root = options.root;
     this.state = new StateStore(options.root);
     this.locks = new TargetLocks(this.state.stateDir);
+    this.journal = new BuildJournal(this.state.stateDir);
     this.slots = new JobSlots(options.jobs);
   }
 
@@ -133,6 +143,10 @@ export class Engine {
       // A top-level name outside the project is fine only as an existing source.
       return path.isAbsolute(target) && !fs.existsSync(target) ? toTargetPath(this.root, fromDir, name) : target;
     }))];
+    if (!this.isReconciled) {
+      this.isReconciled = true;
+      this.reconcile();
+    }
     const summary: BuildSummary = { failed: [], firstError: undefined };
     const results = await Promise.all(
       targets.map(async (target) => {
@@ -153,19 +167,81 @@ export class Engine {
       const first = results.find((r) => r.outcome.status === 'failed');
       if (first !== undefined && first.outcome.status === 'failed') summary.firstError = first.outcome.error;
     }
+    if (this.saveFailure !== undefined) {
+      // The output is in place but not its record: the build did not succeed (the journal
+      // makes the next run rebuild the target).
+      summary.failed.push(this.saveFailure.target);
+      summary.firstError ??= this.saveFailure.error;
+    }
     return summary;
+  }
+
+  /**
+   * Settles what engines killed earlier left (see journal.ts): for each target a dead
+   * engine had started, its temporary files (named after that engine's pid) are removed,
+   * and an output that does not match the target's record, i.e. renamed into place
+   * before its record was saved, is deleted so the target is rebuilt, not mistaken for a
+   * source or a hand edit. A target another live process is building is left for later.
+   */
+  private reconcile(): void {
+    for (const journal of this.journal.findAbandoned()) {
+      let isSettled = true;
+      for (const target of journal.targets) {
+        if (!this.locks.tryAcquire(target)) {
+          isSettled = false;
+          continue;
+        }
+        try {
+          removeLeftovers(path.join(this.root, target), journal.owner.pid);
+          removeLeftovers(this.state.recordPath(target), journal.owner.pid, true);
+          const record = this.state.load(target);
+          const absolute = path.join(this.root, target);
+          const current = readStamp(absolute, record?.output ?? undefined);
+          if (current !== undefined && (record?.output == null || current.sha256Hex !== record.output.sha256Hex)) {
+            fs.rmSync(absolute, { recursive: true, force: true });
+          }
+        } catch (error) {
+          isSettled = false;
+          if (!isWriteError(error) && !isRedoError(error)) throw error;
+        } finally {
+          this.locks.release(target);
+        }
+      }
+      if (isSettled) fs.rmSync(journal.file, { force: true });
+    }
+  }
+
+  /**
+   * Stops a build on SIGINT/SIGTERM: no new rule starts, every process of the build
+   * (rules, their children, waiting redo-ifchange clients) is sent SIGTERM, then SIGKILL
+   * after `graceMs`; temporary outputs of running rules are removed; locks are
+   * released. Events after this point are not reported. The journal stays, so the next
+   * run settles anything half-done.
+   */
+  async interrupt(graceMs = 1000): Promise<void> {
+    this.isStopping = true;
+    this.isInterrupted = true;
+    const { stopBuildProcesses } = await import('./spawner.js');
+    await stopBuildProcesses(this.server?.runDir, graceMs);
+    for (const job of this.jobs.values()) {
+      removeLeftovers(path.join(this.root, job.target), process.pid);
+    }
+    this.spawner?.close();
+    this.spawner = undefined;
+    this.server?.close();
+    this.server = undefined;
+    this.removeScratch();
+    this.locks.releaseAll();
   }
 
   private readonly backgroundWork = new Set<Promise<void>>();
 
   /** Remembers background work (record saves) that `flush()` must wait for; failures are reported. */
-  private track(work: Promise<void>): void {
+  private track(work: Promise<void>, target: string): void {
     const tracked = work.catch((error: unknown) => {
-      this.fail('.redo', new RedoError('ERR_STATE_CORRUPT', 'redo: ".redo": could not save a target record', {
-        details: [String(error)],
-        hint: 'check that .redo/ is writable and the disk is not full',
-        cause: error,
-      }), true);
+      const saveError = writeFailed(path.relative(this.root, this.state.recordPath(target)), `could not save the record of "${target}"`, error);
+      this.saveFailure ??= { target, error: saveError };
+      this.fail(target, saveError, true);
     });
     this.backgroundWork.add(tracked);
     void tracked.finally(() => this.backgroundWork.delete(tracked));
@@ -182,7 +258,14 @@ export class Engine {
     this.spawner = undefined;
     this.server?.close();
     this.server = undefined;
+    this.removeScratch();
+    this.journal.close(this.saveFailure === undefined && !this.isInterrupted);
     this.locks.releaseAll();
+  }
+
+  private removeScratch(): void {
+    if (this.scratchDir !== undefined) fs.rmSync(this.scratchDir, { recursive: true, force: true });
+    this.scratchDir = undefined;
   }
 
   /** Turns a "missing" outcome (no file, no rule) into an ERR_NO_RULE failure and reports it. */
@@ -210,6 +293,7 @@ export class Engine {
 
   private fail(target: string, error: RedoError, isRootCause: boolean): void {
     this.hasFailure = true;
+    if (this.isInterrupted) return;
     this.options.onEvent({ kind: 'failed', target, error, isRootCause });
   }
 
@@ -319,6 +403,8 @@ export class Engine {
     } catch (error) {
       const redoError = isRedoError(error)
         ? error
+        : isWriteError(error)
+        ? writeFailed(target, `cannot write ${(error as NodeJS.ErrnoException).path === undefined ? 'its output or state' : `"${path.relative(this.root, (error as NodeJS.ErrnoException).path as string)}"`}`, error)
         : new RedoError('ERR_INTERNAL', `redo: "${target}": internal error: ${error instanceof Error ? error.message : String(error)}`, {
             details: [error instanceof Error && error.stack !== undefined ? error.stack : ''],
             hint: 'this is a bug in redo-ts; please report it with this message',
@@ -385,9 +471,12 @@ export class Engine {
     const current = readStamp(absolute, record.output ?? undefined);
     if (record.output !== null && current === undefined) return { status: 'stale', reason: { kind: 'output-missing' } };
     if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
-      // A lock left by a dead process means it was killed between renaming the output and
-      // saving the record: the file is ours, not a hand edit.
-      if (this.locks.isAbandoned(target)) return { status: 'stale', reason: { kind: 'interrupted' } };
+      // Another process may be between renaming a new output and saving its record: then
+      // rebuild() waits for its lock and checks again. (A killed one's were settled by reconcile().)
+      if (!this.locks.isHeld(target)) {
+        if (!this.locks.tryAcquire(target)) return { status: 'stale', reason: { kind: 'interrupted' } };
+        this.locks.release(target);
+      }
       this.options.onEvent({
         kind: 'warning',
         target,
@@ -404,6 +493,13 @@ export class Engine {
     }
     if (record.isAlways) return { status: 'stale', reason: { kind: 'always' } };
     for (const dep of record.deps) {
+      if (dep.mode === 'env') {
+        const identity = envIdentity(this.options.env[dep.path]);
+        if (identity !== dep.identity) {
+          return { status: 'stale', reason: { kind: 'changed', path: `$${dep.path}`, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
+        }
+        continue;
+      }
       if (dep.mode === 'ifcreate') {
         if (fs.existsSync(path.resolve(this.root, dep.path))) {
           const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
@@ -425,7 +521,14 @@ export class Engine {
         isDirty = true;
       }
     }
-    if (isDirty) this.state.save(record);
+    if (isDirty) {
+      try {
+        this.state.save(record);
+      } catch (error) {
+        // Only a faster next check is lost (a read-only or full disk must not fail a no-op).
+        if (!isWriteError(error)) throw error;
+      }
+    }
     return { status: 'fresh', identity: record.identity };
   }
 
@@ -452,9 +555,18 @@ export class Engine {
   ): Promise<Outcome> {
     // A killed engine may have left its temporary output; its pid names it.
     let isLockHandedOver = false;
-    const hasWaited = await this.locks.acquire(target, (deadPid) =>
-      fs.rmSync(temporaryOutputPath(path.resolve(this.root, target), deadPid), { force: true, recursive: true }),
-    );
+    const hasWaited = await this.locks.acquire(target, {
+      chain,
+      onAbandoned: (deadPid) => removeLeftovers(path.resolve(this.root, target), deadPid),
+      onWaiting: (holder) => this.options.onEvent({
+        kind: 'warning',
+        target,
+        error: new RedoError('ERR_LOCK_HELD', `redo: "${target}": waiting for another redo-ts process that is building it`, {
+          details: [`held by: ${holder}`],
+          hint: 'wait, or stop that process; a lock of a dead process is broken at once',
+        }),
+      }),
+    });
     try {
       if (hasWaited && !isForced) {
         // Another process held the lock: it probably just built this target.
@@ -468,8 +580,8 @@ export class Engine {
       const lookup = findRule(this.root, target, this.options.sharedRulesDir);
       if (lookup.found === undefined) {
         if (fs.existsSync(path.resolve(this.root, target))) {
-          // Its rule is gone but the file stays: from now on it is a source.
-          if (record !== undefined) this.state.remove(target);
+          // Its rule is gone but the file stays: a source for now. The record is kept, so
+          // when the rule comes back (a branch switch), the changed rule dependency rebuilds it.
           return this.sourceOutcome(target);
         }
         return { status: 'missing', lookup };
@@ -485,6 +597,11 @@ export class Engine {
       try {
         if (this.isStopping) {
           return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": not built after an earlier failure`) };
+        }
+        try {
+          this.journal.note(target);
+        } catch (error) {
+          throw writeFailed(path.relative(this.root, this.state.stateDir), `cannot note "${target}" in the build journal`, error);
         }
         this.options.onEvent({ kind: 'started', target, chain, reason });
         const startMs = performance.now();
@@ -529,6 +646,7 @@ export class Engine {
               ifcreate: (paths) => this.throwOnFailure(job, 'ifcreate', paths),
               always: () => void (job.isAlways = true),
               stamp: (data) => void (job.stampSha256Hex = sha256Hex(data)),
+              ifchangeEnv: (names) => this.recordEnv(job, names),
             },
             chain,
             onExit: (status) => void (job.exitStatus = status),
@@ -563,7 +681,7 @@ export class Engine {
           deps: job.deps,
         });
         isLockHandedOver = true;
-        this.track(saving.finally(() => this.locks.release(target)));
+        this.track(saving.finally(() => this.locks.release(target)), target);
         this.options.onEvent({
           kind: 'built',
           target,
@@ -687,13 +805,18 @@ export class Engine {
         return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
       }
       this.server = RequestServer.open(this.state.stateDir, (command, payload, token, callId) => this.serveClient(command, payload, token, callId));
-      this.ruleEnv = makeRuleEnvironment(this.options.env, {
-        root: this.root,
-        runDir: this.server.runDir,
-        parentToken: '',
-        libexecDir: this.options.libexecDir,
-        nodePath: this.options.nodePath,
-      });
+      this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
+      this.ruleEnv = {
+        ...makeRuleEnvironment(this.options.env, {
+          root: this.root,
+          runDir: this.server.runDir,
+          parentToken: '',
+          libexecDir: this.options.libexecDir,
+          nodePath: this.options.nodePath,
+        }),
+        // Rules' scratch files go to a folder of this engine, collected if it is killed.
+        TMPDIR: this.scratchDir,
+      };
       this.spawner = new RuleSpawner(this.server.runDir, this.options.libexecDir, this.ruleEnv);
     }
     return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
@@ -715,6 +838,9 @@ export class Engine {
       case 'always':
         job.isAlways = true;
         return 0;
+      case 'ifchange-env':
+        // Sent after the client's folder, like every call but stamp.
+        return this.recordEnv(job, splitArguments(payload).slice(1));
       case 'stamp':
         job.stampSha256Hex = sha256Hex(payload);
         return 0;
@@ -740,6 +866,18 @@ export class Engine {
     fs.rmSync(file, { force: true });
     const { env, umask } = parseExportedEnvironment(text);
     return { env, umask, clientPid: Number(callId) };
+  }
+
+  /** redo-ifchange-env / ctx.ifchangeEnv: records environment variables as dependencies. */
+  private recordEnv(job: Job, names: string[]): number {
+    for (const name of names) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        job.writeStderr(`redo-ifchange-env: "${name}" is not a variable name\n`);
+        return 2;
+      }
+      addDependency(job.deps, { path: name, mode: 'env', identity: envIdentity(this.options.env[name]) });
+    }
+    return 0;
   }
 
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
@@ -802,6 +940,33 @@ export class Engine {
     });
     job.isLastRequestFailed = status !== 0;
     return status;
+  }
+}
+
+/** What an env dependency compares: a hash of the value (the value itself may be a secret), or missing. */
+function envIdentity(value: string | undefined): Identity {
+  return value === undefined ? MISSING : `sha256:${sha256Hex(value)}`;
+}
+
+/**
+ * Removes the temporary files an engine with `pid` left for the target at the absolute
+ * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
+ * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`) or, with `isRecord`, for the
+ * record at `file` (`NAME.json.PID.N.tmp`).
+ */
+function removeLeftovers(file: string, pid: number, isRecord = false): void {
+  const base = path.basename(file);
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const isLeftover = isRecord
+      ? name.startsWith(`${base}.${pid}.`) && name.endsWith('.tmp')
+      : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
+    if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
   }
 }
 

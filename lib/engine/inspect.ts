@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RebuildReason } from './events.js';
-import { TargetLocks } from './lock.js';
+import { createHash } from 'node:crypto';
+import { BuildJournal } from './journal.js';
 import { findRule } from './lookup.js';
 import { MISSING, identityOf, readStamp } from './stamp.js';
 import { StateStore, type TargetRecord } from './state.js';
@@ -103,6 +104,14 @@ class Inspector {
     return result;
   }
 
+  private abandoned: Set<string> | undefined;
+
+  /** True when a killed engine's journal names `target`: the next build settles and rebuilds it. */
+  private isInterrupted(target: string): boolean {
+    this.abandoned ??= new Set(new BuildJournal(this.state.stateDir).findAbandoned().flatMap((journal) => journal.targets));
+    return this.abandoned.has(target);
+  }
+
   private identityNow(target: string): string {
     const record = this.state.load(target);
     if (record !== undefined) return record.identity;
@@ -112,18 +121,25 @@ class Inspector {
   private compute(target: string, record: TargetRecord | undefined): Explanation {
     const absolute = path.resolve(this.root, target);
     if (record === undefined) {
-      if (fs.existsSync(absolute)) return { status: 'source', target };
+      if (fs.existsSync(absolute)) return this.isInterrupted(target) ? { status: 'stale', target, reason: { kind: 'interrupted' } } : { status: 'source', target };
       if (findRule(this.root, target).found === undefined) return { status: 'no-rule', target };
       return { status: 'stale', target, reason: { kind: 'no-previous-build' } };
     }
     const current = readStamp(absolute, record.output ?? undefined);
     if (record.output !== null && current === undefined) return { status: 'stale', target, reason: { kind: 'output-missing' } };
     if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
-      if (new TargetLocks(this.state.stateDir).isAbandoned(target)) return { status: 'stale', target, reason: { kind: 'interrupted' } };
+      if (this.isInterrupted(target)) return { status: 'stale', target, reason: { kind: 'interrupted' } };
       return { status: 'edited', target };
     }
     if (record.isAlways) return { status: 'stale', target, reason: { kind: 'always' } };
     for (const dep of record.deps) {
+      if (dep.mode === 'env') {
+        // The value this process sees, which is what a build started here would see.
+        const value = process.env[dep.path];
+        const identity = value === undefined ? MISSING : `sha256:${createHash('sha256').update(value).digest('hex')}`;
+        if (identity !== dep.identity) return { status: 'stale', target, reason: { kind: 'changed', path: `$${dep.path}`, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
+        continue;
+      }
       if (dep.mode === 'ifcreate') {
         if (fs.existsSync(path.resolve(this.root, dep.path))) {
           const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');

@@ -36,6 +36,12 @@ export interface RuleContext<Shell = unknown> {
   always(): void;
   /** Sets the identity dependents compare: they rebuild only when `data` changes. */
   stamp(data: string | Uint8Array): void;
+  /**
+   * Records environment variables the output depends on (e.g. SOURCE_DATE_EPOCH): the
+   * target is rebuilt when one's value (as redo-ts sees it) changes, appears or goes.
+   * Returns the current values (undefined when unset). Throws for a bad variable name.
+   */
+  ifchangeEnv(...names: string[]): Array<string | undefined>;
   /** zx's `$` with cwd = `dir` and `env` as above. */
   $: Shell;
   /** Appends a line to the rule's captured stderr (shown live and kept for `redo-ts log`). */
@@ -59,6 +65,8 @@ export interface RuleOperations {
   ifcreate(paths: string[]): Promise<void>;
   always(): void;
   stamp(data: string | Uint8Array): void;
+  /** Records environment variables as dependencies; returns 0, or 2 for a bad name. */
+  ifchangeEnv(names: string[]): number;
 }
 
 /** Everything needed to run one rule. */
@@ -175,13 +183,18 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     fs.rmSync(outputTemporary, { force: true, recursive: true });
     fs.rmSync(stdoutTemporary, { force: true });
   };
-  // The log is kept in .redo/log only when the rule said something.
+  // The log is kept in .redo/log only when the rule said something. It was shown live,
+  // so a full or read-only disk costs only the copy for `redo-ts log`, not the build.
   const keepLog = (): void => {
-    if (logOffset > 0) {
-      fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
-      fs.copyFileSync(stderrTemporary, request.logFile);
-    } else {
-      fs.rmSync(request.logFile, { force: true });
+    try {
+      if (logOffset > 0) {
+        fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
+        fs.copyFileSync(stderrTemporary, request.logFile);
+      } else {
+        fs.rmSync(request.logFile, { force: true });
+      }
+    } catch {
+      // Shown already; `redo-ts log` will miss it (or show an older one).
     }
     fs.rmSync(stderrTemporary, { force: true });
   };
@@ -214,8 +227,11 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const after = statOrUndefined(targetAbsolute);
   if (!isSameFile(before, after)) {
     cleanUp();
+    // What the rule wrote there is no build result: removed, so the next run builds (and
+    // fails) again instead of taking it for a source or a hand edit.
+    fs.rmSync(targetAbsolute, { force: true, recursive: true });
     throw new RedoError('ERR_RULE_WROTE_TARGET', `redo: "${target}": rule "${found.rule}" modified $1 directly`, {
-      details: [`chain: ${request.chain.join(' → ')}`],
+      details: [`chain: ${request.chain.join(' → ')}`, `"${target}" was removed: it is rebuilt on the next run`],
       hint: found.kind === 'sh'
         ? 'write the result to "$3" (or to stdout), never to "$1"; redo-ts renames it into place'
         : 'write the result to ctx.output, never to ctx.targetPath; redo-ts renames it into place',
@@ -231,15 +247,25 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     });
   }
   let output: FileStamp | null = null;
-  if (hasOutputFile) {
-    fs.renameSync(outputTemporary, targetAbsolute);
-  } else if (stdoutSize > 0) {
-    // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
-    fs.copyFileSync(stdoutTemporary, outputTemporary);
-    fs.renameSync(outputTemporary, targetAbsolute);
-  } else {
-    // No output at all: like apenwarr/redo, the target then has no file (e.g. `all`).
-    fs.rmSync(targetAbsolute, { force: true, recursive: true });
+  try {
+    if (hasOutputFile) {
+      fs.renameSync(outputTemporary, targetAbsolute);
+    } else if (stdoutSize > 0) {
+      // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
+      fs.copyFileSync(stdoutTemporary, outputTemporary);
+      fs.renameSync(outputTemporary, targetAbsolute);
+    } else {
+      // No output at all: like apenwarr/redo, the target then has no file (e.g. `all`).
+      fs.rmSync(targetAbsolute, { force: true, recursive: true });
+    }
+  } catch (error) {
+    cleanUp();
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new RedoError('ERR_WRITE_FAILED', `redo: "${target}": cannot put the output of rule "${found.rule}" in place`, {
+      details: [`chain: ${request.chain.join(' → ')}`, `error: ${code}`],
+      hint: code === 'ENOSPC' ? 'the disk is full; free some space and run again (the previous output, if any, is untouched)' : 'check that the target\'s folder is writable',
+      cause: error,
+    });
   }
   fs.rmSync(stdoutTemporary, { force: true });
   if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
@@ -300,6 +326,12 @@ async function runTypeScript(
     ifcreate: (...paths) => request.operations.ifcreate(paths),
     always: () => request.operations.always(),
     stamp: (data) => request.operations.stamp(data),
+    ifchangeEnv: (...names) => {
+      if (request.operations.ifchangeEnv(names) !== 0) {
+        throw new RedoError('ERR_USAGE', `redo: "${request.target}": ctx.ifchangeEnv: not a variable name among ${names.map((name) => JSON.stringify(name)).join(', ')}`);
+      }
+      return names.map((name) => request.env[name]);
+    },
     $: support.makeShell(cwd, request.env),
     log: (message) => writeStderr(message.endsWith('\n') ? message : `${message}\n`),
   };

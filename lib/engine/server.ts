@@ -176,3 +176,21 @@ export function splitArguments(payload: Buffer): string[] {
   if (parts[parts.length - 1] === '') parts.pop();
   return parts;
 }
+
+/**
+ * Makes the scratch folder (TMPDIR) of this engine's rules, `<parent>/redo-ts-tmp-<pid>-<random>/`,
+ * after removing those of engines that no longer run (killed builds' scratch).
+ */
+export function makeScratchDirectory(parent: string): string {
+  const prefix = 'redo-ts-tmp-';
+  try {
+    for (const name of fs.readdirSync(parent)) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+    }
+  } catch {
+    // Unreadable, or another engine removed the same folder at the same time: not ours to fix.
+  }
+  return fs.mkdtempSync(path.join(parent, `${prefix}${process.pid}-`));
+}

@@ -49,7 +49,8 @@ interface Pending {
  * The subshell, not the rule, reports the status: a rule may set its own EXIT trap,
  * `exec` another program or be killed, and its status still arrives. If the subshell
  * itself is killed, a timer notices its pid is gone and reports status 128 + 9. If
- * this process dies, the spawner's stdin closes and it exits.
+ * this process dies (its input ends without an `exit` line), the spawner stops every
+ * process of the build, as stopBuildProcesses does, and exits.
  */
 export class RuleSpawner {
   private readonly child: ChildProcess;
@@ -134,11 +135,11 @@ export class RuleSpawner {
     for (const [id, entry] of [...this.pending]) this.finish(id, entry, 127);
   }
 
-  /** Closes the spawner's stdin so it exits once idle. */
+  /** Tells the spawner to exit (an end of input without this means the engine died). */
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    this.child.stdin?.end();
+    this.child.stdin?.end('exit\n');
     this.child.stdout?.destroy();
     this.child.unref();
   }
@@ -147,4 +148,60 @@ export class RuleSpawner {
 /** Quotes `value` for sh with single quotes. Pure. */
 export function quote(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * Stops every process of the build whose run directory is `runDir`, and every
+ * descendant of this process: sends SIGTERM, waits up to `graceMs` for them to end,
+ * then sends SIGKILL to the rest. A process belongs to the build when its environment
+ * names the run directory (REDO_RUN_DIR: every rule, and what rules start, even after
+ * it was re-parented). Linux /proc only; elsewhere, descendants cannot be found and
+ * only the spawner's own clean-up applies.
+ */
+export async function stopBuildProcesses(runDir: string | undefined, graceMs: number): Promise<void> {
+  const marker = runDir === undefined ? undefined : `\0REDO_RUN_DIR=${runDir}\0`;
+  const find = (): number[] => {
+    const parents = new Map<number, number>();
+    const found = new Set<number>();
+    let names: string[];
+    try {
+      names = fs.readdirSync('/proc');
+    } catch {
+      return [];
+    }
+    for (const name of names) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        parents.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+        if (marker !== undefined && `\0${fs.readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(marker)) found.add(pid);
+      } catch {
+        // Gone meanwhile, or not ours to read.
+      }
+    }
+    for (const pid of parents.keys()) {
+      for (let up = parents.get(pid), depth = 0; up !== undefined && up > 1 && depth < 64; up = parents.get(up), depth += 1) {
+        if (up === process.pid) found.add(pid);
+      }
+    }
+    return [...found];
+  };
+  const signal = (pids: number[], name: NodeJS.Signals): void => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  signal(find(), 'SIGTERM');
+  const deadlineMs = Date.now() + graceMs;
+  let remaining = find();
+  while (remaining.length > 0 && Date.now() < deadlineMs) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    remaining = find();
+  }
+  signal(remaining, 'SIGKILL');
 }

@@ -28,14 +28,14 @@ export const STATE_VERSION = 1;
 const VERSION_TEXT = `redo-ts state ${STATE_VERSION}\n`;
 
 /** How a dependency was declared. */
-export type DependencyMode = 'ifchange' | 'ifcreate';
+export type DependencyMode = 'ifchange' | 'ifcreate' | 'env';
 
 /** One recorded dependency of a target, in declaration order. */
 export interface DependencyRecord {
-  /** Root-relative path. */
+  /** Root-relative path; for `env`, the variable's name. */
   path: string;
   mode: DependencyMode;
-  /** Identity seen when the target was built (ifchange only). */
+  /** Identity seen when the target was built (ifchange: of the file; env: of the value). */
   identity?: Identity;
   /** Stat of a source dependency, for the fast path (ifchange sources only). */
   stamp?: FileStamp;
@@ -88,12 +88,20 @@ export class StateStore {
     } catch {
       text = undefined;
     }
+    const dbDir = path.join(this.stateDir, 'db');
     if (text === undefined) {
-      if (fs.existsSync(path.join(this.stateDir, 'db'))) {
+      if (fs.existsSync(dbDir)) {
         throw corrupt('.redo/VERSION', 'missing while .redo/db exists');
       }
-      fs.mkdirSync(this.stateDir, { recursive: true });
-      writeAtomically(versionFile, VERSION_TEXT);
+      try {
+        // db/ is made with VERSION, so a state that has VERSION and no db/ lost its records.
+        // Not recursive: a recursive mkdir reports ENOENT, not EROFS, on a read-only file system.
+        if (!fs.existsSync(this.stateDir)) fs.mkdirSync(this.stateDir);
+        fs.mkdirSync(dbDir);
+        writeAtomically(versionFile, VERSION_TEXT);
+      } catch (error) {
+        throw writeFailed('.redo', 'cannot create the build state folder', error);
+      }
     } else {
       const match = /^redo-ts state (\d+)\n?$/.exec(text);
       if (match === null) throw corrupt('.redo/VERSION', `unexpected content ${JSON.stringify(text.slice(0, 40))}`);
@@ -105,6 +113,14 @@ export class StateStore {
         });
       }
       if (found < STATE_VERSION) throw corrupt('.redo/VERSION', `version ${found} is no longer readable`);
+      let isFolder: boolean;
+      try {
+        isFolder = fs.statSync(dbDir).isDirectory();
+      } catch {
+        isFolder = false;
+      }
+      // Without its records every output would pass for a source and never be rebuilt.
+      if (!isFolder) throw lostRecords(fs.existsSync(dbDir) ? 'is not a folder' : 'is missing');
     }
     this.isChecked = true;
   }
@@ -130,7 +146,7 @@ export class StateStore {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw corrupt(path.relative(this.root, file), String(error), error);
     }
     let record: TargetRecord;
@@ -142,6 +158,8 @@ export class StateStore {
     if (record === null || typeof record !== 'object' || record.target !== target || !Array.isArray(record.deps)) {
       throw corrupt(path.relative(this.root, file), 'not a target record');
     }
+    const problem = record.version === STATE_VERSION ? findShapeProblem(record) : undefined;
+    if (problem !== undefined) throw corrupt(path.relative(this.root, file), problem);
     if (record.version !== STATE_VERSION) {
       if (typeof record.version === 'number' && record.version > STATE_VERSION) {
         throw new RedoError('ERR_STATE_TOO_NEW', `redo: "${path.relative(this.root, file)}": record was written by a newer redo-ts`, {
@@ -182,11 +200,16 @@ export class StateStore {
     // worth a round trip each.
     const fd = await openInBackground(temporary, folder);
     try {
-      fs.writeSync(fd, `${JSON.stringify(record)}\n`);
-    } finally {
-      fs.closeSync(fd);
+      try {
+        fs.writeSync(fd, `${JSON.stringify(record)}\n`);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temporary, file);
+    } catch (error) {
+      fs.rmSync(temporary, { force: true });
+      throw error;
     }
-    fs.renameSync(temporary, file);
   }
 
   /** Removes the record of `target` (it became a source). */
@@ -237,8 +260,65 @@ async function openInBackground(file: string, folder: string): Promise<number> {
 export function writeAtomically(file: string, data: string | Uint8Array): void {
   temporaryCounter += 1;
   const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
-  fs.writeFileSync(temporary, data);
-  fs.renameSync(temporary, file);
+  try {
+    fs.writeFileSync(temporary, data);
+    fs.renameSync(temporary, file);
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** The first way `record` (of the current version) departs from TargetRecord, or undefined. Pure. */
+function findShapeProblem(record: TargetRecord): string | undefined {
+  const isStamp = (value: unknown): boolean => {
+    const stamp = value as FileStamp | null;
+    return stamp !== null && typeof stamp === 'object' && typeof stamp.sha256Hex === 'string' && typeof stamp.sizeBytes === 'number'
+      && typeof stamp.mtimeMs === 'number';
+  };
+  if (typeof record.rule !== 'string') return 'field "rule" is not a path';
+  if (record.output !== null && !isStamp(record.output)) return 'field "output" is not a file stamp';
+  if (typeof record.identity !== 'string') return 'field "identity" is not a string';
+  if (typeof record.builds !== 'number' || typeof record.isAlways !== 'boolean') return 'field "builds" or "isAlways" has the wrong type';
+  if (record.stampSha256Hex !== null && typeof record.stampSha256Hex !== 'string') return 'field "stampSha256Hex" is not a string';
+  for (const [index, dep] of record.deps.entries()) {
+    const isValid = dep !== null && typeof dep === 'object' && typeof dep.path === 'string' && DEPENDENCY_MODES.includes(dep.mode)
+      && (dep.identity === undefined || typeof dep.identity === 'string') && (dep.stamp === undefined || isStamp(dep.stamp));
+    if (!isValid) return `dependency ${index + 1} is not a dependency record`;
+  }
+  return undefined;
+}
+
+const DEPENDENCY_MODES: readonly DependencyMode[] = ['ifchange', 'ifcreate', 'env'];
+
+/** ERR_WRITE_FAILED for `subject` (root-relative): `what` could not be done; the errno says why. */
+export function writeFailed(subject: string, what: string, cause: unknown): RedoError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  const hints: Record<string, string> = {
+    ENOSPC: 'the disk is full; free some space and run again',
+    EDQUOT: 'the disk quota is used up; free some space and run again',
+    EROFS: 'the project is on a read-only file system; build a writable copy',
+    EACCES: 'the project is not writable by this user; build a writable copy, or fix its permissions',
+    EPERM: 'the project is not writable by this user; build a writable copy, or fix its permissions',
+  };
+  return new RedoError('ERR_WRITE_FAILED', `redo: "${subject}": ${what}`, {
+    details: [`error: ${code === undefined ? String(cause) : (cause as Error).message.split(', ')[0] ?? code}`],
+    hint: (code !== undefined ? hints[code] : undefined) ?? 'check the file system the project is on',
+    cause,
+  });
+}
+
+/** True when `error` is a file-system error a user can cause (full disk, read-only, permissions). */
+export function isWriteError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM';
+}
+
+function lostRecords(problem: string): RedoError {
+  return new RedoError('ERR_STATE_CORRUPT', `redo: ".redo/db": the target records folder ${problem}`, {
+    details: [`found: .redo/VERSION without .redo/db`, 'without its records, every file redo-ts built would pass for a source'],
+    hint: 'delete .redo/ and every file redo-ts built (for instance with `git clean -X` if they are ignored), then run again',
+  });
 }
 
 function corrupt(file: string, problem: string, cause?: unknown): RedoError {

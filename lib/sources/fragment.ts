@@ -134,7 +134,8 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     role,
   }));
 
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-build-'));
+  // TMPDIR from the rule's environment: the engine's per-build folder, collected if it is killed.
+  const scratch = await mkdtemp(join(env.TMPDIR || tmpdir(), 'redo-ts-build-'));
   try {
     const srcDir = join(scratch, 'src');
     const destDir = join(scratch, 'destdir');
