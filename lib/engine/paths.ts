@@ -96,6 +96,14 @@ function realFolder(folder: string): string {
 export function toTargetPath(root: string, fromDir: string, name: string): string {
   const dependency = toDependencyPath(root, fromDir, name);
   if (path.isAbsolute(dependency)) {
+    // Inside the project as written, outside once folders are resolved: a symlinked folder.
+    const lexical = path.relative(root, path.resolve(fromDir, name));
+    if (lexical !== '..' && !lexical.startsWith('../') && !path.isAbsolute(lexical)) {
+      throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${lexical}": target is outside the project through a symlinked folder`, {
+        details: [`project root: ${root}`, `resolved to: ${dependency}`],
+        hint: 'replace the symlinked folder by a real one inside the project, or build in the folder it points to',
+      });
+    }
     throw new RedoError('ERR_TARGET_OUTSIDE', `redo: "${name}": target is outside the project`, {
       details: [`project root: ${root}`, `resolved to: ${dependency}`],
       hint: 'run redo-ts from inside the project, or set REDO_TS_ROOT to the project root',

@@ -12,6 +12,8 @@ export interface PushedBlob {
   /** "config", "layer 1" (bottom first), with the platform for multi-arch images. */
   role: string;
   action: BlobAction;
+  /** True for blobs of an artifact that refers to the image (an SBOM), pushed after it. */
+  isReferrer?: boolean;
 }
 
 /** What a push did. `digest` is the pushed manifest (or index) digest, equal to the layout's. */
@@ -52,14 +54,31 @@ export async function pushLayout(archivePath: string, referenceText: string, opt
   const report: PushReport = { reference: reference.text, digest: top.digest, mediaType: top.mediaType, blobs: [], manifests: [] };
   try {
     await pushNode(client, layout, reference, top, '', report, true);
+    // Artifacts that refer to the image (its SBOMs) follow it, by digest: registries
+    // list them as the image's referrers.
+    const imageBlobCount = report.blobs.length;
+    for (const artifact of referrersOf(layout, top.digest)) {
+      await pushNode(client, layout, reference, artifact, `${artifact.artifactType ?? 'artifact'} `, report, false);
+    }
+    for (const blob of report.blobs.slice(imageBlobCount)) blob.isReferrer = true;
   } finally {
     client.close();
   }
   return report;
 }
 
+/** The layout's artifacts (descriptors with an artifactType) whose manifest's subject is `digest`. */
+function referrersOf(layout: LayoutArchive, digest: string): Descriptor[] {
+  return layout.index.manifests.filter((m) => {
+    if (m.artifactType === undefined) return false;
+    const manifest = JSON.parse(layout.readBlob(m.digest).toString('utf8')) as { subject?: { digest?: string } };
+    return manifest.subject?.digest === digest;
+  });
+}
+
 function chooseImage(layout: LayoutArchive, reference: RegistryReference): Descriptor {
-  const manifests = layout.index.manifests;
+  // Artifacts (SBOMs) sit beside the image in index.json; they are not images to push.
+  const manifests = layout.index.manifests.filter((m) => m.artifactType === undefined);
   if (manifests.length === 1) return manifests[0]!;
   const named = manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === reference.tag);
   if (named.length === 1) return named[0]!;

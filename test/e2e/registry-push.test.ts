@@ -2,7 +2,7 @@
 // pushed digest is the layout's, credentials come from auth files, errors name the reference.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { blobActions, layoutDigest, registryFixture } from '../helpers/registry-fixtures.js';
+import { blobActions, layoutDigest, referrerBlobActions, registryFixture } from '../helpers/registry-fixtures.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProjectCopy } from '../helpers/project-copy.js';
@@ -31,6 +31,8 @@ describeIf('redo-ts push', () => {
     expect(first.stderr).toContain('redo  image.oci.tar');
     expect(first.status).toBe(0);
     expect(blobActions(first.stdout)).toEqual(['uploaded config', 'uploaded layer 1', 'uploaded layer 2']);
+    // The SBOMs go along as artifacts referring to the image.
+    expect(referrerBlobActions(first.stdout)).toEqual(expect.arrayContaining(['uploaded application/spdx+json layer 1', 'uploaded application/vnd.cyclonedx+json layer 1']));
     const digest = layoutDigest(project, 'image.oci.tar');
     expect(first.stdout).toContain(`pushed ${reference}@${digest}: 3 blobs uploaded`);
 
