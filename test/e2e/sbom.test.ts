@@ -105,7 +105,11 @@ describe('redo-ts sbom on the default image', () => {
     expect((JSON.parse(dated.stdout) as Json).creationInfo.created).toBe('2023-11-14T22:13:20Z');
   });
 
-  it('the OCI layout carries both SBOMs as artifacts whose subject is the image manifest', () => {
+  it('the OCI layout carries both SBOMs as artifacts whose subject is the image manifest', async () => {
+    // SOURCE_DATE_EPOCH is a recorded dependency: the dated run above rebuilt the image,
+    // so bring it back to the environment the documents above were made in.
+    const rebuilt = await project.redo(['image.tar'], { env: env() });
+    expect(rebuilt.status, rebuilt.stderr).toBe(0);
     const layout = join(project.dir, 'layout');
     mkdirSync(layout);
     runTool('tar', ['-xf', join(project.dir, 'image.oci.tar'), '-C', layout]);
