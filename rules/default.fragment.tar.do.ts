@@ -18,7 +18,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     .filter((source) => source.isProjectFile)
     .map((source) => relative(ctx.dir, resolve(ctx.root, source.url.slice('file:'.length))));
   if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
-  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env });
+  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, onProgress: (line) => ctx.log(line) });
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
   }

@@ -2,18 +2,18 @@
 
 import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
 import type { Sha256Digest } from '../image/digest.js';
 import { readDebEntries } from './deb.js';
-import { fetchSource, type FetchedSource } from './fetch.js';
+import { fetchSource, type FetchedSource, type FetchOptions } from './fetch.js';
 import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
+import { withScratchFolder } from './scratch.js';
 import { cacheDirFrom } from './store.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
@@ -48,6 +48,8 @@ export interface BuildFragmentOptions {
   layer?: string;
   /** mtime of every member; default SOURCE_DATE_EPOCH from env, else 0. */
   mtimeSeconds?: number;
+  /** Progress lines of long downloads (see FetchOptions.onProgress); default none. */
+  onProgress?: (line: string) => void;
   /** Where build-step and patch output goes (default: discarded, last lines kept for errors). */
   log?: Writable;
   /**
@@ -113,7 +115,8 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       hint: `run \`redo-ts pin ${spec.relativePath}\` to compute the pins, then review and commit them`,
     });
   }
-  const fetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
+  const fetchOptions: FetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
+  if (options.onProgress !== undefined) fetchOptions.onProgress = options.onProgress;
   const fetched = new Map<SourceSpec, FetchedSource>();
   for (const { source } of all) fetched.set(source, await fetchSource(source, fetchOptions));
 
@@ -128,8 +131,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     role,
   }));
 
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-build-'));
-  try {
+  return withScratchFolder('redo-ts-build-', async (scratch) => {
     const srcDir = join(scratch, 'src');
     const destDir = join(scratch, 'destdir');
     const homeDir = join(scratch, 'home');
@@ -207,9 +209,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     const chosen = options.layer === undefined ? merged : merged.filter((item) => item.layer === options.layer);
     const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
     return { spec: spec.relativePath, sources: provenance, layers, ...written };
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /**
