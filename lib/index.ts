@@ -58,3 +58,4 @@ export type { PinOptions, PinChange } from './sources/pin.js';
 export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
+export { holdTemporary, withScratchFolder } from './sources/scratch.js';

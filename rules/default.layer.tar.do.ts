@@ -11,10 +11,8 @@
 // are merged into one deterministic tar; a path that two inputs deliver differently is
 // an error naming both, as the list names them.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { RedoError, collectEntries, mergeTars, readMetadataFile, writeTar } from 'redo-ts';
+import { RedoError, collectEntries, mergeTars, readMetadataFile, withScratchFolder, writeTar } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -54,8 +52,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (hasMeta) await ctx.ifchange(metaName);
   else await ctx.ifcreate(metaName);
 
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-layer-'));
-  try {
+  await withScratchFolder('redo-ts-layer-', async (scratch) => {
     const tars: Array<{ label: string; path: string }> = [];
     for (const [index, { input }] of inputs.entries()) {
       if (!input.endsWith('/')) {
@@ -77,9 +74,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     }
     const result = await mergeTars(tars, ctx.output, { label: `"${relative(ctx.root, ctx.targetPath)}"` });
     ctx.log(`layer: ${inputs.length} inputs, ${result.sizeBytes} bytes, ${result.diffId}`);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /** The real path of `path`, resolving what exists of it (a tar input may not be built yet). */

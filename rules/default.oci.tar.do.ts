@@ -3,10 +3,8 @@
 //
 // The layout is written into a scratch folder, then archived with the same
 // deterministic tar writer as the layers, so its bytes depend only on the image.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectEntries, loadImageDescription, writeOciLayout, writeTar } from 'redo-ts';
+import { collectEntries, loadImageDescription, withScratchFolder, writeOciLayout, writeTar } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -14,8 +12,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   await ctx.ifchange(...description.layers);
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-oci-'));
-  try {
+  await withScratchFolder('redo-ts-oci-', async (scratch) => {
     const layout = join(scratch, 'layout');
     const result = await writeOciLayout(
       {
@@ -30,7 +27,5 @@ export default async function (ctx: RuleContext): Promise<void> {
     );
     await writeTar(collectEntries(layout), ctx.output);
     ctx.log(`oci: manifest ${result.manifestDigest} ref ${description.refName}`);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  });
 }

@@ -13,7 +13,7 @@ import { fetchSource, type FetchedSource, type FetchOptions } from './fetch.js';
 import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
-import { withScratchFolder } from './scratch.js';
+import { holdTemporary, withScratchFolder } from './scratch.js';
 import { cacheDirFrom } from './store.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
@@ -241,6 +241,7 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
 async function writeAtomically(outPath: string, entries: TarEntry[], mtimeSeconds: number, label: string) {
   const absolute = resolve(outPath);
   const temporary = join(dirname(absolute), `.${absolute.split('/').pop()}.${process.pid}.tmp`);
+  const release = holdTemporary(temporary);
   try {
     const result = await writeTar(entries, temporary, { mtimeSeconds, label: `"${label}"` });
     await rename(temporary, absolute);
@@ -248,6 +249,8 @@ async function writeAtomically(outPath: string, entries: TarEntry[], mtimeSecond
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  } finally {
+    release();
   }
 }
 

@@ -1,4 +1,4 @@
-/** Scratch folders that never outlive their process: removed when the work ends, fails, or the process exits or is signalled. */
+/** Scratch folders and temporary files that never outlive their process: removed when the work ends, fails, or the process exits or is signalled. */
 
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -40,6 +40,16 @@ function untrack(dir: string): void {
     process.removeListener('exit', removeLive);
     for (const name of signals) process.removeListener(name, onSignal);
   }
+}
+
+/**
+ * Registers `path` (a temporary file or folder the caller creates and removes itself)
+ * for removal if the process exits or is signalled first (see withScratchFolder).
+ * Returns the function that unregisters it once the caller has renamed or removed it.
+ */
+export function holdTemporary(path: string): () => void {
+  track(path);
+  return () => untrack(path);
 }
 
 /**
