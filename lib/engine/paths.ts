@@ -75,8 +75,12 @@ export function toTargetPath(root: string, fromDir: string, name: string): strin
  * real project root, else undefined. The target's own name is not resolved: a rename
  * over a symlink replaces the link, it never writes through it.
  */
+let lastRoot: { root: string; real: string | undefined } | undefined;
+
 function realParentOutside(root: string, absolute: string): string | undefined {
-  const realRoot = realPathOf(root);
+  // One process works on one root: resolve it once.
+  if (lastRoot?.root !== root) lastRoot = { root, real: realPathOf(root) };
+  const realRoot = lastRoot.real;
   let dir = path.dirname(absolute);
   const pending: string[] = [path.basename(absolute)];
   for (;;) {
