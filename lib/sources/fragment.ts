@@ -152,8 +152,16 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     };
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
     const guard = new BuildFolderGuard(spec, srcDir);
+    const sysrootGuard = new BuildFolderGuard(spec, sysrootDir, '$SYSROOT');
     for (const fragment of options.sysroot ?? []) {
-      await runner.run(`unpack build-requires fragment ${fragment}`, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
+      // An earlier fragment's symlink (say usr/lib -> /usr/lib) must not carry a later
+      // fragment's files out of $SYSROOT.
+      const what = `unpack of build-requires fragment ${fragment}`;
+      const members = await runner.capture(`list ${fragment}`, 'tar', ['-tf', resolve(fragment), '--quoting-style=literal']);
+      for (const member of members.split('\n')) {
+        if (member !== '') sysrootGuard.check(join(sysrootDir, member.replace(/^\/+/, '')), what, member, false);
+      }
+      await runner.run(what, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
     }
 
     for (const source of spec.sources) {
@@ -281,6 +289,7 @@ class BuildFolderGuard {
   constructor(
     private readonly spec: Spec,
     private readonly dir: string,
+    private readonly name = 'the build folder',
   ) {
     this.realDir = realpathSync(dir);
   }
@@ -296,7 +305,7 @@ class BuildFolderGuard {
     const real = isLastFollowed ? realPathOf(join(realParent, basename(path))) : join(realParent, basename(path));
     const inside = relative(this.realDir, real);
     if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
-      throw new RedoError('ERR_BUILD_ESCAPE', `redo: "${this.spec.relativePath}": ${step} would write outside the build folder`, {
+      throw new RedoError('ERR_BUILD_ESCAPE', `redo: "${this.spec.relativePath}": ${step} would write outside ${this.name}`, {
         details: [`path: ${shown ?? relative(this.dir, path)}`, `leads to: ${real} (through a symlink)`],
         hint: 'an earlier source unpacked a symlink there: unpack the archives into separate folders (`unpack: NAME`), or remove the link in the archive',
       });

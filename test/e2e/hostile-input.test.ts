@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRedoError } from '../../lib/errors.js';
+import { buildFragment } from '../../lib/sources/fragment.js';
 import { integrityOfBytes } from '../../lib/sources/integrity.js';
 import { cliEnvironment, repoRoot, runCli, startCli, type RigResult } from '../helpers/rig.js';
 
@@ -293,6 +295,28 @@ describe('13: no copy, unpack or patch step follows a symlink out of the build f
     expect(result.code).toBe(1);
     expect(readdirSync(outside)).toEqual(['f']);
     expect(readFileSync(join(outside, 'f'), 'utf8')).toBe('old\n');
+  });
+
+  it('a build-requires fragment cannot write through a link an earlier one put in $SYSROOT', async () => {
+    const outside = scratch('outside');
+    const p = project({
+      'one.tar': archive({ 'usr/lib': `-> ${outside}` }),
+      'two.tar': archive({ 'usr/lib/evil': 'pwned\n' }),
+      'targets/evil.spec.yaml': spec([]).replace('sources:\n', ''),
+    });
+    let caught: unknown;
+    try {
+      await buildFragment(join(p.dir, 'targets/evil.spec.yaml'), join(p.dir, 'out.tar'), {
+        root: p.dir,
+        cacheDir: join(p.dir, '.cache'),
+        sysroot: [join(p.dir, 'one.tar'), join(p.dir, 'two.tar')],
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isRedoError(caught, 'ERR_BUILD_ESCAPE')).toBe(true);
+    expect((caught as Error).message).toContain('would write outside $SYSROOT');
+    expect(readdirSync(outside)).toEqual([]);
   });
 
   it('links that stay inside the build folder are followed as before', async () => {
