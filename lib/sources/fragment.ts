@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { RedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
 import type { Sha256Digest } from '../image/digest.js';
+import { checkTar } from '../image/tar-check.js';
 import { readDebEntries } from './deb.js';
 import { fetchSource, type FetchedSource, type FetchOptions } from './fetch.js';
 import { compileGlob } from './glob.js';
@@ -234,6 +235,7 @@ export async function mergeFragments(
 ): Promise<{ entryCount: number; diffId: Sha256Digest; sizeBytes: number }> {
   const placed: PlacedEntry[] = [];
   for (const input of inputs) {
+    checkTar(input.path, input.label, { isDeviceAllowed: true });
     for (const entry of entriesOfTar(input.path)) placed.push({ entry, layer: '', origin: input.label });
   }
   const merged = mergePlaced(placed, 'the merged fragments');
