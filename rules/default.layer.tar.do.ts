@@ -38,7 +38,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     if (inside === '' || inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
       throw new RedoError('ERR_LAYER_LIST', `redo: "${listShown}:${line}": input "${input}" is outside the project`, {
         details: [`resolved to: ${real}`],
-        hint: 'a layer takes only folders and tars inside the project; copy or link what it needs into the project',
+        hint: 'a layer takes only folders and tars inside the project (a symlink out of it counts as outside): copy what it needs into the project',
       });
     }
   }
