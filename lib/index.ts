@@ -24,6 +24,8 @@ export type { MetadataTable, MetadataRule, ResolvedMetadata } from './image/meta
 export { mergeTars, differingField, checkLayersDisjoint } from './image/layer-merge.js';
 export type { LabelledLayer } from './image/layer-merge.js';
 export { diffEntries, writeDiffLayer } from './image/layer-diff.js';
+export { checkTar } from './image/tar-check.js';
+export type { CheckTarOptions } from './image/tar-check.js';
 export { partitionEntries } from './image/layer-partition.js';
 export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
 export type { GzipResult } from './image/compress.js';
@@ -76,3 +78,4 @@ export { pushLayout } from './registry/push.js';
 export type { PushReport, PushedBlob } from './registry/push.js';
 export { fetchBaseImage, configOnBase, resolveBaseInputs } from './registry/base-image.js';
 export type { BaseImage, BaseInputs, FetchBaseOptions } from './registry/base-image.js';
+export { holdTemporary, withScratchFolder } from './sources/scratch.js';

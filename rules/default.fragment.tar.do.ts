@@ -29,7 +29,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     if (existsSync(join(ctx.dir, lock))) await ctx.ifchange(lock);
     else await ctx.ifcreate(lock);
   }
-  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env });
+  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, onProgress: (line) => ctx.log(line) });
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
   }

@@ -10,7 +10,7 @@
 // node costs nothing to describe in an archive, even though creating one on disk
 // needs root. The rootfs must bring its own /init (see rules/default.runkvm.do).
 import { join } from 'node:path';
-import { entriesOfTar, mtimeFromEnvironment, writeCpio, type TarEntry } from 'redo-ts';
+import { checkTar, entriesOfTar, mtimeFromEnvironment, writeCpio, type TarEntry } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 function directory(path: string): TarEntry {
@@ -22,6 +22,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const rootfs = `${ctx.base}.rootfs.tar`;
   await ctx.ifchange(rootfs);
+  checkTar(join(ctx.dir, rootfs), rootfs, { isDeviceAllowed: true });
   const entries = entriesOfTar(join(ctx.dir, rootfs));
   const present = new Set(entries.map((entry) => entry.path.toString('latin1')));
   const extras: TarEntry[] = [directory('dev'), directory('proc'), directory('sys')];

@@ -13,10 +13,8 @@
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { RedoError, collectEntries, mergeTars, readMetadataFile, writeTar } from 'redo-ts';
+import { RedoError, collectEntries, mergeTars, readMetadataFile, withScratchFolder, writeTar } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -44,7 +42,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     if (inside === '' || inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
       throw new RedoError('ERR_LAYER_LIST', `redo: "${listShown}:${line}": input "${input}" is outside the project`, {
         details: [`resolved to: ${real}`],
-        hint: 'a layer takes only folders and tars inside the project; copy or link what it needs into the project',
+        hint: 'a layer takes only folders and tars inside the project (a symlink out of it counts as outside): copy what it needs into the project',
       });
     }
   }
@@ -58,8 +56,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (hasMeta) await ctx.ifchange(metaName);
   else await ctx.ifcreate(metaName);
 
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-layer-'));
-  try {
+  await withScratchFolder('redo-ts-layer-', async (scratch) => {
     const tars: Array<{ label: string; path: string }> = [];
     for (const [index, { input }] of inputs.entries()) {
       if (!input.endsWith('/')) {
@@ -81,9 +78,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     }
     const result = await mergeTars(tars, ctx.output, { label: `"${relative(ctx.root, ctx.targetPath)}"` });
     ctx.log(`layer: ${inputs.length} inputs, ${result.sizeBytes} bytes, ${result.diffId}`);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /** The real path of `path`, resolving what exists of it (a tar input may not be built yet). */

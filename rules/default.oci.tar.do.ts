@@ -9,8 +9,6 @@
 // read are dependencies of this target.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
   addOciArtifact,
@@ -22,6 +20,7 @@ import {
   ociBlobSize,
   resolveBaseInputs,
   spdxDocument,
+  withScratchFolder,
   writeOciLayout,
   writeTar,
 } from 'redo-ts';
@@ -37,8 +36,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
   // checked by digest; its layers go below ours, byte for byte, so a push can skip them.
   const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-oci-'));
-  try {
+  await withScratchFolder('redo-ts-oci-', async (scratch) => {
     const layout = join(scratch, 'layout');
     const result = await writeOciLayout(
       {
@@ -63,7 +61,5 @@ export default async function (ctx: RuleContext): Promise<void> {
     }
     await writeTar(collectEntries(layout), ctx.output);
     ctx.log(`oci: manifest ${result.manifestDigest} ref ${description.refName}`);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  }, ctx.env.TMPDIR || undefined);
 }

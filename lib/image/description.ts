@@ -65,7 +65,9 @@ const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels'
  * Reads and validates the image description at `path` (absolute). `root` is the
  * project root, used only to name the file in errors. Throws ERR_IMAGE_DESCRIPTION
  * with `file:line: field: problem` for unreadable YAML, unknown fields, wrong types,
- * a missing or empty `layers`, or a layer path that leaves the project.
+ * a missing or empty `layers`, a layer path that leaves the project, a tag that is not
+ * `NAME:TAG` by the distribution reference grammar, or a config value a client would
+ * refuse (see image-reference.ts): the line is the offending item's own.
  */
 export async function loadImageDescription(path: string, root: string): Promise<ImageDescription> {
   const shown = relative(root, path) || path;

@@ -2,6 +2,7 @@
 
 import type { Writable } from 'node:stream';
 import { differingField } from './layer-merge.js';
+import { checkTar } from './tar-check.js';
 import { entriesOfTar, writeTar, type TarResult, type WriteTarOptions } from './tar.js';
 import type { TarEntry } from './tar-header.js';
 
@@ -93,7 +94,8 @@ export function diffEntries(base: readonly TarEntry[], next: readonly TarEntry[]
 
 /**
  * Writes the difference layer between two uncompressed layer tars (see
- * diffEntries) to `output` as a deterministic tar; returns its diffID and size.
+ * diffEntries) to `output` as a deterministic tar; returns its diffID and size. Both
+ * inputs pass checkTar first (devices allowed; the image refuses them).
  */
 export async function writeDiffLayer(
   baseTar: string,
@@ -101,5 +103,6 @@ export async function writeDiffLayer(
   output: string | Writable,
   options: WriteTarOptions = {},
 ): Promise<TarResult> {
+  for (const input of [baseTar, nextTar]) checkTar(input, input, { isDeviceAllowed: true });
   return writeTar(diffEntries(entriesOfTar(baseTar), entriesOfTar(nextTar)), output, options);
 }

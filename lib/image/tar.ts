@@ -2,7 +2,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { closeSync, createReadStream, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
@@ -199,9 +199,16 @@ const SLAB_BYTES = CHUNK_BYTES + 1;
 /** Chunks at least this big skip the staging copy when writing to a file. */
 const DIRECT_WRITE_BYTES = 256 << 10;
 
-function writeFully(fd: number, bytes: Buffer): void {
+function writeFully(fd: number, bytes: Buffer, positionBytes: number): void {
   let at = 0;
-  while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+  while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at, positionBytes + at);
+}
+
+const ZERO_CHUNK = Buffer.alloc(CHUNK_BYTES);
+
+/** True when `chunk` (at most CHUNK_BYTES) holds only zero bytes (one memcmp). */
+function isAllZero(chunk: Buffer): boolean {
+  return chunk.length <= ZERO_CHUNK.length && chunk.equals(ZERO_CHUNK.subarray(0, chunk.length));
 }
 
 /**
@@ -227,11 +234,13 @@ class TarSink {
    */
   write(chunk: Buffer): boolean {
     if (this.fd !== null && chunk.length >= DIRECT_WRITE_BYTES) {
-      // A big chunk goes straight to the file after what is staged, saving a copy.
+      // A big chunk goes straight to the file after what is staged, saving a copy. A
+      // chunk of zeros (a sparse file's hole) is skipped over, leaving a hole that
+      // reads back as the same zeros; finish() sets the file's final length.
       this.flush();
       this.hash.update(chunk);
+      if (!isAllZero(chunk)) writeFully(this.fd, chunk, this.sizeBytes);
       this.sizeBytes += chunk.length;
-      writeFully(this.fd, chunk);
       return true;
     }
     let isReady = true;
@@ -246,6 +255,12 @@ class TarSink {
     return isReady;
   }
 
+  /** Writes out what is staged and gives a file output its full length (a skipped hole may end it). */
+  finish(): void {
+    this.flush();
+    if (this.fd !== null) ftruncateSync(this.fd, this.sizeBytes);
+  }
+
   /** Hashes and writes out the staged bytes; false when the output stream wants a 'drain'. */
   flush(): boolean {
     if (this.used === 0) return true;
@@ -253,7 +268,7 @@ class TarSink {
     this.hash.update(block);
     this.sizeBytes += block.length;
     if (this.fd !== null) {
-      writeFully(this.fd, block);
+      writeFully(this.fd, block, this.sizeBytes - block.length);
       this.used = 0;
       return true;
     }
@@ -345,7 +360,7 @@ function drainPack(pack: Pack, sink: TarSink, stream: Writable | null, arena: Re
     });
     pack.on('end', () => {
       try {
-        sink.flush();
+        sink.finish();
         resolve();
       } catch (error) {
         reject(error);

@@ -2,15 +2,15 @@
 
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RedoError } from '../errors.js';
 import { checkFile, defaultPinAlgorithm, integrityOfFile, type Integrity } from './integrity.js';
 import type { SourceSpec } from './spec.js';
+import { withScratchFolder } from './scratch.js';
 import { findInStore, insertIntoStore } from './store.js';
 
 /** Options for fetchSource and pinSource. */
@@ -23,8 +23,42 @@ export interface FetchOptions {
   isOffline?: boolean;
   /** The spec the source belongs to, relative to the root, for error messages. */
   specPath?: string;
-  /** Environment for apt-get (default: this process's). */
+  /** Environment for apt-get and REDO_TS_DOWNLOAD_LIMIT (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Called with a progress line (no newline) every few seconds while a download that
+   * has run for more than PROGRESS_AFTER_MS goes on, and once when it ends; short
+   * downloads say nothing. Default: no progress.
+   */
+  onProgress?: (line: string) => void;
+}
+
+/** The download limit when a source has no `size` and REDO_TS_DOWNLOAD_LIMIT is unset: 4 GiB. */
+export const DEFAULT_DOWNLOAD_LIMIT_BYTES = 4 * 1024 ** 3;
+/** A download reports progress once it has run this long, and then at this interval. */
+export const PROGRESS_AFTER_MS = 2000;
+
+/**
+ * The most bytes one download may bring when its source has no `size`:
+ * `REDO_TS_DOWNLOAD_LIMIT` from `env` (bytes, or a number with K, M or G for KiB, MiB,
+ * GiB), else DEFAULT_DOWNLOAD_LIMIT_BYTES. Throws ERR_USAGE for a value that is not
+ * such a number. Pure: reads only the `env` it is given.
+ */
+export function downloadLimitFrom(env: NodeJS.ProcessEnv): number {
+  const text = env.REDO_TS_DOWNLOAD_LIMIT;
+  if (text === undefined || text.trim() === '') return DEFAULT_DOWNLOAD_LIMIT_BYTES;
+  const match = /^([0-9]+)\s*([KMG]?)i?B?$/i.exec(text.trim());
+  if (match === null) {
+    throw new RedoError('ERR_USAGE', `redo: "REDO_TS_DOWNLOAD_LIMIT": not a size`, {
+      details: [`found: ${JSON.stringify(text)}`, 'wanted: bytes, or a number with K, M or G (1024-based), e.g. 512M'],
+    });
+  }
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(match[1]) * unit;
+}
+
+function sizeText(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${bytes} bytes` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** Verified bytes of a source. */
@@ -105,13 +139,9 @@ export async function pinSource(source: SourceSpec, options: FetchOptions, algor
   });
 }
 
-async function withScratch<T>(work: (scratch: string) => Promise<T>): Promise<T> {
-  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-fetch-'));
-  try {
-    return await work(scratch);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+/** A scratch folder for one download, removed on every exit path (see withScratchFolder). */
+function withScratch<T>(work: (scratch: string) => Promise<T>): Promise<T> {
+  return withScratchFolder('redo-ts-fetch-', work);
 }
 
 function unreachable(source: SourceSpec, options: FetchOptions, why: string, more: string[], cause?: unknown): RedoError {
@@ -149,11 +179,7 @@ async function download(source: SourceSpec, options: FetchOptions, scratch: stri
         await response.body?.cancel();
         throw unreachable(source, options, `HTTP status ${response.status} ${response.statusText}`.trim(), []);
       }
-      try {
-        await pipeline(Readable.fromWeb(response.body as WebReadableStream), createWriteStream(target));
-      } catch (cause) {
-        throw unreachable(source, options, `download interrupted: ${(cause as Error).message}`, [], cause);
-      }
+      await receive(source, options, response, target);
       return target;
     }
     case 'deb':
@@ -162,6 +188,67 @@ async function download(source: SourceSpec, options: FetchOptions, scratch: stri
       const impossible: never = source.kind;
       throw new Error(`unknown source kind ${String(impossible)}`);
     }
+  }
+}
+
+/**
+ * Streams `response`'s body into `target`, never past the source's `size` or the
+ * download limit: a declared Content-Length over it fails before any byte is read, and
+ * the byte after it ends the download (ERR_SOURCE_SIZE). A download with a `size` must
+ * also end exactly there. Reports progress when the download is long.
+ */
+async function receive(source: SourceSpec, options: FetchOptions, response: Response, target: string): Promise<void> {
+  const limitBytes = source.sizeBytes ?? downloadLimitFrom(options.env ?? process.env);
+  const limitOrigin = source.sizeBytes !== undefined
+    ? `the source's size: ${source.sizeBytes} bytes`
+    : `the download limit: ${limitBytes} bytes (REDO_TS_DOWNLOAD_LIMIT, default 4G)`;
+  const tooLarge = (found: string): RedoError =>
+    new RedoError('ERR_SOURCE_SIZE', `${subjectOf(source, options)}: download is larger than allowed`, {
+      details: [`wanted: at most ${limitOrigin}`, `found:  ${found}`, 'the partial download was removed; nothing was cached'],
+      hint: source.sizeBytes !== undefined
+        ? 'check the URL; change `size` only if the upstream file was meant to change'
+        : 'give the source its `size` in the spec (exact bytes), or raise REDO_TS_DOWNLOAD_LIMIT',
+    });
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    await response.body?.cancel();
+    throw tooLarge(`Content-Length: ${declared} bytes`);
+  }
+  const startedMs = Date.now();
+  let reportedMs = startedMs;
+  let hasReported = false;
+  let receivedBytes = 0;
+  const total = Number.isFinite(declared) ? ` of ${sizeText(declared)}` : '';
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      receivedBytes += chunk.length;
+      if (receivedBytes > limitBytes) {
+        done(tooLarge(`more than ${limitBytes} bytes, and still coming`));
+        return;
+      }
+      const nowMs = Date.now();
+      if (options.onProgress !== undefined && nowMs - reportedMs >= PROGRESS_AFTER_MS) {
+        reportedMs = nowMs;
+        hasReported = true;
+        options.onProgress(`${subjectOf(source, options)}: ${sizeText(receivedBytes)}${total} downloaded (${Math.round((nowMs - startedMs) / 1000)} s)`);
+      }
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Readable.fromWeb(response.body as WebReadableStream), counter, createWriteStream(target));
+  } catch (cause) {
+    if (cause instanceof RedoError) throw cause;
+    throw unreachable(source, options, `download interrupted: ${(cause as Error).message}`, [], cause);
+  }
+  if (hasReported) {
+    options.onProgress!(`${subjectOf(source, options)}: ${sizeText(receivedBytes)} downloaded in ${Math.round((Date.now() - startedMs) / 1000)} s`);
+  }
+  if (source.sizeBytes !== undefined && receivedBytes !== source.sizeBytes) {
+    throw new RedoError('ERR_SOURCE_SIZE', `${subjectOf(source, options)}: download is shorter than its size`, {
+      details: [`wanted: ${source.sizeBytes} bytes (the source's size)`, `found:  ${receivedBytes} bytes`, 'nothing was cached'],
+      hint: 'check the URL; change `size` only if the upstream file was meant to change',
+    });
   }
 }
 

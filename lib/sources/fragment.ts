@@ -2,18 +2,19 @@
 
 import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
 import type { Sha256Digest } from '../image/digest.js';
+import { checkTar } from '../image/tar-check.js';
 import { readDebEntries } from './deb.js';
-import { fetchSource, type FetchedSource } from './fetch.js';
+import { fetchSource, type FetchedSource, type FetchOptions } from './fetch.js';
 import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
+import { holdTemporary, withScratchFolder } from './scratch.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
 
@@ -49,6 +50,8 @@ export interface BuildFragmentOptions {
   layer?: string;
   /** mtime of every member; default SOURCE_DATE_EPOCH from env, else 0. */
   mtimeSeconds?: number;
+  /** Progress lines of long downloads (see FetchOptions.onProgress); default none. */
+  onProgress?: (line: string) => void;
   /** Where build-step and patch output goes (default: discarded, last lines kept for errors). */
   log?: Writable;
   /**
@@ -116,7 +119,8 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       hint: `run \`redo-ts pin ${spec.relativePath}\` to compute the pins, then review and commit them`,
     });
   }
-  const fetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
+  const fetchOptions: FetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
+  if (options.onProgress !== undefined) fetchOptions.onProgress = options.onProgress;
   const fetched = new Map<SourceSpec, FetchedSource>();
   for (const { source } of all) fetched.set(source, await fetchSource(source, fetchOptions));
   for (const source of spec.sources) {
@@ -135,8 +139,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
   }));
 
   // TMPDIR from the rule's environment: the engine's per-build folder, collected if it is killed.
-  const scratch = await mkdtemp(join(env.TMPDIR || tmpdir(), 'redo-ts-build-'));
-  try {
+  return withScratchFolder('redo-ts-build-', async (scratch) => {
     const srcDir = join(scratch, 'src');
     const destDir = join(scratch, 'destdir');
     const homeDir = join(scratch, 'home');
@@ -157,8 +160,16 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     };
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
     const guard = new BuildFolderGuard(spec, srcDir);
+    const sysrootGuard = new BuildFolderGuard(spec, sysrootDir, '$SYSROOT');
     for (const fragment of options.sysroot ?? []) {
-      await runner.run(`unpack build-requires fragment ${fragment}`, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
+      // An earlier fragment's symlink (say usr/lib -> /usr/lib) must not carry a later
+      // fragment's files out of $SYSROOT.
+      const what = `unpack of build-requires fragment ${fragment}`;
+      const members = await runner.capture(`list ${fragment}`, 'tar', ['-tf', resolve(fragment), '--quoting-style=literal']);
+      for (const member of members.split('\n')) {
+        if (member !== '') sysrootGuard.check(join(sysrootDir, member.replace(/^\/+/, '')), what, member, false);
+      }
+      await runner.run(what, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
     }
 
     for (const source of spec.sources) {
@@ -230,9 +241,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written };
     if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
     return result;
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  }, env.TMPDIR || tmpdir());
 }
 
 /**
@@ -249,6 +258,7 @@ export async function mergeFragments(
 ): Promise<{ entryCount: number; diffId: Sha256Digest; sizeBytes: number }> {
   const placed: PlacedEntry[] = [];
   for (const input of inputs) {
+    checkTar(input.path, input.label, { isDeviceAllowed: true });
     for (const entry of entriesOfTar(input.path)) placed.push({ entry, layer: '', origin: input.label });
   }
   const merged = mergePlaced(placed, 'the merged fragments');
@@ -264,6 +274,7 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
 async function writeAtomically(outPath: string, entries: TarEntry[], mtimeSeconds: number, label: string) {
   const absolute = resolve(outPath);
   const temporary = join(dirname(absolute), `.${absolute.split('/').pop()}.${process.pid}.tmp`);
+  const release = holdTemporary(temporary);
   try {
     const result = await writeTar(entries, temporary, { mtimeSeconds, label: `"${label}"` });
     await rename(temporary, absolute);
@@ -271,6 +282,8 @@ async function writeAtomically(outPath: string, entries: TarEntry[], mtimeSecond
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  } finally {
+    release();
   }
 }
 
@@ -301,6 +314,7 @@ class BuildFolderGuard {
   constructor(
     private readonly spec: Spec,
     private readonly dir: string,
+    private readonly name = 'the build folder',
   ) {
     this.realDir = realpathSync(dir);
   }
@@ -316,7 +330,7 @@ class BuildFolderGuard {
     const real = isLastFollowed ? realPathOf(join(realParent, basename(path))) : join(realParent, basename(path));
     const inside = relative(this.realDir, real);
     if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
-      throw new RedoError('ERR_BUILD_ESCAPE', `redo: "${this.spec.relativePath}": ${step} would write outside the build folder`, {
+      throw new RedoError('ERR_BUILD_ESCAPE', `redo: "${this.spec.relativePath}": ${step} would write outside ${this.name}`, {
         details: [`path: ${shown ?? relative(this.dir, path)}`, `leads to: ${real} (through a symlink)`],
         hint: 'an earlier source unpacked a symlink there: unpack the archives into separate folders (`unpack: NAME`), or remove the link in the archive',
       });

@@ -17,6 +17,8 @@ export interface PinOptions {
   /** Cache folder; default cacheDirFrom(env). */
   cacheDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** Progress lines of long downloads (see FetchOptions.onProgress). */
+  onProgress?: (line: string) => void;
 }
 
 /** What pin did to one source. */
@@ -48,7 +50,9 @@ export async function pinSpecs(paths: readonly string[], options: PinOptions = {
   const changes: PinChange[] = [];
   for (const path of paths) {
     const spec = await loadSpec(path, options.root !== undefined ? { root: options.root } : {});
-    changes.push(...(await pinSpec(spec, { cacheDir, root: spec.root, specPath: spec.relativePath, env }, options.shouldUpdate === true)));
+    const fetchOptions: FetchOptions = { cacheDir, root: spec.root, specPath: spec.relativePath, env };
+    if (options.onProgress !== undefined) fetchOptions.onProgress = options.onProgress;
+    changes.push(...(await pinSpec(spec, fetchOptions, options.shouldUpdate === true)));
   }
   return changes;
 }

@@ -44,6 +44,11 @@ export interface SourceSpec {
   isProjectFile: boolean;
   /** For `deb:` sources: package, version and optional architecture. */
   deb?: { package: string; version: string; arch?: string };
+  /**
+   * For http(s) sources and patches: the exact size in bytes. A download stops as soon
+   * as it passes it (instead of at the default limit) and must end exactly there.
+   */
+  sizeBytes?: number;
   /** For archives: unpack into the build folder (`true` → `.`, or a subfolder) before patches. */
   unpack?: string;
   /** For `deb:` sources: which package paths to deliver (globs over `/…` paths; default all). */
@@ -109,8 +114,8 @@ export interface LoadSpecOptions {
 
 const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'packages', 'architecture', 'recommends', 'exclude'];
 const packageFields = ['name', 'version', 'arch', 'exclude', 'layer'];
-const sourceFields = ['name', 'url', 'integrity', 'unpack', 'include', 'exclude', 'deliver', 'layer'];
-const patchFields = ['name', 'url', 'integrity', 'strip', 'dir'];
+const sourceFields = ['name', 'url', 'integrity', 'size', 'unpack', 'include', 'exclude', 'deliver', 'layer'];
+const patchFields = ['name', 'url', 'integrity', 'size', 'strip', 'dir'];
 const fileFields = ['path', 'mode', 'owner', 'group', 'layer'];
 
 const namePattern = /^[a-z0-9][a-z0-9._+-]*$/;
@@ -513,7 +518,16 @@ function readSource(
     }
   }
   const explicitName = optionalString(item, 'name', field, report);
-  const base = { url, integrity, isProjectFile, isDelivered: false, location };
+  const sizeText = optionalString(item, 'size', field, report);
+  let sizeBytes: number | undefined;
+  if (sizeText !== undefined) {
+    sizeBytes = /^[0-9]{1,16}$/.test(sizeText.trim()) ? Number(sizeText.trim()) : undefined;
+    if (sizeBytes === undefined) report(`${field}.size`, item.get('size', true) as Node, `"${sizeText}" must be a whole number of bytes`);
+    else if (!url.startsWith('http://') && !url.startsWith('https://')) {
+      report(`${field}.size`, item.get('size', true) as Node, 'applies to http(s) sources (a download); other sources are files already here');
+    }
+  }
+  const base = { url, integrity, isProjectFile, isDelivered: false, location, ...(sizeBytes !== undefined ? { sizeBytes } : {}) };
   if (url.startsWith('deb:')) {
     const deb = parseDebUrl(url);
     if (typeof deb === 'string') {

@@ -5,8 +5,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { cliEnvironment, repoRoot, runCli, type RigResult } from '../helpers/rig.js';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRedoError } from '../../lib/errors.js';
+import { buildFragment } from '../../lib/sources/fragment.js';
+import { integrityOfBytes } from '../../lib/sources/integrity.js';
+import { cliEnvironment, repoRoot, runCli, startCli, type RigResult } from '../helpers/rig.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -73,21 +78,25 @@ function runMeasured(dir: string, args: string[]): { status: number | null; stde
 const GiB = 1024 ** 3;
 
 describe('12: files of 2 GiB and more are hashed and copied as streams', () => {
-  it.skipIf(!existsSync('/usr/bin/time'))('a 3 GiB source, a 3 GiB output and a fragment holding a file over 2 GiB build in flat memory', async () => {
+  it.skipIf(!existsSync('/usr/bin/time'))('a 3 GiB source, a 2.05 GiB output and a fragment holding a 2.05 GiB file build in flat memory', async () => {
     const p = project({
       'sum.do': 'redo-ifchange big.bin\nwc -c < big.bin > "$3"\n',
-      'huge.do': 'truncate -s 3G "$3"\n',
+      'huge.do': 'truncate -s 2100M "$3"\n',
       'targets/big.spec.yaml': ['name: big', 'version: "1"', 'build:', '  - truncate -s 2100M "$DESTDIR/big"', 'files:', '  - path: /big', ''].join('\n'),
     });
-    // Sparse: no disk is used for the sources, only for the fragment tar.
+    // Sparse: no disk is used for the sources, nor for the fragment tar (the tar writer
+    // leaves holes where whole chunks are zero).
     writeFileSync(join(p.dir, 'big.bin'), '');
     truncateSync(join(p.dir, 'big.bin'), 3 * GiB);
     const first = runMeasured(p.dir, ['sum', 'huge', 'targets/big.fragment.tar']);
     expect(first.stderr).not.toContain('internal error');
     expect(first.status).toBe(0);
     expect(readFileSync(join(p.dir, 'sum'), 'utf8')).toBe(`${3 * GiB}\n`);
-    expect(statSync(join(p.dir, 'huge')).size).toBe(3 * GiB);
-    expect(statSync(join(p.dir, 'targets', 'big.fragment.tar')).size).toBeGreaterThan(2100 * 1024 * 1024);
+    expect(statSync(join(p.dir, 'huge')).size).toBe(2100 * 1024 * 1024);
+    const fragment = statSync(join(p.dir, 'targets', 'big.fragment.tar'));
+    expect(fragment.size).toBeGreaterThan(2100 * 1024 * 1024);
+    // The zeros were skipped, not written: the fragment takes almost no disk.
+    expect(fragment.blocks * 512).toBeLessThan(16 * 1024 * 1024);
     // Flat: the whole process stays far below the size of any one file.
     expect(first.maxRssKiB).toBeLessThan(200 * 1024);
     // Every output has its record: nothing is rebuilt.
@@ -292,6 +301,28 @@ describe('13: no copy, unpack or patch step follows a symlink out of the build f
     expect(readFileSync(join(outside, 'f'), 'utf8')).toBe('old\n');
   });
 
+  it('a build-requires fragment cannot write through a link an earlier one put in $SYSROOT', async () => {
+    const outside = scratch('outside');
+    const p = project({
+      'one.tar': archive({ 'usr/lib': `-> ${outside}` }),
+      'two.tar': archive({ 'usr/lib/evil': 'pwned\n' }),
+      'targets/evil.spec.yaml': spec([]).replace('sources:\n', ''),
+    });
+    let caught: unknown;
+    try {
+      await buildFragment(join(p.dir, 'targets/evil.spec.yaml'), join(p.dir, 'out.tar'), {
+        root: p.dir,
+        cacheDir: join(p.dir, '.cache'),
+        sysroot: [join(p.dir, 'one.tar'), join(p.dir, 'two.tar')],
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isRedoError(caught, 'ERR_BUILD_ESCAPE')).toBe(true);
+    expect((caught as Error).message).toContain('would write outside $SYSROOT');
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
   it('links that stay inside the build folder are followed as before', async () => {
     const p = project({
       'one.tar': archive({ 'real/.keep': '', lib: '-> real' }),
@@ -305,4 +336,99 @@ describe('13: no copy, unpack or patch step follows a symlink out of the build f
     expect(result.stderr).not.toContain('outside the build folder');
     expect(result.code).toBe(0);
   });
+});
+
+describe('11: downloads are capped, report progress when long, and leave no partial behind', () => {
+  let server: Server;
+  let base: string;
+  const fixed = Buffer.alloc(5000, 0x61);
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const chunk = Buffer.alloc(64 * 1024, 0x7a);
+      if (request.url === '/fixed') {
+        response.writeHead(200, { 'content-length': fixed.length }).end(fixed);
+      } else if (request.url === '/endless' || request.url === '/slow') {
+        // Never ends: fast for the limit, slow (64 KiB every 100 ms) for the signal test.
+        response.writeHead(200);
+        const delayMs = request.url === '/slow' ? 100 : 0;
+        const more = (): void => {
+          if (response.destroyed) return;
+          if (response.write(chunk)) setTimeout(more, delayMs);
+          else response.once('drain', () => setTimeout(more, delayMs));
+        };
+        more();
+      } else {
+        response.writeHead(404).end();
+      }
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((done) => server.close(done));
+  });
+
+  const pin = integrityOfBytes(fixed);
+  const specFor = (url: string, extra = ''): string =>
+    ['name: dl', 'version: "1"', 'sources:', `  - url: ${url}`, `    integrity: ${pin}`, ...(extra === '' ? [] : [`    ${extra}`]), 'build:', '  - install -D -m 0644 dl.bin "$DESTDIR/dl"', 'files:', '  - path: /dl', ''].join('\n').replace('dl.bin', url.split('/').pop()!);
+
+  /** The project's own temporary folder (TMPDIR of the run), to see what is left in it. */
+  const leftovers = (dir: string): string[] => readdirSync(join(dir, 'tmp')).filter((name) => name.startsWith('redo-ts-'));
+
+  it('an endless source stops at the download limit, and nothing is left or cached', async () => {
+    const p = project({ 'targets/dl.spec.yaml': specFor(`${base}/endless`), 'tmp/.keep': '' });
+    const result = await p.run(['targets/dl.fragment.tar'], { REDO_TS_DOWNLOAD_LIMIT: '1M', TMPDIR: join(p.dir, 'tmp') });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`redo: "targets/dl.spec.yaml": source "${base}/endless": download is larger than allowed`);
+    expect(result.stderr).toContain('wanted: at most the download limit: 1048576 bytes (REDO_TS_DOWNLOAD_LIMIT, default 4G)');
+    expect(leftovers(p.dir)).toEqual([]);
+    expect(existsSync(join(p.dir, '.cache', 'content-v2'))).toBe(false);
+  });
+
+  it.each([
+    ['a download past its size', 'size: 4000', 'download is larger than allowed', "wanted: at most the source's size: 4000 bytes"],
+    ['a download short of its size', 'size: 6000', 'download is shorter than its size', 'found:  5000 bytes'],
+  ])('%s is refused', async (_, size, headline, detail) => {
+    const p = project({ 'targets/dl.spec.yaml': specFor(`${base}/fixed`, size) });
+    const result = await p.run(['targets/dl.fragment.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(headline);
+    expect(result.stderr).toContain(detail);
+  });
+
+  it('a download of exactly its size builds, with no progress lines', async () => {
+    const p = project({ 'targets/dl.spec.yaml': specFor(`${base}/fixed`, 'size: 5000') });
+    const result = await p.run(['targets/dl.fragment.tar']);
+    expect(result.stderr).not.toContain('downloaded');
+    expect(result.code).toBe(0);
+  });
+
+  it('a size that is not a number is a spec error at file:line', async () => {
+    const p = project({ 'targets/dl.spec.yaml': specFor(`${base}/fixed`, 'size: lots') });
+    const result = await p.run(['targets/dl.fragment.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "targets/dl.spec.yaml:6": sources[0].size: "lots" must be a whole number of bytes');
+  });
+
+  it('a long download shows progress, and SIGTERM removes the partial download', async () => {
+    const p = project({ 'targets/dl.spec.yaml': specFor(`${base}/slow`), 'tmp/.keep': '' });
+    const child = startCli(p.dir, ['targets/dl.fragment.tar'], { env: { REDO_TS_CACHE: join(p.dir, '.cache'), TMPDIR: join(p.dir, 'tmp') } });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const exited = once(child, 'exit');
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/downloaded \(\d+ s\)/.test(stderr) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+      expect(stderr).toMatch(new RegExp(`source "${base}/slow": [0-9.]+ MiB downloaded \\(\\d+ s\\)`));
+      expect(leftovers(p.dir).some((name) => name.startsWith('redo-ts-fetch-'))).toBe(true);
+      child.kill('SIGTERM');
+      const [code, signal] = (await exited) as [number | null, string | null];
+      expect(code !== 0 || signal !== null).toBe(true);
+      expect(leftovers(p.dir)).toEqual([]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  }, 30_000);
 });

@@ -78,7 +78,8 @@ const command: Command = {
     if (specs.length === 0) {
       throw new RedoError('ERR_USAGE', `redo: "targets": no *${specSuffix} files to pin`, { hint: 'name the spec files to pin' });
     }
-    const changes = await pinSpecs(specs, { shouldUpdate, env: io.env, ...(paths.length === 0 ? { root } : {}) });
+    const onProgress = (line: string): void => void io.stderr.write(`${line}\n`);
+    const changes = await pinSpecs(specs, { shouldUpdate, env: io.env, onProgress, ...(paths.length === 0 ? { root } : {}) });
     let added = 0;
     let updated = 0;
     for (const change of changes) {

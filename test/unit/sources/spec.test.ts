@@ -71,7 +71,7 @@ describe('parseSpec validation', () => {
       name: 'an unknown source field names the source index',
       text: 'name: x\nversion: "1"\nsources:\n  - url: file:a\n    integrity: project\n    sha: 1\n',
       code: 'ERR_SPEC_UNKNOWN_FIELD',
-      headline: 'redo: "targets/x.spec.yaml:6": sources[0].sha: unknown field (allowed: name, url, integrity, unpack, include, exclude, deliver, layer)',
+      headline: 'redo: "targets/x.spec.yaml:6": sources[0].sha: unknown field (allowed: name, url, integrity, size, unpack, include, exclude, deliver, layer)',
     },
     {
       name: 'a missing version is reported at the top map',
