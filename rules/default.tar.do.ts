@@ -6,10 +6,11 @@
 // rebuilds that fragment and this archive, and nothing else. The OCI layout of the
 // same image (NAME.oci.tar) is built alongside, so one `redo-ts NAME.tar` gives both.
 // A path delivered by two layers is an error naming both, unless the description
-// says `allowOverlap: true`.
+// says `allowOverlap: true`. With `audit: true` the image is audited first (see
+// `redo-ts audit`) and any finding `auditAllow` does not accept fails the build.
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { RedoError, auditInventory, checkLayersDisjoint, collectInventory, formatFindings, loadImageDescription, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -25,6 +26,17 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
   if (!description.allowOverlap) {
     checkLayersDisjoint(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })));
+  }
+  if (description.shouldAudit) {
+    const inventory = await collectInventory(relative(ctx.root, ctx.targetPath), join(ctx.dir, descriptionName), { root: ctx.root, env: ctx.env, shouldSkipChecksums: true });
+    const audit = auditInventory(inventory, description.auditAllow);
+    if (audit.findings.length > 0) {
+      throw new RedoError('ERR_AUDIT_FINDINGS', `redo: "${relative(ctx.root, ctx.targetPath)}": the audit found ${audit.findings.length} problem${audit.findings.length === 1 ? '' : 's'}`, {
+        details: formatFindings(audit.findings),
+        hint: `remove them from the specs, or accept them in ${relative(ctx.root, join(ctx.dir, descriptionName))} with auditAllow: [KIND:/path]`,
+      });
+    }
+    ctx.log(`audit: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
   }
   const result = await writeDockerArchive(
     {

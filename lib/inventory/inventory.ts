@@ -43,6 +43,8 @@ export interface InventoryFile {
   /** Index into Inventory.layers. */
   layer: number;
   origin: FileOrigin;
+  /** Where a regular file's bytes lie: the layer tar and the offset (for the audit's content checks). */
+  content?: { path: string; offsetBytes: number };
 }
 
 /** One layer of the image, bottom first. */
@@ -188,6 +190,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
         origin: originOf(key) ?? { kind: 'target', target: layerTarget },
       };
       if (entry.linkTarget !== undefined) file.linkTarget = entry.type === 'hardlink' ? `/${pathText(entry.linkTarget)}` : pathText(entry.linkTarget);
+      if (entry.type === 'file' && entry.content?.kind === 'path') file.content = { path: layerPath, offsetBytes: entry.content.offsetBytes ?? 0 };
       if (entry.type === 'file' && options.shouldSkipChecksums !== true) Object.assign(file, checksumsOf(entry));
       byPath.set(key, file);
       files.push(file);
