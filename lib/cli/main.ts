@@ -24,6 +24,8 @@ const commandModules: Record<string, string> = {
   pins: './commands/pins.js',
   sbom: './commands/sbom.js',
   audit: './commands/audit.js',
+  contains: './commands/contains.js',
+  origin: './commands/origin.js',
 };
 
 /** The exit status table, shown in --help and the README. */

@@ -352,6 +352,13 @@ function distroOf(debs: DebPackage[]): string | undefined {
   return releases.size === 1 ? `debian-${[...releases][0]}` : undefined;
 }
 
+/** sha256 and sha1 of an inventory file's bytes (read from its layer), or undefined when it has no content. */
+export function checksumsOfFile(file: InventoryFile): { sha256Hex: string; sha1Hex: string } | undefined {
+  if (file.sha256Hex !== undefined) return { sha256Hex: file.sha256Hex, sha1Hex: file.sha1Hex! };
+  if (file.content === undefined) return undefined;
+  return checksumsOf({ path: Buffer.from(file.path), type: 'file', mode: 0, uid: 0, gid: 0, sizeBytes: file.sizeBytes, content: { kind: 'path', ...file.content } });
+}
+
 /** sha256 and sha1 of a regular file entry whose content lies in a tar file at an offset. */
 function checksumsOf(entry: TarEntry): { sha256Hex: string; sha1Hex: string } {
   const sha256 = createHash('sha256');

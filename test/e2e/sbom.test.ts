@@ -141,6 +141,41 @@ describe('redo-ts sbom on the default image', () => {
     expect(runTool('oci-image-tool', ['validate', '--type', 'image', layout]).stdout).toContain('Validation succeeded');
   });
 
+  it('origin names the layer, package and pin, or the spec and its sources, of one file', async () => {
+    const busybox = await project.redo(['origin', 'image.tar', '/bin/busybox'], { env: env() });
+    expect(busybox.status, busybox.stderr).toBe(0);
+    const layer0 = JSON.parse(spdxText).packages[0].comment.match(/targets\/busybox\.fragment\.tar (sha256:[0-9a-f]{64})/)[1];
+    expect(busybox.stdout).toContain(`  layer:       0 targets/busybox.fragment.tar ${layer0}\n`);
+    expect(busybox.stdout).toContain('  spec:        targets/busybox.spec.yaml\n');
+    expect(busybox.stdout).toContain('  package:     busybox-static 1:1.35.0-4+deb12u1+b1 amd64\n');
+    expect(busybox.stdout).toContain('  pinned:      deb:busybox-static=1:1.35.0-4+deb12u1+b1?arch=amd64 sha256-PT/b6R1GYMhz4UsJLCE/6BwdpjYtqiNusl0BcesQh0Q=\n');
+    const greet = await project.redo(['origin', '--json', 'image.tar', 'usr/bin/greet'], { env: env() });
+    expect(greet.status, greet.stderr).toBe(0);
+    const [answer] = JSON.parse(greet.stdout) as Json[];
+    expect(answer).toMatchObject({ path: '/usr/bin/greet', mode: '0755', spec: 'targets/greet.spec.yaml (greet 1.0.0, built by its steps)', sha256: sha256(readFileSync(join(project.dir, 'app/greet.sh'))) });
+    expect(answer!.sources).toEqual([`file:app/greet.sh sha256-${createHash('sha256').update(readFileSync(join(project.dir, 'app/greet.sh'))).digest('base64')} (project file)`]);
+    const sh = await project.redo(['origin', 'image.tar', '/bin/sh'], { env: env() });
+    expect(sh.stdout).toContain('  linkTarget:  busybox\n');
+    expect(sh.stdout).toContain('  spec:        targets/busybox.spec.yaml (busybox 1.35.0, built by its steps)\n');
+    const missing = await project.redo(['origin', 'image.tar', '/usr/bin/nothing'], { env: env() });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('redo: "image.tar": no layer holds "/usr/bin/nothing"');
+  });
+
+  it('contains lists the built images and layers holding a package, and exits 1 when none does', async () => {
+    const found = await project.redo(['contains', 'busybox-static'], { env: env() });
+    expect(found.status, found.stderr).toBe(0);
+    expect(found.stdout).toBe(
+      'image      layer                         package         version                spec\n' +
+        'image.tar  targets/busybox.fragment.tar  busybox-static  1:1.35.0-4+deb12u1+b1  targets/busybox.spec.yaml\n',
+    );
+    const exact = await project.redo(['contains', '--json', 'busybox-static=1:1.35.0-4+deb12u1+b1'], { env: env() });
+    expect(JSON.parse(exact.stdout)).toHaveLength(1);
+    const other = await project.redo(['contains', 'busybox-static=1:1.36.1-1'], { env: env() });
+    expect(other.status).toBe(1);
+    expect(other.stdout).toBe('no built image contains busybox-static=1:1.36.1-1 (1 image searched)\n');
+  });
+
   it('refuses a target that is not an image, and an unknown format', async () => {
     const notImage = await project.redo(['sbom', 'targets/greet.fragment.tar'], { env: env() });
     expect(notImage.status).toBe(1);
@@ -200,6 +235,10 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     expect(has('SPDXRef-Image', 'CONTAINS', idOf('base-passwd'))).toBe(false);
     expect(has(idOf('coreutils'), 'DEPENDS_ON', idOf('libc6'))).toBe(true);
     expect(has(idOf('coreutils'), 'DEPENDS_ON', idOf('libacl1'))).toBe(true);
+    const contains = await chapter.redo(['contains', 'libc6'], { env: { REDO_TS_CACHE: cache } });
+    expect(contains.stdout).toContain('debian.tar  libc.fragment.tar  libc6    2.36-9+deb12u14  libc.spec.yaml\n');
+    const buildOnly = await chapter.redo(['contains', 'base-passwd'], { env: { REDO_TS_CACHE: cache } });
+    expect(buildOnly.stdout).toContain('debian.tar  -      base-passwd  3.6.1    base.spec.yaml\n');
     const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === idOf('coreutils') && r.relationshipType === 'CONTAINS').length;
     expect(coreutilsFiles).toBeGreaterThan(50);
   });
