@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../helpers/clients.js';
-import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
+import { copyFixture, copyProject, type ProjectCopy } from '../helpers/project-copy.js';
 import { cycloneDxProblems, spdxProblems } from '../helpers/sbom-validators.js';
 import { copyChapter, type ChapterCopy } from '../helpers/tutorial.js';
 
@@ -241,5 +241,36 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     expect(buildOnly.stdout).toContain('debian.tar  -      base-passwd  3.6.1    base.spec.yaml\n');
     const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === idOf('coreutils') && r.relationshipType === 'CONTAINS').length;
     expect(coreutilsFiles).toBeGreaterThan(50);
+  });
+});
+
+describe('inventory of an image made from layer lists and project folders', () => {
+  let project: ProjectCopy;
+  beforeAll(() => {
+    project = copyFixture('501-layer-list');
+    const description = join(project.dir, 'both.yaml');
+    writeFileSync(description, readFileSync(description, 'utf8').replace(/^layers:/m, 'allowOverlap: true\nlayers:'));
+  });
+  afterAll(() => project?.remove());
+
+  it('traces files through the lists to the project folders, once per layer holding them', async () => {
+    const origin = await project.redo(['origin', '--json', 'both.tar', '/usr/bin/tool']);
+    expect(origin.status, origin.stderr).toBe(0);
+    const answers = JSON.parse(origin.stdout) as Json[];
+    expect(answers.map((answer) => [answer.layer.split(' ').slice(0, 2).join(' '), answer.folder, answer.projectFile])).toEqual([
+      ['0 extra.layer.tar', 'extra/', 'extra/usr/bin/tool'],
+      ['1 app.layer.tar', 'extra/', 'extra/usr/bin/tool'],
+    ]);
+    const motd = JSON.parse((await project.redo(['origin', '--json', 'both.tar', '/etc/motd'])).stdout) as Json[];
+    expect(motd).toMatchObject([{ mode: '0640', owner: '0:42', folder: 'rootfs/', projectFile: 'rootfs/etc/motd' }]);
+    const spdx = await project.redo(['sbom', 'both.tar']);
+    expect(spdxProblems(spdx.stdout)).toEqual([]);
+    const document = JSON.parse(spdx.stdout) as Json;
+    expect(document.packages.map((p: Json) => p.name)).toEqual(expect.arrayContaining(['extra/', 'rootfs/']));
+    expect(await cycloneDxProblems((await project.redo(['sbom', '--format', 'cyclonedx', 'both.tar'])).stdout)).toEqual([]);
+    // The metadata table gives /etc/motd the group 42, which no /etc/group lists.
+    const audit = await project.redo(['audit', 'both.tar']);
+    expect(audit.status).toBe(1);
+    expect(audit.stdout).toContain('unknown-owner  /etc/motd  layer app.layer.tar  project file rootfs/etc/motd: gid 42 is not in the image\'s /etc/group');
   });
 });
