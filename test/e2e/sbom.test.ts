@@ -3,7 +3,7 @@
 // themselves, and for identical bytes from the same image.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,6 +220,12 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     const cdx = await chapter.redo(['sbom', '--format=cyclonedx', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(cdx.status, cdx.stderr).toBe(0);
     expect(await cycloneDxProblems(cdx.stdout)).toEqual([]);
+
+    // The first run read the .debs and left a summary per pinned package in the cache;
+    // a run from the summaries gives the same bytes.
+    expect(readdirSync(join(cache, 'inventory-v1'))).toHaveLength(12);
+    const fromSummaries = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(fromSummaries.stdout).toBe(spdx.stdout);
 
     const document = JSON.parse(spdx.stdout) as Json;
     const licence = (name: string): string => document.packages.find((p: Json) => p.name === name).licenseDeclared;
