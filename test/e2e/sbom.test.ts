@@ -213,7 +213,7 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it('gives valid documents with licences from machine-readable copyright files and package dependencies', { timeout: 300_000 }, async () => {
+  it('gives valid documents with licences from machine-readable copyright files and package dependencies; audit and origin work on it', { timeout: 300_000 }, async () => {
     const spdx = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(spdx.status, spdx.stderr).toBe(0);
     expect(spdxProblems(spdx.stdout)).toEqual([]);
@@ -246,6 +246,11 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     expect(contains.stdout).toContain('debian.tar  libc.fragment.tar  libc6    2.36-9+deb12u14  libc.spec.yaml\n');
     const buildOnly = await chapter.redo(['contains', 'base-passwd'], { env: { REDO_TS_CACHE: cache } });
     expect(buildOnly.stdout).toContain('debian.tar  -      base-passwd  3.6.1    base.spec.yaml\n');
+    const audit = await chapter.redo(['audit', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(audit.stdout).toBe('audit: "debian.tar": no findings in 284 members of 3 layers\n');
+    expect(audit.status).toBe(0);
+    const ls = JSON.parse((await chapter.redo(['origin', '--json', 'debian.tar', '/bin/ls'], { env: { REDO_TS_CACHE: cache } })).stdout) as Json[];
+    expect(ls).toMatchObject([{ spec: 'tools.spec.yaml', package: 'coreutils 9.1-1 amd64', purl: 'pkg:deb/debian/coreutils@9.1-1?arch=amd64&distro=debian-12' }]);
     const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === idOf('coreutils') && r.relationshipType === 'CONTAINS').length;
     expect(coreutilsFiles).toBeGreaterThan(50);
   });
