@@ -70,6 +70,8 @@ export { spdxDocument } from './inventory/spdx.js';
 export type { SbomOptions } from './inventory/spdx.js';
 export { cyclonedxDocument } from './inventory/cyclonedx.js';
 export { licenceOfCopyright, spdxOfDebianLicence } from './inventory/licence.js';
+export { auditInventory, formatFindings, describeOrigin, findingKinds } from './inventory/audit.js';
+export type { Finding, FindingKind, AuditResult } from './inventory/audit.js';
 export type { LicenceFinding } from './inventory/licence.js';
 // Registries: push, pinned base images, the remote build cache.
 export { parseReference, isLoopbackHost } from './registry/reference.js';

@@ -5,8 +5,8 @@
 // deterministic tar writer as the layers, so its bytes depend only on the image.
 // Unless the description says `sbom: false`, the image's SPDX and CycloneDX SBOMs
 // (see docs/sbom.md) go into the layout as artifacts whose `subject` is the image
-// manifest, named REF.sbom.spdx and REF.sbom.cyclonedx in index.json; the specs they
-// read are dependencies of this target.
+// manifest, named REF.sbom.spdx and REF.sbom.cyclonedx in index.json. The layers (and so
+// the specs of their fragments) and the specs those only require are dependencies.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { join, relative } from 'node:path';
@@ -53,7 +53,12 @@ export default async function (ctx: RuleContext): Promise<void> {
     );
     if (description.hasSbom) {
       const inventory = await collectInventory(relative(ctx.root, ctx.targetPath), join(ctx.dir, descriptionName), { root: ctx.root, env: ctx.env });
-      await ctx.ifchange(...inventory.specs.map((spec) => relative(ctx.dir, join(ctx.root, spec.path))));
+      // A spec that delivered files is already a dependency of its fragment; depending on
+      // it here too would rebuild the layout after an edit that leaves the fragment's
+      // bytes unchanged, defeating early cutoff. Specs only required are read here alone.
+      const delivering = new Set(inventory.files.flatMap((file) => ('spec' in file.origin ? [file.origin.spec] : [])));
+      const readOnlyHere = inventory.specs.filter((spec) => !delivering.has(spec.path));
+      if (readOnlyHere.length > 0) await ctx.ifchange(...readOnlyHere.map((spec) => relative(ctx.dir, join(ctx.root, spec.path))));
       const options = { createdSeconds: mtimeFromEnvironment(ctx.env) };
       const subject = { digest: result.manifestDigest, sizeBytes: ociBlobSize(layout, result.manifestDigest) };
       addOciArtifact(layout, { subject, refName: `${description.refName}.sbom.spdx`, artifactType: 'application/spdx+json', blob: Buffer.from(spdxDocument(inventory, options)), blobMediaType: 'application/spdx+json' });

@@ -8,12 +8,13 @@
 // Every layer passes the one tar check (lib/image/tar-check.ts) and a path delivered
 // by two layers is an error naming both, unless the description says
 // `allowOverlap: true`; NAME.oci.tar makes the same checks, so a refused image builds
-// neither output.
+// neither output. With `audit: true` the image is audited first (see `redo-ts audit`)
+// and any finding `auditAllow` does not accept fails the build.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
+import { RedoError, auditInventory, collectInventory, formatFindings, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -29,6 +30,17 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
+  if (description.shouldAudit) {
+    const inventory = await collectInventory(relative(ctx.root, ctx.targetPath), join(ctx.dir, descriptionName), { root: ctx.root, env: ctx.env, shouldSkipChecksums: true });
+    const audit = auditInventory(inventory, description.auditAllow);
+    if (audit.findings.length > 0) {
+      throw new RedoError('ERR_AUDIT_FINDINGS', `redo: "${relative(ctx.root, ctx.targetPath)}": the audit found ${audit.findings.length} problem${audit.findings.length === 1 ? '' : 's'}`, {
+        details: formatFindings(audit.findings),
+        hint: `remove them from the specs, or accept them in ${relative(ctx.root, join(ctx.dir, descriptionName))} with auditAllow: [KIND:/path]`,
+      });
+    }
+    ctx.log(`audit: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
+  }
   const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
   const result = await writeDockerArchive(
     {

@@ -26,6 +26,9 @@ const commandModules: Record<string, string> = {
   push: './commands/push.js',
   lock: './commands/lock.js',
   'ifchange-env': './commands/ifchange-env.js',
+  audit: './commands/audit.js',
+  contains: './commands/contains.js',
+  origin: './commands/origin.js',
 };
 
 /** The exit status table, shown in --help and the README. */

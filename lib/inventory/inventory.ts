@@ -43,6 +43,8 @@ export interface InventoryFile {
   /** Index into Inventory.layers. */
   layer: number;
   origin: FileOrigin;
+  /** Where a regular file's bytes lie: the layer tar and the offset (for the audit's content checks). */
+  content?: { path: string; offsetBytes: number };
 }
 
 /** One layer of the image, bottom first. */
@@ -188,6 +190,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
         origin: originOf(key) ?? { kind: 'target', target: layerTarget },
       };
       if (entry.linkTarget !== undefined) file.linkTarget = entry.type === 'hardlink' ? `/${pathText(entry.linkTarget)}` : pathText(entry.linkTarget);
+      if (entry.type === 'file' && entry.content?.kind === 'path') file.content = { path: layerPath, offsetBytes: entry.content.offsetBytes ?? 0 };
       if (entry.type === 'file' && options.shouldSkipChecksums !== true) Object.assign(file, checksumsOf(entry));
       byPath.set(key, file);
       files.push(file);
@@ -347,6 +350,13 @@ function distroOf(debs: DebPackage[]): string | undefined {
     if (match !== null) releases.add(match[1]!);
   }
   return releases.size === 1 ? `debian-${[...releases][0]}` : undefined;
+}
+
+/** sha256 and sha1 of an inventory file's bytes (read from its layer), or undefined when it has no content. */
+export function checksumsOfFile(file: InventoryFile): { sha256Hex: string; sha1Hex: string } | undefined {
+  if (file.sha256Hex !== undefined) return { sha256Hex: file.sha256Hex, sha1Hex: file.sha1Hex! };
+  if (file.content === undefined) return undefined;
+  return checksumsOf({ path: Buffer.from(file.path), type: 'file', mode: 0, uid: 0, gid: 0, sizeBytes: file.sizeBytes, content: { kind: 'path', ...file.content } });
 }
 
 /** sha256 and sha1 of a regular file entry whose content lies in a tar file at an offset. */

@@ -1,9 +1,10 @@
 /** The packages a spec installs: today its pinned `deb:` sources, read from the source cache; the interface lets a lock file supply them later. */
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readDebControl, readDebEntries } from '../sources/deb.js';
 import { fetchSource } from '../sources/fetch.js';
 import { compileGlob } from '../sources/glob.js';
@@ -57,17 +58,21 @@ export interface DebSourceProviderOptions {
  * build would (verified against its pin), its control file and data archive read
  * (`/usr/share/doc/NAME/copyright` gives the licence), and the spec's include/exclude
  * applied to its paths exactly as buildFragment applies them. Results are memoised per
- * url. Writes only a scratch folder it removes.
+ * url, and kept in the cache as a summary per pin (`CACHE/inventory-v1/`), so the next
+ * inventory reads neither the .deb nor apt. Writes that and a scratch folder it removes.
  */
 export function debSourceProvider(options: DebSourceProviderOptions = {}): PackageProvider {
   const env = options.env ?? process.env;
   const cacheDir = options.cacheDir ?? cacheDirFrom(env);
-  const memo = new Map<string, Promise<{ control: Map<string, string>; entries: TarEntry[]; licence: LicenceFinding }>>();
-  const readPackage = (source: SourceSpec, spec: Spec) => {
+  const memo = new Map<string, Promise<PackageSummary>>();
+  const readPackage = (source: SourceSpec, spec: Spec): Promise<PackageSummary> => {
     const key = `${source.url} ${source.integrity}`;
     let found = memo.get(key);
     if (found === undefined) {
       found = (async () => {
+        const summaryPath = source.integrity === undefined ? undefined : summaryPathOf(cacheDir, source.integrity);
+        const known = summaryPath === undefined ? undefined : await readSummary(summaryPath);
+        if (known !== undefined) return known;
         const fetched = await fetchSource(source, { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env });
         const label = `${source.deb!.package}=${source.deb!.version}`;
         const control = parseDeb822(await readDebControl(fetched.path, label))[0] ?? new Map<string, string>();
@@ -78,8 +83,10 @@ export function debSourceProvider(options: DebSourceProviderOptions = {}): Packa
           const copyright = entries.find((entry) => entry.type === 'file' && entry.path.toString('latin1') === copyrightPath);
           const text = copyright === undefined ? undefined : readContent(copyright);
           // Entries point into the scratch tar by offset; keep only what outlives it.
-          const kept = entries.map((entry) => ({ ...entry, content: undefined }) as TarEntry);
-          return { control, entries: kept, licence: licenceOfCopyright(text, `/${copyrightPath}`) };
+          const kept = entries.map((entry) => ({ path: entry.path, type: entry.type }));
+          const summary = { control, entries: kept, licence: licenceOfCopyright(text, `/${copyrightPath}`) };
+          if (summaryPath !== undefined) await writeSummary(summaryPath, summary);
+          return summary;
         } finally {
           await rm(scratch, { recursive: true, force: true });
         }
@@ -112,6 +119,54 @@ export function debSourceProvider(options: DebSourceProviderOptions = {}): Packa
   };
 }
 
+/** What the inventory needs of one .deb: its control fields, member paths and types, licence. */
+interface PackageSummary {
+  control: Map<string, string>;
+  entries: Array<{ path: Buffer; type: TarEntry['type'] }>;
+  licence: LicenceFinding;
+}
+
+/*
+ * Package summaries are kept in the source cache, one JSON file per pinned .deb:
+ *   CACHE/inventory-v1/<sha256 hex of the pin text>.json
+ *   {"control":[[field,value],...],"entries":[[latin1 path,type],...],"licence":{...}}
+ * They are a function of the pinned bytes alone, so reading one instead of unpacking the
+ * .deb again changes no output; a file that does not parse is ignored and rewritten.
+ */
+function summaryPathOf(cacheDir: string, integrity: string): string {
+  return join(cacheDir, 'inventory-v1', `${createHash('sha256').update(integrity).digest('hex')}.json`);
+}
+
+async function readSummary(path: string): Promise<PackageSummary | undefined> {
+  try {
+    const data = JSON.parse(await readFile(path, 'utf8')) as { control: Array<[string, string]>; entries: Array<[string, TarEntry['type']]>; licence: LicenceFinding };
+    return {
+      control: new Map(data.control),
+      entries: data.entries.map(([path, type]) => ({ path: Buffer.from(path, 'latin1'), type })),
+      licence: data.licence,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeSummary(path: string, summary: PackageSummary): Promise<void> {
+  const text = JSON.stringify({
+    control: [...summary.control],
+    entries: summary.entries.map((entry) => [entry.path.toString('latin1'), entry.type]),
+    licence: summary.licence,
+  });
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(temporary, text);
+    await rename(temporary, path);
+  } catch {
+    // The summary only saves time; a cache that cannot be written is not an error.
+    await rm(temporary, { force: true });
+  }
+}
+
 /** Reads a small file entry's bytes (content by path and offset) as utf8 text. */
 function readContent(entry: TarEntry): string | undefined {
   const content = entry.content;
@@ -127,7 +182,7 @@ function readContent(entry: TarEntry): string | undefined {
 }
 
 /** The member paths of a package a deb source delivers: include/exclude globs over `/…` paths, and folders above what is kept (as buildFragment does). */
-function deliveredPathsOf(entries: TarEntry[], source: SourceSpec): Set<string> {
+function deliveredPathsOf(entries: ReadonlyArray<{ path: Buffer; type: TarEntry['type'] }>, source: SourceSpec): Set<string> {
   const include = (source.include ?? []).map(compileGlob);
   const exclude = (source.exclude ?? []).map(compileGlob);
   const isWanted = (imagePath: string): boolean =>

@@ -48,9 +48,10 @@ export function originKey(origin: FileOrigin): string {
   }
 }
 
-/** Files that carry content (regular files and hardlinks): the ones an SBOM lists with checksums. */
+/** Files that carry content (regular files and hardlinks, not whiteouts): the ones an SBOM lists with checksums. */
 export function contentFiles(inventory: Inventory): InventoryFile[] {
-  return inventory.files.filter((file) => file.sha256Hex !== undefined);
+  // OCI whiteouts (`.wh.NAME`) mark deletions; they are not files of the image.
+  return inventory.files.filter((file) => file.sha256Hex !== undefined && !file.path.slice(file.path.lastIndexOf('/') + 1).startsWith('.wh.'));
 }
 
 /** Elements other than packages that deliver files: specs' builds, project folders, targets of unknown provenance. */

@@ -241,7 +241,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written };
     if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
     return result;
-  }, env.TMPDIR || tmpdir());
+  }, env.TMPDIR || undefined);
 }
 
 /**

@@ -3,12 +3,12 @@
 // themselves, and for identical bytes from the same image.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../helpers/clients.js';
-import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
+import { copyFixture, copyProject, type ProjectCopy } from '../helpers/project-copy.js';
 import { cycloneDxProblems, spdxProblems } from '../helpers/sbom-validators.js';
 import { copyChapter, type ChapterCopy } from '../helpers/tutorial.js';
 
@@ -90,8 +90,9 @@ describe('redo-ts sbom on the default image', () => {
   });
 
   it('gives the same bytes again and from another folder; the time comes from SOURCE_DATE_EPOCH', async () => {
-    const again = await project.redo(['sbom', 'image.tar'], { env: env() });
-    expect(again.stdout).toBe(spdxText);
+    const again = await project.redo(['sbom', '-o', 'sbom.spdx.json', 'image.tar'], { env: env() });
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(project.dir, 'sbom.spdx.json'), 'utf8')).toBe(spdxText);
     const other = copyProject('redo-ts-sbom-b-other-');
     try {
       const elsewhere = await other.redo(['sbom', '--format', 'cyclonedx', 'image.tar'], { env: env(), umask: 0o077 });
@@ -145,6 +146,41 @@ describe('redo-ts sbom on the default image', () => {
     expect(runTool('oci-image-tool', ['validate', '--type', 'image', layout]).stdout).toContain('Validation succeeded');
   });
 
+  it('origin names the layer, package and pin, or the spec and its sources, of one file', async () => {
+    const busybox = await project.redo(['origin', 'image.tar', '/bin/busybox'], { env: env() });
+    expect(busybox.status, busybox.stderr).toBe(0);
+    const layer0 = JSON.parse(spdxText).packages[0].comment.match(/targets\/busybox\.fragment\.tar (sha256:[0-9a-f]{64})/)[1];
+    expect(busybox.stdout).toContain(`  layer:       0 targets/busybox.fragment.tar ${layer0}\n`);
+    expect(busybox.stdout).toContain('  spec:        targets/busybox.spec.yaml\n');
+    expect(busybox.stdout).toContain('  package:     busybox-static 1:1.35.0-4+deb12u1+b1 amd64\n');
+    expect(busybox.stdout).toContain('  pinned:      deb:busybox-static=1:1.35.0-4+deb12u1+b1?arch=amd64 sha256-PT/b6R1GYMhz4UsJLCE/6BwdpjYtqiNusl0BcesQh0Q=\n');
+    const greet = await project.redo(['origin', '--json', 'image.tar', 'usr/bin/greet'], { env: env() });
+    expect(greet.status, greet.stderr).toBe(0);
+    const [answer] = JSON.parse(greet.stdout) as Json[];
+    expect(answer).toMatchObject({ path: '/usr/bin/greet', mode: '0755', spec: 'targets/greet.spec.yaml (greet 1.0.0, built by its steps)', sha256: sha256(readFileSync(join(project.dir, 'app/greet.sh'))) });
+    expect(answer!.sources).toEqual([`file:app/greet.sh sha256-${createHash('sha256').update(readFileSync(join(project.dir, 'app/greet.sh'))).digest('base64')} (project file)`]);
+    const sh = await project.redo(['origin', 'image.tar', '/bin/sh'], { env: env() });
+    expect(sh.stdout).toContain('  linkTarget:  busybox\n');
+    expect(sh.stdout).toContain('  spec:        targets/busybox.spec.yaml (busybox 1.35.0, built by its steps)\n');
+    const missing = await project.redo(['origin', 'image.tar', '/usr/bin/nothing'], { env: env() });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('redo: "image.tar": no layer holds "/usr/bin/nothing"');
+  });
+
+  it('contains lists the built images and layers holding a package, and exits 1 when none does', async () => {
+    const found = await project.redo(['contains', 'busybox-static'], { env: env() });
+    expect(found.status, found.stderr).toBe(0);
+    expect(found.stdout).toBe(
+      'image      layer                         package         version                spec\n' +
+        'image.tar  targets/busybox.fragment.tar  busybox-static  1:1.35.0-4+deb12u1+b1  targets/busybox.spec.yaml\n',
+    );
+    const exact = await project.redo(['contains', '--json', 'busybox-static=1:1.35.0-4+deb12u1+b1'], { env: env() });
+    expect(JSON.parse(exact.stdout)).toHaveLength(1);
+    const other = await project.redo(['contains', 'busybox-static=1:1.36.1-1'], { env: env() });
+    expect(other.status).toBe(1);
+    expect(other.stdout).toBe('no built image contains busybox-static=1:1.36.1-1 (1 image searched)\n');
+  });
+
   it('refuses a target that is not an image, and an unknown format', async () => {
     const notImage = await project.redo(['sbom', 'targets/greet.fragment.tar'], { env: env() });
     expect(notImage.status).toBe(1);
@@ -181,13 +217,19 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     rmSync(cache, { recursive: true, force: true });
   });
 
-  it('gives valid documents with licences from machine-readable copyright files and package dependencies', { timeout: 300_000 }, async () => {
+  it('gives valid documents with licences from machine-readable copyright files and package dependencies; audit and origin work on it', { timeout: 300_000 }, async () => {
     const spdx = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(spdx.status, spdx.stderr).toBe(0);
     expect(spdxProblems(spdx.stdout)).toEqual([]);
     const cdx = await chapter.redo(['sbom', '--format=cyclonedx', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(cdx.status, cdx.stderr).toBe(0);
     expect(await cycloneDxProblems(cdx.stdout)).toEqual([]);
+
+    // The first run read the .debs and left a summary per pinned package in the cache;
+    // a run from the summaries gives the same bytes.
+    expect(readdirSync(join(cache, 'inventory-v1'))).toHaveLength(12);
+    const fromSummaries = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(fromSummaries.stdout).toBe(spdx.stdout);
 
     const document = JSON.parse(spdx.stdout) as Json;
     const licence = (name: string): string => document.packages.find((p: Json) => p.name === name).licenseDeclared;
@@ -204,7 +246,47 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     expect(has('SPDXRef-Image', 'CONTAINS', idOf('base-passwd'))).toBe(false);
     expect(has(idOf('coreutils'), 'DEPENDS_ON', idOf('libc6'))).toBe(true);
     expect(has(idOf('coreutils'), 'DEPENDS_ON', idOf('libacl1'))).toBe(true);
+    const contains = await chapter.redo(['contains', 'libc6'], { env: { REDO_TS_CACHE: cache } });
+    expect(contains.stdout).toContain('debian.tar  libc.fragment.tar  libc6    2.36-9+deb12u14  libc.spec.yaml\n');
+    const buildOnly = await chapter.redo(['contains', 'base-passwd'], { env: { REDO_TS_CACHE: cache } });
+    expect(buildOnly.stdout).toContain('debian.tar  -      base-passwd  3.6.1    base.spec.yaml\n');
+    const audit = await chapter.redo(['audit', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(audit.stdout).toBe('audit: "debian.tar": no findings in 284 members of 3 layers\n');
+    expect(audit.status).toBe(0);
+    const ls = JSON.parse((await chapter.redo(['origin', '--json', 'debian.tar', '/bin/ls'], { env: { REDO_TS_CACHE: cache } })).stdout) as Json[];
+    expect(ls).toMatchObject([{ spec: 'tools.spec.yaml', package: 'coreutils 9.1-1 amd64', purl: 'pkg:deb/debian/coreutils@9.1-1?arch=amd64&distro=debian-12' }]);
     const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === idOf('coreutils') && r.relationshipType === 'CONTAINS').length;
     expect(coreutilsFiles).toBeGreaterThan(50);
+  });
+});
+
+describe('inventory of an image made from layer lists and project folders', () => {
+  let project: ProjectCopy;
+  beforeAll(() => {
+    project = copyFixture('501-layer-list');
+    const description = join(project.dir, 'both.yaml');
+    writeFileSync(description, readFileSync(description, 'utf8').replace(/^layers:/m, 'allowOverlap: true\nlayers:'));
+  });
+  afterAll(() => project?.remove());
+
+  it('traces files through the lists to the project folders, once per layer holding them', async () => {
+    const origin = await project.redo(['origin', '--json', 'both.tar', '/usr/bin/tool']);
+    expect(origin.status, origin.stderr).toBe(0);
+    const answers = JSON.parse(origin.stdout) as Json[];
+    expect(answers.map((answer) => [answer.layer.split(' ').slice(0, 2).join(' '), answer.folder, answer.projectFile])).toEqual([
+      ['0 extra.layer.tar', 'extra/', 'extra/usr/bin/tool'],
+      ['1 app.layer.tar', 'extra/', 'extra/usr/bin/tool'],
+    ]);
+    const motd = JSON.parse((await project.redo(['origin', '--json', 'both.tar', '/etc/motd'])).stdout) as Json[];
+    expect(motd).toMatchObject([{ mode: '0640', owner: '0:42', folder: 'rootfs/', projectFile: 'rootfs/etc/motd' }]);
+    const spdx = await project.redo(['sbom', 'both.tar']);
+    expect(spdxProblems(spdx.stdout)).toEqual([]);
+    const document = JSON.parse(spdx.stdout) as Json;
+    expect(document.packages.map((p: Json) => p.name)).toEqual(expect.arrayContaining(['extra/', 'rootfs/']));
+    expect(await cycloneDxProblems((await project.redo(['sbom', '--format', 'cyclonedx', 'both.tar'])).stdout)).toEqual([]);
+    // The metadata table gives /etc/motd the group 42, which no /etc/group lists.
+    const audit = await project.redo(['audit', 'both.tar']);
+    expect(audit.status).toBe(1);
+    expect(audit.stdout).toContain('unknown-owner  /etc/motd  layer app.layer.tar  project file rootfs/etc/motd: gid 42 is not in the image\'s /etc/group');
   });
 });
