@@ -30,10 +30,10 @@ export type { GzipResult } from './image/compress.js';
 export { imageConfigJson, canonicalJson } from './image/image-config.js';
 export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.js';
 export { writeDockerArchive } from './image/docker-archive.js';
-export { writeOciLayout, ociMediaTypes } from './image/oci.js';
-export type { OciLayoutInput } from './image/oci.js';
-export { loadImageDescription } from './image/description.js';
-export type { ImageDescription } from './image/description.js';
+export { writeOciLayout, writeOciImageIndex, ociMediaTypes } from './image/oci.js';
+export type { OciLayoutInput, OciIndexInput, OciIndexResult } from './image/oci.js';
+export { loadImageDescription, imageForPlatform } from './image/description.js';
+export type { ImageDescription, ImagePlatform } from './image/description.js';
 export { compareArchives, describeDifference } from './image/archive-diff.js';
 export type { ArchiveDifference } from './image/archive-diff.js';
 
