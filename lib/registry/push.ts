@@ -63,6 +63,9 @@ function chooseImage(layout: LayoutArchive, reference: RegistryReference): Descr
   if (manifests.length === 1) return manifests[0]!;
   const named = manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === reference.tag);
   if (named.length === 1) return named[0]!;
+  // Artifacts beside the image (an SBOM with a subject, say) carry an artifactType.
+  const images = manifests.filter((m) => (m as { artifactType?: unknown }).artifactType === undefined);
+  if (images.length === 1) return images[0]!;
   throw new RedoError('ERR_REGISTRY_LAYOUT', `redo: "${layout.path}": holds ${manifests.length} images; none is named "${reference.tag ?? ''}"`, {
     details: manifests.map((m) => `${m.digest} ${m.annotations?.['org.opencontainers.image.ref.name'] ?? '(no ref name)'}`),
     hint: 'push with the tag of the image you mean',

@@ -112,4 +112,15 @@ describeIf('base: REGISTRY/REPO@sha256:…', () => {
       rmSync(freshCache, { recursive: true, force: true });
     }
   });
+
+  it('`redo-ts pin --update` resolves the tag again after the base moved, printing old → new', async () => {
+    writeFileSync(join(base.dir, 'app/etc/greeting'), 'a newer base\n');
+    const pushed = await base.redo(['push', 'image.tar', `${registry.address}/redo-ts/base:1`]);
+    expect(pushed.status).toBe(0);
+    const newDigest = layoutDigest(base, 'image.oci.tar');
+    expect(newDigest).not.toBe(baseDigest);
+    const result = await upper.redo(['pin', '--update', 'image.yaml']);
+    expect(result.stdout).toBe(`image.yaml:3: base: ${registry.address}/redo-ts/base:1@${baseDigest} → ${registry.address}/redo-ts/base:1@${newDigest}\n`);
+    expect(readFileSync(join(upper.dir, 'image.yaml'), 'utf8')).toContain(`base: ${registry.address}/redo-ts/base:1@${newDigest}\n`);
+  });
 });
