@@ -9,6 +9,7 @@ export { Engine, describeReason, explainTarget, listOutOfDate, listSources, list
 export { findRule, candidateNames, findProjectRoot, toTargetPath, STATE_VERSION } from './engine/index.js';
 export type { EngineOptions, BuildSummary, BuildEvent, BuildEventListener, RebuildReason, Explanation } from './engine/index.js';
 export type { FoundRule, RuleLookup, RuleKind, RuleFunction, TypeScriptRuleSupport } from './engine/index.js';
+export type { TargetCache, CacheLookup, CacheHit, CacheOffer, CachedDependency } from './engine/index.js';
 
 // Layers and images: deterministic tar writing/reading, digests.
 export { writeTar, readTar, indexTar, entriesOfTar, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
