@@ -55,6 +55,26 @@ describeIf('redo-ts push', () => {
     expect(info.Digest).toBe(layoutDigest(project, 'image.oci.tar'));
   });
 
+  it('a manifest the registry refuses (read-only maintenance mode): the error names the reference, the request and the registry\'s reason', async () => {
+    // Same storage, so every blob is there and only the manifest PUT is a write.
+    const readOnly = await startRegistry({ storageDir: registry.storageDir, isReadOnly: true });
+    try {
+      const reference = `${readOnly.address}/redo-ts/app:v3`;
+      const result = await project.redo(['push', 'image.tar', reference]);
+      expect(result.status).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        [
+          `redo: "${reference}": the registry answered 405 to PUT /v2/redo-ts/app/manifests/v3`,
+          '  registry: Method not allowed',
+          '',
+        ].join('\n'),
+      );
+    } finally {
+      await readOnly.stop();
+    }
+  });
+
   it('refuses a reference without a registry host, saying how to write one', async () => {
     const result = await project.redo(['push', 'image.tar', 'app:latest']);
     expect(result.status).toBe(1);
