@@ -59,4 +59,12 @@ describeIf('a cacheable sh rule with a declared environment input', () => {
     expect(edited.stderr).toContain('0 from cache, 1 stored');
     expect(ran(fourth)).toBe('ran input.out\n');
   });
+
+  it('-f runs the rule even when the cache has the entry', async () => {
+    const fifth = fresh();
+    const forced = await fifth.redo(['-f', 'input.out'], { env: { GREETING: 'hi', REDO_TS_REMOTE_CACHE: `${registry.address}/rules/cache` } });
+    expect(forced.status).toBe(0);
+    expect(forced.stderr).toContain('redo  input.out  (forced)\n');
+    expect(ran(fifth)).toBe('ran input.out\n');
+  });
 });
