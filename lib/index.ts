@@ -9,6 +9,7 @@ export { Engine, describeReason, explainTarget, listOutOfDate, listSources, list
 export { findRule, candidateNames, findProjectRoot, toTargetPath, STATE_VERSION } from './engine/index.js';
 export type { EngineOptions, BuildSummary, BuildEvent, BuildEventListener, RebuildReason, Explanation } from './engine/index.js';
 export type { FoundRule, RuleLookup, RuleKind, RuleFunction, TypeScriptRuleSupport } from './engine/index.js';
+export type { TargetCache, CacheLookup, CacheHit, CacheOffer, CachedDependency } from './engine/index.js';
 
 // Layers and images: deterministic tar writing/reading, digests.
 export { writeTar, readTar, indexTar, entriesOfTar, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
@@ -32,10 +33,10 @@ export type { GzipResult } from './image/compress.js';
 export { imageConfigJson, canonicalJson } from './image/image-config.js';
 export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.js';
 export { writeDockerArchive } from './image/docker-archive.js';
-export { writeOciLayout, ociMediaTypes, addOciArtifact, ociBlobSize } from './image/oci.js';
-export type { OciLayoutInput, OciArtifactInput } from './image/oci.js';
-export { loadImageDescription } from './image/description.js';
-export type { ImageDescription } from './image/description.js';
+export { writeOciLayout, writeOciImageIndex, ociMediaTypes, addOciArtifact, ociBlobSize } from './image/oci.js';
+export type { OciLayoutInput, OciIndexInput, OciIndexResult, OciArtifactInput } from './image/oci.js';
+export { loadImageDescription, imageForPlatform } from './image/description.js';
+export type { ImageDescription, ImagePlatform } from './image/description.js';
 export { compareArchives, describeDifference } from './image/archive-diff.js';
 export type { ArchiveDifference } from './image/archive-diff.js';
 

@@ -7,6 +7,8 @@
 // (see docs/sbom.md) go into the layout as artifacts whose `subject` is the image
 // manifest, named REF.sbom.spdx and REF.sbom.cyclonedx in index.json. The layers (and so
 // the specs of their fragments) and the specs those only require are dependencies.
+// With `platforms:` the layout holds an OCI image index, one image per platform; the
+// SBOM artifacts are then left out (docs/sbom.md).
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { join, relative } from 'node:path';
@@ -15,16 +17,18 @@ import {
   collectEntries,
   collectInventory,
   cyclonedxDocument,
+  imageForPlatform,
   loadImageDescription,
   mtimeFromEnvironment,
   ociBlobSize,
   resolveBaseInputs,
   spdxDocument,
   withScratchFolder,
+  writeOciImageIndex,
   writeOciLayout,
   writeTar,
 } from 'redo-ts';
-import type { RuleContext } from 'redo-ts';
+import type { ImageInput, RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
   // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
@@ -32,25 +36,37 @@ export default async function (ctx: RuleContext): Promise<void> {
   const descriptionName = `${ctx.base}.yaml`;
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
-  await ctx.ifchange(...description.layers);
-  // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
-  // checked by digest; its layers go below ours, byte for byte, so a push can skip them.
-  const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
+  // `platforms:` gives one image per platform ("${arch}" in layer paths replaced), stored
+  // under an OCI image index; otherwise the layout holds the one image directly.
+  const images = (description.platforms ?? [undefined]).map((platform) =>
+    platform === undefined ? { layers: description.layers, config: description.config } : imageForPlatform(description, platform),
+  );
+  await ctx.ifchange(...new Set(images.flatMap((image) => image.layers)));
+  const inputs: ImageInput[] = [];
+  for (const image of images) {
+    // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
+    // checked by digest; its layers go below ours, byte for byte, so a push can skip them.
+    const base = await resolveBaseInputs({ ...description, config: image.config }, relative(ctx.root, description.path), ctx.env);
+    inputs.push({
+      layers: image.layers.map((layer) => join(ctx.dir, layer)),
+      layerLabels: image.layers,
+      isOverlapAllowed: description.allowOverlap,
+      config: base.config,
+      gzip: description.gzip,
+      ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
+      ...(base.annotations === undefined ? {} : { annotations: base.annotations }),
+    });
+  }
   await withScratchFolder('redo-ts-oci-', async (scratch) => {
     const layout = join(scratch, 'layout');
-    const result = await writeOciLayout(
-      {
-        layers: description.layers.map((layer) => join(ctx.dir, layer)),
-        layerLabels: description.layers,
-        isOverlapAllowed: description.allowOverlap,
-        config: base.config,
-        refName: description.refName,
-        gzip: description.gzip,
-        ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
-        ...(base.annotations === undefined ? {} : { annotations: base.annotations }),
-      },
-      layout,
-    );
+    if (description.platforms !== undefined) {
+      const result = await writeOciImageIndex({ images: inputs, refName: description.refName }, layout);
+      for (const { platform, result: image } of result.manifests) ctx.log(`oci: ${platform} manifest ${image.manifestDigest}`);
+      ctx.log(`oci: index ${result.indexDigest} ref ${description.refName}`);
+      await writeTar(collectEntries(layout), ctx.output);
+      return;
+    }
+    const result = await writeOciLayout({ ...inputs[0]!, refName: description.refName }, layout);
     if (description.hasSbom) {
       const inventory = await collectInventory(relative(ctx.root, ctx.targetPath), join(ctx.dir, descriptionName), { root: ctx.root, env: ctx.env });
       // A spec that delivered files is already a dependency of its fragment; depending on

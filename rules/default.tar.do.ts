@@ -14,7 +14,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, auditInventory, collectInventory, formatFindings, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
+import { RedoError, auditInventory, collectInventory, formatFindings, imageForPlatform, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -28,7 +28,11 @@ export default async function (ctx: RuleContext): Promise<void> {
     });
   }
   await ctx.ifchange(descriptionName);
-  const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
+  const loaded = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
+  // The docker archive format has no platforms (no manifest list): a multi-arch
+  // description's archive holds its first platform; NAME.oci.tar holds them all.
+  const first = loaded.platforms?.[0];
+  const description = first === undefined ? loaded : { ...loaded, ...imageForPlatform(loaded, first) };
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
   if (description.shouldAudit) {
     const inventory = await collectInventory(relative(ctx.root, ctx.targetPath), join(ctx.dir, descriptionName), { root: ctx.root, env: ctx.env, shouldSkipChecksums: true });

@@ -1,5 +1,6 @@
 /** Shared by the build commands: option parsing, engine set-up, event reporting, exit status. */
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -170,13 +171,28 @@ export function hostPlatform(platform: string = process.platform, arch: string =
   return `${platform}/${architectures[arch] ?? arch}`;
 }
 
+/**
+ * redo-ts's version plus a hash of its compiled library: rules import the library, so
+ * a changed library (even under the same version number) must not reuse cache entries.
+ */
 function toolVersion(): string {
+  const libDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  let version = 'unknown';
   try {
-    const packageFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
-    return (JSON.parse(fs.readFileSync(packageFile, 'utf8')) as { version: string }).version;
+    version = (JSON.parse(fs.readFileSync(path.resolve(libDir, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
-    return 'unknown';
+    // A checkout without package.json beside dist/: the library hash still tells builds apart.
   }
+  const hash = createHash('sha256');
+  const visit = (dir: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const file = path.join(dir, name);
+      if (fs.statSync(file).isDirectory()) visit(file);
+      else if (name.endsWith('.js')) hash.update(`${path.relative(libDir, file)}\0`).update(fs.readFileSync(file));
+    }
+  };
+  visit(libDir);
+  return `${version}+${hash.digest('hex').slice(0, 16)}`;
 }
 
 /**

@@ -623,7 +623,7 @@ export class Engine {
           }
         };
         job.writeStderr = showStderr;
-        const fromCache = await this.fetchFromCache(job, found.rule);
+        const fromCache = await this.fetchFromCache(job, found.rule, reason);
         let result = fromCache;
         try {
           result ??= await runRule({
@@ -705,11 +705,12 @@ export class Engine {
   /**
    * Asks the cache for the target's output before its rule runs. On a hit the output is
    * renamed into place and the entry's dependencies become the job's, as if the rule had
-   * run; a miss (or no cache) gives undefined. Errors from the cache fail the target.
+   * run; a miss (or no cache, or -f: the user asked for the rule to run) gives
+   * undefined. Errors from the cache fail the target.
    */
-  private async fetchFromCache(job: Job, rule: string): Promise<{ output: FileStamp | null } | undefined> {
+  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason): Promise<{ output: FileStamp | null } | undefined> {
     const cache = this.options.cache;
-    if (cache === undefined) return undefined;
+    if (cache === undefined || reason.kind === 'forced') return undefined;
     const targetAbsolute = path.join(this.root, job.target);
     const outputPath = temporaryOutputPath(targetAbsolute, process.pid);
     fs.mkdirSync(path.dirname(targetAbsolute), { recursive: true });

@@ -18,6 +18,9 @@ import { architectures, envProblem, operatingSystems, portProblem, referenceProb
  *     gzip: false                        # store layers gzip-compressed (pinned header)
  *     allowOverlap: false                # true: an upper layer may replace a lower
  *                                        # layer's file (default: an error naming both)
+ *     platforms: [linux/amd64, linux/arm64]  # several: an OCI image index (replaces
+ *                                        # architecture/os); "${arch}" in a layer path
+ *                                        # is replaced by each platform's architecture
  *     base: registry.example/os@sha256:… # a pinned base image, below the layers
  *                                        # (a tag alone is refused; `redo-ts pin` adds
  *                                        # the digest: HOST/REPO:TAG@sha256:…)
@@ -55,10 +58,30 @@ export interface ImageDescription {
   layers: string[];
   /** The pinned base image reference (with its digest), whose layers go below `layers`. */
   base?: string;
+  /** Platforms of a multi-arch image (`platforms:`), in the order written; absent for one. */
+  platforms?: ImagePlatform[];
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'platforms', 'gzip', 'allowOverlap', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
+
+/** One platform of a multi-arch image, e.g. linux/arm64/v8. */
+export interface ImagePlatform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/**
+ * The layer targets and config of one platform of `description`: "${arch}" in layer
+ * paths becomes the platform's architecture, and the config gets its os, architecture
+ * and variant. Pure.
+ */
+export function imageForPlatform(description: ImageDescription, platform: ImagePlatform): { layers: string[]; config: ImageConfig } {
+  const config: ImageConfig = { ...description.config, os: platform.os, architecture: platform.architecture };
+  if (platform.variant !== undefined) config.variant = platform.variant;
+  return { layers: description.layers.map((layer) => layer.split('${arch}').join(platform.architecture)), config };
+}
 const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels', 'exposedPorts'];
 
 /**
@@ -148,6 +171,20 @@ export async function loadImageDescription(path: string, root: string): Promise<
     fail(baseNode, 'base', `"${base}" is not pinned by digest (HOST/REPOSITORY[:TAG]@sha256:…); run \`redo-ts pin ${shown}\` to add the digest the tag points at`);
   }
 
+  const platformsNode = fields.get('platforms');
+  let platforms: ImagePlatform[] | undefined;
+  if (platformsNode !== undefined) {
+    if (fields.has('architecture') || fields.has('os')) fail(platformsNode, 'platforms', 'give either platforms or architecture/os, not both');
+    platforms = strings(platformsNode, 'platforms').map((text) => {
+      const match = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(text);
+      if (match === null) return fail(platformsNode, 'platforms', `"${text}" is not OS/ARCHITECTURE[/VARIANT], e.g. linux/arm64`);
+      return { os: match[1]!, architecture: match[2]!, ...(match[3] === undefined ? {} : { variant: match[3] }) };
+    });
+    if (platforms.length === 0) fail(platformsNode, 'platforms', 'name at least one platform');
+    const seen = new Set(platforms.map((p) => `${p.os}/${p.architecture}/${p.variant ?? ''}`));
+    if (seen.size !== platforms.length) fail(platformsNode, 'platforms', 'a platform is listed twice');
+  }
+
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
   if (layers.length === 0) fail(layersNode ?? top, 'layers', 'an image needs at least one layer');
@@ -159,10 +196,11 @@ export async function loadImageDescription(path: string, root: string): Promise<
     }
   }
 
-  const config: ImageConfig = {
-    architecture: text1('architecture', 'amd64', oneOf(architectures)),
-    os: text1('os', 'linux', oneOf(operatingSystems)),
-  };
+  // A multi-arch description's own config is its first platform's.
+  const first = platforms?.[0];
+  const config: ImageConfig = first !== undefined
+    ? { architecture: first.architecture, os: first.os, ...(first.variant === undefined ? {} : { variant: first.variant }) }
+    : { architecture: text1('architecture', 'amd64', oneOf(architectures)), os: text1('os', 'linux', oneOf(operatingSystems)) };
   const configNode = fields.get('config');
   if (configNode !== undefined && configNode !== null) {
     if (!isMap(configNode)) fail(configNode, 'config', 'expected a mapping');
@@ -220,5 +258,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }) };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
 }

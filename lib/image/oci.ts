@@ -163,3 +163,58 @@ export function addOciArtifact(layoutDir: string, input: OciArtifactInput): Sha2
 export function ociBlobSize(layoutDir: string, digest: Sha256Digest): number {
   return statSync(join(layoutDir, 'blobs', 'sha256', digestHex(digest))).size;
 }
+
+/** Input of writeOciImageIndex: one image per platform (its config names the platform), one ref name. */
+export interface OciIndexInput {
+  images: ImageInput[];
+  refName: string;
+}
+
+/** What writeOciImageIndex produced: the index's digest and each platform's manifest. */
+export interface OciIndexResult {
+  indexDigest: Sha256Digest;
+  manifests: { platform: string; result: ImageResult }[];
+}
+
+/**
+ * Writes a multi-platform OCI image layout into `outDir`: each image as with
+ * writeOciLayout (blobs shared), then an image index blob listing every manifest with
+ * its platform (os, architecture, variant from the image's config), in input order;
+ * index.json names that index with the ref name:
+ *
+ *     index.json  →  index blob (application/vnd.oci.image.index.v1+json)
+ *                       → manifest (linux/amd64) → config, layers
+ *                       → manifest (linux/arm64) → config, layers
+ *
+ * Deterministic like writeOciLayout. Returns the index digest (what a push of the
+ * layout publishes) and each manifest's digests.
+ */
+export async function writeOciImageIndex(input: OciIndexInput, outDir: string): Promise<OciIndexResult> {
+  const manifests: OciIndexResult['manifests'] = [];
+  const descriptors: unknown[] = [];
+  for (const image of input.images) {
+    const result = await writeOciLayout({ ...image, refName: input.refName }, outDir);
+    const { architecture, os, variant } = image.config;
+    manifests.push({ platform: `${os}/${architecture}${variant === undefined ? '' : `/${variant}`}`, result });
+    descriptors.push({
+      mediaType: ociMediaTypes.manifest,
+      digest: result.manifestDigest,
+      size: statSync(join(outDir, 'blobs', 'sha256', digestHex(result.manifestDigest))).size,
+      platform: { architecture, os, variant },
+    });
+  }
+  const indexBytes = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: ociMediaTypes.index, manifests: descriptors }), 'utf8');
+  const indexDigest = writeBlob(outDir, indexBytes);
+  chmodSync(join(outDir, 'blobs', 'sha256', digestHex(indexDigest)), 0o644);
+  const top = Buffer.from(
+    canonicalJson({
+      schemaVersion: 2,
+      mediaType: ociMediaTypes.index,
+      manifests: [{ mediaType: ociMediaTypes.index, digest: indexDigest, size: indexBytes.length, annotations: { 'org.opencontainers.image.ref.name': input.refName } }],
+    }),
+    'utf8',
+  );
+  writeFileSync(join(outDir, 'index.json'), top);
+  chmodSync(join(outDir, 'index.json'), 0o644);
+  return { indexDigest, manifests };
+}

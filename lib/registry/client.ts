@@ -23,6 +23,8 @@ export interface RegistryClientOptions {
   chunkSizeBytes?: number;
   /** The reference the user gave, named in errors (defaults to the host). */
   label?: string;
+  /** Idle time after which a request fails with ETIMEDOUT (default 120 s). */
+  timeoutMs?: number;
 }
 
 /** A request body: bytes in memory, or a byte range reader (so a retry can reopen it). */
@@ -381,6 +383,12 @@ export class RegistryClient {
         response.on('error', reject);
       });
       request.on('error', (error: NodeJS.ErrnoException) => reject(this.unreachable(url, error)));
+      // A registry that accepts the connection but never answers must not hang the build.
+      request.setTimeout(this.options.timeoutMs ?? 120_000, () => {
+        const error: NodeJS.ErrnoException = new Error(`no answer for ${(this.options.timeoutMs ?? 120_000) / 1000} s`);
+        error.code = 'ETIMEDOUT';
+        request.destroy(error);
+      });
       const body = options.body;
       if (body === undefined) request.end();
       else if (Buffer.isBuffer(body)) {

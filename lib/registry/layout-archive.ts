@@ -11,8 +11,6 @@ export interface Descriptor {
   digest: string;
   size: number;
   annotations?: Record<string, string>;
-  /** Set on artifact manifests (an SBOM, say), absent on images (OCI image-spec 1.1). */
-  artifactType?: string;
   platform?: { architecture: string; os: string; variant?: string };
 }
 

@@ -12,8 +12,6 @@ export interface PushedBlob {
   /** "config", "layer 1" (bottom first), with the platform for multi-arch images. */
   role: string;
   action: BlobAction;
-  /** True for blobs of an artifact that refers to the image (an SBOM), pushed after it. */
-  isReferrer?: boolean;
 }
 
 /** What a push did. `digest` is the pushed manifest (or index) digest, equal to the layout's. */
@@ -54,38 +52,34 @@ export async function pushLayout(archivePath: string, referenceText: string, opt
   const report: PushReport = { reference: reference.text, digest: top.digest, mediaType: top.mediaType, blobs: [], manifests: [] };
   try {
     await pushNode(client, layout, reference, top, '', report, true);
-    // Artifacts that refer to the image (its SBOMs) follow it, by digest: registries
-    // list them as the image's referrers.
-    const imageBlobCount = report.blobs.length;
-    for (const artifact of referrersOf(layout, top.digest)) {
-      await pushNode(client, layout, reference, artifact, `${artifact.artifactType ?? 'artifact'} `, report, false);
-    }
-    for (const blob of report.blobs.slice(imageBlobCount)) blob.isReferrer = true;
+    await pushReferrers(client, layout, reference, top, report);
   } finally {
     client.close();
   }
   return report;
 }
 
-/** The layout's artifacts (descriptors with an artifactType) whose manifest's subject is `digest`. */
-function referrersOf(layout: LayoutArchive, digest: string): Descriptor[] {
-  return layout.index.manifests.filter((m) => {
-    if (m.artifactType === undefined) return false;
-    const manifest = JSON.parse(layout.readBlob(m.digest).toString('utf8')) as { subject?: { digest?: string } };
-    return manifest.subject?.digest === digest;
-  });
-}
-
 function chooseImage(layout: LayoutArchive, reference: RegistryReference): Descriptor {
-  // Artifacts (SBOMs) sit beside the image in index.json; they are not images to push.
-  const manifests = layout.index.manifests.filter((m) => m.artifactType === undefined);
+  const manifests = layout.index.manifests;
   if (manifests.length === 1) return manifests[0]!;
   const named = manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === reference.tag);
   if (named.length === 1) return named[0]!;
+  // Artifacts beside the image (an SBOM naming it as subject, say) are not the image.
+  const images = manifests.filter((m) => (m as { artifactType?: unknown }).artifactType === undefined && !hasSubject(layout, m));
+  if (images.length === 1) return images[0]!;
   throw new RedoError('ERR_REGISTRY_LAYOUT', `redo: "${layout.path}": holds ${manifests.length} images; none is named "${reference.tag ?? ''}"`, {
     details: manifests.map((m) => `${m.digest} ${m.annotations?.['org.opencontainers.image.ref.name'] ?? '(no ref name)'}`),
     hint: 'push with the tag of the image you mean',
   });
+}
+
+function hasSubject(layout: LayoutArchive, descriptor: Descriptor): boolean {
+  if (indexTypes.has(descriptor.mediaType) || !layout.hasBlob(descriptor.digest)) return false;
+  try {
+    return readJsonBlob<{ subject?: unknown }>(layout, descriptor.digest).subject !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 async function pushNode(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, node: Descriptor, prefix: string, report: PushReport, isTop: boolean): Promise<void> {
@@ -122,6 +116,43 @@ async function pushNode(client: RegistryClient, layout: LayoutArchive, reference
   }
   await client.putManifest(repository, target, node.mediaType, bytes);
   report.manifests.push({ digest: node.digest, sizeBytes: bytes.length, mediaType: node.mediaType, role: isTop ? 'top' : prefix.trim() });
+}
+
+/**
+ * Artifacts in the layout whose manifest names the pushed image as its `subject` (an
+ * SBOM, say) go up too: their blobs, the manifest by digest, and a descriptor in the
+ * referrers tag schema's index (`sha256-<hex>` tag, image-spec 1.1), which is how
+ * registries without the referrers API (distribution 2.8) let clients find them.
+ */
+async function pushReferrers(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, image: Descriptor, report: PushReport): Promise<void> {
+  const referrers: Descriptor[] = [];
+  for (const candidate of layout.index.manifests) {
+    if (candidate.digest === image.digest || indexTypes.has(candidate.mediaType)) continue;
+    const manifest = readJsonBlob<Manifest & { subject?: Descriptor; artifactType?: string }>(layout, candidate.digest);
+    if (manifest.subject?.digest !== image.digest) continue;
+    const role = `referrer ${manifest.artifactType ?? manifest.config.mediaType}`;
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      const sizeBytes = layout.sizeOf(blob.digest);
+      const action = await client.pushBlob(reference.repository, blob.digest, { sizeBytes, open: () => layout.openBlob(blob.digest) });
+      report.blobs.push({ digest: blob.digest, sizeBytes, role, action });
+    }
+    const bytes = layout.readBlob(candidate.digest);
+    await client.putManifest(reference.repository, candidate.digest, candidate.mediaType, bytes);
+    report.manifests.push({ digest: candidate.digest, sizeBytes: bytes.length, mediaType: candidate.mediaType, role });
+    referrers.push({
+      mediaType: candidate.mediaType,
+      digest: candidate.digest,
+      size: bytes.length,
+      ...(manifest.artifactType === undefined ? {} : { artifactType: manifest.artifactType }),
+    } as Descriptor);
+  }
+  if (referrers.length === 0) return;
+  const tag = `sha256-${image.digest.slice('sha256:'.length)}`;
+  const existing = await client.getManifest(reference.repository, tag, ['application/vnd.oci.image.index.v1+json']);
+  const listed = existing === undefined ? [] : ((JSON.parse(existing.bytes.toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? []);
+  const merged = [...listed.filter((d) => !referrers.some((r) => r.digest === d.digest)), ...referrers];
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: merged }));
+  await client.putManifest(reference.repository, tag, 'application/vnd.oci.image.index.v1+json', index);
 }
 
 /** The base image's repository, when the manifest names one on the same registry. */

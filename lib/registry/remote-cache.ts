@@ -19,7 +19,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { RedoError } from '../errors.js';
 import { RegistryClient } from './client.js';
@@ -239,12 +239,11 @@ export class RemoteCache {
 
   /** The engine's offer: uploads the output and its entry in the background (unless read-only). */
   offer(built: { target: string; rule: string; outputPath: string; outputSha256Hex: string; deps: EntryDependency[] }): void {
-    if (this.options.isReadOnly || this.isDisabled) return;
+    // A folder output (identity "dir") has no single blob to store.
+    if (this.options.isReadOnly || this.isDisabled || !/^[0-9a-f]{64}$/.test(built.outputSha256Hex)) return;
     const ruleKey = this.ruleKey(built.target, built.rule);
     if (ruleKey === undefined) return;
-    // Read now: a later build in this process must not change what this entry holds.
-    const outputBytes = readFileSync(built.outputPath);
-    const work = this.store(ruleKey, built, outputBytes).catch((error: unknown) => {
+    const work = this.store(ruleKey, built).catch((error: unknown) => {
       this.counts.failedUploads += 1;
       const text = error instanceof RedoError ? error.render() : String(error);
       this.options.onWarning(`redo: "${built.target}": not stored in the remote cache\n  ${text.split('\n').join('\n  ')}`);
@@ -253,8 +252,11 @@ export class RemoteCache {
     void work.finally(() => this.pending.delete(work));
   }
 
-  private async store(ruleKey: string, built: { target: string; rule: string; deps: EntryDependency[] }, outputBytes: Buffer): Promise<void> {
-    const outputDigest = `sha256:${sha256Hex(outputBytes)}`;
+  private async store(ruleKey: string, built: { target: string; rule: string; outputPath: string; outputSha256Hex: string; deps: EntryDependency[] }): Promise<void> {
+    // Streamed from the target file; the registry checks the bytes against the digest
+    // the engine computed, so a file changed meanwhile is refused, not stored.
+    const outputDigest = `sha256:${built.outputSha256Hex}`;
+    const sizeBytes = statSync(built.outputPath).size;
     const depsKey = RemoteCache.depsKey(ruleKey, built.deps);
     const entry: Entry = {
       format: entryFormat,
@@ -264,18 +266,18 @@ export class RemoteCache {
       ruleKey,
       depsKey,
       deps: built.deps,
-      output: { digest: outputDigest, size: outputBytes.length },
+      output: { digest: outputDigest, size: sizeBytes },
     };
     const entryBytes = Buffer.from(JSON.stringify(entry));
     const entryDigest = `sha256:${sha256Hex(entryBytes)}`;
-    await this.client.pushBlob(this.repository, outputDigest, outputBytes);
+    await this.client.pushBlob(this.repository, outputDigest, { sizeBytes, open: () => createReadStream(built.outputPath) });
     await this.client.pushBlob(this.repository, entryDigest, entryBytes);
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: manifestType,
         config: { mediaType: cacheMediaTypes.entry, digest: entryDigest, size: entryBytes.length },
-        layers: [{ mediaType: cacheMediaTypes.output, digest: outputDigest, size: outputBytes.length, annotations: { 'org.opencontainers.image.title': built.target } }],
+        layers: [{ mediaType: cacheMediaTypes.output, digest: outputDigest, size: sizeBytes, annotations: { 'org.opencontainers.image.title': built.target } }],
         annotations: { 'dev.redo-ts.cache.target': built.target },
       }),
     );

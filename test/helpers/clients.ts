@@ -95,9 +95,17 @@ export interface LoopbackRegistry {
  * kills it by PID and removes the folder.
  */
 export async function startRegistry(
-  options: { htpasswd?: { user: string; password: string }; token?: { realm: string; service: string; issuer: string; certPath: string } } = {},
+  options: {
+    htpasswd?: { user: string; password: string };
+    token?: { realm: string; service: string; issuer: string; certPath: string };
+    /** Serve this storage folder (another registry's, stopped) instead of a new one; it is not removed. */
+    storageDir?: string;
+    /** Maintenance read-only mode: reads work, every write is refused. */
+    isReadOnly?: boolean;
+  } = {},
 ): Promise<LoopbackRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'redo-ts-registry-'));
+  const storageDir = options.storageDir ?? join(dir, 'storage');
   const auth: string[] = [];
   if (options.htpasswd !== undefined) {
     // Basic auth with a bcrypt htpasswd file (apache2-utils' htpasswd -B).
@@ -118,7 +126,8 @@ export async function startRegistry(
     '  level: error',
     'storage:',
     '  filesystem:',
-    `    rootdirectory: ${join(dir, 'storage')}`,
+    `    rootdirectory: ${storageDir}`,
+    ...(options.isReadOnly === true ? ['  maintenance:', '    readonly:', '      enabled: true'] : []),
     'http:',
     `  addr: ${address}`,
     ...auth,
@@ -146,7 +155,7 @@ export async function startRegistry(
   return {
     address,
     pid: child.pid!,
-    storageDir: join(dir, 'storage'),
+    storageDir,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

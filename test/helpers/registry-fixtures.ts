@@ -23,22 +23,12 @@ export function onBaseFixture(address: string): ProjectCopy {
 
 /** The digest index.json of an OCI layout archive names (the image's manifest or index). */
 export function layoutDigest(project: ProjectCopy, archive: string): string {
-  const index = JSON.parse(runTool('tar', ['-xOf', join(project.dir, archive), 'index.json']).stdout) as { manifests: { digest: string; artifactType?: string }[] };
-  // Artifacts (the SBOMs) are listed beside the image; the image is the one without an artifactType.
-  return index.manifests.find((m) => m.artifactType === undefined)!.digest;
+  const index = JSON.parse(runTool('tar', ['-xOf', join(project.dir, archive), 'index.json']).stdout) as { manifests: { digest: string }[] };
+  return index.manifests[0]!.digest;
 }
 
 /** Blob lines of `redo-ts push` output as "ACTION ROLE", e.g. "uploaded layer 2". */
 export function blobActions(stdout: string): string[] {
-  return allBlobActions(stdout).filter((action) => !action.includes('+json '));
-}
-
-/** The blob lines of the image's referrers (its SBOM artifacts), e.g. "uploaded application/spdx+json layer 1". */
-export function referrerBlobActions(stdout: string): string[] {
-  return allBlobActions(stdout).filter((action) => action.includes('+json '));
-}
-
-function allBlobActions(stdout: string): string[] {
   return stdout
     .split('\n')
     .filter((line) => /^(uploaded|skipped|mounted) /.test(line))

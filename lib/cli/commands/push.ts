@@ -45,9 +45,8 @@ export function describePush(report: PushReport): string[] {
   for (const manifest of report.manifests) {
     lines.push(`${'manifest'.padEnd(8)} ${manifest.digest.slice(0, 19)}…  ${formatBytes(manifest.sizeBytes).padStart(10)}  ${manifest.role === 'top' ? (manifest.mediaType.includes('index') ? 'index' : 'manifest') : `${manifest.role} manifest`}`);
   }
-  // The summary counts the image's own blobs; its referrers (SBOMs) get a line of their own.
-  const sum = (action: string, isReferrer = false): { count: number; bytes: number } => {
-    const chosen = report.blobs.filter((b) => b.action === action && (b.isReferrer ?? false) === isReferrer);
+  const sum = (action: string): { count: number; bytes: number } => {
+    const chosen = report.blobs.filter((b) => b.action === action);
     return { count: chosen.length, bytes: chosen.reduce((total, b) => total + b.sizeBytes, 0) };
   };
   const uploaded = sum('uploaded');
@@ -58,11 +57,6 @@ export function describePush(report: PushReport): string[] {
       `${mounted.count > 0 ? `${mounted.count} mounted (${formatBytes(mounted.bytes)}), ` : ''}` +
       `${skipped.count} skipped (${formatBytes(skipped.bytes)}), ${report.manifests.length} manifest${report.manifests.length === 1 ? '' : 's'}`,
   );
-  if (report.blobs.some((b) => b.isReferrer)) {
-    const referrerUploads = sum('uploaded', true);
-    const referrerManifests = report.manifests.filter((m) => m.role !== 'top' && m.role.includes('+json')).length;
-    lines.push(`referrers: ${referrerManifests} artifact${referrerManifests === 1 ? '' : 's'} (SBOMs) pushed by digest, ${referrerUploads.count} blob${referrerUploads.count === 1 ? '' : 's'} uploaded (${formatBytes(referrerUploads.bytes)})`);
-  }
   return lines;
 }
 

@@ -142,3 +142,23 @@ describeIf('RegistryClient with bearer tokens', () => {
     client.close();
   });
 });
+
+describe('RegistryClient against a server that never answers', () => {
+  it('gives up after its timeout with ERR_REGISTRY_UNREACHABLE naming the registry', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const client = new RegistryClient(`127.0.0.1:${port}`, { env: {}, timeoutMs: 300 });
+      const error = await caught(client.hasBlob('silent/app', `sha256:${'2'.repeat(64)}`));
+      expect(isRedoError(error, 'ERR_REGISTRY_UNREACHABLE')).toBe(true);
+      expect((error as { render(): string }).render()).toContain(`cannot reach the registry at http://127.0.0.1:${port}\n  ETIMEDOUT: no answer for 0.3 s`);
+      client.close();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
