@@ -722,7 +722,8 @@ export class Engine {
     }
     if (hit === undefined) return undefined;
     for (const dep of hit.deps) {
-      addDependency(job.deps, dep.identity === null ? { path: dep.path, mode: 'ifcreate' } : { path: dep.path, mode: 'ifchange', identity: dep.identity });
+      if (dep.path.startsWith('$')) addDependency(job.deps, { path: dep.path.slice(1), mode: 'env', identity: dep.identity ?? MISSING });
+      else addDependency(job.deps, dep.identity === null ? { path: dep.path, mode: 'ifcreate' } : { path: dep.path, mode: 'ifchange', identity: dep.identity });
     }
     fs.renameSync(outputPath, targetAbsolute);
     return { output: readStamp(targetAbsolute) ?? null };
@@ -730,9 +731,10 @@ export class Engine {
 
   /** Current identities of a cache entry's dependencies, building them first (the job's slot is lent meanwhile). */
   private async identifyForCache(job: Job, deps: readonly { path: string; mode: 'ifchange' | 'ifcreate' }[]): Promise<(string | null)[] | undefined> {
+    // An entry names environment dependencies `$NAME` (see offerToCache).
     let targets: string[];
     try {
-      targets = deps.map((dep) => toTargetPath(this.root, this.root, dep.path));
+      targets = deps.map((dep) => (dep.path.startsWith('$') ? dep.path : toDependencyPath(this.root, this.root, dep.path)));
     } catch {
       return undefined;
     }
@@ -741,7 +743,8 @@ export class Engine {
     try {
       const identities = await Promise.all(
         targets.map(async (target, i): Promise<string | null | undefined> => {
-          if (deps[i]!.mode === 'ifcreate') return fs.existsSync(path.join(this.root, target)) ? 'present' : null;
+          if (target.startsWith('$')) return envIdentity(this.options.env[target.slice(1)]);
+          if (deps[i]!.mode === 'ifcreate') return fs.existsSync(path.resolve(this.root, target)) ? 'present' : null;
           const outcome = await this.ensure(target, [...job.chain, target], job.target, false);
           return outcome.status === 'ok' ? outcome.identity : outcome.status === 'missing' ? null : undefined;
         }),
@@ -762,7 +765,11 @@ export class Engine {
       rule,
       outputPath: path.join(this.root, job.target),
       outputSha256Hex: result.output.sha256Hex,
-      deps: job.deps.map((dep) => ({ path: dep.path, identity: dep.mode === 'ifcreate' ? null : dep.identity ?? null })),
+      deps: job.deps.map((dep) =>
+        dep.mode === 'env'
+          ? { path: `$${dep.path}`, identity: dep.identity ?? MISSING }
+          : { path: dep.path, identity: dep.mode === 'ifcreate' ? null : dep.identity ?? null },
+      ),
     });
   }
 

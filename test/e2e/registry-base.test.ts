@@ -62,8 +62,8 @@ describeIf('base: REGISTRY/REPO@sha256:…', () => {
   it('builds on the base: its layers are the bottom ones, byte for byte, and podman runs the result', async () => {
     const result = await upper.redo(['image.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(result.status).toBe(0);
-    const ours = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(upper.dir, 'image.oci.tar')}`]).stdout) as { Layers: string[] };
-    const theirs = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(base.dir, 'image.oci.tar')}`]).stdout) as { Layers: string[] };
+    const ours = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(upper.dir, 'image.oci.tar')}:latest`]).stdout) as { Layers: string[] };
+    const theirs = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(base.dir, 'image.oci.tar')}:latest`]).stdout) as { Layers: string[] };
     expect(ours.Layers.slice(0, 2)).toEqual(theirs.Layers);
     expect(ours.Layers.length).toBe(3);
     podman.podman(['load', '-i', join(upper.dir, 'image.tar')]);
@@ -93,7 +93,7 @@ describeIf('base: REGISTRY/REPO@sha256:…', () => {
     const clone = onBaseFixture(registry.address);
     copies.push(clone);
     writeFileSync(join(clone.dir, 'image.yaml'), readFileSync(join(upper.dir, 'image.yaml')));
-    const layer = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(base.dir, 'image.oci.tar')}`]).stdout).Layers[1] as string;
+    const layer = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(base.dir, 'image.oci.tar')}:latest`]).stdout).Layers[1] as string;
     const stored = join(registry.storageDir, 'docker/registry/v2/blobs/sha256', layer.slice(7, 9), layer.slice(7), 'data');
     const original = readFileSync(stored);
     const altered = Buffer.from(original);

@@ -45,18 +45,26 @@ export function describePush(report: PushReport): string[] {
   for (const manifest of report.manifests) {
     lines.push(`${'manifest'.padEnd(8)} ${manifest.digest.slice(0, 19)}…  ${formatBytes(manifest.sizeBytes).padStart(10)}  ${manifest.role === 'top' ? (manifest.mediaType.includes('index') ? 'index' : 'manifest') : `${manifest.role} manifest`}`);
   }
-  const sum = (action: string): { count: number; bytes: number } => {
-    const chosen = report.blobs.filter((b) => b.action === action);
+  // The summary counts the image's own blobs; its referrers (SBOMs) get a line of their own.
+  const isReferrer = (b: { role: string }): boolean => b.role.startsWith('referrer ');
+  const sum = (action: string, ofReferrers = false): { count: number; bytes: number } => {
+    const chosen = report.blobs.filter((b) => b.action === action && isReferrer(b) === ofReferrers);
     return { count: chosen.length, bytes: chosen.reduce((total, b) => total + b.sizeBytes, 0) };
   };
   const uploaded = sum('uploaded');
   const mounted = sum('mounted');
   const skipped = sum('skipped');
+  const imageManifests = report.manifests.filter((m) => !isReferrer(m)).length;
   lines.push(
     `pushed ${report.reference}@${report.digest}: ${uploaded.count} blob${uploaded.count === 1 ? '' : 's'} uploaded (${formatBytes(uploaded.bytes)}), ` +
       `${mounted.count > 0 ? `${mounted.count} mounted (${formatBytes(mounted.bytes)}), ` : ''}` +
-      `${skipped.count} skipped (${formatBytes(skipped.bytes)}), ${report.manifests.length} manifest${report.manifests.length === 1 ? '' : 's'}`,
+      `${skipped.count} skipped (${formatBytes(skipped.bytes)}), ${imageManifests} manifest${imageManifests === 1 ? '' : 's'}`,
   );
+  const referrerManifests = report.manifests.filter(isReferrer).length;
+  if (referrerManifests > 0) {
+    const uploadedReferrers = sum('uploaded', true);
+    lines.push(`referrers: ${referrerManifests} artifact${referrerManifests === 1 ? '' : 's'} pushed by digest, ${uploadedReferrers.count} blob${uploadedReferrers.count === 1 ? '' : 's'} uploaded (${formatBytes(uploadedReferrers.bytes)})`);
+  }
   return lines;
 }
 
