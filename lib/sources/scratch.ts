@@ -17,7 +17,8 @@ function removeLive(): void {
  * On a signal: when some other listener handles it (the CLI's, which ends with
  * process.exit, so removeLive runs on 'exit'), stay out of its way; when we are the
  * only listener, Node would otherwise die without an 'exit' event, so clean up and
- * die of the same signal, as the default action would.
+ * die of the same signal, as the default action would. This listener is prepended, so
+ * it runs before any `once` listener has removed itself and the count is right.
  */
 function onSignal(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) > 1) return;
@@ -29,7 +30,7 @@ function onSignal(signal: NodeJS.Signals): void {
 function track(dir: string): void {
   if (live.size === 0) {
     process.on('exit', removeLive);
-    for (const name of signals) process.on(name, onSignal);
+    for (const name of signals) process.prependListener(name, onSignal);
   }
   live.add(dir);
 }
