@@ -23,6 +23,7 @@ const commandModules: Record<string, string> = {
   pin: './commands/pin.js',
   pins: './commands/pins.js',
   lock: './commands/lock.js',
+  cache: './commands/cache.js',
 };
 
 /** The exit status table, shown in --help and the README. */
