@@ -58,3 +58,8 @@ export type { PinOptions, PinChange } from './sources/pin.js';
 export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
+
+// Debian package lists: the lock file format (docs/debian.md) and Debian version order.
+export { readDebianLock, parseLock, lockPathOf } from './sources/debian/lock.js';
+export type { DebianLock, LockedPackage } from './sources/debian/lock.js';
+export { compareDebianVersions } from './sources/debian/version.js';
