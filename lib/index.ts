@@ -24,6 +24,8 @@ export type { MetadataTable, MetadataRule, ResolvedMetadata } from './image/meta
 export { mergeTars, differingField, checkLayersDisjoint } from './image/layer-merge.js';
 export type { LabelledLayer } from './image/layer-merge.js';
 export { diffEntries, writeDiffLayer } from './image/layer-diff.js';
+export { checkElfClosure, findMissingLibraries, readElfDynamic } from './image/elf-closure.js';
+export type { ClosureLayer, ElfDynamic, MissingLibrary } from './image/elf-closure.js';
 export { partitionEntries } from './image/layer-partition.js';
 export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
 export type { GzipResult } from './image/compress.js';

@@ -6,10 +6,11 @@
 // rebuilds that fragment and this archive, and nothing else. The OCI layout of the
 // same image (NAME.oci.tar) is built alongside, so one `redo-ts NAME.tar` gives both.
 // A path delivered by two layers is an error naming both, unless the description
-// says `allowOverlap: true`.
+// says `allowOverlap: true`; an ELF file needing a library no layer provides is an error
+// naming the binary, the soname and its layer, unless it says `allowMissingLibraries: true`.
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { RedoError, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { RedoError, checkElfClosure, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -25,6 +26,10 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
   if (!description.allowOverlap) {
     checkLayersDisjoint(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })));
+  }
+  // Every library an ELF file needs must be in the image (docs/image.md), unless allowed.
+  if (!description.allowMissingLibraries) {
+    checkElfClosure(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })), `"${relative(ctx.root, ctx.targetPath)}"`);
   }
   const result = await writeDockerArchive(
     {

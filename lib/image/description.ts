@@ -17,6 +17,8 @@ import type { ImageConfig } from './image-config.js';
  *     gzip: false                        # store layers gzip-compressed (pinned header)
  *     allowOverlap: false                # true: an upper layer may replace a lower
  *                                        # layer's file (default: an error naming both)
+ *     allowMissingLibraries: false       # true: skip the check that every ELF file's
+ *                                        # NEEDED libraries are in the image
  *     layers:                            # bottom first; each a tar target, relative
  *       - targets/busybox.fragment.tar   # to this file's folder
  *     config:
@@ -37,12 +39,14 @@ export interface ImageDescription {
   gzip: boolean;
   /** Whether two layers may deliver one path (the upper one then hides the lower). */
   allowOverlap: boolean;
+  /** Whether ELF files may need libraries the image lacks (the closure check is skipped). */
+  allowMissingLibraries: boolean;
   /** Layer targets, relative to the description's folder, bottom first. */
   layers: string[];
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'gzip', 'allowOverlap', 'allowMissingLibraries', 'layers', 'config'];
 const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels', 'exposedPorts'];
 
 /**
@@ -113,6 +117,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
   };
   const gzip = flag('gzip');
   const allowOverlap = flag('allowOverlap');
+  const allowMissingLibraries = flag('allowMissingLibraries');
 
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
@@ -179,5 +184,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, layers, config };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, allowMissingLibraries, layers, config };
 }

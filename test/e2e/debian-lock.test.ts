@@ -144,6 +144,21 @@ describe('building from a lock', () => {
   });
 });
 
+describe('the ELF closure check', () => {
+  it('fails an image whose programs need a library it lacks, naming binary, soname and layer', async () => {
+    writeFileSync(join(dir, 'targets', 'broken.spec.yaml'), readFileSync(join(dir, 'targets', 'small.spec.yaml'), 'utf8')
+      .replace('name: small', 'name: broken').replace('exclude: [/usr/share/doc/**]', 'exclude: [/usr/share/doc/**, /lib/x86_64-linux-gnu/libc.so.6, /usr/lib/x86_64-linux-gnu/gconv/**]'));
+    writeFileSync(join(dir, 'targets', 'broken.lock.yaml'), lockOf(dir));
+    writeFileSync(join(dir, 'targets', 'broken.yaml'), 'tags: [localhost/broken:1]\nlayers: [broken.fragment.tar]\n');
+    const result = await runCli(dir, ['targets/broken.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/redo: "targets\/broken\.tar": [0-9]+ libraries ELF files need are not in the image/);
+    expect(result.stderr).toMatch(/^ {2}\/usr\/lib\/x86_64-linux-gnu\/lib[^ ]+\.so[.0-9]* needs libc\.so\.6 \(binary in layer broken\.fragment\.tar\)$/m);
+    writeFileSync(join(dir, 'targets', 'broken.yaml'), 'tags: [localhost/broken:1]\nallowMissingLibraries: true\nlayers: [broken.fragment.tar]\n');
+    expect((await runCli(dir, ['targets/broken.tar'])).code).toBe(0);
+  });
+});
+
 describe('without apt', () => {
   it('names the packages neither apt nor the cache has, then builds from .debs imported with cache add', async () => {
     const env = { REDO_TS_CACHE: join(scratch, 'empty-cache'), APT_CONFIG: aptWithoutSources() };

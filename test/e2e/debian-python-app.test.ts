@@ -81,6 +81,10 @@ describe('examples/python-app', () => {
     expect(readFileSync(join(rootfs, 'etc/group'), 'utf8')).toMatch(/^root:\*:0:/);
     expect(readlinkSync(join(rootfs, 'usr/bin/awk'))).toBe('/etc/alternatives/awk');
     expect(readlinkSync(join(rootfs, 'etc/alternatives/awk'))).toBe('/usr/bin/mawk');
+    // base-files' postinst: folders, /var/run into /run, dotfiles, login records.
+    expect(readlinkSync(join(rootfs, 'var/run'))).toBe('/run');
+    expect(lstatSync(join(rootfs, 'var/mail')).gid).toBe(8);
+    for (const path of ['media', 'mnt', 'opt', 'srv', 'run/lock', 'usr/local/bin', 'root/.profile', 'var/log/wtmp']) expect(existsSync(join(rootfs, path)), path).toBe(true);
   });
 
   it('reports the maintainer scripts it did not run', async () => {
