@@ -4,7 +4,8 @@
 // cache, checks it against its integrity pin, runs the spec's build steps in a scratch
 // folder and writes the delivered files as a deterministic tar, with the modes and
 // owners the spec (or the .deb) gives, never the builder's. The dependencies recorded
-// here are the spec itself and the project files it reads (`integrity: project`);
+// here are the spec itself, the project files it reads (`integrity: project`), the lock
+// of a package list, and the fragments of its build-requires (unpacked into $SYSROOT);
 // pinned sources need none, since their pins are in the spec's text.
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -25,7 +26,11 @@ export default async function (ctx: RuleContext): Promise<void> {
     if (existsSync(join(ctx.dir, lock))) await ctx.ifchange(lock);
     else await ctx.ifcreate(lock);
   }
-  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env });
+  // build-requires: their fragments, built first, are unpacked into $SYSROOT for the
+  // build steps (headers and libraries to compile against) and are not delivered.
+  const sysroot = spec.buildRequires.map((name) => `${name}.fragment.tar`);
+  if (sysroot.length > 0) await ctx.ifchange(...sysroot);
+  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)) });
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
   }

@@ -9,8 +9,8 @@
 // says `allowOverlap: true`; an ELF file needing a library no layer provides is an error
 // naming the binary, the soname and its layer, unless it says `allowMissingLibraries: true`.
 import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { RedoError, checkElfClosure, checkLayersDisjoint, loadImageDescription, writeDockerArchive } from 'redo-ts';
+import { dirname, join, relative } from 'node:path';
+import { RedoError, checkElfClosure, checkLayersDisjoint, loadImageDescription, loadSpec, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -26,6 +26,21 @@ export default async function (ctx: RuleContext): Promise<void> {
   await ctx.ifchange(...description.layers, `${ctx.base}.oci.tar`);
   if (!description.allowOverlap) {
     checkLayersDisjoint(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })));
+  }
+  // A layer built from a spec brings the specs it `requires` (run-time dependencies): their
+  // fragments must be layers of this image too.
+  const layerNames = new Set(description.layers.map((layer) => join(ctx.dir, layer)));
+  for (const layer of description.layers) {
+    const specPath = join(ctx.dir, layer.replace(/\.fragment\.tar$/, '.spec.yaml'));
+    if (!layer.endsWith('.fragment.tar') || !existsSync(specPath)) continue;
+    const spec = await loadSpec(specPath, { root: ctx.root });
+    const absent = spec.requires.filter((name) => !layerNames.has(join(dirname(specPath), `${name}.fragment.tar`)));
+    if (absent.length > 0) {
+      throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": layer "${layer}" requires specs that are not layers of the image`, {
+        details: absent.map((name) => `${spec.relativePath} requires ${name}: add ${relative(ctx.dir, join(dirname(specPath), `${name}.fragment.tar`))} to ${descriptionName}`),
+        hint: 'list every required spec\'s fragment under `layers`, or drop it from `requires`',
+      });
+    }
   }
   // Every library an ELF file needs must be in the image (docs/image.md), unless allowed.
   if (!description.allowMissingLibraries) {
