@@ -159,6 +159,20 @@ describe('the ELF closure check', () => {
   });
 });
 
+describe('requires', () => {
+  it('fails an image that holds a spec\'s fragment but not the fragments it requires', async () => {
+    writeFileSync(join(dir, 'targets', 'needs.spec.yaml'), 'name: needs\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/etc" && echo hi > "$DESTDIR/etc/needs"\nfiles:\n  - path: /etc/needs\nrequires: [small]\n');
+    writeFileSync(join(dir, 'targets', 'needs.yaml'), 'tags: [localhost/needs:1]\nlayers: [needs.fragment.tar]\n');
+    const result = await runCli(dir, ['targets/needs.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "targets/needs.tar": layer "needs.fragment.tar" requires specs that are not layers of the image');
+    expect(result.stderr).toContain('targets/needs.spec.yaml requires small: add small.fragment.tar to needs.yaml');
+    writeFileSync(join(dir, 'targets', 'needs.yaml'), 'tags: [localhost/needs:1]\nlayers: [small.fragment.tar, needs.fragment.tar]\n');
+    const fixed = await runCli(dir, ['targets/needs.tar']);
+    expect(fixed.code, fixed.stderr).toBe(0);
+  });
+});
+
 describe('without apt', () => {
   it('names the packages neither apt nor the cache has, then builds from .debs imported with cache add', async () => {
     const env = { REDO_TS_CACHE: join(scratch, 'empty-cache'), APT_CONFIG: aptWithoutSources() };
