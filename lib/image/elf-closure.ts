@@ -28,49 +28,64 @@ export interface ElfDynamic {
  */
 /** Parses the dynamic section of ELF `bytes`; undefined for non-ELF or files without one (static, relocatable). */
 export function readElfDynamic(bytes: Buffer): ElfDynamic | undefined {
-  if (bytes.length < 64 || bytes.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  const is64 = bytes[4] === 2;
-  const isLittle = bytes[5] === 1;
-  const u16 = (at: number): number => (isLittle ? bytes.readUInt16LE(at) : bytes.readUInt16BE(at));
-  const u32 = (at: number): number => (isLittle ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at));
-  const word = (at: number): number => (is64 ? Number(isLittle ? bytes.readBigUInt64LE(at) : bytes.readBigUInt64BE(at)) : u32(at));
-  const type = u16(16);
+  return readElfDynamicFrom((offset, length) => bytes.subarray(offset, offset + length), bytes.length);
+}
+
+/**
+ * As readElfDynamic, reading through `read(offset, length)` (which may return fewer bytes
+ * at the end of the file) so that only the headers, the dynamic segment and the strings
+ * it names are read, never a whole large library.
+ */
+export function readElfDynamicFrom(read: (offset: number, length: number) => Buffer, sizeBytes: number): ElfDynamic | undefined {
+  const head = read(0, 64);
+  if (head.length < 64 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  const is64 = head[4] === 2;
+  const isLittle = head[5] === 1;
+  const u16 = (b: Buffer, at: number): number => (isLittle ? b.readUInt16LE(at) : b.readUInt16BE(at));
+  const u32 = (b: Buffer, at: number): number => (isLittle ? b.readUInt32LE(at) : b.readUInt32BE(at));
+  const word = (b: Buffer, at: number): number => (is64 ? Number(isLittle ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)) : u32(b, at));
+  const type = u16(head, 16);
   if (type !== 2 && type !== 3) return undefined;
-  const phoff = word(is64 ? 32 : 28);
-  const phentsize = u16(is64 ? 54 : 42);
-  const phnum = u16(is64 ? 56 : 44);
+  const phoff = word(head, is64 ? 32 : 28);
+  const phentsize = u16(head, is64 ? 54 : 42);
+  const phnum = u16(head, is64 ? 56 : 44);
+  if (phnum === 0 || phoff + phnum * phentsize > sizeBytes) return undefined;
+  const table = read(phoff, phnum * phentsize);
+  if (table.length < phnum * phentsize) return undefined;
   const loads: Array<{ offset: number; vaddr: number; size: number }> = [];
   let dynamic: { offset: number; size: number } | undefined;
   let interpreter: string | undefined;
   for (let i = 0; i < phnum; i += 1) {
-    const at = phoff + i * phentsize;
-    if (at + phentsize > bytes.length) return undefined;
-    const pType = u32(at);
-    const offset = word(at + (is64 ? 8 : 4));
-    const vaddr = word(at + (is64 ? 16 : 8));
-    const fileSize = word(at + (is64 ? 32 : 16));
+    const at = i * phentsize;
+    const pType = u32(table, at);
+    const offset = word(table, at + (is64 ? 8 : 4));
+    const vaddr = word(table, at + (is64 ? 16 : 8));
+    const fileSize = word(table, at + (is64 ? 32 : 16));
     if (pType === 1) loads.push({ offset, vaddr, size: fileSize });
     else if (pType === 2) dynamic = { offset, size: fileSize };
-    else if (pType === 3) interpreter = bytes.toString('latin1', offset, offset + fileSize).replace(/\0.*$/s, '');
+    else if (pType === 3) interpreter = read(offset, fileSize).toString('latin1').replace(/\0.*$/s, '');
   }
-  if (dynamic === undefined) return undefined;
+  if (dynamic === undefined || dynamic.offset + dynamic.size > sizeBytes) return undefined;
+  const section = read(dynamic.offset, dynamic.size);
   const entrySize = is64 ? 16 : 8;
   const tags: Array<[number, number]> = [];
-  for (let at = dynamic.offset; at + entrySize <= Math.min(bytes.length, dynamic.offset + dynamic.size); at += entrySize) {
-    const tag = word(at);
+  for (let at = 0; at + entrySize <= section.length; at += entrySize) {
+    const tag = word(section, at);
     if (tag === 0) break;
-    tags.push([tag, word(at + entrySize / 2)]);
+    tags.push([tag, word(section, at + entrySize / 2)]);
   }
   const strtabAddress = tags.find(([tag]) => tag === 5)?.[1];
   const load = strtabAddress === undefined ? undefined : loads.find((l) => strtabAddress >= l.vaddr && strtabAddress < l.vaddr + l.size);
   if (strtabAddress === undefined || load === undefined) return undefined;
   const strtab = strtabAddress - load.vaddr + load.offset;
   const stringAt = (offset: number): string => {
-    const start = strtab + offset;
-    const end = bytes.indexOf(0, start);
-    return bytes.toString('utf8', start, end < 0 ? bytes.length : end);
+    for (let length = 256; ; length *= 4) {
+      const chunk = read(strtab + offset, length);
+      const end = chunk.indexOf(0);
+      if (end >= 0 || chunk.length < length) return chunk.toString('utf8', 0, end < 0 ? chunk.length : end);
+    }
   };
-  const result: ElfDynamic = { needed: [], runpath: [], rpath: [], machine: u16(18) };
+  const result: ElfDynamic = { needed: [], runpath: [], rpath: [], machine: u16(head, 18) };
   if (interpreter !== undefined) result.interpreter = interpreter;
   for (const [tag, value] of tags) {
     if (tag === 1) result.needed.push(stringAt(value));
@@ -149,8 +164,7 @@ export function findMissingLibraries(layers: readonly ClosureLayer[]): MissingLi
   for (const path of paths) {
     const { entry, layer } = view.get(path)!;
     if (entry.type !== 'file' || entry.sizeBytes < 64) continue;
-    if (!readContent(entry, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) continue;
-    const elf = readElfDynamic(readContent(entry));
+    const elf = readEntryElf(entry);
     if (elf === undefined) continue;
     if (elf.interpreter !== undefined && !isFile(elf.interpreter)) missing.push({ binary: path, soname: elf.interpreter, layer });
     const origin = path.slice(0, path.lastIndexOf('/')) || '/';
@@ -193,6 +207,26 @@ function ldSoConfFolders(readText: (path: string) => string | undefined, paths: 
   };
   visit('/etc/ld.so.conf');
   return folders;
+}
+
+/** The dynamic section of a file entry, reading only the parts of it that are needed. */
+function readEntryElf(entry: TarEntry): ElfDynamic | undefined {
+  const content = entry.content;
+  if (content === undefined) return undefined;
+  if (content.kind === 'buffer') return readElfDynamic(content.bytes);
+  if (content.kind !== 'path') return undefined;
+  const fd = openSync(content.path, 'r');
+  try {
+    const base = content.offsetBytes ?? 0;
+    return readElfDynamicFrom((offset, length) => {
+      const size = Math.max(0, Math.min(length, entry.sizeBytes - offset));
+      const bytes = Buffer.alloc(size);
+      const got = size === 0 ? 0 : readSync(fd, bytes, 0, size, base + offset);
+      return bytes.subarray(0, got);
+    }, entry.sizeBytes);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readContent(entry: TarEntry, limit = entry.sizeBytes): Buffer {
