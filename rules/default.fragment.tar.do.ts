@@ -1,4 +1,5 @@
-// NAME.fragment.tar: the rootfs fragment described by the target spec NAME.spec.yaml.
+// NAME.fragment.tar: the rootfs fragment described by the target spec NAME.spec.yaml;
+// NAME@LAYER.fragment.tar: only the entries of its layer LAYER.
 //
 // buildFragment (lib/sources) fetches every pinned source through the content-addressed
 // cache, checks it against its integrity pin, runs the spec's build steps in a scratch
@@ -13,7 +14,9 @@ import { buildFragment, loadSpec } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
-  const specPath = join(ctx.dir, `${ctx.base}.spec.yaml`);
+  // NAME@LAYER.fragment.tar is the one layer LAYER of NAME.spec.yaml (see docs/debian.md).
+  const [name, layer] = ctx.base.split('@') as [string, string | undefined];
+  const specPath = join(ctx.dir, `${name}.spec.yaml`);
   await ctx.ifchange(relative(ctx.dir, specPath));
   const spec = await loadSpec(specPath, { root: ctx.root });
   const projectFiles = [...spec.sources, ...spec.patches.map((patch) => patch.source)]
@@ -22,7 +25,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
   // A package list builds from its lock (NAME.lock.yaml): a new lock rebuilds the fragment.
   if (spec.packages !== undefined) {
-    const lock = `${ctx.base}.lock.yaml`;
+    const lock = `${name}.lock.yaml`;
     if (existsSync(join(ctx.dir, lock))) await ctx.ifchange(lock);
     else await ctx.ifcreate(lock);
   }
@@ -30,7 +33,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   // build steps (headers and libraries to compile against) and are not delivered.
   const sysroot = spec.buildRequires.map((name) => `${name}.fragment.tar`);
   if (sysroot.length > 0) await ctx.ifchange(...sysroot);
-  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)) });
+  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), ...(layer !== undefined ? { layer } : {}) });
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
   }

@@ -29,12 +29,14 @@ export default async function (ctx: RuleContext): Promise<void> {
   }
   // A layer built from a spec brings the specs it `requires` (run-time dependencies): their
   // fragments must be layers of this image too.
-  const layerNames = new Set(description.layers.map((layer) => join(ctx.dir, layer)));
+  // NAME@LAYER.fragment.tar (one layer of a spec) counts as NAME's fragment.
+  const specOf = (layer: string): string => join(ctx.dir, layer.replace(/(@[^/]*)?\.fragment\.tar$/, '.spec.yaml'));
+  const layerSpecs = new Set(description.layers.filter((layer) => layer.endsWith('.fragment.tar')).map(specOf));
   for (const layer of description.layers) {
-    const specPath = join(ctx.dir, layer.replace(/\.fragment\.tar$/, '.spec.yaml'));
+    const specPath = specOf(layer);
     if (!layer.endsWith('.fragment.tar') || !existsSync(specPath)) continue;
     const spec = await loadSpec(specPath, { root: ctx.root });
-    const absent = spec.requires.filter((name) => !layerNames.has(join(dirname(specPath), `${name}.fragment.tar`)));
+    const absent = spec.requires.filter((name) => !layerSpecs.has(join(dirname(specPath), `${name}.spec.yaml`)));
     if (absent.length > 0) {
       throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": layer "${layer}" requires specs that are not layers of the image`, {
         details: absent.map((name) => `${spec.relativePath} requires ${name}: add ${relative(ctx.dir, join(dirname(specPath), `${name}.fragment.tar`))} to ${descriptionName}`),

@@ -159,6 +159,26 @@ describe('the ELF closure check', () => {
   });
 });
 
+describe('layers of a package list', () => {
+  it('puts a listed package and what it pulls in into its layer, the rest and dpkg\'s database into the spec\'s', async () => {
+    writeFileSync(join(dir, 'targets', 'layered.spec.yaml'), 'name: layered\nversion: "1"\npackages:\n  - {name: libffi8, layer: ffi}\n  - zlib1g\nexclude: [/usr/share/doc/**]\n');
+    writeFileSync(join(dir, 'targets', 'layered.lock.yaml'), lockOf(dir));
+    const result = await runCli(dir, ['targets/layered@ffi.fragment.tar', 'targets/layered@layered.fragment.tar']);
+    expect(result.code, result.stderr).toBe(0);
+    const members = (layer: string): string[] => execFileSync('tar', ['-tf', join(dir, 'targets', `layered@${layer}.fragment.tar`)], { encoding: 'utf8' }).trim().split('\n');
+    const ffi = members('ffi');
+    // libffi8 pulls in libc6 (and libc6 libgcc-s1, gcc-12-base): listed first, they are ffi's.
+    expect(ffi.filter((path) => !path.endsWith('/')).some((path) => path.includes('libffi.so.8'))).toBe(true);
+    expect(ffi.some((path) => path.includes('libc.so.6'))).toBe(true);
+    expect(ffi.some((path) => path.includes('libz.so'))).toBe(false);
+    expect(ffi.some((path) => path.startsWith('var/lib/dpkg/'))).toBe(false);
+    const rest = members('layered');
+    expect(rest.some((path) => path.includes('libz.so.1'))).toBe(true);
+    expect(rest).toContain('var/lib/dpkg/status');
+    expect(rest.some((path) => path.includes('libffi.so'))).toBe(false);
+  });
+});
+
 describe('requires', () => {
   it('fails an image that holds a spec\'s fragment but not the fragments it requires', async () => {
     writeFileSync(join(dir, 'targets', 'needs.spec.yaml'), 'name: needs\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/etc" && echo hi > "$DESTDIR/etc/needs"\nfiles:\n  - path: /etc/needs\nrequires: [small]\n');

@@ -3,6 +3,7 @@ import { isRedoError } from '../../../../lib/errors.js';
 import { universeFromTexts } from '../../../../lib/sources/debian/indexes.js';
 import { checkLockCurrent, diffLocks, formatLock, lockOf, parseLock } from '../../../../lib/sources/debian/lock.js';
 import { resolvePackages } from '../../../../lib/sources/debian/resolve.js';
+import { packageLayers } from '../../../../lib/sources/debian/packages.js';
 import { parseSpec } from '../../../../lib/sources/spec.js';
 
 const index = [
@@ -85,5 +86,21 @@ describe('lock files', () => {
   it('lists version changes between two locks', () => {
     const newer = { ...lock, packages: lock.packages.map((p) => (p.name === 'app' ? { ...p, version: '1:2.1-1' } : p)).filter((p) => p.name !== 'libc6') };
     expect(diffLocks(lock, newer)).toEqual([{ name: 'app', old: '1:2.0-1', new: '1:2.1-1' }, { name: 'libc6', old: '2.36-9' }]);
+  });
+});
+
+describe('packageLayers', () => {
+  const lockWith = (versions: Record<string, string>) => ({
+    spec: 'x.spec.yaml', architecture: 'amd64', isRecommendsWanted: false, requested: [], indexes: [],
+    packages: [
+      ['app', ['requested']], ['libc6', ['app', 'tool']], ['libssl3', ['app']], ['tool', ['requested']], ['zlib1g', ['tool']],
+    ].map(([name, pulledBy]) => ({ name: name as string, version: versions[name as string] ?? '1', architecture: 'amd64', source: name as string, sizeBytes: 1, filename: '', integrity: '', suite: 's', pulledBy: pulledBy as string[] })),
+  });
+  const list = parseSpec('name: x\nversion: "1"\npackages:\n  - {name: tool, layer: tools}\n  - {name: app, layer: app}\n', '/p/x.spec.yaml', '/p').packages!;
+  it('gives each listed layer its package and what it pulled in, first listed first', () => {
+    expect([...packageLayers(lockWith({}), list)].sort()).toEqual([['app', 'app'], ['libc6', 'tools'], ['libssl3', 'app'], ['tool', 'tools'], ['zlib1g', 'tools']]);
+  });
+  it('does not move any package when one package gets a new version', () => {
+    expect([...packageLayers(lockWith({ libssl3: '2' }), list)]).toEqual([...packageLayers(lockWith({}), list)]);
   });
 });
