@@ -27,6 +27,8 @@ export type { LabelledLayer } from './image/layer-merge.js';
 export { diffEntries, writeDiffLayer } from './image/layer-diff.js';
 export { checkTar } from './image/tar-check.js';
 export type { CheckTarOptions } from './image/tar-check.js';
+export { checkElfClosure, findMissingLibraries, readElfDynamic } from './image/elf-closure.js';
+export type { ClosureLayer, ElfDynamic, MissingLibrary } from './image/elf-closure.js';
 export { partitionEntries } from './image/layer-partition.js';
 export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
 export type { GzipResult } from './image/compress.js';
@@ -82,3 +84,7 @@ export type { PushReport, PushedBlob } from './registry/push.js';
 export { fetchBaseImage, configOnBase, resolveBaseInputs } from './registry/base-image.js';
 export type { BaseImage, BaseInputs, FetchBaseOptions } from './registry/base-image.js';
 export { holdTemporary, withScratchFolder } from './sources/scratch.js';
+// Debian package lists: the lock file format (docs/debian.md) and Debian version order.
+export { readDebianLock, parseLock, lockPathOf } from './sources/debian/lock.js';
+export type { DebianLock, LockedPackage } from './sources/debian/lock.js';
+export { compareDebianVersions } from './sources/debian/version.js';

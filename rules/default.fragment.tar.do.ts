@@ -1,10 +1,12 @@
-// NAME.fragment.tar: the rootfs fragment described by the target spec NAME.spec.yaml.
+// NAME.fragment.tar: the rootfs fragment described by the target spec NAME.spec.yaml;
+// NAME@LAYER.fragment.tar: only the entries of its layer LAYER.
 //
 // buildFragment (lib/sources) fetches every pinned source through the content-addressed
 // cache, checks it against its integrity pin, runs the spec's build steps in a scratch
 // folder and writes the delivered files as a deterministic tar, with the modes and
 // owners the spec (or the .deb) gives, never the builder's. The dependencies recorded
-// here are the spec itself and the project files it reads (`integrity: project`);
+// here are the spec itself, the project files it reads (`integrity: project`), the lock
+// of a package list, and the fragments of its build-requires (unpacked into $SYSROOT);
 // pinned sources need none, since their pins are in the spec's text.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
@@ -16,7 +18,9 @@ import type { RuleContext } from 'redo-ts';
 export default async function (ctx: RuleContext): Promise<void> {
   // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
   ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
-  const specPath = join(ctx.dir, `${ctx.base}.spec.yaml`);
+  // NAME@LAYER.fragment.tar is the one layer LAYER of NAME.spec.yaml (see docs/debian.md).
+  const [name, layer] = ctx.base.split('@') as [string, string | undefined];
+  const specPath = join(ctx.dir, `${name}.spec.yaml`);
   await ctx.ifchange(relative(ctx.dir, specPath));
   const spec = await loadSpec(specPath, { root: ctx.root });
   const projectFiles = [...spec.sources, ...spec.patches.map((patch) => patch.source)]
@@ -25,11 +29,15 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
   // A package list builds from its lock (NAME.lock.yaml): a new lock rebuilds the fragment.
   if (spec.packages !== undefined) {
-    const lock = `${ctx.base}.lock.yaml`;
+    const lock = `${name}.lock.yaml`;
     if (existsSync(join(ctx.dir, lock))) await ctx.ifchange(lock);
     else await ctx.ifcreate(lock);
   }
-  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, onProgress: (line) => ctx.log(line) });
+  // build-requires: their fragments, built first, are unpacked into $SYSROOT for the
+  // build steps (headers and libraries to compile against) and are not delivered.
+  const sysroot = spec.buildRequires.map((name) => `${name}.fragment.tar`);
+  if (sysroot.length > 0) await ctx.ifchange(...sysroot);
+  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line) });
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
   }

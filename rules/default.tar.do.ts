@@ -9,12 +9,15 @@
 // by two layers is an error naming both, unless the description says
 // `allowOverlap: true`; NAME.oci.tar makes the same checks, so a refused image builds
 // neither output. With `audit: true` the image is audited first (see `redo-ts audit`)
-// and any finding `auditAllow` does not accept fails the build.
+// and any finding `auditAllow` does not accept fails the build. An ELF file needing a
+// library no layer provides is an error naming the binary, the soname and its layer,
+// unless it says `allowMissingLibraries: true` (or the image has a base, whose layers
+// are not read).
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { RedoError, auditInventory, collectInventory, formatFindings, imageForPlatform, loadImageDescription, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
+import { dirname, join, relative } from 'node:path';
+import { RedoError, auditInventory, checkElfClosure, collectInventory, formatFindings, imageForPlatform, loadImageDescription, loadSpec, resolveBaseInputs, writeDockerArchive } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -44,6 +47,27 @@ export default async function (ctx: RuleContext): Promise<void> {
       });
     }
     ctx.log(`audit: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
+  }
+  // A layer built from a spec brings the specs it `requires` (run-time dependencies): their
+  // fragments must be layers of this image too.
+  // NAME@LAYER.fragment.tar (one layer of a spec) counts as NAME's fragment.
+  const specOf = (layer: string): string => join(ctx.dir, layer.replace(/(@[^/]*)?\.fragment\.tar$/, '.spec.yaml'));
+  const layerSpecs = new Set(description.layers.filter((layer) => layer.endsWith('.fragment.tar')).map(specOf));
+  for (const layer of description.layers) {
+    const specPath = specOf(layer);
+    if (!layer.endsWith('.fragment.tar') || !existsSync(specPath)) continue;
+    const spec = await loadSpec(specPath, { root: ctx.root });
+    const absent = spec.requires.filter((name) => !layerSpecs.has(join(dirname(specPath), `${name}.spec.yaml`)));
+    if (absent.length > 0) {
+      throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": layer "${layer}" requires specs that are not layers of the image`, {
+        details: absent.map((name) => `${spec.relativePath} requires ${name}: add ${relative(ctx.dir, join(dirname(specPath), `${name}.fragment.tar`))} to ${descriptionName}`),
+        hint: 'list every required spec\'s fragment under `layers`, or drop it from `requires`',
+      });
+    }
+  }
+  // Every library an ELF file needs must be in the image (docs/image.md), unless allowed.
+  if (!description.allowMissingLibraries && description.base === undefined) {
+    checkElfClosure(description.layers.map((layer) => ({ label: layer, path: join(ctx.dir, layer) })), `"${relative(ctx.root, ctx.targetPath)}"`);
   }
   const base = await resolveBaseInputs(description, relative(ctx.root, description.path), ctx.env);
   const result = await writeDockerArchive(

@@ -29,6 +29,7 @@ const commandModules: Record<string, string> = {
   audit: './commands/audit.js',
   contains: './commands/contains.js',
   origin: './commands/origin.js',
+  cache: './commands/cache.js',
 };
 
 /** The exit status table, shown in --help and the README. */

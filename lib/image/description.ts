@@ -28,6 +28,8 @@ import { architectures, envProblem, operatingSystems, portProblem, referenceProb
  *                                        # layout as artifacts (default true)
  *     audit: false                       # true: building NAME.tar fails on audit findings
  *     auditAllow: [setuid:/bin/su]       # findings to accept: KIND or KIND:/path
+ *     allowMissingLibraries: false       # true: skip the check that every ELF file's
+ *                                        # NEEDED libraries are in the image
  *     layers:                            # bottom first; each a tar target, relative
  *       - targets/busybox.fragment.tar   # to this file's folder
  *     config:
@@ -54,6 +56,8 @@ export interface ImageDescription {
   shouldAudit: boolean;
   /** Audit findings to accept: `KIND` or `KIND:/path` (see lib/inventory/audit.ts). */
   auditAllow: string[];
+  /** Whether ELF files may need libraries the image lacks (the closure check is skipped). */
+  allowMissingLibraries: boolean;
   /** Layer targets, relative to the description's folder, bottom first. */
   layers: string[];
   /** The pinned base image reference (with its digest), whose layers go below `layers`. */
@@ -63,7 +67,7 @@ export interface ImageDescription {
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'platforms', 'gzip', 'allowOverlap', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'platforms', 'gzip', 'allowOverlap', 'allowMissingLibraries', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
 
 /** One platform of a multi-arch image, e.g. linux/arm64/v8. */
 export interface ImagePlatform {
@@ -184,6 +188,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
     const seen = new Set(platforms.map((p) => `${p.os}/${p.architecture}/${p.variant ?? ''}`));
     if (seen.size !== platforms.length) fail(platformsNode, 'platforms', 'a platform is listed twice');
   }
+  const allowMissingLibraries = flag('allowMissingLibraries');
 
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
@@ -258,5 +263,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, allowMissingLibraries, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
 }

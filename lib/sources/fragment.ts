@@ -227,7 +227,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
         specPath: spec.path, specLabel: spec.relativePath, root: spec.root, list: spec.packages, cacheDir, env,
         isOffline: options.isOffline === true, scratch: join(scratch, 'packages'), mtimeSeconds,
       });
-      placed.push(...debian.entries.map(({ entry, origin }) => ({ entry, layer: spec.layer, origin: `spec "${spec.name}" (${spec.relativePath}), package ${origin}` })));
+      placed.push(...debian.entries.map(({ entry, origin, layer }) => ({ entry, layer: layer ?? spec.layer, origin: `spec "${spec.name}" (${spec.relativePath}), package ${origin}` })));
       provenance.push(...debian.packages.map((locked) => ({
         kind: 'deb' as const, name: locked.name, version: locked.version, integrity: locked.integrity as Integrity, isProjectFile: false,
         url: `deb:${locked.name}=${locked.version}?arch=${locked.architecture}`, spec: spec.relativePath, role: 'source' as const,
@@ -236,12 +236,33 @@ export async function buildFragment(specPath: string, outPath: string, options: 
 
     const merged = mergePlaced(placed, spec.relativePath);
     const layers = [...new Set(merged.map((item) => item.layer))].sort();
-    const chosen = options.layer === undefined ? merged : merged.filter((item) => item.layer === options.layer);
+    const chosen = options.layer === undefined ? merged : withParentFolders(merged.filter((item) => item.layer === options.layer), merged);
     const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
     const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written };
     if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
     return result;
   }, env.TMPDIR || undefined);
+}
+
+/**
+ * `chosen` plus the folder entries above them that another layer holds, with that
+ * layer's metadata: a layer tar must not invent a parent (0755 root) that, stacked
+ * above, would replace a folder's real mode or owner (/root 0700, /var/mail 2775).
+ */
+function withParentFolders(chosen: PlacedEntry[], all: PlacedEntry[]): PlacedEntry[] {
+  const have = new Set(chosen.map((item) => item.entry.path.toString('latin1')));
+  const folders = new Map(all.filter((item) => item.entry.type === 'directory').map((item) => [item.entry.path.toString('latin1'), item]));
+  const out = [...chosen];
+  for (const item of chosen) {
+    for (const ancestor of ancestorsOf(`/${item.entry.path.toString('latin1')}`)) {
+      const key = ancestor.slice(1);
+      const folder = folders.get(key);
+      if (have.has(key) || folder === undefined) continue;
+      have.add(key);
+      out.push(folder);
+    }
+  }
+  return out;
 }
 
 /**

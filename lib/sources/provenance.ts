@@ -1,10 +1,11 @@
 /** Provenance: every pinned source a set of specs depends on, following requires and build-requires. */
 
 import { RedoError, isRedoError } from '../errors.js';
-import { integrityOfFile } from './integrity.js';
+import { integrityOfFile, type Integrity } from './integrity.js';
 import type { PinnedSource } from './fragment.js';
 import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
+import { lockPathOf, readDebianLock } from './debian/lock.js';
 
 /** A spec reached from the starting specs, and how. */
 export interface ReachedSpec {
@@ -84,6 +85,24 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
         role,
       });
     }
+    if (spec.packages === undefined) continue;
+    // A package list's pins are its lock's packages; a missing lock pins nothing yet.
+    const lock = await readDebianLock(lockPathOf(spec.path)).catch((error: unknown) => {
+      if (isRedoError(error, 'ERR_DEBIAN_LOCK_MISSING')) return undefined;
+      throw error;
+    });
+    for (const locked of lock?.packages ?? []) {
+      out.push({
+        kind: 'deb',
+        name: locked.name,
+        version: locked.version,
+        integrity: locked.integrity as Integrity,
+        isProjectFile: false,
+        url: `deb:${locked.name}=${locked.version}?arch=${locked.architecture}`,
+        spec: spec.relativePath,
+        role: 'source',
+      });
+    }
   }
   return out;
 }
@@ -91,11 +110,12 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
 /**
  * The project files a fragment built from `spec` depends on, relative to the root and
  * sorted: the spec file itself and every `file:` source and patch (pinned or project
- * files). A rule building the fragment declares these with redo-ifchange so that an
+ * files), and the lock file of a spec with a package list. A rule building the fragment declares these with redo-ifchange so that an
  * edit rebuilds it. Pure: reads nothing.
  */
 export function projectInputsOf(spec: Spec): string[] {
   const inputs = new Set<string>([spec.relativePath]);
+  if (spec.packages !== undefined) inputs.add(relative(spec.root, lockPathOf(spec.path)).split('\\').join('/'));
   for (const source of [...spec.sources, ...spec.patches.map((patch) => patch.source)]) {
     if (source.kind === 'file') inputs.add(source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/'));
   }

@@ -6,12 +6,13 @@ import { RedoError } from '../../errors.js';
 import { findProjectRoot } from '../../engine/paths.js';
 import { loadSpec } from '../../sources/spec.js';
 import { loadIndexes, lockPackageList, type IndexSourceOptions } from '../../sources/debian/locking.js';
-import { findSpecFiles } from './pin.js';
+import { readdir } from 'node:fs/promises';
+import { specSuffix } from '../../sources/spec.js';
 
 const usage = `usage: redo-ts lock [--update] [--mirror URL --suite SUITE... [--component C...]] [--keyring FILE] [SPEC...]
 
-Resolves the Debian package list of each SPEC (default: every targets/**/*.spec.yaml
-with a \`packages\` list) into NAME.lock.yaml beside it: the whole dependency closure,
+Resolves the Debian package list of each SPEC (default: every *.spec.yaml of the
+project with a \`packages\` list) into NAME.lock.yaml beside it: the whole dependency closure,
 each package with its exact version, architecture, source, size, pool path and
 sha256 integrity, and which packages pulled it in. Nothing is downloaded but indexes.
 
@@ -27,6 +28,22 @@ the keyring (default: Debian's archive keyring), and each index must match it.
   --keyring FILE    the OpenPGP keyring Release files must be signed with
 
 A build never changes a lock; only this command does.`;
+
+/** Every spec file of the project, sorted: below the root, skipping node_modules and dot folders. */
+async function findProjectSpecs(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (folder: string): Promise<void> => {
+    const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await visit(path);
+      else if (entry.name.endsWith(specSuffix)) out.push(path);
+    }
+  };
+  await visit(root);
+  return out.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
 
 const command: Command = {
   summary: 'resolve Debian package lists into lock files (--update moves versions forward)',
@@ -58,7 +75,7 @@ const command: Command = {
       throw new RedoError('ERR_USAGE', 'redo: "lock": --mirror and --suite go together', { hint: 'redo-ts lock --mirror URL --suite bookworm --suite bookworm-updates' });
     }
     const root = findProjectRoot(io.cwd);
-    const candidates = paths.length > 0 ? paths : await findSpecFiles(join(root, 'targets'));
+    const candidates = paths.length > 0 ? paths : await findProjectSpecs(root);
     const specs = [];
     for (const path of candidates) {
       const spec = await loadSpec(path, { root });
@@ -66,7 +83,7 @@ const command: Command = {
       else if (paths.length > 0) throw new RedoError('ERR_USAGE', `redo: "${spec.relativePath}": has no \`packages\` list to lock`, { hint: 'docs/debian.md shows a package list' });
     }
     if (specs.length === 0) {
-      throw new RedoError('ERR_USAGE', 'redo: "targets": no spec with a `packages` list to lock', { hint: 'name the spec files to lock' });
+      throw new RedoError('ERR_USAGE', 'redo: no spec of the project has a `packages` list to lock', { hint: 'name the spec files to lock' });
     }
     // One load of the indexes per architecture serves every spec.
     const universes = new Map<string, Awaited<ReturnType<typeof loadIndexes>>>();

@@ -118,15 +118,63 @@ export function userEntries(read: (path: string) => Buffer | undefined): TarEntr
  * effects it is known to have and that the build reproduced: `reproducedBy` maps an
  * effect name to a test on the script's text.
  */
-export function reportScripts(packages: readonly InstalledPackage[], reproducedBy: ReadonlyArray<{ effect: string; matches: (pkg: string, script: string) => boolean }>): MaintainerScriptReport[] {
+export function reportScripts(packages: readonly InstalledPackage[], reproducedBy: ReadonlyArray<{ effect: string; matches: (pkg: string, text: string, script: string) => boolean }>): MaintainerScriptReport[] {
   const report: MaintainerScriptReport[] = [];
   for (const pkg of [...packages].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     for (const script of ['preinst', 'postinst']) {
       const bytes = pkg.members.get(script);
       if (bytes === undefined) continue;
       const text = bytes.toString('utf8');
-      report.push({ package: pkg.name, script, reproduced: reproducedBy.filter((effect) => effect.matches(pkg.name, text)).map((effect) => effect.effect) });
+      report.push({ package: pkg.name, script, reproduced: reproducedBy.filter((effect) => effect.matches(pkg.name, text, script)).map((effect) => effect.effect) });
     }
   }
   return report;
+}
+
+const folder = (path: string, mode: number, gid = 0): TarEntry => ({ path: Buffer.from(path), type: 'directory', mode, uid: 0, gid, sizeBytes: 0 });
+const emptyFile = (path: string, mode: number, gid: number): TarEntry => ({ path: Buffer.from(path), type: 'file', mode, uid: 0, gid, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } });
+
+/** Debian's fixed group ids (base-passwd's group.master) that base-files' postinst uses. */
+const mailGid = 8;
+const utmpGid = 43;
+
+/**
+ * What base-files' postinst (Debian 12) does on a fresh install, as entries: the default
+ * dotfiles and /etc/profile and /etc/motd copied from /usr/share/base-files, the folders
+ * it creates (/mnt, /srv, /opt, /media, /var/mail owned by group mail, /run/lock, the
+ * /usr/local tree), the /var/run and /var/lock symlinks into /run, /var/spool/mail,
+ * /usr/local/man, the empty login records in /var/log, and /etc/dpkg/origins/default.
+ * `read` returns a delivered file's bytes and mode by member path; `exists` tells whether a
+ * member is delivered. Returns [] when base-files is not in the image.
+ */
+export function baseFilesEntries(read: (path: string) => { bytes: Buffer; mode: number } | undefined, exists: (path: string) => boolean): TarEntry[] {
+  if (!exists('usr/share/base-files')) return [];
+  const entries: TarEntry[] = [];
+  if (!exists('etc/dpkg/origins/default') && exists('etc/dpkg/origins/debian')) entries.push(symlink('etc/dpkg/origins/default', 'debian'));
+  for (const [from, to] of [['dot.profile', 'root/.profile'], ['dot.bashrc', 'root/.bashrc'], ['profile', 'etc/profile'], ['motd', 'etc/motd']] as const) {
+    const source = read(`usr/share/base-files/${from}`);
+    if (source === undefined || exists(to)) continue;
+    entries.push({ path: Buffer.from(to), type: 'file', mode: source.mode, uid: 0, gid: 0, sizeBytes: source.bytes.length, content: { kind: 'buffer', bytes: source.bytes } });
+  }
+  for (const path of ['mnt', 'srv', 'opt', 'etc/opt', 'var/opt', 'media']) if (!exists(path)) entries.push(folder(path, 0o755));
+  if (!exists('var/mail')) entries.push(folder('var/mail', 0o2775, mailGid));
+  entries.push(symlink('var/spool/mail', '../mail'));
+  if (!exists('run/lock')) entries.push(folder('run/lock', 0o1777));
+  // migrate_directory: the packages' /var/run and /var/lock folders become symlinks.
+  entries.push(symlink('var/run', '/run'), symlink('var/lock', '/run/lock'));
+  for (const path of ['', '/share', '/share/man', '/bin', '/games', '/lib', '/include', '/sbin', '/src', '/etc']) {
+    if (!exists(`usr/local${path}`)) entries.push(folder(`usr/local${path}`, 0o755));
+  }
+  entries.push(symlink('usr/local/man', 'share/man'));
+  entries.push(emptyFile('var/log/wtmp', 0o664, utmpGid), emptyFile('var/log/btmp', 0o660, utmpGid), emptyFile('var/log/lastlog', 0o664, utmpGid));
+  return entries;
+}
+
+/**
+ * What tzdata's postinst does without debconf answers: /etc/localtime → the zone file of
+ * Etc/UTC and /etc/timezone holding "Etc/UTC". [] without tzdata's zone file.
+ */
+export function tzdataEntries(exists: (path: string) => boolean): TarEntry[] {
+  if (!exists('usr/share/zoneinfo/Etc/UTC')) return [];
+  return [symlink('etc/localtime', '/usr/share/zoneinfo/Etc/UTC'), file('etc/timezone', 'Etc/UTC\n')];
 }

@@ -1,7 +1,7 @@
 /** Getting the .deb files a lock names: the content-addressed cache first, else one `apt-get download` (or a mirror), each checked against the lock. */
 
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
@@ -163,6 +163,8 @@ async function downloadFromMirror(missing: readonly LockedPackage[], options: Fe
 export async function addDebsToCache(files: readonly string[], cacheDir: string): Promise<Array<DebIdentity & { integrity: Integrity; path: string }>> {
   const added = [];
   for (const path of files) {
+    const isFile = await stat(path).then((stats) => stats.isFile(), () => false);
+    if (!isFile) throw new RedoError('ERR_USAGE', `redo: "${path}": no such file`, { hint: 'name .deb files to import' });
     const identity = await identityOfDeb(path, path);
     const integrity = await integrityOfFile(path);
     await insertIntoStore(cacheDir, integrity, path, `deb:${identity.name}=${identity.version}?arch=${identity.architecture}`);

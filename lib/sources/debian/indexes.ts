@@ -197,22 +197,31 @@ export async function loadAptIndexes(options: IndexOptions = {}): Promise<Packag
   }
   targets.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
   const universe = emptyUniverse(architecture);
-  const releases = new Map<string, Paragraph | string>();
-  for (const target of targets) {
+  // Verifying and decompressing run in child processes: start them all at once, then
+  // add the indexes in their sorted order so the result does not depend on timing.
+  const releases = new Map<string, Promise<Paragraph | string>>();
+  const releaseOf = (target: AptIndexTarget): Promise<Paragraph | string> => {
     let release = releases.get(target.baseUri);
     if (release === undefined) {
       const stem = join(dirname(target.filename), uriToFileName(target.baseUri));
-      try {
-        const signed = await verifyAptRelease(stem, keyringPath, env);
-        release = parseParagraphs(signed)[0] ?? new Map<string, string>();
-      } catch (cause) {
-        release = cause instanceof RedoError ? `${target.baseUri}: ${cause.headline.replace(/^redo: /, '')}` : String(cause);
-      }
+      release = verifyAptRelease(stem, keyringPath, env).then(
+        (signed) => parseParagraphs(signed)[0] ?? new Map<string, string>(),
+        (cause: unknown) => (cause instanceof RedoError ? `${target.baseUri}: ${cause.headline.replace(/^redo: /, '')}` : String(cause)),
+      );
       releases.set(target.baseUri, release);
-      if (typeof release === 'string') universe.skipped.push(release);
     }
-    if (typeof release === 'string') continue;
-    const cat = await run('/usr/lib/apt/apt-helper', ['cat-file', target.filename], env);
+    return release;
+  };
+  const loaded = targets.map((target) => Promise.all([releaseOf(target), run('/usr/lib/apt/apt-helper', ['cat-file', target.filename], env)]));
+  for (const promise of loaded) promise.catch(() => undefined);
+  const skipped = new Set<string>();
+  for (const [index, target] of targets.entries()) {
+    const [release, cat] = await loaded[index]!;
+    if (typeof release === 'string') {
+      if (!skipped.has(release)) universe.skipped.push(release);
+      skipped.add(release);
+      continue;
+    }
     if (cat.status !== 0) {
       throw indexError(`"${target.filename}": cannot read the package index`, [`apt-helper: ${cat.stderr.trim()}`], 'run apt-get update');
     }
@@ -288,16 +297,81 @@ function emptyUniverse(architecture: string): PackageUniverse {
 /** Adds every record of one index text (for the universe's architecture or `all`). */
 function addIndex(universe: PackageUniverse, text: string, info: IndexInfo): void {
   universe.indexes.push(info);
-  for (const paragraph of parseParagraphs(text)) {
-    const architecture = paragraph.get('Architecture') ?? '';
-    if (architecture !== universe.architecture && architecture !== 'all') continue;
-    const record = recordOf(paragraph, info.suite);
-    if (record === undefined) continue;
-    const versions = universe.byName.get(record.name) ?? [];
-    // The same version in two suites (a point release copied into updates): keep one.
-    if (!versions.some((other) => other.version === record.version && other.architecture === record.architecture)) versions.push(record);
-    universe.byName.set(record.name, versions);
+  // 60,000 paragraphs: only Package, Version and Architecture are read now; the rest of
+  // a record is parsed when the resolver first touches it (see IndexedRecord).
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n\n', start);
+    if (end < 0) end = text.length;
+    if (end > start) {
+      const paragraph = text.slice(start, end);
+      const architecture = fieldOf(paragraph, 'Architecture');
+      if (architecture === universe.architecture || architecture === 'all') {
+        const name = fieldOf(paragraph, 'Package');
+        const version = fieldOf(paragraph, 'Version');
+        if (name !== undefined && version !== undefined) {
+          const versions = universe.byName.get(name) ?? [];
+          // The same version in two suites (a point release copied into updates): keep one.
+          if (!versions.some((other) => other.version === version && other.architecture === architecture)) {
+            versions.push(new IndexedRecord(name, version, architecture, info.suite, paragraph));
+          }
+          universe.byName.set(name, versions);
+        }
+      }
+    }
+    start = end + 2;
   }
+}
+
+/** The value of one single-line field of a paragraph (`Package`), or undefined. */
+function fieldOf(paragraph: string, name: string): string | undefined {
+  const at = paragraph.startsWith(`${name}: `) ? 0 : paragraph.indexOf(`\n${name}: `) + 1;
+  if (at <= 0 && !paragraph.startsWith(`${name}: `)) return undefined;
+  const from = at + name.length + 2;
+  const end = paragraph.indexOf('\n', from);
+  return paragraph.slice(from, end < 0 ? paragraph.length : end).trim();
+}
+
+/** A PackageRecord whose fields beyond name, version and architecture are parsed on first use. */
+class IndexedRecord implements PackageRecord {
+  private parsed: PackageRecord | undefined;
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    readonly architecture: string,
+    readonly suite: string,
+    private readonly text: string,
+  ) {}
+
+  private get full(): PackageRecord {
+    this.parsed ??= recordOf(parseParagraphs(this.text)[0] ?? new Map<string, string>(), this.suite) ?? emptyRecord(this);
+    return this.parsed;
+  }
+
+  get source(): string { return this.full.source; }
+  get filename(): string { return this.full.filename; }
+  get sizeBytes(): number { return this.full.sizeBytes; }
+  get sha256Hex(): string { return this.full.sha256Hex; }
+  get depends(): Relation[][] { return this.full.depends; }
+  get preDepends(): Relation[][] { return this.full.preDepends; }
+  get recommends(): Relation[][] { return this.full.recommends; }
+  get conflicts(): Relation[][] { return this.full.conflicts; }
+  get breaks(): Relation[][] { return this.full.breaks; }
+  get multiArch(): string { return this.full.multiArch; }
+  get isEssential(): boolean { return this.full.isEssential; }
+  get priority(): string { return this.full.priority; }
+  get provides(): Relation[] {
+    // Most packages provide nothing: skip the full parse for them.
+    if (this.parsed === undefined && !this.text.includes('\nProvides: ')) return [];
+    return this.full.provides;
+  }
+}
+
+function emptyRecord(base: { name: string; version: string; architecture: string; suite: string }): PackageRecord {
+  return {
+    ...base, source: base.name, filename: '', sizeBytes: 0, sha256Hex: '', depends: [], preDepends: [], recommends: [], conflicts: [],
+    breaks: [], provides: [], multiArch: 'no', isEssential: false, priority: 'optional',
+  };
 }
 
 /** A PackageRecord from an index paragraph; undefined when a needed field is missing. */

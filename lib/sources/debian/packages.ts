@@ -4,7 +4,7 @@ import { relative } from 'node:path';
 import type { TarEntry } from '../../image/tar.js';
 import { checkDebIdentity, fetchLockedPackages, identityOfDeb } from './fetch.js';
 import { hostArchitecture } from './indexes.js';
-import { checkLockCurrent, lockPathOf, readDebianLock, type LockedPackage } from './lock.js';
+import { checkLockCurrent, lockPathOf, readDebianLock, type DebianLock, type LockedPackage } from './lock.js';
 import type { PackageList } from './package-list.js';
 import { assembleDebianRootfs } from './rootfs.js';
 import type { MaintainerScriptReport } from './effects.js';
@@ -26,8 +26,11 @@ export interface DebianPackagesOptions {
 
 /** The packages' rootfs entries and what was done to make them. */
 export interface DebianPackagesResult {
-  /** Entries with the package (or `dpkg`, `redo-ts`) they came from. */
-  entries: Array<{ entry: TarEntry; origin: string }>;
+  /**
+   * Entries with the package (or `dpkg`, `redo-ts`) they came from, and their layer when
+   * the package list puts the package in one (undefined: the spec's layer).
+   */
+  entries: Array<{ entry: TarEntry; origin: string; layer?: string }>;
   packages: LockedPackage[];
   scripts: MaintainerScriptReport[];
   effects: string[];
@@ -53,13 +56,45 @@ export async function buildDebianPackages(options: DebianPackagesOptions): Promi
     cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env, ...(mirror !== undefined ? { mirror } : {}),
   });
   const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir });
+  const layers = packageLayers(lock, options.list);
   return {
-    entries: assembled.entries.map((entry) => ({ entry, origin: assembled.origins.get(entry.path.toString('latin1')) ?? 'redo-ts' })),
+    entries: assembled.entries.map((entry) => {
+      const origin = assembled.origins.get(entry.path.toString('latin1')) ?? 'redo-ts';
+      const layer = layers.get(origin);
+      return layer === undefined ? { entry, origin } : { entry, origin, layer };
+    }),
     packages: lock.packages,
     scripts: assembled.scripts,
     effects: assembled.effects,
     lockPath: lockLabel,
   };
+}
+
+/**
+ * The layer of each locked package, for package lists that name layers: each listed
+ * package with a `layer`, taken in list order, claims itself and every package its
+ * dependencies pulled in (per the lock's pulled-by) that no earlier entry claimed.
+ * Unclaimed packages, dpkg's database and generated files stay in the spec's layer.
+ * Stable: a new version of a package changes only its own layer's files (and the
+ * database in the spec's layer), as long as the dependency graph keeps its shape. Pure.
+ */
+export function packageLayers(lock: DebianLock, list: PackageList): Map<string, string> {
+  const pulled = new Map<string, string[]>();
+  for (const locked of lock.packages) {
+    for (const by of locked.pulledBy) pulled.set(by, [...(pulled.get(by) ?? []), locked.name]);
+  }
+  const layers = new Map<string, string>();
+  for (const entry of list.entries) {
+    if (entry.layer === undefined || layers.has(entry.relation.name)) continue;
+    const queue = lock.packages.some((p) => p.name === entry.relation.name) ? [entry.relation.name] : [];
+    while (queue.length > 0) {
+      const name = queue.shift()!;
+      if (layers.has(name)) continue;
+      layers.set(name, entry.layer);
+      queue.push(...(pulled.get(name) ?? []).filter((next) => !layers.has(next)));
+    }
+  }
+  return layers;
 }
 
 /**

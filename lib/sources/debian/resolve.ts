@@ -111,7 +111,8 @@ export function resolvePackages(universe: PackageUniverse, requests: readonly Re
     if (record === undefined) {
       const known = universe.byName.has(request.name) || universe.providers.has(request.name);
       if (!known) {
-        const similar = [...universe.byName.keys()].filter((name) => name.startsWith(request.name) || request.name.startsWith(name)).sort().slice(0, 5);
+        const similar = [...universe.byName.keys()].filter((name) => name.startsWith(request.name) || request.name.startsWith(name))
+          .sort((a, b) => Math.abs(a.length - request.name.length) - Math.abs(b.length - request.name.length) || (a < b ? -1 : 1)).slice(0, 5);
         throw new RedoError('ERR_DEBIAN_UNKNOWN_PACKAGE', `redo: package "${request.name}": not in any package index`, {
           details: [`indexes: ${universe.indexes.map((index) => `${index.suite} ${index.path}`).join(', ')}`, ...(similar.length > 0 ? [`similar names: ${similar.join(', ')}`] : [])],
           hint: 'check the name (apt-cache search NAME), the architecture and the configured suites and components',

@@ -12,7 +12,7 @@ import { compileGlob } from '../glob.js';
 import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
-import { alternativesEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
 import { checkDebIdentity } from './fetch.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
@@ -45,10 +45,14 @@ export interface AssembledRootfs {
   effects: string[];
 }
 
-/** Top-level folders that are symlinks into /usr on Debian 12 (merged-/usr), per architecture. */
-export function mergedUsrFolders(architecture: string): string[] {
-  const extra: Record<string, string[]> = { amd64: ['lib32', 'lib64', 'libx32'], i386: ['lib64', 'libx32'], ppc64el: ['lib64'], s390x: ['lib32', 'lib64'], mips64el: ['lib32', 'lib64'] };
-  return ['bin', 'lib', 'sbin', ...(extra[architecture] ?? ['lib64'])].sort();
+/**
+ * Top-level folders that are symlinks into /usr on Debian 12 (merged-/usr): /bin, /lib
+ * and /sbin always, and each other /lib* folder (lib64, lib32, …) some package ships, as
+ * the usrmerge conversion (and mmdebstrap) leaves them. `shipped` are top-level names.
+ */
+export function mergedUsrFolders(shipped: Iterable<string>): string[] {
+  const extra = [...shipped].filter((name) => /^lib(32|64|x32|o32)$/.test(name));
+  return [...new Set(['bin', 'lib', 'sbin', ...extra])].sort();
 }
 
 /** Maps a member path to where it lands on a merged-/usr system: `bin/sh` → `usr/bin/sh`. */
@@ -89,8 +93,6 @@ function readContent(entry: TarEntry): Buffer {
  */
 export async function assembleDebianRootfs(options: AssembleOptions): Promise<AssembledRootfs> {
   const { lock, list } = options;
-  const folders = mergedUsrFolders(lock.architecture);
-  const mapPath = mergedUsrMapper(folders);
   const globalExclude = list.exclude.map(compileGlob);
   const byPath = new Map<string, TarEntry>();
   const origins = new Map<string, string>();
@@ -104,8 +106,12 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     const label = `${locked.name}=${locked.version}`;
     return { members: await readDebControl(path, label), entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
   });
+  const all = [];
+  for (const promise of unpacked) all.push(await promise);
+  const folders = mergedUsrFolders(new Set(all.flatMap(({ entries }) => entries.map((entry) => entry.path.toString('latin1').split('/')[0]!))));
+  const mapPath = mergedUsrMapper(folders);
   for (const [index, locked] of lock.packages.entries()) {
-    const { members, entries } = await unpacked[index]!;
+    const { members, entries } = all[index]!;
     const control = parseParagraphs(members.get('control')!.toString('utf8'))[0] ?? new Map<string, string>();
     checkDebIdentity(
       { name: control.get('Package') ?? '', version: control.get('Version') ?? '', architecture: control.get('Architecture') ?? '' },
@@ -161,6 +167,20 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     const entry = byPath.get(member);
     return entry?.type === 'file' ? readContent(entry) : undefined;
   };
+  const readWithMode = (member: string): { bytes: Buffer; mode: number } | undefined => {
+    const entry = byPath.get(member);
+    return entry?.type === 'file' ? { bytes: readContent(entry), mode: entry.mode } : undefined;
+  };
+  const baseFiles = baseFilesEntries(readWithMode, (member) => byPath.has(member));
+  if (baseFiles.length > 0) effects.push('base-files folders, dotfiles and symlinks');
+  generated.push(...baseFiles);
+  const timezone = tzdataEntries((member) => byPath.has(member));
+  if (timezone.length > 0) effects.push('time zone Etc/UTC');
+  generated.push(...timezone);
+  const pythonLocal = [...byPath.keys()].filter((key) => /^usr\/lib\/python3\.[0-9]+$/.test(key)).sort()
+    .flatMap((key) => [`usr/local/lib/${key.slice('usr/lib/'.length)}`, `usr/local/lib/${key.slice('usr/lib/'.length)}/dist-packages`])
+    .map((path): TarEntry => ({ path: Buffer.from(path), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 }));
+  generated.push(...pythonLocal);
   if (!byPath.has('etc/passwd')) {
     const users = userEntries(read);
     if (users.length > 0) effects.push('users and groups from base-passwd');
@@ -191,15 +211,17 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   const hasPython = exists('/usr/bin/python3');
   const scripts = reportScripts(installed, [
     { effect: 'users and groups from base-passwd', matches: (pkg) => pkg === 'base-passwd' },
+    { effect: 'time zone Etc/UTC', matches: (pkg, _text, script) => pkg === 'tzdata' && script === 'postinst' },
+    { effect: 'base-files folders, dotfiles and symlinks', matches: (pkg, text) => pkg === 'base-files' && text.includes('install_directory') },
     { effect: 'alternatives', matches: (pkg) => alternatives.some((alt) => alt.package === pkg) },
-    { effect: 'ld.so.cache', matches: (_pkg, text) => /\bldconfig\b/.test(text) },
+    { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
   return { entries: [...byPath.values()], origins, scripts, effects };
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 1;
+const effectsFormat = 3;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
@@ -257,10 +279,12 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   if (exists('/usr/bin/python3')) {
     const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
     const folders = (await readdir(join(root, 'usr/lib'))).filter((name) => /^python3(\.[0-9]+)?$/.test(name)).sort().map((name) => `/usr/lib/${name}`);
+    if (exists('/usr/share/python3')) folders.push('/usr/share/python3');
     await runTool(options, 'byte-compile Python', 'env', [
       '-i', ...Object.entries(chrootEnv).map(([k, v]) => `${k}=${v}`), ...inChroot,
       '/usr/bin/python3', '-E', '-s', '-B', '-m', 'compileall', '-q', '-f', '--invalidation-mode', 'unchecked-hash',
-      '-x', '/(test|tests|idle_test)/|lib2to3/tests/data|/bad_coding|badsyntax', ...folders,
+      // Only the files written not to compile are skipped (as Debian's py3compile does).
+      '-x', 'lib2to3/tests/data|/bad_coding|badsyntax|/test/test_lib2to3/data', ...folders,
     ]);
     let count = 0;
     for (const folder of folders) {
