@@ -544,6 +544,7 @@ export class Engine {
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
           ? `stamp:${job.stampSha256Hex}`
+          : result.treeSha256Hex !== undefined ? `dir:${result.treeSha256Hex}`
           : result.output !== null ? identityOf(result.output) : `none:${builds}`;
         // Dependents may go on at once; the lock is kept until the record is saved.
         const saving = this.state.saveInBackground({

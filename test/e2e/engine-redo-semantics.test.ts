@@ -153,4 +153,24 @@ describe('108-redo-semantics', () => {
     expect(strict.code).toBe(1);
     expect(rig.read('noshebang')).toBeUndefined();
   });
+
+  it('a rule may build a folder at $3; dependents see its content; removing the old $1 is allowed', async () => {
+    const first = await rig.run(['usefolder']);
+    expect(first.stderr).not.toContain('redo: "');
+    expect(first.code).toBe(0);
+    expect(rig.read('usefolder')).toBe('one\nb\n');
+    expect(rig.takeRunLog()).toEqual(['folder', 'usefolder']);
+    writeFileSync(rig.path('folder.in'), 'two\n');
+    expect((await rig.run(['usefolder'])).code).toBe(0);
+    expect(rig.read('usefolder')).toBe('two\nb\n');
+    expect(rig.takeRunLog()).toEqual(['folder', 'usefolder']);
+    expect((await rig.run(['-f', 'folder'])).code).toBe(0);
+    expect((await rig.run(['usefolder'])).code).toBe(0);
+    expect(rig.takeRunLog()).toEqual(['folder']);
+    expect((await rig.run(['rmold'])).code).toBe(0);
+    const again = await rig.run(['-f', 'rmold']);
+    expect(again.stderr).not.toContain('modified $1');
+    expect(again.code).toBe(0);
+    expect(rig.read('rmold')).toBe('new\n');
+  });
 });
