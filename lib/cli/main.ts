@@ -64,6 +64,7 @@ async function help(io: CommandIO): Promise<void> {
     '  -k, --keep-going   keep building other targets after a failure',
     '  -x                 run sh rules with sh -x',
     '  -v                 run sh rules with sh -v',
+    '  --shuffle          start independent targets in random order (finds undeclared deps)',
     '  --why, --explain   say why each TARGET is or would be rebuilt; build nothing',
     '  -h, --help         this text',
     '  --version          print the version',

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
-import { environmentChanges, openCallerStderr, parseExportedEnvironment, type CallerContext } from './caller.js';
+import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
@@ -28,6 +28,8 @@ export interface EngineOptions {
   isXtrace: boolean;
   /** -v: run sh rules with `sh -v`. */
   isVerbose: boolean;
+  /** --shuffle: start independent targets in random order (finds undeclared dependencies). */
+  isShuffle?: boolean;
   /** Base environment for rules. */
   env: NodeJS.ProcessEnv;
   /** Absolute directory holding the sh client scripts (redo-ifchange, ...). */
@@ -131,8 +133,9 @@ export class Engine {
       return path.isAbsolute(target) && !fs.existsSync(target) ? toTargetPath(this.root, fromDir, name) : target;
     }))];
     const summary: BuildSummary = { failed: [], firstError: undefined };
+    const order = startOrder(targets.length, this.options.isShuffle === true);
     const results = await Promise.all(
-      targets.map(async (target) => {
+      order.map((index) => targets[index] as string).map(async (target) => {
         const outcome = this.requireBuilt(target, [target], await this.ensure(target, [target], undefined, isForced));
         // Only a failure that reaches a top-level target stops the run (redo's rule): one
         // a rule tolerated (`redo-ifchange x || true`) does not.
@@ -480,7 +483,9 @@ export class Engine {
       await this.slots.acquire(chain.length);
       const job = this.createJob(target, chain, found.cwd, deps, caller);
       try {
-        if (this.isStopping) {
+        if (this.isStopping || caller?.batch?.isStopped === true) {
+          // Not a failure of its own: a later request may still build it.
+          if (!this.isStopping) this.outcomes.delete(target);
           return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": not built after an earlier failure`) };
         }
         this.options.onEvent({ kind: 'started', target, chain, reason });
@@ -510,8 +515,8 @@ export class Engine {
             target,
             found,
             env,
-            isXtrace: this.options.isXtrace,
-            isVerbose: this.options.isVerbose,
+            isXtrace: this.options.isXtrace || caller?.isXtrace === true,
+            isVerbose: this.options.isVerbose || caller?.isVerbose === true,
             logFile: this.state.logPath(target),
             scratchDir: server.runDir,
             onStderr: showStderr,
@@ -591,7 +596,7 @@ export class Engine {
       stampSha256Hex: null,
       hasSlot: true,
       isLastRequestFailed: false,
-      caller: caller === undefined ? undefined : { ...caller, clientPid: undefined },
+      caller: caller === undefined ? undefined : { env: caller.env, umask: caller.umask, clientPid: undefined, isXtrace: caller.isXtrace === true, isVerbose: caller.isVerbose === true },
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -642,7 +647,9 @@ export class Engine {
       case 'ifcreate': {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
-        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), this.readCaller(callId));
+        const inherited = this.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
+        const caller: CallerContext = { ...inherited, isXtrace: job.caller?.isXtrace === true, isVerbose: job.caller?.isVerbose === true };
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), caller);
       }
       case 'always':
         job.isAlways = true;
@@ -695,9 +702,23 @@ export class Engine {
     fromDir: string,
     caller: CallerContext | undefined,
   ): Promise<number> {
+    const options = command === 'ifcreate' ? parseCallOptions(['--', ...names]) : parseCallOptions(names);
+    if ('problem' in options) {
+      job.writeStderr(`redo: ${options.problem}\n  hint: redo and redo-ifchange take -j N, -k, -x, -v, --shuffle\n`);
+      return 2;
+    }
+    // The call's own options apply to everything it builds, as redo's do to its subtree.
+    const context: CallerContext = {
+      env: caller?.env,
+      umask: caller?.umask,
+      clientPid: caller?.clientPid,
+      isXtrace: caller?.isXtrace === true || options.isXtrace,
+      isVerbose: caller?.isVerbose === true || options.isVerbose,
+      ...(options.isKeepGoing || this.options.isKeepGoing ? {} : { batch: { isStopped: false } }),
+    };
     let targets: string[];
     try {
-      targets = names.map((name) => toDependencyPath(this.root, fromDir, name));
+      targets = options.names.map((name) => toDependencyPath(this.root, fromDir, name));
     } catch (error) {
       job.writeStderr(`${isRedoError(error) ? error.render() : String(error)}\n`);
       return 2;
@@ -714,15 +735,22 @@ export class Engine {
     }
     job.hasSlot = false;
     this.slots.release();
-    let outcomes: Outcome[];
+    // A nested -jN runs N rules at once: the one budget grows to N while this call runs.
+    const extraSlots = options.jobs === undefined ? 0 : Math.max(0, options.jobs - this.slots.capacity);
+    this.slots.grow(extraSlots);
+    const outcomes: Outcome[] = new Array<Outcome>(targets.length);
     try {
-      outcomes = await Promise.all(
-        targets.map(async (target) => {
+      await Promise.all(
+        startOrder(targets.length, options.isShuffle || this.options.isShuffle === true).map(async (index) => {
+          const target = targets[index] as string;
           const chain = [...job.chain, target];
-          return this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', caller));
+          const outcome = this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', context));
+          if (outcome.status === 'failed' && context.batch !== undefined) context.batch.isStopped = true;
+          outcomes[index] = outcome;
         }),
       );
     } finally {
+      this.slots.shrink(extraSlots);
       await this.slots.acquire(JobSlots.RESUMING);
       job.hasSlot = true;
     }

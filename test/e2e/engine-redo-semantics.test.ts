@@ -173,4 +173,34 @@ describe('108-redo-semantics', () => {
     expect(again.code).toBe(0);
     expect(rig.read('rmold')).toBe('new\n');
   });
+
+  it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1', async () => {
+    const result = await rig.run(['-j1', 'nestedj']);
+    expect(result.code).toBe(0);
+    expect(rig.read('nestedj')).toBe('together\ntogether\ntogether\n');
+  });
+
+  it('nested -x traces the rules it starts; nested -k keeps going after a failure', async () => {
+    const traced = await rig.run(['xcall']);
+    expect(traced.code).toBe(0);
+    expect(traced.stderr).toContain('+ echo traced-command');
+    const stop = await rig.run(['-j1', 'nok']);
+    expect(stop.code).toBe(0);
+    expect(rig.read('nok')).toBe('skipped\n');
+    const keep = await rig.run(['-j1', 'withk']);
+    expect(keep.code).toBe(0);
+    expect(rig.read('withk')).toBe('built\n');
+  });
+
+  it('--shuffle starts independent targets in random order', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((n) => `${n}.order`);
+    const orders = new Set<string>();
+    for (let i = 0; i < 4; i += 1) {
+      rmSync(rig.path('order.log'), { force: true });
+      expect((await rig.run(['-j1', '-f', '--shuffle', ...names])).code).toBe(0);
+      orders.add(rig.read('order.log') ?? '');
+      if (i === 0) expect((rig.read('order.log') ?? '').split('\n').filter((l) => l !== '').sort()).toEqual(names.map((n) => n.slice(0, 1)));
+    }
+    expect(orders.size).toBeGreaterThan(1);
+  });
 });
