@@ -22,6 +22,7 @@ const commandModules: Record<string, string> = {
   verify: './commands/verify.js',
   pin: './commands/pin.js',
   pins: './commands/pins.js',
+  init: './commands/init.js',
 };
 
 /** The exit status table, shown in --help and the README. */
@@ -84,6 +85,10 @@ async function help(io: CommandIO): Promise<void> {
     '',
     'Inside sh rules, redo, redo-ifchange, redo-ifcreate, redo-always, redo-stamp,',
     'redo-whichdo, redo-ood, redo-targets, redo-sources and redo-log are on PATH.',
+    'The package also installs them as commands (redo, redo-ifchange, ... redo-log), so',
+    'redo projects build unchanged; `npx redo-ts init` starts a new image project.',
+    'Shared rules (fragment, layer, image, initrd) come from the installed package,',
+    "after the project's own rules/.",
     'Project root: $REDO_TS_ROOT, else the nearest folder with .redo/, rules/,',
     'package.json or .git, else the current folder.',
     '',

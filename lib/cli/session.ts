@@ -77,6 +77,13 @@ export function libexecDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
 }
 
+/** The name terminator the listing command `name` prints: NUL with `-0`, else newline. Throws ERR_USAGE for other arguments. */
+export function endOfName(args: string[], name: string): string {
+  const unknown = args.filter((arg) => arg !== '-0');
+  if (unknown.length > 0) throw new RedoError('ERR_USAGE', `redo: "${name}": unknown argument ${JSON.stringify(unknown[0])}`, { hint: `see redo-ts ${name} --help` });
+  return args.includes('-0') ? '\0' : '\n';
+}
+
 /** Absolute `rules/` folder of this redo-ts package: shared rules, searched after the project's own. */
 export function sharedRulesDir(): string {
   return path.resolve(libexecDir(), '..', 'rules');
