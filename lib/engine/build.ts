@@ -283,7 +283,8 @@ export class Engine {
     try {
       // Outside the project only sources live (system headers named by gcc -MD output).
       const record = path.isAbsolute(target) ? undefined : this.state.load(target);
-      if (isForced && record === undefined && fs.existsSync(path.resolve(this.root, target))) {
+      // A target this run built may not have its record saved yet (saves run in the background).
+      if (isForced && record === undefined && !this.builtTargets.has(target) && fs.existsSync(path.resolve(this.root, target))) {
         // Never overwrite or delete a file redo-ts did not make (a source).
         const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
         const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
@@ -356,6 +357,8 @@ export class Engine {
   }
 
   private readonly warnedSources = new Set<string>();
+  /** Targets whose rule this engine ran (their records may still be being saved). */
+  private readonly builtTargets = new Set<string>();
 
   /** Stamp of a source file, hashed at most once per engine (stat fast path against `hint`). */
   private stampSource(target: string, hint?: FileStamp): FileStamp | undefined {
@@ -456,9 +459,10 @@ export class Engine {
       fs.rmSync(temporaryOutputPath(path.resolve(this.root, target), deadPid), { force: true, recursive: true }),
     );
     try {
+      // Another build (or this one's record save) held the lock: read what it left.
+      if (hasWaited) record = this.state.load(target);
       if (hasWaited && !isForced) {
-        // Another process held the lock: it probably just built this target.
-        record = this.state.load(target);
+        // Another process probably just built this target.
         const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) return this.sourceOutcome(target);
         if (verdict.status === 'failed') return verdict;
@@ -564,6 +568,7 @@ export class Engine {
           deps: job.deps,
         });
         isLockHandedOver = true;
+        this.builtTargets.add(target);
         this.track(saving.finally(() => this.locks.release(target)));
         this.options.onEvent({
           kind: 'built',

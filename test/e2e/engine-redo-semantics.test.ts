@@ -83,6 +83,10 @@ describe('108-redo-semantics', () => {
     expect(changed.stderr).toContain('redo  c/hello.o  (changed: c/greeting.h)');
     expect(rig.takeRunLog()).toEqual(['hello']);
     expect((await rig.run(['sources', 'c/hello'])).stdout).toContain('/usr/include/stdio.h\n');
+    const ood = await rig.run(['ood']);
+    expect(ood.code).toBe(0);
+    expect(ood.stdout).not.toContain('c/hello');
+    expect((await rig.run(['--why', 'c/hello'])).code).toBe(0);
   });
 
   it('redo X always rebuilds X, also when already built in the same run', async () => {
