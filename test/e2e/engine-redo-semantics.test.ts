@@ -25,6 +25,19 @@ describe('108-redo-semantics', () => {
     expect(rig.takeRunLog()).toEqual(['sub/x']);
   });
 
+  it('redo-ifcreate, redo-whichdo and redo-targets in a rule resolve against its current folder', async () => {
+    const result = await rig.run(['insub']);
+    expect(result.code).toBe(0);
+    const lines = (rig.read('insub') ?? '').split('\n');
+    expect(lines[0]).toBe('x.do');
+    expect(lines).toContain('x');
+    expect(lines).not.toContain('sub/x');
+    expect((await rig.run(['insub'])).stderr).toBe('');
+    writeFileSync(rig.path('sub/flag'), '');
+    expect((await rig.run(['insub'])).stderr).toContain('redo  insub  (created: sub/flag)');
+    rig.takeRunLog();
+  });
+
   it('cd .. && redo-ifchange dir/y from a rule in dir/ means dir/y', async () => {
     const result = await rig.run(['dir/up']);
     expect(result.code).toBe(0);
