@@ -498,7 +498,7 @@ export class Engine {
         const { server, spawner } = await this.startServer();
         server.openJob(job.token);
         // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
-        const changes = caller?.env === undefined ? { set: {}, unset: [] } : environmentChanges(spawner.env, caller.env);
+        const changes = this.changesFor(spawner.env, caller?.env);
         const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
         const stderrFd = caller?.clientPid === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
         const showStderr = (text: string): void => {
@@ -682,8 +682,31 @@ export class Engine {
       return undefined;
     }
     fs.rmSync(file, { force: true });
-    const { env, umask } = parseExportedEnvironment(text);
-    return { env, umask, clientPid: Number(callId) };
+    // Most calls of a build send the same text but for REDO_PARENT (not inherited
+    // anyway): parse each distinct rest once.
+    text = text.replace(/^(?:export|declare -x) REDO_PARENT=\S*\n/m, '');
+    let parsed = this.parsedCallers.get(text);
+    if (parsed === undefined) {
+      parsed = parseExportedEnvironment(text);
+      if (this.parsedCallers.size >= 64) this.parsedCallers.clear();
+      this.parsedCallers.set(text, parsed);
+    }
+    return { env: parsed.env, umask: parsed.umask, clientPid: Number(callId) };
+  }
+
+  private readonly parsedCallers = new Map<string, ReturnType<typeof parseExportedEnvironment>>();
+  /** environmentChanges() per inherited environment object (shared by calls with equal text). */
+  private readonly changesOf = new WeakMap<Record<string, string>, ReturnType<typeof environmentChanges>>();
+
+  /** What a rule must set and unset to see `env` instead of `base` (none without `env`), computed once per object. */
+  private changesFor(base: NodeJS.ProcessEnv, env: Record<string, string> | undefined): ReturnType<typeof environmentChanges> {
+    if (env === undefined) return { set: {}, unset: [] };
+    let changes = this.changesOf.get(env);
+    if (changes === undefined) {
+      changes = environmentChanges(base, env);
+      this.changesOf.set(env, changes);
+    }
+    return changes;
   }
 
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
