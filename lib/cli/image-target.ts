@@ -20,7 +20,7 @@ export async function inventoryOfImageTarget(
   const targetPath = toTargetPath(root, io.cwd, target);
   const description = requireDescription(root, targetPath);
   const status = await runBuild(
-    { jobs: 1, isForced: false, isKeepGoing: false, isXtrace: false, isVerbose: false, isWhy: false, isHelp: false, isVersion: false, targets: [target] },
+    { jobs: 1, isForced: false, isKeepGoing: false, isXtrace: false, isVerbose: false, isWhy: false, isHelp: false, isVersion: false, isShuffle: false, targets: [target] },
     io,
   );
   if (status !== 0) return status;

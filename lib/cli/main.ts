@@ -30,6 +30,7 @@ const commandModules: Record<string, string> = {
   contains: './commands/contains.js',
   origin: './commands/origin.js',
   cache: './commands/cache.js',
+  init: './commands/init.js',
 };
 
 /** The exit status table, shown in --help and the README. */
@@ -72,6 +73,7 @@ async function help(io: CommandIO): Promise<void> {
     '  -k, --keep-going   keep building other targets after a failure',
     '  -x                 run sh rules with sh -x',
     '  -v                 run sh rules with sh -v',
+    '  --shuffle          start independent targets in random order (finds undeclared deps)',
     '  --why, --explain   say why each TARGET is or would be rebuilt; build nothing',
     '  --remote-cache REF share built targets through a registry repository',
     '                     (HOST[:PORT]/REPO; also REDO_TS_REMOTE_CACHE); see docs/registry.md',
@@ -95,6 +97,10 @@ async function help(io: CommandIO): Promise<void> {
     'Inside sh rules, redo, redo-ifchange, redo-ifcreate, redo-always, redo-stamp,',
     'redo-whichdo, redo-ood, redo-targets, redo-sources and redo-log are on PATH.',
     'redo-ifchange-env VAR... records environment variables a target depends on.',
+    'The package also installs them as commands (redo, redo-ifchange, ... redo-log), so',
+    'redo projects build unchanged; `npx redo-ts init` starts a new image project.',
+    'Shared rules (fragment, layer, image, initrd) come from the installed package,',
+    "after the project's own rules/.",
     'Project root: $REDO_TS_ROOT, else the nearest folder with .redo/, rules/,',
     'package.json or .git, else the current folder.',
     '',

@@ -20,6 +20,7 @@ export interface BuildOptions {
   isKeepGoing: boolean;
   isXtrace: boolean;
   isVerbose: boolean;
+  isShuffle: boolean;
   isWhy: boolean;
   isHelp: boolean;
   isVersion: boolean;
@@ -31,12 +32,12 @@ export interface BuildOptions {
 }
 
 /**
- * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`,
+ * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`, `--shuffle`,
  * `--why`/`--explain`, `-h`/`--help`, `--version`, `--` and targets. Short flags combine
  * (`-kx`). Throws ERR_USAGE for unknown options or a bad job count.
  */
 export function parseBuildOptions(args: string[]): BuildOptions {
-  const options: BuildOptions = { jobs: 1, isForced: false, isKeepGoing: false, isXtrace: false, isVerbose: false, isWhy: false, isHelp: false, isVersion: false, targets: [] };
+  const options: BuildOptions = { jobs: 1, isForced: false, isKeepGoing: false, isXtrace: false, isVerbose: false, isShuffle: false, isWhy: false, isHelp: false, isVersion: false, targets: [] };
   const setJobs = (value: string | undefined): void => {
     const jobs = Number(value);
     if (value === undefined || !Number.isInteger(jobs) || jobs < 1) {
@@ -52,6 +53,7 @@ export function parseBuildOptions(args: string[]): BuildOptions {
     }
     if (arg === '--force') options.isForced = true;
     else if (arg === '--keep-going') options.isKeepGoing = true;
+    else if (arg === '--shuffle') options.isShuffle = true;
     else if (arg === '--why' || arg === '--explain') options.isWhy = true;
     else if (arg === '--help') options.isHelp = true;
     else if (arg === '--version') options.isVersion = true;
@@ -86,6 +88,13 @@ export function libexecDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
 }
 
+/** The name terminator the listing command `name` prints: NUL with `-0`, else newline. Throws ERR_USAGE for other arguments. */
+export function endOfName(args: string[], name: string): string {
+  const unknown = args.filter((arg) => arg !== '-0');
+  if (unknown.length > 0) throw new RedoError('ERR_USAGE', `redo: "${name}": unknown argument ${JSON.stringify(unknown[0])}`, { hint: `see redo-ts ${name} --help` });
+  return args.includes('-0') ? '\0' : '\n';
+}
+
 /** Absolute `rules/` folder of this redo-ts package: shared rules, searched after the project's own. */
 export function sharedRulesDir(): string {
   return path.resolve(libexecDir(), '..', 'rules');
@@ -108,7 +117,14 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   const targets = options.targets.length === 0 ? ['all'] : options.targets;
   if (isInsideRule(io.env)) {
     // The engine resolves names against the folder sent first, as from the sh client.
-    return callEngine(io.env, options.isForced ? 'redo' : 'ifchange', encodeArguments([io.cwd, ...targets]));
+    const flags = [
+      ...(options.jobs === 1 ? [] : ['-j', String(options.jobs)]),
+      ...(options.isKeepGoing ? ['-k'] : []),
+      ...(options.isXtrace ? ['-x'] : []),
+      ...(options.isVerbose ? ['-v'] : []),
+      ...(options.isShuffle ? ['--shuffle'] : []),
+    ];
+    return callEngine(io.env, options.isForced ? 'redo' : 'ifchange', encodeArguments([io.cwd, ...flags, '--', ...targets]));
   }
   const root = projectRoot(io);
   const reporter = new Reporter(io.stderr, io.isTTY);
@@ -119,6 +135,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     isKeepGoing: options.isKeepGoing,
     isXtrace: options.isXtrace,
     isVerbose: options.isVerbose,
+    isShuffle: options.isShuffle,
     env: io.env,
     libexecDir: libexecDir(),
     nodePath: process.execPath,

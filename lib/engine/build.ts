@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
-import { environmentChanges, openCallerStderr, parseExportedEnvironment, type CallerContext } from './caller.js';
+import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
 import { BuildJournal } from './journal.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
@@ -31,6 +31,8 @@ export interface EngineOptions {
   isXtrace: boolean;
   /** -v: run sh rules with `sh -v`. */
   isVerbose: boolean;
+  /** --shuffle: start independent targets in random order (finds undeclared dependencies). */
+  isShuffle?: boolean;
   /** Base environment for rules. */
   env: NodeJS.ProcessEnv;
   /** Absolute directory holding the sh client scripts (redo-ifchange, ...). */
@@ -148,8 +150,9 @@ export class Engine {
       this.reconcile();
     }
     const summary: BuildSummary = { failed: [], firstError: undefined };
+    const order = startOrder(targets.length, this.options.isShuffle === true);
     const results = await Promise.all(
-      targets.map(async (target) => {
+      order.map((index) => targets[index] as string).map(async (target) => {
         const outcome = this.requireBuilt(target, [target], await this.ensure(target, [target], undefined, isForced));
         // Only a failure that reaches a top-level target stops the run (redo's rule): one
         // a rule tolerated (`redo-ifchange x || true`) does not.
@@ -367,7 +370,8 @@ export class Engine {
     try {
       // Outside the project only sources live (system headers named by gcc -MD output).
       const record = path.isAbsolute(target) ? undefined : this.state.load(target);
-      if (isForced && record === undefined && fs.existsSync(path.resolve(this.root, target))) {
+      // A target this run built may not have its record saved yet (saves run in the background).
+      if (isForced && record === undefined && !this.builtTargets.has(target) && fs.existsSync(absolutePath(this.root, target))) {
         // Never overwrite or delete a file redo-ts did not make (a source).
         const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
         const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
@@ -442,11 +446,13 @@ export class Engine {
   }
 
   private readonly warnedSources = new Set<string>();
+  /** Targets whose rule this engine ran (their records may still be being saved). */
+  private readonly builtTargets = new Set<string>();
 
   /** Stamp of a source file, hashed at most once per engine (stat fast path against `hint`). */
   private stampSource(target: string, hint?: FileStamp): FileStamp | undefined {
     if (this.sourceStamps.has(target)) return this.sourceStamps.get(target);
-    const stamp = readStamp(path.resolve(this.root, target), hint);
+    const stamp = readStamp(absolutePath(this.root, target), hint);
     this.sourceStamps.set(target, stamp);
     return stamp;
   }
@@ -463,7 +469,7 @@ export class Engine {
    * first, in recorded order, stopping at the first change (later ones may be obsolete).
    */
   private async check(target: string, record: TargetRecord | undefined, chain: string[], caller?: CallerContext): Promise<Verdict | undefined> {
-    const absolute = path.resolve(this.root, target);
+    const absolute = absolutePath(this.root, target);
     if (record === undefined) {
       return fs.existsSync(absolute) ? undefined : { status: 'stale', reason: { kind: 'no-previous-build' } };
     }
@@ -501,7 +507,7 @@ export class Engine {
         continue;
       }
       if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(path.resolve(this.root, dep.path))) {
+        if (fs.existsSync(absolutePath(this.root, dep.path))) {
           const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
           return { status: 'stale', reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
         }
@@ -557,7 +563,7 @@ export class Engine {
     let isLockHandedOver = false;
     const hasWaited = await this.locks.acquire(target, {
       chain,
-      onAbandoned: (deadPid) => removeLeftovers(path.resolve(this.root, target), deadPid),
+      onAbandoned: (deadPid) => removeLeftovers(absolutePath(this.root, target), deadPid),
       onWaiting: (holder) => this.options.onEvent({
         kind: 'warning',
         target,
@@ -568,9 +574,10 @@ export class Engine {
       }),
     });
     try {
+      // Another build (or this one's record save) held the lock: read what it left.
+      if (hasWaited) record = this.state.load(target);
       if (hasWaited && !isForced) {
-        // Another process held the lock: it probably just built this target.
-        record = this.state.load(target);
+        // Another process probably just built this target.
         const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) return this.sourceOutcome(target);
         if (verdict.status === 'failed') return verdict;
@@ -579,7 +586,7 @@ export class Engine {
       }
       const lookup = findRule(this.root, target, this.options.sharedRulesDir);
       if (lookup.found === undefined) {
-        if (fs.existsSync(path.resolve(this.root, target))) {
+        if (fs.existsSync(absolutePath(this.root, target))) {
           // Its rule is gone but the file stays: a source for now. The record is kept, so
           // when the rule comes back (a branch switch), the changed rule dependency rebuilds it.
           return this.sourceOutcome(target);
@@ -595,7 +602,9 @@ export class Engine {
       await this.slots.acquire(chain.length);
       const job = this.createJob(target, chain, found.cwd, deps, caller);
       try {
-        if (this.isStopping) {
+        if (this.isStopping || caller?.batch?.isStopped === true) {
+          // Not a failure of its own: a later request may still build it.
+          if (!this.isStopping) this.outcomes.delete(target);
           return { status: 'failed', error: new RedoError('ERR_DEPENDENCY_FAILED', `redo: "${target}": not built after an earlier failure`) };
         }
         try {
@@ -609,7 +618,7 @@ export class Engine {
         const { server, spawner } = await this.startServer();
         server.openJob(job.token);
         // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
-        const changes = caller?.env === undefined ? { set: {}, unset: [] } : environmentChanges(spawner.env, caller.env);
+        const changes = this.changesFor(spawner.env, caller?.env);
         const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
         const stderrFd = caller?.clientPid === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
         const showStderr = (text: string): void => {
@@ -631,8 +640,8 @@ export class Engine {
             target,
             found,
             env,
-            isXtrace: this.options.isXtrace,
-            isVerbose: this.options.isVerbose,
+            isXtrace: this.options.isXtrace || caller?.isXtrace === true,
+            isVerbose: this.options.isVerbose || caller?.isVerbose === true,
             logFile: this.state.logPath(target),
             scratchDir: server.runDir,
             onStderr: showStderr,
@@ -667,6 +676,7 @@ export class Engine {
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
           ? `stamp:${job.stampSha256Hex}`
+          : result.treeSha256Hex !== undefined ? `dir:${result.treeSha256Hex}`
           : result.output !== null ? identityOf(result.output) : `none:${builds}`;
         // Dependents may go on at once; the lock is kept until the record is saved.
         const saving = this.state.saveInBackground({
@@ -681,6 +691,7 @@ export class Engine {
           deps: job.deps,
         });
         isLockHandedOver = true;
+        this.builtTargets.add(target);
         this.track(saving.finally(() => this.locks.release(target)), target);
         this.options.onEvent({
           kind: 'built',
@@ -708,7 +719,7 @@ export class Engine {
    * run; a miss (or no cache, or -f: the user asked for the rule to run) gives
    * undefined. Errors from the cache fail the target.
    */
-  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason): Promise<{ output: FileStamp | null } | undefined> {
+  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason): Promise<{ output: FileStamp | null; treeSha256Hex?: string } | undefined> {
     const cache = this.options.cache;
     if (cache === undefined || reason.kind === 'forced') return undefined;
     const targetAbsolute = path.join(this.root, job.target);
@@ -785,7 +796,7 @@ export class Engine {
       stampSha256Hex: null,
       hasSlot: true,
       isLastRequestFailed: false,
-      caller: caller === undefined ? undefined : { ...caller, clientPid: undefined },
+      caller: caller === undefined ? undefined : { env: caller.env, umask: caller.umask, clientPid: undefined, isXtrace: caller.isXtrace === true, isVerbose: caller.isVerbose === true },
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -841,7 +852,9 @@ export class Engine {
       case 'ifcreate': {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
-        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), this.readCaller(callId));
+        const inherited = this.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
+        const caller: CallerContext = { ...inherited, isXtrace: job.caller?.isXtrace === true, isVerbose: job.caller?.isVerbose === true };
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), caller);
       }
       case 'always':
         job.isAlways = true;
@@ -872,8 +885,31 @@ export class Engine {
       return undefined;
     }
     fs.rmSync(file, { force: true });
-    const { env, umask } = parseExportedEnvironment(text);
-    return { env, umask, clientPid: Number(callId) };
+    // Most calls of a build send the same text but for REDO_PARENT (not inherited
+    // anyway): parse each distinct rest once.
+    text = text.replace(/^(?:export|declare -x) REDO_PARENT=\S*\n/m, '');
+    let parsed = this.parsedCallers.get(text);
+    if (parsed === undefined) {
+      parsed = parseExportedEnvironment(text);
+      if (this.parsedCallers.size >= 64) this.parsedCallers.clear();
+      this.parsedCallers.set(text, parsed);
+    }
+    return { env: parsed.env, umask: parsed.umask, clientPid: Number(callId) };
+  }
+
+  private readonly parsedCallers = new Map<string, ReturnType<typeof parseExportedEnvironment>>();
+  /** environmentChanges() per inherited environment object (shared by calls with equal text). */
+  private readonly changesOf = new WeakMap<Record<string, string>, ReturnType<typeof environmentChanges>>();
+
+  /** What a rule must set and unset to see `env` instead of `base` (none without `env`), computed once per object. */
+  private changesFor(base: NodeJS.ProcessEnv, env: Record<string, string> | undefined): ReturnType<typeof environmentChanges> {
+    if (env === undefined) return { set: {}, unset: [] };
+    let changes = this.changesOf.get(env);
+    if (changes === undefined) {
+      changes = environmentChanges(base, env);
+      this.changesOf.set(env, changes);
+    }
+    return changes;
   }
 
   /** redo-ifchange-env / ctx.ifchangeEnv: records environment variables as dependencies. */
@@ -909,16 +945,30 @@ export class Engine {
     fromDir: string,
     caller: CallerContext | undefined,
   ): Promise<number> {
+    const options = command === 'ifcreate' ? parseCallOptions(['--', ...names]) : parseCallOptions(names);
+    if ('problem' in options) {
+      job.writeStderr(`redo: ${options.problem}\n  hint: redo and redo-ifchange take -j N, -k, -x, -v, --shuffle\n`);
+      return 2;
+    }
+    // The call's own options apply to everything it builds, as redo's do to its subtree.
+    const context: CallerContext = {
+      env: caller?.env,
+      umask: caller?.umask,
+      clientPid: caller?.clientPid,
+      isXtrace: caller?.isXtrace === true || options.isXtrace,
+      isVerbose: caller?.isVerbose === true || options.isVerbose,
+      ...(options.isKeepGoing || this.options.isKeepGoing ? {} : { batch: { isStopped: false } }),
+    };
     let targets: string[];
     try {
-      targets = names.map((name) => toDependencyPath(this.root, fromDir, name));
+      targets = options.names.map((name) => toDependencyPath(this.root, fromDir, name));
     } catch (error) {
       job.writeStderr(`${isRedoError(error) ? error.render() : String(error)}\n`);
       return 2;
     }
     if (command === 'ifcreate') {
       for (const target of targets) {
-        if (fs.existsSync(path.resolve(this.root, target))) {
+        if (fs.existsSync(absolutePath(this.root, target))) {
           job.writeStderr(`redo-ifcreate: "${target}" already exists\n`);
           return 1;
         }
@@ -928,15 +978,22 @@ export class Engine {
     }
     job.hasSlot = false;
     this.slots.release();
-    let outcomes: Outcome[];
+    // A nested -jN runs N rules at once: the one budget grows to N while this call runs.
+    const extraSlots = options.jobs === undefined ? 0 : Math.max(0, options.jobs - this.slots.capacity);
+    this.slots.grow(extraSlots);
+    const outcomes: Outcome[] = new Array<Outcome>(targets.length);
     try {
-      outcomes = await Promise.all(
-        targets.map(async (target) => {
+      await Promise.all(
+        startOrder(targets.length, options.isShuffle || this.options.isShuffle === true).map(async (index) => {
+          const target = targets[index] as string;
           const chain = [...job.chain, target];
-          return this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', caller));
+          const outcome = this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', context));
+          if (outcome.status === 'failed' && context.batch !== undefined) context.batch.isStopped = true;
+          outcomes[index] = outcome;
         }),
       );
     } finally {
+      this.slots.shrink(extraSlots);
       await this.slots.acquire(JobSlots.RESUMING);
       job.hasSlot = true;
     }
@@ -976,6 +1033,15 @@ function removeLeftovers(file: string, pid: number, isRecord = false): void {
       : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
     if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
   }
+}
+
+/**
+ * Absolute path of a root-relative target or dependency path, or of an absolute one
+ * (outside the project) as is. path.join, not path.resolve: measurably cheaper on the
+ * no-op path, which calls this thousands of times.
+ */
+function absolutePath(root: string, targetPath: string): string {
+  return targetPath.startsWith('/') ? targetPath : path.join(root, targetPath);
 }
 
 function dependencyRecord(target: string, outcome: Outcome): DependencyRecord {

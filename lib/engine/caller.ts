@@ -10,6 +10,11 @@ export interface CallerContext {
   umask: string | undefined;
   /** Pid of the waiting client, whose stderr the rule writes to; undefined for the engine's. */
   clientPid: number | undefined;
+  /** -x / -v given to this call or an enclosing one: sh rules below run traced. */
+  isXtrace?: boolean;
+  isVerbose?: boolean;
+  /** One redo call without -k: set when one of its targets failed, so rules not started yet don't start. */
+  batch?: { isStopped: boolean };
 }
 
 /**
@@ -100,4 +105,69 @@ export function openCallerStderr(pid: number, runDir: string): number | undefine
   } catch {
     return undefined;
   }
+}
+
+/** Options a redo command inside a rule may give (`redo -j4 -k -x a b`). */
+export interface CallOptions {
+  names: string[];
+  /** -j N: run up to N rules of this call at once (the one budget grows to N if smaller). */
+  jobs: number | undefined;
+  isKeepGoing: boolean;
+  isXtrace: boolean;
+  isVerbose: boolean;
+  isShuffle: boolean;
+}
+
+/**
+ * Splits the arguments of a nested redo call into options and names: `-j N`, `-jN`,
+ * `--jobs N`, `--jobs=N`, `-k`/`--keep-going`, `-x`, `-v`, `--shuffle`, combined short
+ * flags (`-kx`), and `--` ending the options. Returns a message for an unknown option
+ * or a bad job count. Pure.
+ */
+export function parseCallOptions(args: string[]): CallOptions | { problem: string } {
+  const options: CallOptions = { names: [], jobs: undefined, isKeepGoing: false, isXtrace: false, isVerbose: false, isShuffle: false };
+  const jobsOf = (value: string | undefined): number | undefined => {
+    const jobs = Number(value);
+    return value !== undefined && Number.isInteger(jobs) && jobs >= 1 ? jobs : undefined;
+  };
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    if (arg === '--') {
+      options.names.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg === '--keep-going') options.isKeepGoing = true;
+    else if (arg === '--shuffle') options.isShuffle = true;
+    else if (arg === '--jobs' || arg.startsWith('--jobs=')) {
+      const value = arg === '--jobs' ? args[(i += 1)] : arg.slice('--jobs='.length);
+      options.jobs = jobsOf(value);
+      if (options.jobs === undefined) return { problem: `"--jobs": wants a whole number of jobs ≥ 1, found ${JSON.stringify(value ?? '')}` };
+    } else if (arg.startsWith('--')) return { problem: `"${arg}": unknown option` };
+    else if (arg.startsWith('-') && arg.length > 1) {
+      for (let j = 1; j < arg.length; j += 1) {
+        const flag = arg[j];
+        if (flag === 'k') options.isKeepGoing = true;
+        else if (flag === 'x') options.isXtrace = true;
+        else if (flag === 'v') options.isVerbose = true;
+        else if (flag === 'j') {
+          const value = j + 1 < arg.length ? arg.slice(j + 1) : args[(i += 1)];
+          options.jobs = jobsOf(value);
+          if (options.jobs === undefined) return { problem: `"-j": wants a whole number of jobs ≥ 1, found ${JSON.stringify(value ?? '')}` };
+          break;
+        } else return { problem: `"-${flag ?? ''}": unknown option` };
+      }
+    } else options.names.push(arg);
+  }
+  return options;
+}
+
+/** The order in which to start `count` independent requests: 0..count-1, shuffled when asked. */
+export function startOrder(count: number, isShuffle: boolean): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  if (!isShuffle) return order;
+  for (let i = count - 1; i > 0; i -= 1) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  return order;
 }

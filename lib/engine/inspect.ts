@@ -73,7 +73,8 @@ export function listTransitiveSources(root: string, target: string): string[] {
   const visit = (node: string): void => {
     if (seen.has(node)) return;
     seen.add(node);
-    const record = state.load(node);
+    // A dependency outside the project (absolute path) is always a source.
+    const record = path.isAbsolute(node) ? undefined : state.load(node);
     if (record === undefined) {
       sources.add(node);
       return;
@@ -98,7 +99,7 @@ class Inspector {
     if (known !== undefined) return known;
     if (this.visiting.has(target)) return { status: 'fresh', target };
     this.visiting.add(target);
-    const result = this.compute(target, this.state.load(target));
+    const result = this.compute(target, path.isAbsolute(target) ? undefined : this.state.load(target));
     this.visiting.delete(target);
     this.memo.set(target, result);
     return result;
@@ -113,7 +114,7 @@ class Inspector {
   }
 
   private identityNow(target: string): string {
-    const record = this.state.load(target);
+    const record = path.isAbsolute(target) ? undefined : this.state.load(target);
     if (record !== undefined) return record.identity;
     return identityOf(readStamp(path.resolve(this.root, target)));
   }
@@ -147,7 +148,7 @@ class Inspector {
         }
         continue;
       }
-      const depRecord = this.state.load(dep.path);
+      const depRecord = path.isAbsolute(dep.path) ? undefined : this.state.load(dep.path);
       if (depRecord !== undefined) {
         const inner = this.explain(dep.path);
         if (inner.status === 'stale' || inner.status === 'stale-dependency') {

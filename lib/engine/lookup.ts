@@ -114,25 +114,40 @@ export function findRule(root: string, target: string, sharedRulesDir?: string):
 
 function isDirectory(p: string): boolean {
   try {
-    return fs.statSync(p).isDirectory();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
   } catch {
     return false;
   }
 }
 
+const sameDirectories = new Map<string, boolean>();
+
+/** True when the folders `a` and `b` are one (same device and inode); remembered per process. */
 function isSameDirectory(a: string, b: string): boolean {
+  const key = `${a}\0${b}`;
+  let isSame = sameDirectories.get(key);
+  if (isSame === undefined) {
+    isSame = compareDirectories(a, b);
+    sameDirectories.set(key, isSame);
+  }
+  return isSame;
+}
+
+function compareDirectories(a: string, b: string): boolean {
   try {
-    const first = fs.statSync(a);
-    const second = fs.statSync(b);
-    return first.dev === second.dev && first.ino === second.ino;
+    const first = fs.statSync(a, { throwIfNoEntry: false });
+    const second = fs.statSync(b, { throwIfNoEntry: false });
+    return first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino;
   } catch {
     return false;
   }
 }
 
+// statSync without throwing: most candidates are missing, and a thrown error (with its
+// stack) costs far more than the stat itself.
 function isFile(p: string): boolean {
   try {
-    return fs.statSync(p).isFile();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isFile() === true;
   } catch {
     return false;
   }

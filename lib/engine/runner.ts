@@ -1,11 +1,12 @@
 /** Runs one rule (sh or TypeScript) with $1 $2 $3, checks the output contract, renames into place. */
 
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
 import type { FoundRule } from './lookup.js';
 import type { RuleSpawner } from './spawner.js';
-import { isSameStat, readStamp, type FileStamp } from './stamp.js';
+import { hashFile, isSameStat, readStamp, type FileStamp } from './stamp.js';
 
 /**
  * What a TypeScript rule (`NAME.do.ts`) receives. `Shell` is zx's `$` type; the engine
@@ -104,6 +105,8 @@ export interface RuleRunRequest {
 export interface RuleRunResult {
   /** Stamp of the new target file, or null when the rule produced no output (any old file removed). */
   output: FileStamp | null;
+  /** For a folder target: sha256 of its tree (names, types, executable bits, contents, link targets). */
+  treeSha256Hex?: string;
 }
 
 const STDERR_TAIL_LINES = 10;
@@ -225,7 +228,10 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   keepLog();
 
   const after = statOrUndefined(targetAbsolute);
-  if (!isSameFile(before, after)) {
+  // Removing the old $1 is allowed, and so is touching an old folder target; writing
+  // into $1 otherwise is the contract violation.
+  const isFolderBoth = before?.isDirectory() === true && after?.isDirectory() === true;
+  if (after !== undefined && !isFolderBoth && !isSameFile(before, after)) {
     cleanUp();
     // What the rule wrote there is no build result: removed, so the next run builds (and
     // fails) again instead of taking it for a source or a hand edit.
@@ -247,9 +253,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     });
   }
   let output: FileStamp | null = null;
+  let treeSha256Hex: string | undefined;
   try {
     if (hasOutputFile) {
-      fs.renameSync(outputTemporary, targetAbsolute);
+      const isFolder = fs.lstatSync(outputTemporary).isDirectory();
+      if (isFolder) treeSha256Hex = hashTree(outputTemporary);
+      replaceTarget(outputTemporary, targetAbsolute);
     } else if (stdoutSize > 0) {
       // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
       fs.copyFileSync(stdoutTemporary, outputTemporary);
@@ -269,7 +278,51 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   }
   fs.rmSync(stdoutTemporary, { force: true });
   if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
-  return { output };
+  return treeSha256Hex === undefined ? { output } : { output, treeSha256Hex };
+}
+
+/**
+ * Renames `temporary` over `target`. A folder cannot be renamed over a file or a
+ * non-empty folder, so then the old target is first renamed aside, and removed after.
+ */
+function replaceTarget(temporary: string, target: string): void {
+  try {
+    fs.renameSync(temporary, target);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTDIR') throw error;
+  }
+  const aside = `${temporary}.old`;
+  fs.rmSync(aside, { recursive: true, force: true });
+  fs.renameSync(target, aside);
+  fs.renameSync(temporary, target);
+  fs.rmSync(aside, { recursive: true, force: true });
+}
+
+/** sha256 over a folder's tree: sorted names, types, executable bits, file contents, link targets. */
+function hashTree(folder: string): string {
+  const hash = crypto.createHash('sha256');
+  const walk = (dir: string, prefix: string): void => {
+    const names = fs.readdirSync(dir).sort();
+    for (const name of names) {
+      const absolute = path.join(dir, name);
+      const relative = `${prefix}${name}`;
+      const stats = fs.lstatSync(absolute);
+      if (stats.isDirectory()) {
+        hash.update(`d ${relative}\0`);
+        walk(absolute, `${relative}/`);
+      } else if (stats.isSymbolicLink()) {
+        hash.update(`l ${relative}\0${fs.readlinkSync(absolute)}\0`);
+      } else if (stats.isFile()) {
+        hash.update(`f ${relative} ${(stats.mode & 0o111) !== 0 ? 'x' : '-'}\0${hashFile(absolute)}\0`);
+      } else {
+        hash.update(`o ${relative}\0`);
+      }
+    }
+  };
+  walk(folder, '');
+  return hash.digest('hex');
 }
 
 /**

@@ -11,7 +11,8 @@ import { isAlive, removeFile } from './lock.js';
  * /dev/shm is writable, else `.redo/run/<pid>/`; tmpfs makes its many small files cheap):
  *
  *   client                                      engine
- *   printf '%s\0' ARGS > q.<$$>                 (redo-stamp: stdin; skipped when inline)
+ *   printf '%s\0' "$PWD" ARGS > q.<$$>         (redo-stamp: stdin; skipped when inline)
+ *   { export -p; umask; } > v.<$$>              (redo, redo-ifchange: what rules it starts inherit)
  *   claim r.<job> (noclobber-create c.<job>)     r.<job> was made before the rule ran
  *     or, if taken, mkfifo r.<$$>
  *   exec 3<> r.<reply>

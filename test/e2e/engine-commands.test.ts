@@ -74,7 +74,7 @@ describe('106-commands', () => {
   it('--help documents the commands and the exit status table', async () => {
     const result = await rig.run(['--help']);
     expect(result.code).toBe(0);
-    for (const word of ['whichdo', 'ood', 'targets', 'sources', 'log', 'explain', 'verify', 'pin', 'pins', '-j N', '--why', 'Exit status:', '  3   a rule wrote $1 directly']) {
+    for (const word of ['whichdo', 'ood', 'targets', 'sources', 'log', 'explain', 'verify', 'pin', 'pins', 'init', '--shuffle', '-j N', '--why', 'Exit status:', '  3   a rule wrote $1 directly']) {
       expect(result.stdout).toContain(word);
     }
   });

@@ -25,6 +25,19 @@ describe('108-redo-semantics', () => {
     expect(rig.takeRunLog()).toEqual(['sub/x']);
   });
 
+  it('redo-ifcreate, redo-whichdo and redo-targets in a rule resolve against its current folder', async () => {
+    const result = await rig.run(['insub']);
+    expect(result.code).toBe(0);
+    const lines = (rig.read('insub') ?? '').split('\n');
+    expect(lines[0]).toBe('x.do');
+    expect(lines).toContain('x');
+    expect(lines).not.toContain('sub/x');
+    expect((await rig.run(['insub'])).stderr).toBe('');
+    writeFileSync(rig.path('sub/flag'), '');
+    expect((await rig.run(['insub'])).stderr).toContain('redo  insub  (created: sub/flag)');
+    rig.takeRunLog();
+  });
+
   it('cd .. && redo-ifchange dir/y from a rule in dir/ means dir/y', async () => {
     const result = await rig.run(['dir/up']);
     expect(result.code).toBe(0);
@@ -83,6 +96,10 @@ describe('108-redo-semantics', () => {
     expect(changed.stderr).toContain('redo  c/hello.o  (changed: c/greeting.h)');
     expect(rig.takeRunLog()).toEqual(['hello']);
     expect((await rig.run(['sources', 'c/hello'])).stdout).toContain('/usr/include/stdio.h\n');
+    const ood = await rig.run(['ood']);
+    expect(ood.code).toBe(0);
+    expect(ood.stdout).not.toContain('c/hello');
+    expect((await rig.run(['--why', 'c/hello'])).code).toBe(0);
   });
 
   it('redo X always rebuilds X, also when already built in the same run', async () => {
@@ -152,5 +169,55 @@ describe('108-redo-semantics', () => {
     const strict = await rig.run(['noshebang']);
     expect(strict.code).toBe(1);
     expect(rig.read('noshebang')).toBeUndefined();
+  });
+
+  it('a rule may build a folder at $3; dependents see its content; removing the old $1 is allowed', async () => {
+    const first = await rig.run(['usefolder']);
+    expect(first.stderr).not.toContain('redo: "');
+    expect(first.code).toBe(0);
+    expect(rig.read('usefolder')).toBe('one\nb\n');
+    expect(rig.takeRunLog()).toEqual(['folder', 'usefolder']);
+    writeFileSync(rig.path('folder.in'), 'two\n');
+    expect((await rig.run(['usefolder'])).code).toBe(0);
+    expect(rig.read('usefolder')).toBe('two\nb\n');
+    expect(rig.takeRunLog()).toEqual(['folder', 'usefolder']);
+    expect((await rig.run(['-f', 'folder'])).code).toBe(0);
+    expect((await rig.run(['usefolder'])).code).toBe(0);
+    expect(rig.takeRunLog()).toEqual(['folder']);
+    expect((await rig.run(['rmold'])).code).toBe(0);
+    const again = await rig.run(['-f', 'rmold']);
+    expect(again.stderr).not.toContain('modified $1');
+    expect(again.code).toBe(0);
+    expect(rig.read('rmold')).toBe('new\n');
+  });
+
+  it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1', async () => {
+    const result = await rig.run(['-j1', 'nestedj']);
+    expect(result.code).toBe(0);
+    expect(rig.read('nestedj')).toBe('together\ntogether\ntogether\n');
+  });
+
+  it('nested -x traces the rules it starts; nested -k keeps going after a failure', async () => {
+    const traced = await rig.run(['xcall']);
+    expect(traced.code).toBe(0);
+    expect(traced.stderr).toContain('+ echo traced-command');
+    const stop = await rig.run(['-j1', 'nok']);
+    expect(stop.code).toBe(0);
+    expect(rig.read('nok')).toBe('skipped\n');
+    const keep = await rig.run(['-j1', 'withk']);
+    expect(keep.code).toBe(0);
+    expect(rig.read('withk')).toBe('built\n');
+  });
+
+  it('--shuffle starts independent targets in random order', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((n) => `${n}.order`);
+    const orders = new Set<string>();
+    for (let i = 0; i < 4; i += 1) {
+      rmSync(rig.path('order.log'), { force: true });
+      expect((await rig.run(['-j1', '-f', '--shuffle', ...names])).code).toBe(0);
+      orders.add(rig.read('order.log') ?? '');
+      if (i === 0) expect((rig.read('order.log') ?? '').split('\n').filter((l) => l !== '').sort()).toEqual(names.map((n) => n.slice(0, 1)));
+    }
+    expect(orders.size).toBeGreaterThan(1);
   });
 });

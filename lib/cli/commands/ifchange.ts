@@ -5,7 +5,10 @@ import { parseBuildOptions, runBuild } from '../session.js';
 
 const command: Command = {
   summary: 'build TARGETs that are out of date (what plain redo-ts does)',
-  usage: 'Usage: redo-ts ifchange [-j N] [-k] [-x] [-v] TARGET...\n  Inside a rule, also records TARGETs as dependencies of the running target.',
-  run: (args, io) => runBuild(parseBuildOptions(args), io),
+  usage: 'Usage: redo-ts ifchange [-j N] [-k] [-x] [-v] TARGET...\n  Inside a rule, also records TARGETs as dependencies of the running target.\n  Without TARGETs it does nothing, as redo-ifchange does (plain redo-ts builds all).',
+  run: async (args, io) => {
+    const options = parseBuildOptions(args);
+    return options.targets.length === 0 ? 0 : runBuild(options, io);
+  },
 };
 export default command;
