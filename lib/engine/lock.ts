@@ -126,6 +126,8 @@ export class TargetLocks {
         return true;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
+        // A draft the disk had no room for is removed: nothing of a failed attempt stays.
+        fs.rmSync(draft, { force: true });
         if (code === 'EEXIST') return false;
         // ENOENT: the lock folder is gone (another process removed it when it became empty).
         if (code === 'ENOENT' && attempt < 3) {

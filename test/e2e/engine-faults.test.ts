@@ -4,14 +4,17 @@
 // the builds it started (found by their environment) and cleans up even on failure.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot, runCli, useFixture, type Rig } from '../helpers/rig.js';
 
-/** Pids of processes whose environment says they belong to a build of the project `dir`. */
+/**
+ * Pids of processes of a build of the project `dir`: rules and clients (REDO_ROOT in
+ * their environment) and redo-ts itself (working folder inside `dir`).
+ */
 function buildProcesses(dir: string): number[] {
   const marker = `\0REDO_ROOT=${dir}\0`;
   const found: number[] = [];
@@ -20,6 +23,7 @@ function buildProcesses(dir: string): number[] {
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     try {
       if (`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(marker)) found.push(pid);
+      else if (`${readlinkSync(`/proc/${pid}/cwd`)}/`.startsWith(`${dir}/`)) found.push(pid);
     } catch {
       // Gone, or a zombie.
     }
