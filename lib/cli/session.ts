@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../engine/build.js';
 import { findProjectRoot } from '../engine/paths.js';
+import { isWriteError, writeFailed } from '../engine/state.js';
 import { readRedoEnvironment } from '../env.js';
 import { RedoError } from '../errors.js';
 import { callEngine, encodeArguments, isInsideRule } from './client.js';
 import type { CommandIO } from './command.js';
-import { Reporter } from './report.js';
+import { Reporter, renderError } from './report.js';
 import { createTypeScriptRuleSupport } from './ts-rules.js';
 
 /** Options accepted by the build commands (`redo-ts`, `redo`, `ifchange`). */
@@ -123,6 +124,23 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  // An error no rule caught (a stream's 'error' event in a TypeScript rule, say) would
+  // end the process with rules still running: stop the build as for a signal instead.
+  const onCrash = (error: unknown): void => {
+    if (isInterrupted) return;
+    isInterrupted = true;
+    const isWrite = isWriteError(error);
+    const file = (error as NodeJS.ErrnoException).path;
+    // A write to a descriptor names no file: the running rules are the suspects.
+    const subject = file === undefined ? engine.runningTargets().join('", "') || '.' : path.relative(root, file).replace(/\.redo\.\d+\.tmp.*$/, '');
+    void engine.interrupt().finally(() => {
+      reporter.finish();
+      io.stderr.write(`${isWrite ? writeFailed(subject, 'a write failed during the build; the build was stopped', error).render() : renderError(error, 'unknown')}\n`);
+      process.exit(isWrite ? 1 : 70);
+    });
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
   try {
     const summary = await engine.build(targets, io.cwd, options.isForced);
     return summary.firstError === undefined ? 0 : summary.firstError.exitCode;
@@ -132,5 +150,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGHUP', onSignal);
+    process.removeListener('uncaughtException', onCrash);
+    process.removeListener('unhandledRejection', onCrash);
   }
 }

@@ -193,6 +193,11 @@ export class Engine {
     }
   }
 
+  /** Root-relative targets whose rules are running now, in start order. */
+  runningTargets(): string[] {
+    return [...this.jobs.values()].map((job) => job.target);
+  }
+
   /**
    * Stops a build on SIGINT/SIGTERM: no new rule starts, every process of the build
    * (rules, their children, waiting redo-ifchange clients) is sent SIGTERM, then SIGKILL
@@ -632,7 +637,13 @@ export class Engine {
         return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
       }
       this.server = RequestServer.open(this.state.stateDir, (command, payload, token) => this.serveClient(command, payload, token));
-      this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
+      try {
+        this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
+      } catch {
+        // TMPDIR names no writable folder: the project's state folder will do.
+        fs.mkdirSync(path.join(this.state.stateDir, 'tmp'), { recursive: true });
+        this.scratchDir = serverModule.makeScratchDirectory(path.join(this.state.stateDir, 'tmp'));
+      }
       this.ruleEnv = {
         ...makeRuleEnvironment(this.options.env, {
           root: this.root,

@@ -416,6 +416,23 @@ describe('a full disk (small tmpfs)', () => {
     expect(listFiles(project).filter((name) => name.includes('.tmp') || name === 'bigout.out')).toEqual([]);
   });
 
+  it('ENOSPC no rule handles (a stream without an error listener): the build stops with a plain message; the old output and record stay', async () => {
+    const project = mount(1024);
+    if (project === undefined) return;
+    expect((await runCli(project, ['stream.out'])).code).toBe(0);
+    const record = readFileSync(join(project, '.redo/db/stream.out.json'), 'utf8');
+    const result = await runCli(project, ['stream.out'], { env: { STREAM_KIB: '4096' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "stream.out": a write failed during the build; the build was stopped\n  error: ENOSPC: no space left on device');
+    expect(result.stderr).not.toContain('internal error');
+    expect(statSync(join(project, 'stream.out')).size).toBe(1024);
+    expect(readFileSync(join(project, '.redo/db/stream.out.json'), 'utf8')).toBe(record);
+    const next = await runCli(project, ['stream.out']);
+    expect(next.code).toBe(0);
+    expect(next.stderr).toBe('');
+    expect(listFiles(project).filter((name) => name.includes('.tmp'))).toEqual([]);
+  });
+
   it('a record that cannot be saved fails the run; after space is freed the target is rebuilt', async () => {
     const project = mount(1024);
     if (project === undefined) return;
