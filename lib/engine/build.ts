@@ -10,7 +10,7 @@ import { BuildJournal } from './journal.js';
 import { TargetLocks } from './lock.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toTargetPath } from './paths.js';
-import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
+import { runRule, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
 import type { RequestServer } from './server.js';
 import type { RuleSpawner } from './spawner.js';
@@ -175,7 +175,7 @@ export class Engine {
         }
         try {
           removeLeftovers(path.join(this.root, target), journal.owner.pid);
-          removeLeftovers(this.state.recordPath(target), journal.owner.pid, true);
+          removeLeftovers(this.state.recordPath(target), journal.owner.pid, 'record');
           const record = this.state.load(target);
           const absolute = path.join(this.root, target);
           const current = readStamp(absolute, record?.output ?? undefined);
@@ -189,6 +189,8 @@ export class Engine {
           this.locks.release(target);
         }
       }
+      // Compiled TypeScript rules are written as `NAME.<hash>.mjs.<pid>.tmp` and renamed.
+      removeLeftovers(path.join(this.state.stateDir, 'ts', '.mjs'), journal.owner.pid, 'compiled');
       if (isSettled) fs.rmSync(journal.file, { force: true });
     }
   }
@@ -760,10 +762,10 @@ function envIdentity(value: string | undefined): Identity {
 /**
  * Removes the temporary files an engine with `pid` left for the target at the absolute
  * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
- * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`) or, with `isRecord`, for the
- * record at `file` (`NAME.json.PID.N.tmp`).
+ * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`), for the record at `file`
+ * (`NAME.json.PID.N.tmp`), or, for `.redo/ts/.mjs`, compiled rules (`*.mjs.PID.tmp`).
  */
-function removeLeftovers(file: string, pid: number, isRecord = false): void {
+function removeLeftovers(file: string, pid: number, kind: 'output' | 'record' | 'compiled' = 'output'): void {
   const base = path.basename(file);
   let names: string[];
   try {
@@ -772,8 +774,10 @@ function removeLeftovers(file: string, pid: number, isRecord = false): void {
     return;
   }
   for (const name of names) {
-    const isLeftover = isRecord
+    const isLeftover = kind === 'record'
       ? name.startsWith(`${base}.${pid}.`) && name.endsWith('.tmp')
+      : kind === 'compiled'
+      ? name.endsWith(`${base}.${pid}.tmp`)
       : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
     if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
   }
