@@ -9,7 +9,8 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, runCli, useFixture, type Rig } from '../helpers/rig.js';
+import { copyFixture } from '../helpers/project-copy.js';
+import { copyWithRules, repoRoot, runCli, startCli, useFixture, type Rig } from '../helpers/rig.js';
 
 /**
  * Pids of processes of a build of the project `dir`: rules and clients (REDO_ROOT in
@@ -189,6 +190,7 @@ describe('108-faults', () => {
     expect(await waitForNoProcesses(rig.dir, 1000)).toEqual([]);
     for (const pid of pids) expect(isRunning(pid), `pid ${pid}`).toBe(false);
     expect(listFiles(rig.dir).filter((name) => name.includes('.tmp'))).toEqual([]);
+    expect(existsSync(lockFileOf(rig.dir, 'sig.out')) || existsSync(lockFileOf(rig.dir, 'sleeper.out'))).toBe(false);
     rmSync(rig.path('slow'));
     const next = await rig.run(['sig.out']);
     expect(next.code).toBe(0);
@@ -363,6 +365,66 @@ describe('108-faults', () => {
     const result = await rig.run(['ifchange-env', 'SOURCE_DATE_EPOCH']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('only works inside a running rule');
+  });
+});
+
+describe('faults with the shared rules', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  });
+
+  it('the layer rule declares SOURCE_DATE_EPOCH: a new epoch rebuilds the layers, the same one nothing', async () => {
+    const project = copyFixture('501-layer-list');
+    cleanups.push(() => project.remove());
+    expect((await project.redo(['app.layer.tar'], { env: { SOURCE_DATE_EPOCH: '1000' } })).status).toBe(0);
+    const first = project.sha256('app.layer.tar');
+    expect((await project.redo(['app.layer.tar'], { env: { SOURCE_DATE_EPOCH: '1000' } })).stderr).toBe('');
+    const changed = await project.redo(['app.layer.tar'], { env: { SOURCE_DATE_EPOCH: '2000' } });
+    expect(changed.status).toBe(0);
+    expect(changed.stderr).toContain('redo  extra.layer.tar  (changed: $SOURCE_DATE_EPOCH)\n');
+    expect(changed.stderr).toContain('redo  app.layer.tar  (changed: $SOURCE_DATE_EPOCH)\n');
+    expect(project.sha256('app.layer.tar')).not.toBe(first);
+  });
+
+  it('kill -9 of redo-ts while a spec build step runs: the step ends within two seconds', async () => {
+    const source = mkdtempSync(join(tmpdir(), 'redo-ts-step-'));
+    const dir = (() => {
+      try {
+        mkdirSync(join(source, 'targets'));
+        mkdirSync(join(source, 'src'));
+        writeFileSync(join(source, 'package.json'), '{ "private": true }\n');
+        writeFileSync(join(source, 'src', 'a.txt'), 'a\n');
+        return copyWithRules(source, 'redo-ts-step-project-');
+      } finally {
+        rmSync(source, { recursive: true, force: true });
+      }
+    })();
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const pidFile = join(dir, 'step.pid');
+    writeFileSync(join(dir, 'targets', 'slow.spec.yaml'), [
+      'name: slow',
+      'version: "1"',
+      'sources:',
+      '  - url: file:src/a.txt',
+      '    integrity: project',
+      'build:',
+      `  - echo $$ > ${pidFile}; sleep 30`,
+      'files:',
+      '  - path: /a.txt',
+      '',
+    ].join('\n'));
+    const child = startCli(dir, ['targets/slow.fragment.tar']);
+    const done = closed(child);
+    cleanups.push(() => killAll(buildProcesses(dir)));
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 20_000);
+    const stepPid = Number(readFileSync(pidFile, 'utf8'));
+    cleanups.push(() => killAll([stepPid]));
+    process.kill(child.pid as number, 'SIGKILL');
+    await done;
+    const deadline = Date.now() + 2500;
+    while (isRunning(stepPid) && Date.now() < deadline) await sleep(50);
+    expect(isRunning(stepPid)).toBe(false);
   });
 });
 
