@@ -1,5 +1,6 @@
 /** Shared by the build commands: option parsing, engine set-up, event reporting, exit status. */
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../engine/build.js';
@@ -76,6 +77,15 @@ export function libexecDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
 }
 
+/** The version in redo-ts's package.json, or "unknown". */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(libexecDir(), '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The project root for `io`: REDO_TS_ROOT, else the nearest folder with .redo/, rules/, package.json or .git, else cwd. */
 export function projectRoot(io: CommandIO): string {
   return findProjectRoot(io.cwd, readRedoEnvironment(io.env).rootOverride);
@@ -135,7 +145,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     const subject = file === undefined ? engine.runningTargets().join('", "') || '.' : path.relative(root, file).replace(/\.redo\.\d+\.tmp.*$/, '');
     void engine.interrupt().finally(() => {
       reporter.finish();
-      io.stderr.write(`${isWrite ? writeFailed(subject, 'a write failed during the build; the build was stopped', error).render() : renderError(error, 'unknown')}\n`);
+      io.stderr.write(`${isWrite ? writeFailed(subject, 'a write failed during the build; the build was stopped', error).render() : renderError(error, packageVersion())}\n`);
       process.exit(isWrite ? 1 : 70);
     });
   };
