@@ -6,11 +6,12 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../engine/build.js';
 import { findProjectRoot } from '../engine/paths.js';
+import { isWriteError, writeFailed } from '../engine/state.js';
 import { readRedoEnvironment } from '../env.js';
 import { RedoError } from '../errors.js';
 import { callEngine, encodeArguments, isInsideRule } from './client.js';
 import type { CommandIO } from './command.js';
-import { Reporter } from './report.js';
+import { Reporter, renderError } from './report.js';
 import { createTypeScriptRuleSupport } from './ts-rules.js';
 
 /** Options accepted by the build commands (`redo-ts`, `redo`, `ifchange`). */
@@ -88,6 +89,15 @@ export function libexecDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
 }
 
+/** The version in redo-ts's package.json, or "unknown". */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(libexecDir(), '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The name terminator the listing command `name` prints: NUL with `-0`, else newline. Throws ERR_USAGE for other arguments. */
 export function endOfName(args: string[], name: string): string {
   const unknown = args.filter((arg) => arg !== '-0');
@@ -161,6 +171,23 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  // An error no rule caught (a stream's 'error' event in a TypeScript rule, say) would
+  // end the process with rules still running: stop the build as for a signal instead.
+  const onCrash = (error: unknown): void => {
+    if (isInterrupted) return;
+    isInterrupted = true;
+    const isWrite = isWriteError(error);
+    const file = (error as NodeJS.ErrnoException).path;
+    // A write to a descriptor names no file: the running rules are the suspects.
+    const subject = file === undefined ? engine.runningTargets().join('", "') || '.' : path.relative(root, file).replace(/\.redo\.\d+\.tmp.*$/, '');
+    void engine.interrupt().finally(() => {
+      reporter.finish();
+      io.stderr.write(`${isWrite ? writeFailed(subject, 'a write failed during the build; the build was stopped', error).render() : renderError(error, packageVersion())}\n`);
+      process.exit(isWrite ? 1 : 70);
+    });
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
   try {
     const summary = await engine.build(targets, io.cwd, options.isForced);
     if (cache !== undefined) {
@@ -179,6 +206,8 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGHUP', onSignal);
+    process.removeListener('uncaughtException', onCrash);
+    process.removeListener('unhandledRejection', onCrash);
   }
 }
 

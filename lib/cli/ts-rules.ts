@@ -87,8 +87,13 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
   if (!existsSync(compiled) || readFileSync(compiled, 'utf8') !== code) {
     // Written beside and renamed, so a concurrent build never imports half a file.
     const temporary = `${compiled}.${process.pid}.tmp`;
-    writeFileSync(temporary, code);
-    renameSync(temporary, compiled);
+    try {
+      writeFileSync(temporary, code);
+      renameSync(temporary, compiled);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error;
+    }
     for (const old of readdirSync(folder)) {
       if (old !== basename(compiled) && old.startsWith(`${name}.`) && old.endsWith('.mjs')) rmSync(join(folder, old), { force: true });
     }

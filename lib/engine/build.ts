@@ -196,7 +196,7 @@ export class Engine {
         }
         try {
           removeLeftovers(path.join(this.root, target), journal.owner.pid);
-          removeLeftovers(this.state.recordPath(target), journal.owner.pid, true);
+          removeLeftovers(this.state.recordPath(target), journal.owner.pid, 'record');
           const record = this.state.load(target);
           const absolute = path.join(this.root, target);
           const current = readStamp(absolute, record?.output ?? undefined);
@@ -210,8 +210,15 @@ export class Engine {
           this.locks.release(target);
         }
       }
+      // Compiled TypeScript rules are written as `NAME.<hash>.mjs.<pid>.tmp` and renamed.
+      removeLeftovers(path.join(this.state.stateDir, 'ts', '.mjs'), journal.owner.pid, 'compiled');
       if (isSettled) fs.rmSync(journal.file, { force: true });
     }
+  }
+
+  /** Root-relative targets whose rules are running now, in start order. */
+  runningTargets(): string[] {
+    return [...this.jobs.values()].map((job) => job.target);
   }
 
   /**
@@ -824,7 +831,13 @@ export class Engine {
         return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
       }
       this.server = RequestServer.open(this.state.stateDir, (command, payload, token, callId) => this.serveClient(command, payload, token, callId));
-      this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
+      try {
+        this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
+      } catch {
+        // TMPDIR names no writable folder: the project's state folder will do.
+        fs.mkdirSync(path.join(this.state.stateDir, 'tmp'), { recursive: true });
+        this.scratchDir = serverModule.makeScratchDirectory(path.join(this.state.stateDir, 'tmp'));
+      }
       this.ruleEnv = {
         ...makeRuleEnvironment(this.options.env, {
           root: this.root,
@@ -1016,10 +1029,10 @@ function envIdentity(value: string | undefined): Identity {
 /**
  * Removes the temporary files an engine with `pid` left for the target at the absolute
  * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
- * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`) or, with `isRecord`, for the
- * record at `file` (`NAME.json.PID.N.tmp`).
+ * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`), for the record at `file`
+ * (`NAME.json.PID.N.tmp`), or, for `.redo/ts/.mjs`, compiled rules (`*.mjs.PID.tmp`).
  */
-function removeLeftovers(file: string, pid: number, isRecord = false): void {
+function removeLeftovers(file: string, pid: number, kind: 'output' | 'record' | 'compiled' = 'output'): void {
   const base = path.basename(file);
   let names: string[];
   try {
@@ -1028,8 +1041,10 @@ function removeLeftovers(file: string, pid: number, isRecord = false): void {
     return;
   }
   for (const name of names) {
-    const isLeftover = isRecord
+    const isLeftover = kind === 'record'
       ? name.startsWith(`${base}.${pid}.`) && name.endsWith('.tmp')
+      : kind === 'compiled'
+      ? name.endsWith(`${base}.${pid}.tmp`)
       : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
     if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
   }

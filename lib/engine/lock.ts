@@ -11,9 +11,9 @@ import { RedoError } from '../errors.js';
  * prefix>/` (tmpfs: creating a file there costs far less than on a disk) or, without
  * /dev/shm, in `.redo/locks/`. A lock file holds `<pid> <start time>\n`, the owner's
  * pid and its start time in clock ticks since boot (/proc/PID/stat field 22), and is
- * made complete in a private file first, then hard-linked into place (link(2) fails
- * with EEXIST when the lock is taken), so a lock file is never empty or half-written,
- * and a full disk leaves nothing behind.
+ * a hard link to the owner's draft `d.<pid>`, written complete once per process
+ * (link(2) fails with EEXIST when the lock is taken), so a lock file is never empty or
+ * half-written, and a full disk leaves nothing behind.
  *
  * A lock is stale, and is broken by the next process that wants it, when its owner is
  * dead, when the pid now belongs to another process (start time differs), or when the
@@ -30,6 +30,7 @@ export class TargetLocks {
   private readonly lockDir: string;
   private readonly held = new Set<string>();
   private noteCounter = 0;
+  private draft: string | undefined;
 
   /** `stateDir` is the absolute `.redo/` directory; `lockDir` overrides where locks go (tests). */
   constructor(stateDir: string, lockDir?: string) {
@@ -72,7 +73,10 @@ export class TargetLocks {
           // Unlink only the very file we judged (same content), so a lock just re-taken survives.
           if (readText(file) === text) {
             removeFile(file);
-            if (owner !== undefined) options.onAbandoned?.(owner.pid);
+            if (owner !== undefined) {
+              fs.rmSync(path.join(this.lockDir, `d.${owner.pid}`), { force: true });
+              options.onAbandoned?.(owner.pid);
+            }
           }
           continue;
         }
@@ -111,24 +115,24 @@ export class TargetLocks {
     return false;
   }
 
-  /** One attempt at creating the lock file complete; false if it exists. */
+  /**
+   * One attempt at creating the lock file complete; false if it exists. Every lock of
+   * this process is a hard link to one draft `d.<pid>` holding its identity, written
+   * once: a lock then costs one link(2), and needs no free space.
+   */
   private tryLink(target: string, file: string): boolean {
-    const draft = `${file}.${process.pid}.draft`;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        fs.writeFileSync(draft, selfText(), { mode: 0o644 });
-        try {
-          fs.linkSync(draft, file);
-        } finally {
-          removeFile(draft);
-        }
+        this.draft ??= this.writeDraft();
+        fs.linkSync(this.draft, file);
         this.held.add(target);
         return true;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') return false;
-        // ENOENT: the lock folder is gone (another process removed it when it became empty).
+        // ENOENT: the lock folder (and our draft) is gone; make both again.
         if (code === 'ENOENT' && attempt < 3) {
+          this.draft = undefined;
           fs.mkdirSync(this.lockDir, { recursive: true, mode: 0o700 });
           continue;
         }
@@ -139,6 +143,19 @@ export class TargetLocks {
         });
       }
     }
+  }
+
+  /** Writes `d.<pid>` complete (aside, then renamed); a draft the disk had no room for is removed. */
+  private writeDraft(): string {
+    const draft = path.join(this.lockDir, `d.${process.pid}`);
+    try {
+      fs.writeFileSync(`${draft}.tmp`, selfText(), { mode: 0o644 });
+      fs.renameSync(`${draft}.tmp`, draft);
+    } catch (error) {
+      fs.rmSync(`${draft}.tmp`, { force: true });
+      throw error;
+    }
+    return draft;
   }
 
   private writeNote(target: string, chain: string[]): string | undefined {
@@ -218,6 +235,8 @@ export class TargetLocks {
   /** Releases every lock this process holds (on exit or interrupt) and removes the lock folder if empty. */
   releaseAll(): void {
     for (const target of [...this.held]) this.release(target);
+    if (this.draft !== undefined) fs.rmSync(this.draft, { force: true });
+    this.draft = undefined;
     try {
       fs.rmdirSync(this.lockDir);
     } catch {

@@ -64,6 +64,8 @@ export class RuleSpawner {
     this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (text: string) => this.receive(text));
+    // A spawner killed with the build (a signal's sweep) makes writes to it fail with EPIPE.
+    this.child.stdin?.on('error', () => undefined);
     this.child.on('error', () => this.failAll());
     this.child.on('exit', () => this.failAll());
   }

@@ -12,16 +12,16 @@ import type { FileStamp, Identity } from './stamp.js';
  *     VERSION                    "redo-ts state 1\n"
  *     db/<target path>.json      one TargetRecord per target, replaced atomically (write tmp, rename)
  *     log/<target path>.log      stderr of the target's last build (absent when it was empty)
- *     locks/<sha256 prefix>.lock pid of the process building that target (O_EXCL create)
+ *     locks/<sha256 prefix>.lock pid and start time of the process building that target (lock.ts)
  *     run/<pid>-<random>/        run directory of a running engine when /dev/shm is unusable
+ *     journal/<pid>-<ticks>      targets whose rules a running engine started (journal.ts)
  *
- * Every write is a rename of a complete file, so a kill -9 at any instant leaves
- * either the old or the new record. The order is: rule writes a temporary output,
- * output renamed over the target, record saved, lock removed. A kill between the
- * rename and the save leaves a new output with the old record and a lock of a dead
- * process; the next run sees that lock and rebuilds instead of taking the output for
- * a hand edit. Two processes never write one record at the
- * same time because the target's lock is held while building it.
+ * Every write is a rename of a complete file. The order is: target noted in the
+ * journal, rule writes a temporary output, output renamed over the target, record
+ * saved, lock removed. A kill between the rename and the save leaves a new output that
+ * matches no record; the next run finds the dead engine's journal and deletes that
+ * output so the target is rebuilt (Engine.reconcile). Two processes never write one
+ * record at the same time because the target's lock is held while building it.
  */
 export const STATE_VERSION = 1;
 

@@ -93,7 +93,8 @@ interface PlacedEntry {
  *    unpacked, each .deb is put there as `PACKAGE.deb`, patches are applied in order;
  * 3. each build step runs as `sh -eu -c STEP` with a clean environment (PATH, HOME,
  *    DESTDIR, SRCDIR, SYSROOT (the `sysroot` fragments unpacked), NAME, VERSION,
- *    SOURCE_DATE_EPOCH, LC_ALL=C, TZ=UTC, umask 022);
+ *    SOURCE_DATE_EPOCH, LC_ALL=C, TZ=UTC, umask 022; REDO_RUN_DIR passed through, so
+ *    the engine can stop the steps of a build it abandons);
  * 4. the files under `$DESTDIR` matched by the spec's `files` rules are delivered with
  *    the rules' mode/owner/group/layer (never the builder's owner), and every deb
  *    source's files with the package's own metadata, filtered by include/exclude.
@@ -157,6 +158,8 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       SOURCE_DATE_EPOCH: String(mtimeSeconds),
       LC_ALL: 'C',
       TZ: 'UTC',
+      // Only a marker: it lets redo-ts find and stop the steps of a build it abandons.
+      ...(env.REDO_RUN_DIR === undefined ? {} : { REDO_RUN_DIR: env.REDO_RUN_DIR }),
     };
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
     const guard = new BuildFolderGuard(spec, srcDir);
