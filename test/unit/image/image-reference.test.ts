@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRedoError, type RedoError } from '../../../lib/errors.js';
 import { loadImageDescription } from '../../../lib/image/description.js';
 import { envProblem, portProblem, referenceProblem, userProblem, workingDirProblem } from '../../../lib/image/image-reference.js';
@@ -66,7 +66,10 @@ describe('config values', () => {
 });
 
 describe('loadImageDescription refuses what a client would, at file:line', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'redo-ts-reference-'));
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'redo-ts-reference-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const header = ['layers: [a.tar]'];
   it.each([
