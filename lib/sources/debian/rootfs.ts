@@ -133,9 +133,11 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
       if (entry.type === 'hardlink') {
         const target = entry.linkTarget!.toString('latin1');
         // A hardlink to an excluded file becomes a copy of it: the name must still work.
-        placed = keptNames.has(target)
+        // (A target missing from the package stays a hardlink: writing it reports the error.)
+        const targetEntry = byOriginal.get(target);
+        placed = keptNames.has(target) || targetEntry === undefined
           ? { ...placed, linkTarget: Buffer.from(mapPath(target), 'latin1') }
-          : { ...placed, type: 'file', linkTarget: undefined, sizeBytes: byOriginal.get(target)!.sizeBytes, content: byOriginal.get(target)!.content } as TarEntry;
+          : { ...placed, type: 'file', linkTarget: undefined, sizeBytes: targetEntry.sizeBytes, content: targetEntry.content } as TarEntry;
       }
       if (conffiles.has(`/${original}`) && placed.type === 'file') conffileMd5.set(`/${original}`, createHash('md5').update(readContent(placed)).digest('hex'));
       const key = placed.path.toString('latin1');
