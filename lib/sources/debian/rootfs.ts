@@ -237,6 +237,8 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
+    // Without libc-bin the host's ldconfig writes ld.so.cache: its version is an input too.
+    hostLdconfig: exists('/sbin/ldconfig') ? null : await hostLdconfigVersion(options.env),
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
@@ -252,6 +254,17 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
   await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
   const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects });
   return { entries: entriesOfTar(stored), effects: made.effects };
+}
+
+async function hostLdconfigVersion(env: NodeJS.ProcessEnv): Promise<string> {
+  const ldconfig = (await which('ldconfig', env)) ?? '/sbin/ldconfig';
+  return new Promise((resolveVersion) => {
+    const child = spawn(ldconfig, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    child.on('error', () => resolveVersion('unknown'));
+    child.on('close', () => resolveVersion(text.split('\n')[0] ?? 'unknown'));
+  });
 }
 
 /** Writes the entries to a tar, unpacks it, and runs ldconfig and python's compileall on the copy. */
