@@ -38,7 +38,7 @@ change=$(build)
 after=$(cd "$work/app" && find targets -name '*.fragment.tar' -printf '%p %i\n' | sort)
 rewritten=$(join <(echo "$before") <(echo "$after") | awk '$2 != $3 {print $1}' | tr '\n' ' ')
 
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), NODE_EXTRA_CA_CERTS ${NODE_EXTRA_CA_CERTS:+set}${NODE_EXTRA_CA_CERTS:-unset}"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), NODE_EXTRA_CA_CERTS $([ -n "${NODE_EXTRA_CA_CERTS:-}" ] && echo set || echo unset)"
 printf '%-40s %8s %8s\n' 'build' 'wall s' 'ratio'
 printf '%-40s %8s %8s\n' 'mmdebstrap minbase + python3' "$(seconds "$mm")" '1.00x'
 printf '%-40s %8s %8s\n' 'python-app clean, cold cache' "$(seconds "$cold")" "$(ratio "$cold" "$mm")"

@@ -80,6 +80,12 @@ describe('tutorial chapter 7: a Debian image from a package list', () => {
     expect(run('sh', '-c', '. /etc/os-release; echo "$PRETTY_NAME"; id; readlink /bin/sh')).toBe('Debian GNU/Linux 12 (bookworm)\nuid=0(root) gid=0(root) groups=0(root)\ndash\n');
   });
 
+  it('is reproducible: `redo-ts verify` rebuilds it elsewhere and finds the same bytes', { timeout: buildTimeoutMs }, async () => {
+    const result = await copy.redo(['verify', 'debian.tar']);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toBe(`identical: debian.tar ${sha256Of(join(copy.dir, 'debian.tar'))}\n`);
+  });
+
   it('rebuilds only the program and the image when hello.c changes', async () => {
     copy.write('hello.c', copy.read('hello.c').replace('hello from Debian', 'hello again from Debian'));
     const result = await copy.redo(['all']);

@@ -133,9 +133,11 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
       if (entry.type === 'hardlink') {
         const target = entry.linkTarget!.toString('latin1');
         // A hardlink to an excluded file becomes a copy of it: the name must still work.
-        placed = keptNames.has(target)
+        // (A target missing from the package stays a hardlink: writing it reports the error.)
+        const targetEntry = byOriginal.get(target);
+        placed = keptNames.has(target) || targetEntry === undefined
           ? { ...placed, linkTarget: Buffer.from(mapPath(target), 'latin1') }
-          : { ...placed, type: 'file', linkTarget: undefined, sizeBytes: byOriginal.get(target)!.sizeBytes, content: byOriginal.get(target)!.content } as TarEntry;
+          : { ...placed, type: 'file', linkTarget: undefined, sizeBytes: targetEntry.sizeBytes, content: targetEntry.content } as TarEntry;
       }
       if (conffiles.has(`/${original}`) && placed.type === 'file') conffileMd5.set(`/${original}`, createHash('md5').update(readContent(placed)).digest('hex'));
       const key = placed.path.toString('latin1');
@@ -235,6 +237,8 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
+    // Without libc-bin the host's ldconfig writes ld.so.cache: its version is an input too.
+    hostLdconfig: exists('/sbin/ldconfig') ? null : await hostLdconfigVersion(options.env),
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
@@ -250,6 +254,17 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
   await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
   const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects });
   return { entries: entriesOfTar(stored), effects: made.effects };
+}
+
+async function hostLdconfigVersion(env: NodeJS.ProcessEnv): Promise<string> {
+  const ldconfig = (await which('ldconfig', env)) ?? '/sbin/ldconfig';
+  return new Promise((resolveVersion) => {
+    const child = spawn(ldconfig, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    child.on('error', () => resolveVersion('unknown'));
+    child.on('close', () => resolveVersion(text.split('\n')[0] ?? 'unknown'));
+  });
 }
 
 /** Writes the entries to a tar, unpacks it, and runs ldconfig and python's compileall on the copy. */
