@@ -157,7 +157,8 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   // A signal stops the rules (and what they started), removes their temporary outputs
   // and releases the locks before exiting 128 + the signal's number. A second signal
   // while that runs is ignored: the clean-up takes at most about a second.
-  const signalNumbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+  // Not SIGHUP: a listener would undo `nohup`, which leaves it ignored.
+  const signalNumbers: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
   let isInterrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (isInterrupted) return;
@@ -170,7 +171,6 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
   // An error no rule caught (a stream's 'error' event in a TypeScript rule, say) would
   // end the process with rules still running: stop the build as for a signal instead.
   const onCrash = (error: unknown): void => {
@@ -205,7 +205,6 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     reporter.finish();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
-    process.removeListener('SIGHUP', onSignal);
     process.removeListener('uncaughtException', onCrash);
     process.removeListener('unhandledRejection', onCrash);
   }

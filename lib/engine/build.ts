@@ -233,6 +233,8 @@ export class Engine {
     this.isInterrupted = true;
     const { stopBuildProcesses } = await import('./spawner.js');
     await stopBuildProcesses(this.server?.runDir, graceMs);
+    // Records of targets already built are being saved: let them land (they are small).
+    await Promise.race([this.flush(), new Promise((resolve) => setTimeout(resolve, graceMs))]);
     for (const job of this.jobs.values()) {
       removeLeftovers(path.join(this.root, job.target), process.pid);
     }

@@ -290,11 +290,12 @@ export function removeFile(file: string): void {
   }
 }
 
+/** The content of `file`; undefined when it does not exist, '' (garbage) when it cannot be read. */
 function readText(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : '';
   }
 }
 

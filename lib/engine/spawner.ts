@@ -175,8 +175,10 @@ export async function stopBuildProcesses(runDir: string | undefined, graceMs: nu
       const pid = Number(name);
       if (!Number.isInteger(pid) || pid === process.pid) continue;
       try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        parents.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+        const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()?.split(' ') ?? [];
+        // A zombie has ended already; it only waits for its parent to collect its status.
+        if (fields[0] === 'Z') continue;
+        parents.set(pid, Number(fields[1]));
         if (marker !== undefined && `\0${fs.readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(marker)) found.add(pid);
       } catch {
         // Gone meanwhile, or not ours to read.

@@ -90,14 +90,15 @@ export class StateStore {
     }
     const dbDir = path.join(this.stateDir, 'db');
     if (text === undefined) {
-      if (fs.existsSync(dbDir)) {
+      // An empty db/ without VERSION is a first run killed between the two: carry on.
+      if (fs.existsSync(dbDir) && !isEmptyFolder(dbDir)) {
         throw corrupt('.redo/VERSION', 'missing while .redo/db exists');
       }
       try {
-        // db/ is made with VERSION, so a state that has VERSION and no db/ lost its records.
+        // db/ is made before VERSION, so a state that has VERSION and no db/ lost its records.
         // Not recursive: a recursive mkdir reports ENOENT, not EROFS, on a read-only file system.
         if (!fs.existsSync(this.stateDir)) fs.mkdirSync(this.stateDir);
-        fs.mkdirSync(dbDir);
+        if (!fs.existsSync(dbDir)) fs.mkdirSync(dbDir);
         writeAtomically(versionFile, VERSION_TEXT);
       } catch (error) {
         throw writeFailed('.redo', 'cannot create the build state folder', error);
@@ -312,6 +313,14 @@ export function writeFailed(subject: string, what: string, cause: unknown): Redo
 export function isWriteError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM';
+}
+
+function isEmptyFolder(folder: string): boolean {
+  try {
+    return fs.readdirSync(folder).length === 0;
+  } catch {
+    return false;
+  }
 }
 
 function lostRecords(problem: string): RedoError {

@@ -121,17 +121,21 @@ describe('108-faults', () => {
     }
   });
 
-  it('kill -9 at any instant of a first build: the next build after an edit gives a clean build\'s bytes (20 kills)', async () => {
+  // FAULTS_KILLS=N runs a longer loop (for stress runs by hand).
+  const kills = Number(process.env.FAULTS_KILLS ?? 20);
+  it(`kill -9 at any instant of a first build: the next build after an edit gives a clean build's bytes (${kills} kills)`, async () => {
     const reference = fixture();
     const startMs = Date.now();
-    expect((await reference.run(['final.out'])).code).toBe(0);
+    const first = await reference.run(['final.out']);
+    expect(first.code, first.stderr).toBe(0);
     const durationMs = Date.now() - startMs;
     writeFileSync(reference.path('src.txt'), 'beta\n');
-    expect((await reference.run(['final.out'])).code).toBe(0);
+    const second = await reference.run(['final.out']);
+    expect(second.code, second.stderr).toBe(0);
     const expected = reference.read('final.out');
     expect(expected).toContain('final: beta');
 
-    for (let kill = 0; kill < 20; kill += 1) {
+    for (let kill = 0; kill < kills; kill += 1) {
       // A first build (no records yet) is where an output without its record used to
       // become a source for good; every fourth kill lands on the leftovers of the last one.
       const rig = kill % 4 === 3 ? rigs[rigs.length - 1]! : fixture();
@@ -149,13 +153,14 @@ describe('108-faults', () => {
       expect(await waitForNoProcesses(rig.dir, 3000), `processes left after kill ${kill + 1}`).toEqual([]);
       writeFileSync(rig.path('src.txt'), 'beta\n');
       const result = await rig.run(['final.out']);
-      expect(result.stderr).not.toContain('warning');
-      expect(result.code).toBe(0);
-      expect(rig.read('final.out'), `after kill ${kill + 1}`).toBe(expected);
-      expect(listFiles(rig.dir).filter((name) => name.includes('.tmp'))).toEqual([]);
-      expect(existsSync(rig.path('.redo/journal')) ? readdirSync(rig.path('.redo/journal')) : []).toEqual([]);
+      const context = `after kill ${kill + 1}:\n${result.stderr}`;
+      expect(result.stderr, context).not.toContain('warning');
+      expect(result.code, context).toBe(0);
+      expect(rig.read('final.out'), context).toBe(expected);
+      expect(listFiles(rig.dir).filter((name) => name.includes('.tmp')), context).toEqual([]);
+      expect(existsSync(rig.path('.redo/journal')) ? readdirSync(rig.path('.redo/journal')) : [], context).toEqual([]);
     }
-  }, 90_000);
+  }, Math.max(90_000, kills * 4000));
 
   it('an output renamed into place before its record was saved is rebuilt, not taken for a source', async () => {
     const rig = fixture();
@@ -311,6 +316,14 @@ describe('108-faults', () => {
     const replaced = await rig.run(['gen.out']);
     expect(replaced.code).toBe(6);
     expect(replaced.stderr).toContain('redo: ".redo/db": the target records folder is not a folder\n');
+  });
+
+  it('a first run killed after making .redo/db but before .redo/VERSION is carried on', async () => {
+    const rig = fixture();
+    mkdirSync(rig.path('.redo/db'), { recursive: true });
+    const result = await rig.run(['gen.out']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(rig.read('.redo/VERSION')).toBe('redo-ts state 1\n');
   });
 
   it('a record of the wrong shape is a state error (6) naming the file to delete', async () => {

@@ -37,6 +37,11 @@ describe('StateStore', () => {
     ['unparsable JSON', '{', 'ERR_STATE_CORRUPT'],
     ['a record of another target', JSON.stringify(record('other', [])), 'ERR_STATE_CORRUPT'],
     ['a newer record version', JSON.stringify({ ...record('t', []), version: 7 }), 'ERR_STATE_TOO_NEW'],
+    ['a dependency without a path', JSON.stringify(record('t', [{ mode: 'ifchange' } as never])), 'ERR_STATE_CORRUPT'],
+    ['a dependency of an unknown mode', JSON.stringify(record('t', [{ path: 'x', mode: 'maybe' } as never])), 'ERR_STATE_CORRUPT'],
+    ['an output that is not a stamp', JSON.stringify({ ...record('t', []), output: 'x' }), 'ERR_STATE_CORRUPT'],
+    ['an identity that is not a string', JSON.stringify({ ...record('t', []), identity: 5 }), 'ERR_STATE_CORRUPT'],
+    ['a missing builds count', JSON.stringify({ ...record('t', []), builds: undefined }), 'ERR_STATE_CORRUPT'],
   ])('%s is reported as %s', (_name, text, code) => {
     const store = new StateStore(root);
     store.checkVersion();
@@ -49,6 +54,13 @@ describe('StateStore', () => {
       caught = error;
     }
     expect(isRedoError(caught, code as 'ERR_STATE_CORRUPT')).toBe(true);
+  });
+
+  it('an env dependency round-trips', () => {
+    const store = new StateStore(root);
+    const saved = record('t', [{ path: 'SOURCE_DATE_EPOCH', mode: 'env', identity: 'missing' }]);
+    store.save(saved);
+    expect(new StateStore(root).load('t')).toEqual(saved);
   });
 
   it('listTransitiveSources returns the sources a target reaches, sorted, without targets or ifcreate misses', () => {
