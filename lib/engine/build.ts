@@ -537,6 +537,7 @@ export class Engine {
             },
             chain,
             onExit: (status) => void (job.exitStatus = status),
+            ruleIdentity: ruleOutcome.identity,
           });
         } catch (error) {
           if (stderrFd !== undefined) fs.closeSync(stderrFd);
@@ -681,7 +682,8 @@ export class Engine {
     } catch {
       return undefined;
     }
-    fs.rmSync(file, { force: true });
+    // Removed off the main thread: nothing waits for it, and the run folder goes at the end.
+    fs.unlink(file, () => undefined);
     // Most calls of a build send the same text but for REDO_PARENT (not inherited
     // anyway): parse each distinct rest once.
     text = text.replace(/^(?:export|declare -x) REDO_PARENT=\S*\n/m, '');
