@@ -239,6 +239,11 @@ export class Engine {
       // after any build of X in progress, run it again.
       outcome = outcome.then(() => this.update(target, chain, true, caller));
       this.outcomes.set(target, outcome);
+    } else if (this.builtOutputs.has(target) && !fs.existsSync(absolutePath(this.root, target))) {
+      // Built earlier in this run, then deleted (by a rule): check it again, as redo does.
+      this.builtOutputs.delete(target);
+      outcome = this.update(target, chain, false, caller);
+      this.outcomes.set(target, outcome);
     }
     if (requester === undefined) return outcome;
     this.addWait(requester, target);
@@ -359,6 +364,8 @@ export class Engine {
   private readonly warnedSources = new Set<string>();
   /** Targets whose rule this engine ran (their records may still be being saved). */
   private readonly builtTargets = new Set<string>();
+  /** Targets this engine built that have an output file in place. */
+  private readonly builtOutputs = new Set<string>();
 
   /** Stamp of a source file, hashed at most once per engine (stat fast path against `hint`). */
   private stampSource(target: string, hint?: FileStamp): FileStamp | undefined {
@@ -570,6 +577,7 @@ export class Engine {
         });
         isLockHandedOver = true;
         this.builtTargets.add(target);
+        if (result.output !== null) this.builtOutputs.add(target);
         this.track(saving.finally(() => this.locks.release(target)));
         this.options.onEvent({
           kind: 'built',

@@ -1,5 +1,5 @@
 // End-to-end: redo's documented semantics (apenwarr/redo docs) on ordinary redo projects.
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,24 @@ describe('108-redo-semantics', () => {
     expect(result.code).toBe(0);
     expect(rig.read('vialink')).toBe('sib\n');
     expect(rig.read('real/sib')).toBe('sib\n');
+  });
+
+  it('a folder linked to itself: names resolve physically, .. leaves it, outside files are sources', async () => {
+    mkdirSync(rig.path('loop'));
+    writeFileSync(rig.path('loop/static'), '');
+    symlinkSync('.', rig.path('loop/x'));
+    const result = await rig.run(['sympath']);
+    expect(result.code).toBe(0);
+    expect(rig.read('sympath')).toBe('ok\n');
+    expect(rig.read('loop/1.dyn')).toBe('dynamic\n');
+    expect(rig.read('2.dyn')).toBe('dynamic\n');
+    expect((await rig.run(['sources', 'sympath'])).stdout).toContain('loop/static\n');
+  });
+
+  it('a target deleted after it was built in this run is built again when asked for', async () => {
+    const result = await rig.run(['regen']);
+    expect(result.code).toBe(0);
+    expect(rig.read('regen')).toBe('dynamic\n');
   });
 
   it("a parent's NAME.do does not build d/NAME; redo-whichdo prints redo's candidate list", async () => {
