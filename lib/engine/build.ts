@@ -234,6 +234,15 @@ export class Engine {
     if (outcome === undefined) {
       outcome = this.update(target, chain, isForced, caller);
       this.outcomes.set(target, outcome);
+      void outcome.then((settled) => {
+        if (settled.status === 'failed') this.failedTargets.add(target);
+      });
+    } else if (!isForced && this.failedTargets.has(target) && !path.isAbsolute(target) && fs.existsSync(absolutePath(this.root, target)) && this.state.load(target) === undefined) {
+      // It failed earlier in this run and has since been made by hand: now it is a source.
+      this.failedTargets.delete(target);
+      this.sourceStamps.delete(target);
+      outcome = Promise.resolve(this.sourceOutcome(target));
+      this.outcomes.set(target, outcome);
     } else if (isForced) {
       // `redo X` always runs X's rule, even when this run already built X (redo.md):
       // after any build of X in progress, run it again.
@@ -364,6 +373,8 @@ export class Engine {
   private readonly warnedSources = new Set<string>();
   /** Targets whose rule this engine ran (their records may still be being saved). */
   private readonly builtTargets = new Set<string>();
+  /** Targets whose (latest) outcome in this run is a failure. */
+  private readonly failedTargets = new Set<string>();
   /** Targets this engine built that have an output file in place. */
   private readonly builtOutputs = new Set<string>();
 

@@ -158,6 +158,12 @@ describe('108-redo-semantics', () => {
     expect(result.stderr).not.toContain('earlier failure');
   });
 
+  it('a target that failed earlier in the run and was then made by hand is a source', async () => {
+    const result = await rig.run(['failthenhand']);
+    expect(result.code).toBe(0);
+    expect(rig.read('failthenhand')).toBe('by-hand\n');
+  });
+
   it('a rule that tolerates a failure and then fails for its own reason is reported', async () => {
     const result = await rig.run(['selffail']);
     expect(result.code).toBe(1);
