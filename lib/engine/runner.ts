@@ -229,7 +229,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
         : 'write the result to ctx.output, never to ctx.targetPath; redo-ts renames it into place',
     });
   }
-  const hasOutputFile = fs.existsSync(outputTemporary);
+  // lstat: a symlink written at $3 is an output even when it dangles.
+  const hasOutputFile = statOrUndefined(outputTemporary) !== undefined;
   const stdoutSize = statOrUndefined(stdoutTemporary)?.size ?? 0;
   if (hasOutputFile && stdoutSize > 0) {
     cleanUp();

@@ -1,5 +1,5 @@
 // End-to-end: redo's documented semantics (apenwarr/redo docs) on ordinary redo projects.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +213,12 @@ describe('108-redo-semantics', () => {
     expect(again.stderr).not.toContain('modified $1');
     expect(again.code).toBe(0);
     expect(rig.read('rmold')).toBe('new\n');
+  });
+
+  it('a symlink written at $3 becomes the target, even a dangling one', async () => {
+    const result = await rig.run(['symout']);
+    expect(result.code).toBe(0);
+    expect(readlinkSync(rig.path('symout'))).toBe('nowhere');
   });
 
   it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1', async () => {
