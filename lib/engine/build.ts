@@ -66,6 +66,8 @@ interface Job {
   isAlways: boolean;
   stampSha256Hex: string | null;
   hasSlot: boolean;
+  /** The budget the rule's slot comes from: the engine's, or a nested `redo -jN`'s. */
+  slots: JobSlots;
   /** True while the rule's latest redo/redo-ifchange call failed: its own failure then is that one's. */
   isLastRequestFailed: boolean;
   /** Exit status of the sh rule, once it ended. */
@@ -502,8 +504,10 @@ export class Engine {
       if (ruleOutcome.status !== 'ok') return { status: 'failed', error: dependencyFailed(target, found.rule, chain) };
       deps.push(dependencyRecord(found.rule, ruleOutcome));
 
-      await this.slots.acquire(chain.length);
-      const job = this.createJob(target, chain, found.cwd, deps, caller);
+      // A nested `redo -jN` gave this subtree its own budget of N slots.
+      const slots = caller?.slots ?? this.slots;
+      await slots.acquire(chain.length);
+      const job = this.createJob(target, chain, found.cwd, deps, caller, slots);
       try {
         if (this.isStopping || caller?.batch?.isStopped === true) {
           // Not a failure of its own: a later request may still build it.
@@ -602,14 +606,14 @@ export class Engine {
       } finally {
         this.server?.closeJob(job.token);
         this.jobs.delete(job.token);
-        if (job.hasSlot) this.slots.release();
+        if (job.hasSlot) job.slots.release();
       }
     } finally {
       if (!isLockHandedOver) this.locks.release(target);
     }
   }
 
-  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[], caller: CallerContext | undefined): Job {
+  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[], caller: CallerContext | undefined, slots: JobSlots): Job {
     this.jobCounter += 1;
     const job: Job = {
       token: String(this.jobCounter),
@@ -621,7 +625,15 @@ export class Engine {
       stampSha256Hex: null,
       hasSlot: true,
       isLastRequestFailed: false,
-      caller: caller === undefined ? undefined : { env: caller.env, umask: caller.umask, clientPid: undefined, isXtrace: caller.isXtrace === true, isVerbose: caller.isVerbose === true },
+      slots,
+      caller: caller === undefined ? undefined : {
+        env: caller.env,
+        umask: caller.umask,
+        clientPid: undefined,
+        isXtrace: caller.isXtrace === true,
+        isVerbose: caller.isVerbose === true,
+        ...(caller.slots === undefined ? {} : { slots: caller.slots }),
+      },
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -673,7 +685,12 @@ export class Engine {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
         const inherited = this.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
-        const caller: CallerContext = { ...inherited, isXtrace: job.caller?.isXtrace === true, isVerbose: job.caller?.isVerbose === true };
+        const caller: CallerContext = {
+          ...inherited,
+          isXtrace: job.caller?.isXtrace === true,
+          isVerbose: job.caller?.isVerbose === true,
+          ...(job.caller?.slots === undefined ? {} : { slots: job.caller.slots }),
+        };
         return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), caller);
       }
       case 'always':
@@ -765,6 +782,10 @@ export class Engine {
       isVerbose: caller?.isVerbose === true || options.isVerbose,
       ...(options.isKeepGoing || this.options.isKeepGoing ? {} : { batch: { isStopped: false } }),
     };
+    // A nested -jN gives everything below this call its own budget of N slots (redo's
+    // sub-jobserver): `redo -j1 x` serialises x's subtree, `redo -j10 y` runs 10 at once.
+    const slots = options.jobs !== undefined ? new JobSlots(options.jobs) : caller?.slots;
+    if (slots !== undefined) context.slots = slots;
     let targets: string[];
     try {
       targets = options.names.map((name) => toDependencyPath(this.root, fromDir, name));
@@ -783,10 +804,7 @@ export class Engine {
       return 0;
     }
     job.hasSlot = false;
-    this.slots.release();
-    // A nested -jN runs N rules at once: the one budget grows to N while this call runs.
-    const extraSlots = options.jobs === undefined ? 0 : Math.max(0, options.jobs - this.slots.capacity);
-    this.slots.grow(extraSlots);
+    job.slots.release();
     const outcomes: Outcome[] = new Array<Outcome>(targets.length);
     try {
       await Promise.all(
@@ -799,8 +817,7 @@ export class Engine {
         }),
       );
     } finally {
-      this.slots.shrink(extraSlots);
-      await this.slots.acquire(JobSlots.RESUMING);
+      await job.slots.acquire(JobSlots.RESUMING);
       job.hasSlot = true;
     }
     let status = 0;

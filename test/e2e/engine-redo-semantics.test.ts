@@ -221,10 +221,16 @@ describe('108-redo-semantics', () => {
     expect(readlinkSync(rig.path('symout'))).toBe('nowhere');
   });
 
-  it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1', async () => {
+  it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1 (its own budget)', async () => {
     const result = await rig.run(['-j1', 'nestedj']);
     expect(result.code).toBe(0);
     expect(rig.read('nestedj')).toBe('together\ntogether\ntogether\n');
+  });
+
+  it('a nested redo -j1 runs its subtree one rule at a time under redo-ts -j3', async () => {
+    const result = await rig.run(['-j3', 'serialj']);
+    expect(result.code).toBe(0);
+    expect(rig.read('serialj')).toBe('alone\nalone\nalone\n');
   });
 
   it('nested -x traces the rules it starts; nested -k keeps going after a failure', async () => {

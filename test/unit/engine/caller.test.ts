@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { environmentChanges, parseCallOptions, parseExportedEnvironment } from '../../../lib/engine/caller.js';
 import { resolvePhysical } from '../../../lib/engine/paths.js';
-import { JobSlots } from '../../../lib/engine/scheduler.js';
 
 describe('parseExportedEnvironment', () => {
   it.each([
@@ -55,28 +54,5 @@ describe('resolvePhysical', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
-  });
-});
-
-describe('JobSlots', () => {
-  it('grow() adds slots at once; shrink() takes them back as they are released', async () => {
-    const slots = new JobSlots(1);
-    await slots.acquire(0);
-    let second = false;
-    const waiting = slots.acquire(0).then(() => (second = true));
-    slots.grow(1);
-    await waiting;
-    expect(second).toBe(true);
-    expect(slots.capacity).toBe(2);
-    slots.shrink(1);
-    slots.release();
-    slots.release();
-    let third = false;
-    await slots.acquire(0).then(() => (third = true));
-    expect(third).toBe(true);
-    let fourth = false;
-    void slots.acquire(0).then(() => (fourth = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(fourth).toBe(false);
   });
 });
