@@ -1,9 +1,5 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { environmentChanges, parseCallOptions, parseExportedEnvironment } from '../../../lib/engine/caller.js';
-import { resolvePhysical } from '../../../lib/engine/paths.js';
 
 describe('parseExportedEnvironment', () => {
   it.each([
@@ -38,21 +34,5 @@ describe('parseCallOptions', () => {
   it('refuses an unknown option and a bad job count', () => {
     expect(parseCallOptions(['-q'])).toEqual({ problem: '"-q": unknown option' });
     expect(parseCallOptions(['-j0'])).toHaveProperty('problem');
-  });
-});
-
-describe('resolvePhysical', () => {
-  it('resolves .. through a symlinked folder as the OS does, and keeps a missing tail', () => {
-    const root = realpathSync(mkdtempSync(join(tmpdir(), 'redo-ts-physical-')));
-    try {
-      mkdirSync(join(root, 'real', 'deep'), { recursive: true });
-      symlinkSync('real/deep', join(root, 'link'));
-      expect(resolvePhysical(join(root, 'link'), '../x')).toBe(join(root, 'real', 'x'));
-      expect(resolvePhysical(root, 'link/../x')).toBe(join(root, 'real', 'x'));
-      expect(resolvePhysical(root, 'new/dir/x')).toBe(join(root, 'new', 'dir', 'x'));
-      expect(resolvePhysical(root, 'link')).toBe(join(root, 'link'));
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
   });
 });
