@@ -71,6 +71,8 @@ interface Job {
   isAlways: boolean;
   stampSha256Hex: string | null;
   hasSlot: boolean;
+  /** The budget the rule's slot comes from: the engine's, or a nested `redo -jN`'s. */
+  slots: JobSlots;
   /** True while the rule's latest redo/redo-ifchange call failed: its own failure then is that one's. */
   isLastRequestFailed: boolean;
   /** Exit status of the sh rule, once it ended. */
@@ -330,10 +332,24 @@ export class Engine {
     if (outcome === undefined) {
       outcome = this.update(target, chain, isForced, caller);
       this.outcomes.set(target, outcome);
+      void outcome.then((settled) => {
+        if (settled.status === 'failed') this.failedTargets.add(target);
+      });
+    } else if (!isForced && this.failedTargets.has(target) && !path.isAbsolute(target) && fs.existsSync(absolutePath(this.root, target)) && this.state.load(target) === undefined) {
+      // It failed earlier in this run and has since been made by hand: now it is a source.
+      this.failedTargets.delete(target);
+      this.sourceStamps.delete(target);
+      outcome = Promise.resolve(this.sourceOutcome(target));
+      this.outcomes.set(target, outcome);
     } else if (isForced) {
       // `redo X` always runs X's rule, even when this run already built X (redo.md):
       // after any build of X in progress, run it again.
       outcome = outcome.then(() => this.update(target, chain, true, caller));
+      this.outcomes.set(target, outcome);
+    } else if (this.builtOutputs.has(target) && !fs.existsSync(absolutePath(this.root, target))) {
+      // Built earlier in this run, then deleted (by a rule): check it again, as redo does.
+      this.builtOutputs.delete(target);
+      outcome = this.update(target, chain, false, caller);
       this.outcomes.set(target, outcome);
     }
     if (requester === undefined) return outcome;
@@ -457,6 +473,10 @@ export class Engine {
   private readonly warnedSources = new Set<string>();
   /** Targets whose rule this engine ran (their records may still be being saved). */
   private readonly builtTargets = new Set<string>();
+  /** Targets whose (latest) outcome in this run is a failure. */
+  private readonly failedTargets = new Set<string>();
+  /** Targets this engine built that have an output file in place. */
+  private readonly builtOutputs = new Set<string>();
 
   /** Stamp of a source file, hashed at most once per engine (stat fast path against `hint`). */
   private stampSource(target: string, hint?: FileStamp): FileStamp | undefined {
@@ -608,8 +628,10 @@ export class Engine {
       if (ruleOutcome.status !== 'ok') return { status: 'failed', error: dependencyFailed(target, found.rule, chain) };
       deps.push(dependencyRecord(found.rule, ruleOutcome));
 
-      await this.slots.acquire(chain.length);
-      const job = this.createJob(target, chain, found.cwd, deps, caller);
+      // A nested `redo -jN` gave this subtree its own budget of N slots.
+      const slots = caller?.slots ?? this.slots;
+      await slots.acquire(chain.length);
+      const job = this.createJob(target, chain, found.cwd, deps, caller, slots);
       try {
         if (this.isStopping || caller?.batch?.isStopped === true) {
           // Not a failure of its own: a later request may still build it.
@@ -668,6 +690,7 @@ export class Engine {
             },
             chain,
             onExit: (status) => void (job.exitStatus = status),
+            ruleIdentity: ruleOutcome.identity,
           });
         } catch (error) {
           if (stderrFd !== undefined) fs.closeSync(stderrFd);
@@ -701,6 +724,7 @@ export class Engine {
         });
         isLockHandedOver = true;
         this.builtTargets.add(target);
+        if (result.output !== null) this.builtOutputs.add(target);
         this.track(saving.finally(() => this.locks.release(target)), target);
         this.options.onEvent({
           kind: 'built',
@@ -715,7 +739,7 @@ export class Engine {
       } finally {
         this.server?.closeJob(job.token);
         this.jobs.delete(job.token);
-        if (job.hasSlot) this.slots.release();
+        if (job.hasSlot) job.slots.release();
       }
     } finally {
       if (!isLockHandedOver) this.locks.release(target);
@@ -759,7 +783,7 @@ export class Engine {
       return undefined;
     }
     job.hasSlot = false;
-    this.slots.release();
+    job.slots.release();
     try {
       const identities = await Promise.all(
         targets.map(async (target, i): Promise<string | null | undefined> => {
@@ -771,7 +795,7 @@ export class Engine {
       );
       return identities.includes(undefined) ? undefined : (identities as (string | null)[]);
     } finally {
-      await this.slots.acquire(JobSlots.RESUMING);
+      await job.slots.acquire(JobSlots.RESUMING);
       job.hasSlot = true;
     }
   }
@@ -793,7 +817,7 @@ export class Engine {
     });
   }
 
-  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[], caller: CallerContext | undefined): Job {
+  private createJob(target: string, chain: string[], cwd: string, deps: DependencyRecord[], caller: CallerContext | undefined, slots: JobSlots): Job {
     this.jobCounter += 1;
     const job: Job = {
       token: String(this.jobCounter),
@@ -805,7 +829,15 @@ export class Engine {
       stampSha256Hex: null,
       hasSlot: true,
       isLastRequestFailed: false,
-      caller: caller === undefined ? undefined : { env: caller.env, umask: caller.umask, clientPid: undefined, isXtrace: caller.isXtrace === true, isVerbose: caller.isVerbose === true },
+      slots,
+      caller: caller === undefined ? undefined : {
+        env: caller.env,
+        umask: caller.umask,
+        clientPid: undefined,
+        isXtrace: caller.isXtrace === true,
+        isVerbose: caller.isVerbose === true,
+        ...(caller.slots === undefined ? {} : { slots: caller.slots }),
+      },
       writeStderr: (text) => this.options.onEvent({ kind: 'rule-stderr', target, text }),
     };
     this.jobs.set(job.token, job);
@@ -868,7 +900,12 @@ export class Engine {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
         const inherited = this.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
-        const caller: CallerContext = { ...inherited, isXtrace: job.caller?.isXtrace === true, isVerbose: job.caller?.isVerbose === true };
+        const caller: CallerContext = {
+          ...inherited,
+          isXtrace: job.caller?.isXtrace === true,
+          isVerbose: job.caller?.isVerbose === true,
+          ...(job.caller?.slots === undefined ? {} : { slots: job.caller.slots }),
+        };
         return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), caller);
       }
       case 'always':
@@ -899,7 +936,8 @@ export class Engine {
     } catch {
       return undefined;
     }
-    fs.rmSync(file, { force: true });
+    // Removed off the main thread: nothing waits for it, and the run folder goes at the end.
+    fs.unlink(file, () => undefined);
     // Most calls of a build send the same text but for REDO_PARENT (not inherited
     // anyway): parse each distinct rest once.
     text = text.replace(/^(?:export|declare -x) REDO_PARENT=\S*\n/m, '');
@@ -974,6 +1012,10 @@ export class Engine {
       isVerbose: caller?.isVerbose === true || options.isVerbose,
       ...(options.isKeepGoing || this.options.isKeepGoing ? {} : { batch: { isStopped: false } }),
     };
+    // A nested -jN gives everything below this call its own budget of N slots (redo's
+    // sub-jobserver): `redo -j1 x` serialises x's subtree, `redo -j10 y` runs 10 at once.
+    const slots = options.jobs !== undefined ? new JobSlots(options.jobs) : caller?.slots;
+    if (slots !== undefined) context.slots = slots;
     let targets: string[];
     try {
       targets = options.names.map((name) => toDependencyPath(this.root, fromDir, name));
@@ -992,10 +1034,7 @@ export class Engine {
       return 0;
     }
     job.hasSlot = false;
-    this.slots.release();
-    // A nested -jN runs N rules at once: the one budget grows to N while this call runs.
-    const extraSlots = options.jobs === undefined ? 0 : Math.max(0, options.jobs - this.slots.capacity);
-    this.slots.grow(extraSlots);
+    job.slots.release();
     const outcomes: Outcome[] = new Array<Outcome>(targets.length);
     try {
       await Promise.all(
@@ -1008,8 +1047,7 @@ export class Engine {
         }),
       );
     } finally {
-      this.slots.shrink(extraSlots);
-      await this.slots.acquire(JobSlots.RESUMING);
+      await job.slots.acquire(JobSlots.RESUMING);
       job.hasSlot = true;
     }
     let status = 0;

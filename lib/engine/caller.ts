@@ -1,6 +1,7 @@
 /** What a redo client passes on from the rule that called it: exported environment, umask, stderr. */
 
 import * as fs from 'node:fs';
+import type { JobSlots } from './scheduler.js';
 
 /** The context a rule started for a client's request inherits, as a Unix child would. */
 export interface CallerContext {
@@ -15,6 +16,8 @@ export interface CallerContext {
   isVerbose?: boolean;
   /** One redo call without -k: set when one of its targets failed, so rules not started yet don't start. */
   batch?: { isStopped: boolean };
+  /** The job budget of a nested `redo -jN` and everything below it; absent: the engine's. */
+  slots?: JobSlots;
 }
 
 /**
@@ -110,7 +113,7 @@ export function openCallerStderr(pid: number, runDir: string): number | undefine
 /** Options a redo command inside a rule may give (`redo -j4 -k -x a b`). */
 export interface CallOptions {
   names: string[];
-  /** -j N: run up to N rules of this call at once (the one budget grows to N if smaller). */
+  /** -j N: rules below this call share a budget of N slots of their own. */
   jobs: number | undefined;
   isKeepGoing: boolean;
   isXtrace: boolean;

@@ -23,10 +23,11 @@ export type Explanation =
 
 /**
  * Explains whether `target` (root-relative) is or would be rebuilt by `redo-ts TARGET`,
- * reading only `.redo/` and the file system. Throws ERR_STATE_* for unreadable state.
+ * reading only `.redo/` and the file system (`sharedRulesDir`: the installed package's
+ * rules/, as in the build). Throws ERR_STATE_* for unreadable state.
  */
-export function explainTarget(root: string, target: string): Explanation {
-  return new Inspector(root).explain(target);
+export function explainTarget(root: string, target: string, sharedRulesDir?: string): Explanation {
+  return new Inspector(root, sharedRulesDir).explain(target);
 }
 
 /** Root-relative targets whose output exists, sorted. Throws ERR_STATE_* for unreadable state. */
@@ -90,7 +91,7 @@ class Inspector {
   private readonly memo = new Map<string, Explanation>();
   private readonly visiting = new Set<string>();
 
-  constructor(private readonly root: string) {
+  constructor(private readonly root: string, private readonly sharedRulesDir?: string) {
     this.state = new StateStore(root);
   }
 
@@ -123,7 +124,7 @@ class Inspector {
     const absolute = path.resolve(this.root, target);
     if (record === undefined) {
       if (fs.existsSync(absolute)) return this.isInterrupted(target) ? { status: 'stale', target, reason: { kind: 'interrupted' } } : { status: 'source', target };
-      if (findRule(this.root, target).found === undefined) return { status: 'no-rule', target };
+      if (findRule(this.root, target, this.sharedRulesDir).found === undefined) return { status: 'no-rule', target };
       return { status: 'stale', target, reason: { kind: 'no-previous-build' } };
     }
     const current = readStamp(absolute, record.output ?? undefined);

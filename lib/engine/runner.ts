@@ -95,6 +95,8 @@ export interface RuleRunRequest {
   /** The caller's octal umask for sh rules. */
   umask?: string;
   operations: RuleOperations;
+  /** The rule file's content identity (sha256), so its `#!` line is read once per content. */
+  ruleIdentity?: string;
   /** Told the exit status of an sh rule once it ends. */
   onExit?(status: number): void;
   /** Human chain for messages, top-level target first. */
@@ -243,7 +245,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
         : 'write the result to ctx.output, never to ctx.targetPath; redo-ts renames it into place',
     });
   }
-  const hasOutputFile = fs.existsSync(outputTemporary);
+  // lstat: a symlink written at $3 is an output even when it dangles.
+  const hasOutputFile = statOrUndefined(outputTemporary) !== undefined;
   const stdoutSize = statOrUndefined(stdoutTemporary)?.size ?? 0;
   if (hasOutputFile && stdoutSize > 0) {
     cleanUp();
@@ -330,6 +333,25 @@ function hashTree(folder: string): string {
  * with -x/-v kept only for a shell; none (so `sh -e`) without `#!`.
  */
 function interpreterOf(ruleAbsolute: string, request: RuleRunRequest): { interpreter?: string[]; shellFlags?: string[] } {
+  const words = interpreterWords(ruleAbsolute, request.ruleIdentity);
+  if (words === undefined) return {};
+  const isShell = /^(ba|da|k|z|mk|)sh$/.test(path.basename(words[0]!));
+  return { interpreter: words, shellFlags: isShell ? [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])] : [] };
+}
+
+/** The words of the `#!` line of a rule file, read once per content identity and process. */
+const interpreters = new Map<string, string[] | undefined>();
+
+function interpreterWords(ruleAbsolute: string, identity: string | undefined): string[] | undefined {
+  if (identity === undefined) return readInterpreterWords(ruleAbsolute);
+  const key = `${ruleAbsolute}\0${identity}`;
+  if (interpreters.has(key)) return interpreters.get(key);
+  const words = readInterpreterWords(ruleAbsolute);
+  interpreters.set(key, words);
+  return words;
+}
+
+function readInterpreterWords(ruleAbsolute: string): string[] | undefined {
   const buffer = Buffer.alloc(256);
   let count = 0;
   try {
@@ -340,14 +362,12 @@ function interpreterOf(ruleAbsolute: string, request: RuleRunRequest): { interpr
       fs.closeSync(fd);
     }
   } catch {
-    return {};
+    return undefined;
   }
   const head = buffer.toString('utf8', 0, count);
-  if (!head.startsWith('#!')) return {};
+  if (!head.startsWith('#!')) return undefined;
   const words = head.slice(2).split('\n')[0]!.trim().split(/\s+/).filter((word) => word !== '');
-  if (words.length === 0) return {};
-  const isShell = /^(ba|da|k|z|mk|)sh$/.test(path.basename(words[0]!));
-  return { interpreter: words, shellFlags: isShell ? [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])] : [] };
+  return words.length === 0 ? undefined : words;
 }
 
 async function runTypeScript(

@@ -9,35 +9,11 @@
  */
 export class JobSlots {
   private free: number;
-  /** Slots taken back by shrink() that were busy then: the next releases pay them. */
-  private debt = 0;
-  /** The number of slots, including those added by grow(). */
-  capacity: number;
   private readonly waiting: Array<{ priority: number; resolve: () => void }> = [];
 
   /** `count` ≥ 1 slots. */
   constructor(count: number) {
     this.free = Math.max(1, Math.floor(count));
-    this.capacity = this.free;
-  }
-
-  /** Adds `count` slots to the one budget (a nested `redo -jN` above it); give them back with shrink(). */
-  grow(count: number): void {
-    if (count <= 0) return;
-    this.capacity += count;
-    const paid = Math.min(this.debt, count);
-    this.debt -= paid;
-    this.free += count - paid;
-    setImmediate(() => this.handOver());
-  }
-
-  /** Takes back `count` slots added by grow(): free ones now, busy ones as they are released. */
-  shrink(count: number): void {
-    if (count <= 0) return;
-    this.capacity -= count;
-    const now = Math.min(this.free, count);
-    this.free -= now;
-    this.debt += count - now;
   }
 
   /** Priority of a rule coming back from redo-ifchange: ahead of every new rule. */
@@ -61,10 +37,6 @@ export class JobSlots {
    * just requested reach `acquire` first and, being deeper, win the slot.
    */
   release(): void {
-    if (this.debt > 0) {
-      this.debt -= 1;
-      return;
-    }
     this.free += 1;
     setImmediate(() => this.handOver());
   }

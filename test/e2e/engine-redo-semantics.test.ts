@@ -1,5 +1,5 @@
 // End-to-end: redo's documented semantics (apenwarr/redo docs) on ordinary redo projects.
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,24 @@ describe('108-redo-semantics', () => {
     expect(result.code).toBe(0);
     expect(rig.read('vialink')).toBe('sib\n');
     expect(rig.read('real/sib')).toBe('sib\n');
+  });
+
+  it('a folder linked to itself: names resolve physically, .. leaves it, outside files are sources', async () => {
+    mkdirSync(rig.path('loop'));
+    writeFileSync(rig.path('loop/static'), '');
+    symlinkSync('.', rig.path('loop/x'));
+    const result = await rig.run(['sympath']);
+    expect(result.code).toBe(0);
+    expect(rig.read('sympath')).toBe('ok\n');
+    expect(rig.read('loop/1.dyn')).toBe('dynamic\n');
+    expect(rig.read('2.dyn')).toBe('dynamic\n');
+    expect((await rig.run(['sources', 'sympath'])).stdout).toContain('loop/static\n');
+  });
+
+  it('a target deleted after it was built in this run is built again when asked for', async () => {
+    const result = await rig.run(['regen']);
+    expect(result.code).toBe(0);
+    expect(rig.read('regen')).toBe('dynamic\n');
   });
 
   it("a parent's NAME.do does not build d/NAME; redo-whichdo prints redo's candidate list", async () => {
@@ -140,6 +158,12 @@ describe('108-redo-semantics', () => {
     expect(result.stderr).not.toContain('earlier failure');
   });
 
+  it('a target that failed earlier in the run and was then made by hand is a source', async () => {
+    const result = await rig.run(['failthenhand']);
+    expect(result.code).toBe(0);
+    expect(rig.read('failthenhand')).toBe('by-hand\n');
+  });
+
   it('a rule that tolerates a failure and then fails for its own reason is reported', async () => {
     const result = await rig.run(['selffail']);
     expect(result.code).toBe(1);
@@ -191,10 +215,22 @@ describe('108-redo-semantics', () => {
     expect(rig.read('rmold')).toBe('new\n');
   });
 
-  it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1', async () => {
+  it('a symlink written at $3 becomes the target, even a dangling one', async () => {
+    const result = await rig.run(['symout']);
+    expect(result.code).toBe(0);
+    expect(readlinkSync(rig.path('symout'))).toBe('nowhere');
+  });
+
+  it('a nested redo-ifchange -j3 runs three rules at once under redo-ts -j1 (its own budget)', async () => {
     const result = await rig.run(['-j1', 'nestedj']);
     expect(result.code).toBe(0);
     expect(rig.read('nestedj')).toBe('together\ntogether\ntogether\n');
+  });
+
+  it('a nested redo -j1 runs its subtree one rule at a time under redo-ts -j3', async () => {
+    const result = await rig.run(['-j3', 'serialj']);
+    expect(result.code).toBe(0);
+    expect(rig.read('serialj')).toBe('alone\nalone\nalone\n');
   });
 
   it('nested -x traces the rules it starts; nested -k keeps going after a failure', async () => {

@@ -50,6 +50,7 @@ describe('redo-ts installed into another project', () => {
     expect(init.status, init.stderr).toBe(0);
     expect(readFileSync(join(project, 'image.yaml'), 'utf8')).toContain('tags: [localhost/my-image:latest]');
     expect(run('redo-ts', ['init']).status).toBe(2);
+    expect(run('redo-ts', ['--why', 'image.tar']).stdout).not.toContain('no rule');
     const build = run('redo-ts', ['image.tar']);
     expect(build.stderr).not.toMatch(/^redo: /m);
     expect(build.status).toBe(0);

@@ -5,7 +5,7 @@ import { explainTarget, type Explanation } from '../../engine/inspect.js';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { projectRoot } from '../session.js';
+import { projectRoot, sharedRulesDir } from '../session.js';
 
 /** Lines explaining `explanation`, indented by `depth`. Pure. */
 export function explanationLines(explanation: Explanation, depth = 0): string[] {
@@ -49,7 +49,7 @@ const command: Command = {
     const root = projectRoot(io);
     let status = 0;
     for (const arg of args) {
-      const explanation = explainTarget(root, toTargetPath(root, io.cwd, arg));
+      const explanation = explainTarget(root, toTargetPath(root, io.cwd, arg), sharedRulesDir());
       io.stdout.write(`${explanationLines(explanation).join('\n')}\n`);
       // A target that cannot be built is an answer, but not a success.
       if (explanation.status === 'no-rule') status = 1;

@@ -1,10 +1,5 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { environmentChanges, parseCallOptions, parseExportedEnvironment } from '../../../lib/engine/caller.js';
-import { resolvePhysical } from '../../../lib/engine/paths.js';
-import { JobSlots } from '../../../lib/engine/scheduler.js';
 
 describe('parseExportedEnvironment', () => {
   it.each([
@@ -39,44 +34,5 @@ describe('parseCallOptions', () => {
   it('refuses an unknown option and a bad job count', () => {
     expect(parseCallOptions(['-q'])).toEqual({ problem: '"-q": unknown option' });
     expect(parseCallOptions(['-j0'])).toHaveProperty('problem');
-  });
-});
-
-describe('resolvePhysical', () => {
-  it('resolves .. through a symlinked folder as the OS does, and keeps a missing tail', () => {
-    const root = realpathSync(mkdtempSync(join(tmpdir(), 'redo-ts-physical-')));
-    try {
-      mkdirSync(join(root, 'real', 'deep'), { recursive: true });
-      symlinkSync('real/deep', join(root, 'link'));
-      expect(resolvePhysical(join(root, 'link'), '../x')).toBe(join(root, 'real', 'x'));
-      expect(resolvePhysical(root, 'link/../x')).toBe(join(root, 'real', 'x'));
-      expect(resolvePhysical(root, 'new/dir/x')).toBe(join(root, 'new', 'dir', 'x'));
-      expect(resolvePhysical(root, 'link')).toBe(join(root, 'link'));
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('JobSlots', () => {
-  it('grow() adds slots at once; shrink() takes them back as they are released', async () => {
-    const slots = new JobSlots(1);
-    await slots.acquire(0);
-    let second = false;
-    const waiting = slots.acquire(0).then(() => (second = true));
-    slots.grow(1);
-    await waiting;
-    expect(second).toBe(true);
-    expect(slots.capacity).toBe(2);
-    slots.shrink(1);
-    slots.release();
-    slots.release();
-    let third = false;
-    await slots.acquire(0).then(() => (third = true));
-    expect(third).toBe(true);
-    let fourth = false;
-    void slots.acquire(0).then(() => (fourth = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(fourth).toBe(false);
   });
 });

@@ -1,9 +1,9 @@
-// findProjectRoot: the nearest folder with a project marker wins.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// findProjectRoot: the nearest folder with a project marker wins; resolvePhysical: paths as the OS sees them.
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findProjectRoot } from '../../../dist/lib/engine/paths.js';
+import { findProjectRoot, resolvePhysical } from '../../../dist/lib/engine/paths.js';
 
 const top = mkdtempSync(join(tmpdir(), 'redo-ts-root-'));
 afterAll(() => rmSync(top, { recursive: true, force: true }));
@@ -29,5 +29,21 @@ describe('findProjectRoot', () => {
   it('REDO_TS_ROOT-style override wins over every marker', () => {
     const base = tree('override', ['p/.redo', 'q']);
     expect(findProjectRoot(join(base, 'p'), '../q')).toBe(join(base, 'q'));
+  });
+});
+
+describe('resolvePhysical', () => {
+  it('resolves .. through a symlinked folder as the OS does, and keeps a missing tail', () => {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), 'redo-ts-physical-')));
+    try {
+      mkdirSync(join(root, 'real', 'deep'), { recursive: true });
+      symlinkSync('real/deep', join(root, 'link'));
+      expect(resolvePhysical(join(root, 'link'), '../x')).toBe(join(root, 'real', 'x'));
+      expect(resolvePhysical(root, 'link/../x')).toBe(join(root, 'real', 'x'));
+      expect(resolvePhysical(root, 'new/dir/x')).toBe(join(root, 'new', 'dir', 'x'));
+      expect(resolvePhysical(root, 'link')).toBe(join(root, 'link'));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
