@@ -307,6 +307,7 @@ export class Engine {
 
   private fail(target: string, error: RedoError, isRootCause: boolean): void {
     this.hasFailure = true;
+    this.failedTargets.add(target);
     if (this.isInterrupted) return;
     this.options.onEvent({ kind: 'failed', target, error, isRootCause });
   }
@@ -332,25 +333,8 @@ export class Engine {
     if (outcome === undefined) {
       outcome = this.update(target, chain, isForced, caller);
       this.outcomes.set(target, outcome);
-      void outcome.then((settled) => {
-        if (settled.status === 'failed') this.failedTargets.add(target);
-      });
-    } else if (!isForced && this.failedTargets.has(target) && !path.isAbsolute(target) && fs.existsSync(absolutePath(this.root, target)) && this.state.load(target) === undefined) {
-      // It failed earlier in this run and has since been made by hand: now it is a source.
-      this.failedTargets.delete(target);
-      this.sourceStamps.delete(target);
-      outcome = Promise.resolve(this.sourceOutcome(target));
-      this.outcomes.set(target, outcome);
-    } else if (isForced) {
-      // `redo X` always runs X's rule, even when this run already built X (redo.md):
-      // after any build of X in progress, run it again.
-      outcome = outcome.then(() => this.update(target, chain, true, caller));
-      this.outcomes.set(target, outcome);
-    } else if (this.builtOutputs.has(target) && !fs.existsSync(absolutePath(this.root, target))) {
-      // Built earlier in this run, then deleted (by a rule): check it again, as redo does.
-      this.builtOutputs.delete(target);
-      outcome = this.update(target, chain, false, caller);
-      this.outcomes.set(target, outcome);
+    } else {
+      outcome = this.revisit(target, chain, isForced, caller, outcome);
     }
     if (requester === undefined) return outcome;
     this.addWait(requester, target);
@@ -359,6 +343,32 @@ export class Engine {
     } finally {
       this.removeWait(requester, target);
     }
+  }
+
+  /**
+   * A second request for `target` in this run: the earlier outcome, unless redo's rules
+   * say to look again. (Kept out of ensure() so that stays small on the no-op path.)
+   */
+  private revisit(target: string, chain: string[], isForced: boolean, caller: CallerContext | undefined, earlier: Promise<Outcome>): Promise<Outcome> {
+    let outcome = earlier;
+    if (isForced) {
+      // `redo X` always runs X's rule, even when this run already built X (redo.md):
+      // after any build of X in progress, run it again.
+      outcome = earlier.then(() => this.update(target, chain, true, caller));
+    } else if (this.failedTargets.has(target) && !path.isAbsolute(target) && fs.existsSync(absolutePath(this.root, target)) && this.state.load(target) === undefined) {
+      // It failed earlier in this run and has since been made by hand: now it is a source.
+      this.failedTargets.delete(target);
+      this.sourceStamps.delete(target);
+      outcome = Promise.resolve(this.sourceOutcome(target));
+    } else if (this.builtOutputs.has(target) && !fs.existsSync(absolutePath(this.root, target))) {
+      // Built earlier in this run, then deleted (by a rule): check it again, as redo does.
+      this.builtOutputs.delete(target);
+      outcome = this.update(target, chain, false, caller);
+    } else {
+      return earlier;
+    }
+    this.outcomes.set(target, outcome);
+    return outcome;
   }
 
   private addWait(from: string, to: string): void {
@@ -395,21 +405,9 @@ export class Engine {
     try {
       // Outside the project only sources live (system headers named by gcc -MD output).
       const record = path.isAbsolute(target) ? undefined : this.state.load(target);
-      // A target this run built may not have its record saved yet (saves run in the background).
-      if (isForced && record === undefined && !this.builtTargets.has(target) && fs.existsSync(absolutePath(this.root, target))) {
-        // Never overwrite or delete a file redo-ts did not make (a source).
-        const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
-        const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
-          details: [
-            ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
-            rule === undefined ? 'no rule builds it' : `rule that would build it: ${rule.rule}`,
-          ],
-          hint: rule === undefined
-            ? 'redo (-f) rebuilds only targets redo-ts built; a source needs no building'
-            : `to make it a target, delete it (or move it aside), then run \`redo-ts ${target}\``,
-        });
-        this.fail(target, error, true);
-        return { status: 'failed', error };
+      if (isForced && record === undefined) {
+        const refusal = this.refuseSource(target, chain);
+        if (refusal !== undefined) return refusal;
       }
       if (path.isAbsolute(target)) return this.sourceOutcome(target);
       let reason: RebuildReason;
@@ -442,6 +440,27 @@ export class Engine {
       this.fail(target, redoError, true);
       return { status: 'failed', error: redoError };
     }
+  }
+
+  /**
+   * `redo X` / `-f X` for an X without a record: a failure when X exists (redo-ts never
+   * overwrites or deletes a file it did not make, a source), else undefined (build it).
+   */
+  private refuseSource(target: string, chain: string[]): Outcome | undefined {
+    // A target this run built may not have its record saved yet (saves run in the background).
+    if (this.builtTargets.has(target) || !fs.existsSync(absolutePath(this.root, target))) return undefined;
+    const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
+    const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
+      details: [
+        ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
+        rule === undefined ? 'no rule builds it' : `rule that would build it: ${rule.rule}`,
+      ],
+      hint: rule === undefined
+        ? 'redo (-f) rebuilds only targets redo-ts built; a source needs no building'
+        : `to make it a target, delete it (or move it aside), then run \`redo-ts ${target}\``,
+    });
+    this.fail(target, error, true);
+    return { status: 'failed', error };
   }
 
   /**
