@@ -153,8 +153,10 @@ export function descriptionOfTarget(targetPath: string): string | undefined {
  * each layer tar is read member by member; a layer `X.fragment.tar` is attributed to
  * `X.spec.yaml` beside it, a layer `X.layer.tar` to the inputs of its list `X.layer`
  * (fragment tars and folders); within a spec, a path some delivered `deb:` source
- * installs (after include/exclude) belongs to that package, anything else to the spec's
- * build. The result is sorted (layers bottom first, files by layer then path bytes,
+ * installs (after include/exclude), or that a package-list package's `info/PKG.list`
+ * names, belongs to that package, anything else to the spec's build. Packages of specs
+ * whose fragments are no layer (reached only through `requires`/`build-requires`) are
+ * listed as not delivered. The result is sorted (layers bottom first, files by layer then path bytes,
  * packages and specs by key), so the same image gives the same inventory.
  * Throws ERR_IMAGE_DESCRIPTION, ERR_NOT_AN_IMAGE when a layer target is missing,
  * ERR_SPEC_*, and ERR_SOURCE_UNREACHABLE when a .deb is neither cached nor fetchable.

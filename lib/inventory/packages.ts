@@ -1,4 +1,4 @@
-/** The packages a spec installs: today its pinned `deb:` sources, read from the source cache; the interface lets a lock file supply them later. */
+/** The packages a spec installs: the interface, and the provider for its pinned `deb:` sources, read from the source cache (lock-packages.ts serves package lists). */
 
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
