@@ -134,8 +134,8 @@ export function defaultPackageProvider(options: { env?: NodeJS.ProcessEnv; cache
   const sources = debSourceProvider(options);
   const locks = debianLockProvider(options);
   return {
-    async packagesOf(spec) {
-      return [...(await sources.packagesOf(spec)), ...(await locks.packagesOf(spec))];
+    async packagesOf(spec, fragments) {
+      return [...(await sources.packagesOf(spec, fragments)), ...(await locks.packagesOf(spec, fragments))];
     },
   };
 }
@@ -172,6 +172,15 @@ export async function collectInventory(target: string, descriptionPath: string, 
   // Specs whose fragments are layers (or inputs of layer lists): only their packages ship.
   const deliveringSpecs = new Set<string>();
 
+  // Each spec's fragment tars among the layers (and layer-list inputs), for the providers.
+  const fragmentsOfSpec = new Map<string, string[]>();
+  for (const layer of description.layers) {
+    for (const tar of fragmentTarsOf(resolve(folder, layer))) {
+      const specPath = specOfFragment(tar)!;
+      fragmentsOfSpec.set(specPath, [...(fragmentsOfSpec.get(specPath) ?? []), tar]);
+    }
+  }
+
   const useSpec = async (specPath: string, isLayer = false): Promise<{ spec: Spec; debs: DebPackage[] }> => {
     const key = relative(root, specPath);
     if (isLayer) deliveringSpecs.add(key);
@@ -179,7 +188,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
     if (spec === undefined) {
       spec = await loadSpec(specPath, { root });
       specsByPath.set(key, spec);
-      debsOfSpec.set(key, await provider.packagesOf(spec));
+      debsOfSpec.set(key, await provider.packagesOf(spec, fragmentsOfSpec.get(resolve(specPath)) ?? []));
     }
     return { spec, debs: debsOfSpec.get(key)! };
   };
@@ -420,6 +429,26 @@ function checksumsOf(entry: TarEntry): { sha256Hex: string; sha1Hex: string } {
   return { sha256Hex: sha256.digest('hex'), sha1Hex: sha1.digest('hex') };
 }
 
+/** The spec a fragment tar comes from: `X.spec.yaml` for `X.fragment.tar` and for a layer of it, `X@LAYER.fragment.tar`; undefined when there is none. */
+function specOfFragment(tarPath: string): string | undefined {
+  const match = /^(.*?)(@[^/]*)?\.fragment\.tar$/.exec(tarPath);
+  if (match === null || match[1]!.endsWith('/')) return undefined;
+  const specPath = `${match[1]}${specSuffix}`;
+  return existsSync(specPath) ? specPath : undefined;
+}
+
+/** The fragment tars a layer tar is or holds (through layer lists `X.layer`, recursively), absolute; each has a spec. */
+function fragmentTarsOf(tarPath: string): string[] {
+  if (specOfFragment(tarPath) !== undefined) return [tarPath];
+  const list = /^(.*)\.layer\.tar$/.exec(tarPath);
+  if (list === null || !existsSync(`${list[1]}.layer`)) return [];
+  return readFileSync(`${list[1]}.layer`, 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '' && !line.endsWith('/'))
+    .flatMap((input) => fragmentTarsOf(join(dirname(tarPath), input)));
+}
+
 type UseSpec = (specPath: string, isLayer?: boolean) => Promise<{ spec: Spec; debs: DebPackage[] }>;
 
 /**
@@ -427,9 +456,9 @@ type UseSpec = (specPath: string, isLayer?: boolean) => Promise<{ spec: Spec; de
  * `tarPath`: a fragment's spec and packages, a layer list's inputs, or nothing known.
  */
 async function originsOfTar(tarPath: string, root: string, useSpec: UseSpec): Promise<(key: string) => FileOrigin | undefined> {
-  const fragment = /^(.*)\.fragment\.tar$/.exec(tarPath);
-  if (fragment !== null && existsSync(`${fragment[1]}${specSuffix}`)) {
-    const { spec, debs } = await useSpec(`${fragment[1]}${specSuffix}`, true);
+  const fragmentSpec = specOfFragment(tarPath);
+  if (fragmentSpec !== undefined) {
+    const { spec, debs } = await useSpec(fragmentSpec, true);
     // The first delivered package naming a path owns it (a folder several packages list included).
     const owner = new Map<string, string>();
     for (const deb of debs) {

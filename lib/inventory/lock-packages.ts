@@ -1,12 +1,12 @@
 /** The packages of a spec with a Debian package list: its lock file, and dpkg's database in the fragment it built. */
 
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
 import { entriesOfTar, type TarEntry } from '../image/tar.js';
 import { fetchLockedPackages } from '../sources/debian/fetch.js';
 import { lockPathOf, readDebianLock, type LockedPackage } from '../sources/debian/lock.js';
 import type { Spec } from '../sources/spec.js';
+import { basename, dirname, join, relative } from 'node:path';
 import { cacheDirFrom } from '../sources/store.js';
-import { relative } from 'node:path';
 import { licenceOfCopyright, parseDeb822 } from './licence.js';
 import { summaryOfDeb, type DebPackage, type PackageProvider } from './packages.js';
 
@@ -26,11 +26,12 @@ const releaseOfCodename: Record<string, string> = { buster: '10', bullseye: '11'
  * A PackageProvider for specs with a `packages` list (docs/debian.md). Every package of
  * the spec's lock (`NAME.lock.yaml`, read with readDebianLock) is one package: name,
  * version, architecture, source package, pin (the .deb's sha256) and `pulled-by` come
- * from the lock. What the image holds comes from dpkg's database in the spec's fragment
- * (`NAME.fragment.tar` beside the spec, as the build left it): `var/lib/dpkg/status` gives
+ * from the lock. What the image holds comes from dpkg's database in the spec's fragments
+ * the image holds, then in its others as built (`NAME.fragment.tar`, else its
+ * `NAME@LAYER.fragment.tar`s): `var/lib/dpkg/status` gives
  * the control fields, `info/PKG.list` (or `PKG:ARCH.list`) the package's paths, mapped
- * through the fragment's merged-/usr symlinks (`/bin/ls` → `usr/bin/ls`). The licence is
- * read from `/usr/share/doc/NAME/copyright` in the fragment, else from the .deb (cached, or
+ * through the fragments' merged-/usr symlinks (`/bin/ls` → `usr/bin/ls`). The licence is
+ * read from `/usr/share/doc/NAME/copyright` in the fragments, else from the .deb (cached, or
  * fetched unless offline) through the package summaries of `CACHE/inventory-v1/`. A
  * package is delivered when the fragment's status file lists it; without a fragment (a
  * spec never built), nothing is delivered and the control fields come from the .debs.
@@ -42,13 +43,14 @@ export function debianLockProvider(options: DebianLockProviderOptions = {}): Pac
   const env = options.env ?? process.env;
   const cacheDir = options.cacheDir ?? cacheDirFrom(env);
   return {
-    async packagesOf(spec: Spec): Promise<DebPackage[]> {
+    async packagesOf(spec: Spec, fragments: readonly string[] = []): Promise<DebPackage[]> {
       if (spec.packages === undefined) return [];
       const lockPath = lockPathOf(spec.path);
       const lockLabel = relative(spec.root, lockPath);
       const lock = await readDebianLock(lockPath, lockLabel);
-      const fragmentPath = spec.path.replace(/\.spec\.yaml$/, '.fragment.tar');
-      const database = existsSync(fragmentPath) ? readDpkgDatabase(fragmentPath) : undefined;
+      // The image's own fragments first; then the spec's others as built (a database layer the image leaves out).
+      const tars = [...new Set([...fragments, ...builtFragmentsOf(spec.path)])];
+      const database = tars.length > 0 ? readDpkgDatabase(tars) : undefined;
       const mirror = env.REDO_TS_DEBIAN_MIRROR !== undefined && env.REDO_TS_DEBIAN_MIRROR !== '' ? env.REDO_TS_DEBIAN_MIRROR : lock.mirror;
       const installedOf = new Map(lock.packages.map((locked) => [locked.name, database?.packageOf(locked)]));
       const copyrightPathOf = (locked: LockedPackage): string => `usr/share/doc/${locked.name}/copyright`;
@@ -110,16 +112,42 @@ interface DpkgDatabase {
   textOf(memberPath: string): string | undefined;
 }
 
+/**
+ * The fragments of a spec as built: `NAME.fragment.tar` when
+ * there is one, else every `NAME@LAYER.fragment.tar` beside the spec; none when it was
+ * never built.
+ */
+function builtFragmentsOf(specPath: string): string[] {
+  const whole = specPath.replace(/\.spec\.yaml$/, '.fragment.tar');
+  if (existsSync(whole)) return [whole];
+  const prefix = `${basename(specPath).replace(/\.spec\.yaml$/, '')}@`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(specPath));
+  } catch {
+    return [];
+  }
+  return names.filter((name) => name.startsWith(prefix) && name.endsWith('.fragment.tar')).sort().map((name) => join(dirname(specPath), name));
+}
+
 /*
- * What is read (as dpkgDatabaseEntries writes it, and as dpkg leaves it):
+ * What is read (as dpkgDatabaseEntries writes it, and as dpkg leaves it), from the union
+ * of the spec's fragments (with `layer`s, the database and the merged-/usr symlinks lie in
+ * the spec's own layer, a package's files in its layer):
  *   var/lib/dpkg/status           one paragraph per package: Package, Status, Architecture, Depends, ...
  *   var/lib/dpkg/info/P.list      "/." then one absolute path per line, as the package names it
  *   var/lib/dpkg/info/P:A.list    the same, for Multi-Arch: same packages
  *   bin -> usr/bin, lib -> usr/lib, ...   top-level symlinks of merged-/usr
  */
-function readDpkgDatabase(fragmentPath: string): DpkgDatabase {
-  const entries = entriesOfTar(fragmentPath);
-  const byPath = new Map<string, TarEntry>(entries.map((entry) => [entry.path.toString('latin1').replace(/\/+$/, ''), entry]));
+function readDpkgDatabase(fragmentPaths: readonly string[]): DpkgDatabase {
+  const byPath = new Map<string, TarEntry>();
+  for (const fragmentPath of fragmentPaths) {
+    for (const entry of entriesOfTar(fragmentPath)) {
+      const key = entry.path.toString('latin1').replace(/\/+$/, '');
+      // A folder repeated in each layer fragment is one folder; files are in one layer only.
+      if (!byPath.has(key)) byPath.set(key, entry);
+    }
+  }
   const bytesOf = (memberPath: string): Buffer | undefined => {
     const entry = byPath.get(memberPath);
     return entry?.type === 'file' ? readBytes(entry) : undefined;

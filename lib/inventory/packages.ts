@@ -45,7 +45,12 @@ export interface DebPackage {
  * provider can implement the same call.
  */
 export interface PackageProvider {
-  packagesOf(spec: Spec): Promise<DebPackage[]>;
+  /**
+   * `fragments`: the spec's fragment tars this image holds as layers or layer-list
+   * inputs (`NAME.fragment.tar`, `NAME@LAYER.fragment.tar`), absolute; empty for a spec
+   * the image only requires.
+   */
+  packagesOf(spec: Spec, fragments?: readonly string[]): Promise<DebPackage[]>;
 }
 
 /** Options for debSourceProvider. */
