@@ -276,15 +276,10 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     expect(has(idOf('base-files'), 'DEPENDS_ON', idOf('mawk'))).toBe(true);
 
     // Each file belongs to the package whose info/PKG.list in the layer names it (under merged-/usr).
-    const layerTar = join(chapter.dir, 'base.fragment.tar');
-    const regular = new Set(execFileSync('tar', ['-tvf', layerTar], { maxBuffer: 1 << 26 }).toString('utf8').split('\n')
-      .filter((line) => line.startsWith('-')).map((line) => `./${line.split(/\s+/).slice(5).join(' ')}`));
-    const listed = execFileSync('tar', ['-xOf', layerTar, 'var/lib/dpkg/info/coreutils.list']).toString('utf8').split('\n')
-      .filter((line) => line.startsWith('/') && line !== '/.').map((line) => `.${line.replace(/^\/(bin|sbin|lib|lib64)\//, '/usr/$1/')}`);
     const fileName = new Map<string, string>(document.files.map((file: Json) => [file.SPDXID, file.fileName]));
     const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === idOf('coreutils') && r.relationshipType === 'CONTAINS' && fileName.has(r.relatedSpdxElement))
       .map((r: Json) => fileName.get(r.relatedSpdxElement)).sort();
-    expect(coreutilsFiles).toEqual(listed.filter((path) => regular.has(path)).sort());
+    expect(coreutilsFiles).toEqual(listedRegularFiles(join(chapter.dir, 'base.fragment.tar'), 'coreutils', [join(chapter.dir, 'base.fragment.tar')]));
     expect(coreutilsFiles).toContain('./usr/bin/ls');
 
     const contains = await chapter.redo(['contains', 'zlib1g'], { env: { REDO_TS_CACHE: cache } });
@@ -308,7 +303,45 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     expect(passwd[0]!.spec).toBe('base.spec.yaml (base 12, built by its steps)');
     expect(passwd[0]!.package).toBeUndefined();
   });
+
+  it('follows packages into the layers a package list splits them into (NAME@LAYER.fragment.tar)', { timeout: 300_000 }, async () => {
+    // coreutils and what it pulls in get a layer of their own; dpkg's database stays in base's.
+    const specPath = join(chapter.dir, 'base.spec.yaml');
+    writeFileSync(specPath, readFileSync(specPath, 'utf8').replace(/^ {2}- coreutils .*$/m, '  - {name: coreutils, layer: tools}'));
+    const descriptionPath = join(chapter.dir, 'debian.yaml');
+    writeFileSync(descriptionPath, readFileSync(descriptionPath, 'utf8').replace(/^ {2}- base\.fragment\.tar$/m, '  - base@tools.fragment.tar\n  - base@base.fragment.tar'));
+    const version = lockedPackages(readFileSync(join(chapter.dir, 'base.lock.yaml'), 'utf8')).get('coreutils')!.version;
+    const ls = await chapter.redo(['origin', '--json', 'debian.tar', '/usr/bin/ls'], { env: { REDO_TS_CACHE: cache } });
+    expect(ls.status, ls.stderr).toBe(0);
+    const [answer] = JSON.parse(ls.stdout) as Json[];
+    expect(answer!.layer).toMatch(/^0 base@tools\.fragment\.tar sha256:/);
+    expect(answer).toMatchObject({ spec: 'base.spec.yaml', package: `coreutils ${version} amd64` });
+    const contains = await chapter.redo(['contains', '--json', 'dash'], { env: { REDO_TS_CACHE: cache } });
+    expect(JSON.parse(contains.stdout)).toMatchObject([{ image: 'debian.tar', layer: 'base@base.fragment.tar', package: 'dash', spec: 'base.spec.yaml' }]);
+    const spdx = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(spdxProblems(spdx.stdout)).toEqual([]);
+    const document = JSON.parse(spdx.stdout) as Json;
+    const coreutils = document.packages.find((p: Json) => p.name === 'coreutils');
+    const fileName = new Map<string, string>(document.files.map((file: Json) => [file.SPDXID, file.fileName]));
+    const coreutilsFiles = document.relationships.filter((r: Json) => r.spdxElementId === coreutils.SPDXID && r.relationshipType === 'CONTAINS' && fileName.has(r.relatedSpdxElement))
+      .map((r: Json) => fileName.get(r.relatedSpdxElement)).sort();
+    // The list is in the database layer; the files are in the tools layer.
+    expect(coreutilsFiles).toEqual(listedRegularFiles(join(chapter.dir, 'base@base.fragment.tar'), 'coreutils', [join(chapter.dir, 'base@tools.fragment.tar')]));
+    expect(coreutilsFiles).toContain('./usr/bin/ls');
+  });
 });
+
+/**
+ * The regular files (`./usr/bin/ls`) of `layerTars` that dpkg's `info/PKG.list` in
+ * `databaseTar` names, its paths moved under /usr as merged-/usr does; sorted. Read with tar.
+ */
+function listedRegularFiles(databaseTar: string, pkg: string, layerTars: string[]): string[] {
+  const regular = new Set(layerTars.flatMap((tar) => execFileSync('tar', ['-tvf', tar], { maxBuffer: 1 << 26 }).toString('utf8').split('\n')
+    .filter((line) => line.startsWith('-')).map((line) => `./${line.split(/\s+/).slice(5).join(' ')}`)));
+  const listed = execFileSync('tar', ['-xOf', databaseTar, `var/lib/dpkg/info/${pkg}.list`]).toString('utf8').split('\n')
+    .filter((line) => line.startsWith('/') && line !== '/.').map((line) => `.${line.replace(/^\/(bin|sbin|lib|lib64)\//, '/usr/$1/')}`);
+  return listed.filter((path) => regular.has(path)).sort();
+}
 
 /** name → version and integrity of each package block of a lock file's text (the format docs/debian.md gives). */
 function lockedPackages(text: string): Map<string, { version: string; integrity: string }> {
