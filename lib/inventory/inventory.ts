@@ -13,6 +13,7 @@ import { integrityOfBytes, type Integrity } from '../sources/integrity.js';
 import { collectSpecs } from '../sources/provenance.js';
 import { loadSpec, specSuffix, type Spec } from '../sources/spec.js';
 import type { LicenceFinding } from './licence.js';
+import { debianLockProvider } from './lock-packages.js';
 import { debSourceProvider, type DebPackage, type PackageProvider } from './packages.js';
 
 /** Where one file of the image came from. */
@@ -118,10 +119,25 @@ export interface InventoryOptions {
   /** Project root. */
   root: string;
   env?: NodeJS.ProcessEnv;
-  /** Where package metadata comes from; default debSourceProvider. */
+  /** Where package metadata comes from; default defaultPackageProvider (pinned `deb:` sources and package-list locks). */
   packages?: PackageProvider;
   /** Skip content checksums (queries that need only origins). */
   shouldSkipChecksums?: boolean;
+}
+
+/**
+ * The packages of a spec from both places a spec names them: its pinned `deb:` sources
+ * (debSourceProvider) and, for a spec with a `packages` list, its lock and the dpkg
+ * database of its fragment (debianLockProvider). Same options and errors as those.
+ */
+export function defaultPackageProvider(options: { env?: NodeJS.ProcessEnv; cacheDir?: string; isOffline?: boolean } = {}): PackageProvider {
+  const sources = debSourceProvider(options);
+  const locks = debianLockProvider(options);
+  return {
+    async packagesOf(spec, fragments) {
+      return [...(await sources.packagesOf(spec, fragments)), ...(await locks.packagesOf(spec, fragments))];
+    },
+  };
 }
 
 /** The image description of an image target: `NAME.yaml` for `NAME.tar` and `NAME.oci.tar`. */
@@ -137,8 +153,10 @@ export function descriptionOfTarget(targetPath: string): string | undefined {
  * each layer tar is read member by member; a layer `X.fragment.tar` is attributed to
  * `X.spec.yaml` beside it, a layer `X.layer.tar` to the inputs of its list `X.layer`
  * (fragment tars and folders); within a spec, a path some delivered `deb:` source
- * installs (after include/exclude) belongs to that package, anything else to the spec's
- * build. The result is sorted (layers bottom first, files by layer then path bytes,
+ * installs (after include/exclude), or that a package-list package's `info/PKG.list`
+ * names, belongs to that package, anything else to the spec's build. Packages of specs
+ * whose fragments are no layer (reached only through `requires`/`build-requires`) are
+ * listed as not delivered. The result is sorted (layers bottom first, files by layer then path bytes,
  * packages and specs by key), so the same image gives the same inventory.
  * Throws ERR_IMAGE_DESCRIPTION, ERR_NOT_AN_IMAGE when a layer target is missing,
  * ERR_SPEC_*, and ERR_SOURCE_UNREACHABLE when a .deb is neither cached nor fetchable.
@@ -147,18 +165,30 @@ export async function collectInventory(target: string, descriptionPath: string, 
   const root = options.root;
   const description = await loadImageDescription(descriptionPath, root);
   const folder = dirname(descriptionPath);
-  const provider = options.packages ?? debSourceProvider(options.env !== undefined ? { env: options.env } : {});
+  const provider = options.packages ?? defaultPackageProvider(options.env !== undefined ? { env: options.env } : {});
   const specsByPath = new Map<string, Spec>();
   const packagesByKey = new Map<string, InventoryPackage>();
   const debsOfSpec = new Map<string, DebPackage[]>();
+  // Specs whose fragments are layers (or inputs of layer lists): only their packages ship.
+  const deliveringSpecs = new Set<string>();
 
-  const useSpec = async (specPath: string): Promise<{ spec: Spec; debs: DebPackage[] }> => {
+  // Each spec's fragment tars among the layers (and layer-list inputs), for the providers.
+  const fragmentsOfSpec = new Map<string, string[]>();
+  for (const layer of description.layers) {
+    for (const tar of fragmentTarsOf(resolve(folder, layer))) {
+      const specPath = specOfFragment(tar)!;
+      fragmentsOfSpec.set(specPath, [...(fragmentsOfSpec.get(specPath) ?? []), tar]);
+    }
+  }
+
+  const useSpec = async (specPath: string, isLayer = false): Promise<{ spec: Spec; debs: DebPackage[] }> => {
     const key = relative(root, specPath);
+    if (isLayer) deliveringSpecs.add(key);
     let spec = specsByPath.get(key);
     if (spec === undefined) {
       spec = await loadSpec(specPath, { root });
       specsByPath.set(key, spec);
-      debsOfSpec.set(key, await provider.packagesOf(spec));
+      debsOfSpec.set(key, await provider.packagesOf(spec, fragmentsOfSpec.get(resolve(specPath)) ?? []));
     }
     return { spec, debs: debsOfSpec.get(key)! };
   };
@@ -217,9 +247,10 @@ export async function collectInventory(target: string, descriptionPath: string, 
     for (const deb of debs) {
       const key = packageKey(deb);
       const known = packagesByKey.get(key);
+      const isDelivered = deb.isDelivered && deliveringSpecs.has(specKey);
       if (known !== undefined) {
         if (!known.specs.includes(specKey)) known.specs.push(specKey);
-        known.isDelivered ||= deb.isDelivered;
+        known.isDelivered ||= isDelivered;
         continue;
       }
       const item: InventoryPackage = {
@@ -231,7 +262,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
         url: deb.url,
         integrity: deb.integrity,
         specs: [specKey],
-        isDelivered: deb.isDelivered,
+        isDelivered,
         licence: deb.licence,
         dependsOn: [],
       };
@@ -246,18 +277,31 @@ export async function collectInventory(target: string, descriptionPath: string, 
   const deliveredByName = new Map<string, string>();
   for (const item of packagesByKey.values()) if (item.isDelivered) deliveredByName.set(item.name, item.key);
   for (const debs of debsOfSpec.values()) {
+    // A dependency is the package of that name the same spec names (its lock's closure,
+    // delivered or build-only alike), else one delivered into the image.
+    const ownByName = new Map(debs.map((deb) => [deb.name, packageKey(deb)]));
     for (const deb of debs) {
       const item = packagesByKey.get(packageKey(deb))!;
       const relations = [deb.control.get('pre-depends'), deb.control.get('depends')].filter((v): v is string => v !== undefined).join(',');
       for (const group of relations.split(',')) {
         if (group.trim() === '') continue;
         const names = group.split('|').map((alternative) => alternative.trim().split(/[\s(:]/)[0]!);
-        const present = names.map((name) => deliveredByName.get(name)).find((key) => key !== undefined);
+        const present = names.map((name) => ownByName.get(name) ?? deliveredByName.get(name)).find((key) => key !== undefined);
         if (present !== undefined && present !== item.key && !item.dependsOn.includes(present)) item.dependsOn.push(present);
       }
-      item.dependsOn.sort();
+    }
+    // A lock's pulled-by names the packages whose dependencies (a virtual package's, too) pulled this one in.
+    for (const deb of debs) {
+      for (const name of deb.pulledBy ?? []) {
+        const by = debs.find((other) => other.name === name);
+        if (by === undefined) continue;
+        const dependent = packagesByKey.get(packageKey(by))!;
+        const key = packageKey(deb);
+        if (key !== dependent.key && !dependent.dependsOn.includes(key)) dependent.dependsOn.push(key);
+      }
     }
   }
+  for (const item of packagesByKey.values()) item.dependsOn.sort();
 
   const specs: InventorySpec[] = [...specsByPath.entries()].map(([key, spec]) => {
     const inputs: PinnedSource[] = [
@@ -346,6 +390,7 @@ function projectIntegrity(path: string): Integrity | undefined {
 function distroOf(debs: DebPackage[]): string | undefined {
   const releases = new Set<string>();
   for (const deb of debs) {
+    if (deb.distro !== undefined) releases.add(deb.distro.slice('debian-'.length));
     const match = /\+deb([0-9]+)u[0-9]+/.exec(deb.version);
     if (match !== null) releases.add(match[1]!);
   }
@@ -384,19 +429,45 @@ function checksumsOf(entry: TarEntry): { sha256Hex: string; sha1Hex: string } {
   return { sha256Hex: sha256.digest('hex'), sha1Hex: sha1.digest('hex') };
 }
 
-type UseSpec = (specPath: string) => Promise<{ spec: Spec; debs: DebPackage[] }>;
+/** The spec a fragment tar comes from: `X.spec.yaml` for `X.fragment.tar` and for a layer of it, `X@LAYER.fragment.tar`; undefined when there is none. */
+function specOfFragment(tarPath: string): string | undefined {
+  const match = /^(.*?)(@[^/]*)?\.fragment\.tar$/.exec(tarPath);
+  if (match === null || match[1]!.endsWith('/')) return undefined;
+  const specPath = `${match[1]}${specSuffix}`;
+  return existsSync(specPath) ? specPath : undefined;
+}
+
+/** The fragment tars a layer tar is or holds (through layer lists `X.layer`, recursively), absolute; each has a spec. */
+function fragmentTarsOf(tarPath: string): string[] {
+  if (specOfFragment(tarPath) !== undefined) return [tarPath];
+  const list = /^(.*)\.layer\.tar$/.exec(tarPath);
+  if (list === null || !existsSync(`${list[1]}.layer`)) return [];
+  return readFileSync(`${list[1]}.layer`, 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '' && !line.endsWith('/'))
+    .flatMap((input) => fragmentTarsOf(join(dirname(tarPath), input)));
+}
+
+type UseSpec = (specPath: string, isLayer?: boolean) => Promise<{ spec: Spec; debs: DebPackage[] }>;
 
 /**
  * A lookup from member path (latin1 key, no leading slash) to origin for the tar at
  * `tarPath`: a fragment's spec and packages, a layer list's inputs, or nothing known.
  */
 async function originsOfTar(tarPath: string, root: string, useSpec: UseSpec): Promise<(key: string) => FileOrigin | undefined> {
-  const fragment = /^(.*)\.fragment\.tar$/.exec(tarPath);
-  if (fragment !== null && existsSync(`${fragment[1]}${specSuffix}`)) {
-    const { spec, debs } = await useSpec(`${fragment[1]}${specSuffix}`);
+  const fragmentSpec = specOfFragment(tarPath);
+  if (fragmentSpec !== undefined) {
+    const { spec, debs } = await useSpec(fragmentSpec, true);
+    // The first delivered package naming a path owns it (a folder several packages list included).
+    const owner = new Map<string, string>();
+    for (const deb of debs) {
+      if (!deb.isDelivered) continue;
+      for (const path of deb.deliveredPaths) if (!owner.has(path)) owner.set(path, packageKey(deb));
+    }
     return (key) => {
-      const deb = debs.find((item) => item.isDelivered && item.deliveredPaths.has(key));
-      if (deb !== undefined) return { kind: 'package', package: packageKey(deb), spec: spec.relativePath };
+      const found = owner.get(key);
+      if (found !== undefined) return { kind: 'package', package: found, spec: spec.relativePath };
       return { kind: 'spec', spec: spec.relativePath };
     };
   }

@@ -1,4 +1,4 @@
-/** The packages a spec installs: today its pinned `deb:` sources, read from the source cache; the interface lets a lock file supply them later. */
+/** The packages a spec installs: the interface, and the provider for its pinned `deb:` sources, read from the source cache (lock-packages.ts serves package lists). */
 
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -33,6 +33,10 @@ export interface DebPackage {
   /** Control fields, lower-case names (`depends`, `maintainer`, `homepage`, `source`, `description`, …). */
   control: Map<string, string>;
   licence: LicenceFinding;
+  /** Names of packages of the same spec whose dependencies pulled it in (a lock's `pulled-by`, `requested` left out). */
+  pulledBy?: string[];
+  /** `debian-N` when the index that listed it says so (a lock's suite), else undefined. */
+  distro?: string;
 }
 
 /**
@@ -41,7 +45,12 @@ export interface DebPackage {
  * provider can implement the same call.
  */
 export interface PackageProvider {
-  packagesOf(spec: Spec): Promise<DebPackage[]>;
+  /**
+   * `fragments`: the spec's fragment tars this image holds as layers or layer-list
+   * inputs (`NAME.fragment.tar`, `NAME@LAYER.fragment.tar`), absolute; empty for a spec
+   * the image only requires.
+   */
+  packagesOf(spec: Spec, fragments?: readonly string[]): Promise<DebPackage[]>;
 }
 
 /** Options for debSourceProvider. */
@@ -70,26 +79,14 @@ export function debSourceProvider(options: DebSourceProviderOptions = {}): Packa
     let found = memo.get(key);
     if (found === undefined) {
       found = (async () => {
-        const summaryPath = source.integrity === undefined ? undefined : summaryPathOf(cacheDir, source.integrity);
-        const known = summaryPath === undefined ? undefined : await readSummary(summaryPath);
-        if (known !== undefined) return known;
-        const fetched = await fetchSource(source, { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env });
         const label = `${source.deb!.package}=${source.deb!.version}`;
-        const control = parseDeb822(await readDebControl(fetched.path, label))[0] ?? new Map<string, string>();
-        const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-inventory-'));
-        try {
-          const entries = await readDebEntries(fetched.path, label, join(scratch, 'data.tar'));
-          const copyrightPath = `usr/share/doc/${source.deb!.package}/copyright`;
-          const copyright = entries.find((entry) => entry.type === 'file' && entry.path.toString('latin1') === copyrightPath);
-          const text = copyright === undefined ? undefined : readContent(copyright);
-          // Entries point into the scratch tar by offset; keep only what outlives it.
-          const kept = entries.map((entry) => ({ path: entry.path, type: entry.type }));
-          const summary = { control, entries: kept, licence: licenceOfCopyright(text, `/${copyrightPath}`) };
-          if (summaryPath !== undefined) await writeSummary(summaryPath, summary);
-          return summary;
-        } finally {
-          await rm(scratch, { recursive: true, force: true });
-        }
+        return summaryOfDeb({
+          cacheDir,
+          integrity: source.integrity,
+          name: source.deb!.package,
+          label,
+          debPath: async () => (await fetchSource(source, { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env })).path,
+        });
       })();
       memo.set(key, found);
     }
@@ -120,10 +117,51 @@ export function debSourceProvider(options: DebSourceProviderOptions = {}): Packa
 }
 
 /** What the inventory needs of one .deb: its control fields, member paths and types, licence. */
-interface PackageSummary {
+export interface PackageSummary {
   control: Map<string, string>;
   entries: Array<{ path: Buffer; type: TarEntry['type'] }>;
   licence: LicenceFinding;
+}
+
+/** What summaryOfDeb needs: where to find (or put) the summary, and how to get the .deb when there is none. */
+export interface DebSummaryRequest {
+  cacheDir: string;
+  /** The .deb's pin; without one nothing is kept in the cache. */
+  integrity: string | undefined;
+  /** Package name: its copyright file is `/usr/share/doc/NAME/copyright`. */
+  name: string;
+  /** `NAME=VERSION`, for messages. */
+  label: string;
+  /** The verified .deb's path (called only when no summary is kept). */
+  debPath: () => Promise<string>;
+}
+
+/**
+ * The summary of one .deb (control fields, member paths and types, licence from its
+ * machine-readable copyright file): read from `CACHE/inventory-v1/` when kept, else from
+ * the .deb (control member and data archive, unpacked into a scratch folder it removes),
+ * then kept. Throws what `debPath` and the .deb readers throw (ERR_DEB_*, ERR_SOURCE_*).
+ */
+export async function summaryOfDeb(request: DebSummaryRequest): Promise<PackageSummary> {
+  const summaryPath = request.integrity === undefined ? undefined : summaryPathOf(request.cacheDir, request.integrity);
+  const known = summaryPath === undefined ? undefined : await readSummary(summaryPath);
+  if (known !== undefined) return known;
+  const debPath = await request.debPath();
+  const control = parseDeb822(await readDebControl(debPath, request.label))[0] ?? new Map<string, string>();
+  const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-inventory-'));
+  try {
+    const entries = await readDebEntries(debPath, request.label, join(scratch, 'data.tar'));
+    const copyrightPath = `usr/share/doc/${request.name}/copyright`;
+    const copyright = entries.find((entry) => entry.type === 'file' && entry.path.toString('latin1') === copyrightPath);
+    const text = copyright === undefined ? undefined : readContent(copyright);
+    // Entries point into the scratch tar by offset; keep only what outlives it.
+    const kept = entries.map((entry) => ({ path: entry.path, type: entry.type }));
+    const summary = { control, entries: kept, licence: licenceOfCopyright(text, `/${copyrightPath}`) };
+    if (summaryPath !== undefined) await writeSummary(summaryPath, summary);
+    return summary;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /*
@@ -167,8 +205,8 @@ async function writeSummary(path: string, summary: PackageSummary): Promise<void
   }
 }
 
-/** Reads a small file entry's bytes (content by path and offset) as utf8 text. */
-function readContent(entry: TarEntry): string | undefined {
+/** Reads a small file entry's bytes (content by path and offset) as utf8 text; undefined for content not in a file. */
+export function readContent(entry: TarEntry): string | undefined {
   const content = entry.content;
   if (content === undefined || content.kind !== 'path') return undefined;
   const fd = openSync(content.path, 'r');
