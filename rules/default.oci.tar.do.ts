@@ -1,5 +1,6 @@
 // NAME.oci.tar: the image described by NAME.yaml as an OCI image layout, in a tar
-// (`oci-archive:NAME.oci.tar` for skopeo and podman; `tar -xf` it for umoci).
+// (`oci-archive:NAME.oci.tar:REF` for skopeo and podman, REF the first tag's version,
+// since the SBOM artifacts make several manifests; `tar -xf` it for umoci).
 //
 // The layout is written into a scratch folder, then archived with the same
 // deterministic tar writer as the layers, so its bytes depend only on the image.
