@@ -77,5 +77,9 @@ describe('106-commands', () => {
     for (const word of ['whichdo', 'ood', 'targets', 'sources', 'log', 'explain', 'verify', 'pin', 'pins', 'init', '--shuffle', '-j N', '--why', 'Exit status:', '  3   a rule wrote $1 directly']) {
       expect(result.stdout).toContain(word);
     }
+    // Every command's summary starts in one column, the longest name's (ifchange-env) too.
+    const commands = result.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n');
+    expect(commands.map((line) => line.split(' ')[2])).toContain('ifchange-env');
+    expect(new Set(commands.map((line) => /^  \S+ +/.exec(line)![0].length)).size).toBe(1);
   });
 });
