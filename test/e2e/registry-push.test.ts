@@ -88,6 +88,14 @@ describeIf('redo-ts push', () => {
     );
   });
 
+  it('refuses a target that is not an image, naming the description it wanted', async () => {
+    const result = await project.redo(['push', 'nope.tar', `${registry.address}/redo-ts/app`]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      ['redo: "nope.tar": not an image target', '  wanted: an image description "nope.yaml"', '  hint: name an image target such as image.tar, built from NAME.yaml beside it', ''].join('\n'),
+    );
+  });
+
   it('says when the registry cannot be reached', async () => {
     const port = await freePort();
     const result = await project.redo(['push', 'image.tar', `127.0.0.1:${port}/redo-ts/app`]);
