@@ -12,8 +12,10 @@
 // SBOM artifacts are then left out (docs/sbom.md).
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
+  RedoError,
   addOciArtifact,
   collectEntries,
   collectInventory,
@@ -35,6 +37,12 @@ export default async function (ctx: RuleContext): Promise<void> {
   // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
   ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const descriptionName = `${ctx.base}.yaml`;
+  if (!existsSync(join(ctx.dir, descriptionName))) {
+    await ctx.ifcreate(descriptionName);
+    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": no such file, and no image description "${relative(ctx.root, join(ctx.dir, descriptionName))}" to build it from`, {
+      hint: `to build an image, write ${descriptionName} (see docs/image.md), or name a rule ${ctx.target}.do`,
+    });
+  }
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   // `platforms:` gives one image per platform ("${arch}" in layer paths replaced), stored
