@@ -5,6 +5,7 @@ import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
 import { requireDescription } from '../../inventory/inventory.js';
 import { pushLayout, type PushReport } from '../../registry/push.js';
+import { parseReference } from '../../registry/reference.js';
 import type { Command } from '../command.js';
 import { parseBuildOptions, projectRoot, runBuild } from '../session.js';
 
@@ -86,7 +87,9 @@ const command: Command = {
     }
     const [target, reference] = positional as [string, string];
     const layout = layoutTargetOf(target);
-    // Not an image (no NAME.yaml beside it): say so, as sbom and audit do, before building.
+    // A bad reference or a target that is not an image (no NAME.yaml beside it) is
+    // refused before anything is built, as sbom and audit refuse a non-image.
+    parseReference(reference);
     const root = projectRoot(io);
     requireDescription(root, toTargetPath(root, io.cwd, target.endsWith('.tar') ? target : layout));
     const status = await runBuild(parseBuildOptions([layout]), io);
