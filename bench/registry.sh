@@ -63,7 +63,7 @@ for ca in set unset; do
     -n 'edit + rebuild + redo-ts push' "sh -c '$edit' && $envcmd $redo push image.tar $address/bench/hello:1" \
     -n 'edit + rebuild only (redo-ts image.oci.tar)' "sh -c '$edit' && $envcmd $redo image.oci.tar" \
     -n 'redo-ts push, nothing changed' "$envcmd $redo push image.tar $address/bench/hello:1" \
-    -n 'skopeo copy oci-archive (same image, blobs present)' "skopeo copy -q --dest-tls-verify=false oci-archive:image.oci.tar docker://$address/bench/hello:skopeo"
+    -n 'skopeo copy oci-archive (same image, blobs present)' "skopeo copy -q --dest-tls-verify=false oci-archive:image.oci.tar:latest docker://$address/bench/hello:skopeo"
 done
 
 # A fresh clone with an empty source cache: through the remote cache vs from scratch.

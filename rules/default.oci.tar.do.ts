@@ -1,5 +1,6 @@
 // NAME.oci.tar: the image described by NAME.yaml as an OCI image layout, in a tar
-// (`oci-archive:NAME.oci.tar` for skopeo and podman; `tar -xf` it for umoci).
+// (`oci-archive:NAME.oci.tar:REF` for skopeo and podman, REF the first tag's version,
+// since the SBOM artifacts make several manifests; `tar -xf` it for umoci).
 //
 // The layout is written into a scratch folder, then archived with the same
 // deterministic tar writer as the layers, so its bytes depend only on the image.
@@ -11,8 +12,10 @@
 // SBOM artifacts are then left out (docs/sbom.md).
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
+  RedoError,
   addOciArtifact,
   collectEntries,
   collectInventory,
@@ -34,6 +37,12 @@ export default async function (ctx: RuleContext): Promise<void> {
   // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
   ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
   const descriptionName = `${ctx.base}.yaml`;
+  if (!existsSync(join(ctx.dir, descriptionName))) {
+    await ctx.ifcreate(descriptionName);
+    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": no such file, and no image description "${relative(ctx.root, join(ctx.dir, descriptionName))}" to build it from`, {
+      hint: `to build an image, write ${descriptionName} (see docs/image.md), or name a rule ${ctx.target}.do`,
+    });
+  }
   await ctx.ifchange(descriptionName);
   const description = await loadImageDescription(join(ctx.dir, descriptionName), ctx.root);
   // `platforms:` gives one image per platform ("${arch}" in layer paths replaced), stored

@@ -83,6 +83,7 @@ async function help(io: CommandIO): Promise<void> {
     '',
     'Commands:',
   ];
+  const nameWidth = Math.max(...Object.keys(commandModules).map((name) => name.length));
   for (const name of Object.keys(commandModules)) {
     let summary: string;
     try {
@@ -90,7 +91,7 @@ async function help(io: CommandIO): Promise<void> {
     } catch {
       summary = '(unavailable in this build)';
     }
-    lines.push(`  ${name.padEnd(10)} ${summary}`);
+    lines.push(`  ${name.padEnd(nameWidth)} ${summary}`);
   }
   lines.push(
     '',

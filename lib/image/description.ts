@@ -142,12 +142,15 @@ export async function loadImageDescription(path: string, root: string): Promise<
     if (problem !== undefined) fail(node, field, problem);
     return node.value;
   };
+  // `user: 1000` or a label `version: 1.0` is a YAML number: say how to make it text.
+  const notAString = (node: Node | null | undefined): string =>
+    isScalar(node) && (typeof node.value === 'number' || typeof node.value === 'boolean') ? 'expected a string; YAML reads this as a number or boolean: put it in quotes' : 'expected a string';
   // Each item is checked where it stands, so the error gives that item's line.
   const strings = (node: Node | null | undefined, field: string, problemOf?: (value: string) => string | undefined): string[] => {
     if (node === undefined) return [];
     if (!isSeq(node)) return fail(node, field, 'expected a list of strings');
     return node.items.map((item) => {
-      if (!isScalar(item) || typeof item.value !== 'string') return fail(item as Node, field, 'expected a string');
+      if (!isScalar(item) || typeof item.value !== 'string') return fail(item as Node, field, notAString(item as Node));
       const problem = problemOf?.(item.value);
       if (problem !== undefined) fail(item as Node, field, problem);
       return item.value;
@@ -229,7 +232,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
             break;
           case 'workingDir':
           case 'user': {
-            if (!isScalar(value) || typeof value.value !== 'string') fail(value, field, 'expected a string');
+            if (!isScalar(value) || typeof value.value !== 'string') fail(value, field, notAString(value));
             else {
               const problem = (key === 'user' ? userProblem : workingDirProblem)(value.value);
               if (problem !== undefined) fail(value, field, problem);
@@ -247,7 +250,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
               const name = isScalar(label.key) ? String(label.key.value) : '';
               if (name === '') fail(label.key as Node, field, 'a label needs a non-empty name');
               const labelValue = label.value as Node | null;
-              if (!isScalar(labelValue) || typeof labelValue.value !== 'string') fail(labelValue, `${field}.${name}`, 'expected a string');
+              if (!isScalar(labelValue) || typeof labelValue.value !== 'string') fail(labelValue, `${field}.${name}`, notAString(labelValue));
               else labels[name] = labelValue.value;
             }
             config.labels = labels;

@@ -6,7 +6,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import { digestBytes, digestFile, digestHex, type Sha256Digest } from '../image/digest.js';
 import { imageConfigJson } from '../image/image-config.js';
-import { loadImageDescription } from '../image/description.js';
+import { imageForPlatform, loadImageDescription } from '../image/description.js';
 import { entriesOfTar, pathText, type TarEntry, type TarEntryType } from '../image/tar.js';
 import type { PinnedSource } from '../sources/fragment.js';
 import { integrityOfBytes, type Integrity } from '../sources/integrity.js';
@@ -157,13 +157,18 @@ export function descriptionOfTarget(targetPath: string): string | undefined {
  * names, belongs to that package, anything else to the spec's build. Packages of specs
  * whose fragments are no layer (reached only through `requires`/`build-requires`) are
  * listed as not delivered. The result is sorted (layers bottom first, files by layer then path bytes,
- * packages and specs by key), so the same image gives the same inventory.
+ * packages and specs by key), so the same image gives the same inventory. Of a
+ * multi-platform description it is the first platform's image (what NAME.tar holds).
  * Throws ERR_IMAGE_DESCRIPTION, ERR_NOT_AN_IMAGE when a layer target is missing,
  * ERR_SPEC_*, and ERR_SOURCE_UNREACHABLE when a .deb is neither cached nor fetchable.
  */
 export async function collectInventory(target: string, descriptionPath: string, options: InventoryOptions): Promise<Inventory> {
   const root = options.root;
-  const description = await loadImageDescription(descriptionPath, root);
+  const loaded = await loadImageDescription(descriptionPath, root);
+  // A multi-platform description ("${arch}" in its layer paths): the first platform's
+  // image, the one NAME.tar holds.
+  const firstPlatform = loaded.platforms?.[0];
+  const description = firstPlatform === undefined ? loaded : { ...loaded, ...imageForPlatform(loaded, firstPlatform) };
   const folder = dirname(descriptionPath);
   const provider = options.packages ?? defaultPackageProvider(options.env !== undefined ? { env: options.env } : {});
   const specsByPath = new Map<string, Spec>();

@@ -30,6 +30,8 @@ export function parseReference(text: string): RegistryReference {
   const fail = (problem: string, hint = 'write HOST[:PORT]/REPOSITORY[:TAG], e.g. registry.example/team/app:1.0 or 127.0.0.1:5000/app'): never => {
     throw new RedoError('ERR_REGISTRY_REFERENCE', `redo: "${text}": not a registry reference`, { details: [problem], hint });
   };
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text);
+  if (scheme !== null) fail(`a reference has no scheme: drop "${scheme[0]}" (plain HTTP is for loopback registries, or --insecure)`);
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf('@');

@@ -1,9 +1,11 @@
-// End-to-end: rules/ lookup, redo-ifcreate, redo-always, redo-stamp, nested redo, -x, help.
-import { writeFileSync } from 'node:fs';
+// End-to-end: rules/ lookup, redo-ifcreate, redo-always, redo-stamp, nested redo, -x, help, init's next step.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, useFixture, type Rig } from '../helpers/rig.js';
+import { repoRoot, runCli, useFixture, type Rig } from '../helpers/rig.js';
 
 describe('106-commands', () => {
   let rig: Rig;
@@ -76,6 +78,25 @@ describe('106-commands', () => {
     expect(result.code).toBe(0);
     for (const word of ['whichdo', 'ood', 'targets', 'sources', 'log', 'explain', 'verify', 'pin', 'pins', 'init', '--shuffle', '-j N', '--why', 'Exit status:', '  3   a rule wrote $1 directly']) {
       expect(result.stdout).toContain(word);
+    }
+    // Every command's summary starts in one column, the longest name's (ifchange-env) too.
+    const commands = result.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n');
+    expect(commands.map((line) => line.split(' ')[2])).toContain('ifchange-env');
+    expect(new Set(commands.map((line) => /^  \S+ +/.exec(line)![0].length)).size).toBe(1);
+  });
+});
+
+describe('redo-ts init', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-init-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('names the next command as the user started it: npx redo-ts through npx, else redo-ts', async () => {
+    for (const [name, npmCommand, next] of [['via-npx', 'exec', 'npx redo-ts'], ['direct', '', 'redo-ts']] as const) {
+      const folder = join(scratch, name);
+      mkdirSync(folder);
+      const result = await runCli(folder, ['init'], { env: { npm_command: npmCommand } });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain(`\nnext: ${next} image.tar && podman load -i image.tar && podman run --rm localhost/${name}:latest\n`);
     }
   });
 });

@@ -223,6 +223,14 @@ describe('17: layer lists: one boundary check, one short message naming the inpu
     expect(result.stderr).toContain('redo: "missing.tar": no such file, and no image description "missing.yaml" to build it from');
   });
 
+  it('an OCI layout without an image description says so, as NAME.tar does', async () => {
+    const p = project({ 'app.layer': 'missing.tar\n' });
+    const result = await p.run(['missing.oci.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "missing.oci.tar": no such file, and no image description "missing.yaml" to build it from\n  hint: to build an image, write missing.yaml');
+    expect(result.stderr).not.toContain('no rule to build it');
+  });
+
   it('a conflict between two folders names them as the list does, never a temporary file', async () => {
     const p = project({ 'app.layer': 'one/\ntwo/\n', 'one/etc/motd': 'one\n', 'two/etc/motd': 'two\n' });
     const result = await p.run(['app.layer.tar']);

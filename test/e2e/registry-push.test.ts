@@ -1,7 +1,7 @@
 // `redo-ts push` against a loopback docker-registry: only missing blobs go up, the
 // pushed digest is the layout's, credentials come from auth files, errors name the reference.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { blobActions, layoutDigest, registryFixture } from '../helpers/registry-fixtures.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +85,26 @@ describeIf('redo-ts push', () => {
         '  hint: write HOST[:PORT]/REPOSITORY[:TAG], e.g. registry.example/team/app:1.0 or 127.0.0.1:5000/app',
         '',
       ].join('\n'),
+    );
+  });
+
+  it('refuses a reference with a scheme before building anything', async () => {
+    const fresh = registryFixture();
+    try {
+      const result = await fresh.redo(['push', 'image.tar', `http://${registry.address}/redo-ts/app`]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`redo: "http://${registry.address}/redo-ts/app": not a registry reference\n  a reference has no scheme: drop "http://"`);
+      expect(existsSync(join(fresh.dir, 'image.oci.tar'))).toBe(false);
+    } finally {
+      fresh.remove();
+    }
+  });
+
+  it('refuses a target that is not an image, naming the description it wanted', async () => {
+    const result = await project.redo(['push', 'nope.tar', `${registry.address}/redo-ts/app`]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      ['redo: "nope.tar": not an image target', '  wanted: an image description "nope.yaml"', '  hint: name an image target such as image.tar, built from NAME.yaml beside it', ''].join('\n'),
     );
   });
 

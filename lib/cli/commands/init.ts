@@ -110,7 +110,9 @@ const command: Command = {
       fs.writeFileSync(absolute, text, { mode });
       fs.chmodSync(absolute, mode);
     }
-    io.stdout.write(`${files.map(({ file }) => `wrote ${file}`).join('\n')}\nnext: redo-ts image.tar && podman load -i image.tar && podman run --rm ${tagFor(path.basename(io.cwd))}\n`);
+    // Started through npx (npm sets npm_command=exec), the next command needs npx too.
+    const redoTs = io.env['npm_command'] === 'exec' ? 'npx redo-ts' : 'redo-ts';
+    io.stdout.write(`${files.map(({ file }) => `wrote ${file}`).join('\n')}\nnext: ${redoTs} image.tar && podman load -i image.tar && podman run --rm ${tagFor(path.basename(io.cwd))}\n`);
     return 0;
   },
 };

@@ -1,10 +1,13 @@
 /** `redo-ts push [--insecure] TARGET REFERENCE`: build an image target's OCI layout and push it, uploading only missing blobs. */
 
 import * as path from 'node:path';
+import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
+import { requireDescription } from '../../inventory/inventory.js';
 import { pushLayout, type PushReport } from '../../registry/push.js';
+import { parseReference } from '../../registry/reference.js';
 import type { Command } from '../command.js';
-import { parseBuildOptions, runBuild } from '../session.js';
+import { parseBuildOptions, projectRoot, runBuild } from '../session.js';
 
 const usage = `Usage: redo-ts push [--insecure] TARGET REFERENCE
 
@@ -84,6 +87,11 @@ const command: Command = {
     }
     const [target, reference] = positional as [string, string];
     const layout = layoutTargetOf(target);
+    // A bad reference or a target that is not an image (no NAME.yaml beside it) is
+    // refused before anything is built, as sbom and audit refuse a non-image.
+    parseReference(reference);
+    const root = projectRoot(io);
+    requireDescription(root, toTargetPath(root, io.cwd, target.endsWith('.tar') ? target : layout));
     const status = await runBuild(parseBuildOptions([layout]), io);
     if (status !== 0) return status;
     const report = await pushLayout(path.resolve(io.cwd, layout), reference, { env: io.env, isInsecure });

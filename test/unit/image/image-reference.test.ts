@@ -81,6 +81,9 @@ describe('loadImageDescription refuses what a client would, at file:line', () =>
     [['config:', '  workingDir: app'], 'image.yaml:3: config.workingDir: "app" is not an absolute path'],
     [['config:', '  exposedPorts: [80/tcp, 99999/tcp]'], 'image.yaml:3: config.exposedPorts: "99999/tcp" is not PORT'],
     [['config:', '  user: "root user"'], 'image.yaml:3: config.user: "root user" is not USER'],
+    [['config:', '  user: 1000'], 'image.yaml:3: config.user: expected a string; YAML reads this as a number or boolean: put it in quotes'],
+    [['config:', '  labels:', '    version: 1.0'], 'image.yaml:4: config.labels.version: expected a string; YAML reads this as a number or boolean: put it in quotes'],
+    [['config:', '  cmd: [--verbose, true]'], 'image.yaml:3: config.cmd: expected a string; YAML reads this as a number or boolean: put it in quotes'],
   ])('%j', async (lines, detail) => {
     const path = join(dir, 'image.yaml');
     writeFileSync(path, [...header, ...lines, ''].join('\n'));

@@ -23,6 +23,8 @@ describe('parseReference', () => {
 
   it.each([
     ['app:latest', 'no registry host: the reference has no "/"'],
+    ['HTTP://127.0.0.1:5000/app', 'a reference has no scheme: drop "HTTP://" (plain HTTP is for loopback registries, or --insecure)'],
+    ['https://registry.example/app:1', 'a reference has no scheme: drop "https://" (plain HTTP is for loopback registries, or --insecure)'],
     ['team/app', '"team" is not a registry host (a host has a "." or a ":port", or is localhost)'],
     ['registry.example/Team/app', '"Team/app" is not a repository name (lowercase letters, digits and . _ - between /)'],
     ['registry.example/app:bad tag', '"bad tag" is not a valid tag (letters, digits, "_", "." and "-", at most 128)'],
