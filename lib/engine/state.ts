@@ -89,16 +89,23 @@ export class StateStore {
       text = undefined;
     }
     const dbDir = path.join(this.stateDir, 'db');
-    if (text === undefined) {
-      // An empty db/ without VERSION is a first run killed between the two: carry on.
-      if (fs.existsSync(dbDir) && !isEmptyFolder(dbDir)) {
+    if (text === undefined && fs.existsSync(dbDir) && !isEmptyFolder(dbDir)) {
+      // Records are saved only after VERSION is written, so another redo-ts starting on a
+      // fresh tree may have written both since we looked: look again before calling it corrupt.
+      try {
+        text = fs.readFileSync(versionFile, 'utf8');
+      } catch {
         throw corrupt('.redo/VERSION', 'missing while .redo/db exists');
       }
+    }
+    if (text === undefined) {
+      // An empty db/ without VERSION is a first run killed between the two: carry on.
       try {
         // db/ is made before VERSION, so a state that has VERSION and no db/ lost its records.
         // Not recursive: a recursive mkdir reports ENOENT, not EROFS, on a read-only file system.
-        if (!fs.existsSync(this.stateDir)) fs.mkdirSync(this.stateDir);
-        if (!fs.existsSync(dbDir)) fs.mkdirSync(dbDir);
+        // EEXIST: another redo-ts starting on the same fresh tree made it first.
+        mkdirUnlessPresent(this.stateDir);
+        mkdirUnlessPresent(dbDir);
         writeAtomically(versionFile, VERSION_TEXT);
       } catch (error) {
         throw writeFailed('.redo', 'cannot create the build state folder', error);
@@ -338,4 +345,14 @@ function corrupt(file: string, problem: string, cause?: unknown): RedoError {
       : `delete ${file} and the target it describes, then run again`,
     cause,
   });
+}
+
+/** mkdir (not recursive) that accepts a folder made meanwhile by another process. */
+function mkdirUnlessPresent(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  try {
+    fs.mkdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
