@@ -199,9 +199,10 @@ const SLAB_BYTES = CHUNK_BYTES + 1;
 /** Chunks at least this big skip the staging copy when writing to a file. */
 const DIRECT_WRITE_BYTES = 256 << 10;
 
-function writeFully(fd: number, bytes: Buffer, positionBytes: number): void {
+/** Writes all of `bytes` at `positionBytes`, or at the current offset when it is null (a pipe, a device). */
+function writeFully(fd: number, bytes: Buffer, positionBytes: number | null): void {
   let at = 0;
-  while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at, positionBytes + at);
+  while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at, positionBytes === null ? null : positionBytes + at);
 }
 
 const ZERO_CHUNK = Buffer.alloc(CHUNK_BYTES);
@@ -223,10 +224,15 @@ class TarSink {
   readonly hash: Hash = createHash('sha256');
   sizeBytes = 0;
 
+  /** Only a regular file takes positioned writes, holes and a final ftruncate; /dev/null or a FIFO is written in order. */
+  private readonly isRegularFile: boolean;
+
   constructor(
     private readonly fd: number | null,
     private readonly stream: Writable | null,
-  ) {}
+  ) {
+    this.isRegularFile = fd !== null && fstatSync(fd).isFile();
+  }
 
   /**
    * Takes `chunk` (the caller may reuse it once this returns); false when the output
@@ -239,7 +245,8 @@ class TarSink {
       // reads back as the same zeros; finish() sets the file's final length.
       this.flush();
       this.hash.update(chunk);
-      if (!isAllZero(chunk)) writeFully(this.fd, chunk, this.sizeBytes);
+      if (!this.isRegularFile) writeFully(this.fd, chunk, null);
+      else if (!isAllZero(chunk)) writeFully(this.fd, chunk, this.sizeBytes);
       this.sizeBytes += chunk.length;
       return true;
     }
@@ -258,7 +265,7 @@ class TarSink {
   /** Writes out what is staged and gives a file output its full length (a skipped hole may end it). */
   finish(): void {
     this.flush();
-    if (this.fd !== null) ftruncateSync(this.fd, this.sizeBytes);
+    if (this.fd !== null && this.isRegularFile) ftruncateSync(this.fd, this.sizeBytes);
   }
 
   /** Hashes and writes out the staged bytes; false when the output stream wants a 'drain'. */
@@ -268,7 +275,7 @@ class TarSink {
     this.hash.update(block);
     this.sizeBytes += block.length;
     if (this.fd !== null) {
-      writeFully(this.fd, block, this.sizeBytes - block.length);
+      writeFully(this.fd, block, this.isRegularFile ? this.sizeBytes - block.length : null);
       this.used = 0;
       return true;
     }

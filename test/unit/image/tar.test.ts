@@ -1,6 +1,6 @@
 // writeTar / readTar / indexTar: ordering, parents, determinism, streaming, errors, and reading what GNU tar writes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,23 @@ describe('writeTar', () => {
       (x, y) => Buffer.compare(Buffer.from(x.replace(/\/$/, '')), Buffer.from(y.replace(/\/$/, ''))),
     ));
     expect(listing(out)[0]).toMatch(/^drwxr-xr-x 0\/0 /);
+  });
+
+  it('writes the same bytes to /dev/null and to a FIFO as to a file, zero runs included', async () => {
+    // A zero run of 2 MiB is a hole in a regular file; a FIFO or a device takes it in order.
+    const zeros = Buffer.alloc(2 << 20);
+    const entries = [file('a', 'a'), { ...file('zeros', ''), sizeBytes: zeros.length, content: { kind: 'buffer' as const, bytes: zeros } }, file('z', 'z')];
+    const inFile = join(dir, 'zeros.tar');
+    const fromFile = await writeTar(entries, inFile, { mtimeSeconds: 0 });
+    expect(await writeTar(entries, '/dev/null', { mtimeSeconds: 0 })).toEqual(fromFile);
+    const fifo = join(dir, 'zeros.fifo');
+    const copied = join(dir, 'zeros-from-fifo.tar');
+    spawnSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', 'cat "$0" > "$1"', fifo, copied]);
+    const done = new Promise((resolvePromise) => reader.on('close', resolvePromise));
+    expect(await writeTar(entries, fifo, { mtimeSeconds: 0 })).toEqual(fromFile);
+    await done;
+    expect(readFileSync(copied).equals(readFileSync(inFile))).toBe(true);
   });
 
   it('gives the same bytes whatever order the entries come in', async () => {
