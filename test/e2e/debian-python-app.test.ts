@@ -103,6 +103,22 @@ describe('examples/python-app', () => {
     for (const line of lockedPackages(copy)) expect(pins.stdout).toMatch(new RegExp(`deb +${line.split(' ')[0]!.replace(/[+.]/g, '\\$&')} +`));
   });
 
+  it('answers contains, origin, sbom and audit from the lock and dpkg\'s database', async () => {
+    const python3 = lockedPackages(copy).find((line) => line.startsWith('python3 '))!.split(' ')[1]!;
+    const contains = await runCli(copy, ['contains', `python3=${python3}`]);
+    expect(contains.code, contains.stderr).toBe(0);
+    expect(contains.stdout).toMatch(new RegExp(`targets/app\\.tar +targets/python\\.fragment\\.tar +python3 +${python3.replace(/[+.]/g, '\\$&')} `));
+    const origin = await runCli(copy, ['origin', 'targets/app.tar', '/usr/bin/python3.11']);
+    expect(origin.code, origin.stderr).toBe(0);
+    expect(origin.stdout).toMatch(/python3\.11-minimal/);
+    const sbom = await runCli(copy, ['sbom', 'targets/app.tar']);
+    expect(sbom.code, sbom.stderr).toBe(0);
+    const names = new Set((JSON.parse(sbom.stdout) as { packages: { name: string }[] }).packages.map((p) => p.name));
+    for (const line of lockedPackages(copy)) expect(names).toContain(line.split(' ')[0]);
+    const audit = await runCli(copy, ['audit', 'targets/app.tar']);
+    expect(audit.code, audit.stdout + audit.stderr).toBe(0);
+  });
+
   it('rebuilds nothing when nothing changed, and only the app layer when the app changes', async () => {
     const before = sha256Of(join(copy, 'targets', 'python.fragment.tar'));
     const again = await runCli(copy, []);
