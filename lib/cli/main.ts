@@ -111,6 +111,33 @@ async function help(io: CommandIO): Promise<void> {
   io.stdout.write(lines.join('\n'));
 }
 
+/**
+ * After a failed build of `name`: when it is a bare word that names no file and looks
+ * like a subcommand (`help`, or one or two letters off one, `sbon`), a line saying which
+ * command was probably meant; undefined otherwise. A target of that name with a rule
+ * still builds: this is said only after it failed.
+ */
+function commandHint(name: string | undefined, cwd: string): string | undefined {
+  if (name === undefined || !/^[a-z][a-z-]*$/.test(name) || fs.existsSync(path.resolve(cwd, name))) return undefined;
+  if (name === 'help') return 'hint: "help" is not a redo-ts command; run `redo-ts --help` for the commands and options';
+  const close = Object.keys(commandModules).filter((command) => editDistance(name, command) <= Math.min(2, command.length - 2));
+  if (close.length === 0) return undefined;
+  return `hint: "${name}" is not a redo-ts command either; did you mean ${close.map((c) => `\`redo-ts ${c}\``).join(' or ')}?`;
+}
+
+/** Levenshtein distance between two short words. Pure. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 /** Runs the command line `argv` (without node and script) and returns the exit status. */
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   try {
@@ -134,7 +161,12 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       return 0;
     }
     if (options.isWhy) return await (await loadCommand('explain')).run(options.targets, io);
-    return await runBuild(options, io);
+    const status = await runBuild(options, io);
+    if (status !== 0) {
+      const hint = commandHint(options.targets[0], io.cwd);
+      if (hint !== undefined) io.stderr.write(`${hint}\n`);
+    }
+    return status;
   } catch (error) {
     io.stderr.write(`${renderError(error, version())}\n`);
     const code = (error as { exitCode?: unknown }).exitCode;

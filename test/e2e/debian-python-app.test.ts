@@ -111,6 +111,11 @@ describe('examples/python-app', () => {
     const origin = await runCli(copy, ['origin', 'targets/app.tar', '/usr/bin/python3.11']);
     expect(origin.code, origin.stderr).toBe(0);
     expect(origin.stdout).toMatch(/python3\.11-minimal/);
+    // Through merged-/usr's /bin link, as the kernel would resolve it in the image.
+    const throughLink = await runCli(copy, ['origin', 'targets/app.tar', '/bin/python3.11']);
+    expect(throughLink.code, throughLink.stderr).toBe(0);
+    expect(throughLink.stdout).toContain('via:         /bin/python3.11 → /usr/bin/python3.11');
+    expect(throughLink.stdout).toMatch(/python3\.11-minimal/);
     const sbom = await runCli(copy, ['sbom', 'targets/app.tar']);
     expect(sbom.code, sbom.stderr).toBe(0);
     const names = new Set((JSON.parse(sbom.stdout) as { packages: { name: string }[] }).packages.map((p) => p.name));

@@ -14,6 +14,17 @@ describe('106-commands', () => {
   });
   afterAll(() => rig.remove());
 
+  it('a failed bare word that looks like a subcommand says which command was meant', async () => {
+    const typo = await rig.run(['sbon']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('hint: "sbon" is not a redo-ts command either; did you mean `redo-ts sbom`?');
+    const help = await rig.run(['help']);
+    expect(help.code).toBe(1);
+    expect(help.stderr).toContain('run `redo-ts --help`');
+    const unrelated = await rig.run(['zzzzzz']);
+    expect(unrelated.stderr).not.toContain('is not a redo-ts command');
+  });
+
   it('a rule from rules/ runs in the target folder with $1 relative to it', async () => {
     const result = await rig.run(['sub/x.up']);
     expect(result.code).toBe(0);

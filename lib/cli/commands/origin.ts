@@ -73,7 +73,10 @@ const command: Command = {
     const path = `/${rawPath.split('/').filter((part) => part !== '' && part !== '.').join('/')}`;
     const inventory = await inventoryOfImageTarget(target, io, { shouldSkipChecksums: true });
     if (typeof inventory === 'number') return inventory;
-    const matches = inventory.files.filter((file) => file.path === path);
+    let matches = inventory.files.filter((file) => file.path === path);
+    // /bin/ls in a merged-/usr image is /usr/bin/ls reached through the /bin link.
+    const reached = matches.length === 0 ? throughFolderLinks(inventory.files, path) : path;
+    if (reached !== path) matches = inventory.files.filter((file) => file.path === reached);
     if (matches.length === 0) {
       const near = inventory.files.filter((file) => file.path.endsWith(`/${path.split('/').pop()}`)).map((file) => file.path);
       throw new RedoError('ERR_PATH_NOT_IN_IMAGE', `redo: "${inventory.target}": no layer holds "${path}"`, {
@@ -81,7 +84,7 @@ const command: Command = {
         hint: `list the image's files with redo-ts sbom ${inventory.target}`,
       });
     }
-    const answers = matches.map((file) => describe(inventory, file));
+    const answers = matches.map((file) => (reached === path ? describe(inventory, file) : { ...describe(inventory, file), via: `${path} → ${reached}` }));
     if (isJson) {
       io.stdout.write(`${JSON.stringify(answers, null, 2)}\n`);
       return 0;
@@ -100,3 +103,32 @@ const command: Command = {
   },
 };
 export default command;
+
+/**
+ * `path` with every folder on the way that is a symlink in the image replaced by where
+ * it points (relative links against their own folder), as the kernel would resolve it
+ * inside the image; the last component is not followed. At most 40 links. Pure.
+ */
+function throughFolderLinks(files: readonly { path: string; type: string; linkTarget?: string }[], path: string): string {
+  const links = new Map(files.filter((file) => file.type === 'symlink' && file.linkTarget !== undefined).map((file) => [file.path, file.linkTarget!]));
+  let parts = path.split('/').filter((part) => part !== '');
+  for (let hops = 0, i = 0; i < parts.length - 1 && hops < 40; ) {
+    const prefix = `/${parts.slice(0, i + 1).join('/')}`;
+    const target = links.get(prefix);
+    if (target === undefined) {
+      i += 1;
+      continue;
+    }
+    hops += 1;
+    const base = target.startsWith('/') ? [] : parts.slice(0, i);
+    const resolved: string[] = [];
+    for (const part of [...base, ...target.split('/')]) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') resolved.pop();
+      else resolved.push(part);
+    }
+    parts = [...resolved, ...parts.slice(i + 1)];
+    i = 0;
+  }
+  return `/${parts.join('/')}`;
+}
