@@ -117,10 +117,20 @@ async function help(io: CommandIO): Promise<void> {
  * command was probably meant; undefined otherwise. A target of that name with a rule
  * still builds: this is said only after it failed.
  */
-function commandHint(name: string | undefined, cwd: string): string | undefined {
-  if (name === undefined || !/^[a-z][a-z-]*$/.test(name) || fs.existsSync(path.resolve(cwd, name))) return undefined;
+async function commandHint(name: string | undefined, io: CommandIO): Promise<string | undefined> {
+  if (name === undefined || !/^[a-z][a-z-]*$/.test(name) || fs.existsSync(path.resolve(io.cwd, name))) return undefined;
+  // Only for a name nothing could build: a rule that failed is its own story.
+  const { projectRoot, sharedRulesDir } = await import('./session.js');
+  const { findRule } = await import('../engine/lookup.js');
+  const { toTargetPath } = await import('../engine/paths.js');
+  const root = projectRoot(io);
+  try {
+    if (findRule(root, toTargetPath(root, io.cwd, name), sharedRulesDir()).found !== undefined) return undefined;
+  } catch {
+    return undefined;
+  }
   if (name === 'help') return 'hint: "help" is not a redo-ts command; run `redo-ts --help` for the commands and options';
-  const close = Object.keys(commandModules).filter((command) => editDistance(name, command) <= Math.min(2, command.length - 2));
+  const close = Object.keys(commandModules).filter((command) => editDistance(name, command) <= (command.length <= 5 ? 1 : 2));
   if (close.length === 0) return undefined;
   return `hint: "${name}" is not a redo-ts command either; did you mean ${close.map((c) => `\`redo-ts ${c}\``).join(' or ')}?`;
 }
@@ -163,7 +173,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     if (options.isWhy) return await (await loadCommand('explain')).run(options.targets, io);
     const status = await runBuild(options, io);
     if (status !== 0) {
-      const hint = commandHint(options.targets[0], io.cwd);
+      const hint = await commandHint(options.targets[0], io);
       if (hint !== undefined) io.stderr.write(`${hint}\n`);
     }
     return status;
