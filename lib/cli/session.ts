@@ -105,6 +105,21 @@ export function endOfName(args: string[], name: string): string {
   return args.includes('-0') ? '\0' : '\n';
 }
 
+/**
+ * Splits the arguments of a query command that takes `--json` and positional names:
+ * any other `-` option is ERR_USAGE naming `name` and quoting the first line of `usage`.
+ */
+export function parseJsonOption(args: string[], name: string, usage: string): { isJson: boolean; positional: string[] } {
+  let isJson = false;
+  const positional: string[] = [];
+  for (const arg of args) {
+    if (arg === '--json') isJson = true;
+    else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "${name}": unknown option ${arg}`, { hint: usage.split('\n')[0] });
+    else positional.push(arg);
+  }
+  return { isJson, positional };
+}
+
 /** Absolute `rules/` folder of this redo-ts package: shared rules, searched after the project's own. */
 export function sharedRulesDir(): string {
   return path.resolve(libexecDir(), '..', 'rules');

@@ -2,7 +2,7 @@
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { RedoError } from '../errors.js';
-import { entriesOfTar, pathText, type TarEntry } from './tar.js';
+import { entriesOfTar, pathText, readEntryBytes, type TarEntry } from './tar.js';
 
 /** What the dynamic section of one ELF file asks for. */
 export interface ElfDynamic {
@@ -156,7 +156,7 @@ export function findMissingLibraries(layers: readonly ClosureLayer[]): MissingLi
   const readText = (path: string): string | undefined => {
     const resolved = resolvePath(path);
     const found = resolved === undefined ? undefined : view.get(resolved);
-    return found?.entry.type === 'file' ? readContent(found.entry).toString('utf8') : undefined;
+    return found?.entry.type === 'file' ? (readEntryBytes(found.entry) ?? Buffer.alloc(0)).toString('utf8') : undefined;
   };
   const configured = ldSoConfFolders(readText, [...view.keys()]);
   const missing: MissingLibrary[] = [];
@@ -229,21 +229,6 @@ function readEntryElf(entry: TarEntry): ElfDynamic | undefined {
   }
 }
 
-function readContent(entry: TarEntry, limit = entry.sizeBytes): Buffer {
-  const content = entry.content;
-  const size = Math.min(limit, entry.sizeBytes);
-  if (content === undefined || size === 0) return Buffer.alloc(0);
-  if (content.kind === 'buffer') return content.bytes.subarray(0, size);
-  if (content.kind !== 'path') return Buffer.alloc(0);
-  const fd = openSync(content.path, 'r');
-  try {
-    const bytes = Buffer.alloc(size);
-    readSync(fd, bytes, 0, size, content.offsetBytes ?? 0);
-    return bytes;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Throws ERR_ELF_NEEDED when an ELF file of the image needs a library (or a loader) no

@@ -875,6 +875,28 @@ function cut(bytes: Buffer): Buffer {
 }
 
 /**
+ * The bytes of a file entry, at most `limitBytes` of them: its buffer, or a read of its
+ * file at its offset (the content entriesOfTar gives). Empty for an entry without
+ * content; undefined for streamed content, which cannot be read twice.
+ */
+export function readEntryBytes(entry: TarEntry, limitBytes = entry.sizeBytes): Buffer | undefined {
+  const content = entry.content;
+  const size = Math.min(limitBytes, entry.sizeBytes);
+  if (content === undefined) return Buffer.alloc(0);
+  if (content.kind === 'buffer') return content.bytes.subarray(0, size);
+  if (content.kind !== 'path') return undefined;
+  if (size === 0) return Buffer.alloc(0);
+  const fd = openSync(content.path, 'r');
+  try {
+    const bytes = Buffer.alloc(size);
+    readSync(fd, bytes, 0, size, content.offsetBytes ?? 0);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * The members of an uncompressed tar file as entries whose content points back into
  * that file by offset, ready for writeTar (merging, diffing). The root member is
  * skipped and paths are normalised; `..` throws ERR_LAYER_PATH.

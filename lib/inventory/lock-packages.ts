@@ -1,7 +1,7 @@
 /** The packages of a spec with a Debian package list: its lock file, and dpkg's database in the fragment it built. */
 
-import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
-import { entriesOfTar, type TarEntry } from '../image/tar.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { entriesOfTar, readEntryBytes, type TarEntry } from '../image/tar.js';
 import { fetchLockedPackages } from '../sources/debian/fetch.js';
 import { lockPathOf, readDebianLock, type LockedPackage } from '../sources/debian/lock.js';
 import type { Spec } from '../sources/spec.js';
@@ -195,16 +195,5 @@ function readDpkgDatabase(fragmentPaths: readonly string[]): DpkgDatabase {
 
 /** A regular file entry's bytes, content read from its tar by offset. */
 function readBytes(entry: TarEntry): Buffer {
-  const content = entry.content;
-  if (content === undefined) return Buffer.alloc(0);
-  if (content.kind === 'buffer') return content.bytes;
-  if (content.kind !== 'path') return Buffer.alloc(0);
-  const fd = openSync(content.path, 'r');
-  try {
-    const bytes = Buffer.alloc(entry.sizeBytes);
-    readSync(fd, bytes, 0, entry.sizeBytes, content.offsetBytes ?? 0);
-    return bytes;
-  } finally {
-    closeSync(fd);
-  }
+  return readEntryBytes(entry) ?? Buffer.alloc(0);
 }

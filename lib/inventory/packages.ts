@@ -2,7 +2,6 @@
 
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readDebControl, readDebEntries } from '../sources/deb.js';
@@ -11,7 +10,7 @@ import { compileGlob } from '../sources/glob.js';
 import type { Integrity } from '../sources/integrity.js';
 import type { SourceSpec, Spec } from '../sources/spec.js';
 import { cacheDirFrom } from '../sources/store.js';
-import { pathText, type TarEntry } from '../image/tar.js';
+import { pathText, readEntryBytes, type TarEntry } from '../image/tar.js';
 import { licenceOfCopyright, parseDeb822, type LicenceFinding } from './licence.js';
 
 /** A Debian package a spec names, with what its own metadata says. */
@@ -207,16 +206,7 @@ async function writeSummary(path: string, summary: PackageSummary): Promise<void
 
 /** Reads a small file entry's bytes (content by path and offset) as utf8 text; undefined for content not in a file. */
 export function readContent(entry: TarEntry): string | undefined {
-  const content = entry.content;
-  if (content === undefined || content.kind !== 'path') return undefined;
-  const fd = openSync(content.path, 'r');
-  try {
-    const bytes = Buffer.alloc(entry.sizeBytes);
-    readSync(fd, bytes, 0, bytes.length, content.offsetBytes ?? 0);
-    return bytes.toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
+  return entry.content?.kind === 'path' ? readEntryBytes(entry)!.toString('utf8') : undefined;
 }
 
 /** The member paths of a package a deb source delivers: include/exclude globs over `/…` paths, and folders above what is kept (as buildFragment does). */

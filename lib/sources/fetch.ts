@@ -261,7 +261,7 @@ async function downloadDeb(source: SourceSpec, options: FetchOptions, scratch: s
   const folder = join(scratch, 'apt');
   await mkdir(folder);
   const request = `${deb.package}${deb.arch !== undefined ? `:${deb.arch}` : ''}=${deb.version}`;
-  const { status, stderr } = await run('apt-get', ['download', '--quiet', request], folder, {
+  const { status, stderr } = await runCommand('apt-get', ['download', '--quiet', request], folder, {
     ...(options.env ?? process.env),
     LC_ALL: 'C',
   });
@@ -276,7 +276,11 @@ async function downloadDeb(source: SourceSpec, options: FetchOptions, scratch: s
   return join(folder, debs[0]!);
 }
 
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+/**
+ * Runs `command` in `cwd` with stdout discarded and resolves with its exit status (null
+ * when it could not start) and its stderr, for the error message. Never rejects.
+ */
+export function runCommand(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     const chunks: Buffer[] = [];

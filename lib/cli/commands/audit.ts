@@ -6,7 +6,7 @@ import { auditInventory, formatFindings } from '../../inventory/audit.js';
 import { join } from 'node:path';
 import type { Command } from '../command.js';
 import { inventoryOfImageTarget } from '../image-target.js';
-import { projectRoot } from '../session.js';
+import { parseJsonOption, projectRoot } from '../session.js';
 
 const usage = `usage: redo-ts audit [--json] TARGET
 
@@ -26,13 +26,7 @@ const command: Command = {
   summary: 'check an image for shell history, keys, .git, compilers, caches, bad modes and owners',
   usage,
   async run(args, io) {
-    let isJson = false;
-    const targets: string[] = [];
-    for (const arg of args) {
-      if (arg === '--json') isJson = true;
-      else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "audit": unknown option ${arg}`, { hint: usage.split('\n')[0] });
-      else targets.push(arg);
-    }
+    const { isJson, positional: targets } = parseJsonOption(args, 'audit', usage);
     if (targets.length !== 1) throw new RedoError('ERR_USAGE', 'redo: "audit": name one image target', { hint: usage.split('\n')[0] });
     const inventory = await inventoryOfImageTarget(targets[0]!, io, { shouldSkipChecksums: true });
     if (typeof inventory === 'number') return inventory;

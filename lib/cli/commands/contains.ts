@@ -6,7 +6,7 @@ import { listTargets } from '../../engine/inspect.js';
 import { RedoError, isRedoError } from '../../errors.js';
 import { collectInventory, descriptionOfTarget } from '../../inventory/inventory.js';
 import type { Command } from '../command.js';
-import { projectRoot } from '../session.js';
+import { parseJsonOption, projectRoot } from '../session.js';
 
 const usage = `usage: redo-ts contains [--json] PACKAGE[=VERSION]
 
@@ -30,13 +30,7 @@ const command: Command = {
   summary: 'list the built images and layers that hold a Debian package (PACKAGE[=VERSION])',
   usage,
   async run(args, io) {
-    let isJson = false;
-    const wanted: string[] = [];
-    for (const arg of args) {
-      if (arg === '--json') isJson = true;
-      else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "contains": unknown option ${arg}`, { hint: usage.split('\n')[0] });
-      else wanted.push(arg);
-    }
+    const { isJson, positional: wanted } = parseJsonOption(args, 'contains', usage);
     if (wanted.length !== 1) throw new RedoError('ERR_USAGE', 'redo: "contains": name one package, PACKAGE or PACKAGE=VERSION', { hint: usage.split('\n')[0] });
     const [name, version] = wanted[0]!.split('=', 2) as [string, string | undefined];
     const root = projectRoot(io);

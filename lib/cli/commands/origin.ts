@@ -4,6 +4,7 @@ import { RedoError } from '../../errors.js';
 import { checksumsOfFile, type Inventory, type InventoryFile } from '../../inventory/inventory.js';
 import type { Command } from '../command.js';
 import { inventoryOfImageTarget } from '../image-target.js';
+import { parseJsonOption } from '../session.js';
 
 const usage = `usage: redo-ts origin [--json] TARGET PATH
 
@@ -61,13 +62,7 @@ const command: Command = {
   summary: 'name the layer, spec and pinned source or package of one file in an image',
   usage,
   async run(args, io) {
-    let isJson = false;
-    const positional: string[] = [];
-    for (const arg of args) {
-      if (arg === '--json') isJson = true;
-      else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "origin": unknown option ${arg}`, { hint: usage.split('\n')[0] });
-      else positional.push(arg);
-    }
+    const { isJson, positional } = parseJsonOption(args, 'origin', usage);
     if (positional.length !== 2) throw new RedoError('ERR_USAGE', 'redo: "origin": name an image target and a path', { hint: usage.split('\n')[0] });
     const [target, rawPath] = positional as [string, string];
     const path = `/${rawPath.split('/').filter((part) => part !== '' && part !== '.').join('/')}`;

@@ -1,6 +1,5 @@
 /** Getting the .deb files a lock names: the content-addressed cache first, else one `apt-get download` (or a mirror), each checked against the lock. */
 
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RedoError } from '../../errors.js';
+import { runCommand } from '../fetch.js';
 import { checkFile, integrityOfFile, parseIntegrity, type Integrity } from '../integrity.js';
 import { findInStore, insertIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
@@ -112,7 +112,7 @@ async function downloadWithApt(missing: readonly LockedPackage[], options: Fetch
   const requests = missing.map((p) => `${p.name}:${p.architecture}=${p.version}`);
   // The pkgcache options keep apt from writing its binary caches under /var/cache/apt.
   const args = ['download', '--quiet', '-o', 'Dir::Cache::pkgcache=', '-o', 'Dir::Cache::srcpkgcache=', ...requests];
-  const { status, stderr } = await run('apt-get', args, folder, { ...(options.env ?? process.env), LC_ALL: 'C' });
+  const { status, stderr } = await runCommand('apt-get', args, folder, { ...(options.env ?? process.env), LC_ALL: 'C' });
   if (status !== 0) {
     const lines = stderr.trim().split('\n').filter((line) => line !== '');
     const named = missing.filter((p) => lines.some((line) => line.includes(`'${p.name}'`) || line.includes(` ${p.name}`)));
@@ -173,12 +173,3 @@ export async function addDebsToCache(files: readonly string[], cacheDir: string)
   return added;
 }
 
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    const chunks: Buffer[] = [];
-    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.on('error', (error) => resolvePromise({ status: null, stderr: error.message }));
-    child.on('close', (code) => resolvePromise({ status: code, stderr: Buffer.concat(chunks).toString('utf8') }));
-  });
-}

@@ -2,11 +2,10 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RedoError } from '../../errors.js';
-import { entriesOfTar, pathText, writeTar, type TarEntry } from '../../image/tar.js';
+import { entriesOfTar, pathText, readEntryBytes, writeTar, type TarEntry } from '../../image/tar.js';
 import { readDebEntries } from '../deb.js';
 import { compileGlob } from '../glob.js';
 import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
@@ -65,18 +64,9 @@ function mergedUsrMapper(folders: readonly string[]): (path: string) => string {
 }
 
 function readContent(entry: TarEntry): Buffer {
-  const content = entry.content;
-  if (content === undefined) return Buffer.alloc(0);
-  if (content.kind === 'buffer') return content.bytes;
-  if (content.kind !== 'path') throw new Error('streamed content is not expected in a package');
-  const fd = openSync(content.path, 'r');
-  try {
-    const bytes = Buffer.alloc(entry.sizeBytes);
-    readSync(fd, bytes, 0, entry.sizeBytes, content.offsetBytes ?? 0);
-    return bytes;
-  } finally {
-    closeSync(fd);
-  }
+  const bytes = readEntryBytes(entry);
+  if (bytes === undefined) throw new Error('streamed content is not expected in a package');
+  return bytes;
 }
 
 /**
