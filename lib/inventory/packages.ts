@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readDebControl, readDebEntries } from '../sources/deb.js';
 import { fetchSource } from '../sources/fetch.js';
-import { compileGlob } from '../sources/glob.js';
+import { keptDebPaths } from '../sources/fragment.js';
 import type { Integrity } from '../sources/integrity.js';
 import type { SourceSpec, Spec } from '../sources/spec.js';
 import { cacheDirFrom } from '../sources/store.js';
-import { pathText, readEntryBytes, type TarEntry } from '../image/tar.js';
+import { readEntryBytes, type TarEntry } from '../image/tar.js';
 import { licenceOfCopyright, parseDeb822, type LicenceFinding } from './licence.js';
 
 /** A Debian package a spec names, with what its own metadata says. */
@@ -105,7 +105,7 @@ export function debSourceProvider(options: DebSourceProviderOptions = {}): Packa
           url: source.url,
           spec: spec.relativePath,
           isDelivered: source.isDelivered,
-          deliveredPaths: source.isDelivered ? deliveredPathsOf(entries, source) : new Set(),
+          deliveredPaths: source.isDelivered ? keptDebPaths(entries, source) : new Set(),
           control,
           licence,
         });
@@ -209,19 +209,3 @@ export function readContent(entry: TarEntry): string | undefined {
   return entry.content?.kind === 'path' ? readEntryBytes(entry)!.toString('utf8') : undefined;
 }
 
-/** The member paths of a package a deb source delivers: include/exclude globs over `/…` paths, and folders above what is kept (as buildFragment does). */
-function deliveredPathsOf(entries: ReadonlyArray<{ path: Buffer; type: TarEntry['type'] }>, source: SourceSpec): Set<string> {
-  const include = (source.include ?? []).map(compileGlob);
-  const exclude = (source.exclude ?? []).map(compileGlob);
-  const isWanted = (imagePath: string): boolean =>
-    (include.length === 0 || include.some((match) => match(imagePath))) && !exclude.some((match) => match(imagePath));
-  const kept = new Set<string>();
-  for (const entry of entries) {
-    const path = entry.path.toString('latin1');
-    if (!isWanted(`/${pathText(entry.path)}`)) continue;
-    kept.add(path);
-    if (entry.type === 'directory') continue;
-    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) kept.add(path.slice(0, slash));
-  }
-  return kept;
-}

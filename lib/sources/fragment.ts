@@ -538,25 +538,31 @@ function ancestorsOf(imagePath: string): string[] {
 }
 
 /**
- * Applies a deb source's include/exclude globs. A folder is kept when it matches or
- * when something kept lies below it. A hardlink whose target was filtered out becomes
- * a copy of the target's content.
+ * The member paths (latin1 of the raw names) a deb source keeps after its
+ * include/exclude globs: what matches, and the folders above every kept non-folder.
+ * Pure; what buildFragment delivers and what the inventory attributes to the package.
  */
-function filterDebEntries(entries: TarEntry[], source: SourceSpec): TarEntry[] {
+export function keptDebPaths(entries: ReadonlyArray<{ path: Buffer; type: TarEntry['type'] }>, source: SourceSpec): Set<string> {
   const include = (source.include ?? []).map(compileGlob);
   const exclude = (source.exclude ?? []).map(compileGlob);
   const isWanted = (imagePath: string): boolean =>
     (include.length === 0 || include.some((match) => match(imagePath))) && !exclude.some((match) => match(imagePath));
   const kept = new Set<string>();
   for (const entry of entries) {
+    if (!isWanted(`/${pathText(entry.path)}`)) continue;
     const path = entry.path.toString('latin1');
-    if (entry.type !== 'directory' && isWanted(`/${pathText(entry.path)}`)) {
-      kept.add(path);
-      for (const ancestor of ancestorsOf(`/${path}`)) kept.add(ancestor.slice(1));
-    } else if (entry.type === 'directory' && isWanted(`/${pathText(entry.path)}`)) {
-      kept.add(path);
-    }
+    kept.add(path);
+    if (entry.type !== 'directory') for (const ancestor of ancestorsOf(`/${path}`)) kept.add(ancestor.slice(1));
   }
+  return kept;
+}
+
+/**
+ * Applies a deb source's include/exclude globs (keptDebPaths). A hardlink whose target
+ * was filtered out becomes a copy of the target's content.
+ */
+function filterDebEntries(entries: TarEntry[], source: SourceSpec): TarEntry[] {
+  const kept = keptDebPaths(entries, source);
   const byPath = new Map(entries.map((entry) => [entry.path.toString('latin1'), entry]));
   const out: TarEntry[] = [];
   for (const entry of entries) {
