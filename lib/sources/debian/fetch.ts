@@ -2,7 +2,7 @@
 
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -105,6 +105,51 @@ function unreachable(packages: readonly LockedPackage[], options: FetchPackagesO
   });
 }
 
+/** One package apt said it could not fetch, with apt's line saying so. */
+export interface AptRefusal {
+  locked: LockedPackage;
+  /** apt's line (`E: ...`) naming it, its `[IP: ...]` suffix dropped. */
+  evidence: string;
+}
+
+/**
+ * The packages of `requested` that apt-get's stderr (LC_ALL=C) says it could not fetch,
+ * in the order of `requested`, each with the first line naming it. apt names a package
+ * as `'NAME'` or `'NAME:ARCH'` ("Can't find a source to download version 'V' of
+ * 'NAME:ARCH'", "Version 'V' for 'NAME' was not found"), as `package NAME:ARCH`
+ * ("Unable to locate package ..."), or by the URL of its file ("Failed to fetch
+ * URL  404  Not Found"). Warnings (`W:`) and lines naming no requested package are
+ * ignored: a package apt did not name is not reported.
+ */
+export function packagesAptCouldNotFetch(stderr: string, requested: readonly LockedPackage[]): AptRefusal[] {
+  const byName = new Map(requested.map((locked) => [locked.name, locked]));
+  const byFile = new Map(requested.filter((locked) => locked.filename !== '').map((locked) => [basename(locked.filename), locked]));
+  const found = new Map<LockedPackage, string>();
+  for (const raw of stderr.split('\n')) {
+    const line = raw.trim().replace(/\s*\[IP: [^\]]*\]$/, '');
+    if (!/^(E|Err):/.test(line)) continue;
+    const named = new Set<LockedPackage>();
+    for (const match of line.matchAll(/'([a-z0-9][a-z0-9+.-]*)(?::[a-z0-9-]+)?'|\bpackage ([a-z0-9][a-z0-9+.-]*)(?::[a-z0-9-]+)?(?=\s|$)/g)) {
+      const locked = byName.get(match[1] ?? match[2]!);
+      if (locked !== undefined) named.add(locked);
+    }
+    for (const match of line.matchAll(/\b[a-z][a-z0-9+.-]*:\/\/\S+\.deb\b/g)) {
+      const locked = byFile.get(decodeURIComponentSafely(basename(match[0])));
+      if (locked !== undefined) named.add(locked);
+    }
+    for (const locked of named) if (!found.has(locked)) found.set(locked, line);
+  }
+  return requested.filter((locked) => found.has(locked)).map((locked) => ({ locked, evidence: found.get(locked)! }));
+}
+
+function decodeURIComponentSafely(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** One `apt-get download` for every missing package; returns name → file, matched by the files' control fields. */
 async function downloadWithApt(missing: readonly LockedPackage[], options: FetchPackagesOptions, scratch: string): Promise<Map<string, string>> {
   const folder = join(scratch, 'apt');
@@ -114,10 +159,14 @@ async function downloadWithApt(missing: readonly LockedPackage[], options: Fetch
   const args = ['download', '--quiet', '-o', 'Dir::Cache::pkgcache=', '-o', 'Dir::Cache::srcpkgcache=', ...requests];
   const { status, stderr } = await runCommand('apt-get', args, folder, { ...(options.env ?? process.env), LC_ALL: 'C' });
   if (status !== 0) {
+    const how = `apt-get download ${status === null ? 'could not run' : `exited with status ${status}`}`;
+    const refused = packagesAptCouldNotFetch(stderr, missing);
+    if (refused.length > 0) {
+      throw unreachable(refused.map((refusal) => refusal.locked), options, how, refused.map((refusal) => `apt-get: ${refusal.evidence}`));
+    }
+    // apt named no package (a lock held, a broken configuration): its last words, and every request.
     const lines = stderr.trim().split('\n').filter((line) => line !== '');
-    const named = missing.filter((p) => lines.some((line) => line.includes(`'${p.name}'`) || line.includes(` ${p.name}`)));
-    throw unreachable(named.length > 0 ? named : missing, options, `apt-get download ${status === null ? 'could not run' : `exited with status ${status}`}`,
-      lines.slice(-3).map((line) => `apt-get: ${line}`));
+    throw unreachable(missing, options, `${how}, naming no package`, lines.slice(-3).map((line) => `apt-get: ${line}`));
   }
   return filesByPackage(folder, missing);
 }
@@ -132,25 +181,31 @@ async function filesByPackage(folder: string, missing: readonly LockedPackage[])
   return byName;
 }
 
+/** Fetches every missing package from the mirror; throws naming every one it could not get, each with its URL and why. */
 async function downloadFromMirror(missing: readonly LockedPackage[], options: FetchPackagesOptions, scratch: string): Promise<Map<string, string>> {
   const base = options.mirror!.replace(/\/+$/, '');
   const files = new Map<string, string>();
+  const failed: Array<{ locked: LockedPackage; evidence: string }> = [];
   for (const [index, locked] of missing.entries()) {
     const url = `${base}/${locked.filename}`;
     let response: Response;
     try {
       response = await fetch(url);
     } catch (cause) {
-      throw unreachable([locked], options, `${url}: ${(cause as Error & { cause?: Error }).cause?.message ?? (cause as Error).message}`, []);
+      failed.push({ locked, evidence: `${url}: ${(cause as Error & { cause?: Error }).cause?.message ?? (cause as Error).message}` });
+      continue;
     }
     if (!response.ok || response.body === null) {
       await response.body?.cancel();
-      throw unreachable([locked], options, `${url}: HTTP status ${response.status}`, []);
+      failed.push({ locked, evidence: `${url}: HTTP status ${response.status}` });
+      continue;
     }
     const target = join(scratch, `${index}.deb`);
     await pipeline(Readable.fromWeb(response.body as WebReadableStream), createWriteStream(target));
     files.set(locked.name, target);
   }
+  if (failed.length === 1) throw unreachable([failed[0]!.locked], options, failed[0]!.evidence, []);
+  if (failed.length > 1) throw unreachable(failed.map((f) => f.locked), options, 'the mirror did not serve them', failed.map((f) => `${f.locked.name}: ${f.evidence}`));
   return files;
 }
 

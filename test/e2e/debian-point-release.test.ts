@@ -1,0 +1,121 @@
+// A point release, simulated on a local archive (test/helpers/apt-mirror.ts) whose
+// contents the test decides, so the outcome is the same on any day and any machine:
+// packages built with dpkg-deb are locked (Release checked against the test's own key)
+// and built; the archive then moves one version forward. A build from the old lock
+// names exactly the package apt can no longer fetch, with apt's line as evidence,
+// whichever way apt words it; `redo-ts lock` moves the lock and the build passes again;
+// `redo-ts cache add` of the old .deb builds the old lock without the archive.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDeb, startAptMirror, type AptMirror } from '../helpers/apt-mirror.js';
+import { repoRoot, runCli } from '../helpers/rig.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-point-release-'));
+const debs = join(scratch, 'debs');
+let mirror: AptMirror;
+afterAll(async () => {
+  await mirror?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const dir = join(scratch, 'project');
+mkdirSync(join(dir, 'targets'), { recursive: true });
+cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
+writeFileSync(join(dir, 'package.json'), '{"private": true}\n');
+writeFileSync(join(dir, 'targets', 'demo.spec.yaml'), 'name: demo\nversion: "1"\npackages: [demo-tool]\n');
+const lockOf = (): string => readFileSync(join(dir, 'targets', 'demo.lock.yaml'), 'utf8');
+/** `name version` of each locked package. */
+const locked = (): string[] => [...lockOf().matchAll(/^ {2}- name: (\S+)\n {4}version: "?([^"\n]+)"?$/gm)].map((m) => `${m[1]} ${m[2]}`);
+
+const tool = buildDeb(debs, { name: 'demo-tool', version: '2.0-1', depends: 'libdemo1 (>= 1:1.0), demo-data' });
+// /etc is where the build writes ld.so.cache (by the image's ldconfig, run from the machine).
+const data = buildDeb(debs, { name: 'demo-data', version: '2.0-1', architecture: 'all', files: { 'etc/demo.conf': 'demo\n' } });
+const libOld = buildDeb(debs, { name: 'libdemo1', version: '1:1.0-1', source: 'demo', multiArch: 'same' });
+const libNew = buildDeb(debs, { name: 'libdemo1', version: '1:1.0-1+deb12u1', source: 'demo', multiArch: 'same' });
+
+/** A build of the demo fragment with an empty package cache of its own (so every .deb is fetched). */
+async function buildWithColdCache(cache: string): Promise<{ code: number; stderr: string }> {
+  return runCli(dir, ['-f', 'targets/demo.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: join(scratch, cache) } });
+}
+
+describe('a point release on a local archive', () => {
+  beforeAll(async () => {
+    mirror = await startAptMirror(join(scratch, 'mirror'));
+    await mirror.publish([tool, data, libOld]);
+  });
+
+  it('locks from the archive (its Release checked against the test\'s key) and builds', async () => {
+    const lock = await runCli(dir, ['lock', '--keyring', mirror.keyring], { env: mirror.env });
+    expect(lock.code, lock.stderr).toBe(0);
+    expect(locked()).toEqual(['demo-data 2.0-1', 'demo-tool 2.0-1', 'libdemo1 1:1.0-1']);
+    const built = await buildWithColdCache('cache-1');
+    expect(built.code, built.stderr).toBe(0);
+    const listed = execFileSync('tar', ['-tf', join(dir, 'targets', 'demo.fragment.tar')], { encoding: 'utf8' });
+    expect(listed).toContain('usr/share/libdemo1/version');
+  });
+
+  it('names only the package that left the archive, with apt\'s words, when apt knows nothing of it', async () => {
+    await mirror.publish([tool, data, libNew]);
+    const failed = await buildWithColdCache('cache-2');
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('redo: "targets/demo.lock.yaml": package libdemo1=1:1.0-1 cannot be fetched\n');
+    expect(failed.stderr).toContain('apt-get: E: Version \'1:1.0-1\' for \'libdemo1\' was not found');
+    expect(failed.stderr).not.toMatch(/demo-tool=|demo-data=/);
+  });
+
+  it('names it too when apt knows the version only as installed ("Can\'t find a source ... of \'NAME:ARCH\'")', async () => {
+    // The machine has the old version installed, as CI machines often have libc6.
+    mirror.setInstalled([{ name: 'libdemo1', version: '1:1.0-1' }, { name: 'demo-tool', version: '2.0-1' }]);
+    try {
+      const failed = await buildWithColdCache('cache-3');
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain('redo: "targets/demo.lock.yaml": package libdemo1=1:1.0-1 cannot be fetched\n');
+      expect(failed.stderr).toContain('apt-get: E: Can\'t find a source to download version \'1:1.0-1\' of \'libdemo1:amd64\'');
+      expect(failed.stderr).not.toMatch(/demo-tool=|demo-data=/);
+    } finally {
+      mirror.setInstalled([]);
+    }
+  });
+
+  it('names every package whose file the mirror no longer serves, and only those', async () => {
+    const [toolFile, dataFile] = await mirror.publish([tool, data, libOld]);
+    mirror.removeFromPool(toolFile!);
+    mirror.removeFromPool(dataFile!);
+    const failed = await buildWithColdCache('cache-4');
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('redo: "targets/demo.lock.yaml": 2 packages cannot be fetched\n');
+    expect(failed.stderr).toContain('packages: demo-data=2.0-1, demo-tool=2.0-1\n');
+    expect(failed.stderr).toMatch(/^ {2}apt-get: E: Failed to fetch http:\/\/127\.0\.0\.1:[0-9]+\/debian\/pool\/main\/d\/demo-tool\/demo-tool_2\.0-1_amd64\.deb {2}404 {2}Not Found$/m);
+    expect(failed.stderr).toMatch(/^ {2}apt-get: E: Failed to fetch .*\/demo-data_2\.0-1_all\.deb {2}404 {2}Not Found$/m);
+    expect(failed.stderr).not.toContain('libdemo1=');
+  });
+
+  it('`redo-ts lock` moves the vanished version forward, and the build passes again', async () => {
+    await mirror.publish([tool, data, libNew]);
+    const lock = await runCli(dir, ['lock', '--keyring', mirror.keyring], { env: mirror.env });
+    expect(lock.code, lock.stderr).toBe(0);
+    expect(lock.stdout).toBe('targets/demo.lock.yaml: libdemo1 1:1.0-1 -> 1:1.0-1+deb12u1\n');
+    expect(locked()).toEqual(['demo-data 2.0-1', 'demo-tool 2.0-1', 'libdemo1 1:1.0-1+deb12u1']);
+    const built = await buildWithColdCache('cache-5');
+    expect(built.code, built.stderr).toBe(0);
+    const version = execFileSync('tar', ['-xOf', join(dir, 'targets', 'demo.fragment.tar'), 'usr/share/libdemo1/version'], { encoding: 'utf8' });
+    expect(version).toBe('libdemo1 1:1.0-1+deb12u1\n');
+  });
+
+  it('builds a lock whose packages all left the archive from .debs imported with `redo-ts cache add`', async () => {
+    const lock = lockOf();
+    writeFileSync(join(dir, 'targets', 'demo.lock.yaml'), lock);
+    await mirror.publish([]);
+    const cache = join(scratch, 'cache-6');
+    const failed = await runCli(dir, ['-f', 'targets/demo.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: cache } });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('redo: "targets/demo.lock.yaml": 3 packages cannot be fetched\n');
+    const added = await runCli(dir, ['cache', 'add', tool, data, libNew], { env: { REDO_TS_CACHE: cache } });
+    expect(added.code, added.stderr).toBe(0);
+    const built = await runCli(dir, ['-f', 'targets/demo.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: cache } });
+    expect(built.code, built.stderr).toBe(0);
+  });
+});
