@@ -40,11 +40,18 @@ function locked(dir: string, name: string): { version: string; integrity: string
   if (block === null) throw new Error(`${name} is not in the lock`);
   return { version: block[1]!, integrity: block[2]! };
 }
-/** An apt configuration that knows no package source: apt-get download finds nothing. */
+/** The names the lock pins, in its order (the closure the indexes gave today). */
+const lockedNames = (dir: string): string[] => [...lockOf(dir).matchAll(/^ {2}- name: (\S+)$/gm)].map((m) => m[1]!);
+/**
+ * An apt configuration that knows no package source and no installed package (an empty
+ * dpkg status, so what this machine has installed cannot change apt's words): apt-get
+ * download finds nothing.
+ */
 function aptWithoutSources(): string {
   const path = join(scratch, 'apt-empty.conf');
   mkdirSync(join(scratch, 'apt-empty'), { recursive: true });
-  writeFileSync(path, `Dir::Etc::sourcelist "${scratch}/apt-empty/none.list";\nDir::Etc::sourceparts "${scratch}/apt-empty";\nDir::State::lists "${scratch}/apt-empty/";\n`);
+  writeFileSync(join(scratch, 'apt-empty-status'), '');
+  writeFileSync(path, `Dir::Etc::sourcelist "${scratch}/apt-empty/none.list";\nDir::Etc::sourceparts "${scratch}/apt-empty";\nDir::State::lists "${scratch}/apt-empty/";\nDir::State::status "${scratch}/apt-empty-status";\n`);
   return path;
 }
 
@@ -85,7 +92,8 @@ describe('redo-ts lock', () => {
     const result = await runCli(bad, ['lock']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('redo: package list: "zlib1g (>= 1:9)" cannot be satisfied');
-    expect(result.stderr).toMatch(/available: zlib1g 1:1\.2\.13/);
+    // The version the indexes offer today, whatever it is: the one `lock` pinned above.
+    expect(result.stderr).toMatch(new RegExp(`available: .*zlib1g ${locked(dir, 'zlib1g').version.replace(/[.+]/g, '\\$&')}`));
   });
 });
 
@@ -97,7 +105,8 @@ describe('building from a lock', () => {
     mkdirSync(root);
     execFileSync('tar', ['-xf', join(dir, 'targets', 'small.fragment.tar'), '-C', root]);
     const listed = execFileSync('dpkg-query', [`--admindir=${root}/var/lib/dpkg`, '-W', '-f', '${Package}\n'], { encoding: 'utf8' });
-    expect(listed.trim().split('\n')).toEqual(['gcc-12-base', 'libc6', 'libffi8', 'libgcc-s1', 'zlib1g']);
+    expect(listed.trim().split('\n')).toEqual(lockedNames(dir));
+    expect(lockedNames(dir)).toEqual(expect.arrayContaining(['libc6', 'libffi8', 'zlib1g']));
     expect(execFileSync('dpkg', [`--root=${root}`, '--verify'], { encoding: 'utf8' })).toBe('');
   });
 
@@ -198,14 +207,14 @@ describe('without apt', () => {
     const env = { REDO_TS_CACHE: join(scratch, 'empty-cache'), APT_CONFIG: aptWithoutSources() };
     const failed = await runCli(dir, ['-f', 'targets/small.fragment.tar'], { env });
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toContain('redo: "targets/small.lock.yaml": 5 packages cannot be fetched');
-    expect(failed.stderr).toMatch(/packages: gcc-12-base=.*, libc6=.*, libffi8=.*, libgcc-s1=.*, zlib1g=/);
+    expect(failed.stderr).toContain(`redo: "targets/small.lock.yaml": ${lockedNames(dir).length} packages cannot be fetched`);
+    expect(failed.stderr).toContain(`packages: ${lockedNames(dir).map((name) => `${name}=${locked(dir, name).version}`).join(', ')}\n`);
     expect(failed.stderr).toContain('cache: no copy of these pins');
     expect(failed.stderr).toContain('redo-ts cache add FILE.deb...');
 
     const debs = join(scratch, 'debs');
     mkdirSync(debs);
-    const names = ['gcc-12-base', 'libc6', 'libffi8', 'libgcc-s1', 'zlib1g'];
+    const names = lockedNames(dir);
     execFileSync('apt-get', ['download', '-q', ...names.map((name) => `${name}=${locked(dir, name).version}`)], { cwd: debs, stdio: 'ignore' });
     const files = readdirSync(debs).sort().map((file) => join(debs, file));
     const added = await runCli(dir, ['cache', 'add', ...files], { env });
@@ -257,7 +266,7 @@ describe('a mirror base URL', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(lockOf(dir)).toContain(`mirror: "${mirror}"`);
     expect(lockOf(dir)).not.toMatch(/suite: bookworm-/);
-    const names = ['gcc-12-base', 'libc6', 'libffi8', 'libgcc-s1', 'zlib1g'];
+    const names = lockedNames(dir);
     execFileSync('apt-get', ['download', '-q', ...names.map((name) => `${name}=${locked(dir, name).version}`)], { cwd: pool, stdio: 'ignore' });
     const env = { REDO_TS_CACHE: join(scratch, 'mirror-cache'), APT_CONFIG: aptWithoutSources() };
     const built = await runCli(dir, ['-f', 'targets/small.fragment.tar'], { env });
