@@ -4,13 +4,17 @@
 // and built; the archive then moves one version forward. A build from the old lock
 // names exactly the package apt can no longer fetch, with apt's line as evidence,
 // whichever way apt words it; `redo-ts lock` moves the lock and the build passes again;
-// `redo-ts cache add` of the old .deb builds the old lock without the archive.
+// `redo-ts cache add` of the old .deb builds the old lock without the archive. A spec
+// pinning `deb:NAME=VERSION` is kept buildable in a test's copy by refreshVanishedDebPins
+// (test/helpers/deb-pins.ts), which the tutorial and project copies go through.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDeb, startAptMirror, type AptMirror } from '../helpers/apt-mirror.js';
+import { refreshVanishedDebPins } from '../helpers/deb-pins.js';
 import { repoRoot, runCli } from '../helpers/rig.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-point-release-'));
@@ -117,5 +121,32 @@ describe('a point release on a local archive', () => {
     expect(added.code, added.stderr).toBe(0);
     const built = await runCli(dir, ['-f', 'targets/demo.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: cache } });
     expect(built.code, built.stderr).toBe(0);
+  });
+
+  it('a copy whose deb: pin left the archive is moved to what apt offers now, kernels by their metapackage', async () => {
+    const kernelOld = buildDeb(debs, { name: 'linux-image-6.1.0-50-cloud-amd64', version: '6.1.176-1', source: 'linux-signed-amd64', files: { 'boot/vmlinuz-6.1.0-50-cloud-amd64': 'old kernel\n' } });
+    const kernelNew = buildDeb(debs, { name: 'linux-image-6.1.0-51-cloud-amd64', version: '6.1.180-1', source: 'linux-signed-amd64', files: { 'boot/vmlinuz-6.1.0-51-cloud-amd64': 'new kernel\n' } });
+    const meta = buildDeb(debs, { name: 'linux-image-cloud-amd64', version: '6.1.180-1', source: 'linux-signed-amd64', depends: 'linux-image-6.1.0-51-cloud-amd64 (= 6.1.180-1)' });
+    const pinned = join(scratch, 'pinned');
+    mkdirSync(join(pinned, 'targets'), { recursive: true });
+    const sha = (path: string): string => `sha256-${createHash('sha256').update(readFileSync(path)).digest('base64')}`;
+    const spec = (lib: string, kernel: string): string => `name: pinned\nversion: "1"\nsources:\n  - url: ${lib}\n    integrity: ${sha(libOld)}\n  - url: ${kernel}\n    integrity: ${sha(kernelOld)}\n    include: [/boot/vmlinuz-*]\n`;
+    const committed = spec('deb:libdemo1=1:1.0-1?arch=amd64', 'deb:linux-image-6.1.0-50-cloud-amd64=6.1.176-1?arch=amd64');
+    writeFileSync(join(pinned, 'targets', 'pinned.spec.yaml'), committed);
+
+    await mirror.publish([libOld, kernelOld]);
+    expect(refreshVanishedDebPins(pinned, mirror.env)).toEqual([]);
+    expect(readFileSync(join(pinned, 'targets', 'pinned.spec.yaml'), 'utf8')).toBe(committed);
+
+    await mirror.publish([libNew, kernelNew, meta]);
+    expect(refreshVanishedDebPins(pinned, mirror.env)).toEqual([
+      { spec: 'targets/pinned.spec.yaml', from: 'deb:libdemo1=1:1.0-1?arch=amd64', to: 'deb:libdemo1=1:1.0-1+deb12u1?arch=amd64', integrity: sha(libNew) },
+      { spec: 'targets/pinned.spec.yaml', from: 'deb:linux-image-6.1.0-50-cloud-amd64=6.1.176-1?arch=amd64', to: 'deb:linux-image-6.1.0-51-cloud-amd64=6.1.180-1?arch=amd64', integrity: sha(kernelNew) },
+    ]);
+    expect(readFileSync(join(pinned, 'targets', 'pinned.spec.yaml'), 'utf8')).toBe(spec('deb:libdemo1=1:1.0-1+deb12u1?arch=amd64', 'deb:linux-image-6.1.0-51-cloud-amd64=6.1.180-1?arch=amd64')
+      .replace(sha(libOld), sha(libNew)).replace(sha(kernelOld), sha(kernelNew)));
+    const built = await runCli(pinned, ['targets/pinned.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: join(scratch, 'cache-7') } });
+    expect(built.code, built.stderr).toBe(0);
+    expect(execFileSync('tar', ['-xOf', join(pinned, 'targets', 'pinned.fragment.tar'), 'boot/vmlinuz-6.1.0-51-cloud-amd64'], { encoding: 'utf8' })).toBe('new kernel\n');
   });
 });
