@@ -2,6 +2,7 @@
 // booted with qemu (kvm where it works, TCG otherwise) on a kernel from a pinned Debian
 // package; the program's output and exit status come back through serial ports.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -49,7 +50,16 @@ describe('tutorial chapter 4: an initrd and a VM', () => {
   });
 
   it('takes the kernel from the pinned package', () => {
-    expect(sha256Of(join(copy.dir, 'vmlinuz'))).toBe('sha256:3d616aa853fe11b1c0ea99a1cdb4fb6ddc9010ba7c4562de700ad94264989654');
+    const kernel = copy.refreshedPins.find((refresh) => refresh.from.startsWith('deb:linux-image-'));
+    if (kernel === undefined) {
+      expect(sha256Of(join(copy.dir, 'vmlinuz'))).toBe('sha256:3d616aa853fe11b1c0ea99a1cdb4fb6ddc9010ba7c4562de700ad94264989654');
+    } else {
+      // The committed kernel left the archive (kernel ABIs move at every point release):
+      // the copy boots the one apt offers now, and vmlinuz is that package's image.
+      const fragment = execFileSync('tar', ['-tf', join(copy.dir, 'kernel.fragment.tar')], { encoding: 'utf8' });
+      const image = /^(boot\/vmlinuz-\S+)$/m.exec(fragment)![1]!;
+      expect(sha256Of(join(copy.dir, 'vmlinuz'))).toBe(`sha256:${createHash('sha256').update(execFileSync('tar', ['-xOf', join(copy.dir, 'kernel.fragment.tar'), image], { maxBuffer: 1 << 28 })).digest('hex')}`);
+    }
   });
 
   it('writes a newc initrd with the rootfs, /dev/console and fixed owners and times', () => {

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { refreshVanishedDebPins, type DebPinRefresh } from './deb-pins.js';
 import { copyWithRules, repoRoot, runCli } from './rig.js';
 
 /** What one redo-ts invocation did. */
@@ -17,6 +18,8 @@ export interface RunResult {
 /** A temporary copy of the project. */
 export interface ProjectCopy {
   dir: string;
+  /** `deb:` pins of the copy that have left the archive, and what the copy uses instead (empty on most days; see deb-pins.ts). */
+  refreshedPins: DebPinRefresh[];
   /** Runs `node bin/redo-ts.js ARGS` in the copy with `umask` (octal) and extra env. */
   redo(args: string[], options?: { env?: NodeJS.ProcessEnv; umask?: number }): Promise<RunResult>;
   /** sha256 hex of a file of the copy. */
@@ -27,7 +30,8 @@ export interface ProjectCopy {
 /**
  * Copies every file `git ls-files` lists into a fresh folder whose name starts with
  * `prefix`, and links `node_modules` and `dist` to this repository's, so the copy is
- * what `git clone` plus `npm ci` gives, minus the time to install.
+ * what `git clone` plus `npm ci` gives, minus the time to install. A `deb:` pin the
+ * archive no longer holds is moved, in the copy, to what apt offers now (deb-pins.ts).
  */
 export function copyProject(prefix: string): ProjectCopy {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -44,7 +48,8 @@ export function copyProject(prefix: string): ProjectCopy {
 
 /**
  * Copies the fixture folder `test/fixtures/NAME` and this repository's `rules/` into a
- * fresh folder (no node_modules: rules get 'redo-ts' from the redo-ts that runs them).
+ * fresh folder (no node_modules: rules get 'redo-ts' from the redo-ts that runs them);
+ * `deb:` pins as copyProject.
  */
 export function copyFixture(name: string): ProjectCopy {
   const dir = copyWithRules(join(repoRoot, 'test', 'fixtures', name), `redo-ts-${name.slice(0, 3)}-`);
@@ -54,6 +59,7 @@ export function copyFixture(name: string): ProjectCopy {
 function projectCopyAt(dir: string): ProjectCopy {
   return {
     dir,
+    refreshedPins: refreshVanishedDebPins(dir),
     redo: (args, options = {}) => runRedo(dir, args, options),
     sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
