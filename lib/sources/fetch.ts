@@ -148,7 +148,7 @@ function unreachable(source: SourceSpec, options: FetchOptions, why: string, mor
   return new RedoError('ERR_SOURCE_UNREACHABLE', `${subjectOf(source, options)}: cannot be fetched`, {
     details: [`why: ${why}`, ...more, 'cache: no copy of this pin'],
     hint: source.kind === 'deb'
-      ? 'check that apt can see this exact version (apt-cache policy PACKAGE); old versions leave the mirror'
+      ? `old versions leave the archive: \`apt-cache policy ${source.deb!.package}\` shows what apt offers; put that version in the url and run \`redo-ts pin --update\`, or import the pinned .deb with \`redo-ts cache add FILE.deb\``
       : 'check the URL, or put the file in the cache by running once where it is reachable',
     cause,
   });

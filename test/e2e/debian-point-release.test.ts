@@ -139,6 +139,11 @@ describe('a point release on a local archive', () => {
     expect(readFileSync(join(pinned, 'targets', 'pinned.spec.yaml'), 'utf8')).toBe(committed);
 
     await mirror.publish([libNew, kernelNew, meta]);
+    // What a user sees on that day, building the committed spec.
+    const stale = await runCli(pinned, ['targets/pinned.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: join(scratch, 'cache-8') } });
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('source "deb:libdemo1=1:1.0-1?arch=amd64": cannot be fetched');
+    expect(stale.stderr).toContain('hint: old versions leave the archive: `apt-cache policy libdemo1` shows what apt offers; put that version in the url and run `redo-ts pin --update`');
     expect(refreshVanishedDebPins(pinned, mirror.env)).toEqual([
       { spec: 'targets/pinned.spec.yaml', from: 'deb:libdemo1=1:1.0-1?arch=amd64', to: 'deb:libdemo1=1:1.0-1+deb12u1?arch=amd64', integrity: sha(libNew) },
       { spec: 'targets/pinned.spec.yaml', from: 'deb:linux-image-6.1.0-50-cloud-amd64=6.1.176-1?arch=amd64', to: 'deb:linux-image-6.1.0-51-cloud-amd64=6.1.180-1?arch=amd64', integrity: sha(kernelNew) },
