@@ -36,7 +36,7 @@ try {
   const pins = new Map();
   const textFiles = listed.filter((file) => /\.(ya?ml|md|ts|mjs|do)$/.test(file) && !file.startsWith('test/'));
   for (const file of textFiles) {
-    for (const match of readFileSync(join(copy, file), 'utf8').matchAll(/deb:([a-z0-9][a-z0-9+.-]*)=([^?\s`'"]+)/g)) {
+    for (const match of readFileSync(join(copy, file), 'utf8').matchAll(/deb:([a-z0-9][a-z0-9+.-]*)=([0-9][^?\s`'"]*)/g)) {
       const [whole, name, version] = match;
       if (pins.has(whole) || version.endsWith('~old')) continue;
       const kernel = /^linux-image-([0-9.]+)-([0-9]+)-(.+)$/.exec(name);
