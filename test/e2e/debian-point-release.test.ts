@@ -97,6 +97,20 @@ describe('a point release on a local archive', () => {
     expect(failed.stderr).not.toContain('libdemo1=');
   });
 
+  it('locked from a mirror base URL, names every file the mirror did not serve', async () => {
+    const other = join(scratch, 'from-mirror');
+    cpSync(dir, other, { recursive: true });
+    const lock = await runCli(other, ['lock', '--mirror', mirror.url, '--suite', mirror.suite, '--keyring', mirror.keyring]);
+    expect(lock.code, lock.stderr).toBe(0);
+    const failed = await runCli(other, ['-f', 'targets/demo.fragment.tar'], { env: { REDO_TS_CACHE: join(scratch, 'cache-mirror') } });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('redo: "targets/demo.lock.yaml": 2 packages cannot be fetched\n');
+    expect(failed.stderr).toContain('why: the mirror did not serve them\n');
+    expect(failed.stderr).toContain(`  demo-tool: ${mirror.url}/pool/main/d/demo-tool/demo-tool_2.0-1_amd64.deb: HTTP status 404\n`);
+    expect(failed.stderr).toContain(`  demo-data: ${mirror.url}/pool/main/d/demo-data/demo-data_2.0-1_all.deb: HTTP status 404\n`);
+    expect(failed.stderr).not.toContain('libdemo1');
+  });
+
   it('`redo-ts lock` moves the vanished version forward, and the build passes again', async () => {
     await mirror.publish([tool, data, libNew]);
     const lock = await runCli(dir, ['lock', '--keyring', mirror.keyring], { env: mirror.env });
