@@ -62,6 +62,9 @@ try {
   for (const [from, to] of pins) console.log(`aged: ${from} -> ${to}`);
   console.log(`aged: ${lockCount} locked versions in the committed lock files`);
 
+  // A git index, so the tests' copyProject (git ls-files) sees the aged files.
+  spawnSync('git', ['init', '-q'], { cwd: copy });
+  spawnSync('git', ['add', '-A', '.'], { cwd: copy });
   const tsc = spawnSync(join(copy, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: copy, stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error('tsc failed in the copy');
   const vitest = spawnSync(join(copy, 'node_modules', '.bin', 'vitest'), ['run', '--maxWorkers=1', ...files], { cwd: copy, stdio: 'inherit' });
