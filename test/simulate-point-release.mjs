@@ -64,7 +64,7 @@ try {
 
   // A git index, so the tests' copyProject (git ls-files) sees the aged files.
   spawnSync('git', ['init', '-q'], { cwd: copy });
-  spawnSync('git', ['add', '-A', '.'], { cwd: copy });
+  spawnSync('git', ['add', '--pathspec-from-file=-', '--pathspec-file-nul'], { cwd: copy, input: listed.join('\0') });
   const tsc = spawnSync(join(copy, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: copy, stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error('tsc failed in the copy');
   const vitest = spawnSync(join(copy, 'node_modules', '.bin', 'vitest'), ['run', '--maxWorkers=1', ...files], { cwd: copy, stdio: 'inherit' });
