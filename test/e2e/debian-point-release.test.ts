@@ -40,6 +40,9 @@ const data = buildDeb(debs, { name: 'demo-data', version: '2.0-1', architecture:
 const libOld = buildDeb(debs, { name: 'libdemo1', version: '1:1.0-1', source: 'demo', multiArch: 'same' });
 const libNew = buildDeb(debs, { name: 'libdemo1', version: '1:1.0-1+deb12u1', source: 'demo', multiArch: 'same' });
 
+/** The SRI sha256 of a file, as a pin. */
+const sha = (path: string): string => `sha256-${createHash('sha256').update(readFileSync(path)).digest('base64')}`;
+
 /** A build of the demo fragment with an empty package cache of its own (so every .deb is fetched). */
 async function buildWithColdCache(cache: string): Promise<{ code: number; stderr: string }> {
   return runCli(dir, ['-f', 'targets/demo.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: join(scratch, cache) } });
@@ -143,7 +146,6 @@ describe('a point release on a local archive', () => {
     const meta = buildDeb(debs, { name: 'linux-image-cloud-amd64', version: '6.1.180-1', source: 'linux-signed-amd64', depends: 'linux-image-6.1.0-51-cloud-amd64 (= 6.1.180-1)' });
     const pinned = join(scratch, 'pinned');
     mkdirSync(join(pinned, 'targets'), { recursive: true });
-    const sha = (path: string): string => `sha256-${createHash('sha256').update(readFileSync(path)).digest('base64')}`;
     const spec = (lib: string, kernel: string): string => `name: pinned\nversion: "1"\nsources:\n  - url: ${lib}\n    integrity: ${sha(libOld)}\n  - url: ${kernel}\n    integrity: ${sha(kernelOld)}\n    include: [/boot/vmlinuz-*]\n`;
     const committed = spec('deb:libdemo1=1:1.0-1?arch=amd64', 'deb:linux-image-6.1.0-50-cloud-amd64=6.1.176-1?arch=amd64');
     writeFileSync(join(pinned, 'targets', 'pinned.spec.yaml'), committed);
@@ -167,5 +169,18 @@ describe('a point release on a local archive', () => {
     const built = await runCli(pinned, ['targets/pinned.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: join(scratch, 'cache-7') } });
     expect(built.code, built.stderr).toBe(0);
     expect(execFileSync('tar', ['-xOf', join(pinned, 'targets', 'pinned.fragment.tar'), 'boot/vmlinuz-6.1.0-51-cloud-amd64'], { encoding: 'utf8' })).toBe('new kernel\n');
+  });
+
+  it('the fix the hint gives a user works: the version apt offers in the url, then `redo-ts pin --update`', async () => {
+    const user = join(scratch, 'user');
+    mkdirSync(join(user, 'targets'), { recursive: true });
+    const specPath = join(user, 'targets', 'lib.spec.yaml');
+    writeFileSync(specPath, `name: lib\nversion: "1"\nsources:\n  - url: deb:libdemo1=1:1.0-1+deb12u1?arch=amd64\n    integrity: ${sha(libOld)}\n`);
+    const env = { ...mirror.env, REDO_TS_CACHE: join(scratch, 'cache-9') };
+    const pin = await runCli(user, ['pin', '--update', 'targets/lib.spec.yaml'], { env });
+    expect(pin.code, pin.stderr).toBe(0);
+    expect(readFileSync(specPath, 'utf8')).toContain(`    integrity: ${sha(libNew)}\n`);
+    const built = await runCli(user, ['targets/lib.fragment.tar'], { env });
+    expect(built.code, built.stderr).toBe(0);
   });
 });
