@@ -2,11 +2,13 @@
 // contents the test decides, so the outcome is the same on any day and any machine:
 // packages built with dpkg-deb are locked (Release checked against the test's own key)
 // and built; the archive then moves one version forward. A build from the old lock
-// names exactly the package apt can no longer fetch, with apt's line as evidence,
-// whichever way apt words it; `redo-ts lock` moves the lock and the build passes again;
-// `redo-ts cache add` of the old .deb builds the old lock without the archive. A spec
-// pinning `deb:NAME=VERSION` is kept buildable in a test's copy by refreshVanishedDebPins
-// (test/helpers/deb-pins.ts), which the tutorial and project copies go through.
+// names exactly the packages apt (or a mirror base URL) can no longer fetch, with apt's
+// line as evidence, whichever way apt words it; `redo-ts lock` moves the lock and the
+// build passes again; `redo-ts cache add` of .debs builds a lock without the archive.
+// A spec pinning `deb:NAME=VERSION` fails with a hint whose fix (the new version, then
+// `redo-ts pin --update`) works, and is kept buildable in a test's copy by
+// refreshVanishedDebPins (test/helpers/deb-pins.ts), which tutorial and project copies
+// go through.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
