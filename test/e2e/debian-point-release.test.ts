@@ -72,6 +72,7 @@ describe('a point release on a local archive', () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('redo: "targets/demo.lock.yaml": package libdemo1=1:1.0-1 cannot be fetched\n');
     expect(failed.stderr).toContain('apt-get: E: Version \'1:1.0-1\' for \'libdemo1\' was not found');
+    expect(failed.stderr).toContain('hint: old versions leave the archive: `redo-ts lock` moves just the ones it no longer has');
     expect(failed.stderr).not.toMatch(/demo-tool=|demo-data=/);
   });
 

@@ -101,7 +101,7 @@ function unreachable(packages: readonly LockedPackage[], options: FetchPackagesO
   const names = packages.map((p) => `${p.name}=${p.version}`);
   return new RedoError('ERR_SOURCE_UNREACHABLE', `redo: "${options.lockLabel}": ${packages.length === 1 ? `package ${names[0]} cannot` : `${packages.length} packages cannot`} be fetched`, {
     details: [`why: ${why}`, ...more, ...(packages.length > 1 ? [`packages: ${names.join(', ')}`] : []), 'cache: no copy of these pins'],
-    hint: 'old versions leave the archive: import the .deb files with `redo-ts cache add FILE.deb...`, fetch from a snapshot mirror, or `redo-ts lock --update`',
+    hint: 'old versions leave the archive: `redo-ts lock` moves just the ones it no longer has (after `apt-get update`), or import the .deb files with `redo-ts cache add FILE.deb...`, or fetch from a snapshot mirror',
   });
 }
 
