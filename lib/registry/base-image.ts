@@ -10,6 +10,7 @@ import { RedoError } from '../errors.js';
 import { toSha256Digest, type Sha256Digest } from '../image/digest.js';
 import type { ImageConfig, PreparedLayer } from '../image/image-config.js';
 import { parseIntegrity, type Integrity } from '../sources/integrity.js';
+import { holdTemporary } from '../sources/scratch.js';
 import { cacheDirFrom, findInStore, insertIntoStore } from '../sources/store.js';
 import { RegistryClient, manifestMediaTypes } from './client.js';
 import type { Descriptor } from './layout-archive.js';
@@ -99,6 +100,8 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
     const scratch = join(cacheDir, 'tmp');
     mkdirSync(scratch, { recursive: true });
     const temporary = join(scratch, `base-${process.pid}-${digest.slice(7, 23)}`);
+    // Removed on every exit path, a signal included (SIGKILL aside).
+    const release = holdTemporary(temporary);
     try {
       if (kind === 'manifest') {
         const found = await connect().getManifest(reference.repository, digest, manifestMediaTypes);
@@ -111,6 +114,7 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
       return await insertIntoStore(cacheDir, integrity, temporary, origin(digest));
     } finally {
       rmSync(temporary, { force: true });
+      release();
     }
   };
 

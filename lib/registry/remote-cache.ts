@@ -19,10 +19,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { RedoError } from '../errors.js';
-import { RegistryClient } from './client.js';
+import { withScratchFolder } from '../sources/scratch.js';
+import { MAX_MANIFEST_BYTES, RegistryClient } from './client.js';
 import { parseReference, type RegistryReference } from './reference.js';
 
 /** Media types of cache entries: never runnable images. */
@@ -185,14 +185,15 @@ export class RemoteCache {
   }
 
   private async fetchToBuffer(digest: string, size: number | undefined): Promise<Buffer> {
-    const dir = mkdtempSync(`${tmpdir()}/redo-ts-cache-entry-`);
-    try {
-      const got = await this.client.fetchBlob(this.repository, digest, `${dir}/blob`, size);
+    // An entry is small: without a size it is bounded like a manifest, not like a blob.
+    if (size !== undefined && size > MAX_MANIFEST_BYTES) {
+      throw badEntry(`${this.reference.host}/${this.repository}@${digest}`, `its entry claims ${size} bytes; entries are at most ${MAX_MANIFEST_BYTES}`);
+    }
+    return withScratchFolder('redo-ts-cache-entry-', async (dir) => {
+      const got = await this.client.fetchBlob(this.repository, digest, `${dir}/blob`, size ?? MAX_MANIFEST_BYTES);
       if (got === undefined) throw badEntry(`${this.reference.host}/${this.repository}@${digest}`, 'the registry lacks the blob');
       return readFileSync(`${dir}/blob`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   /**

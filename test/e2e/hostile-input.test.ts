@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isRedoError } from '../../lib/errors.js';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import { integrityOfBytes } from '../../lib/sources/integrity.js';
 import { cliEnvironment, repoRoot, runCli, startCli, type RigResult } from '../helpers/rig.js';
+import { startHostileRegistry, type HostileRegistry } from '../helpers/hostile-registry.js';
+import { onBaseFixture } from '../helpers/registry-fixtures.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -439,4 +441,51 @@ describe('11: downloads are capped, report progress when long, and leave no part
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
   }, 30_000);
+});
+
+describe('a hostile registry serving a pinned base image (issue 18)', () => {
+  let hostile: HostileRegistry | undefined;
+  afterEach(async () => {
+    await hostile?.stop();
+    hostile = undefined;
+  });
+
+  /** Fixture 602 with its base pinned to the hostile registry's image, and an empty cache. */
+  function onHostileBase(registry: HostileRegistry): { dir: string; cache: string } {
+    const copy = onBaseFixture(registry.address);
+    made.push(copy.dir);
+    const description = join(copy.dir, 'image.yaml');
+    writeFileSync(description, readFileSync(description, 'utf8').replace(/^base: .*$/m, `base: ${registry.address}/${registry.repository}@${registry.manifestDigest}`));
+    return { dir: copy.dir, cache: join(copy.dir, '.cache') };
+  }
+
+  it('an endless body for a 727-byte layer is cut off at 728 bytes: the build fails and leaves nothing in the cache', async () => {
+    hostile = await startHostileRegistry({ kind: 'endless-blob', intervalMs: 0 });
+    const p = onHostileBase(hostile);
+    const result = await runCli(p.dir, ['image.tar'], { env: { REDO_TS_CACHE: p.cache } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`redo: "${hostile.address}/${hostile.repository}@${hostile.layerDigest}": the blob the registry sent is longer than its descriptor says\n  wanted: ${hostile.layerDigest} (727 bytes)\n`);
+    expect(hostile.sentBytes()).toBeLessThan(64 * 1024 * 1024);
+    expect(readdirSync(join(p.cache, 'tmp'))).toEqual([]);
+    expect(existsSync(join(p.dir, 'image.tar'))).toBe(false);
+  }, 60_000);
+
+  it('SIGTERM during a base layer download removes the partial file from the cache', async () => {
+    hostile = await startHostileRegistry({ kind: 'endless-blob', intervalMs: 50 });
+    const p = onHostileBase(hostile);
+    const child = startCli(p.dir, ['image.tar'], { env: { REDO_TS_CACHE: p.cache } });
+    const exited = once(child, 'exit');
+    const partials = (): string[] => (existsSync(join(p.cache, 'tmp')) ? readdirSync(join(p.cache, 'tmp')) : []);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (partials().length === 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+      expect(partials().some((name) => name.startsWith('base-'))).toBe(true);
+      child.kill('SIGTERM');
+      const [code, signal] = (await exited) as [number | null, string | null];
+      expect(code !== 0 || signal !== null).toBe(true);
+      expect(partials()).toEqual([]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  }, 60_000);
 });
