@@ -682,7 +682,7 @@ export class Engine {
           }
         };
         job.writeStderr = showStderr;
-        const fromCache = await this.fetchFromCache(job, found.rule, reason);
+        const fromCache = await this.fetchFromCache(job, found.rule, reason, previous?.deps);
         let result = fromCache;
         try {
           result ??= await runRule({
@@ -771,7 +771,7 @@ export class Engine {
    * run; a miss (or no cache, or -f: the user asked for the rule to run) gives
    * undefined. Errors from the cache fail the target.
    */
-  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason): Promise<{ output: FileStamp | null; treeSha256Hex?: string } | undefined> {
+  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason, recorded: readonly DependencyRecord[] | undefined): Promise<{ output: FileStamp | null; treeSha256Hex?: string } | undefined> {
     const cache = this.options.cache;
     if (cache === undefined || reason.kind === 'forced') return undefined;
     const targetAbsolute = path.join(this.root, job.target);
@@ -779,7 +779,26 @@ export class Engine {
     fs.mkdirSync(path.dirname(targetAbsolute), { recursive: true });
     let hit;
     try {
-      hit = await cache.lookUp({ target: job.target, rule, outputPath, identify: (deps) => this.identifyForCache(job, deps) });
+      hit = await cache.lookUp({
+        target: job.target,
+        rule,
+        outputPath,
+        // What this machine recorded, in the order it was recorded (environment ones as $NAME).
+        ...(recorded === undefined ? {} : {
+          recordedDeps: recorded.map((dep) => (dep.mode === 'env' ? { path: `$${dep.path}`, mode: 'ifchange' as const } : { path: dep.path, mode: dep.mode })),
+        }),
+        ruleFor: (dependency) => {
+          try {
+            const target = toDependencyPath(this.root, this.root, dependency);
+            // A file redo-ts never built is a source: bringing it up to date runs no rule.
+            if (fs.existsSync(path.join(this.root, target)) && this.state.load(target) === undefined) return undefined;
+            return findRule(this.root, target, this.options.sharedRulesDir).found?.rule;
+          } catch {
+            return undefined;
+          }
+        },
+        identify: (deps) => this.identifyForCache(job, deps),
+      });
     } finally {
       if (hit === undefined) fs.rmSync(outputPath, { force: true });
     }
