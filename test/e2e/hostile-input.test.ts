@@ -158,6 +158,7 @@ describe('14: every tar that enters an image passes one check, and a refused ima
     ['a hardlink to a later member', rawTar([{ name: 'a', type: '1', link: 'b' }, { name: 'b', content: 'x' }]), 'member "a" is a hardlink'],
     ['a block device', rawTar([{ name: 'disk', type: '4', major: 8 }]), 'evil.tar": member "disk" is a block-device, which an image layer may not hold'],
     ['a path stored twice', rawTar([{ name: 'x', content: 'one' }, { name: './x', content: 'two' }]), 'member "x" is stored twice'],
+    ['an absolute name (issue 18)', rawTar([{ name: '/etc/', type: '5' }, { name: '/etc/evil', content: 'x' }]), 'evil.tar": member "/etc/" has an absolute name'],
     ['a short file that is not a tar', Buffer.from('just some text\n'), 'evil.tar": not a tar archive'],
     ['a tar without its end marker', rawTar([{ name: 'x', content: 'one' }]).subarray(0, 1024), 'evil.tar": not a tar archive'],
   ])('%s', async (_, evil, message) => {
