@@ -312,6 +312,18 @@ describe('13: no copy, unpack or patch step follows a symlink out of the build f
     expect(readFileSync(join(outside, 'f'), 'utf8')).toBe('old\n');
   });
 
+  it('a patch whose own target climbs out with ".." says so, not "through a symlink" (issue 18)', async () => {
+    const p = project({
+      'fix.patch': '--- a/../../escape\n+++ b/../../escape\n@@ -0,0 +1 @@\n+pwned\n',
+      'targets/evil.spec.yaml': spec([], ['  - {url: "file:fix.patch", integrity: project}']).replace('sources:\n', ''),
+    });
+    const result = await p.run(['targets/evil.fragment.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "targets/evil.spec.yaml": patch "fix.patch" would write outside the build folder\n  path: ../../escape\n');
+    expect(result.stderr).toMatch(/ {2}leads to: \S+ \(by its own ".."\)\n/);
+    expect(result.stderr).not.toContain('through a symlink');
+  });
+
   it('a build-requires fragment cannot write through a link an earlier one put in $SYSROOT', async () => {
     const outside = scratch('outside');
     const p = project({
