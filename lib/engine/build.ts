@@ -466,19 +466,22 @@ export class Engine {
   /**
    * Says once per run that a file a rule could build, but that redo-ts never built, is
    * used as a source (redo's rule): outputs copied in with a project must not pass
-   * silently for fresh. Rule files and files only a catch-all `default.do` matches
-   * (every source would) are left alone.
+   * silently for fresh. Rule files, files only a catch-all `default.do` matches (every
+   * source would) and files only a default rule of a `rules/` folder matches (every
+   * `X.tar` would match the image rule, a vendored `file:src/X.tar` included) are left
+   * alone.
    */
   private warnIfBuildable(target: string): void {
     if (this.warnedSources.has(target) || target.endsWith('.do') || target.endsWith('.do.ts')) return;
     this.warnedSources.add(target);
-    let rule: string | undefined;
+    let found;
     try {
-      rule = findRule(this.root, target, this.options.sharedRulesDir).found?.rule;
+      found = findRule(this.root, target, this.options.sharedRulesDir).found;
     } catch {
       return;
     }
-    if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule)) return;
+    const rule = found?.rule;
+    if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule) || found!.isFromRulesFolder || path.isAbsolute(rule)) return;
     this.options.onEvent({
       kind: 'warning',
       target,

@@ -1,6 +1,6 @@
 /** End to end: specs with http(s) sources from a loopback server, file: sources, deb: packages from a warm cache. */
 
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -258,6 +258,20 @@ describe('http and file: sources', () => {
     expect(again.stderr).toBe(`redo-ts cache: 2 entries checked in ${cache}, 0 damaged\n`);
     expect(again.status).toBe(0);
     expect((await findInStore(cache, pins[0]!)).kind).toBe('hit');
+  });
+
+  it('a vendored file:src/X.tar source is not reported, run after run, as a file the image rule could build (issue 18)', async () => {
+    const vendored = execFileSync('tar', ['-C', project, '-cf', '-', 'package.json']);
+    writeFileSync(join(project, 'src/vendor.tar'), vendored);
+    writeSpec('tool', `name: tool\nversion: "1"\nsources:\n  - url: file:src/vendor.tar\n    integrity: project\n    unpack: true\nbuild:\n  - install -D -m 0644 package.json "$DESTDIR/opt/tool/package.json"\n`);
+    const first = await runCli(['targets/tool.fragment.tar']);
+    expect(first.status).toBe(0);
+    expect(first.stderr).not.toContain('treating it as a source');
+    writeFileSync(join(project, 'extra.txt'), 'a new vendored file\n');
+    writeFileSync(join(project, 'src/vendor.tar'), execFileSync('tar', ['-C', project, '-cf', '-', 'package.json', 'extra.txt']));
+    const second = await runCli(['targets/tool.fragment.tar']);
+    expect(second.status).toBe(0);
+    expect(second.stderr).not.toContain('treating it as a source');
   });
 
   it('a missing integrity says to run redo-ts pin, before downloading anything', async () => {
