@@ -166,13 +166,25 @@ export class RemoteCache {
     } catch (error) {
       throw badEntry(subject, 'its manifest is not JSON', error);
     }
-    const config = parsed.config;
+    const config = (parsed as typeof parsed | null)?.config;
     if (config?.mediaType !== cacheMediaTypes.entry || typeof config.digest !== 'string') {
       throw badEntry(subject, `its config is ${config?.mediaType ?? 'missing'}, not ${cacheMediaTypes.entry}`);
     }
     const scratch = await this.fetchToBuffer(config.digest, config.size);
-    const entry = JSON.parse(scratch.toString('utf8')) as Entry;
-    const layer = parsed.layers?.[0];
+    let entry: Entry;
+    try {
+      entry = JSON.parse(scratch.toString('utf8')) as Entry;
+    } catch (error) {
+      throw badEntry(subject, 'its entry is not JSON', error);
+    }
+    // The entry is someone else's data: check its shape before reading any field of it.
+    const output = (entry as Partial<Entry> | null)?.output;
+    if (typeof entry !== 'object' || entry === null || typeof output !== 'object' || output === null
+      || typeof output.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(output.digest) || !Number.isSafeInteger(output.size) || output.size < 0
+      || typeof entry.target !== 'string' || typeof entry.rule !== 'string' || typeof entry.depsKey !== 'string' || !Array.isArray(entry.deps)) {
+      throw badEntry(subject, 'its entry lacks a field or has one of the wrong type');
+    }
+    const layer = Array.isArray(parsed?.layers) ? parsed.layers[0] : undefined;
     if (entry.format !== entryFormat || layer?.digest !== entry.output.digest || layer.mediaType !== cacheMediaTypes.output) {
       throw badEntry(subject, 'its manifest and its entry disagree about the output');
     }
