@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import cacache from 'cacache';
 import { RedoError } from '../errors.js';
 import { algorithmOf, checkFile, parseIntegrity, type Integrity } from './integrity.js';
+import { holdTemporary } from './scratch.js';
 
 /**
  * The cache folder: `$REDO_TS_CACHE` when set and non-empty, else `~/.cache/redo-ts`.
@@ -17,6 +18,27 @@ export function cacheDirFrom(env: NodeJS.ProcessEnv): string {
   const fromEnv = env.REDO_TS_CACHE;
   if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
   return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.cache', 'redo-ts');
+}
+
+let insertCount = 0;
+
+/**
+ * Runs one cacache insert with its temporary files in a folder of their own,
+ * `CACHE/tmp/redo-ts-PID-N/` (cacache's tmpPrefix may name a subfolder), removed when the
+ * insert ends and, should the process be signalled meanwhile, on SIGINT/SIGTERM/SIGHUP:
+ * an interrupted insert leaves no partial file in the cache.
+ */
+async function withInsertFolder<T>(cacheDir: string, insert: (tmpPrefix: string) => Promise<T>): Promise<T> {
+  insertCount += 1;
+  const name = `redo-ts-${process.pid}-${insertCount}`;
+  const folder = join(cacheDir, 'tmp', name);
+  const release = holdTemporary(folder);
+  try {
+    return await insert(`${name}/part`);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+    release();
+  }
 }
 
 /** Index key of a source in the cache: the pin itself, so equal pins share one copy. */
@@ -77,14 +99,16 @@ export function damagedEntryError(subject: string, wanted: Integrity, lookup: { 
  * entry. `origin` (a URL) is kept in the index entry's metadata for humans.
  */
 export async function insertIntoStore(cacheDir: string, integrity: Integrity, path: string, origin: string): Promise<string> {
-  const options = { integrity, algorithms: [algorithmOf(integrity)], metadata: { origin } };
   const { size } = await stat(path);
-  if (size === 0) {
-    // cacache's write stream rejects an empty input, so empty files go in as a buffer.
-    await cacache.put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
-  } else {
-    await pipeline(createReadStream(path), cacache.put.stream(cacheDir, keyOf(integrity), options));
-  }
+  await withInsertFolder(cacheDir, async (tmpPrefix) => {
+    const options = { integrity, algorithms: [algorithmOf(integrity)], metadata: { origin }, tmpPrefix };
+    if (size === 0) {
+      // cacache's write stream rejects an empty input, so empty files go in as a buffer.
+      await cacache.put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
+    } else {
+      await pipeline(createReadStream(path), cacache.put.stream(cacheDir, keyOf(integrity), options));
+    }
+  });
   const info = await cacache.get.info(cacheDir, keyOf(integrity));
   if (!info) throw new Error(`cache entry for ${integrity} vanished after insert`);
   return info.path;
@@ -117,7 +141,7 @@ export async function findKeyedInStore(cacheDir: string, key: string): Promise<{
 
 /** Stores the file at `path` under `key` with `metadata`, atomically; returns the cached path. */
 export async function insertKeyedIntoStore(cacheDir: string, key: string, path: string, metadata: unknown): Promise<string> {
-  await pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { metadata }));
+  await withInsertFolder(cacheDir, (tmpPrefix) => pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { metadata, tmpPrefix })));
   const info = await cacache.get.info(cacheDir, key);
   if (!info) throw new Error(`cache entry ${key} vanished after insert`);
   return info.path;

@@ -491,8 +491,10 @@ describe('a hostile registry serving a pinned base image (issue 18)', () => {
     const partials = (): string[] => (existsSync(join(p.cache, 'tmp')) ? readdirSync(join(p.cache, 'tmp')) : []);
     try {
       const deadline = Date.now() + 30_000;
-      while (partials().length === 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
-      expect(partials().some((name) => name.startsWith('base-'))).toBe(true);
+      // The layer's own partial file (the manifest and config went in before it).
+      const layerPartial = `-${hostile.layerDigest.slice(7, 23)}`;
+      while (!partials().some((name) => name.endsWith(layerPartial)) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+      expect(partials().some((name) => name.startsWith('base-') && name.endsWith(layerPartial))).toBe(true);
       child.kill('SIGTERM');
       const [code, signal] = (await exited) as [number | null, string | null];
       expect(code !== 0 || signal !== null).toBe(true);
