@@ -455,7 +455,8 @@ export class RegistryClient {
           });
           return;
         }
-        const declared = Number(response.headers['content-length'] ?? Number.NaN);
+        // A HEAD's Content-Length is the size of what it describes (a blob), not of a body.
+        const declared = method === 'HEAD' ? Number.NaN : Number(response.headers['content-length'] ?? Number.NaN);
         if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
           response.destroy();
           request.destroy();

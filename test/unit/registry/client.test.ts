@@ -55,6 +55,17 @@ describeIf('RegistryClient against docker-registry', () => {
     client.close();
   });
 
+  it('a blob larger than the 4 MiB reply bound is still found by HEAD and fetched whole', async () => {
+    const client = new RegistryClient(registry.address, { env: {} });
+    const bytes = randomBytes(MAX_MANIFEST_BYTES + 12345);
+    const digest = sha256(bytes);
+    expect(await client.pushBlob('large/a', digest, streamOf(bytes))).toBe('uploaded');
+    expect(await client.hasBlob('large/a', digest)).toBe(bytes.length);
+    expect(await client.fetchBlob('large/a', digest, join(dir, 'large'), bytes.length)).toBe(bytes.length);
+    expect(readFileSync(join(dir, 'large')).equals(bytes)).toBe(true);
+    client.close();
+  });
+
   it('mounts a blob from another repository instead of uploading it', async () => {
     const client = new RegistryClient(registry.address, { env: {} });
     const bytes = randomBytes(5000);
