@@ -20,7 +20,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import { withScratchFolder } from '../sources/scratch.js';
 import { MAX_MANIFEST_BYTES, RegistryClient } from './client.js';
@@ -214,9 +214,10 @@ export class RemoteCache {
    * the dependencies it recorded for the target when it has built it before, else the
    * `rule-` entry's list, taken only as a proposal that is refused whole (a miss, with a
    * warning) unless every item is harmless to look at here: an environment variable the
-   * local rule declares in its `env=` (already in the rule key), a source file, or a
-   * target whose own rule is cacheable; so an entry can neither make another rule run
-   * nor put an undeclared variable's value into a tag. Their identities are computed
+   * local rule declares in its `env=` (already in the rule key), a visible source file of
+   * the project (or under /usr), or a target whose own rule is cacheable; so an entry can
+   * neither make another rule run nor put an undeclared variable's value, or a hidden
+   * file's content, into a tag. Their identities are computed
    * locally (the engine brings them up to date), the `deps-` entry is fetched, and it is
    * accepted only when it was filed under that key for this target and rule; then its
    * output is fetched into `outputPath`, checked against its digest and size. The
@@ -279,6 +280,11 @@ export class RemoteCache {
           return `it lists the environment variable ${dep.path}, which "${request.rule}" does not declare (env=${declared.join(',')})`;
         }
         continue;
+      }
+      // A file's content hash in a tag is an oracle too (a short secret in `.env` can be
+      // guessed offline): only the project's visible files, and the system's /usr.
+      if (isAbsolute(dep.path) ? !dep.path.startsWith('/usr/') : dep.path.split('/').some((part) => part.startsWith('.'))) {
+        return `it lists "${dep.path}", ${isAbsolute(dep.path) ? 'a file outside the project' : 'a hidden file'}: its content would be hashed into the tag looked up`;
       }
       const rule = request.ruleFor(dep.path);
       if (rule !== undefined && this.cacheableEnv(rule) === undefined) {

@@ -80,6 +80,7 @@ describeIf('a remote cache entry cannot steer the build (issue 18)', () => {
     'case "${ATTACK:-}" in',
     '  rule) redo-ifchange evil.side ;;',
     '  env) redo-ifchange-env SECRET_TOKEN ;;',
+    '  file) redo-ifchange .secret ;;',
     'esac',
     'echo "ran $1" >> run.log',
     'printf \'%s: \' "${GREETING:-none}" > "$3"',
@@ -131,5 +132,20 @@ describeIf('a remote cache entry cannot steer the build (issue 18)', () => {
     expect(result.stderr).not.toContain('from cache');
     expect(result.stderr).toContain('it lists the environment variable $SECRET_TOKEN, which "default.out.do" does not declare (env=GREETING,SOURCE_DATE_EPOCH)\n');
     expect(read(victim, 'run.log')).toBe('ran input.out\n');
+  });
+
+  it('an entry listing a hidden file is refused: its content is never hashed into a tag', async () => {
+    const attacker = fresh();
+    writeFileSync(join(attacker.dir, 'input.txt'), 'hidden\n');
+    writeFileSync(join(attacker.dir, '.secret'), 'PIN=4711\n');
+    const pushed = await attacker.redo(['input.out'], { env: { ...cacheEnv(), ATTACK: 'file' } });
+    expect(pushed.status).toBe(0);
+    const victim = fresh();
+    writeFileSync(join(victim.dir, 'input.txt'), 'hidden\n');
+    writeFileSync(join(victim.dir, '.secret'), 'PIN=4711\n');
+    const result = await victim.redo(['input.out'], { env: { ...cacheEnv(), REDO_TS_REMOTE_CACHE_READONLY: '1' } });
+    expect(result.status).toBe(0);
+    expect(result.stderr).not.toContain('from cache');
+    expect(result.stderr).toContain('it lists ".secret", a hidden file: its content would be hashed into the tag looked up\n');
   });
 });
