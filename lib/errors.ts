@@ -8,6 +8,7 @@
 export const errorCatalog = {
   ERR_AUDIT_FINDINGS: 'an image asked to be audited at build time (`audit: true`) holds findings it does not allow',
   ERR_BUILD_ESCAPE: "a spec's source copy, unpack or patch would write outside its build folder through a symlink",
+  ERR_CACHE_DAMAGED: 'a file in the download cache does not match the hash it is stored under; it was dropped (offline, nothing could replace it)',
   ERR_CPIO_FIELD: 'a number (size, uid, mode, ...) does not fit the 8 hex digits of a cpio newc header',
   ERR_CYCLE: 'a target depends on itself; the message prints the whole chain',
   ERR_DEBIAN_CONFLICT: 'two packages of a resolved package list conflict with (or break) each other',
@@ -82,6 +83,7 @@ export type ErrorCode = keyof typeof errorCatalog;
 export const exitCodes: Record<ErrorCode, number> = {
   ERR_AUDIT_FINDINGS: 1,
   ERR_BUILD_ESCAPE: 1,
+  ERR_CACHE_DAMAGED: 1,
   ERR_CPIO_FIELD: 1,
   ERR_CYCLE: 1,
   ERR_DEBIAN_CONFLICT: 1,

@@ -165,7 +165,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     libexecDir: libexecDir(),
     nodePath: process.execPath,
     onEvent: (event) => reporter.onEvent(event),
-    typeScript: createTypeScriptRuleSupport(),
+    typeScript: createTypeScriptRuleSupport(root),
     ...(cache === undefined ? {} : { cache }),
     sharedRulesDir: sharedRulesDir(),
   });

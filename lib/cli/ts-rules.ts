@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
@@ -17,17 +17,30 @@ type Esbuild = typeof import('esbuild');
 /** The running redo-ts library (dist/lib/index.js), which rules get for 'redo-ts'. */
 const libraryUrl = new URL('../index.js', import.meta.url).href;
 
+/** Where a rule is compiled to, and the folder its error messages are relative to. */
+interface CompiledRulePlace {
+  folder: string;
+  projectDir: string;
+  /** A rule outside the project (the installed package's): bare imports resolve from the rule's folder. */
+  isOutside: boolean;
+}
+
 /**
- * The folder compiled rules go to: `.redo/ts/` of the nearest ancestor of the rule that
- * holds `.redo/` (the project root; the engine creates it before any rule runs). A
- * compiled rule must sit inside the project so that its bare imports (`redo-ts`, `zx`)
- * resolve exactly as they would from the rule itself: the project's package.json and
- * node_modules.
+ * Where the rule at `ruleFile` is compiled to, always inside the project `root` being
+ * built, never beside a rule of the installed package (which may be read-only, or shared
+ * by many projects). A project rule goes to `.redo/ts/` of the nearest ancestor holding
+ * `.redo/` (the project root; the engine creates it before any rule runs), so its bare
+ * imports (`zx`, ...) resolve as they would from the rule itself: the project's
+ * package.json and node_modules. A rule outside the project goes to
+ * `ROOT/.redo/ts/shared/`, its bare imports resolved from its own folder at compile time.
  */
-function compiledRuleFolder(ruleFile: string): string {
+function compiledRulePlace(ruleFile: string, root: string | undefined): CompiledRulePlace {
+  if (root !== undefined && relative(root, ruleFile).startsWith('..')) {
+    return { folder: join(root, '.redo', 'ts', 'shared'), projectDir: root, isOutside: true };
+  }
   for (let dir = dirname(ruleFile); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, '.redo'))) return join(dir, '.redo', 'ts');
-    if (dirname(dir) === dir) return join(dirname(ruleFile), '.redo', 'ts');
+    if (existsSync(join(dir, '.redo'))) return { folder: join(dir, '.redo', 'ts'), projectDir: dir, isOutside: false };
+    if (dirname(dir) === dir) return { folder: join(dirname(ruleFile), '.redo', 'ts'), projectDir: dirname(ruleFile), isOutside: false };
   }
 }
 
@@ -38,8 +51,8 @@ function compiledRuleFolder(ruleFile: string): string {
  * written as `.redo/ts/NAME.<sha256 of code>.mjs` (older compilations of the same rule
  * are removed) with an inline source map, so stack traces name the `.ts` lines.
  */
-async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> {
-  const folder = compiledRuleFolder(ruleFile);
+async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | undefined): Promise<string> {
+  const { folder, projectDir, isOutside } = compiledRulePlace(ruleFile, root);
   const name = basename(ruleFile);
   let code: string;
   try {
@@ -52,7 +65,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
       target: 'node20',
       write: false,
       // Error locations name files relative to the project root, not the caller's cwd.
-      absWorkingDir: dirname(dirname(folder)),
+      absWorkingDir: projectDir,
       sourcemap: 'inline',
       sourcesContent: false,
       // Source map paths are relative to this file's folder, where the module is written.
@@ -67,6 +80,18 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
           name: 'redo-ts-library',
           setup(build) {
             build.onResolve({ filter: /^redo-ts$/ }, () => ({ path: libraryUrl, external: true }));
+            // Compiled away from its folder, a package rule's bare imports would resolve
+            // from the project's node_modules: pin them to what the rule's folder sees.
+            if (isOutside) {
+              build.onResolve({ filter: /^[^./]/ }, (args) => {
+                if (isBuiltin(args.path)) return undefined;
+                try {
+                  return { path: pathToFileURL(createRequire(ruleFile).resolve(args.path)).href, external: true };
+                } catch {
+                  return undefined;
+                }
+              });
+            }
           },
         },
       ],
@@ -74,7 +99,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
     code = result.outputFiles[0]!.text;
   } catch (error) {
     const messages = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
-    const shown = relative(dirname(dirname(folder)), ruleFile);
+    const shown = relative(projectDir, ruleFile);
     throw new RedoError('ERR_RULE_FAILED', `redo: "${shown}": TypeScript rule does not compile`, {
       details: messages.slice(0, 5).map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text)),
       cause: error,
@@ -119,22 +144,23 @@ function lazyShell(cwd: string, env: NodeJS.ProcessEnv): Shell {
 }
 
 /**
- * Loader and shell factory handed to the engine. esbuild is imported on the first
+ * Loader and shell factory handed to the engine, for the project at `root` (compiled
+ * rules are written under its `.redo/ts/`, see compiledRulePlace). esbuild is imported on the first
  * TypeScript rule, so builds without one never pay for it; each rule file version is
  * compiled and imported once per process, whatever number of targets it serves.
  * `loadRule` throws ERR_RULE_FAILED when the rule does not compile or has no
  * default-exported function.
  */
-export function createTypeScriptRuleSupport(): TypeScriptRuleSupport {
+export function createTypeScriptRuleSupport(root?: string): TypeScriptRuleSupport {
   let esbuild: Promise<Esbuild> | undefined;
   const loaded = new Map<string, Promise<RuleFunction>>();
   const load = async (absolutePath: string): Promise<RuleFunction> => {
     esbuild ??= import('esbuild');
     process.setSourceMapsEnabled(true);
-    const compiled = await compileRule(await esbuild, absolutePath);
+    const compiled = await compileRule(await esbuild, absolutePath, root);
     const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     if (typeof module.default !== 'function') {
-      const shown = relative(dirname(dirname(compiledRuleFolder(absolutePath))), absolutePath);
+      const shown = relative(compiledRulePlace(absolutePath, root).projectDir, absolutePath);
       throw new RedoError('ERR_RULE_FAILED', `redo: "${shown}": TypeScript rule has no default-exported function`, {
         hint: 'write `export default async function (ctx: RuleContext) { ... }`',
       });

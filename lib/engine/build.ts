@@ -466,19 +466,22 @@ export class Engine {
   /**
    * Says once per run that a file a rule could build, but that redo-ts never built, is
    * used as a source (redo's rule): outputs copied in with a project must not pass
-   * silently for fresh. Rule files and files only a catch-all `default.do` matches
-   * (every source would) are left alone.
+   * silently for fresh. Rule files, files only a catch-all `default.do` matches (every
+   * source would) and files only a default rule of a `rules/` folder matches (every
+   * `X.tar` would match the image rule, a vendored `file:src/X.tar` included) are left
+   * alone.
    */
   private warnIfBuildable(target: string): void {
     if (this.warnedSources.has(target) || target.endsWith('.do') || target.endsWith('.do.ts')) return;
     this.warnedSources.add(target);
-    let rule: string | undefined;
+    let found;
     try {
-      rule = findRule(this.root, target, this.options.sharedRulesDir).found?.rule;
+      found = findRule(this.root, target, this.options.sharedRulesDir).found;
     } catch {
       return;
     }
-    if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule)) return;
+    const rule = found?.rule;
+    if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule) || found!.isFromRulesFolder || path.isAbsolute(rule)) return;
     this.options.onEvent({
       kind: 'warning',
       target,
@@ -682,7 +685,7 @@ export class Engine {
           }
         };
         job.writeStderr = showStderr;
-        const fromCache = await this.fetchFromCache(job, found.rule, reason);
+        const fromCache = await this.fetchFromCache(job, found.rule, reason, previous?.deps);
         let result = fromCache;
         try {
           result ??= await runRule({
@@ -771,7 +774,7 @@ export class Engine {
    * run; a miss (or no cache, or -f: the user asked for the rule to run) gives
    * undefined. Errors from the cache fail the target.
    */
-  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason): Promise<{ output: FileStamp | null; treeSha256Hex?: string } | undefined> {
+  private async fetchFromCache(job: Job, rule: string, reason: RebuildReason, recorded: readonly DependencyRecord[] | undefined): Promise<{ output: FileStamp | null; treeSha256Hex?: string } | undefined> {
     const cache = this.options.cache;
     if (cache === undefined || reason.kind === 'forced') return undefined;
     const targetAbsolute = path.join(this.root, job.target);
@@ -779,7 +782,26 @@ export class Engine {
     fs.mkdirSync(path.dirname(targetAbsolute), { recursive: true });
     let hit;
     try {
-      hit = await cache.lookUp({ target: job.target, rule, outputPath, identify: (deps) => this.identifyForCache(job, deps) });
+      hit = await cache.lookUp({
+        target: job.target,
+        rule,
+        outputPath,
+        // What this machine recorded, in the order it was recorded (environment ones as $NAME).
+        ...(recorded === undefined ? {} : {
+          recordedDeps: recorded.map((dep) => (dep.mode === 'env' ? { path: `$${dep.path}`, mode: 'ifchange' as const } : { path: dep.path, mode: dep.mode })),
+        }),
+        ruleFor: (dependency) => {
+          try {
+            const target = toDependencyPath(this.root, this.root, dependency);
+            // A file redo-ts never built is a source: bringing it up to date runs no rule.
+            if (fs.existsSync(path.join(this.root, target)) && this.state.load(target) === undefined) return undefined;
+            return findRule(this.root, target, this.options.sharedRulesDir).found?.rule;
+          } catch {
+            return undefined;
+          }
+        },
+        identify: (deps) => this.identifyForCache(job, deps),
+      });
     } finally {
       if (hit === undefined) fs.rmSync(outputPath, { force: true });
     }

@@ -128,7 +128,7 @@ export class StateStore {
         isFolder = false;
       }
       // Without its records every output would pass for a source and never be rebuilt.
-      if (!isFolder) throw lostRecords(fs.existsSync(dbDir) ? 'is not a folder' : 'is missing');
+      if (!isFolder) throw lostRecords(fs.existsSync(dbDir));
     }
     this.isChecked = true;
   }
@@ -330,9 +330,12 @@ function isEmptyFolder(folder: string): boolean {
   }
 }
 
-function lostRecords(problem: string): RedoError {
-  return new RedoError('ERR_STATE_CORRUPT', `redo: ".redo/db": the target records folder ${problem}`, {
-    details: [`found: .redo/VERSION without .redo/db`, 'without its records, every file redo-ts built would pass for a source'],
+function lostRecords(isSomethingElse: boolean): RedoError {
+  return new RedoError('ERR_STATE_CORRUPT', `redo: ".redo/db": the target records folder ${isSomethingElse ? 'is not a folder' : 'is missing'}`, {
+    details: [
+      isSomethingElse ? 'found: .redo/db is a file (or another non-folder), where the records folder belongs' : 'found: .redo/VERSION without .redo/db',
+      'without its records, every file redo-ts built would pass for a source',
+    ],
     hint: 'delete .redo/ and every file redo-ts built (for instance with `git clean -X` if they are ignored), then run again',
   });
 }

@@ -19,6 +19,13 @@ export interface CacheLookup {
   /** Absolute path to write a hit's output to (the rule's $3); the engine renames it into place. */
   outputPath: string;
   /**
+   * The dependencies this machine recorded when it last built the target, in their
+   * recorded order (an environment variable as `$NAME`); absent when it never built it.
+   */
+  recordedDeps?: readonly { path: string; mode: 'ifchange' | 'ifcreate' }[];
+  /** The rule (root-relative) that would build the root-relative `path`, or undefined when none would (a source). */
+  ruleFor(path: string): string | undefined;
+  /**
    * Brings the listed dependencies up to date, as the rule's own redo-ifchange would, and
    * returns their identities now (null: absent, for an `ifcreate` one); undefined when
    * one of them cannot be built (the lookup is then a miss).

@@ -88,6 +88,14 @@ export function imageForPlatform(description: ImageDescription, platform: ImageP
 }
 const configFields = ['entrypoint', 'cmd', 'env', 'workingDir', 'user', 'labels', 'exposedPorts'];
 
+/** The longest label value accepted: 64 KiB (a config is read whole by every client). */
+export const MAX_LABEL_BYTES = 64 * 1024;
+
+/** Why a string cannot be a program argument (entrypoint, cmd), or undefined. Pure. */
+function argumentProblem(argument: string): string | undefined {
+  return argument.includes('\0') ? `${JSON.stringify(argument)} holds a NUL byte, which no program argument can` : undefined;
+}
+
 /**
  * Reads and validates the image description at `path` (absolute). `root` is the
  * project root, used only to name the file in errors. Throws ERR_IMAGE_DESCRIPTION
@@ -219,10 +227,10 @@ export async function loadImageDescription(path: string, root: string): Promise<
         const field = `config.${key}`;
         switch (key) {
           case 'entrypoint':
-            config.entrypoint = strings(value, field);
+            config.entrypoint = strings(value, field, argumentProblem);
             break;
           case 'cmd':
-            config.cmd = strings(value, field);
+            config.cmd = strings(value, field, argumentProblem);
             break;
           case 'env':
             config.env = strings(value, field, envProblem);
@@ -249,9 +257,15 @@ export async function loadImageDescription(path: string, root: string): Promise<
             for (const label of value.items) {
               const name = isScalar(label.key) ? String(label.key.value) : '';
               if (name === '') fail(label.key as Node, field, 'a label needs a non-empty name');
+              if (/[\x00-\x1f\x7f]/.test(name)) fail(label.key as Node, field, `the label name ${JSON.stringify(name)} holds a control character (a line break?)`);
               const labelValue = label.value as Node | null;
               if (!isScalar(labelValue) || typeof labelValue.value !== 'string') fail(labelValue, `${field}.${name}`, notAString(labelValue));
-              else labels[name] = labelValue.value;
+              else {
+                if (labelValue.value.includes('\0')) fail(labelValue, `${field}.${name}`, 'the value holds a NUL byte');
+                const sizeBytes = Buffer.byteLength(labelValue.value);
+                if (sizeBytes > MAX_LABEL_BYTES) fail(labelValue, `${field}.${name}`, `the value is ${sizeBytes} bytes; a label holds at most ${MAX_LABEL_BYTES} (put large data in a file of a layer)`);
+                labels[name] = labelValue.value;
+              }
             }
             config.labels = labels;
             break;

@@ -120,7 +120,7 @@ export interface PreparedLayer {
 }
 
 /**
- * Checks every layer tar with checkTar (no devices: see CheckTarOptions) and, unless
+ * Checks every layer tar with checkTar (no devices, no absolute names: see CheckTarOptions) and, unless
  * `input.isOverlapAllowed`, with checkLayersDisjoint, before anything is written; then
  * hashes each (diffID) and, when `gzip`, compresses it into `scratchDir` (created) as
  * `<index>.tar.gz`. Uncompressed layers are referenced in place. Both image writers
@@ -130,7 +130,7 @@ export async function prepareLayers(input: ImageInput, scratchDir: string): Prom
   const { layers } = input;
   const gzip = input.gzip ?? false;
   const labelled = layers.map((path, index) => ({ path, label: input.layerLabels?.[index] ?? path }));
-  for (const layer of labelled) checkTar(layer.path, layer.label, { isDeviceAllowed: false });
+  for (const layer of labelled) checkTar(layer.path, layer.label, { isDeviceAllowed: false, isAbsoluteNameAllowed: false });
   if (input.isOverlapAllowed === false) checkLayersDisjoint(labelled);
   const prepared: PreparedLayer[] = [];
   if (gzip) mkdirSync(scratchDir, { recursive: true });

@@ -58,6 +58,8 @@ export function envProblem(entry: string): string | undefined {
   const name = entry.slice(0, equals);
   if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) return `"${entry}": the name "${name}" is not letters, digits, _ . - (starting with a letter or _)`;
   if (entry.includes('\0')) return `"${name}": the value holds a NUL byte`;
+  // An env file, `docker inspect` and many runtimes split the list at newlines.
+  if (/[\n\r]/.test(entry)) return `"${name}": the value holds a line break`;
   return undefined;
 }
 

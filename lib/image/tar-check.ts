@@ -13,6 +13,12 @@ export interface CheckTarOptions {
    * container runtime provides `/dev`; a device node in an image is a way into the host).
    */
   isDeviceAllowed: boolean;
+  /**
+   * Whether a member name may start with `/` (default true: readers that unpack or
+   * re-write the archive drop the slash). False for a layer that enters an image byte
+   * for byte: its names are what every client sees, and `/etc/x` is not `etc/x`.
+   */
+  isAbsoluteNameAllowed?: boolean;
 }
 
 /**
@@ -22,6 +28,7 @@ export interface CheckTarOptions {
  *   every header's checksum right, and the member list ends with a zero block
  *   (ERR_TAR_MALFORMED: a short non-tar file is not an empty layer);
  * - no member name has a `..` component or a NUL byte, and none is empty (ERR_LAYER_PATH);
+ * - no member name starts with `/` unless `isAbsoluteNameAllowed` (ERR_LAYER_PATH);
  * - no path is a member twice, but for identical directories (ERR_LAYER_PATH);
  * - every hardlink names an earlier regular file of the same archive (ERR_LAYER_PATH);
  * - no member is of a type we do not write (GNU sparse, volume labels...), and no
@@ -74,6 +81,12 @@ export function checkTar(path: string, label: string, options: CheckTarOptions):
         details: ['wanted: a relative path without ".." or NUL bytes', `found: "${raw}"`],
         hint: 'rebuild the archive from inside its root folder (tar -C ROOT -cf OUT.tar .)',
         cause,
+      });
+    }
+    if (options.isAbsoluteNameAllowed === false && raw.startsWith('/')) {
+      throw new RedoError('ERR_LAYER_PATH', `${subject}: member "${raw}" has an absolute name`, {
+        details: [`wanted: a name relative to the image's root ("${pathText(name)}")`, `found: "${raw}"`, 'the archive enters the image byte for byte, so its names are what every client sees'],
+        hint: 'rebuild the archive from inside its root folder (tar -C ROOT -cf OUT.tar .), or list it in a NAME.layer, which writes relative names',
       });
     }
     const key = name.toString('latin1');

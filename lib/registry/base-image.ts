@@ -7,9 +7,10 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RedoError } from '../errors.js';
-import { digestFile, toSha256Digest, type Sha256Digest } from '../image/digest.js';
+import { toSha256Digest, type Sha256Digest } from '../image/digest.js';
 import type { ImageConfig, PreparedLayer } from '../image/image-config.js';
 import { parseIntegrity, type Integrity } from '../sources/integrity.js';
+import { holdTemporary } from '../sources/scratch.js';
 import { cacheDirFrom, findInStore, insertIntoStore } from '../sources/store.js';
 import { RegistryClient, manifestMediaTypes } from './client.js';
 import type { Descriptor } from './layout-archive.js';
@@ -93,11 +94,14 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
   /** Path of a checked copy of the blob in the cache, fetching it when missing or altered. */
   const blob = async (digest: string, kind: 'manifest' | 'blob', sizeBytes?: number): Promise<string> => {
     const integrity = integrityOf(digest);
+    // Hashed against the digest before use; a damaged copy is dropped and fetched again.
     const cached = await findInStore(cacheDir, integrity);
-    if (cached !== undefined && digestFile(cached).digest === digest) return cached;
+    if (cached.kind === 'hit') return cached.path;
     const scratch = join(cacheDir, 'tmp');
     mkdirSync(scratch, { recursive: true });
     const temporary = join(scratch, `base-${process.pid}-${digest.slice(7, 23)}`);
+    // Removed on every exit path, a signal included (SIGKILL aside).
+    const release = holdTemporary(temporary);
     try {
       if (kind === 'manifest') {
         const found = await connect().getManifest(reference.repository, digest, manifestMediaTypes);
@@ -110,6 +114,7 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
       return await insertIntoStore(cacheDir, integrity, temporary, origin(digest));
     } finally {
       rmSync(temporary, { force: true });
+      release();
     }
   };
 

@@ -4,12 +4,14 @@
  */
 
 import { createHash } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, openSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RedoError } from '../errors.js';
+import { downloadLimitFrom } from '../sources/fetch.js';
+import { holdTemporary } from '../sources/scratch.js';
 import { findCredentials, type CredentialsLookup } from './credentials.js';
 import { isLoopbackHost } from './reference.js';
 
@@ -25,7 +27,18 @@ export interface RegistryClientOptions {
   label?: string;
   /** Idle time after which a request fails with ETIMEDOUT (default 120 s). */
   timeoutMs?: number;
+  /**
+   * Total time a request may take, idle or not (default 10 min); a request carrying or
+   * fetching a blob of known size gets one more second per MIN_RATE_BYTES_PER_SECOND of it.
+   */
+  deadlineMs?: number;
 }
+
+/** The largest manifest, index or other buffered reply accepted: 4 MiB, what distribution itself refuses beyond. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** The slowest average rate a blob transfer is granted time for, beyond the deadline: 64 KiB/s. */
+export const MIN_RATE_BYTES_PER_SECOND = 64 * 1024;
+const DEFAULT_DEADLINE_MS = 10 * 60 * 1000;
 
 /** A request body: bytes in memory, or a byte range reader (so a retry can reopen it). */
 export type RequestBody = Buffer | { sizeBytes: number; open(): Readable };
@@ -39,6 +52,8 @@ interface RequestOptions {
   expect: number[];
   /** Reads the response body as a stream instead of buffering it (for blobs). */
   sink?: (response: http.IncomingMessage) => Promise<void>;
+  /** Bytes the sink expects (a blob's size): extends the deadline, see deadlineMs. */
+  expectedBytes?: number;
 }
 
 interface Reply {
@@ -62,7 +77,9 @@ export const manifestMediaTypes = [
  * One registry host. Requests authenticate on demand: the first 401 names the scheme;
  * Basic sends the credentials found by findCredentials, Bearer fetches a token for the
  * request's scopes from the realm the registry names (with those credentials, or
- * anonymously), and tokens are reused per scope set.
+ * anonymously), and tokens are reused per scope set. Credentials and tokens go only to
+ * the registry's host (never along a redirect), and credentials to a realm only over
+ * HTTPS or on the registry's own host. Every reply is bounded: see send and fetchBlob.
  */
 export class RegistryClient {
   readonly host: string;
@@ -227,30 +244,63 @@ export class RegistryClient {
   /**
    * Downloads a blob to `toPath`, hashing as it writes; the file is removed and
    * ERR_REGISTRY_DIGEST thrown when the bytes do not match `digest` (or `sizeBytes`).
-   * Returns undefined (nothing written) on a 404.
+   * The body is never read past `sizeBytes` (the descriptor's size), or, when no size is
+   * known, past the download limit (REDO_TS_DOWNLOAD_LIMIT, default 4 GiB): a longer body
+   * is cut off and refused. `toPath` is removed on every failure and, should the process
+   * be signalled meanwhile, on SIGINT/SIGTERM/SIGHUP. Returns undefined (nothing
+   * written) on a 404.
    */
   async fetchBlob(repository: string, digest: string, toPath: string, sizeBytes?: number): Promise<number | undefined> {
     let size = 0;
     let found = '';
-    const reply = await this.request('GET', `/v2/${repository}/blobs/${digest}`, {
-      scopes: [`repository:${repository}:pull`],
-      expect: [200, 404],
-      sink: async (response) => {
-        const hash = createHash('sha256');
-        response.on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          size += chunk.length;
-        });
-        await pipeline(response, createWriteStream(toPath));
-        found = `sha256:${hash.digest('hex')}`;
-      },
-    });
-    if (reply.status === 404) return undefined;
-    if (found !== digest || (sizeBytes !== undefined && size !== sizeBytes)) {
+    const limitBytes = sizeBytes ?? downloadLimitFrom(this.options.env);
+    const subject = `${this.host}/${repository}@${digest}`;
+    const release = holdTemporary(toPath);
+    let writing: Promise<void> | undefined;
+    try {
+      const reply = await this.request('GET', `/v2/${repository}/blobs/${digest}`, {
+        scopes: [`repository:${repository}:pull`],
+        expect: [200, 404],
+        ...(sizeBytes === undefined ? {} : { expectedBytes: sizeBytes }),
+        sink: async (response) => {
+          const declared = Number(response.headers['content-length'] ?? Number.NaN);
+          if (Number.isFinite(declared) && declared > limitBytes) {
+            response.destroy();
+            throw tooLong(subject, digest, limitBytes, `Content-Length: ${declared} bytes`, sizeBytes !== undefined);
+          }
+          const hash = createHash('sha256');
+          let cutOff: RedoError | undefined;
+          response.on('data', (chunk: Buffer) => {
+            hash.update(chunk);
+            size += chunk.length;
+            if (size > limitBytes && cutOff === undefined) {
+              cutOff = tooLong(subject, digest, limitBytes, `more than ${limitBytes} bytes, and still coming`, sizeBytes !== undefined);
+              response.destroy(cutOff);
+            }
+          });
+          try {
+            // Opened before any byte arrives, so no late open can recreate a file removed on failure.
+            writing = pipeline(response, createWriteStream(toPath, { fd: openSync(toPath, 'w') }));
+            await writing;
+          } catch (error) {
+            throw cutOff ?? error;
+          }
+          found = `sha256:${hash.digest('hex')}`;
+        },
+      });
+      if (reply.status === 404) return undefined;
+      if (found !== digest || (sizeBytes !== undefined && size !== sizeBytes)) {
+        throw digestMismatch(subject, digest, found, 'blob', sizeBytes, size);
+      }
+      return size;
+    } catch (error) {
+      // The request may fail before the file stream has closed (or even opened): wait for it.
+      await writing?.catch(() => undefined);
       rmSync(toPath, { force: true });
-      throw digestMismatch(`${this.host}/${repository}@${digest}`, digest, found, 'blob', sizeBytes, size);
+      throw error;
+    } finally {
+      release();
     }
-    return size;
   }
 
   private locationOf(reply: Reply, repository: string): string {
@@ -324,6 +374,15 @@ export class RegistryClient {
       const tokenUrl = new URL(realm);
       if (challenge.params.service !== undefined) tokenUrl.searchParams.set('service', challenge.params.service);
       for (const scope of scopes) tokenUrl.searchParams.append('scope', scope);
+      // The realm is the registry's word: credentials go there only over HTTPS, or to the
+      // registry's own host, never in clear text to a host it names.
+      const isTrustedRealm = tokenUrl.protocol === 'https:' || tokenUrl.hostname === new URL(this.baseUrl).hostname;
+      if (credentials !== undefined && !isTrustedRealm) {
+        throw new RedoError('ERR_REGISTRY_AUTH', `redo: "${this.label}": the registry sent its token requests to a plain-HTTP server on another host`, {
+          details: [`token server: ${tokenUrl.origin}${tokenUrl.pathname}`, `credentials: user "${credentials.username}" from ${credentials.file}, not sent`],
+          hint: 'credentials go only to the registry itself or to a token server over HTTPS; fix the registry\'s auth realm',
+        });
+      }
       const headers: Record<string, string> = {};
       if (credentials !== undefined) headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
       const reply = await this.send('GET', tokenUrl, headers, {});
@@ -367,28 +426,74 @@ export class RegistryClient {
     });
   }
 
-  private send(method: string, url: URL, headers: Record<string, string>, options: Pick<RequestOptions, 'body' | 'sink'>): Promise<Reply> {
+  /**
+   * One HTTP exchange. A buffered reply (anything but a sink's 200) is refused beyond
+   * MAX_MANIFEST_BYTES, declared or received; the request fails after `timeoutMs` idle
+   * and after its deadline in all (deadlineMs, plus time for the bytes it carries or
+   * expects at MIN_RATE_BYTES_PER_SECOND), whatever trickles in meanwhile.
+   */
+  private send(method: string, url: URL, headers: Record<string, string>, options: Pick<RequestOptions, 'body' | 'sink' | 'expectedBytes'>): Promise<Reply> {
     const isHttps = url.protocol === 'https:';
     const agent = url.origin === this.baseUrl ? this.agent : undefined;
+    const bodyBytes = options.body === undefined ? 0 : Buffer.isBuffer(options.body) ? options.body.length : options.body.sizeBytes;
+    const deadlineMs = (this.options.deadlineMs ?? DEFAULT_DEADLINE_MS) + Math.ceil(((bodyBytes + (options.expectedBytes ?? 0)) / MIN_RATE_BYTES_PER_SECOND) * 1000);
     return new Promise<Reply>((resolve, reject) => {
+      let deadline: NodeJS.Timeout | undefined;
+      let activeResponse: http.IncomingMessage | undefined;
+      const settle = <T>(finish: (value: T) => void) => (value: T): void => {
+        clearTimeout(deadline);
+        finish(value);
+      };
+      const succeed = settle(resolve);
+      const fail = settle(reject);
       const request = (isHttps ? https : http).request(url, { method, headers, agent }, (response) => {
+        activeResponse = response;
         const status = response.statusCode ?? 0;
         if (status === 200 && options.sink !== undefined && method === 'GET') {
-          options.sink(response).then(() => resolve({ status, headers: response.headers, body: Buffer.alloc(0) }), reject);
+          options.sink(response).then(() => succeed({ status, headers: response.headers, body: Buffer.alloc(0) }), (error: unknown) => {
+            fail(error instanceof RedoError ? error : this.unreachable(url, error as NodeJS.ErrnoException));
+          });
+          return;
+        }
+        // A HEAD's Content-Length is the size of what it describes (a blob), not of a body.
+        const declared = method === 'HEAD' ? Number.NaN : Number(response.headers['content-length'] ?? Number.NaN);
+        if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
+          response.destroy();
+          request.destroy();
+          fail(this.tooLarge(method, url, `Content-Length: ${declared} bytes`));
           return;
         }
         const parts: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => parts.push(chunk));
-        response.on('end', () => resolve({ status, headers: response.headers, body: Buffer.concat(parts) }));
-        response.on('error', reject);
+        let receivedBytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          receivedBytes += chunk.length;
+          if (receivedBytes > MAX_MANIFEST_BYTES) {
+            response.destroy();
+            request.destroy();
+            fail(this.tooLarge(method, url, `more than ${MAX_MANIFEST_BYTES} bytes, and still coming`));
+            return;
+          }
+          parts.push(chunk);
+        });
+        response.on('end', () => succeed({ status, headers: response.headers, body: Buffer.concat(parts) }));
+        response.on('error', (error: NodeJS.ErrnoException) => fail(error instanceof RedoError ? error : this.unreachable(url, error)));
       });
-      request.on('error', (error: NodeJS.ErrnoException) => reject(this.unreachable(url, error)));
+      // A reply cut off for its size carries its own RedoError here too.
+      request.on('error', (error: NodeJS.ErrnoException) => fail(error instanceof RedoError ? error : this.unreachable(url, error)));
       // A registry that accepts the connection but never answers must not hang the build.
       request.setTimeout(this.options.timeoutMs ?? 120_000, () => {
         const error: NodeJS.ErrnoException = new Error(`no answer for ${(this.options.timeoutMs ?? 120_000) / 1000} s`);
         error.code = 'ETIMEDOUT';
         request.destroy(error);
       });
+      // Nor may one that answers a byte at a time: the idle timer never fires for it.
+      deadline = setTimeout(() => {
+        const error: NodeJS.ErrnoException = new Error(`not done after ${deadlineMs / 1000} s in all`);
+        error.code = 'ETIMEDOUT';
+        request.destroy(error);
+        activeResponse?.destroy(error);
+        fail(this.unreachable(url, error));
+      }, deadlineMs);
       const body = options.body;
       if (body === undefined) request.end();
       else if (Buffer.isBuffer(body)) {
@@ -400,6 +505,13 @@ export class RegistryClient {
         stream.on('error', (error) => request.destroy(error));
         stream.pipe(request);
       }
+    });
+  }
+
+  private tooLarge(method: string, url: URL, found: string): RedoError {
+    return new RedoError('ERR_REGISTRY_REJECTED', `redo: "${this.label}": the reply to ${method} ${url.pathname} is larger than a manifest may be`, {
+      details: [`wanted: at most ${MAX_MANIFEST_BYTES} bytes (distribution refuses larger manifests)`, `found:  ${found}`, 'the reply was cut off; nothing was recorded or used'],
+      hint: 'the registry (or something between it and you) is misbehaving; report it to its operator',
     });
   }
 
@@ -455,6 +567,17 @@ function digestMismatch(subject: string, wanted: string, found: string, what: st
       `wanted: ${wanted}${wantedSize === undefined ? '' : ` (${wantedSize} bytes)`}`,
       `found:  ${found}${foundSize === undefined ? '' : ` (${foundSize} bytes)`}`,
       'nothing was recorded or used',
+    ],
+    hint: 'the registry or something between it and you altered the content; report it to the registry operator',
+  });
+}
+
+function tooLong(subject: string, digest: string, limitBytes: number, found: string, isDescriptorSize: boolean): RedoError {
+  return new RedoError('ERR_REGISTRY_DIGEST', `redo: "${subject}": the blob the registry sent is longer than ${isDescriptorSize ? 'its descriptor says' : 'the download limit'}`, {
+    details: [
+      `wanted: ${digest} (${isDescriptorSize ? `${limitBytes} bytes` : `at most ${limitBytes} bytes: REDO_TS_DOWNLOAD_LIMIT, default 4G`})`,
+      `found:  ${found}`,
+      'the download was cut off and removed; nothing was recorded or used',
     ],
     hint: 'the registry or something between it and you altered the content; report it to the registry operator',
   });

@@ -19,10 +19,11 @@
  */
 
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
-import { RegistryClient } from './client.js';
+import { withScratchFolder } from '../sources/scratch.js';
+import { MAX_MANIFEST_BYTES, RegistryClient } from './client.js';
 import { parseReference, type RegistryReference } from './reference.js';
 
 /** Media types of cache entries: never runnable images. */
@@ -123,7 +124,7 @@ export class RemoteCache {
     if (!this.ruleEnv.has(rule)) {
       let text = '';
       try {
-        text = readFileSync(`${this.options.root}/${rule}`, 'utf8');
+        text = readFileSync(resolve(this.options.root, rule), 'utf8');
       } catch {
         text = '';
       }
@@ -136,7 +137,7 @@ export class RemoteCache {
   private ruleKey(target: string, rule: string): string | undefined {
     const env = this.cacheableEnv(rule);
     if (env === undefined) return undefined;
-    const ruleBytes = readFileSync(`${this.options.root}/${rule}`);
+    const ruleBytes = readFileSync(resolve(this.options.root, rule));
     return sha256Hex(
       JSON.stringify({
         format: entryFormat,
@@ -165,13 +166,25 @@ export class RemoteCache {
     } catch (error) {
       throw badEntry(subject, 'its manifest is not JSON', error);
     }
-    const config = parsed.config;
+    const config = (parsed as typeof parsed | null)?.config;
     if (config?.mediaType !== cacheMediaTypes.entry || typeof config.digest !== 'string') {
       throw badEntry(subject, `its config is ${config?.mediaType ?? 'missing'}, not ${cacheMediaTypes.entry}`);
     }
     const scratch = await this.fetchToBuffer(config.digest, config.size);
-    const entry = JSON.parse(scratch.toString('utf8')) as Entry;
-    const layer = parsed.layers?.[0];
+    let entry: Entry;
+    try {
+      entry = JSON.parse(scratch.toString('utf8')) as Entry;
+    } catch (error) {
+      throw badEntry(subject, 'its entry is not JSON', error);
+    }
+    // The entry is someone else's data: check its shape before reading any field of it.
+    const output = (entry as Partial<Entry> | null)?.output;
+    if (typeof entry !== 'object' || entry === null || typeof output !== 'object' || output === null
+      || typeof output.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(output.digest) || !Number.isSafeInteger(output.size) || output.size < 0
+      || typeof entry.target !== 'string' || typeof entry.rule !== 'string' || typeof entry.depsKey !== 'string' || !Array.isArray(entry.deps)) {
+      throw badEntry(subject, 'its entry lacks a field or has one of the wrong type');
+    }
+    const layer = Array.isArray(parsed?.layers) ? parsed.layers[0] : undefined;
     if (entry.format !== entryFormat || layer?.digest !== entry.output.digest || layer.mediaType !== cacheMediaTypes.output) {
       throw badEntry(subject, 'its manifest and its entry disagree about the output');
     }
@@ -185,51 +198,100 @@ export class RemoteCache {
   }
 
   private async fetchToBuffer(digest: string, size: number | undefined): Promise<Buffer> {
-    const dir = mkdtempSync(`${tmpdir()}/redo-ts-cache-entry-`);
-    try {
-      const got = await this.client.fetchBlob(this.repository, digest, `${dir}/blob`, size);
+    // An entry is small: without a size it is bounded like a manifest, not like a blob.
+    if (size !== undefined && size > MAX_MANIFEST_BYTES) {
+      throw badEntry(`${this.reference.host}/${this.repository}@${digest}`, `its entry claims ${size} bytes; entries are at most ${MAX_MANIFEST_BYTES}`);
+    }
+    return withScratchFolder('redo-ts-cache-entry-', async (dir) => {
+      const got = await this.client.fetchBlob(this.repository, digest, `${dir}/blob`, size ?? MAX_MANIFEST_BYTES);
       if (got === undefined) throw badEntry(`${this.reference.host}/${this.repository}@${digest}`, 'the registry lacks the blob');
       return readFileSync(`${dir}/blob`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   /**
-   * The engine's lookUp: reads the rule tag's entry, has the engine bring its
-   * dependencies up to date, computes the dependency key from their identities now and
-   * fetches that entry's output into `outputPath`, checked against its digest and size.
+   * The engine's lookUp. What is hashed into the `deps-` key comes from this machine:
+   * the dependencies it recorded for the target when it has built it before, else the
+   * `rule-` entry's list, taken only as a proposal that is refused whole (a miss, with a
+   * warning) unless every item is harmless to look at here: an environment variable the
+   * local rule declares in its `env=` (already in the rule key), a visible source file of
+   * the project (or under /usr), or a target whose own rule is cacheable; so an entry can
+   * neither make another rule run nor put an undeclared variable's value, or a hidden
+   * file's content, into a tag. Their identities are computed
+   * locally (the engine brings them up to date), the `deps-` entry is fetched, and it is
+   * accepted only when it was filed under that key for this target and rule; then its
+   * output is fetched into `outputPath`, checked against its digest and size. The
+   * dependencies returned are ours, never the entry's.
    */
   async lookUp(request: {
     target: string;
     rule: string;
     outputPath: string;
+    recordedDeps?: readonly { path: string; mode: 'ifchange' | 'ifcreate' }[];
+    ruleFor(path: string): string | undefined;
     identify(deps: readonly { path: string; mode: 'ifchange' | 'ifcreate' }[]): Promise<(string | null)[] | undefined>;
   }): Promise<{ deps: EntryDependency[] } | undefined> {
     if (this.isDisabled) return undefined;
     const ruleKey = this.ruleKey(request.target, request.rule);
     if (ruleKey === undefined) return undefined;
-    let latest: Entry | undefined;
-    try {
-      latest = await this.readEntry(`rule-${ruleKey}`);
-    } catch (error) {
-      // An unreachable cache costs speed, not correctness: build locally and say so once.
-      if (!(error instanceof RedoError) || error.code !== 'ERR_REGISTRY_UNREACHABLE') throw error;
-      this.isDisabled = true;
-      this.options.onWarning(`${error.render()}\n  the build goes on without the remote cache`);
-      return this.miss();
+    let proposal = request.recordedDeps;
+    if (proposal === undefined) {
+      let latest: Entry | undefined;
+      try {
+        latest = await this.readEntry(`rule-${ruleKey}`);
+      } catch (error) {
+        // An unreachable cache costs speed, not correctness: build locally and say so once.
+        if (!(error instanceof RedoError) || error.code !== 'ERR_REGISTRY_UNREACHABLE') throw error;
+        this.isDisabled = true;
+        this.options.onWarning(`${error.render()}\n  the build goes on without the remote cache`);
+        return this.miss();
+      }
+      if (latest === undefined) return this.miss();
+      const refusal = this.refusalOf(latest, request);
+      if (refusal !== undefined) {
+        this.options.onWarning(`redo: "${this.reference.host}/${this.repository}:rule-${ruleKey}": cache entry for "${request.target}" refused\n  ${refusal}\n  nothing it lists was built or hashed; the rule runs\n  hint: someone with push rights to the cache stored it; delete the tag`);
+        return this.miss();
+      }
+      proposal = latest.deps.map((d) => ({ path: d.path, mode: d.identity === null ? 'ifcreate' as const : 'ifchange' as const }));
     }
-    if (latest === undefined) return this.miss();
-    const identities = await request.identify(latest.deps.map((d) => ({ path: d.path, mode: d.identity === null ? 'ifcreate' : 'ifchange' })));
+    const identities = await request.identify(proposal);
     if (identities === undefined) return this.miss();
-    const deps = latest.deps.map((d, i) => ({ path: d.path, identity: identities[i] ?? null }));
+    const deps = proposal.map((d, i) => ({ path: d.path, identity: identities[i] ?? null }));
     const depsKey = RemoteCache.depsKey(ruleKey, deps);
-    const entry = depsKey === latest.depsKey ? latest : await this.readEntry(`deps-${depsKey}`);
-    if (entry === undefined || entry.depsKey !== depsKey || entry.target !== request.target) return this.miss();
+    const entry = await this.readEntry(`deps-${depsKey}`);
+    if (entry === undefined || entry.depsKey !== depsKey || entry.target !== request.target || entry.rule !== request.rule) return this.miss();
     const size = await this.client.fetchBlob(this.repository, entry.output.digest, request.outputPath, entry.output.size);
     if (size === undefined) return this.miss();
     this.counts.hits += 1;
-    return { deps: entry.deps };
+    return { deps };
+  }
+
+  /**
+   * Why an entry's dependency list may not be acted on here, or undefined when every item
+   * is harmless: a `$NAME` the local rule declares, a source, or a target with a cacheable rule.
+   */
+  private refusalOf(entry: Entry, request: { rule: string; ruleFor(path: string): string | undefined }): string | undefined {
+    if (!Array.isArray(entry.deps)) return 'it has no dependency list';
+    const declared = this.cacheableEnv(request.rule) ?? [];
+    for (const dep of entry.deps) {
+      if (typeof dep?.path !== 'string' || (dep.identity !== null && typeof dep.identity !== 'string')) return 'its dependency list is malformed';
+      if (dep.path.startsWith('$')) {
+        if (!declared.includes(dep.path.slice(1))) {
+          return `it lists the environment variable ${dep.path}, which "${request.rule}" does not declare (env=${declared.join(',')})`;
+        }
+        continue;
+      }
+      // A file's content hash in a tag is an oracle too (a short secret in `.env` can be
+      // guessed offline): only the project's visible files, and the system's /usr.
+      if (isAbsolute(dep.path) ? !dep.path.startsWith('/usr/') : dep.path.split('/').some((part) => part.startsWith('.'))) {
+        return `it lists "${dep.path}", ${isAbsolute(dep.path) ? 'a file outside the project' : 'a hidden file'}: its content would be hashed into the tag looked up`;
+      }
+      const rule = request.ruleFor(dep.path);
+      if (rule !== undefined && this.cacheableEnv(rule) === undefined) {
+        return `it lists "${dep.path}", whose rule "${rule}" is not cacheable: looking it up would run that rule`;
+      }
+    }
+    return undefined;
   }
 
   private miss(): undefined {

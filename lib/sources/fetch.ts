@@ -11,7 +11,7 @@ import { RedoError } from '../errors.js';
 import { checkFile, defaultPinAlgorithm, integrityOfFile, type Integrity } from './integrity.js';
 import type { SourceSpec } from './spec.js';
 import { withScratchFolder } from './scratch.js';
-import { findInStore, insertIntoStore } from './store.js';
+import { damagedEntryError, findInStore, insertIntoStore } from './store.js';
 
 /** Options for fetchSource and pinSource. */
 export interface FetchOptions {
@@ -78,7 +78,8 @@ function subjectOf(source: SourceSpec, options: FetchOptions): string {
  * Returns verified bytes for `source`. A project file (`integrity: project`) is returned
  * in place with its current sha256, uncached. A pinned `file:` source is always read
  * from the project and checked, so an edited file is a mismatch. With a warm cache: no network and no apt call,
- * the cached copy is re-hashed against the pin and returned. Otherwise the source is
+ * the cached copy is hashed against the pin (findInStore) and returned; a copy that
+ * does not match is dropped and fetched again, or, offline, is ERR_CACHE_DAMAGED. Otherwise the source is
  * downloaded into a scratch folder, hashed with ssri and compared with the pin BEFORE
  * anything else sees it, then inserted into the cache atomically.
  * Throws ERR_INTEGRITY_MISSING (no pin; nothing fetched), ERR_INTEGRITY_MISMATCH
@@ -103,12 +104,12 @@ export async function fetchSource(source: SourceSpec, options: FetchOptions): Pr
   }
   // A file: source is read from the project every time: the cache must not hide an edit.
   const cached = source.kind === 'file' ? undefined : await findInStore(options.cacheDir, wanted);
-  if (cached !== undefined) {
-    const check = await checkFile(cached, wanted);
-    if (check.matches) return { path: cached, integrity: wanted, wasCached: true };
-    // A damaged cache entry is not the source's fault: fetch it again below.
-  }
+  if (cached?.kind === 'hit') return { path: cached.path, integrity: wanted, wasCached: true };
+  // A damaged cache entry (dropped by findInStore) is not the source's fault: fetch it again below.
   if (options.isOffline === true) {
+    if (cached?.kind === 'damaged') {
+      throw damagedEntryError(subjectOf(source, options), wanted, cached, 'run once online to fetch the pinned bytes again, or check what writes into the cache folder');
+    }
     throw unreachable(source, options, 'offline mode, and the cache has no copy', []);
   }
   return withScratch(async (scratch) => {

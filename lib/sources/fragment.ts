@@ -325,7 +325,7 @@ function countMembers(entries: TarEntry[]): number {
 }
 
 /**
- * Refuses a write that would land outside the build folder through a symlink (one an
+ * Refuses a write that would land outside the build folder, by a name with `..` or through a symlink (one an
  * unpacked archive planted, say): every symlink that exists on the way is followed,
  * as copyFile, mkdir, tar and patch would follow it, and the real path must stay
  * inside the folder's real path. Throws ERR_BUILD_ESCAPE naming the spec, the step,
@@ -354,9 +354,14 @@ class BuildFolderGuard {
     const real = isLastFollowed ? realPathOf(join(realParent, basename(path))) : join(realParent, basename(path));
     const inside = relative(this.realDir, real);
     if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
+      // A name with `..` (a patch's target, say) escapes by itself: no symlink to blame.
+      const lexical = relative(this.dir, resolve(path));
+      const isOwnName = lexical === '..' || lexical.startsWith('../') || isAbsolute(lexical);
       throw new RedoError('ERR_BUILD_ESCAPE', `redo: "${this.spec.relativePath}": ${step} would write outside ${this.name}`, {
-        details: [`path: ${shown ?? relative(this.dir, path)}`, `leads to: ${real} (through a symlink)`],
-        hint: 'an earlier source unpacked a symlink there: unpack the archives into separate folders (`unpack: NAME`), or remove the link in the archive',
+        details: [`path: ${shown ?? relative(this.dir, path)}`, `leads to: ${real}${isOwnName ? ' (by its own "..")' : ' (through a symlink)'}`],
+        hint: isOwnName
+          ? 'the path climbs out of the folder by itself: fix the name (a patch\'s ---/+++ lines, its strip level or `dir`)'
+          : 'an earlier source unpacked a symlink there: unpack the archives into separate folders (`unpack: NAME`), or remove the link in the archive',
       });
     }
   }

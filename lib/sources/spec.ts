@@ -231,7 +231,8 @@ export function parseSpec(text: string, absolutePath: string, root: string): Spe
     if (source.kind === 'deb') {
       source.include = stringList(item, 'include', field, report, true);
       source.exclude = stringList(item, 'exclude', field, report, true);
-      const deliver = optionalString(item, 'deliver', field, report);
+      const deliverNode = item.get('deliver', true) as Node | undefined;
+      const deliver = deliverNode === undefined ? undefined : scalarText(deliverNode) ?? '';
       if (deliver !== undefined && deliver !== 'true' && deliver !== 'false') {
         report(`${field}.deliver`, item.get('deliver', true) as Node, 'must be true or false');
       }
@@ -367,7 +368,9 @@ function readPackageList(top: YAMLMap, report: Report, lineOf: (offset: number) 
     if (debArchPattern.test(architecture)) list.architecture = architecture;
     else report('architecture', top.get('architecture', true) as Node, `"${architecture}" is not a Debian architecture (like amd64 or arm64)`);
   }
-  const recommends = optionalString(top, 'recommends', '', report);
+  // A true/false field: the one place an unquoted boolean is what is meant.
+  const recommendsNode = top.get('recommends', true) as Node | undefined;
+  const recommends = recommendsNode === undefined ? undefined : scalarText(recommendsNode) ?? '';
   if (recommends !== undefined && recommends !== 'true' && recommends !== 'false') report('recommends', top.get('recommends', true) as Node, 'must be true or false');
   list.isRecommendsWanted = recommends === 'true';
   return list;
@@ -429,10 +432,33 @@ function requiredString(map: YAMLMap, key: string, prefix: string, report: Repor
   return optionalString(map, key, prefix, report);
 }
 
+/**
+ * Why an unquoted value that other YAML readers (the 1.2 core schema: image
+ * descriptions, editors, linters) read as a boolean or as a number they cannot hold
+ * must be quoted here, or undefined. Specs read every value as text, so `build: [true]`
+ * would run the command "true" and `version: 1e400` would be a version that other
+ * tools read as Infinity.
+ */
+function ambiguousTextProblem(node: Node | undefined | null): string | undefined {
+  if (node === undefined || node === null || !isScalar(node) || node.type !== 'PLAIN' || typeof node.value !== 'string') return undefined;
+  const text = node.value;
+  if (/^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/.test(text)) return `"${text}" reads as a boolean in YAML; quote it ("${text}") if the text is meant`;
+  if (/^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$/.test(text)) return `"${text}" reads as a number YAML cannot hold as text; quote it`;
+  if (/^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/.test(text) && !Number.isFinite(Number(text))) {
+    return `"${text}" reads as a number too large for YAML (${Number(text)}); quote it`;
+  }
+  return undefined;
+}
+
 function optionalString(map: YAMLMap, key: string, prefix: string, report: Report): string | undefined {
   const node = map.get(key, true) as Node | undefined;
   if (node === undefined) return undefined;
   const field = `${prefix}${prefix ? '.' : ''}${key}`;
+  const ambiguity = ambiguousTextProblem(node);
+  if (ambiguity !== undefined) {
+    report(field, node, ambiguity);
+    return undefined;
+  }
   const value = scalarText(node);
   if (value === undefined) {
     report(field, node, 'must be a single value, not a list or map');
@@ -456,7 +482,9 @@ function stringList(map: YAMLMap, key: string, prefix: string, report: Report, i
   const values: string[] = [];
   node.items.forEach((item, index) => {
     const value = scalarText(item as Node);
-    if (value === undefined || value.trim() === '') report(`${field}[${index}]`, item as Node, 'must be a non-empty string');
+    const ambiguity = ambiguousTextProblem(item as Node);
+    if (ambiguity !== undefined) report(`${field}[${index}]`, item as Node, ambiguity);
+    else if (value === undefined || value.trim() === '') report(`${field}[${index}]`, item as Node, 'must be a non-empty string');
     else values.push(value);
   });
   return values;

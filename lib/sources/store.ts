@@ -1,12 +1,14 @@
 /** The content-addressed download cache: a thin wrapper over cacache (its only importer). */
 
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import cacache from 'cacache';
-import { algorithmOf, type Integrity } from './integrity.js';
+import { RedoError } from '../errors.js';
+import { algorithmOf, checkFile, parseIntegrity, type Integrity } from './integrity.js';
+import { holdTemporary } from './scratch.js';
 
 /**
  * The cache folder: `$REDO_TS_CACHE` when set and non-empty, else `~/.cache/redo-ts`.
@@ -18,25 +20,76 @@ export function cacheDirFrom(env: NodeJS.ProcessEnv): string {
   return join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.cache', 'redo-ts');
 }
 
+let insertCount = 0;
+
+/**
+ * Runs one cacache insert with its temporary files in a folder of their own,
+ * `CACHE/tmp/redo-ts-PID-N/` (cacache's tmpPrefix may name a subfolder), removed when the
+ * insert ends and, should the process be signalled meanwhile, on SIGINT/SIGTERM/SIGHUP:
+ * an interrupted insert leaves no partial file in the cache.
+ */
+async function withInsertFolder<T>(cacheDir: string, insert: (tmpPrefix: string) => Promise<T>): Promise<T> {
+  insertCount += 1;
+  const name = `redo-ts-${process.pid}-${insertCount}`;
+  const folder = join(cacheDir, 'tmp', name);
+  const release = holdTemporary(folder);
+  try {
+    return await insert(`${name}/part`);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+    release();
+  }
+}
+
 /** Index key of a source in the cache: the pin itself, so equal pins share one copy. */
 function keyOf(integrity: Integrity): string {
   return `redo-ts:source:${integrity}`;
 }
 
+/** What a checked look-up of a pinned entry found. */
+export type StoreLookup =
+  | { kind: 'hit'; path: string }
+  | { kind: 'absent' }
+  /** The cached bytes hash to `found`, not to the pin: the entry was dropped (index line and content file). */
+  | { kind: 'damaged'; path: string; found: Integrity };
+
 /**
- * Path of the cached bytes pinned by `integrity`, or undefined when the cache has none.
- * The file is shared and must be treated as read-only. Does not re-hash it: callers
- * verify before use.
+ * Looks up the bytes pinned by `integrity` and proves them: the content file is hashed
+ * with the pin's algorithm before its path is returned (`hit`). A file that hashes to
+ * anything else is `damaged`: its index entry and content file are removed, so a later
+ * insertIntoStore writes fresh bytes instead of keeping the bad ones (cacache never
+ * overwrites an existing content file). The returned file is shared and read-only.
  */
-export async function findInStore(cacheDir: string, integrity: Integrity): Promise<string | undefined> {
+export async function findInStore(cacheDir: string, integrity: Integrity): Promise<StoreLookup> {
   const info = await cacache.get.info(cacheDir, keyOf(integrity));
-  if (!info) return undefined;
+  if (!info) return { kind: 'absent' };
+  let check: { matches: boolean; found: Integrity };
   try {
-    await stat(info.path);
-    return info.path;
-  } catch {
-    return undefined;
+    check = await checkFile(info.path, integrity);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
+    throw cause;
   }
+  if (check.matches) return { kind: 'hit', path: info.path };
+  await dropEntry(cacheDir, keyOf(integrity), info.path);
+  return { kind: 'damaged', path: info.path, found: check.found };
+}
+
+/** Removes `key`'s index entry and the content file at `path` (a damaged entry). */
+async function dropEntry(cacheDir: string, key: string, path: string): Promise<void> {
+  await cacache.rm.entry(cacheDir, key);
+  await rm(path, { force: true });
+}
+
+/**
+ * The error for a damaged cache entry that nothing can replace (offline): names the
+ * entry's file, the wanted and the found hash, and says the entry was dropped.
+ */
+export function damagedEntryError(subject: string, wanted: Integrity, lookup: { path: string; found: Integrity }, hint: string): RedoError {
+  return new RedoError('ERR_CACHE_DAMAGED', `${subject}: the cached copy does not match its pin`, {
+    details: [`entry:  ${lookup.path}`, `wanted: ${wanted}`, `found:  ${lookup.found}`, 'the damaged copy was dropped from the cache; nothing was built'],
+    hint,
+  });
 }
 
 /**
@@ -46,39 +99,86 @@ export async function findInStore(cacheDir: string, integrity: Integrity): Promi
  * entry. `origin` (a URL) is kept in the index entry's metadata for humans.
  */
 export async function insertIntoStore(cacheDir: string, integrity: Integrity, path: string, origin: string): Promise<string> {
-  const options = { integrity, algorithms: [algorithmOf(integrity)], metadata: { origin } };
   const { size } = await stat(path);
-  if (size === 0) {
-    // cacache's write stream rejects an empty input, so empty files go in as a buffer.
-    await cacache.put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
-  } else {
-    await pipeline(createReadStream(path), cacache.put.stream(cacheDir, keyOf(integrity), options));
-  }
-  const stored = await findInStore(cacheDir, integrity);
-  if (stored === undefined) throw new Error(`cache entry for ${integrity} vanished after insert`);
-  return stored;
+  await withInsertFolder(cacheDir, async (tmpPrefix) => {
+    const options = { integrity, algorithms: [algorithmOf(integrity)], metadata: { origin }, tmpPrefix };
+    if (size === 0) {
+      // cacache's write stream rejects an empty input, so empty files go in as a buffer.
+      await cacache.put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
+    } else {
+      await pipeline(createReadStream(path), cacache.put.stream(cacheDir, keyOf(integrity), options));
+    }
+  });
+  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  if (!info) throw new Error(`cache entry for ${integrity} vanished after insert`);
+  return info.path;
 }
 
 /**
  * Path and metadata of the cached file stored under `key` (a namespaced key such as
  * `redo-ts:debian-effects:HEX`, for derived data rather than pinned sources), or
- * undefined. Shared, read-only; cacache verified it when it was written.
+ * undefined. The content is hashed against the integrity its index entry records before
+ * the path is returned; a file that differs is dropped and reported as absent (derived
+ * data is made again). Shared, read-only.
  */
 export async function findKeyedInStore(cacheDir: string, key: string): Promise<{ path: string; metadata: unknown } | undefined> {
   const info = await cacache.get.info(cacheDir, key);
   if (!info) return undefined;
+  const recorded = parseIntegrity(String(info.integrity));
+  let isIntact = false;
   try {
-    await stat(info.path);
-    return { path: info.path, metadata: info.metadata };
-  } catch {
+    isIntact = recorded !== undefined && (await checkFile(info.path, recorded)).matches;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw cause;
+  }
+  if (!isIntact) {
+    await dropEntry(cacheDir, key, info.path);
     return undefined;
   }
+  return { path: info.path, metadata: info.metadata };
 }
 
 /** Stores the file at `path` under `key` with `metadata`, atomically; returns the cached path. */
 export async function insertKeyedIntoStore(cacheDir: string, key: string, path: string, metadata: unknown): Promise<string> {
-  await pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { metadata }));
-  const stored = await findKeyedInStore(cacheDir, key);
-  if (stored === undefined) throw new Error(`cache entry ${key} vanished after insert`);
-  return stored.path;
+  await withInsertFolder(cacheDir, (tmpPrefix) => pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { metadata, tmpPrefix })));
+  const info = await cacache.get.info(cacheDir, key);
+  if (!info) throw new Error(`cache entry ${key} vanished after insert`);
+  return info.path;
+}
+
+/** One damaged entry found by verifyStore. */
+export interface DamagedEntry {
+  key: string;
+  path: string;
+  wanted: string;
+  /** What the content hashes to now; `missing` when the content file is gone. */
+  found: string;
+}
+
+/**
+ * Checks every entry of the cache (`redo-ts cache verify`): each content file is hashed
+ * with the algorithm of the hash it is stored under (a pinned source's key is its pin,
+ * so the pin is what it is checked against; derived entries against their index
+ * integrity). Damaged or missing entries are dropped. Returns how many entries were
+ * checked and the damaged ones, sorted by key.
+ */
+export async function verifyStore(cacheDir: string): Promise<{ checkedCount: number; damaged: DamagedEntry[] }> {
+  const entries = Object.values(await cacache.ls(cacheDir)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const damaged: DamagedEntry[] = [];
+  for (const entry of entries) {
+    const pinned = entry.key.startsWith('redo-ts:source:') ? entry.key.slice('redo-ts:source:'.length) : String(entry.integrity);
+    const wanted = parseIntegrity(pinned);
+    let found: string;
+    try {
+      found = wanted === undefined ? `unreadable integrity ${pinned}` : (await checkFile(entry.path, wanted)).found;
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
+      found = 'missing';
+    }
+    if (found === wanted) continue;
+    damaged.push({ key: entry.key, path: entry.path, wanted: pinned, found });
+    await dropEntry(cacheDir, entry.key, entry.path);
+  }
+  return { checkedCount: entries.length, damaged };
 }

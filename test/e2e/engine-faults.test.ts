@@ -315,7 +315,8 @@ describe('108-faults', () => {
     writeFileSync(rig.path('.redo/db'), '');
     const replaced = await rig.run(['gen.out']);
     expect(replaced.code).toBe(6);
-    expect(replaced.stderr).toContain('redo: ".redo/db": the target records folder is not a folder\n');
+    expect(replaced.stderr).toContain('redo: ".redo/db": the target records folder is not a folder\n  found: .redo/db is a file (or another non-folder), where the records folder belongs\n');
+    expect(replaced.stderr).not.toContain('without .redo/db');
   });
 
   it('a first run killed after making .redo/db but before .redo/VERSION is carried on', async () => {

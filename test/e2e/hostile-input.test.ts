@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isRedoError } from '../../lib/errors.js';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import { integrityOfBytes } from '../../lib/sources/integrity.js';
 import { cliEnvironment, repoRoot, runCli, startCli, type RigResult } from '../helpers/rig.js';
+import { startHostileRegistry, type HostileRegistry } from '../helpers/hostile-registry.js';
+import { onBaseFixture } from '../helpers/registry-fixtures.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -156,6 +158,7 @@ describe('14: every tar that enters an image passes one check, and a refused ima
     ['a hardlink to a later member', rawTar([{ name: 'a', type: '1', link: 'b' }, { name: 'b', content: 'x' }]), 'member "a" is a hardlink'],
     ['a block device', rawTar([{ name: 'disk', type: '4', major: 8 }]), 'evil.tar": member "disk" is a block-device, which an image layer may not hold'],
     ['a path stored twice', rawTar([{ name: 'x', content: 'one' }, { name: './x', content: 'two' }]), 'member "x" is stored twice'],
+    ['an absolute name (issue 18)', rawTar([{ name: '/etc/', type: '5' }, { name: '/etc/evil', content: 'x' }]), 'evil.tar": member "/etc/" has an absolute name'],
     ['a short file that is not a tar', Buffer.from('just some text\n'), 'evil.tar": not a tar archive'],
     ['a tar without its end marker', rawTar([{ name: 'x', content: 'one' }]).subarray(0, 1024), 'evil.tar": not a tar archive'],
   ])('%s', async (_, evil, message) => {
@@ -309,6 +312,18 @@ describe('13: no copy, unpack or patch step follows a symlink out of the build f
     expect(readFileSync(join(outside, 'f'), 'utf8')).toBe('old\n');
   });
 
+  it('a patch whose own target climbs out with ".." says so, not "through a symlink" (issue 18)', async () => {
+    const p = project({
+      'fix.patch': '--- a/../../escape\n+++ b/../../escape\n@@ -0,0 +1 @@\n+pwned\n',
+      'targets/evil.spec.yaml': spec([], ['  - {url: "file:fix.patch", integrity: project}']).replace('sources:\n', ''),
+    });
+    const result = await p.run(['targets/evil.fragment.tar']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "targets/evil.spec.yaml": patch "fix.patch" would write outside the build folder\n  path: ../../escape\n');
+    expect(result.stderr).toMatch(/ {2}leads to: \S+ \(by its own ".."\)\n/);
+    expect(result.stderr).not.toContain('through a symlink');
+  });
+
   it('a build-requires fragment cannot write through a link an earlier one put in $SYSROOT', async () => {
     const outside = scratch('outside');
     const p = project({
@@ -439,4 +454,53 @@ describe('11: downloads are capped, report progress when long, and leave no part
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
   }, 30_000);
+});
+
+describe('a hostile registry serving a pinned base image (issue 18)', () => {
+  let hostile: HostileRegistry | undefined;
+  afterEach(async () => {
+    await hostile?.stop();
+    hostile = undefined;
+  });
+
+  /** Fixture 602 with its base pinned to the hostile registry's image, and an empty cache. */
+  function onHostileBase(registry: HostileRegistry): { dir: string; cache: string } {
+    const copy = onBaseFixture(registry.address);
+    made.push(copy.dir);
+    const description = join(copy.dir, 'image.yaml');
+    writeFileSync(description, readFileSync(description, 'utf8').replace(/^base: .*$/m, `base: ${registry.address}/${registry.repository}@${registry.manifestDigest}`));
+    return { dir: copy.dir, cache: join(copy.dir, '.cache') };
+  }
+
+  it('an endless body for a 727-byte layer is cut off at 728 bytes: the build fails and leaves nothing in the cache', async () => {
+    hostile = await startHostileRegistry({ kind: 'endless-blob', intervalMs: 0 });
+    const p = onHostileBase(hostile);
+    const result = await runCli(p.dir, ['image.tar'], { env: { REDO_TS_CACHE: p.cache } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`redo: "${hostile.address}/${hostile.repository}@${hostile.layerDigest}": the blob the registry sent is longer than its descriptor says\n  wanted: ${hostile.layerDigest} (727 bytes)\n`);
+    expect(hostile.sentBytes()).toBeLessThan(64 * 1024 * 1024);
+    expect(readdirSync(join(p.cache, 'tmp'))).toEqual([]);
+    expect(existsSync(join(p.dir, 'image.tar'))).toBe(false);
+  }, 60_000);
+
+  it('SIGTERM during a base layer download removes the partial file from the cache', async () => {
+    hostile = await startHostileRegistry({ kind: 'endless-blob', intervalMs: 50 });
+    const p = onHostileBase(hostile);
+    const child = startCli(p.dir, ['image.tar'], { env: { REDO_TS_CACHE: p.cache } });
+    const exited = once(child, 'exit');
+    const partials = (): string[] => (existsSync(join(p.cache, 'tmp')) ? readdirSync(join(p.cache, 'tmp')) : []);
+    try {
+      const deadline = Date.now() + 30_000;
+      // The layer's own partial file (the manifest and config went in before it).
+      const layerPartial = `-${hostile.layerDigest.slice(7, 23)}`;
+      while (!partials().some((name) => name.endsWith(layerPartial)) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+      expect(partials().some((name) => name.startsWith('base-') && name.endsWith(layerPartial))).toBe(true);
+      child.kill('SIGTERM');
+      const [code, signal] = (await exited) as [number | null, string | null];
+      expect(code !== 0 || signal !== null).toBe(true);
+      expect(partials()).toEqual([]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  }, 60_000);
 });

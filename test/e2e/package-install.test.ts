@@ -2,7 +2,7 @@
 // (offline, from the unpacked `npm pack` tarball), `redo-ts init`, `redo-ts image.tar`,
 // podman runs it; the redo commands work through npm's bin symlinks.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,20 @@ describe('redo-ts installed into another project', () => {
     const started = podman.podman(['run', ...podman.runArgs, 'localhost/my-image:latest']);
     expect(started.status, started.stderr).toBe(0);
     expect(started.stdout).toBe('Hello from an image built by redo-ts!\n');
+  });
+
+  it('a read-only installation builds: shared rules are compiled into the project\'s .redo/, never into the package', () => {
+    const packageDir = join(scratch, 'package');
+    rmSync(join(packageDir, 'rules', '.redo'), { recursive: true, force: true });
+    rmSync(join(project, '.redo', 'ts'), { recursive: true, force: true });
+    // A private mount namespace where the package is mounted read-only, as in a CI image
+    // or a root-owned global install (root ignores file modes, so chmod would prove nothing).
+    const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"';
+    const build = run('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', script, 'sh', packageDir, 'redo-ts', '-f', 'image.tar']);
+    expect(build.stderr).not.toMatch(/^redo: /m);
+    expect(build.status).toBe(0);
+    expect(existsSync(join(packageDir, 'rules', '.redo'))).toBe(false);
+    expect(readdirSync(join(project, '.redo', 'ts', 'shared')).some((name) => name.startsWith('default.tar.do.ts.'))).toBe(true);
   });
 
   it('the redo commands work through the bin symlinks, in and out of rules', () => {

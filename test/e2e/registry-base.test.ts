@@ -1,12 +1,14 @@
 // Pinned base images: an image pushed to a loopback registry becomes the base of another,
 // pinned by digest with `redo-ts pin`, fetched once into the cache and run with podman.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProjectCopy } from '../helpers/project-copy.js';
 import { createPrivatePodman, freePort, hasTool, runTool, startRegistry, type LoopbackRegistry, type PrivatePodman } from '../helpers/clients.js';
 import { blobActions, layoutDigest, onBaseFixture, registryFixture } from '../helpers/registry-fixtures.js';
+import { integrityOfDigest, poisonCacheEntry } from '../helpers/cache-poisoner.js';
 
 const missing = ['docker-registry', 'skopeo', 'podman', 'runc'].filter((t) => !hasTool(t));
 if (missing.length > 0) console.warn(`registry base image tests skipped: not installed: ${missing.join(', ')} (.ci/run installs them)`);
@@ -87,6 +89,23 @@ describeIf('base: REGISTRY/REPO@sha256:…', () => {
     expect(result.stderr).not.toContain('cannot reach');
     expect(result.status).toBe(0);
     expect(clone.sha256('image.tar')).toBe(upper.sha256('image.tar'));
+  });
+
+  it('a cached base layer whose bytes were changed is dropped and fetched again: the image holds the pinned layer, and verify agrees', async () => {
+    const layers = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(base.dir, 'image.oci.tar')}:latest`]).stdout).Layers as string[];
+    const entry = poisonCacheEntry(cache, integrityOfDigest(layers[1]!));
+    const clone = onBaseFixture(registry.address);
+    copies.push(clone);
+    writeFileSync(join(clone.dir, 'image.yaml'), readFileSync(join(upper.dir, 'image.yaml')));
+    const result = await clone.redo(['image.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(result.status).toBe(0);
+    expect(clone.sha256('image.tar')).toBe(upper.sha256('image.tar'));
+    expect(`sha256:${createHash('sha256').update(readFileSync(entry)).digest('hex')}`).toBe(layers[1]);
+    // verify rebuilds through the same cache: a changed entry must not make it agree with itself.
+    poisonCacheEntry(cache, integrityOfDigest(layers[0]!));
+    const verified = await clone.redo(['verify', 'image.tar'], { env: { REDO_TS_CACHE: cache } });
+    expect(verified.stdout).toMatch(/^identical: image\.tar sha256:[0-9a-f]{64}\n$/);
+    expect(verified.status).toBe(0);
   });
 
   it('a base blob whose bytes were altered in the registry is refused and nothing is built', async () => {

@@ -68,3 +68,84 @@ describeIf('a cacheable sh rule with a declared environment input', () => {
     expect(ran(fifth)).toBe('ran input.out\n');
   });
 });
+
+describeIf('a remote cache entry cannot steer the build (issue 18)', () => {
+  let registry: LoopbackRegistry;
+  const copies: ProjectCopy[] = [];
+  // One rule for attacker and victim (its bytes are in the key); ATTACK makes the
+  // attacker's build record what it wants the victim to act on.
+  const rule = [
+    '# redo-ts: cacheable env=GREETING',
+    'redo-ifchange "$2.txt"',
+    'case "${ATTACK:-}" in',
+    '  rule) redo-ifchange evil.side ;;',
+    '  env) redo-ifchange-env SECRET_TOKEN ;;',
+    '  file) redo-ifchange .secret ;;',
+    'esac',
+    'echo "ran $1" >> run.log',
+    'printf \'%s: \' "${GREETING:-none}" > "$3"',
+    'cat "$2.txt" >> "$3"',
+    '',
+  ].join('\n');
+  const fresh = (): ProjectCopy => {
+    const project = copyFixture('604-cacheable-rule');
+    copies.push(project);
+    writeFileSync(join(project.dir, 'default.out.do'), rule);
+    writeFileSync(join(project.dir, 'evil.side.do'), 'echo "evil.side ran" >> evil.log\necho side > "$3"\n');
+    return project;
+  };
+  const read = (project: ProjectCopy, name: string): string => (existsSync(join(project.dir, name)) ? readFileSync(join(project.dir, name), 'utf8') : '');
+  const cacheEnv = (): NodeJS.ProcessEnv => ({ GREETING: 'hi', REDO_TS_REMOTE_CACHE: `${registry.address}/steer/cache` });
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    for (const project of copies) project.remove();
+  });
+
+  it('an entry listing a target whose rule is not cacheable is refused: that rule never runs, even read-only', async () => {
+    const attacker = fresh();
+    const pushed = await attacker.redo(['input.out'], { env: { ...cacheEnv(), ATTACK: 'rule' } });
+    expect(pushed.status).toBe(0);
+    expect(read(attacker, 'evil.log')).toBe('evil.side ran\n');
+    const victim = fresh();
+    const result = await victim.redo(['input.out'], { env: { ...cacheEnv(), REDO_TS_REMOTE_CACHE_READONLY: '1' } });
+    expect(result.status).toBe(0);
+    expect(read(victim, 'evil.log')).toBe('');
+    expect(result.stderr).toContain(`cache entry for "input.out" refused\n  it lists "evil.side", whose rule "evil.side.do" is not cacheable: looking it up would run that rule\n`);
+    expect(result.stderr).toContain('redo  input.out  (no previous build)\n');
+    expect(read(victim, 'run.log')).toBe('ran input.out\n');
+  });
+
+  it('an entry listing an undeclared $NAME is refused: its value is never hashed into a tag, so a guess is not confirmed', async () => {
+    const attacker = fresh();
+    writeFileSync(join(attacker.dir, 'input.txt'), 'oracle\n');
+    // The attacker guesses the victim's secret and files an entry under the key the guess gives.
+    const pushed = await attacker.redo(['input.out'], { env: { ...cacheEnv(), ATTACK: 'env', SECRET_TOKEN: 'hunter2' } });
+    expect(pushed.status).toBe(0);
+    const victim = fresh();
+    writeFileSync(join(victim.dir, 'input.txt'), 'oracle\n');
+    const result = await victim.redo(['input.out'], { env: { ...cacheEnv(), SECRET_TOKEN: 'hunter2', REDO_TS_REMOTE_CACHE_READONLY: '1' } });
+    expect(result.status).toBe(0);
+    expect(result.stderr).not.toContain('from cache');
+    expect(result.stderr).toContain('it lists the environment variable $SECRET_TOKEN, which "default.out.do" does not declare (env=GREETING,SOURCE_DATE_EPOCH)\n');
+    expect(read(victim, 'run.log')).toBe('ran input.out\n');
+  });
+
+  it('an entry listing a hidden file is refused: its content is never hashed into a tag', async () => {
+    const attacker = fresh();
+    writeFileSync(join(attacker.dir, 'input.txt'), 'hidden\n');
+    writeFileSync(join(attacker.dir, '.secret'), 'PIN=4711\n');
+    const pushed = await attacker.redo(['input.out'], { env: { ...cacheEnv(), ATTACK: 'file' } });
+    expect(pushed.status).toBe(0);
+    const victim = fresh();
+    writeFileSync(join(victim.dir, 'input.txt'), 'hidden\n');
+    writeFileSync(join(victim.dir, '.secret'), 'PIN=4711\n');
+    const result = await victim.redo(['input.out'], { env: { ...cacheEnv(), REDO_TS_REMOTE_CACHE_READONLY: '1' } });
+    expect(result.status).toBe(0);
+    expect(result.stderr).not.toContain('from cache');
+    expect(result.stderr).toContain('it lists ".secret", a hidden file: its content would be hashed into the tag looked up\n');
+  });
+});

@@ -1,6 +1,6 @@
 /** End to end: specs with http(s) sources from a loopback server, file: sources, deb: packages from a warm cache. */
 
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { findInStore, insertIntoStore } from '../../lib/sources/store.js';
 import { projectInputsOf } from '../../lib/sources/provenance.js';
 import { loadSpec } from '../../lib/sources/spec.js';
 import { fixturePackage, makeFixtureDeb, makeUnsafeDeb } from '../fixtures/402-deb-package/make-deb.js';
+import { contentPathOf, poisonCacheEntry } from '../helpers/cache-poisoner.js';
 
 const repo = resolve(__dirname, '../..');
 const cli = join(repo, 'bin/redo-ts.js');
@@ -181,8 +182,8 @@ describe('http and file: sources', () => {
       '  hint: change the pin (redo-ts pin --update) only if the upstream file was meant to change',
     ].join('\n'));
     expect(existsSync(out)).toBe(false);
-    expect(await findInStore(cache, want)).toBeUndefined();
-    expect(await findInStore(cache, integrityOfBytes(Buffer.from('tampered\n')))).toBeUndefined();
+    expect((await findInStore(cache, want)).kind).toBe('absent');
+    expect((await findInStore(cache, integrityOfBytes(Buffer.from('tampered\n')))).kind).toBe('absent');
   });
 
   it('an edited pinned file: source is a mismatch even when the cache holds the pinned bytes', async () => {
@@ -190,11 +191,87 @@ describe('http and file: sources', () => {
     const pin = integrityOfBytes(Buffer.from('v1\n'));
     const spec = writeSpec('tool', `name: tool\nversion: "1"\nsources:\n  - url: file:src/vendored.txt\n    integrity: ${pin}\n`);
     await buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache });
-    expect(await findInStore(cache, pin)).toBeDefined();
+    expect((await findInStore(cache, pin)).kind).toBe('hit');
     writeFileSync(join(project, 'src/vendored.txt'), 'v2\n');
     const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache }));
     expect(error.code).toBe('ERR_INTEGRITY_MISMATCH');
     expect(error.details.slice(0, 2)).toEqual([`wanted: ${pin}`, `found:  ${integrityOfBytes(Buffer.from('v2\n'))}`]);
+  });
+
+  it('a cached http: source whose bytes were changed is dropped and fetched again; the fragment holds the pinned bytes', async () => {
+    const good = Buffer.from('#!/bin/sh\necho the pinned tool\n');
+    served.set('/t.tar', good);
+    writeFileSync(join(project, 'src/local.txt'), 'local\n');
+    const want = integrityOfBytes(good);
+    const spec = writeSpec('tool', toolSpec(`http://127.0.0.1:${port}/t.tar`, want));
+    const first = await buildFragment(spec, join(project, 'a.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    const poisoned = Buffer.from('#!/bin/sh\necho an evil tool!\n');
+    poisonCacheEntry(cache, want, () => poisoned);
+    const before = requests.length;
+    const second = await buildFragment(spec, join(project, 'b.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    expect(requests.length).toBe(before + 1);
+    expect(second.diffId).toBe(first.diffId);
+    expect(readFileSync(join(project, 'b.tar')).includes(poisoned)).toBe(false);
+    expect(readFileSync(contentPathOf(cache, want))).toEqual(good);
+  });
+
+  it('offline, a changed cached http: source fails naming the entry, the wanted and the found hash, and is dropped', async () => {
+    const good = Buffer.from('the pinned bytes\n');
+    served.set('/t.tar', good);
+    writeFileSync(join(project, 'src/local.txt'), 'local\n');
+    const want = integrityOfBytes(good);
+    const url = `http://127.0.0.1:${port}/t.tar`;
+    const spec = writeSpec('tool', toolSpec(url, want));
+    await buildFragment(spec, join(project, 'a.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    const entry = poisonCacheEntry(cache, want, () => Buffer.from('other bytes\n'));
+    const error = await failure(buildFragment(spec, join(project, 'b.tar'), { cacheDir: cache, isOffline: true, env: { PATH: process.env.PATH } }));
+    expect(error.code).toBe('ERR_CACHE_DAMAGED');
+    expect(error.render()).toBe([
+      `redo: "targets/tool.spec.yaml": source "${url}": the cached copy does not match its pin`,
+      `  entry:  ${entry}`,
+      `  wanted: ${want}`,
+      `  found:  ${integrityOfBytes(Buffer.from('other bytes\n'))}`,
+      '  the damaged copy was dropped from the cache; nothing was built',
+      '  hint: run once online to fetch the pinned bytes again, or check what writes into the cache folder',
+    ].join('\n'));
+    expect(existsSync(join(project, 'b.tar'))).toBe(false);
+    expect(existsSync(entry)).toBe(false);
+    expect((await findInStore(cache, want)).kind).toBe('absent');
+  });
+
+  it('`redo-ts cache verify` hashes every entry, lists and drops the damaged ones, and exits 1 until the cache is clean', async () => {
+    const good = [Buffer.from('one\n'), Buffer.from('two\n'), Buffer.from('three\n')];
+    const pins: Integrity[] = [];
+    for (const [i, bytes] of good.entries()) {
+      const file = join(project, `f${i}`);
+      writeFileSync(file, bytes);
+      pins.push(integrityOfBytes(bytes));
+      await insertIntoStore(cache, pins[i]!, file, `test ${i}`);
+    }
+    const entry = poisonCacheEntry(cache, pins[1]!, () => Buffer.from('not two\n'));
+    const result = await runCli(['cache', 'verify']);
+    expect(result.stdout).toBe(`damaged redo-ts:source:${pins[1]}\n  entry:  ${entry}\n  wanted: ${pins[1]}\n  found:  ${integrityOfBytes(Buffer.from('not two\n'))}\n`);
+    expect(result.stderr).toBe(`redo-ts cache: 3 entries checked in ${cache}, 1 damaged and dropped (a build fetches them again)\n`);
+    expect(result.status).toBe(1);
+    const again = await runCli(['cache', 'verify']);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toBe(`redo-ts cache: 2 entries checked in ${cache}, 0 damaged\n`);
+    expect(again.status).toBe(0);
+    expect((await findInStore(cache, pins[0]!)).kind).toBe('hit');
+  });
+
+  it('a vendored file:src/X.tar source is not reported, run after run, as a file the image rule could build (issue 18)', async () => {
+    const vendored = execFileSync('tar', ['-C', project, '-cf', '-', 'package.json']);
+    writeFileSync(join(project, 'src/vendor.tar'), vendored);
+    writeSpec('tool', `name: tool\nversion: "1"\nsources:\n  - url: file:src/vendor.tar\n    integrity: project\n    unpack: true\nbuild:\n  - install -D -m 0644 package.json "$DESTDIR/opt/tool/package.json"\n`);
+    const first = await runCli(['targets/tool.fragment.tar']);
+    expect(first.status).toBe(0);
+    expect(first.stderr).not.toContain('treating it as a source');
+    writeFileSync(join(project, 'extra.txt'), 'a new vendored file\n');
+    writeFileSync(join(project, 'src/vendor.tar'), execFileSync('tar', ['-C', project, '-cf', '-', 'package.json', 'extra.txt']));
+    const second = await runCli(['targets/tool.fragment.tar']);
+    expect(second.status).toBe(0);
+    expect(second.stderr).not.toContain('treating it as a source');
   });
 
   it('a missing integrity says to run redo-ts pin, before downloading anything', async () => {
@@ -359,6 +436,20 @@ ${extra}`;
       kind: 'deb', name: fixturePackage.name, version: fixturePackage.version, integrity,
       isProjectFile: false, url: `deb:${fixturePackage.name}=${fixturePackage.version}`, spec: 'targets/fixture.spec.yaml', role: 'source',
     }]);
+  });
+
+  it('a cached .deb replaced by a rebuilt package with the same control fields is refused offline, naming wanted and found', async () => {
+    const deb = makeFixtureDeb(base, 'xz');
+    const integrity = await seedCache(deb);
+    // The same package, name, version and architecture, rebuilt (another compressor): other bytes.
+    const rebuilt = readFileSync(makeFixtureDeb(join(base, 'rebuilt'), 'zstd'));
+    const entry = poisonCacheEntry(cache, integrity, () => rebuilt);
+    const spec = writeSpec('fixture', debSpec(integrity));
+    const out = join(project, 'fixture.tar');
+    const error = await failure(buildFragment(spec, out, { cacheDir: cache, isOffline: true, env: { PATH: '/nonexistent' } }));
+    expect(error.code).toBe('ERR_CACHE_DAMAGED');
+    expect(error.details.slice(0, 3)).toEqual([`entry:  ${entry}`, `wanted: ${integrity}`, `found:  ${integrityOfBytes(rebuilt)}`]);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('include keeps the listed files and their parent folders; a filtered-out hardlink target becomes a copy', async () => {

@@ -1,26 +1,41 @@
-/** `redo-ts cache add FILE.deb...`: import packages into the download cache for offline and air-gapped builds. */
+/** `redo-ts cache add FILE.deb...` (import packages for offline and air-gapped builds) and `redo-ts cache verify` (check every entry). */
 
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
 import { addDebsToCache } from '../../sources/debian/fetch.js';
-import { cacheDirFrom } from '../../sources/store.js';
+import { cacheDirFrom, verifyStore } from '../../sources/store.js';
 
 const usage = `usage: redo-ts cache add FILE.deb...
+       redo-ts cache verify
 
 Puts each .deb into the content-addressed download cache ($REDO_TS_CACHE, else
 ~/.cache/redo-ts) under its sha256 integrity, which is what lock files and deb:
 pins name, so a build finds it without apt or a network. Prints each package's
 name, version, architecture and integrity. A build still checks the bytes against
-the lock and the package's control fields before using them.`;
+the lock and the package's control fields before using them.
+
+verify hashes every entry of the cache against the hash it is stored under (a
+source's pin; a derived entry's recorded integrity), drops the ones that differ or
+whose file is gone, and prints them with the wanted and found hash. Exit status 1
+when it dropped any.`;
 
 const command: Command = {
-  summary: 'import .deb files into the download cache (cache add FILE.deb...) for offline builds',
+  summary: 'import .deb files into the download cache (cache add FILE.deb...), or check every entry (cache verify)',
   usage,
   async run(args, io) {
     const [action, ...files] = args;
+    if (action === 'verify' && files.length === 0) {
+      const cacheDir = cacheDirFrom(io.env);
+      const { checkedCount, damaged } = await verifyStore(cacheDir);
+      for (const entry of damaged) {
+        io.stdout.write(`damaged ${entry.key}\n  entry:  ${entry.path}\n  wanted: ${entry.wanted}\n  found:  ${entry.found}\n`);
+      }
+      io.stderr.write(`redo-ts cache: ${checkedCount} entr${checkedCount === 1 ? 'y' : 'ies'} checked in ${cacheDir}, ${damaged.length} damaged${damaged.length > 0 ? ' and dropped (a build fetches them again)' : ''}\n`);
+      return damaged.length > 0 ? 1 : 0;
+    }
     if (action !== 'add' || files.length === 0 || files.some((file) => file.startsWith('-'))) {
-      throw new RedoError('ERR_USAGE', `redo: "cache": ${action === undefined ? 'missing action' : action !== 'add' ? `unknown action "${action}"` : 'no .deb files named'}`, { hint: usage.split('\n')[0] });
+      throw new RedoError('ERR_USAGE', `redo: "cache": ${action === undefined ? 'missing action' : action !== 'add' && action !== 'verify' ? `unknown action "${action}"` : action === 'verify' ? 'verify takes no arguments' : 'no .deb files named'}`, { hint: usage.split('\n')[0] });
     }
     const cacheDir = cacheDirFrom(io.env);
     const added = await addDebsToCache(files.map((file) => resolve(io.cwd, file)), cacheDir);

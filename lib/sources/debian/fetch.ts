@@ -10,7 +10,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RedoError } from '../../errors.js';
 import { runCommand } from '../fetch.js';
 import { checkFile, integrityOfFile, parseIntegrity, type Integrity } from '../integrity.js';
-import { findInStore, insertIntoStore } from '../store.js';
+import { damagedEntryError, findInStore, insertIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import type { LockedPackage } from './lock.js';
 
@@ -67,14 +67,26 @@ export function checkDebIdentity(found: DebIdentity, wanted: DebIdentity, subjec
 export async function fetchLockedPackages(packages: readonly LockedPackage[], options: FetchPackagesOptions): Promise<Map<string, string>> {
   const paths = new Map<string, string>();
   const missing: LockedPackage[] = [];
+  const damaged: { locked: LockedPackage; lookup: { path: string; found: Integrity } }[] = [];
   for (const locked of packages) {
     const integrity = parseIntegrity(locked.integrity)!;
     const cached = await findInStore(options.cacheDir, integrity);
-    if (cached !== undefined && (await checkFile(cached, integrity)).matches) paths.set(locked.name, cached);
-    else missing.push(locked);
+    if (cached.kind === 'hit') paths.set(locked.name, cached.path);
+    else {
+      // A damaged copy was dropped by findInStore: it is fetched again like a missing one.
+      if (cached.kind === 'damaged') damaged.push({ locked, lookup: cached });
+      missing.push(locked);
+    }
   }
   if (missing.length === 0) return paths;
-  if (options.isOffline === true) throw unreachable(missing, options, 'offline mode', []);
+  if (options.isOffline === true) {
+    const first = damaged[0];
+    if (first !== undefined) {
+      throw damagedEntryError(`redo: "${options.lockLabel}": package ${first.locked.name} ${first.locked.version}`, first.locked.integrity as Integrity, first.lookup,
+        'run once online to fetch the locked package again, or import it with `redo-ts cache add FILE.deb`');
+    }
+    throw unreachable(missing, options, 'offline mode', []);
+  }
   const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-debs-'));
   try {
     const files = options.mirror !== undefined ? await downloadFromMirror(missing, options, scratch) : await downloadWithApt(missing, options, scratch);

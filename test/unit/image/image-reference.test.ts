@@ -84,6 +84,11 @@ describe('loadImageDescription refuses what a client would, at file:line', () =>
     [['config:', '  user: 1000'], 'image.yaml:3: config.user: expected a string; YAML reads this as a number or boolean: put it in quotes'],
     [['config:', '  labels:', '    version: 1.0'], 'image.yaml:4: config.labels.version: expected a string; YAML reads this as a number or boolean: put it in quotes'],
     [['config:', '  cmd: [--verbose, true]'], 'image.yaml:3: config.cmd: expected a string; YAML reads this as a number or boolean: put it in quotes'],
+    // issue 18: what a client would split, cut or choke on
+    [['config:', '  env:', '    - "A=one\\ntwo"'], 'image.yaml:4: config.env: "A": the value holds a line break'],
+    [['config:', '  cmd: ["a\\0b"]'], 'image.yaml:3: config.cmd: "a\\u0000b" holds a NUL byte, which no program argument can'],
+    [['config:', '  entrypoint: ["/bin/sh\\0"]'], 'image.yaml:3: config.entrypoint: "/bin/sh\\u0000" holds a NUL byte'],
+    [['config:', '  labels:', '    "a\\nb": x'], 'image.yaml:4: config.labels: the label name "a\\nb" holds a control character (a line break?)'],
   ])('%j', async (lines, detail) => {
     const path = join(dir, 'image.yaml');
     writeFileSync(path, [...header, ...lines, ''].join('\n'));
@@ -95,5 +100,13 @@ describe('loadImageDescription refuses what a client would, at file:line', () =>
     }
     expect(isRedoError(caught, 'ERR_IMAGE_DESCRIPTION')).toBe(true);
     expect((caught as RedoError).details.join('\n')).toContain(detail);
+  });
+
+  it('a 2 MB label is refused at its line (issue 18)', async () => {
+    const path = join(dir, 'image.yaml');
+    writeFileSync(path, [...header, 'config:', '  labels:', `    big: ${'x'.repeat(2 * 1024 * 1024)}`, ''].join('\n'));
+    const caught = await loadImageDescription(path, dir).then(() => undefined, (error: unknown) => error);
+    expect(isRedoError(caught, 'ERR_IMAGE_DESCRIPTION')).toBe(true);
+    expect((caught as RedoError).details.join('\n')).toContain('image.yaml:4: config.labels.big: the value is 2097152 bytes; a label holds at most 65536');
   });
 });

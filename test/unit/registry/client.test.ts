@@ -1,13 +1,14 @@
 // The distribution protocol client against a real loopback docker-registry: chunked
 // uploads, cross-repository mounts, rejected manifests, corrupted blobs, bearer tokens.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { RegistryClient } from '../../../lib/registry/client.js';
-import { isRedoError } from '../../../lib/errors.js';
+import { MAX_MANIFEST_BYTES, RegistryClient } from '../../../lib/registry/client.js';
+import { isRedoError, type RedoError } from '../../../lib/errors.js';
+import { startHostileRegistry, type HostileRegistry } from '../../helpers/hostile-registry.js';
 import { hasTool, startRegistry, type LoopbackRegistry } from '../../helpers/clients.js';
 import { startTokenServer, type TokenServer } from '../../helpers/token-server.js';
 
@@ -51,6 +52,17 @@ describeIf('RegistryClient against docker-registry', () => {
     expect(await client.pushBlob('chunks/a', digest, streamOf(bytes))).toBe('skipped');
     expect(await client.fetchBlob('chunks/a', digest, join(dir, 'back'), bytes.length)).toBe(bytes.length);
     expect(readFileSync(join(dir, 'back')).equals(bytes)).toBe(true);
+    client.close();
+  });
+
+  it('a blob larger than the 4 MiB reply bound is still found by HEAD and fetched whole', async () => {
+    const client = new RegistryClient(registry.address, { env: {} });
+    const bytes = randomBytes(MAX_MANIFEST_BYTES + 12345);
+    const digest = sha256(bytes);
+    expect(await client.pushBlob('large/a', digest, streamOf(bytes))).toBe('uploaded');
+    expect(await client.hasBlob('large/a', digest)).toBe(bytes.length);
+    expect(await client.fetchBlob('large/a', digest, join(dir, 'large'), bytes.length)).toBe(bytes.length);
+    expect(readFileSync(join(dir, 'large')).equals(bytes)).toBe(true);
     client.close();
   });
 
@@ -161,4 +173,72 @@ describe('RegistryClient against a server that never answers', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+});
+
+describe('RegistryClient against a hostile registry: every reply is bounded', () => {
+  let hostile: HostileRegistry | undefined;
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'redo-ts-hostile-client-'));
+  });
+  afterEach(async () => {
+    await hostile?.stop();
+    hostile = undefined;
+  });
+  afterAll(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an endless manifest is cut off past 4 MiB with ERR_REGISTRY_REJECTED', async () => {
+    hostile = await startHostileRegistry({ kind: 'endless-manifest' });
+    const client = new RegistryClient(hostile.address, { env: {} });
+    const error = await caught(client.getManifest(hostile.repository, 'latest'));
+    client.close();
+    expect(isRedoError(error, 'ERR_REGISTRY_REJECTED')).toBe(true);
+    expect((error as RedoError).render()).toContain([
+      `redo: "${hostile.address}": the reply to GET /v2/${hostile.repository}/manifests/latest is larger than a manifest may be`,
+      `  wanted: at most ${MAX_MANIFEST_BYTES} bytes (distribution refuses larger manifests)`,
+      `  found:  more than ${MAX_MANIFEST_BYTES} bytes, and still coming`,
+    ].join('\n'));
+    expect(hostile.sentBytes()).toBeLessThan(64 * MAX_MANIFEST_BYTES);
+  }, 20_000);
+
+  it('a manifest trickled a byte at a time fails at the total deadline though it is never idle', async () => {
+    hostile = await startHostileRegistry({ kind: 'trickle-manifest', intervalMs: 100 });
+    const client = new RegistryClient(hostile.address, { env: {}, timeoutMs: 1000, deadlineMs: 1500 });
+    const started = Date.now();
+    const error = await caught(client.getManifest(hostile.repository, 'latest'));
+    client.close();
+    expect(isRedoError(error, 'ERR_REGISTRY_UNREACHABLE')).toBe(true);
+    expect((error as RedoError).render()).toContain('ETIMEDOUT: not done after 1.5 s in all');
+    expect(Date.now() - started).toBeLessThan(8000);
+  }, 20_000);
+
+  it('an endless blob stops one byte past its descriptor size, and no partial file is left', async () => {
+    hostile = await startHostileRegistry({ kind: 'endless-blob', intervalMs: 0 });
+    const client = new RegistryClient(hostile.address, { env: {} });
+    const target = join(dir, 'layer');
+    const error = await caught(client.fetchBlob(hostile.repository, hostile.layerDigest, target, 727));
+    client.close();
+    expect(isRedoError(error, 'ERR_REGISTRY_DIGEST')).toBe(true);
+    expect((error as RedoError).render()).toContain([
+      `redo: "${hostile.address}/${hostile.repository}@${hostile.layerDigest}": the blob the registry sent is longer than its descriptor says`,
+      `  wanted: ${hostile.layerDigest} (727 bytes)`,
+      '  found:  more than 727 bytes, and still coming',
+      '  the download was cut off and removed; nothing was recorded or used',
+    ].join('\n'));
+    expect(existsSync(target)).toBe(false);
+  }, 20_000);
+
+  it('credentials are not sent to a plain-HTTP token realm on another host', async () => {
+    hostile = await startHostileRegistry({ kind: 'plain-realm' });
+    const authFile = join(dir, 'auth.json');
+    writeFileSync(authFile, JSON.stringify({ auths: { [hostile.address]: { auth: Buffer.from('robot:s3cret').toString('base64') } } }));
+    const client = new RegistryClient(hostile.address, { env: { REGISTRY_AUTH_FILE: authFile, HOME: dir } });
+    const error = await caught(client.getManifest(hostile.repository, 'latest'));
+    client.close();
+    expect(hostile.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
+    expect(isRedoError(error, 'ERR_REGISTRY_AUTH')).toBe(true);
+    expect((error as RedoError).render()).toContain(`credentials: user "robot" from ${authFile}, not sent`);
+  }, 20_000);
 });

@@ -74,6 +74,18 @@ describe('parseSpec validation', () => {
       headline: 'redo: "targets/x.spec.yaml:6": sources[0].sha: unknown field (allowed: name, url, integrity, size, unpack, include, exclude, deliver, layer)',
     },
     {
+      name: 'a version other YAML readers take for Infinity must be quoted (issue 18)',
+      text: 'name: x\nversion: 1e400\n',
+      code: 'ERR_SPEC_INVALID',
+      headline: 'redo: "targets/x.spec.yaml:2": version: "1e400" reads as a number too large for YAML (Infinity); quote it',
+    },
+    {
+      name: 'a build step other YAML readers take for a boolean must be quoted (issue 18)',
+      text: 'name: x\nversion: "1"\nbuild: [true]\n',
+      code: 'ERR_SPEC_INVALID',
+      headline: 'redo: "targets/x.spec.yaml:3": build[0]: "true" reads as a boolean in YAML; quote it ("true") if the text is meant',
+    },
+    {
       name: 'a missing version is reported at the top map',
       text: 'name: x\n',
       code: 'ERR_SPEC_INVALID',
