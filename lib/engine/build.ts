@@ -9,6 +9,7 @@ import { describeReason, type BuildEventListener, type RebuildReason } from './e
 import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
 import { BuildJournal } from './journal.js';
 import { TargetLocks } from './lock.js';
+import { compareOutput, decideFreshness, envIdentity, isSameStamp, isSourceDependency } from './freshness.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
@@ -523,8 +524,9 @@ export class Engine {
     }
     let isDirty = false;
     const current = readStamp(absolute, record.output ?? undefined);
-    if (record.output !== null && current === undefined) return { status: 'stale', reason: { kind: 'output-missing' } };
-    if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
+    const outputState = compareOutput(record, current);
+    if (outputState === 'missing') return { status: 'stale', reason: { kind: 'output-missing' } };
+    if (outputState === 'edited' && current !== undefined) {
       // Another process may be between renaming a new output and saving its record: then
       // rebuild() waits for its lock and checks again. (A killed one's were settled by reconcile().)
       if (!this.locks.isHeld(target)) {
@@ -541,41 +543,23 @@ export class Engine {
       });
       return { status: 'fresh', identity: identityOf(current), stamp: current };
     }
-    if (current !== undefined && record.output !== null && !sameStamp(record.output, current)) {
+    if (current !== undefined && record.output !== null && !isSameStamp(record.output, current)) {
       record.output = current;
       isDirty = true;
     }
-    if (record.isAlways) return { status: 'stale', reason: { kind: 'always' } };
-    for (const dep of record.deps) {
-      if (dep.mode === 'env') {
-        const identity = envIdentity(this.options.env[dep.path]);
-        if (identity !== dep.identity) {
-          return { status: 'stale', reason: { kind: 'changed', path: `$${dep.path}`, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
-        }
-        continue;
-      }
-      if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(absolutePath(this.root, dep.path))) {
-          const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
-          return { status: 'stale', reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
-        }
-        continue;
-      }
+    const walk = decideFreshness(record, this.options.env, (depPath) => fs.existsSync(absolutePath(this.root, depPath)));
+    let step = walk.next();
+    while (step.done !== true) {
+      const dep = step.value;
       const pending = this.ensureDependency(dep, [...chain, dep.path], target, caller);
       const outcome = pending instanceof Promise ? await pending : pending;
-      if (outcome.status === 'failed') {
-        return { status: 'failed', error: dependencyFailed(target, dep.path, chain) };
-      }
-      const identity = outcome.status === 'missing' ? MISSING : outcome.identity;
-      if (identity !== dep.identity) {
-        return { status: 'stale', reason: { kind: 'changed', path: dep.path, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
-      }
-      if (outcome.status === 'ok' && outcome.stamp !== undefined && dep.stamp !== undefined && !sameStamp(dep.stamp, outcome.stamp)) {
-        dep.stamp = outcome.stamp;
-        isDirty = true;
-      }
+      step = walk.next(outcome.status === 'missing' ? { status: 'missing' } : outcome);
     }
-    if (isDirty) {
+    const verdict = step.value;
+    if (verdict.status === 'failed') return { status: 'failed', error: dependencyFailed(target, verdict.dependency, chain) };
+    if (verdict.status === 'stale') return verdict;
+    if (verdict.status === 'stale-dependency') throw new Error(`"${target}": a build cannot predict a rebuild`);
+    if (isDirty || verdict.isRestamped) {
       try {
         this.state.save(record);
       } catch (error) {
@@ -587,12 +571,12 @@ export class Engine {
   }
 
   /**
-   * Like ensure(), but a dependency recorded as a source (it has a stat) is stamped
-   * directly, with the recorded stat as its fast path. Should it have become a target
-   * since, its content hash is still what dependents compare, so the answer is the same.
+   * Like ensure(), but a dependency recorded as a source (it has a stat) that is still
+   * one (no record: redo-ts has not built it since) is stamped directly, with the
+   * recorded stat as its fast path. One that became a target is checked as a target.
    */
   private ensureDependency(dep: DependencyRecord, chain: string[], requester: string, caller: CallerContext | undefined): Promise<Outcome> | Outcome {
-    if (dep.stamp !== undefined && !this.outcomes.has(dep.path)) {
+    if (!this.outcomes.has(dep.path) && isSourceDependency(dep, !path.isAbsolute(dep.path) && this.state.has(dep.path))) {
       const outcome = this.sourceOutcome(dep.path, dep.stamp);
       if (outcome.status === 'ok') return outcome;
     }
@@ -1080,11 +1064,6 @@ export class Engine {
   }
 }
 
-/** What an env dependency compares: a hash of the value (the value itself may be a secret), or missing. */
-function envIdentity(value: string | undefined): Identity {
-  return value === undefined ? MISSING : `sha256:${sha256Hex(value)}`;
-}
-
 /**
  * Removes the temporary files an engine with `pid` left for the target at the absolute
  * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
@@ -1127,10 +1106,6 @@ function addDependency(deps: DependencyRecord[], dep: DependencyRecord): void {
   const index = deps.findIndex((d) => d.path === dep.path && d.mode === dep.mode);
   if (index === -1) deps.push(dep);
   else deps[index] = dep;
-}
-
-function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.sizeBytes === b.sizeBytes && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.sha256Hex === b.sha256Hex;
 }
 
 function dependencyFailed(target: string, dependency: string, chain: string[]): RedoError {

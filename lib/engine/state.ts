@@ -180,6 +180,12 @@ export class StateStore {
     return record;
   }
 
+  /** True when `target` has a record (redo-ts built it). */
+  has(target: string): boolean {
+    this.checkVersion();
+    return fs.existsSync(this.recordPath(target));
+  }
+
   /** Replaces the record of `record.target` atomically (tmp file + rename). */
   save(record: TargetRecord): void {
     this.checkVersion();
