@@ -7,8 +7,8 @@ import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
 import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
-import { BuildJournal } from './journal.js';
-import { TargetLocks } from './lock.js';
+import { BuildJournal, type AbandonedRun } from './journal.js';
+import { TargetLocks, isRunning, startTicksOf } from './lock.js';
 import { compareOutput, decideFreshness, envIdentity, isSameStamp, isSourceDependency } from './freshness.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
@@ -150,7 +150,7 @@ export class Engine {
     }))];
     if (!this.isReconciled) {
       this.isReconciled = true;
-      this.reconcile();
+      await this.reconcile();
     }
     const summary: BuildSummary = { failed: [], firstError: undefined };
     const order = startOrder(targets.length, this.options.isShuffle === true);
@@ -189,8 +189,11 @@ export class Engine {
    * before its record was saved, is deleted so the target is rebuilt, not mistaken for a
    * source or a hand edit. A target another live process is building is left for later.
    */
-  private reconcile(): void {
+  private async reconcile(): Promise<void> {
     for (const journal of this.journal.findAbandoned()) {
+      // First end what is left of its run (rules, what they started, waiting clients), so
+      // nothing renames an output into place while its target is settled.
+      for (const run of journal.runs) await stopAbandonedRun(run);
       let isSettled = true;
       for (const target of journal.targets) {
         if (!this.locks.tryAcquire(target)) {
@@ -887,6 +890,14 @@ export class Engine {
         TMPDIR: this.scratchDir,
       };
       this.spawner = new RuleSpawner(this.server.runDir, this.options.libexecDir, this.ruleEnv);
+      const spawnerPid = this.spawner.pid;
+      if (spawnerPid !== undefined) {
+        try {
+          this.journal.noteRun({ runDir: this.server.runDir, spawner: { pid: spawnerPid, startTicks: startTicksOf(spawnerPid) } });
+        } catch (error) {
+          throw writeFailed(path.relative(this.root, this.state.stateDir), 'cannot note the run in the build journal', error);
+        }
+      }
     }
     return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
   }
@@ -1085,6 +1096,27 @@ function removeLeftovers(file: string, pid: number, kind: 'output' | 'record' | 
       ? name.endsWith(`${base}.${pid}.tmp`)
       : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
     if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Ends what is left of a dead engine's run: its rule spawner (by pid, when its start
+ * time still matches) and every process whose environment names the run folder
+ * (SIGTERM, then SIGKILL half a second later), then removes the run folder. Only
+ * processes of that run are touched.
+ */
+async function stopAbandonedRun(run: AbandonedRun): Promise<void> {
+  if (run.spawner.startTicks !== undefined && run.spawner.startTicks !== 0 && isRunning(run.spawner)) {
+    try {
+      process.kill(run.spawner.pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  if (fs.existsSync(run.runDir)) {
+    const { stopBuildProcesses } = await import('./spawner.js');
+    await stopBuildProcesses(run.runDir, 500, false);
+    fs.rmSync(run.runDir, { recursive: true, force: true });
   }
 }
 

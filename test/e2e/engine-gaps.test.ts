@@ -1,10 +1,10 @@
 // End-to-end: the last redo gaps of issue 17 (stale builds, dead engines, nested stderr,
 // folder targets, rules above the root, umask of stdout targets, missing rules).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, type RigResult } from '../helpers/rig.js';
+import { runCli, startCli, type RigResult } from '../helpers/rig.js';
 
 /** A fresh project folder (a `.git` marker makes it the root) with `files` written into it. */
 function makeProject(files: Record<string, string>): { dir: string; write(name: string, text: string): void; run(args: string[], options?: { umask?: string }): Promise<RigResult> } {
@@ -54,4 +54,91 @@ describe('issue 17: one out-of-date decision for build, ood and explain', () => 
     expect(readFileSync(join(project.dir, 'top'), 'utf8')).toBe('by hand\n');
     expect((await project.run(['ood'])).stdout).toBe('');
   });
+});
+
+/** Processes whose environment names the run folder `runDir`, with their command lines. */
+function processesOfRun(runDir: string): Array<{ pid: number; command: string }> {
+  const found: Array<{ pid: number; command: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (!`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(`\0REDO_RUN_DIR=${runDir}\0`)) continue;
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[0];
+      if (state === 'Z') continue;
+      found.push({ pid, command: readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim() });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Children of `pid` (by /proc stat's parent field). */
+function childrenOf(pid: number): Array<{ pid: number; command: string }> {
+  const found: Array<{ pid: number; command: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    const child = Number(name);
+    if (!Number.isInteger(child)) continue;
+    try {
+      if (Number(readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) !== pid) continue;
+      found.push({ pid: child, command: readFileSync(`/proc/${child}/cmdline`, 'latin1').split('\0').join(' ').trim() });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return condition();
+}
+
+describe('issue 17: rules waiting on a dead engine', () => {
+  it('kill -9 of the engine and its spawner: waiting clients exit within 2 s, the next engine ends the rest of the run', async () => {
+    const slow = 'echo "$REDO_RUN_DIR" > "$REDO_ROOT/rundir.$1"\nsleep 60\necho "$1" > "$3"\n';
+    const project = makeProject({
+      'all.do': 'redo-ifchange top par\n',
+      'top.do': 'redo-ifchange slow1\ncat slow1 > "$3"\n',
+      // Two calls of one rule at once: the second waits on a private reply FIFO.
+      'par.do': 'redo-ifchange slow2 & redo-ifchange slow3\nwait\n',
+      'slow1.do': slow,
+      'slow2.do': slow,
+      'slow3.do': slow,
+    });
+    const engine = startCli(project.dir, ['-j8', 'all']);
+    let runDir = '';
+    try {
+      expect(await waitFor(() => ['slow1', 'slow2', 'slow3'].every((name) => existsSync(join(project.dir, `rundir.${name}`))), 20000)).toBe(true);
+      runDir = readFileSync(join(project.dir, 'rundir.slow1'), 'utf8').trim();
+      // Let every client block in its read.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const clients = () => processesOfRun(runDir).filter((p) => /redo-ifchange|all\.do|top\.do|par\.do/.test(p.command));
+      expect(clients().length).toBeGreaterThanOrEqual(3);
+      const spawner = childrenOf(engine.pid!).find((p) => p.command.includes('redo-spawner.sh'));
+      expect(spawner).toBeDefined();
+      process.kill(engine.pid!, 'SIGKILL');
+      process.kill(spawner!.pid, 'SIGKILL');
+      expect(await waitFor(() => clients().length === 0, 2500), JSON.stringify(clients())).toBe(true);
+      // The rules that were not waiting (sleep 60) are what is left; the next engine ends them.
+      expect(processesOfRun(runDir).length).toBeGreaterThan(0);
+      for (const name of ['slow1', 'slow2', 'slow3']) project.write(`${name}.do`, 'echo "$1" > "$3"\n');
+      const next = await project.run(['all']);
+      expect(next.code, `${next.stderr}\nspawner: ${JSON.stringify(spawner)}`).toBe(0);
+      expect(processesOfRun(runDir), `${next.stderr}\nspawner: ${JSON.stringify(spawner)}`).toEqual([]);
+      expect(existsSync(runDir)).toBe(false);
+    } finally {
+      try {
+        process.kill(-engine.pid!, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+      if (runDir !== '') for (const p of processesOfRun(runDir)) process.kill(p.pid, 'SIGKILL');
+    }
+  }, 60000);
 });
