@@ -78,6 +78,8 @@ interface Job {
   isLastRequestFailed: boolean;
   /** Exit status of the sh rule, once it ended. */
   exitStatus?: number;
+  /** Where the rule's stderr goes when its caller redirected it (a descriptor of the caller's call), else undefined. */
+  stderrFd?: number | undefined;
   /** What the rule inherited (environment, umask); passed on by its TypeScript ctx.ifchange(). */
   caller: CallerContext | undefined;
   writeStderr(text: string): void;
@@ -287,14 +289,14 @@ export class Engine {
   }
 
   /** Turns a "missing" outcome (no file, no rule) into an ERR_NO_RULE failure and reports it. */
-  private requireBuilt(target: string, chain: string[], outcome: Outcome): Outcome {
+  private requireBuilt(target: string, chain: string[], outcome: Outcome, stderrFd?: number): Outcome {
     if (outcome.status !== 'missing') return outcome;
     if (path.isAbsolute(target)) {
       const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no such file (outside the project, where only sources live)`, {
         details: chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : [],
         hint: 'create the file, or stop depending on it',
       });
-      this.fail(target, error, true);
+      this.fail(target, error, true, stderrFd);
       return { status: 'failed', error };
     }
     const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no rule to build it and no such file`, {
@@ -305,15 +307,24 @@ export class Engine {
       ],
       hint: 'create one of those rules, or the source file itself',
     });
-    this.fail(target, error, true);
+    this.fail(target, error, true, stderrFd);
     return { status: 'failed', error };
   }
 
-  private fail(target: string, error: RedoError, isRootCause: boolean): void {
+  private fail(target: string, error: RedoError, isRootCause: boolean, stderrFd?: number): void {
     this.hasFailure = true;
     this.failedTargets.add(target);
     if (this.isInterrupted) return;
+    // A nested call whose caller redirected its stderr (`redo-ifchange x 2>/dev/null`)
+    // gets the message there, as a redo process's own stderr would.
+    if (isRootCause && stderrFd !== undefined && writeTo(stderrFd, `${error.render()}\n`)) isRootCause = false;
     this.options.onEvent({ kind: 'failed', target, error, isRootCause });
+  }
+
+  /** Reports a warning, to the redirected stderr of the call it concerns when there is one. */
+  private warn(target: string, error: RedoError, stderrFd: number | undefined): void {
+    if (stderrFd !== undefined && writeTo(stderrFd, `warning: ${error.render()}\n`)) return;
+    this.options.onEvent({ kind: 'warning', target, error });
   }
 
   /**
@@ -329,7 +340,7 @@ export class Engine {
           details: [`chain: ${trail.join(' → ')}`, `cycle: ${[requester, ...cycle].join(' → ')}`],
           hint: 'remove one of these dependencies',
         });
-        this.fail(requester, error, true);
+        this.fail(requester, error, true, caller?.stderrFd);
         return { status: 'failed', error };
       }
     }
@@ -410,7 +421,7 @@ export class Engine {
       // Outside the project only sources live (system headers named by gcc -MD output).
       const record = path.isAbsolute(target) ? undefined : this.state.load(target);
       if (isForced && record === undefined) {
-        const refusal = this.refuseSource(target, chain);
+        const refusal = this.refuseSource(target, chain, caller?.stderrFd);
         if (refusal !== undefined) return refusal;
       }
       if (path.isAbsolute(target)) return this.sourceOutcome(target);
@@ -420,7 +431,7 @@ export class Engine {
       } else {
         const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) {
-          this.warnIfBuildable(target);
+          this.warnIfBuildable(target, caller?.stderrFd);
           return this.sourceOutcome(target);
         }
         if (verdict.status === 'failed') return verdict;
@@ -441,7 +452,7 @@ export class Engine {
             hint: 'this is a bug in redo-ts; please report it with this message',
             cause: error,
           });
-      this.fail(target, redoError, true);
+      this.fail(target, redoError, true, caller?.stderrFd);
       return { status: 'failed', error: redoError };
     }
   }
@@ -450,7 +461,7 @@ export class Engine {
    * `redo X` / `-f X` for an X without a record: a failure when X exists (redo-ts never
    * overwrites or deletes a file it did not make, a source), else undefined (build it).
    */
-  private refuseSource(target: string, chain: string[]): Outcome | undefined {
+  private refuseSource(target: string, chain: string[], stderrFd: number | undefined): Outcome | undefined {
     // A target this run built may not have its record saved yet (saves run in the background).
     if (this.builtTargets.has(target) || !fs.existsSync(absolutePath(this.root, target))) return undefined;
     const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
@@ -463,7 +474,7 @@ export class Engine {
         ? 'redo (-f) rebuilds only targets redo-ts built; a source needs no building'
         : `to make it a target, delete it (or move it aside), then run \`redo-ts ${target}\``,
     });
-    this.fail(target, error, true);
+    this.fail(target, error, true, stderrFd);
     return { status: 'failed', error };
   }
 
@@ -473,7 +484,7 @@ export class Engine {
    * silently for fresh. Rule files and files only a catch-all `default.do` matches
    * (every source would) are left alone.
    */
-  private warnIfBuildable(target: string): void {
+  private warnIfBuildable(target: string, stderrFd: number | undefined): void {
     if (this.warnedSources.has(target) || target.endsWith('.do') || target.endsWith('.do.ts')) return;
     this.warnedSources.add(target);
     let rule: string | undefined;
@@ -483,14 +494,10 @@ export class Engine {
       return;
     }
     if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule)) return;
-    this.options.onEvent({
-      kind: 'warning',
-      target,
-      error: new RedoError('ERR_SOURCE_HAS_RULE', `redo: "${target}": exists and was not built by redo-ts; treating it as a source`, {
-        details: [`rule that could build it: ${rule}`],
-        hint: `delete it (or move it aside), then run \`redo-ts ${target}\`, to build it from its rule`,
-      }),
-    });
+    this.warn(target, new RedoError('ERR_SOURCE_HAS_RULE', `redo: "${target}": exists and was not built by redo-ts; treating it as a source`, {
+      details: [`rule that could build it: ${rule}`],
+      hint: `delete it (or move it aside), then run \`redo-ts ${target}\`, to build it from its rule`,
+    }), stderrFd);
   }
 
   private readonly warnedSources = new Set<string>();
@@ -536,14 +543,10 @@ export class Engine {
         if (!this.locks.tryAcquire(target)) return { status: 'stale', reason: { kind: 'interrupted' } };
         this.locks.release(target);
       }
-      this.options.onEvent({
-        kind: 'warning',
-        target,
-        error: new RedoError('ERR_TARGET_EDITED', `redo: "${target}": modified since redo-ts built it; not rebuilding`, {
-          details: [`built: ${record.output === null ? 'no output' : `sha256:${record.output.sha256Hex}`}`, `found: ${identityOf(current)}`],
-          hint: `delete "${target}" or run \`redo-ts -f ${target}\` to rebuild it`,
-        }),
-      });
+      this.warn(target, new RedoError('ERR_TARGET_EDITED', `redo: "${target}": modified since redo-ts built it; not rebuilding`, {
+        details: [`built: ${record.output === null ? 'no output' : `sha256:${record.output.sha256Hex}`}`, `found: ${identityOf(current)}`],
+        hint: `delete "${target}" or run \`redo-ts -f ${target}\` to rebuild it`,
+      }), caller?.stderrFd);
       return { status: 'fresh', identity: identityOf(current), stamp: current };
     }
     if (current !== undefined && record.output !== null && !isSameStamp(record.output, current)) {
@@ -599,14 +602,10 @@ export class Engine {
     const hasWaited = await this.locks.acquire(target, {
       chain,
       onAbandoned: (deadPid) => removeLeftovers(absolutePath(this.root, target), deadPid),
-      onWaiting: (holder) => this.options.onEvent({
-        kind: 'warning',
-        target,
-        error: new RedoError('ERR_LOCK_HELD', `redo: "${target}": waiting for another redo-ts process that is building it`, {
-          details: [`held by: ${holder}`],
-          hint: 'wait, or stop that process; a lock of a dead process is broken at once',
-        }),
-      }),
+      onWaiting: (holder) => this.warn(target, new RedoError('ERR_LOCK_HELD', `redo: "${target}": waiting for another redo-ts process that is building it`, {
+        details: [`held by: ${holder}`],
+        hint: 'wait, or stop that process; a lock of a dead process is broken at once',
+      }), caller?.stderrFd),
     });
     try {
       // Another build (or this one's record save) held the lock: read what it left.
@@ -657,16 +656,11 @@ export class Engine {
         // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
         const changes = this.changesFor(spawner.env, caller?.env);
         const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
-        const stderrFd = caller?.clientPid === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
+        // The caller's redirected stderr (its own, or the one its caller's call inherited).
+        const stderrFd = caller?.stderrFd;
+        job.stderrFd = stderrFd;
         const showStderr = (text: string): void => {
-          if (stderrFd === undefined) this.options.onEvent({ kind: 'rule-stderr', target, text });
-          else {
-            try {
-              fs.writeSync(stderrFd, text);
-            } catch {
-              this.options.onEvent({ kind: 'rule-stderr', target, text });
-            }
-          }
+          if (stderrFd === undefined || !writeTo(stderrFd, text)) this.options.onEvent({ kind: 'rule-stderr', target, text });
         };
         job.writeStderr = showStderr;
         const fromCache = await this.fetchFromCache(job, found.rule, reason);
@@ -699,7 +693,6 @@ export class Engine {
             ruleIdentity: ruleOutcome.identity,
           });
         } catch (error) {
-          if (stderrFd !== undefined) fs.closeSync(stderrFd);
           // The dependency's own failure was reported; a sh rule then exits with the
           // client's status 1 (sh -e) and a TypeScript rule's ifchange() throws: neither is
           // news. Any other status is the rule's own failure, even after one it tolerated.
@@ -709,7 +702,6 @@ export class Engine {
           }
           throw error;
         }
-        if (stderrFd !== undefined) fs.closeSync(stderrFd);
         if (fromCache === undefined) this.offerToCache(job, found.rule, result);
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
@@ -1000,6 +992,11 @@ export class Engine {
     }
   }
 
+  /** A message about a rule's redo call: to the call's redirected stderr, else shown as the rule's. */
+  private writeCallStderr(job: Job, stderrFd: number | undefined, text: string): void {
+    if (stderrFd === undefined || !writeTo(stderrFd, text)) job.writeStderr(text);
+  }
+
   /**
    * A running rule's redo-ifchange / redo / redo-ifcreate call, with `names` relative to
    * the caller's absolute folder `fromDir`. The job gives its slot back while it waits,
@@ -1012,9 +1009,28 @@ export class Engine {
     fromDir: string,
     caller: CallerContext | undefined,
   ): Promise<number> {
+    // The client's own stderr when it redirected it (`redo x 2>log`, `$(redo x 2>&1)`);
+    // otherwise (it is the calling rule's captured stderr) wherever that rule's goes.
+    const ownStderrFd = caller?.clientPid === undefined || this.server === undefined ? undefined : openCallerStderr(caller.clientPid, this.server.realRunDir);
+    const stderrFd = ownStderrFd ?? job.stderrFd;
+    try {
+      return await this.requestWith(job, command, names, fromDir, caller, stderrFd);
+    } finally {
+      if (ownStderrFd !== undefined) fs.closeSync(ownStderrFd);
+    }
+  }
+
+  private async requestWith(
+    job: Job,
+    command: 'ifchange' | 'redo' | 'ifcreate',
+    names: string[],
+    fromDir: string,
+    caller: CallerContext | undefined,
+    stderrFd: number | undefined,
+  ): Promise<number> {
     const options = command === 'ifcreate' ? parseCallOptions(['--', ...names]) : parseCallOptions(names);
     if ('problem' in options) {
-      job.writeStderr(`redo: ${options.problem}\n  hint: redo and redo-ifchange take -j N, -k, -x, -v, --shuffle\n`);
+      this.writeCallStderr(job, stderrFd, `redo: ${options.problem}\n  hint: redo and redo-ifchange take -j N, -k, -x, -v, --shuffle\n`);
       return 2;
     }
     // The call's own options apply to everything it builds, as redo's do to its subtree.
@@ -1030,17 +1046,18 @@ export class Engine {
     // sub-jobserver): `redo -j1 x` serialises x's subtree, `redo -j10 y` runs 10 at once.
     const slots = options.jobs !== undefined ? new JobSlots(options.jobs) : caller?.slots;
     if (slots !== undefined) context.slots = slots;
+    if (stderrFd !== undefined) context.stderrFd = stderrFd;
     let targets: string[];
     try {
       targets = options.names.map((name) => toDependencyPath(this.root, fromDir, name));
     } catch (error) {
-      job.writeStderr(`${isRedoError(error) ? error.render() : String(error)}\n`);
+      this.writeCallStderr(job, stderrFd, `${isRedoError(error) ? error.render() : String(error)}\n`);
       return 2;
     }
     if (command === 'ifcreate') {
       for (const target of targets) {
         if (fs.existsSync(absolutePath(this.root, target))) {
-          job.writeStderr(`redo-ifcreate: "${target}" already exists\n`);
+          this.writeCallStderr(job, stderrFd, `redo-ifcreate: "${target}" already exists\n`);
           return 1;
         }
         addDependency(job.deps, { path: target, mode: 'ifcreate' });
@@ -1055,7 +1072,7 @@ export class Engine {
         startOrder(targets.length, options.isShuffle || this.options.isShuffle === true).map(async (index) => {
           const target = targets[index] as string;
           const chain = [...job.chain, target];
-          const outcome = this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', context));
+          const outcome = this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', context), context.stderrFd);
           if (outcome.status === 'failed' && context.batch !== undefined) context.batch.isStopped = true;
           outcomes[index] = outcome;
         }),
@@ -1132,6 +1149,16 @@ function absolutePath(root: string, targetPath: string): string {
 function dependencyRecord(target: string, outcome: Outcome): DependencyRecord {
   if (outcome.status !== 'ok') return { path: target, mode: 'ifchange', identity: MISSING };
   return { path: target, mode: 'ifchange', identity: outcome.identity, ...(outcome.stamp === undefined ? {} : { stamp: outcome.stamp }) };
+}
+
+/** Writes `text` to the descriptor `fd`; false when it cannot (closed, a broken pipe). */
+function writeTo(fd: number, text: string): boolean {
+  try {
+    fs.writeSync(fd, text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function addDependency(deps: DependencyRecord[], dep: DependencyRecord): void {

@@ -142,3 +142,31 @@ describe('issue 17: rules waiting on a dead engine', () => {
     }
   }, 60000);
 });
+
+describe('issue 17: nested stderr follows the caller', () => {
+  it('out=$(redo x 2>&1) captures the stderr of x and of what x builds; no message escapes to the terminal', async () => {
+    const project = makeProject({
+      'outer.do': 'out=$(redo x 2>&1)\nprintf "%s\\n" "$out" > "$3"\n',
+      'x.do': 'echo x-says >&2\nredo y\necho x > "$3"\n',
+      'y.do': 'echo y-says >&2\necho y > "$3"\n',
+    });
+    const result = await project.run(['outer']);
+    expect(result.code).toBe(0);
+    const captured = readFileSync(join(project.dir, 'outer'), 'utf8');
+    expect(captured).toContain('x-says');
+    expect(captured).toContain('y-says');
+    expect(result.stderr).not.toContain('y-says');
+    expect(result.stderr).not.toContain('x-says');
+  });
+
+  it('redo-ifchange nosuch 2>/dev/null in a rule: the error goes where the caller sent it', async () => {
+    const project = makeProject({
+      'quiet.do': 'redo-ifchange nosuch 2>/dev/null || echo fallback > "$3"\n',
+      'loud.do': 'redo-ifchange nosuch 2>"$REDO_ROOT/loud.err" || echo fallback > "$3"\n',
+    });
+    const result = await project.run(['quiet', 'loud']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain('nosuch');
+    expect(readFileSync(join(project.dir, 'loud.err'), 'utf8')).toContain('redo: "nosuch": no rule to build it and no such file');
+  });
+});
