@@ -230,10 +230,11 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   keepLog();
 
   const after = statOrUndefined(targetAbsolute);
-  // Removing the old $1 is allowed, and so is touching an old folder target; writing
-  // into $1 otherwise is the contract violation.
-  const isFolderBoth = before?.isDirectory() === true && after?.isDirectory() === true;
-  if (after !== undefined && !isFolderBoth && !isSameFile(before, after)) {
+  // Removing the old $1 is allowed, and so is a folder made (or kept) at $1, as
+  // apenwarr's redo allows (`rm -rf "$1"; mkdir "$1"`); writing a file at $1 is the
+  // contract violation.
+  const isFolderAtTarget = after?.isDirectory() === true;
+  if (after !== undefined && !isFolderAtTarget && !isSameFile(before, after)) {
     cleanUp();
     // What the rule wrote there is no build result: removed, so the next run builds (and
     // fails) again instead of taking it for a source or a hand edit.
@@ -257,6 +258,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   }
   let output: FileStamp | null = null;
   let treeSha256Hex: string | undefined;
+  if (isFolderAtTarget && !hasOutputFile && stdoutSize === 0) {
+    // A folder at $1 (made by the rule, or kept from before) and nothing at $3 or on
+    // stdout: that folder is the output, as with apenwarr's redo.
+    fs.rmSync(stdoutTemporary, { force: true });
+    return { output: readStamp(targetAbsolute) ?? null, treeSha256Hex: hashTree(targetAbsolute) };
+  }
   try {
     if (hasOutputFile) {
       const isFolder = fs.lstatSync(outputTemporary).isDirectory();

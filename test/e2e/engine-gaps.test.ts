@@ -170,3 +170,24 @@ describe('issue 17: nested stderr follows the caller', () => {
     expect(readFileSync(join(project.dir, 'loud.err'), 'utf8')).toContain('redo: "nosuch": no rule to build it and no such file');
   });
 });
+
+describe('issue 17: a folder made at $1', () => {
+  it('rm -rf "$1"; mkdir "$1" is accepted as the output; dependents see its content', async () => {
+    const project = makeProject({
+      'src.txt': 'one\n',
+      'tree.do': 'redo-ifchange src.txt\nrm -rf "$1"\nmkdir "$1"\ncp src.txt "$1/copy"\n',
+      'use.do': 'redo-ifchange tree\ncat tree/copy > "$3"\n',
+    });
+    const first = await project.run(['use']);
+    expect(first.stderr).not.toContain('directly');
+    expect(first.code).toBe(0);
+    expect(readFileSync(join(project.dir, 'use'), 'utf8')).toBe('one\n');
+    expect((await project.run(['use'])).stderr).toBe('');
+    project.write('src.txt', 'two\n');
+    const second = await project.run(['use']);
+    expect(second.code).toBe(0);
+    expect(readFileSync(join(project.dir, 'use'), 'utf8')).toBe('two\n');
+    expect(second.stderr).toContain('redo  use');
+    expect((await project.run(['ood'])).stdout).toBe('');
+  });
+});
