@@ -912,7 +912,7 @@ export class Engine {
           isVerbose: job.caller?.isVerbose === true,
           ...(job.caller?.slots === undefined ? {} : { slots: job.caller.slots }),
         };
-        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), caller);
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.resolve(this.root, job.cwd), caller);
       }
       case 'always':
         job.isAlways = true;
@@ -984,7 +984,7 @@ export class Engine {
   }
 
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
-    const status = await this.request(job, command, names, path.join(this.root, job.cwd), job.caller);
+    const status = await this.request(job, command, names, path.resolve(this.root, job.cwd), job.caller);
     if (status !== 0) {
       throw new RedoError(command === 'ifcreate' ? 'ERR_IFCREATE_EXISTS' : 'ERR_DEPENDENCY_FAILED', `redo: "${job.target}": ${command} ${names.join(' ')} failed`, {
         details: [`chain: ${job.chain.join(' → ')}`],

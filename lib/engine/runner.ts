@@ -131,7 +131,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const { root, target, found } = request;
   const targetAbsolute = path.join(root, target);
   const targetDir = path.dirname(targetAbsolute);
-  const cwd = path.join(root, found.cwd);
+  const cwd = path.resolve(root, found.cwd);
   const ruleAbsolute = path.resolve(root, found.rule);
   fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;

@@ -1,6 +1,6 @@
 // End-to-end: the last redo gaps of issue 17 (stale builds, dead engines, nested stderr,
 // folder targets, rules above the root, umask of stdout targets, missing rules).
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -189,5 +189,24 @@ describe('issue 17: a folder made at $1', () => {
     expect(readFileSync(join(project.dir, 'use'), 'utf8')).toBe('two\n');
     expect(second.stderr).toContain('redo  use');
     expect((await project.run(['ood'])).stdout).toBe('');
+  });
+});
+
+describe('issue 17: default*.do above the project root', () => {
+  it('a default*.do in a folder above the root builds the target, run there with $1 relative to it', async () => {
+    const outer = makeProject({ 'default.up.do': 'echo "$1 in ${PWD##*/}" > "$3"\n' });
+    mkdirSync(join(outer.dir, 'proj'));
+    // A nested package.json makes proj/ the root; the search goes on above it.
+    writeFileSync(join(outer.dir, 'proj', 'package.json'), '{}\n');
+    const result = await runCli(join(outer.dir, 'proj'), ['x.up']);
+    expect(result.stderr).not.toContain('no rule');
+    expect(result.code).toBe(0);
+    expect(readFileSync(join(outer.dir, 'proj', 'x.up'), 'utf8')).toBe(`proj/x.up in ${outer.dir.split('/').pop()}\n`);
+    const which = await runCli(join(outer.dir, 'proj'), ['whichdo', 'x.up']);
+    expect(which.stdout.split('\n')).toContain('../default.up.do');
+    // A closer rule appearing in the project takes over.
+    writeFileSync(join(outer.dir, 'proj', 'default.up.do'), 'echo inside > "$3"\n');
+    expect((await runCli(join(outer.dir, 'proj'), ['x.up'])).code).toBe(0);
+    expect(readFileSync(join(outer.dir, 'proj', 'x.up'), 'utf8')).toBe('inside\n');
   });
 });
