@@ -272,6 +272,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     } else if (stdoutSize > 0) {
       // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
       fs.copyFileSync(stdoutTemporary, outputTemporary);
+      // The capture file was made by the spawner, under the engine's umask: give the
+      // output the mode the rule's own umask gives a new file, as `> "$3"` would.
+      fs.chmodSync(outputTemporary, 0o666 & ~ruleUmask(request.umask));
       fs.renameSync(outputTemporary, targetAbsolute);
     } else {
       // No output at all: like apenwarr/redo, the target then has no file (e.g. `all`).
@@ -289,6 +292,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   fs.rmSync(stdoutTemporary, { force: true });
   if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
   return treeSha256Hex === undefined ? { output } : { output, treeSha256Hex };
+}
+
+/** The umask a rule runs with: its caller's (octal text), else this process's. */
+function ruleUmask(umask: string | undefined): number {
+  if (umask !== undefined && /^[0-7]{1,4}$/.test(umask)) return Number.parseInt(umask, 8);
+  return process.umask();
 }
 
 /**

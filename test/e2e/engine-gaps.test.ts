@@ -1,6 +1,6 @@
 // End-to-end: the last redo gaps of issue 17 (stale builds, dead engines, nested stderr,
 // folder targets, rules above the root, umask of stdout targets, missing rules).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -208,5 +208,19 @@ describe('issue 17: default*.do above the project root', () => {
     writeFileSync(join(outer.dir, 'proj', 'default.up.do'), 'echo inside > "$3"\n');
     expect((await runCli(join(outer.dir, 'proj'), ['x.up'])).code).toBe(0);
     expect(readFileSync(join(outer.dir, 'proj', 'x.up'), 'utf8')).toBe('inside\n');
+  });
+});
+
+describe('issue 17: umask of a target written to stdout', () => {
+  it("(umask 077; redo-ts all) where all.do sets umask 022: a stdout target gets 0644, as with $3", async () => {
+    const project = makeProject({
+      'all.do': 'umask 0022\nredo-ifchange viaout via3\n',
+      'viaout.do': 'echo out\n',
+      'via3.do': 'echo three > "$3"\n',
+    });
+    const result = await project.run(['all'], { umask: '077' });
+    expect(result.code).toBe(0);
+    expect(statSync(join(project.dir, 'via3')).mode & 0o777).toBe(0o644);
+    expect(statSync(join(project.dir, 'viaout')).mode & 0o777).toBe(0o644);
   });
 });
