@@ -22,6 +22,8 @@ export interface BuildOptions {
   isXtrace: boolean;
   isVerbose: boolean;
   isShuffle: boolean;
+  /** --strict: a target that is out of date and whose rule is gone is an error, not a warning. */
+  isStrict?: boolean;
   isWhy: boolean;
   isHelp: boolean;
   isVersion: boolean;
@@ -33,7 +35,7 @@ export interface BuildOptions {
 }
 
 /**
- * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`, `--shuffle`,
+ * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`, `--shuffle`, `--strict`,
  * `--why`/`--explain`, `-h`/`--help`, `--version`, `--` and targets. Short flags combine
  * (`-kx`). Throws ERR_USAGE for unknown options or a bad job count.
  */
@@ -55,6 +57,7 @@ export function parseBuildOptions(args: string[]): BuildOptions {
     if (arg === '--force') options.isForced = true;
     else if (arg === '--keep-going') options.isKeepGoing = true;
     else if (arg === '--shuffle') options.isShuffle = true;
+    else if (arg === '--strict') options.isStrict = true;
     else if (arg === '--why' || arg === '--explain') options.isWhy = true;
     else if (arg === '--help') options.isHelp = true;
     else if (arg === '--version') options.isVersion = true;
@@ -161,6 +164,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     isXtrace: options.isXtrace,
     isVerbose: options.isVerbose,
     isShuffle: options.isShuffle,
+    isStrict: options.isStrict === true,
     env: io.env,
     libexecDir: libexecDir(),
     nodePath: process.execPath,

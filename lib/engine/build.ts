@@ -34,6 +34,8 @@ export interface EngineOptions {
   isVerbose: boolean;
   /** --shuffle: start independent targets in random order (finds undeclared dependencies). */
   isShuffle?: boolean;
+  /** --strict: a target that is out of date and whose rule is gone fails instead of being used with a warning. */
+  isStrict?: boolean;
   /** Base environment for rules. */
   env: NodeJS.ProcessEnv;
   /** Absolute directory holding the sh client scripts (redo-ifchange, ...). */
@@ -621,8 +623,24 @@ export class Engine {
       const lookup = findRule(this.root, target, this.options.sharedRulesDir);
       if (lookup.found === undefined) {
         if (fs.existsSync(absolutePath(this.root, target))) {
-          // Its rule is gone but the file stays: a source for now. The record is kept, so
-          // when the rule comes back (a branch switch), the changed rule dependency rebuilds it.
+          // Its rule is gone but the file stays: used as a source for now, with a warning
+          // (an error under --strict), since it is out of date. The record is kept, so when
+          // the rule comes back (a branch switch), the changed rule dependency rebuilds it.
+          if (record !== undefined) {
+            const error = new RedoError('ERR_RULE_MISSING', `redo: "${target}": out of date, but no rule builds it any more; ${this.options.isStrict === true ? 'not using' : 'using'} its old output`, {
+              details: [
+                ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
+                `rule last used: ${record.rule}`,
+                `out of date: ${describeReason(reason)}`,
+              ],
+              hint: `restore "${record.rule}" (or add another rule for it), or delete "${target}" to stop building it`,
+            });
+            if (this.options.isStrict === true) {
+              this.fail(target, error, true, caller?.stderrFd);
+              return { status: 'failed', error };
+            }
+            this.warn(target, error, caller?.stderrFd);
+          }
           return this.sourceOutcome(target);
         }
         return { status: 'missing', lookup };

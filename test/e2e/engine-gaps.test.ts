@@ -224,3 +224,21 @@ describe('issue 17: umask of a target written to stdout', () => {
     expect(statSync(join(project.dir, 'viaout')).mode & 0o777).toBe(0o644);
   });
 });
+
+describe('issue 18 item 6: an out-of-date target whose rule is gone', () => {
+  it('warns naming the target and the missing rule; --strict makes it an error', async () => {
+    const project = makeProject({ 'src.txt': 'v1\n', 'top.do': 'redo-ifchange src.txt\ncat src.txt > "$3"\n' });
+    expect((await project.run(['top'])).code).toBe(0);
+    rmSync(join(project.dir, 'top.do'));
+    project.write('src.txt', 'v3\n');
+    const warned = await project.run(['top']);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain('warning: redo: "top": out of date, but no rule builds it any more');
+    expect(warned.stderr).toContain('rule last used: top.do');
+    const strict = await project.run(['--strict', 'top']);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain('redo: "top": out of date, but no rule builds it any more; not using its old output');
+    expect(strict.stderr).toContain('hint: restore "top.do"');
+    expect((await project.run(['--help'])).stdout).toContain('--strict');
+  });
+});
