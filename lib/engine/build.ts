@@ -10,7 +10,9 @@ import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEn
 import { BuildJournal, type AbandonedRun } from './journal.js';
 import { TargetLocks, isRunning, startTicksOf } from './lock.js';
 import { compareOutput, decideFreshness, envIdentity, isSameStamp, isSourceDependency } from './freshness.js';
+import { FolderListings } from './folder-listing.js';
 import { findRule, type RuleLookup } from './lookup.js';
+import { NoOpRecorder, describeRequest, forgetNoOp } from './no-op-memo.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
@@ -129,6 +131,15 @@ export class Engine {
   private saveFailure: { target: string; error: RedoError } | undefined;
   /** Per-engine TMPDIR of rules (removed at close; a killed engine's is collected by the next). */
   private scratchDir: string | undefined;
+  /** The facts of this engine's decisions, for `.redo/no-op.json` (no-op-memo.ts). */
+  private readonly noOp = new NoOpRecorder();
+  /** Existence answers from folder listings, used until the first rule starts. */
+  private readonly listings = new FolderListings(
+    (folder, stats) => (stats === undefined ? this.noOp.addFile(folder, undefined) : this.noOp.addFolder(folder, stats)),
+    () => this.noOp.markUnsure(),
+  );
+  private hasWarned = false;
+  private hasSaved = false;
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -168,6 +179,7 @@ export class Engine {
       }),
     );
     await this.flush();
+    this.saveNoOp(names, fromDir, isForced, results.every((result) => result.outcome.status === 'ok'));
     for (const { target, outcome } of results) {
       if (outcome.status !== 'failed') continue;
       summary.failed.push(target);
@@ -184,6 +196,25 @@ export class Engine {
       summary.firstError ??= this.saveFailure.error;
     }
     return summary;
+  }
+
+  /**
+   * Writes `.redo/no-op.json` after a request that ran no rule, saved nothing, warned of
+   * nothing and succeeded, so the same request next time is answered by stats alone
+   * (no-op-memo.ts); removes it after any other.
+   */
+  private saveNoOp(names: string[], fromDir: string, isForced: boolean, isSuccess: boolean): void {
+    const isNoOp = isSuccess && !isForced && this.jobCounter === 0 && !this.hasWarned && !this.hasSaved && this.saveFailure === undefined && !this.hasFailure;
+    if (!isNoOp) {
+      forgetNoOp(this.root);
+      return;
+    }
+    for (const [target, stamp] of this.sourceStamps) this.noOp.addFile(absolutePath(this.root, target), stamp);
+    for (const [folder, stats] of this.state.recordFolderStats()) this.noOp.addFolder(folder, stats);
+    const versionFile = path.join(this.state.stateDir, 'VERSION');
+    const versionStats = fs.statSync(versionFile, { throwIfNoEntry: false });
+    this.noOp.addFile(versionFile, versionStats === undefined ? undefined : { ino: versionStats.ino, sizeBytes: versionStats.size, mtimeMs: versionStats.mtimeMs, ctimeMs: versionStats.ctimeMs });
+    this.noOp.write(this.root, describeRequest(this.root, fromDir, names, this.options.sharedRulesDir));
   }
 
   /**
@@ -281,6 +312,8 @@ export class Engine {
     this.server?.close();
     this.server = undefined;
     this.removeScratch();
+    // A read cache of the records, so the next no-op reads one file, not one per target.
+    this.state.writeSnapshot();
     this.journal.close(this.saveFailure === undefined && !this.isInterrupted);
     this.locks.releaseAll();
   }
@@ -325,6 +358,7 @@ export class Engine {
 
   /** Reports a warning, to the redirected stderr of the call it concerns when there is one. */
   private warn(target: string, error: RedoError, stderrFd: number | undefined): void {
+    this.hasWarned = true;
     if (stderrFd !== undefined && writeTo(stderrFd, `warning: ${error.render()}\n`)) return;
     this.options.onEvent({ kind: 'warning', target, error });
   }
@@ -555,7 +589,9 @@ export class Engine {
       record.output = current;
       isDirty = true;
     }
-    const walk = decideFreshness(record, this.options.env, (depPath) => fs.existsSync(absolutePath(this.root, depPath)));
+    // Until a rule runs, nothing but this engine changes the tree: folder listings answer.
+    const exists = (depPath: string): boolean => (this.jobCounter === 0 ? this.listings.exists(absolutePath(this.root, depPath)) : fs.existsSync(absolutePath(this.root, depPath)));
+    const walk = decideFreshness(record, this.options.env, exists);
     let step = walk.next();
     while (step.done !== true) {
       const dep = step.value;
@@ -567,7 +603,10 @@ export class Engine {
     if (verdict.status === 'failed') return { status: 'failed', error: dependencyFailed(target, verdict.dependency, chain) };
     if (verdict.status === 'stale') return verdict;
     if (verdict.status === 'stale-dependency') throw new Error(`"${target}": a build cannot predict a rebuild`);
+    this.noOp.addFile(absolute, current);
+    for (const dep of record.deps) if (dep.mode === 'env') this.noOp.addEnv(dep.path, dep.identity ?? MISSING);
     if (isDirty || verdict.isRestamped) {
+      this.hasSaved = true;
       try {
         this.state.save(record);
       } catch (error) {
@@ -643,6 +682,8 @@ export class Engine {
           }
           return this.sourceOutcome(target);
         }
+        // Still missing: any rule candidate appearing would change that.
+        for (const miss of lookup.misses) this.noOp.addFile(absolutePath(this.root, miss), undefined);
         return { status: 'missing', lookup };
       }
       const found = lookup.found;

@@ -242,3 +242,52 @@ describe('issue 18 item 6: an out-of-date target whose rule is gone', () => {
     expect((await project.run(['--help'])).stdout).toContain('--strict');
   });
 });
+
+describe('issue 17: the verified no-op (.redo/no-op.json)', () => {
+  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 250));
+
+  it('answers a repeated request by stats, and every kind of change still rebuilds', async () => {
+    const project = makeProject({
+      'src.txt': 'one\n',
+      'default.out.do': 'redo-ifchange src.txt\nredo-ifchange-env FLAVOUR\necho "$FLAVOUR" | cat src.txt - > "$3"\n',
+      'all.do': 'redo-ifchange a.out\n',
+    });
+    const env = { FLAVOUR: 'plain' };
+    const run = (args: string[]): Promise<RigResult> => runCli(project.dir, args, { env });
+    expect((await run(['all'])).code).toBe(0);
+    await settle();
+    expect((await run(['all'])).stderr).toBe('');
+    const memo = join(project.dir, '.redo', 'no-op.json');
+    expect(existsSync(memo)).toBe(true);
+    expect((await run(['all'])).stderr).toBe('');
+    // Same size, new content.
+    project.write('src.txt', 'two\n');
+    expect((await run(['all'])).stderr).toContain('redo  a.out  (changed: src.txt)');
+    await settle();
+    expect((await run(['all'])).stderr).toBe('');
+    expect(existsSync(memo)).toBe(true);
+    // A more specific rule appears (an ifcreate dependency, answered from a folder listing).
+    project.write('a.out.do', 'echo specific > "$3"\n');
+    expect((await run(['all'])).stderr).toContain('redo  a.out  (rule appeared: a.out.do)');
+    expect(readFileSync(join(project.dir, 'a.out'), 'utf8')).toBe('specific\n');
+    rmSync(join(project.dir, 'a.out.do'));
+    expect((await run(['all'])).code).toBe(0);
+    await settle();
+    expect((await run(['all'])).stderr).toBe('');
+    // An environment dependency changes.
+    const spicy = await runCli(project.dir, ['all'], { env: { FLAVOUR: 'spicy' } });
+    expect(spicy.stderr).toContain('redo  a.out  (changed: $FLAVOUR)');
+    await settle();
+    expect((await runCli(project.dir, ['all'], { env: { FLAVOUR: 'spicy' } })).stderr).toBe('');
+    // A target edited by hand in place: warned about on every run, never silently.
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(join(project.dir, 'a.out'), 'by hand\n');
+    for (let i = 0; i < 2; i += 1) {
+      expect((await runCli(project.dir, ['all'], { env: { FLAVOUR: 'spicy' } })).stderr).toContain('warning: redo: "a.out": modified since redo-ts built it');
+      await settle();
+    }
+    // Another request (another target) is not answered by this memo.
+    rmSync(join(project.dir, 'a.out'));
+    expect((await runCli(project.dir, ['a.out'], { env: { FLAVOUR: 'spicy' } })).stderr).toContain('redo  a.out  (output was deleted)');
+  });
+});
