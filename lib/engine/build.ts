@@ -7,10 +7,12 @@ import { RedoError, isRedoError } from '../errors.js';
 import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
 import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
-import { BuildJournal, type AbandonedRun } from './journal.js';
-import { TargetLocks, isRunning, startTicksOf } from './lock.js';
+import { BuildJournal } from './journal.js';
+import { TargetLocks, startTicksOf } from './lock.js';
 import { compareOutput, decideFreshness, envIdentity, isSameStamp, isSourceDependency } from './freshness.js';
 import { FolderListings } from './folder-listing.js';
+import { reconcileAbandoned, removeLeftovers } from './reconcile.js';
+import { WaitGraph } from './wait-graph.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { NoOpRecorder, describeRequest, forgetNoOp } from './no-op-memo.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
@@ -117,7 +119,7 @@ export class Engine {
   private readonly slots: JobSlots;
   private readonly outcomes = new Map<string, Promise<Outcome>>();
   /** Waits-for edges between targets, for cycle detection across concurrent requests. */
-  private readonly waits = new Map<string, Map<string, number>>();
+  private readonly waits = new WaitGraph();
   private readonly jobs = new Map<string, Job>();
   private readonly sourceStamps = new Map<string, FileStamp | undefined>();
   private server: RequestServer | undefined;
@@ -217,44 +219,9 @@ export class Engine {
     this.noOp.write(this.root, describeRequest(this.root, fromDir, names, this.options.sharedRulesDir));
   }
 
-  /**
-   * Settles what engines killed earlier left (see journal.ts): for each target a dead
-   * engine had started, its temporary files (named after that engine's pid) are removed,
-   * and an output that does not match the target's record, i.e. renamed into place
-   * before its record was saved, is deleted so the target is rebuilt, not mistaken for a
-   * source or a hand edit. A target another live process is building is left for later.
-   */
+  /** Settles what engines killed earlier left (reconcile.ts). */
   private async reconcile(): Promise<void> {
-    for (const journal of this.journal.findAbandoned()) {
-      // First end what is left of its run (rules, what they started, waiting clients), so
-      // nothing renames an output into place while its target is settled.
-      for (const run of journal.runs) await stopAbandonedRun(run);
-      let isSettled = true;
-      for (const target of journal.targets) {
-        if (!this.locks.tryAcquire(target)) {
-          isSettled = false;
-          continue;
-        }
-        try {
-          removeLeftovers(path.join(this.root, target), journal.owner.pid);
-          removeLeftovers(this.state.recordPath(target), journal.owner.pid, 'record');
-          const record = this.state.load(target);
-          const absolute = path.join(this.root, target);
-          const current = readStamp(absolute, record?.output ?? undefined);
-          if (current !== undefined && (record?.output == null || current.sha256Hex !== record.output.sha256Hex)) {
-            fs.rmSync(absolute, { recursive: true, force: true });
-          }
-        } catch (error) {
-          isSettled = false;
-          if (!isWriteError(error) && !isRedoError(error)) throw error;
-        } finally {
-          this.locks.release(target);
-        }
-      }
-      // Compiled TypeScript rules are written as `NAME.<hash>.mjs.<pid>.tmp` and renamed.
-      removeLeftovers(path.join(this.state.stateDir, 'ts', '.mjs'), journal.owner.pid, 'compiled');
-      if (isSettled) fs.rmSync(journal.file, { force: true });
-    }
+    await reconcileAbandoned(this.root, this.state, this.locks, this.journal);
   }
 
   /** Root-relative targets whose rules are running now, in start order. */
@@ -369,7 +336,7 @@ export class Engine {
    */
   private async ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean, caller?: CallerContext): Promise<Outcome> {
     if (requester !== undefined) {
-      const cycle = target === requester ? [target] : this.findWaitPath(target, requester);
+      const cycle = target === requester ? [target] : this.waits.findPath(target, requester);
       if (cycle !== undefined) {
         const trail = [...chain.slice(0, -1), target];
         const error = new RedoError('ERR_CYCLE', `redo: "${target}": dependency cycle`, {
@@ -388,11 +355,11 @@ export class Engine {
       outcome = this.revisit(target, chain, isForced, caller, outcome);
     }
     if (requester === undefined) return outcome;
-    this.addWait(requester, target);
+    this.waits.add(requester, target);
     try {
       return await outcome;
     } finally {
-      this.removeWait(requester, target);
+      this.waits.remove(requester, target);
     }
   }
 
@@ -420,36 +387,6 @@ export class Engine {
     }
     this.outcomes.set(target, outcome);
     return outcome;
-  }
-
-  private addWait(from: string, to: string): void {
-    let edges = this.waits.get(from);
-    if (edges === undefined) this.waits.set(from, (edges = new Map()));
-    edges.set(to, (edges.get(to) ?? 0) + 1);
-  }
-
-  private removeWait(from: string, to: string): void {
-    const edges = this.waits.get(from);
-    if (edges === undefined) return;
-    const count = (edges.get(to) ?? 1) - 1;
-    if (count <= 0) edges.delete(to);
-    else edges.set(to, count);
-  }
-
-  /** A path of waits-for edges from `from` to `to` (both included), or undefined. */
-  private findWaitPath(from: string, to: string): string[] | undefined {
-    const seen = new Set<string>();
-    const visit = (node: string): string[] | undefined => {
-      if (node === to) return [node];
-      if (seen.has(node)) return undefined;
-      seen.add(node);
-      for (const next of [...(this.waits.get(node)?.keys() ?? [])].sort()) {
-        const rest = visit(next);
-        if (rest !== undefined) return [node, ...rest];
-      }
-      return undefined;
-    };
-    return visit(from);
   }
 
   private async update(target: string, chain: string[], isForced: boolean, caller: CallerContext | undefined): Promise<Outcome> {
@@ -1148,51 +1085,6 @@ export class Engine {
     });
     job.isLastRequestFailed = status !== 0;
     return status;
-  }
-}
-
-/**
- * Removes the temporary files an engine with `pid` left for the target at the absolute
- * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
- * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`), for the record at `file`
- * (`NAME.json.PID.N.tmp`), or, for `.redo/ts/.mjs`, compiled rules (`*.mjs.PID.tmp`).
- */
-function removeLeftovers(file: string, pid: number, kind: 'output' | 'record' | 'compiled' = 'output'): void {
-  const base = path.basename(file);
-  let names: string[];
-  try {
-    names = fs.readdirSync(path.dirname(file));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const isLeftover = kind === 'record'
-      ? name.startsWith(`${base}.${pid}.`) && name.endsWith('.tmp')
-      : kind === 'compiled'
-      ? name.endsWith(`${base}.${pid}.tmp`)
-      : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
-    if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
-  }
-}
-
-/**
- * Ends what is left of a dead engine's run: its rule spawner (by pid, when its start
- * time still matches) and every process whose environment names the run folder
- * (SIGTERM, then SIGKILL half a second later), then removes the run folder. Only
- * processes of that run are touched.
- */
-async function stopAbandonedRun(run: AbandonedRun): Promise<void> {
-  if (run.spawner.startTicks !== undefined && run.spawner.startTicks !== 0 && isRunning(run.spawner)) {
-    try {
-      process.kill(run.spawner.pid, 'SIGKILL');
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  if (fs.existsSync(run.runDir)) {
-    const { stopBuildProcesses } = await import('./spawner.js');
-    await stopBuildProcesses(run.runDir, 500, false);
-    fs.rmSync(run.runDir, { recursive: true, force: true });
   }
 }
 

@@ -11,7 +11,7 @@ import { isRunning, removeFile, selfProcess, type ProcessIdentity } from './lock
  * engine is killed, interrupted or could not save a record. A journal whose owner no
  * longer runs is a list of targets whose output may have been renamed into place
  * without its record (and of temporary files named after the dead pid): see
- * Engine.reconcile, which settles them before anything else is built.
+ * reconcileAbandoned (reconcile.ts), which settles them before anything else is built.
  */
 export class BuildJournal {
   private readonly folder: string;

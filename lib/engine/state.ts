@@ -22,7 +22,7 @@ import type { FileStamp, Identity } from './stamp.js';
  * journal, rule writes a temporary output, output renamed over the target, record
  * saved, lock removed. A kill between the rename and the save leaves a new output that
  * matches no record; the next run finds the dead engine's journal and deletes that
- * output so the target is rebuilt (Engine.reconcile). Two processes never write one
+ * output so the target is rebuilt (reconcile.ts). Two processes never write one
  * record at the same time because the target's lock is held while building it.
  */
 export const STATE_VERSION = 1;
