@@ -33,7 +33,7 @@ bench make-full-j2 "$work/make" "$full_runs" 'rm -f *.leaf *.agg all' 'make -r -
 (cd "$work/redo" && $redo all 2>/dev/null)
 (cd "$work/make" && make -r -s all)
 # The second run writes .redo/no-op.json once the outputs are older than its racy window.
-sleep 1
+sleep 2.2
 (cd "$work/redo" && $redo all 2>/dev/null)
 bench redo-noop "$work/redo" "$runs" 'true' "$redo all"
 bench make-noop "$work/make" "$runs" 'true' 'make -r -s all'

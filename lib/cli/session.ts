@@ -154,7 +154,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
   const root = projectRoot(io);
   // The same request as last time, and every stat its decision rested on unchanged: a
   // build would run nothing and print nothing (no-op-memo.ts). The engine is not loaded.
-  if (!options.isForced && (await isVerifiedNoOp(root, describeRequest(root, io.cwd, targets, sharedRulesDir()), io.env))) return 0;
+  if (!options.isForced && (await isVerifiedNoOp(root, describeRequest(root, io.cwd, targets, sharedRulesDir(), packageVersion()), io.env))) return 0;
   const [{ Engine }, { isWriteError, writeFailed }, { Reporter }, { createTypeScriptRuleSupport }] = await Promise.all([
     import('../engine/build.js'),
     import('../engine/state.js'),
@@ -171,6 +171,7 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     isVerbose: options.isVerbose,
     isShuffle: options.isShuffle,
     isStrict: options.isStrict === true,
+    version: packageVersion(),
     env: io.env,
     libexecDir: libexecDir(),
     nodePath: process.execPath,

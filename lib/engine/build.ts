@@ -40,6 +40,8 @@ export interface EngineOptions {
   isShuffle?: boolean;
   /** --strict: a target that is out of date and whose rule is gone fails instead of being used with a warning. */
   isStrict?: boolean;
+  /** The redo-ts version, part of the key of `.redo/no-op.json`. */
+  version?: string;
   /** Base environment for rules. */
   env: NodeJS.ProcessEnv;
   /** Absolute directory holding the sh client scripts (redo-ifchange, ...). */
@@ -216,7 +218,7 @@ export class Engine {
     const versionFile = path.join(this.state.stateDir, 'VERSION');
     const versionStats = fs.statSync(versionFile, { throwIfNoEntry: false });
     this.noOp.addFile(versionFile, versionStats === undefined ? undefined : { ino: versionStats.ino, sizeBytes: versionStats.size, mtimeMs: versionStats.mtimeMs, ctimeMs: versionStats.ctimeMs });
-    this.noOp.write(this.root, describeRequest(this.root, fromDir, names, this.options.sharedRulesDir));
+    this.noOp.write(this.root, describeRequest(this.root, fromDir, names, this.options.sharedRulesDir, this.options.version ?? 'unknown'));
   }
 
   /** Settles what engines killed earlier left (reconcile.ts). */

@@ -17,12 +17,13 @@ import * as path from 'node:path';
  * rename of a new file (a new inode and ctime), a source's content only with its
  * mtime/ctime, and a folder's names only with its mtime: so when every stat is the same
  * again, the engine would decide the same and run nothing. Stats taken within
- * RACY_MS of a change are not trusted (a change in the same clock tick could keep
+ * RACY_MS (two seconds) of a change are not trusted (a change in the same clock tick could keep
  * them equal): then no memo is written. Any difference, a journal of a killed engine,
  * or an unreadable memo sends the request to the engine as usual.
  */
 const MEMO_VERSION = 1;
-const RACY_MS = 100;
+// Two seconds: some file systems keep times to the second (or two, for FAT).
+const RACY_MS = 2000;
 
 type StatTuple = [number, number, number, number];
 
@@ -37,9 +38,12 @@ interface Memo {
   env: Array<[string, string]>;
 }
 
-/** The request text a memo is keyed by: everything but the facts. Pure. */
-export function describeRequest(root: string, fromDir: string, targets: readonly string[], sharedRulesDir: string | undefined): string {
-  return JSON.stringify([root, fromDir, targets, sharedRulesDir ?? null]);
+/**
+ * The request text a memo is keyed by: everything but the facts, and the version of
+ * redo-ts (another version may decide otherwise). Pure.
+ */
+export function describeRequest(root: string, fromDir: string, targets: readonly string[], sharedRulesDir: string | undefined, version: string): string {
+  return JSON.stringify([root, fromDir, targets, sharedRulesDir ?? null, version]);
 }
 
 function memoPath(root: string): string {

@@ -276,14 +276,15 @@ export class StateStore {
   /**
    * Writes `.redo/snapshot.json` when this process read or saved records the snapshot
    * lacked: every record known, each with the stat of the file it came from. Records
-   * whose file changed in the last 100 ms are left out: a later save within the same
-   * clock tick could reuse the stat. Best effort (it is a cache): never throws.
+   * whose file changed in the last two seconds are left out: a later save within the
+   * same clock tick (a second, on some file systems) could reuse the stat. Best effort
+   * (it is a cache): never throws.
    */
   writeSnapshot(): void {
     if (!this.isSnapshotChanged) return;
     this.isSnapshotChanged = false;
     const records: Record<string, SnapshotEntry> = {};
-    const recentMs = Date.now() - 100;
+    const recentMs = Date.now() - 2000;
     for (const [target, entry] of [...this.readSnapshot(), ...this.seen]) {
       if (entry.stat[3] < recentMs) records[target] = entry;
       else delete records[target];

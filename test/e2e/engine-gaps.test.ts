@@ -244,9 +244,10 @@ describe('issue 18 item 6: an out-of-date target whose rule is gone', () => {
 });
 
 describe('issue 17: the verified no-op (.redo/no-op.json)', () => {
-  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 250));
+  // Files changed in the last two seconds are not trusted by the memo.
+  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2100));
 
-  it('answers a repeated request by stats, and every kind of change still rebuilds', async () => {
+  it('answers a repeated request by stats, and every kind of change still rebuilds', { timeout: 60000 }, async () => {
     const project = makeProject({
       'src.txt': 'one\n',
       'default.out.do': 'redo-ifchange src.txt\nredo-ifchange-env FLAVOUR\necho "$FLAVOUR" | cat src.txt - > "$3"\n',
