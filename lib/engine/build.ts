@@ -1,25 +1,22 @@
 /** redo / ifchange / ifcreate semantics: decides what is out of date and builds it. */
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
-import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
-import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
+import { openCallerStderr, parseCallOptions, startOrder, type CallerContext } from './caller.js';
 import { BuildJournal } from './journal.js';
-import { TargetLocks, startTicksOf } from './lock.js';
+import { TargetLocks } from './lock.js';
 import { compareOutput, decideFreshness, envIdentity, isSameStamp, isSourceDependency } from './freshness.js';
 import { FolderListings } from './folder-listing.js';
 import { reconcileAbandoned, removeLeftovers } from './reconcile.js';
+import { RuleProcesses } from './rule-processes.js';
 import { WaitGraph } from './wait-graph.js';
 import { findRule, type RuleLookup } from './lookup.js';
 import { NoOpRecorder, describeRequest, forgetNoOp } from './no-op-memo.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
-import type { RequestServer } from './server.js';
-import type { RuleSpawner } from './spawner.js';
 import { MISSING, identityOf, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import type { TargetCache } from './target-cache.js';
 import { StateStore, isWriteError, writeFailed, type DependencyRecord, type TargetRecord } from './state.js';
@@ -93,12 +90,6 @@ interface Job {
   writeStderr(text: string): void;
 }
 
-/** The modules that run rules' processes, loaded on the first rule run. */
-interface ProcessModules {
-  server: typeof import('./server.js');
-  spawner: typeof import('./spawner.js');
-}
-
 /** Summary of a top-level build. */
 export interface BuildSummary {
   /** Root-relative targets that failed, in order of failure. */
@@ -124,8 +115,8 @@ export class Engine {
   private readonly waits = new WaitGraph();
   private readonly jobs = new Map<string, Job>();
   private readonly sourceStamps = new Map<string, FileStamp | undefined>();
-  private server: RequestServer | undefined;
-  private spawner: RuleSpawner | undefined;
+  /** The request FIFO, the sh spawner and the rule environment, started with the first rule. */
+  private readonly processes: RuleProcesses;
   private jobCounter = 0;
   private isStopping = false;
   private hasFailure = false;
@@ -133,8 +124,6 @@ export class Engine {
   private isInterrupted = false;
   /** The first record that could not be saved: the run fails with it. */
   private saveFailure: { target: string; error: RedoError } | undefined;
-  /** Per-engine TMPDIR of rules (removed at close; a killed engine's is collected by the next). */
-  private scratchDir: string | undefined;
   /** The facts of this engine's decisions, for `.redo/no-op.json` (no-op-memo.ts). */
   private readonly noOp = new NoOpRecorder();
   /** Existence answers from folder listings, used until the first rule starts. */
@@ -152,6 +141,15 @@ export class Engine {
     this.locks = new TargetLocks(this.state.stateDir);
     this.journal = new BuildJournal(this.state.stateDir);
     this.slots = new JobSlots(options.jobs);
+    this.processes = new RuleProcesses({
+      root: options.root,
+      stateDir: this.state.stateDir,
+      env: options.env,
+      libexecDir: options.libexecDir,
+      nodePath: options.nodePath,
+      journal: this.journal,
+      onRequest: (command, payload, token, callId) => this.serveClient(command, payload, token, callId),
+    });
   }
 
   /**
@@ -242,17 +240,13 @@ export class Engine {
     this.isStopping = true;
     this.isInterrupted = true;
     const { stopBuildProcesses } = await import('./spawner.js');
-    await stopBuildProcesses(this.server?.runDir, graceMs);
+    await stopBuildProcesses(this.processes.server?.runDir, graceMs);
     // Records of targets already built are being saved: let them land (they are small).
     await Promise.race([this.flush(), new Promise((resolve) => setTimeout(resolve, graceMs))]);
     for (const job of this.jobs.values()) {
       removeLeftovers(path.join(this.root, job.target), process.pid);
     }
-    this.spawner?.close();
-    this.spawner = undefined;
-    this.server?.close();
-    this.server = undefined;
-    this.removeScratch();
+    this.processes.close();
     this.locks.releaseAll();
   }
 
@@ -276,20 +270,11 @@ export class Engine {
 
   /** Stops the request FIFO and releases every lock this engine holds (call flush() first). */
   close(): void {
-    this.spawner?.close();
-    this.spawner = undefined;
-    this.server?.close();
-    this.server = undefined;
-    this.removeScratch();
+    this.processes.close();
     // A read cache of the records, so the next no-op reads one file, not one per target.
     this.state.writeSnapshot();
     this.journal.close(this.saveFailure === undefined && !this.isInterrupted);
     this.locks.releaseAll();
-  }
-
-  private removeScratch(): void {
-    if (this.scratchDir !== undefined) fs.rmSync(this.scratchDir, { recursive: true, force: true });
-    this.scratchDir = undefined;
   }
 
   /** Turns a "missing" outcome (no file, no rule) into an ERR_NO_RULE failure and reports it. */
@@ -649,10 +634,10 @@ export class Engine {
         this.options.onEvent({ kind: 'started', target, chain, reason });
         const startMs = performance.now();
         const previous = record;
-        const { server, spawner } = await this.startServer();
+        const { server, spawner } = await this.processes.start();
         server.openJob(job.token);
         // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
-        const changes = this.changesFor(spawner.env, caller?.env);
+        const changes = this.processes.changesFor(spawner.env, caller?.env);
         const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
         // The caller's redirected stderr (its own, or the one its caller's call inherited).
         const stderrFd = caller?.stderrFd;
@@ -733,7 +718,7 @@ export class Engine {
         });
         return { status: 'ok', identity };
       } finally {
-        this.server?.closeJob(job.token);
+        this.processes.server?.closeJob(job.token);
         this.jobs.delete(job.token);
         if (job.hasSlot) job.slots.release();
       }
@@ -840,62 +825,10 @@ export class Engine {
     return job;
   }
 
-  private ruleEnv: NodeJS.ProcessEnv | undefined;
-  /** server.ts and spawner.ts (with node:net and node:child_process), loaded when the first rule runs. */
-  private processModules: Promise<ProcessModules> | undefined;
-  private serverModule: typeof import('./server.js') | undefined;
-
-  /**
-   * Starts the request FIFO and the sh spawner on the first rule run. Their modules are
-   * imported only then, so a build that runs no rule (a no-op) never loads them.
-   */
-  private async startServer(): Promise<{ server: RequestServer; spawner: { spawner: RuleSpawner; env: NodeJS.ProcessEnv } }> {
-    if (this.server === undefined || this.spawner === undefined || this.ruleEnv === undefined) {
-      this.processModules ??= Promise.all([import('./server.js'), import('./spawner.js')]).then(([server, spawner]) => ({ server, spawner }));
-      const { server: serverModule, spawner: spawnerModule } = await this.processModules;
-      this.serverModule = serverModule;
-      const { RequestServer } = serverModule;
-      const { RuleSpawner } = spawnerModule;
-      // Another rule may have started them while this one waited for the modules.
-      if (this.server !== undefined && this.spawner !== undefined && this.ruleEnv !== undefined) {
-        return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
-      }
-      this.server = RequestServer.open(this.state.stateDir, (command, payload, token, callId) => this.serveClient(command, payload, token, callId));
-      try {
-        this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
-      } catch {
-        // TMPDIR names no writable folder: the project's state folder will do.
-        fs.mkdirSync(path.join(this.state.stateDir, 'tmp'), { recursive: true });
-        this.scratchDir = serverModule.makeScratchDirectory(path.join(this.state.stateDir, 'tmp'));
-      }
-      this.ruleEnv = {
-        ...makeRuleEnvironment(this.options.env, {
-          root: this.root,
-          runDir: this.server.runDir,
-          parentToken: '',
-          libexecDir: this.options.libexecDir,
-          nodePath: this.options.nodePath,
-        }),
-        // Rules' scratch files go to a folder of this engine, collected if it is killed.
-        TMPDIR: this.scratchDir,
-      };
-      this.spawner = new RuleSpawner(this.server.runDir, this.options.libexecDir, this.ruleEnv);
-      const spawnerPid = this.spawner.pid;
-      if (spawnerPid !== undefined) {
-        try {
-          this.journal.noteRun({ runDir: this.server.runDir, spawner: { pid: spawnerPid, startTicks: startTicksOf(spawnerPid) } });
-        } catch (error) {
-          throw writeFailed(path.relative(this.root, this.state.stateDir), 'cannot note the run in the build journal', error);
-        }
-      }
-    }
-    return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
-  }
-
   /** Handles one sh client call; returns the client's exit status. */
   private async serveClient(command: string, payload: Buffer, token: string, callId: string): Promise<number> {
     const job = this.jobs.get(token);
-    const splitArguments = this.serverModule?.splitArguments;
+    const splitArguments = this.processes.splitArguments;
     if (job === undefined || splitArguments === undefined) return 2;
     switch (command) {
       case 'ifchange':
@@ -903,7 +836,7 @@ export class Engine {
       case 'ifcreate': {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
-        const inherited = this.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
+        const inherited = this.processes.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
         const caller: CallerContext = {
           ...inherited,
           isXtrace: job.caller?.isXtrace === true,
@@ -925,48 +858,6 @@ export class Engine {
         job.writeStderr(`redo: unknown client command ${JSON.stringify(command)}\n`);
         return 2;
     }
-  }
-
-  /**
-   * The caller context a sh client left in `v.<pid>` of the run directory (its
-   * `export -p` and `umask`), removed once read; undefined when there is none.
-   */
-  private readCaller(callId: string): CallerContext | undefined {
-    if (this.server === undefined) return undefined;
-    const file = path.join(this.server.runDir, `v.${callId}`);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
-    // Removed off the main thread: nothing waits for it, and the run folder goes at the end.
-    fs.unlink(file, () => undefined);
-    // Most calls of a build send the same text but for REDO_PARENT (not inherited
-    // anyway): parse each distinct rest once.
-    text = text.replace(/^(?:export|declare -x) REDO_PARENT=\S*\n/m, '');
-    let parsed = this.parsedCallers.get(text);
-    if (parsed === undefined) {
-      parsed = parseExportedEnvironment(text);
-      if (this.parsedCallers.size >= 64) this.parsedCallers.clear();
-      this.parsedCallers.set(text, parsed);
-    }
-    return { env: parsed.env, umask: parsed.umask, clientPid: Number(callId) };
-  }
-
-  private readonly parsedCallers = new Map<string, ReturnType<typeof parseExportedEnvironment>>();
-  /** environmentChanges() per inherited environment object (shared by calls with equal text). */
-  private readonly changesOf = new WeakMap<Record<string, string>, ReturnType<typeof environmentChanges>>();
-
-  /** What a rule must set and unset to see `env` instead of `base` (none without `env`), computed once per object. */
-  private changesFor(base: NodeJS.ProcessEnv, env: Record<string, string> | undefined): ReturnType<typeof environmentChanges> {
-    if (env === undefined) return { set: {}, unset: [] };
-    let changes = this.changesOf.get(env);
-    if (changes === undefined) {
-      changes = environmentChanges(base, env);
-      this.changesOf.set(env, changes);
-    }
-    return changes;
   }
 
   /** redo-ifchange-env / ctx.ifchangeEnv: records environment variables as dependencies. */
@@ -1009,7 +900,8 @@ export class Engine {
   ): Promise<number> {
     // The client's own stderr when it redirected it (`redo x 2>log`, `$(redo x 2>&1)`);
     // otherwise (it is the calling rule's captured stderr) wherever that rule's goes.
-    const ownStderrFd = caller?.clientPid === undefined || this.server === undefined ? undefined : openCallerStderr(caller.clientPid, this.server.realRunDir);
+    const server = this.processes.server;
+    const ownStderrFd = caller?.clientPid === undefined || server === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
     const stderrFd = ownStderrFd ?? job.stderrFd;
     try {
       return await this.requestWith(job, command, names, fromDir, caller, stderrFd);

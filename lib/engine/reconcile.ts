@@ -62,11 +62,11 @@ export async function stopAbandonedRun(run: AbandonedRun): Promise<void> {
       // Gone meanwhile.
     }
   }
-  if (fs.existsSync(run.runDir)) {
-    const { stopBuildProcesses } = await import('./spawner.js');
-    await stopBuildProcesses(run.runDir, 500, false);
-    fs.rmSync(run.runDir, { recursive: true, force: true });
-  }
+  // Even when the run folder is gone (another project's engine removes a dead engine's
+  // run folder from /dev/shm), its processes may still run: look for them anyway.
+  const { stopBuildProcesses } = await import('./spawner.js');
+  await stopBuildProcesses(run.runDir, 500, false);
+  fs.rmSync(run.runDir, { recursive: true, force: true });
 }
 
 /**

@@ -122,15 +122,22 @@ describe('issue 17: rules waiting on a dead engine', () => {
       expect(clients().length).toBeGreaterThanOrEqual(3);
       const spawner = childrenOf(engine.pid!).find((p) => p.command.includes('redo-spawner.sh'));
       expect(spawner).toBeDefined();
-      process.kill(engine.pid!, 'SIGKILL');
-      process.kill(spawner!.pid, 'SIGKILL');
+      for (const pid of [engine.pid!, spawner!.pid]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
       expect(await waitFor(() => clients().length === 0, 2500), JSON.stringify(clients())).toBe(true);
       // The rules that were not waiting (sleep 60) are what is left; the next engine ends them.
       expect(processesOfRun(runDir).length).toBeGreaterThan(0);
       for (const name of ['slow1', 'slow2', 'slow3']) project.write(`${name}.do`, 'echo "$1" > "$3"\n');
+      const journalDir = join(project.dir, '.redo', 'journal');
+      const journals = readdirSync(journalDir).map((name) => `${name}: ${readFileSync(join(journalDir, name), 'utf8')}`).join('\n');
       const next = await project.run(['all']);
       expect(next.code, `${next.stderr}\nspawner: ${JSON.stringify(spawner)}`).toBe(0);
-      expect(processesOfRun(runDir), `${next.stderr}\nspawner: ${JSON.stringify(spawner)}`).toEqual([]);
+      expect(processesOfRun(runDir), `${next.stderr}\nspawner: ${JSON.stringify(spawner)}\njournals: ${journals}\nengine: ${existsSync(`/proc/${engine.pid}`) ? 'still there' : 'gone'}`).toEqual([]);
       expect(existsSync(runDir)).toBe(false);
     } finally {
       try {
