@@ -21,6 +21,28 @@ fi
 set +C
 # Open the reply FIFO read-write before asking, so the engine's reply always has a reader.
 exec 3<>"$REDO_RUN_DIR/r.$redo_reply"
+if [ "$redo_reply" = "$REDO_PARENT" ]; then
+  # The engine holds the rule's own reply FIFO open for writing while the rule runs: read
+  # it through a read-only descriptor, so a dead engine (kill -9) is an end of file.
+  exec 4<"$REDO_RUN_DIR/r.$redo_reply" 3<&-
+else
+  # A private reply FIFO has no writer of the engine's until it answers: watch the engine's
+  # pid (in the run folder's name) instead, and answer for it if it dies.
+  redo_engine=${REDO_RUN_DIR##*/}
+  redo_engine=${redo_engine#redo-ts-}
+  redo_engine=${redo_engine%%-*}
+  (
+    trap 'kill "$redo_sleep" 2>/dev/null; exit 0' TERM
+    while kill -0 "$redo_engine" 2>/dev/null; do
+      sleep 1 &
+      redo_sleep=$!
+      wait "$redo_sleep"
+    done
+    echo "$$ gone" >&3
+  ) >/dev/null 2>&1 &
+  redo_watch=$!
+  exec 4<&3
+fi
 # Names are relative to the caller's folder: send it first (redo-stamp sends data).
 [ "$cmd" = stamp ] || set -- "$PWD" "$@"
 # A rule this call starts inherits the caller's exported variables and umask (builtins
@@ -37,7 +59,8 @@ case "$cmd:$redo_args" in
 esac
 if $redo_inline; then
   # One printf, so one write(2) of under PIPE_BUF bytes: atomic among concurrent clients.
-  printf '%s\0' "$cmd $$ $REDO_PARENT $redo_reply inline" "$@" "$redo_nl" > "$REDO_RUN_DIR/fifo" || exit 2
+  # Opened read-write: never blocks, even when the engine that read it is dead.
+  printf '%s\0' "$cmd $$ $REDO_PARENT $redo_reply inline" "$@" "$redo_nl" 1<>"$REDO_RUN_DIR/fifo" || exit 2
 else
   if [ "$cmd" = stamp ]; then
     cat > "$REDO_RUN_DIR/q.$$" || exit 2
@@ -46,8 +69,18 @@ else
   else
     printf '%s\0' "$@" > "$REDO_RUN_DIR/q.$$" || exit 2
   fi
-  printf '%s %s %s %s\n' "$cmd" "$$" "$REDO_PARENT" "$redo_reply" > "$REDO_RUN_DIR/fifo" || exit 2
+  printf '%s %s %s %s\n' "$cmd" "$$" "$REDO_PARENT" "$redo_reply" 1<>"$REDO_RUN_DIR/fifo" || exit 2
 fi
-IFS= read -r redo_status <&3
-exec 3<&-
-exit "${redo_status:-2}"
+# Answers are "<pid> <status>": one left by a killed earlier call of this rule is skipped.
+redo_status=
+while IFS=' ' read -r redo_for redo_answer <&4; do
+  [ "$redo_for" != "$$" ] || { redo_status=$redo_answer; break; }
+done
+exec 3<&- 4<&-
+[ -z "${redo_watch:-}" ] || kill "$redo_watch" 2>/dev/null
+case $redo_status in
+  '' | gone)
+    echo "redo-$cmd: the redo-ts build that started this rule is gone ($REDO_RUN_DIR)" >&2
+    exit 2 ;;
+esac
+exit "$redo_status"

@@ -31,3 +31,16 @@ for (const [label, key] of rows) {
     `${label.padEnd(20)}${seconds(wallRedo)}${seconds(wallMake)}${(wallRedo / wallMake).toFixed(2).padStart(7)}        ${seconds(cpuRedo)}${seconds(cpuMake)}${(cpuRedo / cpuMake).toFixed(2).padStart(7)}`,
   );
 }
+
+// The floor of any Node command, measured in the same run: what a no-op costs beyond it.
+const node = load('node-noop');
+const redoNoop = load('redo-noop');
+const makeFull = load('make-full');
+const redoFull = load('redo-full');
+console.log(
+  `\nnode -e 0: ${seconds(median(node.times)).trim()} wall, ${seconds(node.user + node.system).trim()} cpu; ` +
+    `redo-ts no-op beyond it: ${((median(redoNoop.times) - median(node.times)) * 1000).toFixed(0)} ms wall, ` +
+    `${((redoNoop.user + redoNoop.system - node.user - node.system) * 1000).toFixed(0)} ms cpu`,
+);
+console.log(`clean build: redo-ts / make -r = ${(median(redoFull.times) / median(makeFull.times)).toFixed(2)} wall, ${((redoFull.user + redoFull.system) / (makeFull.user + makeFull.system)).toFixed(2)} cpu`);
+console.log(`NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}`);

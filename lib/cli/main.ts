@@ -74,6 +74,7 @@ async function help(io: CommandIO): Promise<void> {
     '  -x                 run sh rules with sh -x',
     '  -v                 run sh rules with sh -v',
     '  --shuffle          start independent targets in random order (finds undeclared deps)',
+    '  --strict           fail on an out-of-date target whose rule is gone (else a warning)',
     '  --why, --explain   say why each TARGET is or would be rebuilt; build nothing',
     '  --remote-cache REF share built targets through a registry repository',
     '                     (HOST[:PORT]/REPO; also REDO_TS_REMOTE_CACHE); see docs/registry.md',

@@ -1,18 +1,15 @@
 /** Shared by the build commands: option parsing, engine set-up, event reporting, exit status. */
 
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Engine } from '../engine/build.js';
 import { findProjectRoot } from '../engine/paths.js';
-import { isWriteError, writeFailed } from '../engine/state.js';
+import { describeRequest, isVerifiedNoOp } from '../engine/no-op-memo.js';
 import { readRedoEnvironment } from '../env.js';
 import { RedoError } from '../errors.js';
 import { callEngine, encodeArguments, isInsideRule } from './client.js';
 import type { CommandIO } from './command.js';
-import { Reporter, renderError } from './report.js';
-import { createTypeScriptRuleSupport } from './ts-rules.js';
+import { renderError } from './report.js';
 
 /** Options accepted by the build commands (`redo-ts`, `redo`, `ifchange`). */
 export interface BuildOptions {
@@ -22,6 +19,8 @@ export interface BuildOptions {
   isXtrace: boolean;
   isVerbose: boolean;
   isShuffle: boolean;
+  /** --strict: a target that is out of date and whose rule is gone is an error, not a warning. */
+  isStrict?: boolean;
   isWhy: boolean;
   isHelp: boolean;
   isVersion: boolean;
@@ -33,7 +32,7 @@ export interface BuildOptions {
 }
 
 /**
- * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`, `--shuffle`,
+ * Parses `-j N`/`-jN`/`--jobs=N`, `-f`/`--force`, `-k`/`--keep-going`, `-x`, `-v`, `--shuffle`, `--strict`,
  * `--why`/`--explain`, `-h`/`--help`, `--version`, `--` and targets. Short flags combine
  * (`-kx`). Throws ERR_USAGE for unknown options or a bad job count.
  */
@@ -55,6 +54,7 @@ export function parseBuildOptions(args: string[]): BuildOptions {
     if (arg === '--force') options.isForced = true;
     else if (arg === '--keep-going') options.isKeepGoing = true;
     else if (arg === '--shuffle') options.isShuffle = true;
+    else if (arg === '--strict') options.isStrict = true;
     else if (arg === '--why' || arg === '--explain') options.isWhy = true;
     else if (arg === '--help') options.isHelp = true;
     else if (arg === '--version') options.isVersion = true;
@@ -152,6 +152,15 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     return callEngine(io.env, options.isForced ? 'redo' : 'ifchange', encodeArguments([io.cwd, ...flags, '--', ...targets]));
   }
   const root = projectRoot(io);
+  // The same request as last time, and every stat its decision rested on unchanged: a
+  // build would run nothing and print nothing (no-op-memo.ts). The engine is not loaded.
+  if (!options.isForced && (await isVerifiedNoOp(root, describeRequest(root, io.cwd, targets, sharedRulesDir(), packageVersion()), io.env))) return 0;
+  const [{ Engine }, { isWriteError, writeFailed }, { Reporter }, { createTypeScriptRuleSupport }] = await Promise.all([
+    import('../engine/build.js'),
+    import('../engine/state.js'),
+    import('./report.js'),
+    import('./ts-rules.js'),
+  ]);
   const reporter = new Reporter(io.stderr, io.isTTY);
   const cache = await openRemoteCache(options, io, root);
   const engine = new Engine({
@@ -161,6 +170,8 @@ export async function runBuild(options: BuildOptions, io: CommandIO): Promise<nu
     isXtrace: options.isXtrace,
     isVerbose: options.isVerbose,
     isShuffle: options.isShuffle,
+    isStrict: options.isStrict === true,
+    version: packageVersion(),
     env: io.env,
     libexecDir: libexecDir(),
     nodePath: process.execPath,
@@ -235,7 +246,7 @@ export function hostPlatform(platform: string = process.platform, arch: string =
  * redo-ts's version plus a hash of its compiled library: rules import the library, so
  * a changed library (even under the same version number) must not reuse cache entries.
  */
-function toolVersion(): string {
+function toolVersion(createHash: typeof import('node:crypto').createHash): string {
   const libDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   let version = 'unknown';
   try {
@@ -269,7 +280,7 @@ async function openRemoteCache(options: BuildOptions, io: CommandIO, root: strin
     env: io.env,
     root,
     platform: hostPlatform(),
-    toolVersion: toolVersion(),
+    toolVersion: toolVersion((await import('node:crypto')).createHash),
     isReadOnly: options.isRemoteCacheReadOnly === true || fromEnv.isRemoteCacheReadOnly,
     onWarning: (message) => io.stderr.write(`warning: ${message}\n`),
   });

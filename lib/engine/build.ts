@@ -1,20 +1,22 @@
 /** redo / ifchange / ifcreate semantics: decides what is out of date and builds it. */
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
-import { makeRuleEnvironment } from '../env.js';
 import { describeReason, type BuildEventListener, type RebuildReason } from './events.js';
-import { environmentChanges, openCallerStderr, parseCallOptions, parseExportedEnvironment, startOrder, type CallerContext } from './caller.js';
+import { openCallerStderr, parseCallOptions, startOrder, type CallerContext } from './caller.js';
 import { BuildJournal } from './journal.js';
 import { TargetLocks } from './lock.js';
+import { compareOutput, decideFreshness, envIdentity, isSameStamp, isSourceDependency } from './freshness.js';
+import { FolderListings } from './folder-listing.js';
+import { reconcileAbandoned, removeLeftovers } from './reconcile.js';
+import { RuleProcesses } from './rule-processes.js';
+import { WaitGraph } from './wait-graph.js';
 import { findRule, type RuleLookup } from './lookup.js';
+import { NoOpRecorder, describeRequest, forgetNoOp } from './no-op-memo.js';
 import { toDependencyPath, toTargetPath } from './paths.js';
 import { runRule, temporaryOutputPath, type TypeScriptRuleSupport } from './runner.js';
 import { JobSlots } from './scheduler.js';
-import type { RequestServer } from './server.js';
-import type { RuleSpawner } from './spawner.js';
 import { MISSING, identityOf, readStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import type { TargetCache } from './target-cache.js';
 import { StateStore, isWriteError, writeFailed, type DependencyRecord, type TargetRecord } from './state.js';
@@ -33,6 +35,10 @@ export interface EngineOptions {
   isVerbose: boolean;
   /** --shuffle: start independent targets in random order (finds undeclared dependencies). */
   isShuffle?: boolean;
+  /** --strict: a target that is out of date and whose rule is gone fails instead of being used with a warning. */
+  isStrict?: boolean;
+  /** The redo-ts version, part of the key of `.redo/no-op.json`. */
+  version?: string;
   /** Base environment for rules. */
   env: NodeJS.ProcessEnv;
   /** Absolute directory holding the sh client scripts (redo-ifchange, ...). */
@@ -77,15 +83,11 @@ interface Job {
   isLastRequestFailed: boolean;
   /** Exit status of the sh rule, once it ended. */
   exitStatus?: number;
+  /** Where the rule's stderr goes when its caller redirected it (a descriptor of the caller's call), else undefined. */
+  stderrFd?: number | undefined;
   /** What the rule inherited (environment, umask); passed on by its TypeScript ctx.ifchange(). */
   caller: CallerContext | undefined;
   writeStderr(text: string): void;
-}
-
-/** The modules that run rules' processes, loaded on the first rule run. */
-interface ProcessModules {
-  server: typeof import('./server.js');
-  spawner: typeof import('./spawner.js');
 }
 
 /** Summary of a top-level build. */
@@ -110,11 +112,11 @@ export class Engine {
   private readonly slots: JobSlots;
   private readonly outcomes = new Map<string, Promise<Outcome>>();
   /** Waits-for edges between targets, for cycle detection across concurrent requests. */
-  private readonly waits = new Map<string, Map<string, number>>();
+  private readonly waits = new WaitGraph();
   private readonly jobs = new Map<string, Job>();
   private readonly sourceStamps = new Map<string, FileStamp | undefined>();
-  private server: RequestServer | undefined;
-  private spawner: RuleSpawner | undefined;
+  /** The request FIFO, the sh spawner and the rule environment, started with the first rule. */
+  private readonly processes: RuleProcesses;
   private jobCounter = 0;
   private isStopping = false;
   private hasFailure = false;
@@ -122,8 +124,15 @@ export class Engine {
   private isInterrupted = false;
   /** The first record that could not be saved: the run fails with it. */
   private saveFailure: { target: string; error: RedoError } | undefined;
-  /** Per-engine TMPDIR of rules (removed at close; a killed engine's is collected by the next). */
-  private scratchDir: string | undefined;
+  /** The facts of this engine's decisions, for `.redo/no-op.json` (no-op-memo.ts). */
+  private readonly noOp = new NoOpRecorder();
+  /** Existence answers from folder listings, used until the first rule starts. */
+  private readonly listings = new FolderListings(
+    (folder, stats) => (stats === undefined ? this.noOp.addFile(folder, undefined) : this.noOp.addFolder(folder, stats)),
+    () => this.noOp.markUnsure(),
+  );
+  private hasWarned = false;
+  private hasSaved = false;
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -132,6 +141,15 @@ export class Engine {
     this.locks = new TargetLocks(this.state.stateDir);
     this.journal = new BuildJournal(this.state.stateDir);
     this.slots = new JobSlots(options.jobs);
+    this.processes = new RuleProcesses({
+      root: options.root,
+      stateDir: this.state.stateDir,
+      env: options.env,
+      libexecDir: options.libexecDir,
+      nodePath: options.nodePath,
+      journal: this.journal,
+      onRequest: (command, payload, token, callId) => this.serveClient(command, payload, token, callId),
+    });
   }
 
   /**
@@ -149,7 +167,7 @@ export class Engine {
     }))];
     if (!this.isReconciled) {
       this.isReconciled = true;
-      this.reconcile();
+      await this.reconcile();
     }
     const summary: BuildSummary = { failed: [], firstError: undefined };
     const order = startOrder(targets.length, this.options.isShuffle === true);
@@ -163,6 +181,7 @@ export class Engine {
       }),
     );
     await this.flush();
+    this.saveNoOp(names, fromDir, isForced, results.every((result) => result.outcome.status === 'ok'));
     for (const { target, outcome } of results) {
       if (outcome.status !== 'failed') continue;
       summary.failed.push(target);
@@ -182,40 +201,27 @@ export class Engine {
   }
 
   /**
-   * Settles what engines killed earlier left (see journal.ts): for each target a dead
-   * engine had started, its temporary files (named after that engine's pid) are removed,
-   * and an output that does not match the target's record, i.e. renamed into place
-   * before its record was saved, is deleted so the target is rebuilt, not mistaken for a
-   * source or a hand edit. A target another live process is building is left for later.
+   * Writes `.redo/no-op.json` after a request that ran no rule, saved nothing, warned of
+   * nothing and succeeded, so the same request next time is answered by stats alone
+   * (no-op-memo.ts); removes it after any other.
    */
-  private reconcile(): void {
-    for (const journal of this.journal.findAbandoned()) {
-      let isSettled = true;
-      for (const target of journal.targets) {
-        if (!this.locks.tryAcquire(target)) {
-          isSettled = false;
-          continue;
-        }
-        try {
-          removeLeftovers(path.join(this.root, target), journal.owner.pid);
-          removeLeftovers(this.state.recordPath(target), journal.owner.pid, 'record');
-          const record = this.state.load(target);
-          const absolute = path.join(this.root, target);
-          const current = readStamp(absolute, record?.output ?? undefined);
-          if (current !== undefined && (record?.output == null || current.sha256Hex !== record.output.sha256Hex)) {
-            fs.rmSync(absolute, { recursive: true, force: true });
-          }
-        } catch (error) {
-          isSettled = false;
-          if (!isWriteError(error) && !isRedoError(error)) throw error;
-        } finally {
-          this.locks.release(target);
-        }
-      }
-      // Compiled TypeScript rules are written as `NAME.<hash>.mjs.<pid>.tmp` and renamed.
-      removeLeftovers(path.join(this.state.stateDir, 'ts', '.mjs'), journal.owner.pid, 'compiled');
-      if (isSettled) fs.rmSync(journal.file, { force: true });
+  private saveNoOp(names: string[], fromDir: string, isForced: boolean, isSuccess: boolean): void {
+    const isNoOp = isSuccess && !isForced && this.jobCounter === 0 && !this.hasWarned && !this.hasSaved && this.saveFailure === undefined && !this.hasFailure;
+    if (!isNoOp) {
+      forgetNoOp(this.root);
+      return;
     }
+    for (const [target, stamp] of this.sourceStamps) this.noOp.addFile(absolutePath(this.root, target), stamp);
+    for (const [folder, stats] of this.state.recordFolderStats()) this.noOp.addFolder(folder, stats);
+    const versionFile = path.join(this.state.stateDir, 'VERSION');
+    const versionStats = fs.statSync(versionFile, { throwIfNoEntry: false });
+    this.noOp.addFile(versionFile, versionStats === undefined ? undefined : { ino: versionStats.ino, sizeBytes: versionStats.size, mtimeMs: versionStats.mtimeMs, ctimeMs: versionStats.ctimeMs });
+    this.noOp.write(this.root, describeRequest(this.root, fromDir, names, this.options.sharedRulesDir, this.options.version ?? 'unknown'));
+  }
+
+  /** Settles what engines killed earlier left (reconcile.ts). */
+  private async reconcile(): Promise<void> {
+    await reconcileAbandoned(this.root, this.state, this.locks, this.journal);
   }
 
   /** Root-relative targets whose rules are running now, in start order. */
@@ -234,17 +240,13 @@ export class Engine {
     this.isStopping = true;
     this.isInterrupted = true;
     const { stopBuildProcesses } = await import('./spawner.js');
-    await stopBuildProcesses(this.server?.runDir, graceMs);
+    await stopBuildProcesses(this.processes.server?.runDir, graceMs);
     // Records of targets already built are being saved: let them land (they are small).
     await Promise.race([this.flush(), new Promise((resolve) => setTimeout(resolve, graceMs))]);
     for (const job of this.jobs.values()) {
       removeLeftovers(path.join(this.root, job.target), process.pid);
     }
-    this.spawner?.close();
-    this.spawner = undefined;
-    this.server?.close();
-    this.server = undefined;
-    this.removeScratch();
+    this.processes.close();
     this.locks.releaseAll();
   }
 
@@ -268,29 +270,22 @@ export class Engine {
 
   /** Stops the request FIFO and releases every lock this engine holds (call flush() first). */
   close(): void {
-    this.spawner?.close();
-    this.spawner = undefined;
-    this.server?.close();
-    this.server = undefined;
-    this.removeScratch();
+    this.processes.close();
+    // A read cache of the records, so the next no-op reads one file, not one per target.
+    this.state.writeSnapshot();
     this.journal.close(this.saveFailure === undefined && !this.isInterrupted);
     this.locks.releaseAll();
   }
 
-  private removeScratch(): void {
-    if (this.scratchDir !== undefined) fs.rmSync(this.scratchDir, { recursive: true, force: true });
-    this.scratchDir = undefined;
-  }
-
   /** Turns a "missing" outcome (no file, no rule) into an ERR_NO_RULE failure and reports it. */
-  private requireBuilt(target: string, chain: string[], outcome: Outcome): Outcome {
+  private requireBuilt(target: string, chain: string[], outcome: Outcome, stderrFd?: number): Outcome {
     if (outcome.status !== 'missing') return outcome;
     if (path.isAbsolute(target)) {
       const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no such file (outside the project, where only sources live)`, {
         details: chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : [],
         hint: 'create the file, or stop depending on it',
       });
-      this.fail(target, error, true);
+      this.fail(target, error, true, stderrFd);
       return { status: 'failed', error };
     }
     const error = new RedoError('ERR_NO_RULE', `redo: "${target}": no rule to build it and no such file`, {
@@ -301,15 +296,25 @@ export class Engine {
       ],
       hint: 'create one of those rules, or the source file itself',
     });
-    this.fail(target, error, true);
+    this.fail(target, error, true, stderrFd);
     return { status: 'failed', error };
   }
 
-  private fail(target: string, error: RedoError, isRootCause: boolean): void {
+  private fail(target: string, error: RedoError, isRootCause: boolean, stderrFd?: number): void {
     this.hasFailure = true;
     this.failedTargets.add(target);
     if (this.isInterrupted) return;
+    // A nested call whose caller redirected its stderr (`redo-ifchange x 2>/dev/null`)
+    // gets the message there, as a redo process's own stderr would.
+    if (isRootCause && stderrFd !== undefined && writeTo(stderrFd, `${error.render()}\n`)) isRootCause = false;
     this.options.onEvent({ kind: 'failed', target, error, isRootCause });
+  }
+
+  /** Reports a warning, to the redirected stderr of the call it concerns when there is one. */
+  private warn(target: string, error: RedoError, stderrFd: number | undefined): void {
+    this.hasWarned = true;
+    if (stderrFd !== undefined && writeTo(stderrFd, `warning: ${error.render()}\n`)) return;
+    this.options.onEvent({ kind: 'warning', target, error });
   }
 
   /**
@@ -318,14 +323,14 @@ export class Engine {
    */
   private async ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean, caller?: CallerContext): Promise<Outcome> {
     if (requester !== undefined) {
-      const cycle = target === requester ? [target] : this.findWaitPath(target, requester);
+      const cycle = target === requester ? [target] : this.waits.findPath(target, requester);
       if (cycle !== undefined) {
         const trail = [...chain.slice(0, -1), target];
         const error = new RedoError('ERR_CYCLE', `redo: "${target}": dependency cycle`, {
           details: [`chain: ${trail.join(' → ')}`, `cycle: ${[requester, ...cycle].join(' → ')}`],
           hint: 'remove one of these dependencies',
         });
-        this.fail(requester, error, true);
+        this.fail(requester, error, true, caller?.stderrFd);
         return { status: 'failed', error };
       }
     }
@@ -337,11 +342,11 @@ export class Engine {
       outcome = this.revisit(target, chain, isForced, caller, outcome);
     }
     if (requester === undefined) return outcome;
-    this.addWait(requester, target);
+    this.waits.add(requester, target);
     try {
       return await outcome;
     } finally {
-      this.removeWait(requester, target);
+      this.waits.remove(requester, target);
     }
   }
 
@@ -371,42 +376,12 @@ export class Engine {
     return outcome;
   }
 
-  private addWait(from: string, to: string): void {
-    let edges = this.waits.get(from);
-    if (edges === undefined) this.waits.set(from, (edges = new Map()));
-    edges.set(to, (edges.get(to) ?? 0) + 1);
-  }
-
-  private removeWait(from: string, to: string): void {
-    const edges = this.waits.get(from);
-    if (edges === undefined) return;
-    const count = (edges.get(to) ?? 1) - 1;
-    if (count <= 0) edges.delete(to);
-    else edges.set(to, count);
-  }
-
-  /** A path of waits-for edges from `from` to `to` (both included), or undefined. */
-  private findWaitPath(from: string, to: string): string[] | undefined {
-    const seen = new Set<string>();
-    const visit = (node: string): string[] | undefined => {
-      if (node === to) return [node];
-      if (seen.has(node)) return undefined;
-      seen.add(node);
-      for (const next of [...(this.waits.get(node)?.keys() ?? [])].sort()) {
-        const rest = visit(next);
-        if (rest !== undefined) return [node, ...rest];
-      }
-      return undefined;
-    };
-    return visit(from);
-  }
-
   private async update(target: string, chain: string[], isForced: boolean, caller: CallerContext | undefined): Promise<Outcome> {
     try {
       // Outside the project only sources live (system headers named by gcc -MD output).
       const record = path.isAbsolute(target) ? undefined : this.state.load(target);
       if (isForced && record === undefined) {
-        const refusal = this.refuseSource(target, chain);
+        const refusal = this.refuseSource(target, chain, caller?.stderrFd);
         if (refusal !== undefined) return refusal;
       }
       if (path.isAbsolute(target)) return this.sourceOutcome(target);
@@ -416,7 +391,7 @@ export class Engine {
       } else {
         const verdict = await this.check(target, record, chain, caller);
         if (verdict === undefined) {
-          this.warnIfBuildable(target);
+          this.warnIfBuildable(target, caller?.stderrFd);
           return this.sourceOutcome(target);
         }
         if (verdict.status === 'failed') return verdict;
@@ -437,7 +412,7 @@ export class Engine {
             hint: 'this is a bug in redo-ts; please report it with this message',
             cause: error,
           });
-      this.fail(target, redoError, true);
+      this.fail(target, redoError, true, caller?.stderrFd);
       return { status: 'failed', error: redoError };
     }
   }
@@ -446,7 +421,7 @@ export class Engine {
    * `redo X` / `-f X` for an X without a record: a failure when X exists (redo-ts never
    * overwrites or deletes a file it did not make, a source), else undefined (build it).
    */
-  private refuseSource(target: string, chain: string[]): Outcome | undefined {
+  private refuseSource(target: string, chain: string[], stderrFd: number | undefined): Outcome | undefined {
     // A target this run built may not have its record saved yet (saves run in the background).
     if (this.builtTargets.has(target) || !fs.existsSync(absolutePath(this.root, target))) return undefined;
     const rule = path.isAbsolute(target) ? undefined : findRule(this.root, target, this.options.sharedRulesDir).found;
@@ -459,7 +434,7 @@ export class Engine {
         ? 'redo (-f) rebuilds only targets redo-ts built; a source needs no building'
         : `to make it a target, delete it (or move it aside), then run \`redo-ts ${target}\``,
     });
-    this.fail(target, error, true);
+    this.fail(target, error, true, stderrFd);
     return { status: 'failed', error };
   }
 
@@ -471,7 +446,7 @@ export class Engine {
    * `X.tar` would match the image rule, a vendored `file:src/X.tar` included) are left
    * alone.
    */
-  private warnIfBuildable(target: string): void {
+  private warnIfBuildable(target: string, stderrFd: number | undefined): void {
     if (this.warnedSources.has(target) || target.endsWith('.do') || target.endsWith('.do.ts')) return;
     this.warnedSources.add(target);
     let found;
@@ -482,14 +457,10 @@ export class Engine {
     }
     const rule = found?.rule;
     if (rule === undefined || /(^|\/)default\.do(\.ts)?$/.test(rule) || found!.isFromRulesFolder || path.isAbsolute(rule)) return;
-    this.options.onEvent({
-      kind: 'warning',
-      target,
-      error: new RedoError('ERR_SOURCE_HAS_RULE', `redo: "${target}": exists and was not built by redo-ts; treating it as a source`, {
-        details: [`rule that could build it: ${rule}`],
-        hint: `delete it (or move it aside), then run \`redo-ts ${target}\`, to build it from its rule`,
-      }),
-    });
+    this.warn(target, new RedoError('ERR_SOURCE_HAS_RULE', `redo: "${target}": exists and was not built by redo-ts; treating it as a source`, {
+      details: [`rule that could build it: ${rule}`],
+      hint: `delete it (or move it aside), then run \`redo-ts ${target}\`, to build it from its rule`,
+    }), stderrFd);
   }
 
   private readonly warnedSources = new Set<string>();
@@ -526,59 +497,43 @@ export class Engine {
     }
     let isDirty = false;
     const current = readStamp(absolute, record.output ?? undefined);
-    if (record.output !== null && current === undefined) return { status: 'stale', reason: { kind: 'output-missing' } };
-    if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
+    const outputState = compareOutput(record, current);
+    if (outputState === 'missing') return { status: 'stale', reason: { kind: 'output-missing' } };
+    if (outputState === 'edited' && current !== undefined) {
       // Another process may be between renaming a new output and saving its record: then
       // rebuild() waits for its lock and checks again. (A killed one's were settled by reconcile().)
       if (!this.locks.isHeld(target)) {
         if (!this.locks.tryAcquire(target)) return { status: 'stale', reason: { kind: 'interrupted' } };
         this.locks.release(target);
       }
-      this.options.onEvent({
-        kind: 'warning',
-        target,
-        error: new RedoError('ERR_TARGET_EDITED', `redo: "${target}": modified since redo-ts built it; not rebuilding`, {
-          details: [`built: ${record.output === null ? 'no output' : `sha256:${record.output.sha256Hex}`}`, `found: ${identityOf(current)}`],
-          hint: `delete "${target}" or run \`redo-ts -f ${target}\` to rebuild it`,
-        }),
-      });
+      this.warn(target, new RedoError('ERR_TARGET_EDITED', `redo: "${target}": modified since redo-ts built it; not rebuilding`, {
+        details: [`built: ${record.output === null ? 'no output' : `sha256:${record.output.sha256Hex}`}`, `found: ${identityOf(current)}`],
+        hint: `delete "${target}" or run \`redo-ts -f ${target}\` to rebuild it`,
+      }), caller?.stderrFd);
       return { status: 'fresh', identity: identityOf(current), stamp: current };
     }
-    if (current !== undefined && record.output !== null && !sameStamp(record.output, current)) {
+    if (current !== undefined && record.output !== null && !isSameStamp(record.output, current)) {
       record.output = current;
       isDirty = true;
     }
-    if (record.isAlways) return { status: 'stale', reason: { kind: 'always' } };
-    for (const dep of record.deps) {
-      if (dep.mode === 'env') {
-        const identity = envIdentity(this.options.env[dep.path]);
-        if (identity !== dep.identity) {
-          return { status: 'stale', reason: { kind: 'changed', path: `$${dep.path}`, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
-        }
-        continue;
-      }
-      if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(absolutePath(this.root, dep.path))) {
-          const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
-          return { status: 'stale', reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
-        }
-        continue;
-      }
+    // Until a rule runs, nothing but this engine changes the tree: folder listings answer.
+    const exists = (depPath: string): boolean => (this.jobCounter === 0 ? this.listings.exists(absolutePath(this.root, depPath)) : fs.existsSync(absolutePath(this.root, depPath)));
+    const walk = decideFreshness(record, this.options.env, exists);
+    let step = walk.next();
+    while (step.done !== true) {
+      const dep = step.value;
       const pending = this.ensureDependency(dep, [...chain, dep.path], target, caller);
       const outcome = pending instanceof Promise ? await pending : pending;
-      if (outcome.status === 'failed') {
-        return { status: 'failed', error: dependencyFailed(target, dep.path, chain) };
-      }
-      const identity = outcome.status === 'missing' ? MISSING : outcome.identity;
-      if (identity !== dep.identity) {
-        return { status: 'stale', reason: { kind: 'changed', path: dep.path, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
-      }
-      if (outcome.status === 'ok' && outcome.stamp !== undefined && dep.stamp !== undefined && !sameStamp(dep.stamp, outcome.stamp)) {
-        dep.stamp = outcome.stamp;
-        isDirty = true;
-      }
+      step = walk.next(outcome.status === 'missing' ? { status: 'missing' } : outcome);
     }
-    if (isDirty) {
+    const verdict = step.value;
+    if (verdict.status === 'failed') return { status: 'failed', error: dependencyFailed(target, verdict.dependency, chain) };
+    if (verdict.status === 'stale') return verdict;
+    if (verdict.status === 'stale-dependency') throw new Error(`"${target}": a build cannot predict a rebuild`);
+    this.noOp.addFile(absolute, current);
+    for (const dep of record.deps) if (dep.mode === 'env') this.noOp.addEnv(dep.path, dep.identity ?? MISSING);
+    if (isDirty || verdict.isRestamped) {
+      this.hasSaved = true;
       try {
         this.state.save(record);
       } catch (error) {
@@ -590,12 +545,12 @@ export class Engine {
   }
 
   /**
-   * Like ensure(), but a dependency recorded as a source (it has a stat) is stamped
-   * directly, with the recorded stat as its fast path. Should it have become a target
-   * since, its content hash is still what dependents compare, so the answer is the same.
+   * Like ensure(), but a dependency recorded as a source (it has a stat) that is still
+   * one (no record: redo-ts has not built it since) is stamped directly, with the
+   * recorded stat as its fast path. One that became a target is checked as a target.
    */
   private ensureDependency(dep: DependencyRecord, chain: string[], requester: string, caller: CallerContext | undefined): Promise<Outcome> | Outcome {
-    if (dep.stamp !== undefined && !this.outcomes.has(dep.path)) {
+    if (!this.outcomes.has(dep.path) && isSourceDependency(dep, !path.isAbsolute(dep.path) && this.state.has(dep.path))) {
       const outcome = this.sourceOutcome(dep.path, dep.stamp);
       if (outcome.status === 'ok') return outcome;
     }
@@ -615,14 +570,10 @@ export class Engine {
     const hasWaited = await this.locks.acquire(target, {
       chain,
       onAbandoned: (deadPid) => removeLeftovers(absolutePath(this.root, target), deadPid),
-      onWaiting: (holder) => this.options.onEvent({
-        kind: 'warning',
-        target,
-        error: new RedoError('ERR_LOCK_HELD', `redo: "${target}": waiting for another redo-ts process that is building it`, {
-          details: [`held by: ${holder}`],
-          hint: 'wait, or stop that process; a lock of a dead process is broken at once',
-        }),
-      }),
+      onWaiting: (holder) => this.warn(target, new RedoError('ERR_LOCK_HELD', `redo: "${target}": waiting for another redo-ts process that is building it`, {
+        details: [`held by: ${holder}`],
+        hint: 'wait, or stop that process; a lock of a dead process is broken at once',
+      }), caller?.stderrFd),
     });
     try {
       // Another build (or this one's record save) held the lock: read what it left.
@@ -638,10 +589,28 @@ export class Engine {
       const lookup = findRule(this.root, target, this.options.sharedRulesDir);
       if (lookup.found === undefined) {
         if (fs.existsSync(absolutePath(this.root, target))) {
-          // Its rule is gone but the file stays: a source for now. The record is kept, so
-          // when the rule comes back (a branch switch), the changed rule dependency rebuilds it.
+          // Its rule is gone but the file stays: used as a source for now, with a warning
+          // (an error under --strict), since it is out of date. The record is kept, so when
+          // the rule comes back (a branch switch), the changed rule dependency rebuilds it.
+          if (record !== undefined) {
+            const error = new RedoError('ERR_RULE_MISSING', `redo: "${target}": out of date, but no rule builds it any more; ${this.options.isStrict === true ? 'not using' : 'using'} its old output`, {
+              details: [
+                ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
+                `rule last used: ${record.rule}`,
+                `out of date: ${describeReason(reason)}`,
+              ],
+              hint: `restore "${record.rule}" (or add another rule for it), or delete "${target}" to stop building it`,
+            });
+            if (this.options.isStrict === true) {
+              this.fail(target, error, true, caller?.stderrFd);
+              return { status: 'failed', error };
+            }
+            this.warn(target, error, caller?.stderrFd);
+          }
           return this.sourceOutcome(target);
         }
+        // Still missing: any rule candidate appearing would change that.
+        for (const miss of lookup.misses) this.noOp.addFile(absolutePath(this.root, miss), undefined);
         return { status: 'missing', lookup };
       }
       const found = lookup.found;
@@ -668,21 +637,16 @@ export class Engine {
         this.options.onEvent({ kind: 'started', target, chain, reason });
         const startMs = performance.now();
         const previous = record;
-        const { server, spawner } = await this.startServer();
+        const { server, spawner } = await this.processes.start();
         server.openJob(job.token);
         // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
-        const changes = this.changesFor(spawner.env, caller?.env);
+        const changes = this.processes.changesFor(spawner.env, caller?.env);
         const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
-        const stderrFd = caller?.clientPid === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
+        // The caller's redirected stderr (its own, or the one its caller's call inherited).
+        const stderrFd = caller?.stderrFd;
+        job.stderrFd = stderrFd;
         const showStderr = (text: string): void => {
-          if (stderrFd === undefined) this.options.onEvent({ kind: 'rule-stderr', target, text });
-          else {
-            try {
-              fs.writeSync(stderrFd, text);
-            } catch {
-              this.options.onEvent({ kind: 'rule-stderr', target, text });
-            }
-          }
+          if (stderrFd === undefined || !writeTo(stderrFd, text)) this.options.onEvent({ kind: 'rule-stderr', target, text });
         };
         job.writeStderr = showStderr;
         const fromCache = await this.fetchFromCache(job, found.rule, reason, previous?.deps);
@@ -715,7 +679,6 @@ export class Engine {
             ruleIdentity: ruleOutcome.identity,
           });
         } catch (error) {
-          if (stderrFd !== undefined) fs.closeSync(stderrFd);
           // The dependency's own failure was reported; a sh rule then exits with the
           // client's status 1 (sh -e) and a TypeScript rule's ifchange() throws: neither is
           // news. Any other status is the rule's own failure, even after one it tolerated.
@@ -725,7 +688,6 @@ export class Engine {
           }
           throw error;
         }
-        if (stderrFd !== undefined) fs.closeSync(stderrFd);
         if (fromCache === undefined) this.offerToCache(job, found.rule, result);
         const builds = (previous?.builds ?? 0) + 1;
         const identity = job.stampSha256Hex !== null
@@ -759,7 +721,7 @@ export class Engine {
         });
         return { status: 'ok', identity };
       } finally {
-        this.server?.closeJob(job.token);
+        this.processes.server?.closeJob(job.token);
         this.jobs.delete(job.token);
         if (job.hasSlot) job.slots.release();
       }
@@ -885,54 +847,10 @@ export class Engine {
     return job;
   }
 
-  private ruleEnv: NodeJS.ProcessEnv | undefined;
-  /** server.ts and spawner.ts (with node:net and node:child_process), loaded when the first rule runs. */
-  private processModules: Promise<ProcessModules> | undefined;
-  private serverModule: typeof import('./server.js') | undefined;
-
-  /**
-   * Starts the request FIFO and the sh spawner on the first rule run. Their modules are
-   * imported only then, so a build that runs no rule (a no-op) never loads them.
-   */
-  private async startServer(): Promise<{ server: RequestServer; spawner: { spawner: RuleSpawner; env: NodeJS.ProcessEnv } }> {
-    if (this.server === undefined || this.spawner === undefined || this.ruleEnv === undefined) {
-      this.processModules ??= Promise.all([import('./server.js'), import('./spawner.js')]).then(([server, spawner]) => ({ server, spawner }));
-      const { server: serverModule, spawner: spawnerModule } = await this.processModules;
-      this.serverModule = serverModule;
-      const { RequestServer } = serverModule;
-      const { RuleSpawner } = spawnerModule;
-      // Another rule may have started them while this one waited for the modules.
-      if (this.server !== undefined && this.spawner !== undefined && this.ruleEnv !== undefined) {
-        return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
-      }
-      this.server = RequestServer.open(this.state.stateDir, (command, payload, token, callId) => this.serveClient(command, payload, token, callId));
-      try {
-        this.scratchDir = serverModule.makeScratchDirectory(this.options.env.TMPDIR || os.tmpdir());
-      } catch {
-        // TMPDIR names no writable folder: the project's state folder will do.
-        fs.mkdirSync(path.join(this.state.stateDir, 'tmp'), { recursive: true });
-        this.scratchDir = serverModule.makeScratchDirectory(path.join(this.state.stateDir, 'tmp'));
-      }
-      this.ruleEnv = {
-        ...makeRuleEnvironment(this.options.env, {
-          root: this.root,
-          runDir: this.server.runDir,
-          parentToken: '',
-          libexecDir: this.options.libexecDir,
-          nodePath: this.options.nodePath,
-        }),
-        // Rules' scratch files go to a folder of this engine, collected if it is killed.
-        TMPDIR: this.scratchDir,
-      };
-      this.spawner = new RuleSpawner(this.server.runDir, this.options.libexecDir, this.ruleEnv);
-    }
-    return { server: this.server, spawner: { spawner: this.spawner, env: this.ruleEnv } };
-  }
-
   /** Handles one sh client call; returns the client's exit status. */
   private async serveClient(command: string, payload: Buffer, token: string, callId: string): Promise<number> {
     const job = this.jobs.get(token);
-    const splitArguments = this.serverModule?.splitArguments;
+    const splitArguments = this.processes.splitArguments;
     if (job === undefined || splitArguments === undefined) return 2;
     switch (command) {
       case 'ifchange':
@@ -940,14 +858,14 @@ export class Engine {
       case 'ifcreate': {
         // The client sends its own folder first: names are relative to where it runs.
         const [fromDir = '', ...names] = splitArguments(payload);
-        const inherited = this.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
+        const inherited = this.processes.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
         const caller: CallerContext = {
           ...inherited,
           isXtrace: job.caller?.isXtrace === true,
           isVerbose: job.caller?.isVerbose === true,
           ...(job.caller?.slots === undefined ? {} : { slots: job.caller.slots }),
         };
-        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.join(this.root, job.cwd), caller);
+        return this.request(job, command, names, path.isAbsolute(fromDir) ? fromDir : path.resolve(this.root, job.cwd), caller);
       }
       case 'always':
         job.isAlways = true;
@@ -964,48 +882,6 @@ export class Engine {
     }
   }
 
-  /**
-   * The caller context a sh client left in `v.<pid>` of the run directory (its
-   * `export -p` and `umask`), removed once read; undefined when there is none.
-   */
-  private readCaller(callId: string): CallerContext | undefined {
-    if (this.server === undefined) return undefined;
-    const file = path.join(this.server.runDir, `v.${callId}`);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
-    // Removed off the main thread: nothing waits for it, and the run folder goes at the end.
-    fs.unlink(file, () => undefined);
-    // Most calls of a build send the same text but for REDO_PARENT (not inherited
-    // anyway): parse each distinct rest once.
-    text = text.replace(/^(?:export|declare -x) REDO_PARENT=\S*\n/m, '');
-    let parsed = this.parsedCallers.get(text);
-    if (parsed === undefined) {
-      parsed = parseExportedEnvironment(text);
-      if (this.parsedCallers.size >= 64) this.parsedCallers.clear();
-      this.parsedCallers.set(text, parsed);
-    }
-    return { env: parsed.env, umask: parsed.umask, clientPid: Number(callId) };
-  }
-
-  private readonly parsedCallers = new Map<string, ReturnType<typeof parseExportedEnvironment>>();
-  /** environmentChanges() per inherited environment object (shared by calls with equal text). */
-  private readonly changesOf = new WeakMap<Record<string, string>, ReturnType<typeof environmentChanges>>();
-
-  /** What a rule must set and unset to see `env` instead of `base` (none without `env`), computed once per object. */
-  private changesFor(base: NodeJS.ProcessEnv, env: Record<string, string> | undefined): ReturnType<typeof environmentChanges> {
-    if (env === undefined) return { set: {}, unset: [] };
-    let changes = this.changesOf.get(env);
-    if (changes === undefined) {
-      changes = environmentChanges(base, env);
-      this.changesOf.set(env, changes);
-    }
-    return changes;
-  }
-
   /** redo-ifchange-env / ctx.ifchangeEnv: records environment variables as dependencies. */
   private recordEnv(job: Job, names: string[]): number {
     for (const name of names) {
@@ -1019,12 +895,17 @@ export class Engine {
   }
 
   private async throwOnFailure(job: Job, command: 'ifchange' | 'ifcreate', names: string[]): Promise<void> {
-    const status = await this.request(job, command, names, path.join(this.root, job.cwd), job.caller);
+    const status = await this.request(job, command, names, path.resolve(this.root, job.cwd), job.caller);
     if (status !== 0) {
       throw new RedoError(command === 'ifcreate' ? 'ERR_IFCREATE_EXISTS' : 'ERR_DEPENDENCY_FAILED', `redo: "${job.target}": ${command} ${names.join(' ')} failed`, {
         details: [`chain: ${job.chain.join(' → ')}`],
       });
     }
+  }
+
+  /** A message about a rule's redo call: to the call's redirected stderr, else shown as the rule's. */
+  private writeCallStderr(job: Job, stderrFd: number | undefined, text: string): void {
+    if (stderrFd === undefined || !writeTo(stderrFd, text)) job.writeStderr(text);
   }
 
   /**
@@ -1039,9 +920,29 @@ export class Engine {
     fromDir: string,
     caller: CallerContext | undefined,
   ): Promise<number> {
+    // The client's own stderr when it redirected it (`redo x 2>log`, `$(redo x 2>&1)`);
+    // otherwise (it is the calling rule's captured stderr) wherever that rule's goes.
+    const server = this.processes.server;
+    const ownStderrFd = caller?.clientPid === undefined || server === undefined ? undefined : openCallerStderr(caller.clientPid, server.realRunDir);
+    const stderrFd = ownStderrFd ?? job.stderrFd;
+    try {
+      return await this.requestWith(job, command, names, fromDir, caller, stderrFd);
+    } finally {
+      if (ownStderrFd !== undefined) fs.closeSync(ownStderrFd);
+    }
+  }
+
+  private async requestWith(
+    job: Job,
+    command: 'ifchange' | 'redo' | 'ifcreate',
+    names: string[],
+    fromDir: string,
+    caller: CallerContext | undefined,
+    stderrFd: number | undefined,
+  ): Promise<number> {
     const options = command === 'ifcreate' ? parseCallOptions(['--', ...names]) : parseCallOptions(names);
     if ('problem' in options) {
-      job.writeStderr(`redo: ${options.problem}\n  hint: redo and redo-ifchange take -j N, -k, -x, -v, --shuffle\n`);
+      this.writeCallStderr(job, stderrFd, `redo: ${options.problem}\n  hint: redo and redo-ifchange take -j N, -k, -x, -v, --shuffle\n`);
       return 2;
     }
     // The call's own options apply to everything it builds, as redo's do to its subtree.
@@ -1057,17 +958,18 @@ export class Engine {
     // sub-jobserver): `redo -j1 x` serialises x's subtree, `redo -j10 y` runs 10 at once.
     const slots = options.jobs !== undefined ? new JobSlots(options.jobs) : caller?.slots;
     if (slots !== undefined) context.slots = slots;
+    if (stderrFd !== undefined) context.stderrFd = stderrFd;
     let targets: string[];
     try {
       targets = options.names.map((name) => toDependencyPath(this.root, fromDir, name));
     } catch (error) {
-      job.writeStderr(`${isRedoError(error) ? error.render() : String(error)}\n`);
+      this.writeCallStderr(job, stderrFd, `${isRedoError(error) ? error.render() : String(error)}\n`);
       return 2;
     }
     if (command === 'ifcreate') {
       for (const target of targets) {
         if (fs.existsSync(absolutePath(this.root, target))) {
-          job.writeStderr(`redo-ifcreate: "${target}" already exists\n`);
+          this.writeCallStderr(job, stderrFd, `redo-ifcreate: "${target}" already exists\n`);
           return 1;
         }
         addDependency(job.deps, { path: target, mode: 'ifcreate' });
@@ -1082,7 +984,7 @@ export class Engine {
         startOrder(targets.length, options.isShuffle || this.options.isShuffle === true).map(async (index) => {
           const target = targets[index] as string;
           const chain = [...job.chain, target];
-          const outcome = this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', context));
+          const outcome = this.requireBuilt(target, chain, await this.ensure(target, chain, job.target, command === 'redo', context), context.stderrFd);
           if (outcome.status === 'failed' && context.batch !== undefined) context.batch.isStopped = true;
           outcomes[index] = outcome;
         }),
@@ -1102,35 +1004,6 @@ export class Engine {
   }
 }
 
-/** What an env dependency compares: a hash of the value (the value itself may be a secret), or missing. */
-function envIdentity(value: string | undefined): Identity {
-  return value === undefined ? MISSING : `sha256:${sha256Hex(value)}`;
-}
-
-/**
- * Removes the temporary files an engine with `pid` left for the target at the absolute
- * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
- * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`), for the record at `file`
- * (`NAME.json.PID.N.tmp`), or, for `.redo/ts/.mjs`, compiled rules (`*.mjs.PID.tmp`).
- */
-function removeLeftovers(file: string, pid: number, kind: 'output' | 'record' | 'compiled' = 'output'): void {
-  const base = path.basename(file);
-  let names: string[];
-  try {
-    names = fs.readdirSync(path.dirname(file));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const isLeftover = kind === 'record'
-      ? name.startsWith(`${base}.${pid}.`) && name.endsWith('.tmp')
-      : kind === 'compiled'
-      ? name.endsWith(`${base}.${pid}.tmp`)
-      : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
-    if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });
-  }
-}
-
 /**
  * Absolute path of a root-relative target or dependency path, or of an absolute one
  * (outside the project) as is. path.join, not path.resolve: measurably cheaper on the
@@ -1145,14 +1018,20 @@ function dependencyRecord(target: string, outcome: Outcome): DependencyRecord {
   return { path: target, mode: 'ifchange', identity: outcome.identity, ...(outcome.stamp === undefined ? {} : { stamp: outcome.stamp }) };
 }
 
+/** Writes `text` to the descriptor `fd`; false when it cannot (closed, a broken pipe). */
+function writeTo(fd: number, text: string): boolean {
+  try {
+    fs.writeSync(fd, text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function addDependency(deps: DependencyRecord[], dep: DependencyRecord): void {
   const index = deps.findIndex((d) => d.path === dep.path && d.mode === dep.mode);
   if (index === -1) deps.push(dep);
   else deps[index] = dep;
-}
-
-function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.sizeBytes === b.sizeBytes && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.sha256Hex === b.sha256Hex;
 }
 
 function dependencyFailed(target: string, dependency: string, chain: string[]): RedoError {

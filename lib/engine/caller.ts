@@ -18,6 +18,12 @@ export interface CallerContext {
   batch?: { isStopped: boolean };
   /** The job budget of a nested `redo -jN` and everything below it; absent: the engine's. */
   slots?: JobSlots;
+  /**
+   * Where rules and messages below this call write their stderr: the descriptor of the
+   * client's own redirected stderr, or the one its calling rule inherited; absent: the
+   * engine's (events). Owned by the call that opened it (open while it runs).
+   */
+  stderrFd?: number;
 }
 
 /**

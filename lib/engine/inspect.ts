@@ -3,11 +3,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RebuildReason } from './events.js';
-import { createHash } from 'node:crypto';
 import { BuildJournal } from './journal.js';
 import { findRule } from './lookup.js';
-import { MISSING, identityOf, readStamp } from './stamp.js';
-import { StateStore, type TargetRecord } from './state.js';
+import { compareOutput, decideFreshness, type DependencyAnswer } from './freshness.js';
+import { identityOf, readStamp } from './stamp.js';
+import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
 
 /** What `redo-ts --why` says about one target, without building anything. */
 export type Explanation =
@@ -40,8 +40,8 @@ export function listTargets(root: string): string[] {
 }
 
 /** Root-relative targets that `redo-ts TARGET` would rebuild, sorted. */
-export function listOutOfDate(root: string): string[] {
-  const inspector = new Inspector(root);
+export function listOutOfDate(root: string, sharedRulesDir?: string): string[] {
+  const inspector = new Inspector(root, sharedRulesDir);
   return inspector.state.listTargets().filter((target) => {
     const status = inspector.explain(target).status;
     return status === 'stale' || status === 'stale-dependency';
@@ -114,12 +114,6 @@ class Inspector {
     return this.abandoned.has(target);
   }
 
-  private identityNow(target: string): string {
-    const record = path.isAbsolute(target) ? undefined : this.state.load(target);
-    if (record !== undefined) return record.identity;
-    return identityOf(readStamp(path.resolve(this.root, target)));
-  }
-
   private compute(target: string, record: TargetRecord | undefined): Explanation {
     const absolute = path.resolve(this.root, target);
     if (record === undefined) {
@@ -127,40 +121,40 @@ class Inspector {
       if (findRule(this.root, target, this.sharedRulesDir).found === undefined) return { status: 'no-rule', target };
       return { status: 'stale', target, reason: { kind: 'no-previous-build' } };
     }
-    const current = readStamp(absolute, record.output ?? undefined);
-    if (record.output !== null && current === undefined) return { status: 'stale', target, reason: { kind: 'output-missing' } };
-    if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) {
-      if (this.isInterrupted(target)) return { status: 'stale', target, reason: { kind: 'interrupted' } };
-      return { status: 'edited', target };
+    const outputState = compareOutput(record, readStamp(absolute, record.output ?? undefined));
+    if (outputState === 'missing') return { status: 'stale', target, reason: { kind: 'output-missing' } };
+    if (outputState === 'edited') return this.isInterrupted(target) ? { status: 'stale', target, reason: { kind: 'interrupted' } } : { status: 'edited', target };
+    // The same decision as the build's (freshness.ts), with predictions where the build
+    // would bring a target dependency up to date first.
+    const walk = decideFreshness(record, process.env, (depPath) => fs.existsSync(path.resolve(this.root, depPath)));
+    let step = walk.next();
+    while (step.done !== true) step = walk.next(this.answer(step.value));
+    const verdict = step.value;
+    if (verdict.status === 'fresh') return { status: 'fresh', target };
+    if (verdict.status === 'stale') return { status: 'stale', target, reason: verdict.reason };
+    if (verdict.status === 'stale-dependency') return { status: 'stale-dependency', target, dependency: verdict.dependency, because: verdict.because as Explanation };
+    return { status: 'stale', target, reason: { kind: 'changed', path: verdict.dependency, oldIdentity: 'built', newIdentity: 'failed' } };
+  }
+
+  /**
+   * What the build would see for an `ifchange` dependency: a source's file identity; a
+   * target's recorded identity when it is fresh, its file's when it was edited by hand
+   * (the build keeps and uses it), or "would rebuild" when its rule would run.
+   */
+  private answer(dep: DependencyRecord): DependencyAnswer {
+    const depRecord = path.isAbsolute(dep.path) ? undefined : this.state.load(dep.path);
+    const absolute = path.resolve(this.root, dep.path);
+    if (depRecord === undefined) {
+      const stamp = readStamp(absolute, dep.stamp);
+      return stamp === undefined ? { status: 'missing' } : { status: 'ok', identity: identityOf(stamp), stamp };
     }
-    if (record.isAlways) return { status: 'stale', target, reason: { kind: 'always' } };
-    for (const dep of record.deps) {
-      if (dep.mode === 'env') {
-        // The value this process sees, which is what a build started here would see.
-        const value = process.env[dep.path];
-        const identity = value === undefined ? MISSING : `sha256:${createHash('sha256').update(value).digest('hex')}`;
-        if (identity !== dep.identity) return { status: 'stale', target, reason: { kind: 'changed', path: `$${dep.path}`, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
-        continue;
-      }
-      if (dep.mode === 'ifcreate') {
-        if (fs.existsSync(path.resolve(this.root, dep.path))) {
-          const isRule = dep.path.endsWith('.do') || dep.path.endsWith('.do.ts');
-          return { status: 'stale', target, reason: { kind: isRule ? 'rule-appeared' : 'created', path: dep.path } };
-        }
-        continue;
-      }
-      const depRecord = path.isAbsolute(dep.path) ? undefined : this.state.load(dep.path);
-      if (depRecord !== undefined) {
-        const inner = this.explain(dep.path);
-        if (inner.status === 'stale' || inner.status === 'stale-dependency') {
-          return { status: 'stale-dependency', target, dependency: dep.path, because: inner };
-        }
-      }
-      const identity = depRecord !== undefined ? this.identityNow(dep.path) : identityOf(readStamp(path.resolve(this.root, dep.path), dep.stamp));
-      if (identity !== (dep.identity ?? MISSING)) {
-        return { status: 'stale', target, reason: { kind: 'changed', path: dep.path, oldIdentity: dep.identity ?? MISSING, newIdentity: identity } };
-      }
+    const inner = this.explain(dep.path);
+    if (inner.status === 'stale' || inner.status === 'stale-dependency') {
+      // A target whose rule is gone is not rebuilt: the build uses its file as it is.
+      if (findRule(this.root, dep.path, this.sharedRulesDir).found !== undefined || !fs.existsSync(absolute)) return { status: 'would-rebuild', because: inner };
+      return { status: 'ok', identity: identityOf(readStamp(absolute)) };
     }
-    return { status: 'fresh', target };
+    if (inner.status === 'edited') return { status: 'ok', identity: identityOf(readStamp(absolute)) };
+    return { status: 'ok', identity: depRecord.identity };
   }
 }

@@ -11,7 +11,7 @@ import { isRunning, removeFile, selfProcess, type ProcessIdentity } from './lock
  * engine is killed, interrupted or could not save a record. A journal whose owner no
  * longer runs is a list of targets whose output may have been renamed into place
  * without its record (and of temporary files named after the dead pid): see
- * Engine.reconcile, which settles them before anything else is built.
+ * reconcileAbandoned (reconcile.ts), which settles them before anything else is built.
  */
 export class BuildJournal {
   private readonly folder: string;
@@ -25,13 +25,27 @@ export class BuildJournal {
 
   /** Appends `target` (its rule is about to run). Throws the file-system error if it cannot. */
   note(target: string): void {
+    fs.writeSync(this.open(), `${JSON.stringify(target)}\n`);
+  }
+
+  /**
+   * Appends the run folder and the rule spawner of this engine (one JSON object line),
+   * so that if both are killed the next engine can end what is left of the run: the
+   * spawner by pid and start time, every other process by the run folder its
+   * environment names (REDO_RUN_DIR). Throws the file-system error if it cannot.
+   */
+  noteRun(run: AbandonedRun): void {
+    fs.writeSync(this.open(), `${JSON.stringify(run)}\n`);
+  }
+
+  private open(): number {
     if (this.fd === undefined) {
       const self = selfProcess();
       fs.mkdirSync(this.folder, { recursive: true });
       this.file = path.join(this.folder, `${self.pid}-${self.startTicks ?? 0}`);
       this.fd = fs.openSync(this.file, 'a');
     }
-    fs.writeSync(this.fd, `${JSON.stringify(target)}\n`);
+    return this.fd;
   }
 
   /** Closes the journal; removes it when `isSettled` (every record written). */
@@ -64,15 +78,17 @@ export class BuildJournal {
         continue;
       }
       const targets = new Set<string>();
+      const runs: AbandonedRun[] = [];
       for (const line of text.split('\n')) {
         try {
-          const target = JSON.parse(line) as unknown;
-          if (typeof target === 'string') targets.add(target);
+          const entry = JSON.parse(line) as unknown;
+          if (typeof entry === 'string') targets.add(entry);
+          else if (isRun(entry)) runs.push(entry);
         } catch {
           // The last line of a killed engine may be cut short; its rule had not started.
         }
       }
-      found.push({ file, owner, targets: [...targets] });
+      found.push({ file, owner, targets: [...targets], runs });
     }
     return found;
   }
@@ -85,4 +101,18 @@ export interface AbandonedJournal {
   owner: ProcessIdentity;
   /** Root-relative targets whose rules it started. */
   targets: string[];
+  /** Its run folders and rule spawners, whose processes may still run. */
+  runs: AbandonedRun[];
+}
+
+/** The run folder and rule spawner of an engine, as its journal names them. */
+export interface AbandonedRun {
+  runDir: string;
+  spawner: ProcessIdentity;
+}
+
+function isRun(value: unknown): value is AbandonedRun {
+  const run = value as AbandonedRun | null;
+  return run !== null && typeof run === 'object' && typeof run.runDir === 'string' && run.runDir.startsWith('/')
+    && typeof run.spawner === 'object' && run.spawner !== null && Number.isInteger(run.spawner.pid) && run.spawner.pid > 1;
 }

@@ -345,7 +345,17 @@ export function isRunning(identity: ProcessIdentity): boolean {
   if (!isAlive(identity.pid)) return false;
   if (identity.startTicks === undefined || identity.startTicks === 0) return true;
   const ticks = startTicksOf(identity.pid);
-  return ticks === undefined || ticks === identity.startTicks;
+  return ticks === undefined || ticks === identity.startTicks && !isZombie(identity.pid);
+}
+
+/** True when `pid` has ended and only waits for its parent to collect its status. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** True when a process with `pid` exists (signal 0 probes without sending). */

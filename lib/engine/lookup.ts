@@ -1,4 +1,4 @@
-/** Rule search: NAME.do and default*.do in the target's folder, default*.do in its parents, then rules/. */
+/** Rule search: NAME.do and default*.do in the target's folder, default*.do in its parents, rules/, the folders above the root. */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ export interface FoundRule {
   /** Root-relative path of the rule file (absolute for a rule of the installed package). */
   rule: string;
   kind: RuleKind;
-  /** Root-relative folder the rule runs in ('' = root): the rule's folder, or the target's for rules/. */
+  /** Root-relative folder the rule runs in ('' = root): the rule's folder, or the target's for rules/; absolute above the root. */
   cwd: string;
   /** True when the rule came from the project's rules/ folder. */
   isFromRulesFolder: boolean;
@@ -53,8 +53,9 @@ export function candidateNames(basename: string): Array<{ name: string; extensio
  * (redo-whichdo.md): in the target's own folder `NAME.do`, then `default.EXT.do` from
  * the most to the least specific, then `default.do`; in each parent up to the root only
  * the `default*.do` names; then the same `default*.do` names in the project's `rules/`
- * (only when that folder exists) and in `sharedRulesDir` (the installed package's
- * `rules/`, absolute), both run in the target's folder. At each step both `NAME.do`
+ * (only when that folder exists; run in the target's folder); then in each folder above
+ * the root up to `/` (absolute paths; run in their folder, `$1` relative to it); then in
+ * `sharedRulesDir` (the installed package's `rules/`, absolute; run in the target's folder). At each step both `NAME.do`
  * (sh) and `NAME.do.ts` (TypeScript) are tried. Throws ERR_RULE_AMBIGUOUS when both
  * exist in one place. Reads the file system only.
  */
@@ -69,18 +70,27 @@ export function findRule(root: string, target: string, sharedRulesDir?: string):
     steps.push({ folder: dir, names: dir === targetDir ? names : defaults, isRulesFolder: false });
     if (dir === '') break;
   }
+  // Above the root, up to '/', as redo does: absolute folders, rules run there.
+  const above: typeof steps = [];
+  if (path.isAbsolute(root)) {
+    for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
+      above.push({ folder: dir, names: defaults, isRulesFolder: false });
+      if (path.dirname(dir) === dir) break;
+    }
+  }
   const isInRules = targetDir === 'rules' || targetDir.startsWith('rules/');
   if (!isInRules) {
     // Without rules/, creating that folder is what could change the lookup (an empty step).
     steps.push({ folder: 'rules', names: isDirectory(path.join(root, 'rules')) ? defaults : [], isRulesFolder: true });
   }
+  steps.push(...above);
   if (sharedRulesDir !== undefined && !isSameDirectory(sharedRulesDir, path.join(root, 'rules'))) {
     steps.push({ folder: sharedRulesDir, names: defaults, isRulesFolder: true });
   }
   for (const { folder, names: stepNames, isRulesFolder } of steps) {
     if (stepNames.length === 0) misses.push(folder);
     for (const { name, extension } of stepNames) {
-      const shRule = folder === '' ? name : `${folder}/${name}`;
+      const shRule = folder === '' ? name : folder === '/' ? `/${name}` : `${folder}/${name}`;
       const tsRule = `${shRule}.ts`;
       const hasSh = isFile(path.resolve(root, shRule));
       const hasTs = isFile(path.resolve(root, tsRule));
@@ -95,7 +105,7 @@ export function findRule(root: string, target: string, sharedRulesDir?: string):
         continue;
       }
       const cwd = isRulesFolder ? targetDir : folder;
-      const targetArg = cwd === '' ? target : target.slice(cwd.length + 1);
+      const targetArg = cwd === '' ? target : path.isAbsolute(cwd) ? path.relative(cwd, path.join(root, target)) : target.slice(cwd.length + 1);
       return {
         found: {
           rule: hasSh ? shRule : tsRule,

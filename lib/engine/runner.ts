@@ -131,7 +131,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const { root, target, found } = request;
   const targetAbsolute = path.join(root, target);
   const targetDir = path.dirname(targetAbsolute);
-  const cwd = path.join(root, found.cwd);
+  const cwd = path.resolve(root, found.cwd);
   const ruleAbsolute = path.resolve(root, found.rule);
   fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
@@ -230,10 +230,11 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   keepLog();
 
   const after = statOrUndefined(targetAbsolute);
-  // Removing the old $1 is allowed, and so is touching an old folder target; writing
-  // into $1 otherwise is the contract violation.
-  const isFolderBoth = before?.isDirectory() === true && after?.isDirectory() === true;
-  if (after !== undefined && !isFolderBoth && !isSameFile(before, after)) {
+  // Removing the old $1 is allowed, and so is a folder made (or kept) at $1, as
+  // apenwarr's redo allows (`rm -rf "$1"; mkdir "$1"`); writing a file at $1 is the
+  // contract violation.
+  const isFolderAtTarget = after?.isDirectory() === true;
+  if (after !== undefined && !isFolderAtTarget && !isSameFile(before, after)) {
     cleanUp();
     // What the rule wrote there is no build result: removed, so the next run builds (and
     // fails) again instead of taking it for a source or a hand edit.
@@ -257,6 +258,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   }
   let output: FileStamp | null = null;
   let treeSha256Hex: string | undefined;
+  if (isFolderAtTarget && !hasOutputFile && stdoutSize === 0) {
+    // A folder at $1 (made by the rule, or kept from before) and nothing at $3 or on
+    // stdout: that folder is the output, as with apenwarr's redo.
+    fs.rmSync(stdoutTemporary, { force: true });
+    return { output: readStamp(targetAbsolute) ?? null, treeSha256Hex: hashTree(targetAbsolute) };
+  }
   try {
     if (hasOutputFile) {
       const isFolder = fs.lstatSync(outputTemporary).isDirectory();
@@ -265,6 +272,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     } else if (stdoutSize > 0) {
       // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
       fs.copyFileSync(stdoutTemporary, outputTemporary);
+      // The capture file was made by the spawner, under the engine's umask: give the
+      // output the mode the rule's own umask gives a new file, as `> "$3"` would.
+      fs.chmodSync(outputTemporary, 0o666 & ~ruleUmask(request.umask));
       fs.renameSync(outputTemporary, targetAbsolute);
     } else {
       // No output at all: like apenwarr/redo, the target then has no file (e.g. `all`).
@@ -282,6 +292,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   fs.rmSync(stdoutTemporary, { force: true });
   if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
   return treeSha256Hex === undefined ? { output } : { output, treeSha256Hex };
+}
+
+/** The umask a rule runs with: its caller's (octal text), else this process's. */
+function ruleUmask(umask: string | undefined): number {
+  if (umask !== undefined && /^[0-7]{1,4}$/.test(umask)) return Number.parseInt(umask, 8);
+  return process.umask();
 }
 
 /**

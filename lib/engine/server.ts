@@ -19,14 +19,22 @@ import { isAlive, removeFile } from './lock.js';
  *   "<command> <$$> <job> <reply>\n" > fifo      reads the line (< PIPE_BUF, so atomic),
  *     or inline: "<command> <$$> <job> <reply> inline\0ARG\0...\n\0"
  *                                               reads and deletes q.<$$>, does the work,
- *   read status <&3                      <----  writes "<status>\n" to r.<reply>, then
- *   exit $status                                deletes c.<job> (or r.<$$>)
+ *   exec 4< r.<job>; exec 3<&-                  (job FIFO: the engine holds r.<job> open
+ *     or, for r.<$$>, a watchdog on the            for writing from openJob to closeJob)
+ *     engine's pid writes "<$$> gone"
+ *   read "<$$> status" <&4               <----  writes "<$$> <status>\n" to r.<reply>,
+ *   exit $status                                then deletes c.<job> (or r.<$$>)
  *
  * Inline requests (arguments without newlines, under 3000 bytes, written by one printf,
  * hence one write) spare the request file. The per-job reply FIFO spares the client a mkfifo process per call; the claim file
  * keeps two concurrent clients of one rule (`redo-ifchange a & redo-ifchange b`) from
  * sharing it. The client opens its reply FIFO read-write before sending, so the
- * engine's non-blocking write always finds a reader. The engine holds `fifo` open
+ * engine's non-blocking write always finds a reader; it then reads the job FIFO through
+ * a read-only descriptor only, so a killed engine is an end of file within no time
+ * (a private FIFO's client has a watchdog polling the engine's pid once a second).
+ * Clients write to `fifo` through a read-write descriptor, so even a dead engine's
+ * `fifo` never blocks them. Answers carry the caller's pid: one left in a job FIFO by a
+ * killed earlier client of the same rule is skipped. The engine holds `fifo` open
  * read-write, so it never sees end-of-file, and reads it through a socket so no
  * thread blocks.
  */
@@ -42,6 +50,8 @@ export class RequestServer {
   private buffered = '';
   private readonly sparePool: string[] = [];
   private poolCounter = 0;
+  /** Reply FIFOs of running jobs, held open for writing (see openJob). */
+  private readonly heldReplies = new Map<string, number>();
 
   private constructor(runDir: string, socket: net.Socket, private readonly handler: RequestHandler) {
     this.runDir = runDir;
@@ -99,10 +109,15 @@ export class RequestServer {
     } catch {
       status = 2;
     }
+    const answer = `${callId} ${status}\n`;
     try {
-      const fd = fs.openSync(replyFile, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.writeSync(fd, `${status}\n`);
-      fs.closeSync(fd);
+      const held = isJobReply ? this.heldReplies.get(replyId) : undefined;
+      if (held !== undefined) fs.writeSync(held, answer);
+      else {
+        const fd = fs.openSync(replyFile, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+        fs.writeSync(fd, answer);
+        fs.closeSync(fd);
+      }
     } catch {
       // The client is gone (killed); nothing to tell it.
     }
@@ -121,11 +136,21 @@ export class RequestServer {
       execFileSync('mkfifo', ['-m', '600', ...names]);
       this.sparePool.push(...names);
     }
-    fs.renameSync(this.sparePool.pop() as string, path.join(this.runDir, `r.${token}`));
+    const reply = path.join(this.runDir, `r.${token}`);
+    fs.renameSync(this.sparePool.pop() as string, reply);
+    // Held for writing while the job runs: its clients read through a read-only
+    // descriptor, so when this process dies they see an end of file, not silence.
+    this.heldReplies.set(token, fs.openSync(reply, fs.constants.O_RDWR | fs.constants.O_NONBLOCK));
   }
 
   /** Returns job `token`'s reply FIFO to the pool once its rule has finished. */
   closeJob(token: string): void {
+    const held = this.heldReplies.get(token);
+    if (held !== undefined) {
+      // Closing the last descriptor empties the FIFO: a recycled one starts clean.
+      fs.closeSync(held);
+      this.heldReplies.delete(token);
+    }
     this.poolCounter += 1;
     const spare = path.join(this.runDir, `p.${this.poolCounter}`);
     try {
@@ -139,6 +164,8 @@ export class RequestServer {
 
   /** Stops serving and removes the run directory. */
   close(): void {
+    for (const fd of this.heldReplies.values()) fs.closeSync(fd);
+    this.heldReplies.clear();
     this.socket.destroy();
     fs.rmSync(this.runDir, { recursive: true, force: true });
   }

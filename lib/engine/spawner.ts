@@ -137,6 +137,11 @@ export class RuleSpawner {
     for (const [id, entry] of [...this.pending]) this.finish(id, entry, 127);
   }
 
+  /** The spawner's pid (undefined when it could not start). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Tells the spawner to exit (an end of input without this means the engine died). */
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
@@ -158,9 +163,10 @@ export function quote(value: string): string {
  * then sends SIGKILL to the rest. A process belongs to the build when its environment
  * names the run directory (REDO_RUN_DIR: every rule, and what rules start, even after
  * it was re-parented). Linux /proc only; elsewhere, descendants cannot be found and
- * only the spawner's own clean-up applies.
+ * only the spawner's own clean-up applies. With `isOwnRun` false (a dead engine's run),
+ * only the processes naming `runDir` are stopped, not this process's descendants.
  */
-export async function stopBuildProcesses(runDir: string | undefined, graceMs: number): Promise<void> {
+export async function stopBuildProcesses(runDir: string | undefined, graceMs: number, isOwnRun = true): Promise<void> {
   const marker = runDir === undefined ? undefined : `\0REDO_RUN_DIR=${runDir}\0`;
   const find = (): number[] => {
     const parents = new Map<number, number>();
@@ -184,7 +190,7 @@ export async function stopBuildProcesses(runDir: string | undefined, graceMs: nu
         // Gone meanwhile, or not ours to read.
       }
     }
-    for (const pid of parents.keys()) {
+    for (const pid of isOwnRun ? parents.keys() : []) {
       for (let up = parents.get(pid), depth = 0; up !== undefined && up > 1 && depth < 64; up = parents.get(up), depth += 1) {
         if (up === process.pid) found.add(pid);
       }

@@ -15,12 +15,14 @@ import type { FileStamp, Identity } from './stamp.js';
  *     locks/<sha256 prefix>.lock pid and start time of the process building that target (lock.ts)
  *     run/<pid>-<random>/        run directory of a running engine when /dev/shm is unusable
  *     journal/<pid>-<ticks>      targets whose rules a running engine started (journal.ts)
+ *     snapshot.json              a read cache of the records: each with the stat of the record
+ *                                file it was read from (see StateStore.load)
  *
  * Every write is a rename of a complete file. The order is: target noted in the
  * journal, rule writes a temporary output, output renamed over the target, record
  * saved, lock removed. A kill between the rename and the save leaves a new output that
  * matches no record; the next run finds the dead engine's journal and deletes that
- * output so the target is rebuilt (Engine.reconcile). Two processes never write one
+ * output so the target is rebuilt (reconcile.ts). Two processes never write one
  * record at the same time because the target's lock is held while building it.
  */
 export const STATE_VERSION = 1;
@@ -150,9 +152,34 @@ export class StateStore {
   load(target: string): TargetRecord | undefined {
     this.checkVersion();
     const file = this.recordPath(target);
-    let text: string;
+    // A record file is never changed in place (each save renames a new file over it), so
+    // its stat identifies its content: a snapshot entry with the same stat is that
+    // content, already parsed and checked. One stat instead of open, read, close, parse.
+    let stats: fs.Stats | undefined;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      stats = fs.statSync(file, { throwIfNoEntry: false });
+    } catch (error) {
+      throw corrupt(path.relative(this.root, file), String(error), error);
+    }
+    if (stats === undefined) return undefined;
+    const folder = path.dirname(file);
+    // Taken before any record of that folder is read: a save after it changes the folder's mtime.
+    if (!this.recordFolders.has(folder)) this.recordFolders.set(folder, fs.statSync(folder));
+    const cached = this.readSnapshot().get(target);
+    if (cached !== undefined && isSameStatKey(cached.stat, statKey(stats))) {
+      this.seen.set(target, cached);
+      return cached.record;
+    }
+    let text: string;
+    let readStats: fs.Stats;
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        readStats = fs.fstatSync(fd);
+        text = fs.readFileSync(fd, 'utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw corrupt(path.relative(this.root, file), String(error), error);
@@ -177,7 +204,96 @@ export class StateStore {
       }
       throw corrupt(path.relative(this.root, file), `unknown record version ${String(record.version)}`);
     }
+    this.remember(record, readStats);
     return record;
+  }
+
+  /** True when `target` has a record (redo-ts built it). One folder listing per record folder and process. */
+  has(target: string): boolean {
+    this.checkVersion();
+    const slash = target.lastIndexOf('/');
+    const folder = slash === -1 ? '' : target.slice(0, slash);
+    return this.recordNames(folder).has(`${target.slice(slash + 1)}.json`);
+  }
+
+  /** Names in the record folder `folder` (root-relative target folder), listed once and kept up to date by this process's saves. */
+  private recordNames(folder: string): Set<string> {
+    let names = this.listings.get(folder);
+    if (names === undefined) {
+      try {
+        names = new Set(fs.readdirSync(path.join(this.stateDir, 'db', folder)));
+      } catch {
+        names = new Set();
+      }
+      this.listings.set(folder, names);
+    }
+    return names;
+  }
+
+  private readonly listings = new Map<string, Set<string>>();
+  private readonly recordFolders = new Map<string, fs.Stats>();
+
+  /**
+   * Each record folder this process read records from, with its stat from before the
+   * first read. Records only change by a rename into their folder (or a removal), which
+   * changes the folder's mtime: an unchanged folder stat means unchanged records.
+   */
+  recordFolderStats(): ReadonlyMap<string, fs.Stats> {
+    return this.recordFolders;
+  }
+
+  /** Records read from their files or saved by this process, with the stat of their file. */
+  private readonly seen = new Map<string, SnapshotEntry>();
+  private snapshot: Map<string, SnapshotEntry> | undefined;
+  private isSnapshotChanged = false;
+
+  private remember(record: TargetRecord, stats: fs.Stats): void {
+    this.seen.set(record.target, { stat: statKey(stats), record });
+    this.isSnapshotChanged = true;
+    const slash = record.target.lastIndexOf('/');
+    this.listings.get(slash === -1 ? '' : record.target.slice(0, slash))?.add(`${record.target.slice(slash + 1)}.json`);
+  }
+
+  /** The snapshot read from `.redo/snapshot.json` (empty when absent or unreadable: it is only a cache). */
+  private readSnapshot(): Map<string, SnapshotEntry> {
+    if (this.snapshot !== undefined) return this.snapshot;
+    this.snapshot = new Map();
+    try {
+      const data = JSON.parse(fs.readFileSync(path.join(this.stateDir, 'snapshot.json'), 'utf8')) as { version?: unknown; records?: Record<string, SnapshotEntry> };
+      if (data.version === SNAPSHOT_VERSION && data.records !== null && typeof data.records === 'object') {
+        for (const [target, entry] of Object.entries(data.records)) {
+          const isValid = Array.isArray(entry?.stat) && entry.stat.length === 4 && entry.record?.target === target && Array.isArray(entry.record.deps)
+            && entry.record.version === STATE_VERSION && findShapeProblem(entry.record) === undefined;
+          if (isValid) this.snapshot.set(target, entry);
+        }
+      }
+    } catch {
+      // No snapshot yet, or a damaged one: every record is read from its file.
+    }
+    return this.snapshot;
+  }
+
+  /**
+   * Writes `.redo/snapshot.json` when this process read or saved records the snapshot
+   * lacked: every record known, each with the stat of the file it came from. Records
+   * whose file changed in the last two seconds are left out: a later save within the
+   * same clock tick (a second, on some file systems) could reuse the stat. Best effort
+   * (it is a cache): never throws.
+   */
+  writeSnapshot(): void {
+    if (!this.isSnapshotChanged) return;
+    this.isSnapshotChanged = false;
+    const records: Record<string, SnapshotEntry> = {};
+    const recentMs = Date.now() - 2000;
+    for (const [target, entry] of [...this.readSnapshot(), ...this.seen]) {
+      if (entry.stat[3] < recentMs) records[target] = entry;
+      else delete records[target];
+    }
+    try {
+      writeAtomically(path.join(this.stateDir, 'snapshot.json'), JSON.stringify({ version: SNAPSHOT_VERSION, records }));
+    } catch {
+      // A read-only or full disk: the next run reads the record files.
+    }
   }
 
   /** Replaces the record of `record.target` atomically (tmp file + rename). */
@@ -186,6 +302,7 @@ export class StateStore {
     const file = this.recordPath(record.target);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     writeAtomically(file, `${JSON.stringify(record)}\n`);
+    this.remember(record, fs.statSync(file));
   }
 
   /**
@@ -218,11 +335,16 @@ export class StateStore {
       fs.rmSync(temporary, { force: true });
       throw error;
     }
+    // The caller holds the target's lock: the file is still the one just renamed.
+    this.remember(record, fs.statSync(file));
   }
 
   /** Removes the record of `target` (it became a source). */
   remove(target: string): void {
     fs.rmSync(this.recordPath(target), { force: true });
+    this.seen.delete(target);
+    const slash = target.lastIndexOf('/');
+    this.listings.get(slash === -1 ? '' : target.slice(0, slash))?.delete(`${target.slice(slash + 1)}.json`);
   }
 
   /** Every target that has a record, root-relative, sorted by code unit order. */
@@ -249,6 +371,22 @@ export class StateStore {
 }
 
 let temporaryCounter = 0;
+
+const SNAPSHOT_VERSION = 1;
+
+/** A record as the snapshot keeps it: the stat of its file (inode, size, mtime, ctime in ms) and its content. */
+interface SnapshotEntry {
+  stat: [number, number, number, number];
+  record: TargetRecord;
+}
+
+function statKey(stats: fs.Stats): [number, number, number, number] {
+  return [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
+}
+
+function isSameStatKey(a: readonly number[], b: readonly number[]): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
+}
 
 /** Creates `file` for writing off the main thread; makes `folder` again if it was removed meanwhile. */
 async function openInBackground(file: string, folder: string): Promise<number> {

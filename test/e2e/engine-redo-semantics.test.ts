@@ -78,8 +78,13 @@ describe('108-redo-semantics', () => {
     expect(refused.stderr).toContain('redo: "d/snork": no rule to build it and no such file');
     const which = await rig.run(['whichdo', 'x/y/a.b.o']);
     expect(which.code).toBe(1);
+    // Then the folders above the root, up to '/', as redo-whichdo.md lists them.
+    const above: string[] = [];
+    for (let up = '../', depth = 1; depth < rig.dir.split('/').length; up += '../', depth += 1) {
+      above.push(`${up}default.b.o.do`, `${up}default.o.do`, `${up}default.do`);
+    }
     expect(which.stdout).toBe(
-      ['x/y/a.b.o.do', 'x/y/default.b.o.do', 'x/y/default.o.do', 'x/y/default.do', 'x/default.b.o.do', 'x/default.o.do', 'x/default.do', 'default.b.o.do', 'default.o.do', 'default.do', ''].join('\n'),
+      ['x/y/a.b.o.do', 'x/y/default.b.o.do', 'x/y/default.o.do', 'x/y/default.do', 'x/default.b.o.do', 'x/default.o.do', 'x/default.do', 'default.b.o.do', 'default.o.do', 'default.do', ...above, ''].join('\n'),
     );
     const found = await rig.run(['whichdo', 'z.out'], { cwd: 'd' });
     expect(found.stdout).toBe(['z.out.do', 'default.out.do', 'default.do', '../default.out.do', ''].join('\n'));

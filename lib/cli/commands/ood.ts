@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { listOutOfDate } from '../../engine/inspect.js';
 import type { Command } from '../command.js';
-import { endOfName, projectRoot } from '../session.js';
+import { endOfName, projectRoot, sharedRulesDir } from '../session.js';
 
 const command: Command = {
   summary: 'list targets that are out of date (relative to the current folder)',
@@ -11,7 +11,7 @@ const command: Command = {
   async run(args, io) {
     const end = endOfName(args, 'ood');
     const root = projectRoot(io);
-    for (const target of listOutOfDate(root)) io.stdout.write(`${path.relative(io.cwd, path.resolve(root, target))}${end}`);
+    for (const target of listOutOfDate(root, sharedRulesDir())) io.stdout.write(`${path.relative(io.cwd, path.resolve(root, target))}${end}`);
     return 0;
   },
 };

@@ -17,7 +17,9 @@ const command: Command = {
     const lookup = findRule(root, target, sharedRulesDir());
     const show = (p: string): string => path.relative(io.cwd, path.resolve(root, p)) || '.';
     // redo's candidate list; the installed package's shared rules are shown only when used.
-    for (const miss of lookup.misses) if (miss.endsWith('.do') && !path.isAbsolute(miss)) io.stdout.write(`${show(miss)}\n`);
+    const shared = sharedRulesDir();
+    const isShared = (miss: string): boolean => shared !== undefined && miss.startsWith(`${shared}/`);
+    for (const miss of lookup.misses) if (miss.endsWith('.do') && !isShared(miss)) io.stdout.write(`${show(miss)}\n`);
     if (lookup.found === undefined) return 1;
     io.stdout.write(`${show(lookup.found.rule)}\n`);
     return 0;

@@ -27,6 +27,16 @@ describe('findRule', () => {
     }
   };
   afterEach(() => rmSync(root, { recursive: true, force: true }));
+  /** The candidates in the folders above the root, up to '/' (absolute), as redo searches them. */
+  const aboveRoot = (): string[] => {
+    const candidates: string[] = [];
+    for (let dir = dirname(root); ; dir = dirname(dir)) {
+      const prefix = dir === '/' ? '/' : `${dir}/`;
+      candidates.push(`${prefix}default.do`, `${prefix}default.do.ts`);
+      if (dirname(dir) === dir) break;
+    }
+    return candidates;
+  };
 
   it.each([
     ['NAME.do wins over default.*.do in the same folder', ['a/b/x.layer.do', 'a/b/default.layer.do'], 'a/b/x.layer', 'a/b/x.layer.do', 'a/b', 'x.layer', 'x.layer'],
@@ -51,14 +61,25 @@ describe('findRule', () => {
     make([]);
     const lookup = findRule(root, 'x');
     expect(lookup.found).toBeUndefined();
-    expect(lookup.misses).toEqual(['x.do', 'x.do.ts', 'default.do', 'default.do.ts', 'rules']);
+    expect(lookup.misses).toEqual(['x.do', 'x.do.ts', 'default.do', 'default.do.ts', 'rules', ...aboveRoot()]);
   });
 
   it('offers a parent folder only default*.do, and rules/ (when it exists) only default*.do', () => {
     make(['snork.do', 'rules/d.do', 'rules/default.x.do']);
     const lookup = findRule(root, 'd/snork');
     expect(lookup.found).toBeUndefined();
-    expect(lookup.misses).toEqual(['d/snork.do', 'd/snork.do.ts', 'd/default.do', 'd/default.do.ts', 'default.do', 'default.do.ts', 'rules/default.do', 'rules/default.do.ts']);
+    expect(lookup.misses).toEqual([
+      'd/snork.do', 'd/snork.do.ts', 'd/default.do', 'd/default.do.ts', 'default.do', 'default.do.ts', 'rules/default.do', 'rules/default.do.ts', ...aboveRoot(),
+    ]);
+  });
+
+  it('searches the folders above the root up to /, after rules/; such a rule runs in its folder, $1 relative to it', () => {
+    make(['proj/.git', 'default.up.do']);
+    const lookup = findRule(join(root, 'proj'), 'sub/x.up');
+    expect(lookup.found?.rule).toBe(join(root, 'default.up.do'));
+    expect(lookup.found?.cwd).toBe(root);
+    expect(lookup.found?.targetArg).toBe('proj/sub/x.up');
+    expect(lookup.found?.baseArg).toBe('proj/sub/x');
   });
 
   it('NAME.do and NAME.do.ts together are ERR_RULE_AMBIGUOUS naming both', () => {

@@ -1,0 +1,38 @@
+/** The waits-for graph between targets of one engine, where dependency cycles are found, also across concurrent requests. */
+
+/** Counted edges "target A waits for target B"; a cycle is a path back to the waiter. */
+export class WaitGraph {
+  private readonly edges = new Map<string, Map<string, number>>();
+
+  /** Records that `from` waits for `to` (counted: one target may ask twice at once). */
+  add(from: string, to: string): void {
+    let edges = this.edges.get(from);
+    if (edges === undefined) this.edges.set(from, (edges = new Map()));
+    edges.set(to, (edges.get(to) ?? 0) + 1);
+  }
+
+  /** Undoes one add(from, to). */
+  remove(from: string, to: string): void {
+    const edges = this.edges.get(from);
+    if (edges === undefined) return;
+    const count = (edges.get(to) ?? 1) - 1;
+    if (count <= 0) edges.delete(to);
+    else edges.set(to, count);
+  }
+
+  /** A path of waits-for edges from `from` to `to` (both included), or undefined; deterministic (edges visited in sorted order). */
+  findPath(from: string, to: string): string[] | undefined {
+    const seen = new Set<string>();
+    const visit = (node: string): string[] | undefined => {
+      if (node === to) return [node];
+      if (seen.has(node)) return undefined;
+      seen.add(node);
+      for (const next of [...(this.edges.get(node)?.keys() ?? [])].sort()) {
+        const rest = visit(next);
+        if (rest !== undefined) return [node, ...rest];
+      }
+      return undefined;
+    };
+    return visit(from);
+  }
+}
