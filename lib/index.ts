@@ -64,6 +64,12 @@ export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
 
+// Sandbox: build environments assembled from fragments, and build steps run in them (docs/specs.md).
+export { assembleBuildEnvironment, resolveInRoot } from './sandbox/environment.js';
+export type { EnvironmentPart, AssembleEnvironmentOptions } from './sandbox/environment.js';
+export { runInSandbox, chooseSandboxTool, probeSandbox, sandboxFacts } from './sandbox/sandbox.js';
+export type { BuildEnvironment, SandboxBind, SandboxStep, SandboxRunOptions, SandboxTool } from './sandbox/sandbox.js';
+
 // Inventory: what is in an image and where each file came from; SBOMs and the audit.
 export { collectInventory, descriptionOfTarget, packageKey, purlOf } from './inventory/inventory.js';
 export type { Inventory, InventoryFile, InventoryLayer, InventoryPackage, InventorySpec, InventoryOptions, FileOrigin } from './inventory/inventory.js';
