@@ -41,6 +41,11 @@ export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
  */
 export async function seedBuildEnvironment(folder: string, cacheDir: string): Promise<void> {
   await testBuildEnvironment();
+  copyBuildEnvironment(folder, cacheDir);
+}
+
+/** seedBuildEnvironment without the wait: testBuildEnvironment() must have been awaited before (in a beforeAll). */
+export function copyBuildEnvironment(folder: string, cacheDir: string): void {
   mkdirSync(folder, { recursive: true });
   cpSync(specFile, join(folder, 'build-environment.spec.yaml'));
   cpSync(lockFile, join(folder, 'build-environment.lock.yaml'));
