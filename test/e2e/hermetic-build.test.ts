@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
 import { seedBuildEnvironment } from '../helpers/build-environment.js';
-import { copyWithRules, runCli } from '../helpers/rig.js';
+import { copyWithRules, runCli, startCli } from '../helpers/rig.js';
+import { readdirSync } from 'node:fs';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -177,5 +178,36 @@ describe('hermetic build steps', () => {
     const built = await runCli(dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(built.code, built.stderr).toBe(0);
     expect(built.stderr).toContain('fragment: NOT HERMETIC: targets/app.spec.yaml says build-environment: host');
+  });
+
+  it('kill -9 of redo-ts while a sandboxed step runs: the sandbox and the step end within two seconds', async () => {
+    const marker = `37.${process.pid}`;
+    const { dir, cache } = await project([`sleep ${marker}`], ['/x']);
+    const running = (): number[] => readdirSync('/proc').filter((name) => /^[0-9]+$/.test(name)).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false;
+      }
+    }).map(Number);
+    const child = startCli(dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache } });
+    cleanups.push(() => {
+      for (const pid of running()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+    });
+    const closed = new Promise((done) => child.on('close', done));
+    const deadline = Date.now() + 60_000;
+    while (running().length === 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 100));
+    expect(running().length).toBeGreaterThan(0);
+    process.kill(child.pid!, 'SIGKILL');
+    await closed;
+    const stopBy = Date.now() + 2000;
+    while (running().length > 0 && Date.now() < stopBy) await new Promise((done) => setTimeout(done, 50));
+    expect(running()).toEqual([]);
   });
 });
