@@ -92,6 +92,16 @@ export interface InventorySpec {
   sources: PinnedSource[];
   /** Keys of the packages it names. */
   packages: string[];
+  /**
+   * Where its build steps run: `sandbox` (hermetic: locked packages only), `host` (the
+   * builder's tools, `build-environment: host`: not hermetic), `none` (no build steps).
+   */
+  buildEnvironment: 'sandbox' | 'host' | 'none';
+}
+
+/** Paths of the specs of `inventory` whose build steps use the builder's own tools: the image is not hermetic when any does. */
+export function nonHermeticSpecs(inventory: Pick<Inventory, 'specs'>): string[] {
+  return inventory.specs.filter((spec) => spec.buildEnvironment === 'host').map((spec) => spec.path);
 }
 
 /** Everything known about one image target. */
@@ -330,6 +340,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
       buildRequires: spec.buildRequires.map((name) => relative(root, join(dirname(spec.path), `${name}${specSuffix}`))),
       sources: inputs,
       packages: debsOfSpec.get(key)!.map(packageKey),
+      buildEnvironment: spec.build.length === 0 ? 'none' : spec.buildEnvironment,
     };
     if (spec.description !== undefined) item.description = spec.description;
     return item;

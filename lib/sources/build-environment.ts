@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { RedoError } from '../errors.js';
-import { specSuffix, type Spec } from './spec.js';
+import { loadSpec, specSuffix, type Spec } from './spec.js';
 
 /** The name of the spec that declares a project's default build environment. */
 export const buildEnvironmentSpecName = 'build-environment';
@@ -60,4 +60,18 @@ export function findBuildEnvironmentSpec(folder: string, root: string): string |
     const rel = relative(root, dir);
     if (rel === '' || rel.startsWith('..') || dirname(dir) === dir) return undefined;
   }
+}
+
+/**
+ * The specs among `specPaths` (absolute) whose build steps run with the builder's own
+ * tools (`build-environment: host`), relative to `root`, sorted: an image built from
+ * any of them is not hermetic. Throws what loadSpec throws.
+ */
+export async function hostBuiltSpecs(specPaths: readonly string[], root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const path of specPaths) {
+    const spec = await loadSpec(path, { root });
+    if (spec.build.length > 0 && spec.buildEnvironment === 'host') out.push(spec.relativePath);
+  }
+  return out.sort();
 }

@@ -173,11 +173,30 @@ describe('hermetic build steps', () => {
     expect(existsSync(join(dir, 'targets', 'app.fragment.tar'))).toBe(false);
   });
 
-  it('build-environment: host is explicit and visible: the build says the fragment is not hermetic', async () => {
+  it('build-environment: host is explicit and visible: the build, the SBOMs and verify say the image is not hermetic, naming the spec', async () => {
     const { dir, cache } = await project(['install -D -m 0644 /dev/null "$DESTDIR/x"'], ['/x'], 'build-environment: host\n');
-    const built = await runCli(dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache } });
+    writeFileSync(join(dir, 'app.yaml'), 'layers: [targets/app.fragment.tar]\n');
+    const env = { REDO_TS_CACHE: cache };
+    const built = await runCli(dir, ['app.tar'], { env });
     expect(built.code, built.stderr).toBe(0);
     expect(built.stderr).toContain('fragment: NOT HERMETIC: targets/app.spec.yaml says build-environment: host');
+    const spdx = await runCli(dir, ['sbom', 'app.tar'], { env });
+    expect(spdx.code, spdx.stderr).toBe(0);
+    expect((JSON.parse(spdx.stdout) as { creationInfo: { comment: string } }).creationInfo.comment).toContain('NOT HERMETIC: the build steps of targets/app.spec.yaml ran with the build machine\'s own tools');
+    const cyclonedx = await runCli(dir, ['sbom', '--format', 'cyclonedx', 'app.tar'], { env });
+    expect(cyclonedx.code, cyclonedx.stderr).toBe(0);
+    const properties = (JSON.parse(cyclonedx.stdout) as { metadata: { component: { properties: Array<{ name: string; value: string }> } } }).metadata.component.properties;
+    expect(properties).toContainEqual({ name: 'redo-ts:not-hermetic', value: 'targets/app.spec.yaml: build-environment: host' });
+    const verified = await runCli(dir, ['verify', 'app.tar'], { env });
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^identical: app\.tar sha256:[0-9a-f]{64}\n  not hermetic: targets\/app\.spec\.yaml builds with this machine's tools \(build-environment: host\); another machine may build other bytes\n$/);
+
+    // The same spec in the sandbox: nothing of the kind is said.
+    writeFileSync(join(dir, 'targets', 'app.spec.yaml'), readFileSync(join(dir, 'targets', 'app.spec.yaml'), 'utf8').replace('build-environment: host\n', ''));
+    const hermetic = await runCli(dir, ['verify', 'app.tar'], { env });
+    expect(hermetic.code, hermetic.stderr).toBe(0);
+    expect(hermetic.stdout).not.toContain('not hermetic');
+    expect((await runCli(dir, ['sbom', 'app.tar'], { env })).stdout).not.toContain('NOT HERMETIC');
   });
 
   it('kill -9 of redo-ts while a sandboxed step runs: the sandbox and the step end within two seconds', async () => {
