@@ -229,4 +229,24 @@ describe('hermetic build steps', () => {
     while (running().length > 0 && Date.now() < stopBy) await new Promise((done) => setTimeout(done, 50));
     expect(running()).toEqual([]);
   });
+
+  it('pip installing a wheel into $DESTDIR writes #!/usr/bin/python3 from the locked python, whatever python the caller has', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'redo-ts-hermetic-cache-'));
+    cleanups.push(() => rmSync(cache, { recursive: true, force: true }));
+    const a = copyWithRules(join(__dirname, '../fixtures/701-hermetic-pip'), 'redo-ts-hermetic-pip-');
+    const b = copyWithRules(join(__dirname, '../fixtures/701-hermetic-pip'), 'redo-ts-hermetic-pip-');
+    cleanups.push(() => rmSync(a, { recursive: true, force: true }), () => rmSync(b, { recursive: true, force: true }));
+    // A python of the caller's own first on PATH (a venv, as pyenv or a virtualenv would be).
+    const venv = mkdtempSync(join(tmpdir(), 'redo-ts-venv-'));
+    cleanups.push(() => rmSync(venv, { recursive: true, force: true }));
+    expect(spawnSync('python3', ['-m', 'venv', '--without-pip', venv]).status).toBe(0);
+    const first = await runCli(a, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache, PATH: `${join(venv, 'bin')}:${process.env.PATH}` } });
+    expect(first.stderr).not.toMatch(/^redo: /m);
+    expect(first.code).toBe(0);
+    const second = await runCli(b, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache, PATH: `${fakeTools()}:/usr/bin:/bin` } });
+    expect(second.code, second.stderr).toBe(0);
+    expect(fragment(b).equals(fragment(a))).toBe(true);
+    const script = entriesOfTar(join(a, 'targets', 'app.fragment.tar')).find((entry) => entry.path.toString() === 'app/lib/bin/greeting')!;
+    expect(readEntryBytes(script)!.toString().split('\n')[0]).toBe('#!/usr/bin/python3');
+  }, 600_000);
 });
