@@ -1,7 +1,7 @@
 /** End to end: build steps run in the sandbox over the project's build environment, never on the host's tools, files or network. */
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,11 +236,13 @@ describe('hermetic build steps', () => {
     const a = copyWithRules(join(__dirname, '../fixtures/701-hermetic-pip'), 'redo-ts-hermetic-pip-');
     const b = copyWithRules(join(__dirname, '../fixtures/701-hermetic-pip'), 'redo-ts-hermetic-pip-');
     cleanups.push(() => rmSync(a, { recursive: true, force: true }), () => rmSync(b, { recursive: true, force: true }));
-    // A python of the caller's own first on PATH (a venv, as pyenv or a virtualenv would be).
-    const venv = mkdtempSync(join(tmpdir(), 'redo-ts-venv-'));
-    cleanups.push(() => rmSync(venv, { recursive: true, force: true }));
-    expect(spawnSync('python3', ['-m', 'venv', '--without-pip', venv]).status).toBe(0);
-    const first = await runCli(a, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache, PATH: `${join(venv, 'bin')}:${process.env.PATH}` } });
+    // A python of the caller's own first on PATH, under its own name (as pyenv's shims or
+    // a virtualenv put one): run on the host, pip would write that path into the shebang.
+    const own = mkdtempSync(join(tmpdir(), 'redo-ts-own-python-'));
+    cleanups.push(() => rmSync(own, { recursive: true, force: true }));
+    const hostPython = spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+    if (hostPython !== '') symlinkSync(hostPython, join(own, 'python3'));
+    const first = await runCli(a, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache, PATH: `${own}:${process.env.PATH}` } });
     expect(first.stderr).not.toMatch(/^redo: /m);
     expect(first.code).toBe(0);
     const second = await runCli(b, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache, PATH: `${fakeTools()}:/usr/bin:/bin` } });
