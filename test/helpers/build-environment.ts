@@ -1,6 +1,6 @@
-// The repository's own build environment (targets/build-environment.spec.yaml and its
-// lock) for tests: built once into a cache shared by the test run, so tests whose specs
-// have build steps sandbox them without downloading the packages again.
+// The build environment tests give their projects (test/fixtures/build-environment/:
+// busybox-static and coreutils, locked): built once into a cache shared by the test run,
+// so tests whose specs have build steps sandbox them without downloading the packages again.
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,8 @@ import { buildFragment } from '../../lib/sources/fragment.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { repoRoot } from './rig.js';
 
-const specFile = join(repoRoot, 'targets', 'build-environment.spec.yaml');
-const lockFile = join(repoRoot, 'targets', 'build-environment.lock.yaml');
+const specFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-environment.spec.yaml');
+const lockFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-environment.lock.yaml');
 
 /** The cache the shared environment's packages are downloaded into (kept between runs, like ~/.cache/redo-ts). */
 export const sharedCache = process.env.REDO_TS_TEST_CACHE ?? join(tmpdir(), 'redo-ts-test-shared-cache');
@@ -18,7 +18,7 @@ export const sharedCache = process.env.REDO_TS_TEST_CACHE ?? join(tmpdir(), 'red
 let built: Promise<EnvironmentPart[]> | undefined;
 
 /**
- * The environment parts to hand to buildFragment: the repository's build-environment
+ * The environment parts to hand to buildFragment: the tests' build-environment
  * fragment, built (once per lock content) into the shared cache's folder.
  */
 export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
@@ -27,15 +27,15 @@ export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
     const out = join(sharedCache, 'fragments', `build-environment-${key}.tar`);
     if (!existsSync(out)) {
       mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
-      await buildFragment(specFile, out, { root: repoRoot, cacheDir: sharedCache });
+      await buildFragment(specFile, out, { root: join(repoRoot, 'test', 'fixtures', 'build-environment'), cacheDir: sharedCache });
     }
-    return [{ tarPath: out, label: 'targets/build-environment.spec.yaml' }];
+    return [{ tarPath: out, label: 'build-environment.spec.yaml' }];
   })();
   return built;
 }
 
 /**
- * Puts the repository's build-environment spec and lock into `folder` of a test project
+ * Puts the tests' build-environment spec and lock into `folder` of a test project
  * and copies the shared cache (the environment's packages) into `cacheDir`, so the
  * project's build steps run sandboxed with no download.
  */
