@@ -199,8 +199,8 @@ describe('hermetic build steps', () => {
     expect((await runCli(dir, ['sbom', 'app.tar'], { env })).stdout).not.toContain('NOT HERMETIC');
   });
 
-  it('kill -9 of redo-ts while a sandboxed step runs: the sandbox and the step end within two seconds', async () => {
-    const marker = `37.${process.pid}`;
+  it.each(['bwrap', 'unshare'])('kill -9 of redo-ts while a step runs in the sandbox (%s): the sandbox and the step end within two seconds', async (tool) => {
+    const marker = `37.${process.pid}${tool.length}`;
     const { dir, cache } = await project([`sleep ${marker}`], ['/x']);
     const running = (): number[] => readdirSync('/proc').filter((name) => /^[0-9]+$/.test(name)).filter((pid) => {
       try {
@@ -209,7 +209,7 @@ describe('hermetic build steps', () => {
         return false;
       }
     }).map(Number);
-    const child = startCli(dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache } });
+    const child = startCli(dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache, REDO_TS_SANDBOX: tool } });
     cleanups.push(() => {
       for (const pid of running()) {
         try {
