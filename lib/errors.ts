@@ -7,7 +7,10 @@
  */
 export const errorCatalog = {
   ERR_AUDIT_FINDINGS: 'an image asked to be audited at build time (`audit: true`) holds findings it does not allow',
+  ERR_BUILD_ENVIRONMENT: 'a spec with build steps has no build environment (no build-environment.spec.yaml found, or it has build steps itself)',
   ERR_BUILD_ESCAPE: "a spec's source copy, unpack or patch would write outside its build folder through a symlink",
+  ERR_BUILD_NETWORK: 'a build step reached for the network, which the sandbox does not have (loopback only)',
+  ERR_BUILD_TOOL_MISSING: 'a build step ran a command its build environment does not have (add the package that provides it)',
   ERR_CACHE_DAMAGED: 'a file in the download cache does not match the hash it is stored under; it was dropped (offline, nothing could replace it)',
   ERR_CPIO_FIELD: 'a number (size, uid, mode, ...) does not fit the 8 hex digits of a cpio newc header',
   ERR_CYCLE: 'a target depends on itself; the message prints the whole chain',
@@ -54,6 +57,7 @@ export const errorCatalog = {
   ERR_RULE_FAILED: 'a rule exited non-zero, was killed, or (TypeScript) threw',
   ERR_RULE_MISSING: 'a target is out of date but no rule builds it any more; its old output is used (a warning; an error under --strict)',
   ERR_RULE_WROTE_TARGET: 'a rule modified $1 directly instead of writing $3 or stdout',
+  ERR_SANDBOX_UNAVAILABLE: 'build steps cannot be sandboxed here: no bwrap or unshare, or the kernel refuses unprivileged user namespaces',
   ERR_SOURCE_DATE_EPOCH: 'SOURCE_DATE_EPOCH is set but is not a non-negative integer',
   ERR_SOURCE_FORCED: 'redo (or -f) was asked to rebuild a file that exists but that redo-ts never built; sources are never overwritten',
   ERR_SOURCE_HAS_RULE: 'a file a rule could build exists but redo-ts never built it; it is used as a source (a warning)',
@@ -83,7 +87,10 @@ export type ErrorCode = keyof typeof errorCatalog;
  */
 export const exitCodes: Record<ErrorCode, number> = {
   ERR_AUDIT_FINDINGS: 1,
+  ERR_BUILD_ENVIRONMENT: 1,
   ERR_BUILD_ESCAPE: 1,
+  ERR_BUILD_NETWORK: 1,
+  ERR_BUILD_TOOL_MISSING: 1,
   ERR_CACHE_DAMAGED: 1,
   ERR_CPIO_FIELD: 1,
   ERR_CYCLE: 1,
@@ -130,6 +137,7 @@ export const exitCodes: Record<ErrorCode, number> = {
   ERR_RULE_FAILED: 1,
   ERR_RULE_MISSING: 1,
   ERR_RULE_WROTE_TARGET: 3,
+  ERR_SANDBOX_UNAVAILABLE: 1,
   ERR_SOURCE_DATE_EPOCH: 1,
   ERR_SOURCE_FORCED: 1,
   ERR_SOURCE_HAS_RULE: 1,

@@ -57,12 +57,20 @@ export type { FetchOptions, FetchedSource } from './sources/fetch.js';
 export { listArMembers, openDebData, readDebEntries } from './sources/deb.js';
 export type { ArMember } from './sources/deb.js';
 export { buildFragment, mergeFragments } from './sources/fragment.js';
-export type { BuildFragmentOptions, FragmentResult, PinnedSource } from './sources/fragment.js';
+export type { BuildFragmentOptions, FragmentResult, FragmentBuildEnvironment, PinnedSource } from './sources/fragment.js';
 export { pinSpecs } from './sources/pin.js';
 export type { PinOptions, PinChange } from './sources/pin.js';
 export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
+export { buildEnvironmentOf, findBuildEnvironmentSpec, buildEnvironmentSpecName } from './sources/build-environment.js';
+export type { BuildEnvironmentFragment } from './sources/build-environment.js';
+
+// Sandbox: build environments assembled from fragments, and build steps run in them (docs/specs.md).
+export { assembleBuildEnvironment, resolveInRoot } from './sandbox/environment.js';
+export type { EnvironmentPart, AssembleEnvironmentOptions } from './sandbox/environment.js';
+export { runInSandbox, chooseSandboxTool, probeSandbox, sandboxFacts } from './sandbox/sandbox.js';
+export type { BuildEnvironment, SandboxBind, SandboxStep, SandboxRunOptions, SandboxTool } from './sandbox/sandbox.js';
 
 // Inventory: what is in an image and where each file came from; SBOMs and the audit.
 export { collectInventory, descriptionOfTarget, packageKey, purlOf } from './inventory/inventory.js';

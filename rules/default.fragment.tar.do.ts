@@ -6,13 +6,15 @@
 // folder and writes the delivered files as a deterministic tar, with the modes and
 // owners the spec (or the .deb) gives, never the builder's. The dependencies recorded
 // here are the spec itself, the project files it reads (`integrity: project`), the lock
-// of a package list, and the fragments of its build-requires (unpacked into $SYSROOT);
+// of a package list, and the fragments its build steps run on: the project's
+// build-environment spec and its build-requires, assembled into the sandbox's root (or,
+// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT);
 // pinned sources need none, since their pins are in the spec's text.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { buildFragment, loadSpec } from 'redo-ts';
+import { buildEnvironmentOf, buildFragment, loadSpec } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -33,11 +35,20 @@ export default async function (ctx: RuleContext): Promise<void> {
     if (existsSync(join(ctx.dir, lock))) await ctx.ifchange(lock);
     else await ctx.ifcreate(lock);
   }
-  // build-requires: their fragments, built first, are unpacked into $SYSROOT for the
-  // build steps (headers and libraries to compile against) and are not delivered.
-  const sysroot = spec.buildRequires.map((name) => `${name}.fragment.tar`);
+  // The build environment: the project's build-environment spec, then build-requires,
+  // built first and assembled into the sandbox's read-only root (not delivered).
+  const environment = buildEnvironmentOf(spec);
+  if (environment.length > 0) await ctx.ifchange(...environment.map((part) => relative(ctx.dir, part.tarPath)));
+  // With host tools, build-requires are unpacked into $SYSROOT instead.
+  const sysroot = spec.buildEnvironment === 'host' ? spec.buildRequires.map((name) => `${name}.fragment.tar`) : [];
   if (sysroot.length > 0) await ctx.ifchange(...sysroot);
-  const result = await buildFragment(specPath, ctx.output, { root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line) });
+  const result = await buildFragment(specPath, ctx.output, {
+    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment,
+    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line),
+  });
+  const built = result.buildEnvironment;
+  if (built.kind === 'sandbox') ctx.log(`fragment: build steps ran in the sandbox over environment ${built.key.slice(0, 12)} (${built.declaredIn.join(', ')})`);
+  if (built.kind === 'host') ctx.log(`fragment: NOT HERMETIC: ${built.spec} says build-environment: host, so its build steps ran with this machine's tools`);
   for (const source of result.sources) {
     ctx.log(`fragment: ${source.kind}:${source.name} ${source.version} ${source.integrity ?? '(project file)'}`);
   }

@@ -1,7 +1,7 @@
 /** The CycloneDX 1.6 JSON document of an image inventory. */
 
 import type { Inventory, InventoryFile, InventoryPackage } from './inventory.js';
-import { imageIdHex } from './inventory.js';
+import { imageIdHex, nonHermeticSpecs } from './inventory.js';
 import { checksumOfIntegrity, contentFiles, deliverers, isoTime, originKey, type SbomOptions } from './spdx.js';
 
 type Json = Record<string, unknown>;
@@ -128,6 +128,8 @@ export function cyclonedxDocument(inventory: Inventory, options: SbomOptions): s
         properties: [
           { name: 'redo-ts:description', value: inventory.description },
           ...inventory.layers.map((layer, index) => ({ name: `redo-ts:layer:${index}`, value: `${layer.target} ${layer.diffId}` })),
+          // Only where it is so: a spec whose build steps used the builder's own tools.
+          ...nonHermeticSpecs(inventory).map((spec) => ({ name: 'redo-ts:not-hermetic', value: `${spec}: build-environment: host` })),
         ],
       },
     },

@@ -10,7 +10,7 @@ import { imageForPlatform, loadImageDescription } from '../image/description.js'
 import { entriesOfTar, pathText, type TarEntry, type TarEntryType } from '../image/tar.js';
 import type { PinnedSource } from '../sources/fragment.js';
 import { integrityOfBytes, type Integrity } from '../sources/integrity.js';
-import { collectSpecs } from '../sources/provenance.js';
+import { buildEnvironmentSpecOf, collectSpecs } from '../sources/provenance.js';
 import { loadSpec, specSuffix, type Spec } from '../sources/spec.js';
 import type { LicenceFinding } from './licence.js';
 import { debianLockProvider } from './lock-packages.js';
@@ -92,6 +92,16 @@ export interface InventorySpec {
   sources: PinnedSource[];
   /** Keys of the packages it names. */
   packages: string[];
+  /**
+   * Where its build steps run: `sandbox` (hermetic: locked packages only), `host` (the
+   * builder's tools, `build-environment: host`: not hermetic), `none` (no build steps).
+   */
+  buildEnvironment: 'sandbox' | 'host' | 'none';
+}
+
+/** Paths of the specs of `inventory` whose build steps use the builder's own tools: the image is not hermetic when any does. */
+export function nonHermeticSpecs(inventory: Pick<Inventory, 'specs'>): string[] {
+  return inventory.specs.filter((spec) => spec.buildEnvironment === 'host').map((spec) => spec.path);
 }
 
 /** Everything known about one image target. */
@@ -327,9 +337,14 @@ export async function collectInventory(target: string, descriptionPath: string, 
       name: spec.name,
       version: spec.version,
       requires: spec.requires.map((name) => relative(root, join(dirname(spec.path), `${name}${specSuffix}`))),
-      buildRequires: spec.buildRequires.map((name) => relative(root, join(dirname(spec.path), `${name}${specSuffix}`))),
+      // The build environment first: the packages every step ran on, then the spec's own.
+      buildRequires: [
+        ...[buildEnvironmentSpecOf(spec)].filter((path): path is string => path !== undefined).map((path) => relative(root, path)),
+        ...spec.buildRequires.map((name) => relative(root, join(dirname(spec.path), `${name}${specSuffix}`))),
+      ],
       sources: inputs,
       packages: debsOfSpec.get(key)!.map(packageKey),
+      buildEnvironment: spec.build.length === 0 ? 'none' : spec.buildEnvironment,
     };
     if (spec.description !== undefined) item.description = spec.description;
     return item;

@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import type { FileOrigin, Inventory, InventoryFile, InventoryPackage } from './inventory.js';
-import { imageIdHex } from './inventory.js';
+import { imageIdHex, nonHermeticSpecs } from './inventory.js';
 
 /** Options for spdxDocument. */
 export interface SbomOptions {
@@ -206,6 +206,7 @@ export function spdxDocument(inventory: Inventory, options: SbomOptions): string
       if (!refs.has(ref.id)) refs.set(ref.id, { licenseId: ref.id, name: ref.name, extractedText: ref.text, comment: `named in ${item.licence.evidence} of ${item.name}` });
     }
   }
+  const notHermetic = nonHermeticSpecs(inventory);
   const document: Json = {
     spdxVersion: 'SPDX-2.3',
     dataLicense: 'CC0-1.0',
@@ -215,7 +216,7 @@ export function spdxDocument(inventory: Inventory, options: SbomOptions): string
     creationInfo: {
       created: isoTime(options.createdSeconds),
       creators: ['Tool: redo-ts'],
-      comment: `Built from the pins, specs and package metadata of the project, not from a scan. Image config digest ${inventory.configDigest}.`,
+      comment: `Built from the pins, specs and package metadata of the project, not from a scan. Image config digest ${inventory.configDigest}.${notHermetic.length > 0 ? ` NOT HERMETIC: the build steps of ${notHermetic.join(', ')} ran with the build machine's own tools (build-environment: host), so another machine may build other bytes.` : ''}`,
     },
     documentDescribes: [imageId],
     packages,

@@ -17,6 +17,8 @@ import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
 import { holdTemporary, withScratchFolder } from './scratch.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
+import { assembleBuildEnvironment, type EnvironmentPart } from '../sandbox/environment.js';
+import { runInSandbox, type BuildEnvironment } from '../sandbox/sandbox.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
 export interface PinnedSource {
@@ -60,7 +62,19 @@ export interface BuildFragmentOptions {
    * delivered: only `files` and deb sources are.
    */
   sysroot?: readonly string[];
+  /**
+   * The build environment the steps run in (buildEnvironmentOf gives it for a spec): fragment
+   * tars assembled, in order, into the read-only root of a sandbox. Required when the spec
+   * has build steps, unless it says `build-environment: host`.
+   */
+  environment?: readonly EnvironmentPart[];
 }
+
+/** Where a fragment's build steps ran: what its output can be trusted to depend on. */
+export type FragmentBuildEnvironment =
+  | { kind: 'sandbox'; key: string; declaredIn: string[] }
+  | { kind: 'host'; spec: string }
+  | { kind: 'none' };
 
 /** What buildFragment wrote. */
 export interface FragmentResult {
@@ -75,6 +89,11 @@ export interface FragmentResult {
   sizeBytes: number;
   /** For a spec with a `packages` list: the locked packages delivered, effects reproduced, scripts not run. */
   debian?: Omit<DebianPackagesResult, 'entries'>;
+  /**
+   * `sandbox`: the steps ran in the environment of that key (hermetic); `host`: with the
+   * caller's tools (`build-environment: host`: not hermetic); `none`: no build steps.
+   */
+  buildEnvironment: FragmentBuildEnvironment;
 }
 
 /** An entry headed for a fragment, with its layer and where it came from (for conflict messages). */
@@ -91,10 +110,14 @@ interface PlacedEntry {
  * 2. in a scratch folder, non-deb sources are copied into the build folder (`$SRCDIR`,
  *    also the working directory) under their names, archives with `unpack` are
  *    unpacked, each .deb is put there as `PACKAGE.deb`, patches are applied in order;
- * 3. each build step runs as `sh -eu -c STEP` with a clean environment (PATH, HOME,
- *    DESTDIR, SRCDIR, SYSROOT (the `sysroot` fragments unpacked), NAME, VERSION,
- *    SOURCE_DATE_EPOCH, LC_ALL=C, TZ=UTC, umask 022; REDO_RUN_DIR passed through, so
- *    the engine can stop the steps of a build it abandons);
+ * 3. each build step runs as `/bin/sh -eu -c STEP` in a sandbox (runInSandbox) whose
+ *    root is the `environment` fragments assembled (cached by content), with the build
+ *    folder at /build/src (SRCDIR, the working directory), DESTDIR /build/destdir, HOME
+ *    /build/home, SYSROOT `/` (build-requires are in the root) or /build/sysroot when
+ *    `sysroot` fragments are given, NAME, VERSION, SOURCE_DATE_EPOCH, TZ=UTC,
+ *    LC_ALL=C.UTF-8, umask 022, no network. A spec with `build-environment: host` runs
+ *    its steps as `sh -eu -c STEP` with the caller's PATH instead (not hermetic: the
+ *    result says so);
  * 4. the files under `$DESTDIR` matched by the spec's `files` rules are delivered with
  *    the rules' mode/owner/group/layer (never the builder's owner), and every deb
  *    source's files with the package's own metadata, filtered by include/exclude.
@@ -102,6 +125,8 @@ interface PlacedEntry {
  * output intact. The scratch folder is removed. Returns the provenance and digest.
  * Throws ERR_INTEGRITY_MISSING / ERR_INTEGRITY_MISMATCH / ERR_SOURCE_UNREACHABLE (from
  * fetching), ERR_SPEC_BUILD_FAILED (a step or patch failed: status and stderr tail),
+ * ERR_BUILD_ENVIRONMENT (steps but no environment), ERR_BUILD_TOOL_MISSING,
+ * ERR_BUILD_NETWORK, ERR_SANDBOX_UNAVAILABLE (see runInSandbox),
  * ERR_SPEC_FILES_UNMATCHED (a files rule matched nothing), ERR_FRAGMENT_CONFLICT (one
  * path delivered twice: both origins named), ERR_DEB_* (bad package), ERR_SPEC_* (bad spec).
  */
@@ -119,6 +144,18 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       details: unpinned.map(({ source }) => `${spec.relativePath}:${source.location.line}: ${source.url}`),
       hint: `run \`redo-ts pin ${spec.relativePath}\` to compute the pins, then review and commit them`,
     });
+  }
+  const isHost = spec.buildEnvironment === 'host';
+  if (spec.build.length > 0 && !isHost && (options.environment === undefined || options.environment.length === 0)) {
+    throw new RedoError('ERR_BUILD_ENVIRONMENT', `redo: "${spec.relativePath}": has build steps but no build environment was given`, {
+      details: ['build steps run only in a sandbox over a build environment (docs/specs.md, "The build sandbox")'],
+      hint: 'build it through the shared fragment rule (it passes the project\'s build-environment spec and the build-requires), or pass `environment` to buildFragment',
+    });
+  }
+  // Assembled before any download or step, so a missing sandbox tool fails first.
+  let sandboxEnvironment: BuildEnvironment | undefined;
+  if (spec.build.length > 0 && !isHost) {
+    sandboxEnvironment = await assembleBuildEnvironment(options.environment!, { cacheDir, hostEnv: env, subject: `"${spec.relativePath}"` });
   }
   const fetchOptions: FetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
   if (options.onProgress !== undefined) fetchOptions.onProgress = options.onProgress;
@@ -209,8 +246,27 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       }
       await runner.run(`patch ${patch.source.name}`, 'patch', ['--batch', '--forward', `-p${patch.strip}`, '-d', join(srcDir, patch.dir), '-i', file]);
     }
-    for (const [index, step] of spec.build.entries()) {
-      await runner.run(`build[${index}]`, 'sh', ['-eu', '-c', `umask 022\n${step}`]);
+    if (sandboxEnvironment !== undefined) {
+      const binds = [
+        { hostPath: srcDir, sandboxPath: '/build/src', isWritable: true },
+        { hostPath: destDir, sandboxPath: '/build/destdir', isWritable: true },
+        { hostPath: homeDir, sandboxPath: '/build/home', isWritable: true },
+      ];
+      const hasSysroot = (options.sysroot ?? []).length > 0;
+      if (hasSysroot) binds.push({ hostPath: sysrootDir, sandboxPath: '/build/sysroot', isWritable: false });
+      const environmentSpecs = sandboxEnvironment.declaredIn;
+      for (const [index, step] of spec.build.entries()) {
+        await runInSandbox(sandboxEnvironment, { label: `build[${index}]`, argv: ['/bin/sh', '-eu', '-c', step] }, {
+          binds, cwd: '/build/src', sourceDateEpoch: mtimeSeconds, hostEnv: env, subject: `"${spec.relativePath}"`,
+          env: { DESTDIR: '/build/destdir', SRCDIR: '/build/src', SYSROOT: hasSysroot ? '/build/sysroot' : '/', NAME: spec.name, VERSION: spec.version },
+          packageListHint: `${environmentSpecs[0] ?? 'the build environment'} (every spec's build environment)${environmentSpecs.length > 1 ? `, or one of this spec's build-requires (${environmentSpecs.slice(1).join(', ')})` : ', or a spec with that package list named in this spec\'s build-requires'}`,
+          ...(options.log !== undefined ? { onOutput: (chunk: Buffer) => options.log!.write(chunk) } : {}),
+        });
+      }
+    } else {
+      for (const [index, step] of spec.build.entries()) {
+        await runner.run(`build[${index}]`, 'sh', ['-eu', '-c', `umask 022\n${step}`]);
+      }
     }
 
     const placed: PlacedEntry[] = [];
@@ -241,7 +297,10 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     const layers = [...new Set(merged.map((item) => item.layer))].sort();
     const chosen = options.layer === undefined ? merged : withParentFolders(merged.filter((item) => item.layer === options.layer), merged);
     const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
-    const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written };
+    const buildEnvironment: FragmentBuildEnvironment = sandboxEnvironment !== undefined
+      ? { kind: 'sandbox', key: sandboxEnvironment.key, declaredIn: sandboxEnvironment.declaredIn }
+      : spec.build.length > 0 ? { kind: 'host', spec: spec.relativePath } : { kind: 'none' };
+    const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written, buildEnvironment };
     if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
     return result;
   }, env.TMPDIR || undefined);

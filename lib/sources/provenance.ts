@@ -4,7 +4,8 @@ import { RedoError, isRedoError } from '../errors.js';
 import { integrityOfFile, type Integrity } from './integrity.js';
 import type { PinnedSource } from './fragment.js';
 import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
+import { findBuildEnvironmentSpec } from './build-environment.js';
 import { lockPathOf, readDebianLock } from './debian/lock.js';
 
 /** A spec reached from the starting specs, and how. */
@@ -49,8 +50,22 @@ export async function collectSpecs(specPaths: readonly string[], options: { root
     const runVia = via === 'build' ? 'build' : 'run';
     for (const name of spec.requires) queue.push({ path: requiredSpecPath(spec, name), via: runVia, askedBy: { spec, field: `requires: ${name}` } });
     for (const name of spec.buildRequires) queue.push({ path: requiredSpecPath(spec, name), via: 'build', askedBy: { spec, field: `build-requires: ${name}` } });
+    // The project's build environment is a build input of every spec whose steps run in it.
+    const environment = buildEnvironmentSpecOf(spec);
+    if (environment !== undefined) queue.push({ path: environment, via: 'build', askedBy: { spec, field: 'build environment' } });
   }
   return [...reached.values()];
+}
+
+/**
+ * The build-environment spec `spec`'s build steps run in (absolute), or undefined: for a
+ * spec without steps, with `build-environment: host`, in a project that declares none,
+ * or for the environment spec itself.
+ */
+export function buildEnvironmentSpecOf(spec: Spec): string | undefined {
+  if (spec.build.length === 0 || spec.buildEnvironment === 'host') return undefined;
+  const found = findBuildEnvironmentSpec(dirname(spec.path), spec.root);
+  return found === spec.path ? undefined : found;
 }
 
 /**

@@ -104,6 +104,12 @@ export interface Spec {
   text: string;
   /** Debian packages resolved by `redo-ts lock` into `NAME.lock.yaml` beside the spec (docs/debian.md). */
   packages?: PackageList;
+  /**
+   * Where build steps run: `sandbox` (the default: the project's build environment plus
+   * build-requires, docs/specs.md) or `host` (the caller's tools: the output is not
+   * hermetic, and the fragment, SBOM and verify say so).
+   */
+  buildEnvironment: 'sandbox' | 'host';
 }
 
 /** Options for `loadSpec`. */
@@ -112,7 +118,7 @@ export interface LoadSpecOptions {
   root?: string;
 }
 
-const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'packages', 'architecture', 'recommends', 'exclude'];
+const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'build-environment', 'packages', 'architecture', 'recommends', 'exclude'];
 const packageFields = ['name', 'version', 'arch', 'exclude', 'layer'];
 const sourceFields = ['name', 'url', 'integrity', 'size', 'unpack', 'include', 'exclude', 'deliver', 'layer'];
 const patchFields = ['name', 'url', 'integrity', 'size', 'strip', 'dir'];
@@ -301,11 +307,16 @@ export function parseSpec(text: string, absolutePath: string, root: string): Spe
   }
 
   const packages = readPackageList(top, report, lineOf);
+  const buildEnvironment = optionalString(top, 'build-environment', '', report) ?? 'sandbox';
+  if (buildEnvironment !== 'sandbox' && buildEnvironment !== 'host') {
+    report('build-environment', top.get('build-environment', true) as Node, `"${buildEnvironment}" must be sandbox (the default) or host`);
+  }
 
   if (problems.length > 0) throw specError(relativePath, problems);
   const spec: Spec = {
     path: absolutePath, relativePath, root, name: name!, version: version!, layer,
     sources, patches, build, files, requires, buildRequires, text,
+    buildEnvironment: buildEnvironment === 'host' ? 'host' : 'sandbox',
   };
   if (description !== undefined) spec.description = description;
   if (packages !== undefined) spec.packages = packages;

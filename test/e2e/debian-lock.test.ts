@@ -190,6 +190,8 @@ describe('layers of a package list', () => {
 
 describe('requires', () => {
   it('fails an image that holds a spec\'s fragment but not the fragments it requires', async () => {
+    // Its build step runs in the sandbox over the tests' build environment (busybox, coreutils).
+    for (const file of ['build-environment.spec.yaml', 'build-environment.lock.yaml']) cpSync(join(repoRoot, 'test', 'fixtures', 'build-environment', file), join(dir, 'targets', file));
     writeFileSync(join(dir, 'targets', 'needs.spec.yaml'), 'name: needs\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/etc" && echo hi > "$DESTDIR/etc/needs"\nfiles:\n  - path: /etc/needs\nrequires: [small]\n');
     writeFileSync(join(dir, 'targets', 'needs.yaml'), 'tags: [localhost/needs:1]\nlayers: [needs.fragment.tar]\n');
     const result = await runCli(dir, ['targets/needs.tar']);
@@ -199,6 +201,8 @@ describe('requires', () => {
     writeFileSync(join(dir, 'targets', 'needs.yaml'), 'tags: [localhost/needs:1]\nlayers: [small.fragment.tar, needs.fragment.tar]\n');
     const fixed = await runCli(dir, ['targets/needs.tar']);
     expect(fixed.code, fixed.stderr).toBe(0);
+    // Later tests lock every package list of the project: not this one.
+    for (const file of ['build-environment.spec.yaml', 'build-environment.lock.yaml']) rmSync(join(dir, 'targets', file));
   });
 });
 

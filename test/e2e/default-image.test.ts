@@ -32,7 +32,7 @@ describe('the default image (redo-ts image.tar)', () => {
     const build = await first.redo(['image.tar'], { env: env() });
     expect(build.stderr).not.toMatch(/^redo: /m);
     expect(build.status).toBe(0);
-    expect(rebuiltTargets(build.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
+    expect(rebuiltTargets(build.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
     for (const output of outputs) expect(statSync(join(first.dir, output)).size).toBeGreaterThan(0);
 
     const again = await first.redo(['image.tar'], { env: env() });

@@ -426,6 +426,8 @@ describe('faults with the shared rules', () => {
       `  - echo $$ > ${pidFile}; sleep 30`,
       'files:',
       '  - path: /a.txt',
+      // On the host, so the step's pid is one this test can see (in the sandbox it is 2).
+      'build-environment: host',
       '',
     ].join('\n'));
     const child = startCli(dir, ['targets/slow.fragment.tar']);

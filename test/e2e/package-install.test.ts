@@ -50,6 +50,8 @@ describe('redo-ts installed into another project', () => {
     const init = run('redo-ts', ['init']);
     expect(init.status, init.stderr).toBe(0);
     expect(readFileSync(join(project, 'image.yaml'), 'utf8')).toContain('tags: [localhost/my-image:latest]');
+    // The build environment is written and locked: build steps never use the host's tools.
+    expect(readFileSync(join(project, 'targets', 'build-environment.lock.yaml'), 'utf8')).toContain('- name: busybox-static');
     expect(run('redo-ts', ['init']).status).toBe(2);
     // init writes a pinned busybox-static; on the day that version leaves the archive the
     // test's project moves to the one apt offers now (init.ts then needs a new pin too).
@@ -58,6 +60,7 @@ describe('redo-ts installed into another project', () => {
     const build = run('redo-ts', ['image.tar']);
     expect(build.stderr).not.toMatch(/^redo: /m);
     expect(build.status).toBe(0);
+    expect(build.stderr).toContain('fragment: build steps ran in the sandbox over environment');
     // The rule comes from the installed package (a path outside the project here).
     expect(run('redo-whichdo', ['image.tar']).stdout.trim().split('\n').pop()).toBe('../package/rules/default.tar.do.ts');
     const load = podman.podman(['load', '-i', join(project, 'image.tar')]);

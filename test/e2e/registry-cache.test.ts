@@ -59,11 +59,11 @@ describeIf('--remote-cache between two clones', () => {
     const result = await first.project.redo(['--remote-cache', cacheRef, 'image.tar'], { env: first.env });
     expect(result.stderr).not.toMatch(/^(redo:|warning:) /m);
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
-    expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 0 from cache, 4 stored\n`);
+    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
+    expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 0 from cache, 5 stored\n`);
     const tags = await tagsOf(registry, 'redo-ts/cache');
-    expect(tags.filter((t) => t.startsWith('rule-'))).toHaveLength(4);
-    expect(tags.filter((t) => t.startsWith('deps-'))).toHaveLength(4);
+    expect(tags.filter((t) => t.startsWith('rule-'))).toHaveLength(5);
+    expect(tags.filter((t) => t.startsWith('deps-'))).toHaveLength(5);
     // Entries are artifacts, not images: their config is ours, not an image config.
     const manifest = await fetch(`http://${registry.address}/v2/redo-ts/cache/manifests/${tags[0]}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     expect(((await manifest.json()) as { config: { mediaType: string } }).config.mediaType).toBe(cacheMediaTypes.entry);
@@ -74,7 +74,7 @@ describeIf('--remote-cache between two clones', () => {
     const result = await second.project.redo(['image.tar'], { env: { ...second.env, REDO_TS_REMOTE_CACHE: cacheRef } });
     expect(result.stderr).not.toMatch(/^(redo:|warning:) /m);
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar from cache', 'image.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar from cache']);
+    expect(builtLines(result.stderr)).toEqual(['image.oci.tar from cache', 'image.tar from cache', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar from cache']);
     expect(result.stderr).not.toContain('fragment:');
     expect(existsSync(second.sourceCache)).toBe(false);
     for (const output of ['image.tar', 'image.oci.tar', 'targets/busybox.fragment.tar']) expect(second.project.sha256(output)).toBe(first.project.sha256(output));
@@ -87,8 +87,8 @@ describeIf('--remote-cache between two clones', () => {
     writeFileSync(join(third.project.dir, 'app/greet.sh'), readFileSync(join(third.project.dir, 'app/greet.sh'), 'utf8').replace('Hello', 'Howdy'));
     const result = await third.project.redo(['--remote-cache', cacheRef, 'image.tar'], { env: third.env });
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
-    expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 1 from cache, 3 stored\n`);
+    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
+    expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 2 from cache, 3 stored\n`);
   });
 
   it('--remote-cache-readonly reads but never stores', async () => {
@@ -97,8 +97,8 @@ describeIf('--remote-cache between two clones', () => {
     const before = await tagsOf(registry, 'redo-ts/cache');
     const result = await fourth.project.redo(['--remote-cache', cacheRef, '--remote-cache-readonly', 'image.tar'], { env: fourth.env });
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
-    expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 1 from cache, 0 stored\n`);
+    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
+    expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 2 from cache, 0 stored\n`);
     expect(await tagsOf(registry, 'redo-ts/cache')).toEqual(before);
   });
 
@@ -109,7 +109,7 @@ describeIf('--remote-cache between two clones', () => {
     expect(result.status).toBe(0);
     expect(result.stderr).toContain(`warning: redo: "${dead.replace(':latest', '')}": cannot reach the registry at http://${dead.split('/')[0]}\n`);
     expect(result.stderr).toContain('  the build goes on without the remote cache\n');
-    expect(builtLines(result.stderr)).toEqual(['targets/greet.fragment.tar']);
+    expect(builtLines(result.stderr)).toEqual(['targets/build-environment.fragment.tar', 'targets/greet.fragment.tar']);
   });
 
   it('an entry for another platform under this platform\'s key is refused; nothing is recorded', async () => {

@@ -184,7 +184,8 @@ describe('redo-ts sbom on the default image', () => {
     const { version } = busyboxPin(project.dir);
     expect(found.stdout).toBe(
       `image      layer                         package         ${'version'.padEnd(version.length)}  spec\n` +
-        `image.tar  targets/busybox.fragment.tar  busybox-static  ${version.padEnd(7)}  targets/busybox.spec.yaml\n`,
+        // The same package is the busybox the image ships and a tool of the build environment.
+        `image.tar  targets/busybox.fragment.tar  busybox-static  ${version}  targets/busybox.spec.yaml targets/build-environment.spec.yaml\n`,
     );
     const exact = await project.redo(['contains', '--json', `busybox-static=${version}`], { env: env() });
     expect(JSON.parse(exact.stdout)).toHaveLength(1);
@@ -244,8 +245,13 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     // Packages come from the locks: every package of base.lock.yaml, version and .deb pin as locked.
     const base = lockedPackages(readFileSync(join(chapter.dir, 'base.lock.yaml'), 'utf8'));
     const zlibDev = lockedPackages(readFileSync(join(chapter.dir, 'zlib-dev.lock.yaml'), 'utf8'));
+    // The compiler hello's build steps run (build-requires: toolchain) is a build input too.
+    const toolchain = lockedPackages(readFileSync(join(chapter.dir, 'toolchain.lock.yaml'), 'utf8'));
+    // And so is the project's build environment, which every build step ran on.
+    const buildEnvironment = lockedPackages(readFileSync(join(chapter.dir, 'build-environment.lock.yaml'), 'utf8'));
     const document = JSON.parse(spdx.stdout) as Json;
-    const packageNamed = (name: string): Json => document.packages.find((p: Json) => p.name === name && p.primaryPackagePurpose !== 'APPLICATION');
+    // A package may be there twice: delivered in base, and another version as a build input.
+    const packageNamed = (name: string): Json => document.packages.find((p: Json) => p.name === name && p.primaryPackagePurpose !== 'APPLICATION' && (!base.has(name) || p.versionInfo === base.get(name)!.version));
     for (const name of ['coreutils', 'zlib1g', 'libc6']) {
       const locked = base.get(name)!;
       expect(locked, name).toBeDefined();
@@ -264,7 +270,7 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     // Licences come from the copyright files in the layer (base) or in the cached .debs
     // (zlib-dev leaves /usr/share/doc out): only the latter needed a summary in the cache,
     // and a run from the summaries gives the same bytes.
-    expect(readdirSync(join(cache, 'inventory-v1'))).toHaveLength(new Set([...zlibDev.values()].map((p) => p.integrity)).size);
+    expect(readdirSync(join(cache, 'inventory-v1'))).toHaveLength(new Set([...zlibDev.values(), ...toolchain.values(), ...buildEnvironment.values()].map((p) => p.integrity)).size);
     const fromSummaries = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(fromSummaries.stdout).toBe(spdx.stdout);
     const licence = (name: string): string => packageNamed(name).licenseDeclared;
@@ -301,9 +307,14 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     const contains = await chapter.redo(['contains', 'zlib1g'], { env: { REDO_TS_CACHE: cache } });
     expect(contains.status, contains.stderr).toBe(0);
     const rows = (text: string): string[][] => text.trimEnd().split('\n').slice(1).map((line) => line.split(/ {2,}/));
-    expect(rows(contains.stdout)).toEqual([['debian.tar', 'base.fragment.tar', 'zlib1g', base.get('zlib1g')!.version, 'base.spec.yaml zlib-dev.spec.yaml']]);
+    // The toolchain's newer zlib1g only built hello: a build input, in no layer.
+    expect(rows(contains.stdout)).toEqual([
+      ['debian.tar', '-', 'zlib1g', toolchain.get('zlib1g')!.version, 'toolchain.spec.yaml'],
+      ['debian.tar', 'base.fragment.tar', 'zlib1g', base.get('zlib1g')!.version, 'base.spec.yaml zlib-dev.spec.yaml'],
+    ]);
     const coreutils = await chapter.redo(['contains', `coreutils=${base.get('coreutils')!.version}`], { env: { REDO_TS_CACHE: cache } });
-    expect(rows(coreutils.stdout)).toEqual([['debian.tar', 'base.fragment.tar', 'coreutils', base.get('coreutils')!.version, 'base.spec.yaml']]);
+    // The same coreutils is in base and in the build environment: one package, two specs.
+    expect(rows(coreutils.stdout)).toEqual([['debian.tar', 'base.fragment.tar', 'coreutils', base.get('coreutils')!.version, 'base.spec.yaml build-environment.spec.yaml']]);
     const buildOnly = await chapter.redo(['contains', 'zlib1g-dev'], { env: { REDO_TS_CACHE: cache } });
     expect(rows(buildOnly.stdout)).toEqual([['debian.tar', '-', 'zlib1g-dev', zlibDev.get('zlib1g-dev')!.version, 'zlib-dev.spec.yaml']]);
     const audit = await chapter.redo(['audit', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });

@@ -15,17 +15,22 @@ import { projectInputsOf } from '../../lib/sources/provenance.js';
 import { loadSpec } from '../../lib/sources/spec.js';
 import { fixturePackage, makeFixtureDeb, makeUnsafeDeb } from '../fixtures/402-deb-package/make-deb.js';
 import { contentPathOf, poisonCacheEntry } from '../helpers/cache-poisoner.js';
+import { testBuildEnvironment } from '../helpers/build-environment.js';
+import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 
 const repo = resolve(__dirname, '../..');
 const cli = join(repo, 'bin/redo-ts.js');
 
 let base: string;
 let server: Server;
+/** Build steps run sandboxed over the repository's own build environment. */
+let environment: EnvironmentPart[];
 let port: number;
 const served = new Map<string, Buffer>();
 const requests: string[] = [];
 
 beforeAll(async () => {
+  environment = await testBuildEnvironment();
   base = mkdtempSync(join(tmpdir(), 'redo-ts-sources-'));
   server = createServer((request, response) => {
     requests.push(request.url ?? '');
@@ -129,7 +134,7 @@ describe('http and file: sources', () => {
     expect(readFileSync(spec, 'utf8')).toBe(toolSpec(url, want));
 
     const out = join(project, 'tool.tar');
-    const result = await buildFragment(spec, out, { cacheDir: cache, env: { PATH: process.env.PATH } });
+    const result = await buildFragment(spec, out, { environment, cacheDir: cache, env: { PATH: process.env.PATH } });
     expect(listing(out)).toEqual([
       'opt directory 0755 0:0',
       'opt/tool directory 0755 1000:1000',
@@ -145,7 +150,7 @@ describe('http and file: sources', () => {
 
     // Warm cache: the server is not asked again, even offline.
     const before = requests.length;
-    const again = await buildFragment(spec, join(project, 'tool2.tar'), { cacheDir: cache, isOffline: true, env: { PATH: process.env.PATH } });
+    const again = await buildFragment(spec, join(project, 'tool2.tar'), { environment, cacheDir: cache, isOffline: true, env: { PATH: process.env.PATH } });
     expect(requests.length).toBe(before);
     expect(again.diffId).toBe(result.diffId);
     expect(readFileSync(join(project, 'tool2.tar'))).toEqual(readFileSync(out));
@@ -155,10 +160,10 @@ describe('http and file: sources', () => {
     served.set('/t.tar', tarball);
     writeFileSync(join(project, 'src/local.txt'), 'local\n');
     const spec = writeSpec('tool', toolSpec(`http://127.0.0.1:${port}/t.tar`, integrityOfBytes(tarball)));
-    const first = await buildFragment(spec, join(project, 'a.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    const first = await buildFragment(spec, join(project, 'a.tar'), { environment, cacheDir: cache, env: { PATH: process.env.PATH } });
     const oldUmask = process.umask(0o077);
     try {
-      const second = await buildFragment(spec, join(project, 'b.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+      const second = await buildFragment(spec, join(project, 'b.tar'), { environment, cacheDir: cache, env: { PATH: process.env.PATH } });
       expect(second.diffId).toBe(first.diffId);
     } finally {
       process.umask(oldUmask);
@@ -172,7 +177,7 @@ describe('http and file: sources', () => {
     const url = `http://127.0.0.1:${port}/t.tar`;
     const spec = writeSpec('tool', toolSpec(url, want));
     const out = join(project, 'tool.tar');
-    const error = await failure(buildFragment(spec, out, { cacheDir: cache, env: { PATH: process.env.PATH } }));
+    const error = await failure(buildFragment(spec, out, { environment, cacheDir: cache, env: { PATH: process.env.PATH } }));
     expect(error.code).toBe('ERR_INTEGRITY_MISMATCH');
     expect(error.render()).toBe([
       `redo: "targets/tool.spec.yaml": source "${url}": integrity mismatch`,
@@ -190,10 +195,10 @@ describe('http and file: sources', () => {
     writeFileSync(join(project, 'src/vendored.txt'), 'v1\n');
     const pin = integrityOfBytes(Buffer.from('v1\n'));
     const spec = writeSpec('tool', `name: tool\nversion: "1"\nsources:\n  - url: file:src/vendored.txt\n    integrity: ${pin}\n`);
-    await buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache });
+    await buildFragment(spec, join(project, 'tool.tar'), { environment, cacheDir: cache });
     expect((await findInStore(cache, pin)).kind).toBe('hit');
     writeFileSync(join(project, 'src/vendored.txt'), 'v2\n');
-    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache }));
+    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { environment, cacheDir: cache }));
     expect(error.code).toBe('ERR_INTEGRITY_MISMATCH');
     expect(error.details.slice(0, 2)).toEqual([`wanted: ${pin}`, `found:  ${integrityOfBytes(Buffer.from('v2\n'))}`]);
   });
@@ -277,7 +282,7 @@ describe('http and file: sources', () => {
   it('a missing integrity says to run redo-ts pin, before downloading anything', async () => {
     served.set('/t.tar', tarball);
     const spec = writeSpec('tool', toolSpec(`http://127.0.0.1:${port}/t.tar`));
-    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache }));
+    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { environment, cacheDir: cache }));
     expect(error.code).toBe('ERR_INTEGRITY_MISSING');
     expect(error.render()).toBe([
       'redo: "targets/tool.spec.yaml": a source has no integrity pin',
@@ -291,7 +296,7 @@ describe('http and file: sources', () => {
     writeFileSync(join(project, 'src/local.txt'), 'local\n');
     const want = integrityOfBytes(tarball);
     const spec404 = writeSpec('tool', toolSpec(`http://127.0.0.1:${port}/gone.tar`, want));
-    const notFound = await failure(buildFragment(spec404, join(project, 'tool.tar'), { cacheDir: cache }));
+    const notFound = await failure(buildFragment(spec404, join(project, 'tool.tar'), { environment, cacheDir: cache }));
     expect(notFound.code).toBe('ERR_SOURCE_UNREACHABLE');
     expect(notFound.headline).toBe(`redo: "targets/tool.spec.yaml": source "http://127.0.0.1:${port}/gone.tar": cannot be fetched`);
     expect(notFound.details).toEqual(['why: HTTP status 404 Not Found', 'cache: no copy of this pin']);
@@ -301,12 +306,12 @@ describe('http and file: sources', () => {
     const closedPort = (closed.address() as { port: number }).port;
     await new Promise<void>((done) => closed.close(() => done()));
     const specClosed = writeSpec('tool', toolSpec(`http://127.0.0.1:${closedPort}/t.tar`, want));
-    const refused = await failure(buildFragment(specClosed, join(project, 'tool.tar'), { cacheDir: cache }));
+    const refused = await failure(buildFragment(specClosed, join(project, 'tool.tar'), { environment, cacheDir: cache }));
     expect(refused.code).toBe('ERR_SOURCE_UNREACHABLE');
     expect(refused.details[0]).toMatch(/^why: .*ECONNREFUSED/);
     expect(refused.details[1]).toBe('cache: no copy of this pin');
 
-    const offline = await failure(buildFragment(spec404, join(project, 'tool.tar'), { cacheDir: cache, isOffline: true }));
+    const offline = await failure(buildFragment(spec404, join(project, 'tool.tar'), { environment, cacheDir: cache, isOffline: true }));
     expect(offline.details).toEqual(['why: offline mode, and the cache has no copy', 'cache: no copy of this pin']);
   });
 
@@ -339,7 +344,7 @@ describe('http and file: sources', () => {
     const spec = writeSpec('tool', 'name: tool\nversion: "1"\nsources:\n  - url: file:src/local.txt\n    integrity: project\nbuild:\n  - echo compiling; echo broken >&2; exit 3\n');
     const out = join(project, 'tool.tar');
     writeFileSync(out, 'old fragment');
-    const error = await failure(buildFragment(spec, out, { cacheDir: cache }));
+    const error = await failure(buildFragment(spec, out, { environment, cacheDir: cache }));
     expect(error.code).toBe('ERR_SPEC_BUILD_FAILED');
     expect(error.render()).toBe([
       'redo: "targets/tool.spec.yaml": build[0] exited with status 3',
@@ -353,7 +358,7 @@ describe('http and file: sources', () => {
 
   it('a files rule that matches nothing is an error naming its line', async () => {
     const spec = writeSpec('tool', 'name: tool\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/usr/bin"\nfiles:\n  - path: /usr/bin/tool\n');
-    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { cacheDir: cache }));
+    const error = await failure(buildFragment(spec, join(project, 'tool.tar'), { environment, cacheDir: cache }));
     expect(error.code).toBe('ERR_SPEC_FILES_UNMATCHED');
     expect(error.headline).toBe('redo: "targets/tool.spec.yaml:6": files: "/usr/bin/tool" matched nothing the build installed');
   });
@@ -362,11 +367,11 @@ describe('http and file: sources', () => {
     const fixture = resolve(__dirname, '../fixtures/401-spec-example');
     const copy = join(base, `example-${counter}`);
     spawnSync('cp', ['-r', fixture, copy]);
-    const result = await buildFragment(join(copy, 'targets/hello.spec.yaml'), join(copy, 'app.tar'), { cacheDir: cache, root: copy, layer: 'data' });
+    const result = await buildFragment(join(copy, 'targets/hello.spec.yaml'), join(copy, 'app.tar'), { environment, cacheDir: cache, root: copy, layer: 'data' });
     expect(result.layers).toEqual(['app', 'data']);
     const entries = entriesOfTar(join(copy, 'app.tar'));
     expect(entries.map((e) => e.path.toString())).toEqual(['usr', 'usr/share', 'usr/share/hello', 'usr/share/hello/greeting.txt']);
-    const appOnly = await buildFragment(join(copy, 'targets/hello.spec.yaml'), join(copy, 'app-only.tar'), { cacheDir: cache, root: copy, layer: 'app' });
+    const appOnly = await buildFragment(join(copy, 'targets/hello.spec.yaml'), join(copy, 'app-only.tar'), { environment, cacheDir: cache, root: copy, layer: 'app' });
     expect(appOnly.layers).toEqual(['app', 'data']);
     expect(listing(join(copy, 'app-only.tar'))).toEqual([
       'usr directory 0755 0:0',
@@ -384,9 +389,9 @@ describe('http and file: sources', () => {
 describe('build-requires', () => {
   it('fragments of build-requires are unpacked into $SYSROOT for the build steps and not delivered', async () => {
     const lib = writeSpec('lib', 'name: lib\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/usr/include" && echo "#define ANSWER 42" > "$DESTDIR/usr/include/lib.h"\nfiles:\n  - path: /usr/include\n');
-    await buildFragment(lib, join(project, 'lib.tar'), { cacheDir: cache });
+    await buildFragment(lib, join(project, 'lib.tar'), { environment, cacheDir: cache });
     const app = writeSpec('app', 'name: app\nversion: "1"\nbuild:\n  - install -D -m 0644 "$SYSROOT/usr/include/lib.h" "$DESTDIR/usr/share/app/answer.h"\nfiles:\n  - path: /usr/share/app/answer.h\nbuild-requires: [lib]\n');
-    await buildFragment(app, join(project, 'app.tar'), { cacheDir: cache, sysroot: [join(project, 'lib.tar')] });
+    await buildFragment(app, join(project, 'app.tar'), { environment, cacheDir: cache, sysroot: [join(project, 'lib.tar')] });
     expect(entriesOfTar(join(project, 'app.tar')).map((e) => e.path.toString())).toEqual(['usr', 'usr/share', 'usr/share/app', 'usr/share/app/answer.h']);
   });
 
@@ -417,7 +422,7 @@ ${extra}`;
     // An empty PATH proves no apt-get (or anything else) is run for the fetch.
     const spec = writeSpec('fixture', debSpec(integrity));
     const out = join(project, 'fixture.tar');
-    const result = await buildFragment(spec, out, { cacheDir: cache, isOffline: true, env: { PATH: '/nonexistent' } });
+    const result = await buildFragment(spec, out, { environment, cacheDir: cache, isOffline: true, env: { PATH: '/nonexistent' } });
     expect(listing(out)).toEqual([
       'etc directory 0755 0:0',
       'etc/fixture.conf file 0600 0:0',
@@ -464,7 +469,7 @@ sources:
     layer: base
 `);
     const out = join(project, 'fixture.tar');
-    const result = await buildFragment(spec, out, { cacheDir: cache, isOffline: true });
+    const result = await buildFragment(spec, out, { environment, cacheDir: cache, isOffline: true });
     expect(result.layers).toEqual(['base']);
     const lines = listing(out);
     expect(lines).toContain('usr/bin/tool file 0755 0:0');
@@ -481,7 +486,7 @@ files:
   - path: /usr/bin/tool
 `));
     const out = join(project, 'fixture.tar');
-    const error = await failure(buildFragment(spec, out, { cacheDir: cache, isOffline: true }));
+    const error = await failure(buildFragment(spec, out, { environment, cacheDir: cache, isOffline: true }));
     expect(error.code).toBe('ERR_FRAGMENT_CONFLICT');
     expect(error.render()).toBe([
       'redo: "/usr/bin/tool": delivered twice into targets/fixture.spec.yaml',
@@ -497,8 +502,8 @@ files:
     const integrity = await seedCache(deb);
     const fixtureSpec = writeSpec('fixture', debSpec(integrity));
     const otherSpec = writeSpec('other', 'name: other\nversion: "1"\nbuild:\n  - install -D -m 0644 /dev/null "$DESTDIR/etc/fixture.conf"\nfiles:\n  - path: /etc/fixture.conf\n');
-    await buildFragment(fixtureSpec, join(project, 'fixture.tar'), { cacheDir: cache, isOffline: true });
-    await buildFragment(otherSpec, join(project, 'other.tar'), { cacheDir: cache, isOffline: true });
+    await buildFragment(fixtureSpec, join(project, 'fixture.tar'), { environment, cacheDir: cache, isOffline: true });
+    await buildFragment(otherSpec, join(project, 'other.tar'), { environment, cacheDir: cache, isOffline: true });
     const out = join(project, 'image-root.tar');
     const error = await failure(mergeFragments([
       { label: 'targets/fixture.spec.yaml', path: join(project, 'fixture.tar') },
@@ -518,7 +523,7 @@ files:
     const integrity = await seedCache(deb);
     const spec = writeSpec('fixture', `name: fixture\nversion: "1"\nsources:\n  - url: deb:unsafe=1\n    integrity: ${integrity}\n`);
     const out = join(project, 'fixture.tar');
-    const error = await failure(buildFragment(spec, out, { cacheDir: cache, isOffline: true }));
+    const error = await failure(buildFragment(spec, out, { environment, cacheDir: cache, isOffline: true }));
     expect(error.code).toBe('ERR_DEB_UNSAFE_PATH');
     expect(error.headline).toBe('redo: "unsafe=1": package data archive holds an unsafe path');
     expect(error.details[0]).toBe('member: "../../etc/evil"');

@@ -15,11 +15,14 @@ describe('tutorial chapter 2: a Hello World rootfs', () => {
     const shown = shownFiles(chapter);
     expect(shown.map(([path]) => path).sort()).toEqual([
       'all.do',
+      'build-environment.spec.yaml',
       'busybox.spec.yaml',
       'greet',
       'hello.c',
       'hello.do',
       'hello.rootfs.tar.do.ts',
+      'hello.spec.yaml',
+      'toolchain.spec.yaml',
     ]);
     for (const [path, text, actual] of shown) expect(text, path).toBe(actual);
   });
@@ -29,12 +32,17 @@ describe('tutorial chapter 2: a Hello World rootfs', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(rebuiltTargets(result.stderr)).toEqual([
       'all',
+      'build-environment.fragment.tar',
       'busybox.fragment.tar',
       'hello',
+      'hello.fragment.tar',
       'hello.greet.runlocal',
       'hello.rootfs.tar',
       'hello.runlocal',
+      'toolchain.fragment.tar',
     ]);
+    // The compiler was the toolchain spec's locked gcc, in the sandbox.
+    expect(result.stderr).toContain('(build-environment.spec.yaml, toolchain.spec.yaml)');
     expect(copy.read('hello.runlocal')).toBe('Hello, World!\n');
     expect(copy.read('hello.greet.runlocal')).toBe('Hello, World!\nsh is busybox; /bin holds: busybox greet hello ls readlink sh tr \n');
   });
@@ -77,7 +85,7 @@ describe('tutorial chapter 2: a Hello World rootfs', () => {
     copy.write('hello.c', copy.read('hello.c').replace('Hello, World!', 'Hello, rootfs!'));
     const result = await copy.redo(['all']);
     expect(result.status, result.stderr).toBe(0);
-    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'hello', 'hello.greet.runlocal', 'hello.rootfs.tar', 'hello.runlocal']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'hello', 'hello.fragment.tar', 'hello.greet.runlocal', 'hello.rootfs.tar', 'hello.runlocal']);
     expect(copy.read('hello.runlocal')).toBe('Hello, rootfs!\n');
   });
 

@@ -38,12 +38,15 @@ describe('tutorial chapter 4: an initrd and a VM', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(rebuiltTargets(result.stderr)).toEqual([
       'all',
+      'build-environment.fragment.tar',
       'busybox.fragment.tar',
       'hello',
+      'hello.fragment.tar',
       'hello.initrd',
       'hello.rootfs.tar',
       'hello.runkvm',
       'kernel.fragment.tar',
+      'toolchain.fragment.tar',
       'vmlinuz',
     ]);
     expect(copy.read('hello.runkvm')).toBe('Hello, World!\n');
@@ -102,7 +105,7 @@ describe('tutorial chapter 4: an initrd and a VM', () => {
     const result = await copy.redo(['hello.runkvm']);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('runkvm: the program in hello.initrd exited with status 3');
-    expect(rebuiltTargets(result.stderr)).toEqual(['hello', 'hello.initrd', 'hello.rootfs.tar']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['hello', 'hello.fragment.tar', 'hello.initrd', 'hello.rootfs.tar']);
     expect(copy.read('hello.runkvm')).toBe('Hello, World!\n');
   });
 });

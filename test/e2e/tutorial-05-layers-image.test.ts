@@ -29,14 +29,17 @@ function layersOf(archive: string): string[] {
 describe('tutorial chapter 5: layers and an image', () => {
   it('shows the real files in its README', () => {
     const shown = shownFiles(chapter);
-    expect(shown.map(([path]) => path).sort()).toEqual(['all.do', 'busybox.spec.yaml', 'hello.c', 'hello.spec.yaml', 'hello.yaml']);
+    expect(shown.map(([path]) => path).sort()).toEqual(['all.do', 'build-environment.spec.yaml', 'busybox.spec.yaml', 'hello.c', 'hello.spec.yaml', 'hello.yaml', 'toolchain.spec.yaml']);
     for (const [path, text, actual] of shown) expect(text, path).toBe(actual);
   });
 
   it('builds both fragments, the docker archive and the OCI layout', async () => {
     const result = await copy.redo(['all'], { env });
     expect(result.status, result.stderr).toBe(0);
-    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'busybox.fragment.tar', 'hello.fragment.tar', 'hello.oci.tar', 'hello.tar']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'build-environment.fragment.tar', 'busybox.fragment.tar', 'hello.fragment.tar', 'hello.oci.tar', 'hello.tar', 'toolchain.fragment.tar']);
+    // hello.c was compiled by the toolchain spec's locked gcc, in the sandbox.
+    expect(result.stderr).toContain('fragment: build steps ran in the sandbox over environment');
+    expect(result.stderr).toContain('(build-environment.spec.yaml, toolchain.spec.yaml)');
     const members = runTool('tar', ['-tf', join(copy.dir, 'hello.tar')]).stdout.trim().split('\n');
     const busybox = sha256Of(join(copy.dir, 'busybox.fragment.tar'));
     const hello = sha256Of(join(copy.dir, 'hello.fragment.tar'));

@@ -37,7 +37,7 @@ const buildTimeoutMs = 300_000;
 describe('tutorial chapter 7: a Debian image from a package list', () => {
   it('shows the real files in its README', () => {
     const shown = shownFiles(chapter);
-    expect(shown.map(([path]) => path).sort()).toEqual(['all.do', 'base.spec.yaml', 'debian.yaml', 'hello.c', 'hello.spec.yaml', 'zlib-dev.spec.yaml']);
+    expect(shown.map(([path]) => path).sort()).toEqual(['all.do', 'base.spec.yaml', 'debian.yaml', 'hello.c', 'hello.spec.yaml', 'toolchain.spec.yaml', 'zlib-dev.spec.yaml']);
     for (const [path, text, actual] of shown) expect(text, path).toBe(actual);
   });
 
@@ -48,7 +48,7 @@ describe('tutorial chapter 7: a Debian image from a package list', () => {
     expect(locked('zlib-dev.lock.yaml').map((line) => line.split(' ')[0])).toEqual(expect.arrayContaining(['libc6-dev', 'linux-libc-dev', 'zlib1g-dev']));
     const result = await copy.redo(['all']);
     expect(result.status, result.stderr).toBe(0);
-    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'base.fragment.tar', 'debian.oci.tar', 'debian.tar', 'hello.fragment.tar', 'zlib-dev.fragment.tar']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'base.fragment.tar', 'build-environment.fragment.tar', 'debian.oci.tar', 'debian.tar', 'hello.fragment.tar', 'toolchain.fragment.tar', 'zlib-dev.fragment.tar']);
     const layers = (JSON.parse(runTool('skopeo', ['inspect', `docker-archive:${join(copy.dir, 'debian.tar')}`]).stdout) as { Layers: string[] }).Layers;
     expect(layers).toEqual(['base', 'hello'].map((name) => sha256Of(join(copy.dir, `${name}.fragment.tar`))));
     execFileSync('tar', ['-xf', join(copy.dir, 'base.fragment.tar'), '-C', rootfs]);

@@ -35,6 +35,7 @@ describe('tutorial chapter 8: incremental rebuilds and proof', () => {
       'all.do',
       'app.spec.yaml',
       'app.yaml',
+      'build-environment.spec.yaml',
       'build-info.do',
       'busybox.spec.yaml',
       'greet.sh',
@@ -47,7 +48,7 @@ describe('tutorial chapter 8: incremental rebuilds and proof', () => {
   it('builds the image', async () => {
     const result = await copy.redo(['all'], { env });
     expect(result.status, result.stderr).toBe(0);
-    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'app.fragment.tar', 'app.oci.tar', 'app.tar', 'busybox.fragment.tar']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'app.fragment.tar', 'app.oci.tar', 'app.tar', 'build-environment.fragment.tar', 'busybox.fragment.tar']);
   });
 
   it('gives the same bytes in another folder, with another umask, time zone and file times', async () => {

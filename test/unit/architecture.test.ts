@@ -52,10 +52,10 @@ describe('lib/ layout', () => {
     expect(offending).toEqual([]);
   });
 
-  it('image, sources, inventory and registry never import the engine or the CLI', () => {
+  it('image, sources, sandbox, inventory and registry never import the engine or the CLI', () => {
     const offending: string[] = [];
     for (const [module, specifiers] of modules) {
-      if (!['image', 'sources', 'inventory', 'registry'].includes(areaOf(module))) continue;
+      if (!['image', 'sources', 'sandbox', 'inventory', 'registry'].includes(areaOf(module))) continue;
       for (const specifier of specifiers.filter((s) => s.startsWith('.'))) {
         if (['engine', 'cli'].includes(areaOf(target(module, specifier)))) offending.push(`${module} → ${specifier}`);
       }

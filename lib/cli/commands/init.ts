@@ -1,9 +1,10 @@
-/** `redo-ts init`: write a minimal image project (spec, image description, app, all.do) into the current folder. */
+/** `redo-ts init`: write a minimal image project (specs, build environment, image description, app, all.do) into the current folder and lock its build environment. */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RedoError } from '../../errors.js';
 import type { Command } from '../command.js';
+import lockCommand from './lock.js';
 
 /** The image tag for a project folder named `folder`: lower case, only characters a reference allows. Pure. */
 export function tagFor(folder: string): string {
@@ -55,6 +56,22 @@ export function projectFiles(tag: string): Array<{ file: string; text: string; m
       ].join('\n'),
     },
     {
+      file: 'targets/build-environment.spec.yaml',
+      mode: 0o644,
+      text: [
+        "# build-environment: the only tools build steps get. Each step runs in a sandbox whose /",
+        "# is these locked packages (plus the spec's build-requires), read-only, with no network",
+        "# and never the host's PATH. Add a package here (coreutils for install, gcc, python3...)",
+        '# and run redo-ts lock.',
+        'name: build-environment',
+        'version: "1"',
+        'packages:',
+        '  - busybox-static   # sh, cp, ln, mkdir, sed, tar, ... in one static binary',
+        'exclude: [/usr/share/doc/**, /usr/share/man/**]',
+        '',
+      ].join('\n'),
+    },
+    {
       file: 'targets/hello.spec.yaml',
       mode: 0o644,
       text: [
@@ -65,7 +82,7 @@ export function projectFiles(tag: string): Array<{ file: string; text: string; m
         '  - url: file:app/hello.sh',
         '    integrity: project',
         'build:',
-        '  - install -D -m 0755 hello.sh "$DESTDIR/usr/bin/hello"',
+        '  - mkdir -p "$DESTDIR/usr/bin" && cp hello.sh "$DESTDIR/usr/bin/hello"',
         'files:',
         '  - path: /usr/bin/hello',
         '    mode: "0755"',
@@ -91,7 +108,9 @@ const command: Command = {
   usage: [
     'Usage: redo-ts init',
     '  Writes all.do, image.yaml, targets/busybox.spec.yaml, targets/hello.spec.yaml,',
-    '  app/hello.sh and .gitignore into the current folder, then: redo-ts image.tar',
+    '  targets/build-environment.spec.yaml (the tools of every build step), app/hello.sh',
+    '  and .gitignore into the current folder, locks the build environment with',
+    '  `redo-ts lock` (reading apt\'s package lists), then: redo-ts image.tar',
     '  Refuses (and writes nothing) if any of them exists.',
   ].join('\n'),
   async run(args, io) {
@@ -112,7 +131,17 @@ const command: Command = {
     }
     // Started through npx (npm sets npm_command=exec), the next command needs npx too.
     const redoTs = io.env['npm_command'] === 'exec' ? 'npx redo-ts' : 'redo-ts';
-    io.stdout.write(`${files.map(({ file }) => `wrote ${file}`).join('\n')}\nnext: ${redoTs} image.tar && podman load -i image.tar && podman run --rm ${tagFor(path.basename(io.cwd))}\n`);
+    io.stdout.write(`${files.map(({ file }) => `wrote ${file}`).join('\n')}\n`);
+    try {
+      await lockCommand.run([path.join(io.cwd, 'targets', 'build-environment.spec.yaml')], io);
+    } catch (cause) {
+      throw new RedoError('ERR_USAGE', 'redo: "init": wrote the project, but could not lock its build environment', {
+        details: [`error: ${(cause as Error).message.split('\n')[0]}`],
+        hint: `run ${redoTs} lock once apt's package lists are there (apt-get update), then ${redoTs} image.tar`,
+        cause,
+      });
+    }
+    io.stdout.write(`next: ${redoTs} image.tar && podman load -i image.tar && podman run --rm ${tagFor(path.basename(io.cwd))}\n`);
     return 0;
   },
 };

@@ -16,7 +16,9 @@ import {
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listTargets } from '../../engine/inspect.js';
+import { listTargets, listTransitiveSources } from '../../engine/inspect.js';
+import { hostBuiltSpecs } from '../../sources/build-environment.js';
+import { specSuffix } from '../../sources/spec.js';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
 import { compareArchives, describeDifference } from '../../image/archive-diff.js';
@@ -178,13 +180,16 @@ const command: Command = {
       const rebuilt = runBuild(scratch, target, { ...cleanEnv, REDO_TS_ROOT: scratch, TZ: other.tz, LC_ALL: other.locale, LANG: other.locale }, other.umask);
       if (rebuilt.status !== 0) throw rebuildFailed(target, `in the scratch copy ${scratch}`, rebuilt);
 
-      // 4. Compare.
+      // 4. Compare. Both builds ran on this machine: a spec built with its tools
+      // (build-environment: host) can still differ on another, and the verdict says so.
       const difference = await compareArchives(path.join(root, target), path.join(scratch, target));
+      const specs = listTransitiveSources(root, target).filter((file) => file.endsWith(specSuffix)).map((file) => path.join(root, file));
+      const notHermetic = (await hostBuiltSpecs(specs, root)).map((spec) => `  not hermetic: ${spec} builds with this machine's tools (build-environment: host); another machine may build other bytes\n`).join('');
       if (difference === null) {
-        io.stdout.write(`identical: ${target} ${digestText(path.join(root, target))}\n`);
+        io.stdout.write(`identical: ${target} ${digestText(path.join(root, target))}\n${notHermetic}`);
         return 0;
       }
-      io.stdout.write(`different: ${target}\n  first difference: ${describeDifference(difference)}\n`);
+      io.stdout.write(`different: ${target}\n  first difference: ${describeDifference(difference)}\n${notHermetic}`);
       if (isKeep) io.stdout.write(`  scratch copy kept: ${scratch}\n`);
       return 1;
     } finally {

@@ -264,6 +264,8 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   const tarPath = join(options.scratch, 'root.tar');
   await writeTar(entries, tarPath, { mtimeSeconds: options.mtimeSeconds, label: `"${options.lockLabel}" (packages)` });
   await runTool(options, 'unpack the packages', 'tar', ['-xf', tarPath, '-C', root, '--no-same-owner', '--delay-directory-restore']);
+  // ldconfig writes /etc/ld.so.cache~ first: a list of static binaries (busybox-static) ships no /etc.
+  await mkdir(join(root, 'etc'), { recursive: true });
   const out: TarEntry[] = [];
   const effects: string[] = [];
   const inChroot = ['unshare', '-r', (await which('chroot', options.env)) ?? '/usr/sbin/chroot', root];

@@ -1,0 +1,53 @@
+// The build environment tests give their projects (test/fixtures/build-environment/:
+// busybox-static and coreutils, locked): built once into a cache shared by the test run,
+// so tests whose specs have build steps sandbox them without downloading the packages again.
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildFragment } from '../../lib/sources/fragment.js';
+import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { repoRoot } from './rig.js';
+
+const specFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-environment.spec.yaml');
+const lockFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-environment.lock.yaml');
+
+/** The cache the shared environment's packages are downloaded into (kept between runs, like ~/.cache/redo-ts). */
+export const sharedCache = process.env.REDO_TS_TEST_CACHE ?? join(tmpdir(), 'redo-ts-test-shared-cache');
+
+let built: Promise<EnvironmentPart[]> | undefined;
+
+/**
+ * The environment parts to hand to buildFragment: the tests' build-environment
+ * fragment, built (once per lock content) into the shared cache's folder.
+ */
+export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
+  built ??= (async () => {
+    const key = createHash('sha256').update(readFileSync(specFile)).update(readFileSync(lockFile)).digest('hex').slice(0, 16);
+    const out = join(sharedCache, 'fragments', `build-environment-${key}.tar`);
+    if (!existsSync(out)) {
+      mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
+      await buildFragment(specFile, out, { root: join(repoRoot, 'test', 'fixtures', 'build-environment'), cacheDir: sharedCache });
+    }
+    return [{ tarPath: out, label: 'build-environment.spec.yaml' }];
+  })();
+  return built;
+}
+
+/**
+ * Puts the tests' build-environment spec and lock into `folder` of a test project
+ * and copies the shared cache (the environment's packages) into `cacheDir`, so the
+ * project's build steps run sandboxed with no download.
+ */
+export async function seedBuildEnvironment(folder: string, cacheDir: string): Promise<void> {
+  await testBuildEnvironment();
+  copyBuildEnvironment(folder, cacheDir);
+}
+
+/** seedBuildEnvironment without the wait: testBuildEnvironment() must have been awaited before (in a beforeAll). */
+export function copyBuildEnvironment(folder: string, cacheDir: string): void {
+  mkdirSync(folder, { recursive: true });
+  cpSync(specFile, join(folder, 'build-environment.spec.yaml'));
+  cpSync(lockFile, join(folder, 'build-environment.lock.yaml'));
+  cpSync(sharedCache, cacheDir, { recursive: true });
+}
