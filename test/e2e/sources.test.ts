@@ -15,7 +15,7 @@ import { projectInputsOf } from '../../lib/sources/provenance.js';
 import { loadSpec } from '../../lib/sources/spec.js';
 import { fixturePackage, makeFixtureDeb, makeUnsafeDeb } from '../fixtures/402-deb-package/make-deb.js';
 import { contentPathOf, poisonCacheEntry } from '../helpers/cache-poisoner.js';
-import { testBuildEnvironment } from '../helpers/build-environment.js';
+import { copyBuildEnvironment, testBuildEnvironment } from '../helpers/build-environment.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 
 const repo = resolve(__dirname, '../..');
@@ -209,11 +209,11 @@ describe('http and file: sources', () => {
     writeFileSync(join(project, 'src/local.txt'), 'local\n');
     const want = integrityOfBytes(good);
     const spec = writeSpec('tool', toolSpec(`http://127.0.0.1:${port}/t.tar`, want));
-    const first = await buildFragment(spec, join(project, 'a.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    const first = await buildFragment(spec, join(project, 'a.tar'), { environment, cacheDir: cache, env: { PATH: process.env.PATH } });
     const poisoned = Buffer.from('#!/bin/sh\necho an evil tool!\n');
     poisonCacheEntry(cache, want, () => poisoned);
     const before = requests.length;
-    const second = await buildFragment(spec, join(project, 'b.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    const second = await buildFragment(spec, join(project, 'b.tar'), { environment, cacheDir: cache, env: { PATH: process.env.PATH } });
     expect(requests.length).toBe(before + 1);
     expect(second.diffId).toBe(first.diffId);
     expect(readFileSync(join(project, 'b.tar')).includes(poisoned)).toBe(false);
@@ -227,9 +227,9 @@ describe('http and file: sources', () => {
     const want = integrityOfBytes(good);
     const url = `http://127.0.0.1:${port}/t.tar`;
     const spec = writeSpec('tool', toolSpec(url, want));
-    await buildFragment(spec, join(project, 'a.tar'), { cacheDir: cache, env: { PATH: process.env.PATH } });
+    await buildFragment(spec, join(project, 'a.tar'), { environment, cacheDir: cache, env: { PATH: process.env.PATH } });
     const entry = poisonCacheEntry(cache, want, () => Buffer.from('other bytes\n'));
-    const error = await failure(buildFragment(spec, join(project, 'b.tar'), { cacheDir: cache, isOffline: true, env: { PATH: process.env.PATH } }));
+    const error = await failure(buildFragment(spec, join(project, 'b.tar'), { environment, cacheDir: cache, isOffline: true, env: { PATH: process.env.PATH } }));
     expect(error.code).toBe('ERR_CACHE_DAMAGED');
     expect(error.render()).toBe([
       `redo: "targets/tool.spec.yaml": source "${url}": the cached copy does not match its pin`,
@@ -269,6 +269,7 @@ describe('http and file: sources', () => {
     const vendored = execFileSync('tar', ['-C', project, '-cf', '-', 'package.json']);
     writeFileSync(join(project, 'src/vendor.tar'), vendored);
     writeSpec('tool', `name: tool\nversion: "1"\nsources:\n  - url: file:src/vendor.tar\n    integrity: project\n    unpack: true\nbuild:\n  - install -D -m 0644 package.json "$DESTDIR/opt/tool/package.json"\n`);
+    copyBuildEnvironment(join(project, 'targets'), cache);
     const first = await runCli(['targets/tool.fragment.tar']);
     expect(first.status).toBe(0);
     expect(first.stderr).not.toContain('treating it as a source');
