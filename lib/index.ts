@@ -37,7 +37,7 @@ export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.
 export { writeDockerArchive } from './image/docker-archive.js';
 export { writeOciLayout, writeOciImageIndex, ociMediaTypes, addOciArtifact, ociBlobSize } from './image/oci.js';
 export type { OciLayoutInput, OciIndexInput, OciIndexResult, OciArtifactInput } from './image/oci.js';
-export { assembleImage, layerFactsOfTar, readAssembledImage, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
+export { assembleImage, ensureImageStored, layerFactsOfTar, readAssembledImage, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
 export type { AssembleInput, AssembledImage, AssembledLayer, AssembledPlatformImage, ArtifactForImage, LayerFacts, StoredBlob } from './image/assemble.js';
 export { BlobStore } from './image/blob-store.js';
 export { loadImageDescription, imageForPlatform } from './image/description.js';

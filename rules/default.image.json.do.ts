@@ -12,7 +12,11 @@
 // NAME.oci.tar and `redo-ts push` are views of the record and the store
 // (docs/image.md), so an image that fails a check has no output and cannot be pushed.
 //
-// Not cacheable: the record is only meaningful beside the store that holds its blobs.
+// The record holds the bytes of every blob but the layers (configs, manifests, SBOMs), so
+// a record from a remote build cache fills the store again from itself and the layer
+// targets (ensureImageStored): checked where it was built, by whoever the cache trusts.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import {

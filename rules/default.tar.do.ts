@@ -10,7 +10,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BlobStore, RedoError, readAssembledImage, writeDockerArchiveView } from 'redo-ts';
+import { BlobStore, RedoError, ensureImageStored, readAssembledImage, writeDockerArchiveView } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -26,6 +26,10 @@ export default async function (ctx: RuleContext): Promise<void> {
   const recordName = `${ctx.base}.image.json`;
   await ctx.ifchange(recordName);
   const record = readAssembledImage(join(ctx.dir, recordName), relative(ctx.root, join(ctx.dir, recordName)));
-  await writeDockerArchiveView(record, BlobStore.ofProject(ctx.root), ctx.output, `"${relative(ctx.root, ctx.targetPath)}"`);
+  const store = BlobStore.ofProject(ctx.root);
+  const subject = `"${relative(ctx.root, ctx.targetPath)}"`;
+  // A record from the remote build cache (or a removed store): blobs come back from it and the layers.
+  await ensureImageStored(record, store, ctx.dir, subject);
+  await writeDockerArchiveView(record, store, ctx.output, subject);
   ctx.log(`image: config ${record.images[0]!.config.digest}`);
 }

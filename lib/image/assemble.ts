@@ -1,6 +1,7 @@
 /** One image computed once: layers checked, config and manifests made, every blob in the store; the archives are views of it. */
 
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { gzipFile } from './compress.js';
@@ -55,6 +56,13 @@ export interface AssembledImage {
   images: AssembledPlatformImage[];
   /** Every blob of the OCI layout, sorted by digest. */
   blobs: StoredBlob[];
+  /**
+   * The bytes (base64) of every blob that is not a layer (configs, manifests, the index,
+   * SBOMs, index.json), by digest: with them and the layer targets, the store can be
+   * filled again (ensureImageStored) when the record comes from a remote build cache or
+   * the store was removed.
+   */
+  inline: Record<string, string>;
 }
 
 /** An artifact to attach to the image (an SBOM): as OciArtifactInput, the subject filled in by the assembly. */
@@ -143,9 +151,15 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
   }
 
   const blobs = new Map<string, StoredBlob>();
+  const inline: Record<string, string> = {};
   const keep = (blob: StoredBlob): StoredBlob => {
     blobs.set(blob.digest, { digest: blob.digest, sizeBytes: blob.sizeBytes });
     return blob;
+  };
+  const putInline = (bytes: Buffer): StoredBlob => {
+    const stored = store.putBytes(bytes);
+    inline[stored.digest] = bytes.toString('base64');
+    return stored;
   };
   const images: AssembledPlatformImage[] = [];
   for (const image of input.images) {
@@ -164,9 +178,9 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
       layers.push({ ...keep(blob), diffId, isGzip: image.gzip === true, label });
     }
     const createdSeconds = image.config.createdSeconds ?? mtimeFromEnvironment();
-    const config = keep(store.putBytes(imageConfigJson(image.config, layers.map((layer) => layer.diffId))));
+    const config = keep(putInline(imageConfigJson(image.config, layers.map((layer) => layer.diffId))));
     const manifestBytes = imageManifestBytes(config, layers.map((layer) => ({ blobDigest: layer.digest, blobSizeBytes: layer.sizeBytes, isGzip: layer.isGzip })), image.annotations);
-    const manifest = keep(store.putBytes(manifestBytes));
+    const manifest = keep(putInline(manifestBytes));
     const { architecture, os, variant } = image.config;
     images.push({ platform: `${os}/${architecture}${variant === undefined ? '' : `/${variant}`}`, manifest, config, layers, createdSeconds });
   }
@@ -179,7 +193,7 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
       const { architecture, os, variant } = image.config;
       return { mediaType: ociMediaTypes.manifest, digest: images[i]!.manifest.digest, size: images[i]!.manifest.sizeBytes, platform: { architecture, os, variant } };
     });
-    const index = keep(store.putBytes(Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: ociMediaTypes.index, manifests: descriptors }), 'utf8')));
+    const index = keep(putInline(Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: ociMediaTypes.index, manifests: descriptors }), 'utf8')));
     top = { ...index, mediaType: ociMediaTypes.index };
     indexManifests.push({ mediaType: ociMediaTypes.index, digest: index.digest, size: index.sizeBytes, annotations: refAnnotation });
   } else {
@@ -188,9 +202,9 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
     indexManifests.push({ mediaType: ociMediaTypes.manifest, digest: manifest.digest, size: manifest.sizeBytes, annotations: refAnnotation });
     for (const artifact of input.artifacts === undefined ? [] : await input.artifacts(manifest)) {
       const withSubject: OciArtifactInput = { ...artifact, subject: { digest: manifest.digest, sizeBytes: manifest.sizeBytes } };
-      const blob = keep(store.putBytes(artifact.blob));
-      const empty = keep(store.putBytes(emptyJson));
-      const artifactManifest = keep(store.putBytes(artifactManifestBytes(withSubject, blob.digest, empty.digest)));
+      const blob = keep(putInline(artifact.blob));
+      const empty = keep(putInline(emptyJson));
+      const artifactManifest = keep(putInline(artifactManifestBytes(withSubject, blob.digest, empty.digest)));
       indexManifests.push({
         mediaType: ociMediaTypes.manifest,
         digest: artifactManifest.digest,
@@ -201,9 +215,10 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
     }
   }
   // index.json as writeOciLayout writes it (and addOciArtifact rewrites it): canonical JSON.
-  const layoutIndex = store.putBytes(Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: ociMediaTypes.index, manifests: indexManifests }), 'utf8'));
+  const layoutIndex = putInline(Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: ociMediaTypes.index, manifests: indexManifests }), 'utf8'));
   const sorted = [...blobs.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-  return { format: 'redo-ts.image.v1', refName: input.refName, repoTags: input.repoTags, top, layoutIndex, images, blobs: sorted };
+  const sortedInline = Object.fromEntries(Object.entries(inline).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return { format: 'redo-ts.image.v1', refName: input.refName, repoTags: input.repoTags, top, layoutIndex, images, blobs: sorted, inline: sortedInline };
 }
 
 /** The gzip blob of a layer: compressed once per diffID (its digest kept as a fact), else read from the store. */
@@ -243,6 +258,40 @@ export function readAssembledImage(path: string, label: string): AssembledImage 
     throw new RedoError('ERR_IMAGE_STORE', `redo: "${label}": not an image record of this redo-ts`, { details: [`wanted format: redo-ts.image.v1`, `found: ${String(record.format)}`], hint: `rebuild it: redo-ts -f ${label}` });
   }
   return record;
+}
+
+/**
+ * Makes sure the store holds every blob of `record` (a record restored from a remote
+ * build cache, or a store that was removed): a blob that is missing is written from the
+ * record's inline bytes or, for a layer, stored again from its layer target (its path
+ * relative to `recordDir`, gzip-compressed again when the image's layers are), and its
+ * digest checked. Throws ERR_IMAGE_STORE naming the blob when neither can give it back
+ * (a base image's layer, or a layer target that changed since).
+ */
+export async function ensureImageStored(record: AssembledImage, store: BlobStore, recordDir: string, subject: string): Promise<void> {
+  const layers = new Map(record.images.flatMap((image) => image.layers.map((layer) => [layer.digest as string, layer] as const)));
+  for (const blob of [...record.blobs, record.layoutIndex]) {
+    if (store.hasSize(blob.digest, blob.sizeBytes)) continue;
+    const bytes = record.inline[blob.digest];
+    const layer = layers.get(blob.digest);
+    let stored: StoredBlob | undefined;
+    if (bytes !== undefined) stored = store.putBytes(Buffer.from(bytes, 'base64'));
+    else if (layer !== undefined && !layer.label.startsWith('base ')) {
+      const path = resolve(recordDir, layer.label);
+      try {
+        const diff = store.putFile(path);
+        stored = layer.isGzip && diff.digest === layer.diffId ? await gzipBlob(store, path, layer.diffId) : diff;
+      } catch {
+        stored = undefined;
+      }
+    }
+    if (stored?.digest !== blob.digest) {
+      throw new RedoError('ERR_IMAGE_STORE', `redo: ${subject}: blob ${blob.digest} is missing from the image store and cannot be restored`, {
+        details: [`store: ${store.dir}`, ...(layer !== undefined ? [`layer: ${layer.label}${stored === undefined ? '' : `, now ${stored.digest}`}`] : [])],
+        hint: 'assemble the image again: redo-ts -f NAME.image.json',
+      });
+    }
+  }
 }
 
 /** The bytes of the OCI layout's `oci-layout` file. */

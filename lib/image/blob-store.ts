@@ -49,6 +49,15 @@ export class BlobStore {
     return existsSync(this.blobPath(digest));
   }
 
+  /** Whether the store holds the blob `digest` with `sizeBytes` bytes. */
+  hasSize(digest: string, sizeBytes: number): boolean {
+    try {
+      return statSync(this.blobPath(toSha256Digest(digest))).size === sizeBytes;
+    } catch {
+      return false;
+    }
+  }
+
   /** Stores `bytes` (a config, manifest, index or SBOM) unless present; returns its digest and size. */
   putBytes(bytes: Buffer): { digest: Sha256Digest; sizeBytes: number } {
     const digest = digestBytes(bytes);

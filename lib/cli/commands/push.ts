@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
-import { readAssembledImage } from '../../image/assemble.js';
+import { ensureImageStored, readAssembledImage } from '../../image/assemble.js';
 import { BlobStore } from '../../image/blob-store.js';
 import { requireDescription } from '../../inventory/inventory.js';
 import { pushStoredImage, type PushReport } from '../../registry/push.js';
@@ -109,7 +109,9 @@ const command: Command = {
     if (status !== 0) return status;
     const recordPath = path.resolve(io.cwd, assembly);
     const record = readAssembledImage(recordPath, path.relative(root, recordPath));
-    const report = await pushStoredImage(record, BlobStore.ofProject(root), reference, { env: io.env, isInsecure });
+    const store = BlobStore.ofProject(root);
+    await ensureImageStored(record, store, path.dirname(recordPath), `"${reference}"`);
+    const report = await pushStoredImage(record, store, reference, { env: io.env, isInsecure });
     io.stdout.write(`${describePush(report).join('\n')}\n`);
     return 0;
   },
