@@ -79,11 +79,15 @@ export default async function (ctx: RuleContext): Promise<void> {
   // image, the one NAME.tar holds; it is taken once, with per-file checksums when an
   // SBOM needs them.
   const isSbomMade = description.hasSbom && description.platforms === undefined;
+  const store = BlobStore.ofProject(ctx.root);
   let inventory: Inventory | undefined;
   const inventoryOf = async (): Promise<Inventory> => {
     inventory ??= await collectInventory(shown(join(ctx.dir, `${name}.oci.tar`)), descriptionPath, {
       root: ctx.root,
       env: ctx.env,
+      // Layers are in the store by now: their digests and per-file sums are facts kept
+      // beside their blobs, so a layer that did not change is not read for them again.
+      layerFacts: { diffIdOf: (path) => store.putFile(path).digest, checksumsOf: (diffId, compute) => store.facts(diffId, 'file-sums', compute) },
       ...(isSbomMade ? {} : { shouldSkipChecksums: true }),
     });
     return inventory;
@@ -126,7 +130,7 @@ export default async function (ctx: RuleContext): Promise<void> {
       checks,
       ...(isSbomMade ? { artifacts } : {}),
     },
-    BlobStore.ofProject(ctx.root),
+    store,
   );
   writeFileSync(ctx.output, `${canonicalJson(record)}\n`);
   for (const image of record.images) {

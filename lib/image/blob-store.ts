@@ -1,6 +1,6 @@
 /** The content-addressed store of image blobs (.redo/store/): each blob once, by digest, with the facts about a layer beside it. */
 
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
@@ -21,10 +21,9 @@ const factsVersion = 1;
  *     tmp/                        blobs being written; renamed into blobs/ when complete
  *
  * Every write goes to tmp/ and is renamed into place, so a reader never sees half a blob
- * and two builds storing the same blob at once both succeed. A layer is stored by a hard
- * link to the target file where the file system allows (the engine replaces a target by
- * renaming a new file over it, never by writing into it), else by a copy; blobs() checks a
- * blob's size and mtime against what was recorded before a view uses it.
+ * and two builds storing the same blob at once both succeed. A layer is stored by a copy
+ * made in the kernel (reflink or copy_file_range); blobs() checks a blob's size before a
+ * view uses it.
  */
 export class BlobStore {
   /** The store's folder (absolute). */
@@ -79,8 +78,7 @@ export class BlobStore {
    * Stores the file at `path` (a layer target) unless the store has it; returns its
    * digest and size. When the file is the one last stored from `path` (same device,
    * inode, size and mtime, and the blob is still there), nothing is read. Otherwise the
-   * file is hashed once and, if new, hard-linked (or copied, across file systems) into
-   * blobs/. `knownDigest` (from the writer that made the file) skips the hashing.
+   * file is hashed once and, if new, copied into blobs/ by the kernel. `knownDigest` (from the writer that made the file) skips the hashing.
    */
   putFile(path: string, knownDigest?: Sha256Digest): { digest: Sha256Digest; sizeBytes: number } {
     const absolute = resolve(path);
@@ -89,14 +87,12 @@ export class BlobStore {
     if (remembered !== undefined) return { digest: remembered, sizeBytes: Number(stat.size) };
     const digest = knownDigest ?? digestFile(absolute).digest;
     if (!this.has(digest)) {
+      // A copy, not a hard link: a link changes the target's ctime, which the engine takes
+      // for an edit and answers by hashing the whole file again. The copy is a reflink
+      // where the file system has them, else copy_file_range (libuv): done in the kernel,
+      // the bytes never pass through this process.
       const temporary = this.temporaryPath();
-      try {
-        linkSync(absolute, temporary);
-      } catch {
-        // EXDEV (the store on another file system), EPERM (no hard links): copy, which
-        // Node does with copy_file_range, so the bytes need not pass through this process.
-        copyFileSync(absolute, temporary);
-      }
+      copyFileSync(absolute, temporary, constants.COPYFILE_FICLONE);
       this.publish(temporary, digest);
     }
     this.remember(absolute, digest);
@@ -204,7 +200,6 @@ export class BlobStore {
       const kept = JSON.parse(readFileSync(this.fileRecord(absolute), 'utf8')) as { path: string; identity: string; digest: string };
       if (kept.path !== absolute || kept.identity !== identityOf(stat)) return undefined;
       const digest = toSha256Digest(kept.digest);
-      // The blob shares the file's inode when it was linked: the same identity proves it.
       const blob = statSync(this.blobPath(digest), { bigint: true });
       return blob.size === stat.size ? digest : undefined;
     } catch {
