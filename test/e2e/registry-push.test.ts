@@ -47,6 +47,16 @@ describeIf('redo-ts push', () => {
     expect(second.stdout).toContain(`pushed ${reference}@${digest}: 0 blobs uploaded (0 B), 3 skipped`);
   });
 
+  it('to another repository of the same registry, mounts every blob an earlier push put there instead of uploading it', async () => {
+    const reference = `${registry.address}/redo-ts/mirror:v1`;
+    const pushed = await project.redo(['push', 'image.tar', reference]);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    expect(blobActions(pushed.stdout)).toEqual(['mounted config', 'mounted layer 1', 'mounted layer 2']);
+    expect(pushed.stdout).toContain(`pushed ${reference}@${layoutDigest(project, 'image.oci.tar')}: 0 blobs uploaded (0 B), 3 mounted`);
+    const info = JSON.parse(runTool('skopeo', ['inspect', '--tls-verify=false', `docker://${reference}`]).stdout);
+    expect(info.Layers).toHaveLength(2);
+  });
+
   it('after a one-line edit of the app, uploads only the app layer and the config', async () => {
     writeFileSync(join(project.dir, 'app/etc/greeting'), 'hello again\n');
     const pushed = await project.redo(['push', 'image.tar', `${registry.address}/redo-ts/app:v2`]);
