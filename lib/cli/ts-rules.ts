@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
@@ -32,6 +32,39 @@ function compiledRuleFolder(ruleFile: string): string {
 }
 
 /**
+ * What the last compilation of a rule read (`.redo/ts/NAME.<sha256 of its path>.inputs.json`):
+ * every bundled file with the sha256 of its content, the library it was bound to, and the
+ * module written. When none of them changed, the module is current and esbuild is not
+ * started at all.
+ */
+interface CompiledRuleRecord {
+  ruleFile: string;
+  libraryUrl: string;
+  compiled: string;
+  inputs: Record<string, string>;
+}
+
+function compiledRecordPath(ruleFile: string): string {
+  return join(compiledRuleFolder(ruleFile), `${basename(ruleFile)}.${createHash('sha256').update(ruleFile).digest('hex').slice(0, 16)}.inputs.json`);
+}
+
+function sha256OfFile(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The compiled module of `ruleFile` when its record says it is current; undefined otherwise. */
+function currentCompiledRule(ruleFile: string): string | undefined {
+  try {
+    const record = JSON.parse(readFileSync(compiledRecordPath(ruleFile), 'utf8')) as CompiledRuleRecord;
+    if (record.ruleFile !== ruleFile || record.libraryUrl !== libraryUrl || !existsSync(record.compiled)) return undefined;
+    for (const [input, sha256Hex] of Object.entries(record.inputs)) if (sha256OfFile(input) !== sha256Hex) return undefined;
+    return record.compiled;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Compiles the rule at `ruleFile` into one ES module: the rule and the project files it
  * imports by relative path are bundled; packages stay imports, and `redo-ts` becomes
  * the running library itself. The module is
@@ -42,6 +75,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
   const folder = compiledRuleFolder(ruleFile);
   const name = basename(ruleFile);
   let code: string;
+  let inputs: string[];
   try {
     const result = await esbuild.build({
       entryPoints: [ruleFile],
@@ -58,6 +92,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
       // Source map paths are relative to this file's folder, where the module is written.
       outfile: join(folder, `${name}.mjs`),
       logLevel: 'silent',
+      metafile: true,
       define: { 'import.meta.url': JSON.stringify(pathToFileURL(ruleFile).href) },
       // `import ... from 'redo-ts'` is the library of the redo-ts that runs the rule, so
       // a project needs no node_modules of its own to use it, and rule and engine share
@@ -72,6 +107,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
       ],
     });
     code = result.outputFiles[0]!.text;
+    inputs = Object.keys(result.metafile.inputs).map((input) => resolve(dirname(dirname(folder)), input));
   } catch (error) {
     const messages = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
     const shown = relative(dirname(dirname(folder)), ruleFile);
@@ -98,6 +134,11 @@ async function compileRule(esbuild: Esbuild, ruleFile: string): Promise<string> 
       if (old !== basename(compiled) && old.startsWith(`${name}.`) && old.endsWith('.mjs')) rmSync(join(folder, old), { force: true });
     }
   }
+  const record: CompiledRuleRecord = { ruleFile, libraryUrl, compiled, inputs: Object.fromEntries(inputs.map((input) => [input, sha256OfFile(input)])) };
+  const recordPath = compiledRecordPath(ruleFile);
+  const temporary = `${recordPath}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(record));
+  renameSync(temporary, recordPath);
   return compiled;
 }
 
@@ -129,9 +170,17 @@ export function createTypeScriptRuleSupport(): TypeScriptRuleSupport {
   let esbuild: Promise<Esbuild> | undefined;
   const loaded = new Map<string, Promise<RuleFunction>>();
   const load = async (absolutePath: string): Promise<RuleFunction> => {
-    esbuild ??= import('esbuild');
+    // A rule whose bundled files are all unchanged is imported as compiled last time.
+    let compiled = currentCompiledRule(absolutePath);
+    if (compiled === undefined) {
+      esbuild ??= import('esbuild');
+      compiled = await compileRule(await esbuild, absolutePath);
+    }
+    // Source maps only for rules: the library is loaded first, with maps off, so its
+    // hundreds of modules never have their maps read; a rule's own inline map is read as
+    // it loads, so a stack it throws names its .ts lines.
+    await import(libraryUrl);
     process.setSourceMapsEnabled(true);
-    const compiled = await compileRule(await esbuild, absolutePath);
     const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     if (typeof module.default !== 'function') {
       const shown = relative(dirname(dirname(compiledRuleFolder(absolutePath))), absolutePath);
