@@ -76,17 +76,17 @@ export class BlobStore {
 
   /**
    * Stores the file at `path` (a layer target) unless the store has it; returns its
-   * digest and size. When the file is the one last stored from `path` (same device,
-   * inode, size and mtime, and the blob is still there), nothing is read. Otherwise the
-   * file is hashed once and, if new, copied into blobs/ by the kernel. `knownDigest` (from the writer that made the file) skips the hashing.
+   * digest and size. When the file is the one last stored (or written: rememberWritten)
+   * at `path` (same device, inode, size and mtime), it is not hashed: a stored blob is
+   * not read at all, a missing one is copied. Otherwise the file is hashed once and, if
+   * new, copied into blobs/ by the kernel. `knownDigest` (from the writer that made the file) skips the hashing.
    */
   putFile(path: string, knownDigest?: Sha256Digest): { digest: Sha256Digest; sizeBytes: number } {
     const absolute = resolve(path);
     const stat = statSync(absolute, { bigint: true });
     const remembered = this.rememberedDigest(absolute, stat);
-    if (remembered !== undefined) return { digest: remembered, sizeBytes: Number(stat.size) };
-    const digest = knownDigest ?? digestFile(absolute).digest;
-    if (!this.has(digest)) {
+    const digest = remembered ?? knownDigest ?? digestFile(absolute).digest;
+    if (!this.hasSize(digest, Number(stat.size))) {
       // A copy, not a hard link: a link changes the target's ctime, which the engine takes
       // for an edit and answers by hashing the whole file again. The copy is a reflink
       // where the file system has them, else copy_file_range (libuv): done in the kernel,
@@ -95,8 +95,20 @@ export class BlobStore {
       copyFileSync(absolute, temporary, constants.COPYFILE_FICLONE);
       this.publish(temporary, digest);
     }
-    this.remember(absolute, digest);
+    if (remembered === undefined) this.remember(absolute, digest);
     return { digest, sizeBytes: Number(stat.size) };
+  }
+
+  /**
+   * Remembers the digest of a layer a rule has just written to `outputPath` (its `$3`)
+   * and hashed as it wrote it (writeTar's diffID), for the target `targetPath` it becomes
+   * when the engine renames it into place (a rename keeps device, inode, size and
+   * mtime): putFile(targetPath) then neither reads nor hashes it again.
+   */
+  rememberWritten(outputPath: string, targetPath: string, digest: Sha256Digest): void {
+    const stat = statSync(outputPath, { bigint: true });
+    const absolute = resolve(targetPath);
+    this.writeJson(this.fileRecord(absolute), { path: absolute, identity: identityOf(stat), digest });
   }
 
   /**
@@ -199,9 +211,7 @@ export class BlobStore {
     try {
       const kept = JSON.parse(readFileSync(this.fileRecord(absolute), 'utf8')) as { path: string; identity: string; digest: string };
       if (kept.path !== absolute || kept.identity !== identityOf(stat)) return undefined;
-      const digest = toSha256Digest(kept.digest);
-      const blob = statSync(this.blobPath(digest), { bigint: true });
-      return blob.size === stat.size ? digest : undefined;
+      return toSha256Digest(kept.digest);
     } catch {
       return undefined;
     }
