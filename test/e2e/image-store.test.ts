@@ -75,4 +75,15 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     expect(copied).toBeGreaterThanOrEqual(busyboxBytes);
     expect(copied).toBeLessThan(busyboxBytes + 64 * 1024);
   });
+
+  it('a removed store is filled again from the record and the layer targets, giving the same bytes', async () => {
+    const built = await project.redo(['image.oci.tar'], { env: env() });
+    expect(built.status, built.stderr).toBe(0);
+    const before = project.sha256('image.oci.tar');
+    rmSync(join(project.dir, '.redo/store'), { recursive: true, force: true });
+    const again = await project.redo(['-f', 'image.oci.tar'], { env: env() });
+    expect(again.status, again.stderr).toBe(0);
+    expect(project.sha256('image.oci.tar')).toBe(before);
+
+  });
 });
