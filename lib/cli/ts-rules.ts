@@ -56,7 +56,11 @@ function sha256OfFile(path: string): string {
 function currentCompiledRule(ruleFile: string): string | undefined {
   try {
     const record = JSON.parse(readFileSync(compiledRecordPath(ruleFile), 'utf8')) as CompiledRuleRecord;
-    if (record.ruleFile !== ruleFile || record.libraryUrl !== libraryUrl || !existsSync(record.compiled)) return undefined;
+    if (record.ruleFile !== ruleFile || record.libraryUrl !== libraryUrl) return undefined;
+    // The module's name promises its content (NAME.<sha256 of code>.mjs): one cut short or
+    // damaged is compiled again.
+    const promised = /\.([0-9a-f]{16})\.mjs$/.exec(record.compiled)?.[1];
+    if (promised === undefined || sha256OfFile(record.compiled).slice(0, 16) !== promised) return undefined;
     for (const [input, sha256Hex] of Object.entries(record.inputs)) if (sha256OfFile(input) !== sha256Hex) return undefined;
     return record.compiled;
   } catch {
