@@ -12,8 +12,8 @@ export type { FoundRule, RuleLookup, RuleKind, RuleFunction, TypeScriptRuleSuppo
 export type { TargetCache, CacheLookup, CacheHit, CacheOffer, CachedDependency } from './engine/index.js';
 
 // Layers and images: deterministic tar writing/reading, digests.
-export { writeTar, readTar, indexTar, entriesOfTar, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
-export type { WriteTarOptions, TarResult, ReadTarEntry, ReadTarOptions, IndexedMember } from './image/tar.js';
+export { writeTar, readTar, indexTar, entriesOfTar, entriesFromFacts, entriesToFacts, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
+export type { WriteTarOptions, TarResult, ReadTarEntry, ReadTarOptions, IndexedMember, EntryFact } from './image/tar.js';
 export { toMemberPath, comparePaths, pathText } from './image/tar-header.js';
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './image/tar-header.js';
 export { toSha256Digest, digestHex, digestBytes, digestFile } from './image/digest.js';

@@ -27,6 +27,8 @@ import {
   canonicalJson,
   collectInventory,
   cyclonedxDocument,
+  entriesFromFacts,
+  entriesToFacts,
   formatFindings,
   imageForPlatform,
   loadImageDescription,
@@ -87,7 +89,11 @@ export default async function (ctx: RuleContext): Promise<void> {
       env: ctx.env,
       // Layers are in the store by now: their digests and per-file sums are facts kept
       // beside their blobs, so a layer that did not change is not read for them again.
-      layerFacts: { diffIdOf: (path) => store.putFile(path).digest, checksumsOf: (diffId, compute) => store.facts(diffId, 'file-sums', compute) },
+      layerFacts: {
+        diffIdOf: (path) => store.putFile(path).digest,
+        checksumsOf: (diffId, compute) => store.facts(diffId, 'file-sums', compute),
+        entriesOf: (diffId, path, compute) => entriesFromFacts(store.facts(diffId, 'entries', () => entriesToFacts(compute())), path),
+      },
       ...(isSbomMade ? {} : { shouldSkipChecksums: true }),
     });
     return inventory;

@@ -131,6 +131,8 @@ export interface InventoryOptions {
   layerFacts?: {
     diffIdOf(layerPath: string): Sha256Digest;
     checksumsOf(diffId: Sha256Digest, compute: () => Record<string, [string, string]>): Record<string, [string, string]>;
+    /** The layer's entries (as entriesOfTar gives them for `layerPath`), which `compute` gives the first time. */
+    entriesOf?(diffId: Sha256Digest, layerPath: string, compute: () => TarEntry[]): TarEntry[];
   };
 }
 
@@ -220,7 +222,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
     const diffId = options.layerFacts?.diffIdOf(layerPath) ?? digestFile(layerPath).digest;
     layers.push({ target: layerTarget, diffId });
     const originOf = await originsOfTar(layerPath, root, useSpec);
-    const entries = entriesOfTar(layerPath);
+    const entries = options.layerFacts?.entriesOf?.(diffId, layerPath, () => entriesOfTar(layerPath)) ?? entriesOfTar(layerPath);
     const computeSums = (): Record<string, [string, string]> =>
       Object.fromEntries(entries.filter((entry) => entry.type === 'file').map((entry) => {
         const sums = checksumsOf(entry);
