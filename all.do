@@ -1,2 +1,2 @@
 # all: what `redo-ts` with no target builds here: the default image and its OCI layout.
-redo-ifchange image.tar
+redo-ifchange image.tar image.oci.tar

@@ -12,8 +12,8 @@ export type { FoundRule, RuleLookup, RuleKind, RuleFunction, TypeScriptRuleSuppo
 export type { TargetCache, CacheLookup, CacheHit, CacheOffer, CachedDependency } from './engine/index.js';
 
 // Layers and images: deterministic tar writing/reading, digests.
-export { writeTar, readTar, indexTar, entriesOfTar, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
-export type { WriteTarOptions, TarResult, ReadTarEntry, ReadTarOptions, IndexedMember } from './image/tar.js';
+export { writeTar, readTar, indexTar, entriesOfTar, entriesFromFacts, entriesToFacts, normaliseEntries, mtimeFromEnvironment } from './image/tar.js';
+export type { WriteTarOptions, TarResult, ReadTarEntry, ReadTarOptions, IndexedMember, EntryFact } from './image/tar.js';
 export { toMemberPath, comparePaths, pathText } from './image/tar-header.js';
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './image/tar-header.js';
 export { toSha256Digest, digestHex, digestBytes, digestFile } from './image/digest.js';
@@ -27,8 +27,8 @@ export type { LabelledLayer } from './image/layer-merge.js';
 export { diffEntries, writeDiffLayer } from './image/layer-diff.js';
 export { checkTar } from './image/tar-check.js';
 export type { CheckTarOptions } from './image/tar-check.js';
-export { checkElfClosure, findMissingLibraries, readElfDynamic } from './image/elf-closure.js';
-export type { ClosureLayer, ElfDynamic, MissingLibrary } from './image/elf-closure.js';
+export { checkElfClosure, checkElfClosureInFacts, elfFactsOfTar, findMissingLibraries, findMissingLibrariesInFacts, readElfDynamic } from './image/elf-closure.js';
+export type { ClosureLayer, ElfDynamic, LayerElfFacts, MissingLibrary } from './image/elf-closure.js';
 export { partitionEntries } from './image/layer-partition.js';
 export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
 export type { GzipResult } from './image/compress.js';
@@ -37,6 +37,9 @@ export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.
 export { writeDockerArchive } from './image/docker-archive.js';
 export { writeOciLayout, writeOciImageIndex, ociMediaTypes, addOciArtifact, ociBlobSize } from './image/oci.js';
 export type { OciLayoutInput, OciIndexInput, OciIndexResult, OciArtifactInput } from './image/oci.js';
+export { assembleImage, ensureImageStored, layerFactsOfTar, readAssembledImage, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
+export type { AssembleInput, AssembledImage, AssembledLayer, AssembledPlatformImage, ArtifactForImage, LayerFacts, StoredBlob } from './image/assemble.js';
+export { BlobStore } from './image/blob-store.js';
 export { loadImageDescription, imageForPlatform } from './image/description.js';
 export type { ImageDescription, ImagePlatform } from './image/description.js';
 export { compareArchives, describeDifference } from './image/archive-diff.js';

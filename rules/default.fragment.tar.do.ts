@@ -14,7 +14,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { buildEnvironmentOf, buildFragment, loadSpec } from 'redo-ts';
+import { BlobStore, buildEnvironmentOf, buildFragment, loadSpec } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -57,4 +57,6 @@ export default async function (ctx: RuleContext): Promise<void> {
     ctx.log(`fragment: not run: ${script.package}.${script.script}${script.reproduced.length > 0 ? ` (reproduced: ${script.reproduced.join(', ')})` : ''}`);
   }
   ctx.log(`fragment: ${result.entryCount} members, ${result.diffId}`);
+  // Hashed as it was written: an image that takes this layer stores it without reading it to hash it.
+  BlobStore.ofProject(ctx.root).rememberWritten(ctx.output, ctx.targetPath, result.diffId);
 }

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
@@ -45,6 +45,43 @@ function compiledRulePlace(ruleFile: string, root: string | undefined): Compiled
 }
 
 /**
+ * What the last compilation of a rule read (`.redo/ts/NAME.<sha256 of its path>.inputs.json`):
+ * every bundled file with the sha256 of its content, the library it was bound to, and the
+ * module written. When none of them changed, the module is current and esbuild is not
+ * started at all.
+ */
+interface CompiledRuleRecord {
+  ruleFile: string;
+  libraryUrl: string;
+  compiled: string;
+  inputs: Record<string, string>;
+}
+
+function compiledRecordPath(ruleFile: string, root: string | undefined): string {
+  return join(compiledRulePlace(ruleFile, root).folder, `${basename(ruleFile)}.${createHash('sha256').update(ruleFile).digest('hex').slice(0, 16)}.inputs.json`);
+}
+
+function sha256OfFile(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The compiled module of `ruleFile` when its record says it is current; undefined otherwise. */
+function currentCompiledRule(ruleFile: string, root: string | undefined): string | undefined {
+  try {
+    const record = JSON.parse(readFileSync(compiledRecordPath(ruleFile, root), 'utf8')) as CompiledRuleRecord;
+    if (record.ruleFile !== ruleFile || record.libraryUrl !== libraryUrl) return undefined;
+    // The module's name promises its content (NAME.<sha256 of code>.mjs): one cut short or
+    // damaged is compiled again.
+    const promised = /\.([0-9a-f]{16})\.mjs$/.exec(record.compiled)?.[1];
+    if (promised === undefined || sha256OfFile(record.compiled).slice(0, 16) !== promised) return undefined;
+    for (const [input, sha256Hex] of Object.entries(record.inputs)) if (sha256OfFile(input) !== sha256Hex) return undefined;
+    return record.compiled;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Compiles the rule at `ruleFile` into one ES module: the rule and the project files it
  * imports by relative path are bundled; packages stay imports, and `redo-ts` becomes
  * the running library itself. The module is
@@ -55,6 +92,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
   const { folder, projectDir, isOutside } = compiledRulePlace(ruleFile, root);
   const name = basename(ruleFile);
   let code: string;
+  let inputs: string[];
   try {
     const result = await esbuild.build({
       entryPoints: [ruleFile],
@@ -71,6 +109,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
       // Source map paths are relative to this file's folder, where the module is written.
       outfile: join(folder, `${name}.mjs`),
       logLevel: 'silent',
+      metafile: true,
       define: { 'import.meta.url': JSON.stringify(pathToFileURL(ruleFile).href) },
       // `import ... from 'redo-ts'` is the library of the redo-ts that runs the rule, so
       // a project needs no node_modules of its own to use it, and rule and engine share
@@ -97,6 +136,7 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
       ],
     });
     code = result.outputFiles[0]!.text;
+    inputs = Object.keys(result.metafile.inputs).map((input) => resolve(projectDir, input));
   } catch (error) {
     const messages = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
     const shown = relative(projectDir, ruleFile);
@@ -123,6 +163,11 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
       if (old !== basename(compiled) && old.startsWith(`${name}.`) && old.endsWith('.mjs')) rmSync(join(folder, old), { force: true });
     }
   }
+  const record: CompiledRuleRecord = { ruleFile, libraryUrl, compiled, inputs: Object.fromEntries(inputs.map((input) => [input, sha256OfFile(input)])) };
+  const recordPath = compiledRecordPath(ruleFile, root);
+  const temporary = `${recordPath}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(record));
+  renameSync(temporary, recordPath);
   return compiled;
 }
 
@@ -155,9 +200,17 @@ export function createTypeScriptRuleSupport(root?: string): TypeScriptRuleSuppor
   let esbuild: Promise<Esbuild> | undefined;
   const loaded = new Map<string, Promise<RuleFunction>>();
   const load = async (absolutePath: string): Promise<RuleFunction> => {
-    esbuild ??= import('esbuild');
+    // A rule whose bundled files are all unchanged is imported as compiled last time.
+    let compiled = currentCompiledRule(absolutePath, root);
+    if (compiled === undefined) {
+      esbuild ??= import('esbuild');
+      compiled = await compileRule(await esbuild, absolutePath, root);
+    }
+    // Source maps only for rules: the library is loaded first, with maps off, so its
+    // hundreds of modules never have their maps read; a rule's own inline map is read as
+    // it loads, so a stack it throws names its .ts lines.
+    await import(libraryUrl);
     process.setSourceMapsEnabled(true);
-    const compiled = await compileRule(await esbuild, absolutePath, root);
     const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     if (typeof module.default !== 'function') {
       const shown = relative(compiledRulePlace(absolutePath, root).projectDir, absolutePath);

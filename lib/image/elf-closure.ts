@@ -112,6 +112,33 @@ export interface MissingLibrary {
 }
 
 /**
+ * What the ELF closure check needs to know about one layer, computed from its tar once
+ * (and kept beside the layer's blob: lib/image/assemble.ts): every member's path (with
+ * a leading `/`), type and link target; the dynamic section of each ELF file; the text
+ * of the loader's configuration files (/etc/ld.so.conf and what lies under it).
+ */
+export interface LayerElfFacts {
+  entries: Array<{ path: string; type: TarEntry['type']; linkTarget?: string }>;
+  elf: Record<string, ElfDynamic>;
+  texts: Record<string, string>;
+}
+
+/** The ELF facts of the layer tar at `path`: reads its headers, and only the parts of its ELF files the check needs. */
+export function elfFactsOfTar(path: string): LayerElfFacts {
+  const facts: LayerElfFacts = { entries: [], elf: {}, texts: {} };
+  for (const entry of entriesOfTar(path)) {
+    const name = `/${pathText(entry.path)}`;
+    facts.entries.push({ path: name, type: entry.type, ...(entry.type === 'symlink' ? { linkTarget: pathText(entry.linkTarget!) } : {}) });
+    if (entry.type !== 'file') continue;
+    if (name.startsWith('/etc/ld.so.conf') && entry.sizeBytes <= 1 << 16) facts.texts[name] = (readEntryBytes(entry) ?? Buffer.alloc(0)).toString('utf8');
+    if (entry.sizeBytes < 64) continue;
+    const elf = readEntryElf(entry);
+    if (elf !== undefined) facts.elf[name] = elf;
+  }
+  return facts;
+}
+
+/**
  * The merged view of `layers` (upper layers replace lower ones' paths) and the NEEDED
  * sonames (and PT_INTERP loaders) of its ELF files that resolve nowhere in it. A soname
  * is looked up as glibc's loader does: DT_RPATH (without RUNPATH), DT_RUNPATH (`$ORIGIN`
@@ -120,9 +147,14 @@ export interface MissingLibrary {
  * through the image's own symlinks (merged /usr included). Reads the layer tars only.
  */
 export function findMissingLibraries(layers: readonly ClosureLayer[]): MissingLibrary[] {
-  const view = new Map<string, { entry: TarEntry; layer: string }>();
+  return findMissingLibrariesInFacts(layers.map((layer) => ({ label: layer.label, facts: elfFactsOfTar(layer.path) })));
+}
+
+/** As findMissingLibraries, from each layer's facts (elfFactsOfTar) instead of its tar. */
+export function findMissingLibrariesInFacts(layers: ReadonlyArray<{ label: string; facts: LayerElfFacts }>): MissingLibrary[] {
+  const view = new Map<string, { type: TarEntry['type']; linkTarget?: string; layer: string; facts: LayerElfFacts }>();
   for (const layer of layers) {
-    for (const entry of entriesOfTar(layer.path)) view.set(`/${pathText(entry.path)}`, { entry, layer: layer.label });
+    for (const entry of layer.facts.entries) view.set(entry.path, { ...entry, layer: layer.label, facts: layer.facts });
   }
   const resolvePath = (path: string): string | undefined => {
     let parts = path.split('/').filter((p) => p !== '' && p !== '.');
@@ -136,10 +168,10 @@ export function findMissingLibraries(layers: readonly ClosureLayer[]): MissingLi
       const candidate = `/${[...done, part].join('/')}`;
       const found = view.get(candidate);
       if (found === undefined) return undefined;
-      if (found.entry.type === 'symlink') {
+      if (found.type === 'symlink') {
         hops += 1;
         if (hops > 40) return undefined;
-        const target = pathText(found.entry.linkTarget!);
+        const target = found.linkTarget!;
         parts = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...parts];
         if (target.startsWith('/')) done = [];
         continue;
@@ -151,20 +183,20 @@ export function findMissingLibraries(layers: readonly ClosureLayer[]): MissingLi
   const isFile = (path: string): boolean => {
     const resolved = resolvePath(path);
     const found = resolved === undefined ? undefined : view.get(resolved);
-    return found !== undefined && (found.entry.type === 'file' || found.entry.type === 'hardlink');
+    return found !== undefined && (found.type === 'file' || found.type === 'hardlink');
   };
   const readText = (path: string): string | undefined => {
     const resolved = resolvePath(path);
     const found = resolved === undefined ? undefined : view.get(resolved);
-    return found?.entry.type === 'file' ? (readEntryBytes(found.entry) ?? Buffer.alloc(0)).toString('utf8') : undefined;
+    return found?.type === 'file' ? found.facts.texts[resolved!] : undefined;
   };
   const configured = ldSoConfFolders(readText, [...view.keys()]);
   const missing: MissingLibrary[] = [];
   const paths = [...view.keys()].sort();
   for (const path of paths) {
-    const { entry, layer } = view.get(path)!;
-    if (entry.type !== 'file' || entry.sizeBytes < 64) continue;
-    const elf = readEntryElf(entry);
+    const { type, layer, facts } = view.get(path)!;
+    if (type !== 'file') continue;
+    const elf = facts.elf[path];
     if (elf === undefined) continue;
     if (elf.interpreter !== undefined && !isFile(elf.interpreter)) missing.push({ binary: path, soname: elf.interpreter, layer });
     const origin = path.slice(0, path.lastIndexOf('/')) || '/';
@@ -236,7 +268,15 @@ function readEntryElf(entry: TarEntry): ElfDynamic | undefined {
  * `subject` names the image in the headline.
  */
 export function checkElfClosure(layers: readonly ClosureLayer[], subject: string): void {
-  const missing = findMissingLibraries(layers);
+  reportMissingLibraries(findMissingLibraries(layers), subject);
+}
+
+/** As checkElfClosure, from each layer's facts (elfFactsOfTar). */
+export function checkElfClosureInFacts(layers: ReadonlyArray<{ label: string; facts: LayerElfFacts }>, subject: string): void {
+  reportMissingLibraries(findMissingLibrariesInFacts(layers), subject);
+}
+
+function reportMissingLibraries(missing: MissingLibrary[], subject: string): void {
   if (missing.length === 0) return;
   const shown = missing.slice(0, 20).map((m) => `${m.binary} needs ${m.soname} (binary in layer ${m.layer})`);
   if (missing.length > shown.length) shown.push(`… and ${missing.length - shown.length} more`);

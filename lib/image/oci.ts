@@ -11,6 +11,7 @@ import {
   storeBlob,
   type ImageInput,
   type ImageResult,
+  type PreparedLayer,
 } from './image-config.js';
 
 /** OCI media types used by the layout writer (image-spec media-types.md). */
@@ -55,20 +56,7 @@ export async function writeOciLayout(input: OciLayoutInput, outDir: string): Pro
     for (const layer of layers) storeBlob(outDir, layer);
     const configBytes = imageConfigJson(input.config, diffIds);
     const configDigest = writeBlob(outDir, configBytes);
-    const manifestBytes = Buffer.from(
-      canonicalJson({
-        schemaVersion: 2,
-        mediaType: ociMediaTypes.manifest,
-        config: { mediaType: ociMediaTypes.config, digest: configDigest, size: configBytes.length },
-        layers: layers.map((l) => ({
-          mediaType: l.isGzip ? ociMediaTypes.layerGzip : ociMediaTypes.layer,
-          digest: l.blobDigest,
-          size: l.blobSizeBytes,
-        })),
-        annotations: input.annotations,
-      }),
-      'utf8',
-    );
+    const manifestBytes = imageManifestBytes({ digest: configDigest, sizeBytes: configBytes.length }, layers, input.annotations);
     const manifestDigest = writeBlob(outDir, manifestBytes);
     const indexBytes = Buffer.from(
       canonicalJson({
@@ -103,6 +91,48 @@ export async function writeOciLayout(input: OciLayoutInput, outDir: string): Pro
   }
 }
 
+/**
+ * The bytes of an OCI image manifest (canonical JSON) for a config blob and layer
+ * blobs, bottom first, with optional annotations. Pure: the layout writer and the
+ * image assembly (lib/image/assemble.ts) make the same bytes from the same image.
+ */
+export function imageManifestBytes(
+  config: { digest: Sha256Digest; sizeBytes: number },
+  layers: ReadonlyArray<Pick<PreparedLayer, 'blobDigest' | 'blobSizeBytes' | 'isGzip'>>,
+  annotations?: Record<string, string>,
+): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      schemaVersion: 2,
+      mediaType: ociMediaTypes.manifest,
+      config: { mediaType: ociMediaTypes.config, digest: config.digest, size: config.sizeBytes },
+      layers: layers.map((l) => ({
+        mediaType: l.isGzip ? ociMediaTypes.layerGzip : ociMediaTypes.layer,
+        digest: l.blobDigest,
+        size: l.blobSizeBytes,
+      })),
+      annotations,
+    }),
+    'utf8',
+  );
+}
+
+/** The bytes of an artifact's manifest (see addOciArtifact) whose one blob and empty config have the given digests. Pure. */
+export function artifactManifestBytes(input: OciArtifactInput, blobDigest: Sha256Digest, emptyDigest: Sha256Digest): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      schemaVersion: 2,
+      mediaType: ociMediaTypes.manifest,
+      artifactType: input.artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: emptyJson.length },
+      layers: [{ mediaType: input.blobMediaType, digest: blobDigest, size: input.blob.length }],
+      subject: { mediaType: ociMediaTypes.manifest, digest: input.subject.digest, size: input.subject.sizeBytes },
+      ...(input.annotations !== undefined ? { annotations: input.annotations } : {}),
+    }),
+    'utf8',
+  );
+}
+
 /** An artifact to attach to an image in a layout (OCI image-spec 1.1 `subject`/referrers). */
 export interface OciArtifactInput {
   /** The image manifest the artifact refers to (its digest and size in the layout). */
@@ -118,7 +148,7 @@ export interface OciArtifactInput {
 }
 
 /** The empty JSON descriptor artifacts use as their config (image-spec 1.1, "Guidance for an empty descriptor"). */
-const emptyJson = Buffer.from('{}', 'utf8');
+export const emptyJson = Buffer.from('{}', 'utf8');
 
 /**
  * Adds an artifact manifest to the OCI layout at `layoutDir`: its blob, the empty
@@ -131,18 +161,7 @@ const emptyJson = Buffer.from('{}', 'utf8');
 export function addOciArtifact(layoutDir: string, input: OciArtifactInput): Sha256Digest {
   const blobDigest = writeBlob(layoutDir, input.blob);
   const emptyDigest = writeBlob(layoutDir, emptyJson);
-  const manifestBytes = Buffer.from(
-    canonicalJson({
-      schemaVersion: 2,
-      mediaType: ociMediaTypes.manifest,
-      artifactType: input.artifactType,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: emptyJson.length },
-      layers: [{ mediaType: input.blobMediaType, digest: blobDigest, size: input.blob.length }],
-      subject: { mediaType: ociMediaTypes.manifest, digest: input.subject.digest, size: input.subject.sizeBytes },
-      ...(input.annotations !== undefined ? { annotations: input.annotations } : {}),
-    }),
-    'utf8',
-  );
+  const manifestBytes = artifactManifestBytes(input, blobDigest, emptyDigest);
   const manifestDigest = writeBlob(layoutDir, manifestBytes);
   const indexPath = join(layoutDir, 'index.json');
   const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { manifests: unknown[] };

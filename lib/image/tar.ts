@@ -928,3 +928,42 @@ export function entriesOfTar(path: string): TarEntry[] {
   }
   return entries;
 }
+
+/**
+ * Entries of a tar as JSON-able rows (a fact kept beside a layer's blob in the image
+ * store): `[latin1 path, type, mode, uid, gid, sizeBytes, latin1 link target or null,
+ * content offset or null, device major or null, device minor or null]`. Pure.
+ */
+export type EntryFact = [string, TarEntry['type'], number, number, number, number, string | null, number | null, number | null, number | null];
+
+/** The rows of `entries` as entriesOfTar gives them (content in a file, by offset). Pure. */
+export function entriesToFacts(entries: readonly TarEntry[]): EntryFact[] {
+  return entries.map((e) => [
+    e.path.toString('latin1'),
+    e.type,
+    e.mode,
+    e.uid,
+    e.gid,
+    e.sizeBytes,
+    e.linkTarget === undefined ? null : e.linkTarget.toString('latin1'),
+    e.content?.kind === 'path' ? e.content.offsetBytes ?? 0 : null,
+    e.deviceMajor ?? null,
+    e.deviceMinor ?? null,
+  ]);
+}
+
+/** Entries from rows made by entriesToFacts, their content read from the tar at `path` (the same bytes). Pure. */
+export function entriesFromFacts(rows: readonly EntryFact[], path: string): TarEntry[] {
+  return rows.map(([name, type, mode, uid, gid, sizeBytes, link, offset, major, minor]) => ({
+    path: Buffer.from(name, 'latin1'),
+    type,
+    mode,
+    uid,
+    gid,
+    sizeBytes,
+    ...(link === null ? {} : { linkTarget: Buffer.from(link, 'latin1') }),
+    ...(offset === null ? {} : { content: { kind: 'path' as const, path, offsetBytes: offset } }),
+    ...(major === null ? {} : { deviceMajor: major }),
+    ...(minor === null ? {} : { deviceMinor: minor }),
+  }));
+}

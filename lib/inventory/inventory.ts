@@ -133,6 +133,17 @@ export interface InventoryOptions {
   packages?: PackageProvider;
   /** Skip content checksums (queries that need only origins). */
   shouldSkipChecksums?: boolean;
+  /**
+   * Facts about layers kept elsewhere (the image store, lib/image/blob-store.ts), so a
+   * layer already known is not read again: its diffID, and the sha256 and sha1 of each of
+   * its regular files (by latin1 member path), which `compute` gives the first time.
+   */
+  layerFacts?: {
+    diffIdOf(layerPath: string): Sha256Digest;
+    checksumsOf(diffId: Sha256Digest, compute: () => Record<string, [string, string]>): Record<string, [string, string]>;
+    /** The layer's entries (as entriesOfTar gives them for `layerPath`), which `compute` gives the first time. */
+    entriesOf?(diffId: Sha256Digest, layerPath: string, compute: () => TarEntry[]): TarEntry[];
+  };
 }
 
 /**
@@ -218,9 +229,16 @@ export async function collectInventory(target: string, descriptionPath: string, 
         hint: `build the image first: redo-ts ${target}`,
       });
     }
-    layers.push({ target: layerTarget, diffId: (await digestFile(layerPath)).digest });
+    const diffId = options.layerFacts?.diffIdOf(layerPath) ?? digestFile(layerPath).digest;
+    layers.push({ target: layerTarget, diffId });
     const originOf = await originsOfTar(layerPath, root, useSpec);
-    const entries = entriesOfTar(layerPath);
+    const entries = options.layerFacts?.entriesOf?.(diffId, layerPath, () => entriesOfTar(layerPath)) ?? entriesOfTar(layerPath);
+    const computeSums = (): Record<string, [string, string]> =>
+      Object.fromEntries(entries.filter((entry) => entry.type === 'file').map((entry) => {
+        const sums = checksumsOf(entry);
+        return [entry.path.toString('latin1'), [sums.sha256Hex, sums.sha1Hex]];
+      }));
+    const sums = options.shouldSkipChecksums === true ? undefined : options.layerFacts !== undefined ? options.layerFacts.checksumsOf(diffId, computeSums) : undefined;
     const byPath = new Map<string, InventoryFile>();
     for (const entry of entries) {
       const key = entry.path.toString('latin1');
@@ -236,7 +254,10 @@ export async function collectInventory(target: string, descriptionPath: string, 
       };
       if (entry.linkTarget !== undefined) file.linkTarget = entry.type === 'hardlink' ? `/${pathText(entry.linkTarget)}` : pathText(entry.linkTarget);
       if (entry.type === 'file' && entry.content?.kind === 'path') file.content = { path: layerPath, offsetBytes: entry.content.offsetBytes ?? 0 };
-      if (entry.type === 'file' && options.shouldSkipChecksums !== true) Object.assign(file, checksumsOf(entry));
+      if (entry.type === 'file' && options.shouldSkipChecksums !== true) {
+        const known = sums?.[key];
+        Object.assign(file, known !== undefined ? { sha256Hex: known[0], sha1Hex: known[1] } : checksumsOf(entry));
+      }
       byPath.set(key, file);
       files.push(file);
     }

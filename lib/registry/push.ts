@@ -1,5 +1,9 @@
-/** Push an OCI layout archive to a registry: only the blobs it lacks, then the manifests, then the tag. */
+/** Push an image to a registry, from the image store or an OCI layout archive: only the blobs it lacks, then the manifests, then the tag. */
 
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import type { AssembledImage } from '../image/assemble.js';
+import type { BlobStore } from '../image/blob-store.js';
+import { toSha256Digest } from '../image/digest.js';
 import { RedoError } from '../errors.js';
 import { RegistryClient, type BlobAction, type RegistryClientOptions } from './client.js';
 import { openLayoutArchive, readJsonBlob, type Descriptor, type LayoutArchive } from './layout-archive.js';
@@ -45,16 +49,52 @@ interface Manifest {
  * four at a time. Throws ERR_REGISTRY_* errors naming the reference.
  */
 export async function pushLayout(archivePath: string, referenceText: string, options: RegistryClientOptions): Promise<PushReport> {
+  return pushFrom(openLayoutArchive(archivePath), parseReference(referenceText), options, undefined);
+}
+
+/**
+ * Pushes the assembled image `record` (NAME.image.json) from the blob store, as
+ * pushLayout pushes a layout archive (the same blobs, manifests, tag and referrers, so
+ * the same digest), reading each blob from the store: no archive is needed. The store
+ * remembers which repositories of the registry hold which blobs; a blob the registry
+ * lacks in this repository but holds in another it is known to be in is mounted from
+ * there (one POST, no upload), else uploaded. Throws ERR_IMAGE_STORE when a blob is not
+ * in the store, ERR_REGISTRY_* errors naming the reference.
+ */
+export async function pushStoredImage(record: AssembledImage, store: BlobStore, referenceText: string, options: RegistryClientOptions): Promise<PushReport> {
   const reference = parseReference(referenceText);
-  const layout = openLayoutArchive(archivePath);
+  const sizes = new Map<string, number>([...record.blobs, record.layoutIndex].map((blob) => [blob.digest, blob.sizeBytes]));
+  store.blobs([...record.blobs, record.layoutIndex], `"${reference.text}"`);
+  const pathOf = (digest: string): string => {
+    if (!sizes.has(digest)) {
+      throw new RedoError('ERR_IMAGE_STORE', `redo: "${reference.text}": blob ${digest} is not part of the image`, { hint: 'rebuild the image with -f (redo-ts -f NAME.image.json)' });
+    }
+    return store.blobPath(toSha256Digest(digest));
+  };
+  const layout: LayoutArchive = {
+    path: store.dir,
+    index: JSON.parse(readFileSync(pathOf(record.layoutIndex.digest), 'utf8')) as LayoutArchive['index'],
+    hasBlob: (digest) => sizes.has(digest) && existsSync(store.blobPath(toSha256Digest(digest))),
+    sizeOf: (digest) => (pathOf(digest), sizes.get(digest)!),
+    readBlob: (digest) => readFileSync(pathOf(digest)),
+    openBlob: (digest) => createReadStream(pathOf(digest), { highWaterMark: 1 << 20 }),
+  };
+  return pushFrom(layout, reference, options, store);
+}
+
+async function pushFrom(layout: LayoutArchive, reference: RegistryReference, options: RegistryClientOptions, memory: BlobStore | undefined): Promise<PushReport> {
   const top = chooseImage(layout, reference);
   const client = new RegistryClient(reference.host, { ...options, label: reference.text });
   const report: PushReport = { reference: reference.text, digest: top.digest, mediaType: top.mediaType, blobs: [], manifests: [] };
+  const known = memory?.knownRepositories(reference.host) ?? new Map<string, string[]>();
+  const elsewhere = (digest: string): string | undefined => known.get(digest)?.find((repository) => repository !== reference.repository);
   try {
-    await pushNode(client, layout, reference, top, '', report, true);
-    await pushReferrers(client, layout, reference, top, report);
+    await pushNode(client, layout, reference, top, '', report, true, elsewhere);
+    await pushReferrers(client, layout, reference, top, report, elsewhere);
   } finally {
     client.close();
+    // Whatever reached the registry (even in a push that failed later) is remembered.
+    memory?.rememberRepositories(reference.host, reference.repository, report.blobs.map((blob) => blob.digest));
   }
   return report;
 }
@@ -82,14 +122,17 @@ function hasSubject(layout: LayoutArchive, descriptor: Descriptor): boolean {
   }
 }
 
-async function pushNode(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, node: Descriptor, prefix: string, report: PushReport, isTop: boolean): Promise<void> {
+/** The other repository of the registry a blob is known to be in, if any (for a cross-repository mount). */
+type KnownElsewhere = (digest: string) => string | undefined;
+
+async function pushNode(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, node: Descriptor, prefix: string, report: PushReport, isTop: boolean, elsewhere: KnownElsewhere): Promise<void> {
   const bytes = layout.readBlob(node.digest);
   const repository = reference.repository;
   if (indexTypes.has(node.mediaType)) {
     const index = JSON.parse(bytes.toString('utf8')) as { manifests: Descriptor[] };
     for (const child of index.manifests) {
       const platform = child.platform === undefined ? '' : `${child.platform.os}/${child.platform.architecture}${child.platform.variant === undefined ? '' : `/${child.platform.variant}`} `;
-      await pushNode(client, layout, reference, child, platform, report, false);
+      await pushNode(client, layout, reference, child, platform, report, false, elsewhere);
     }
   } else {
     const manifest = readJsonBlob<Manifest>(layout, node.digest);
@@ -101,7 +144,7 @@ async function pushNode(client: RegistryClient, layout: LayoutArchive, reference
     const done: PushedBlob[] = [];
     await runLimited(jobs.map((job, i) => ({ ...job, i })), 4, async ({ descriptor, role, i }) => {
       const sizeBytes = layout.sizeOf(descriptor.digest);
-      const action = await client.pushBlob(repository, descriptor.digest, { sizeBytes, open: () => layout.openBlob(descriptor.digest) }, mountFrom);
+      const action = await client.pushBlob(repository, descriptor.digest, { sizeBytes, open: () => layout.openBlob(descriptor.digest) }, elsewhere(descriptor.digest) ?? mountFrom);
       done[i] = { digest: descriptor.digest, sizeBytes, role, action };
     });
     report.blobs.push(...done);
@@ -124,7 +167,7 @@ async function pushNode(client: RegistryClient, layout: LayoutArchive, reference
  * referrers tag schema's index (`sha256-<hex>` tag, image-spec 1.1), which is how
  * registries without the referrers API (distribution 2.8) let clients find them.
  */
-async function pushReferrers(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, image: Descriptor, report: PushReport): Promise<void> {
+async function pushReferrers(client: RegistryClient, layout: LayoutArchive, reference: RegistryReference, image: Descriptor, report: PushReport, elsewhere: KnownElsewhere): Promise<void> {
   const referrers: Descriptor[] = [];
   for (const candidate of layout.index.manifests) {
     if (candidate.digest === image.digest || indexTypes.has(candidate.mediaType)) continue;
@@ -133,7 +176,7 @@ async function pushReferrers(client: RegistryClient, layout: LayoutArchive, refe
     const role = `referrer ${manifest.artifactType ?? manifest.config.mediaType}`;
     for (const blob of [manifest.config, ...manifest.layers]) {
       const sizeBytes = layout.sizeOf(blob.digest);
-      const action = await client.pushBlob(reference.repository, blob.digest, { sizeBytes, open: () => layout.openBlob(blob.digest) });
+      const action = await client.pushBlob(reference.repository, blob.digest, { sizeBytes, open: () => layout.openBlob(blob.digest) }, elsewhere(blob.digest));
       report.blobs.push({ digest: blob.digest, sizeBytes, role, action });
     }
     const bytes = layout.readBlob(candidate.digest);

@@ -9,7 +9,7 @@ import { createPrivatePodman, runTool, type PrivatePodman } from '../helpers/cli
 import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
 import { rebuiltTargets } from '../helpers/tutorial.js';
 
-const outputs = ['image.tar', 'image.oci.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar'];
+const outputs = ['image.tar', 'image.oci.tar', 'image.image.json', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar'];
 
 describe('the default image (redo-ts image.tar)', () => {
   let cache: string;
@@ -29,10 +29,10 @@ describe('the default image (redo-ts image.tar)', () => {
   });
 
   it('builds image.tar and its OCI layout from the pinned specs, then nothing on a second run', async () => {
-    const build = await first.redo(['image.tar'], { env: env() });
+    const build = await first.redo(['image.tar', 'image.oci.tar'], { env: env() });
     expect(build.stderr).not.toMatch(/^redo: /m);
     expect(build.status).toBe(0);
-    expect(rebuiltTargets(build.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
+    expect(rebuiltTargets(build.stderr)).toEqual(['image.image.json', 'image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
     for (const output of outputs) expect(statSync(join(first.dir, output)).size).toBeGreaterThan(0);
 
     const again = await first.redo(['image.tar'], { env: env() });
@@ -69,7 +69,7 @@ describe('the default image (redo-ts image.tar)', () => {
       for (const file of ['app/greet.sh', 'targets/busybox.spec.yaml', 'targets/greet.spec.yaml', 'image.yaml']) {
         utimesSync(join(second.dir, file), later, later);
       }
-      const build = await second.redo(['image.tar'], { env: { ...env(), TZ: 'Pacific/Kiritimati', LC_ALL: 'C' }, umask: 0o077 });
+      const build = await second.redo(['image.tar', 'image.oci.tar'], { env: { ...env(), TZ: 'Pacific/Kiritimati', LC_ALL: 'C' }, umask: 0o077 });
       expect(build.status, build.stderr).toBe(0);
       for (const output of outputs) expect(second.sha256(output), output).toBe(first.sha256(output));
     } finally {
@@ -92,7 +92,7 @@ describe('the default image (redo-ts image.tar)', () => {
     writeFileSync(join(first.dir, 'app/greet.sh'), source.replace('Hello, $name,', 'Good morning, $name,'));
     const changed = await first.redo(['image.tar'], { env: env() });
     expect(changed.status, changed.stderr).toBe(0);
-    expect(rebuiltTargets(changed.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/greet.fragment.tar']);
+    expect(rebuiltTargets(changed.stderr)).toEqual(['image.image.json', 'image.tar', 'targets/greet.fragment.tar']);
     expect(changed.stderr).toMatch(/^redo\s+targets\/greet\.fragment\.tar\s+\(.*app\/greet\.sh/m);
     expect(first.sha256('targets/busybox.fragment.tar')).toBe(busyboxBefore);
     expect(statSync(join(first.dir, 'targets/busybox.fragment.tar')).mtimeMs).toBe(busyboxMtime);
@@ -114,7 +114,7 @@ describe('the default image (redo-ts image.tar)', () => {
     const result = await first.redo(['image.tar'], { env: env() });
     expect(result.status).toBe(1);
     expect(result.stderr.match(/^redo: .*$/gm)).toEqual(['redo: "app/greet.sh": no rule to build it and no such file']);
-    expect(result.stderr).toContain('  chain: image.tar → targets/greet.fragment.tar → app/greet.sh');
+    expect(result.stderr).toContain('  chain: image.tar → image.image.json → targets/greet.fragment.tar → app/greet.sh');
     expect(first.sha256('image.tar')).toBe(before);
   });
 });

@@ -62,7 +62,7 @@ describeIf('base: REGISTRY/REPO@sha256:…', () => {
   });
 
   it('builds on the base: its layers are the bottom ones, byte for byte, and podman runs the result', async () => {
-    const result = await upper.redo(['image.tar'], { env: { REDO_TS_CACHE: cache } });
+    const result = await upper.redo(['image.tar', 'image.oci.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(result.status).toBe(0);
     const ours = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(upper.dir, 'image.oci.tar')}:latest`]).stdout) as { Layers: string[] };
     const theirs = JSON.parse(runTool('skopeo', ['inspect', `oci-archive:${join(base.dir, 'image.oci.tar')}:latest`]).stdout) as { Layers: string[] };

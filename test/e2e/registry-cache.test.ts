@@ -59,7 +59,7 @@ describeIf('--remote-cache between two clones', () => {
     const result = await first.project.redo(['--remote-cache', cacheRef, 'image.tar'], { env: first.env });
     expect(result.stderr).not.toMatch(/^(redo:|warning:) /m);
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
+    expect(builtLines(result.stderr)).toEqual(['image.image.json', 'image.tar', 'targets/build-environment.fragment.tar', 'targets/busybox.fragment.tar', 'targets/greet.fragment.tar']);
     expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 0 from cache, 5 stored\n`);
     const tags = await tagsOf(registry, 'redo-ts/cache');
     expect(tags.filter((t) => t.startsWith('rule-'))).toHaveLength(5);
@@ -74,12 +74,18 @@ describeIf('--remote-cache between two clones', () => {
     const result = await second.project.redo(['image.tar'], { env: { ...second.env, REDO_TS_REMOTE_CACHE: cacheRef } });
     expect(result.stderr).not.toMatch(/^(redo:|warning:) /m);
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar from cache', 'image.tar from cache', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar from cache']);
+    expect(builtLines(result.stderr)).toEqual(['image.image.json from cache', 'image.tar from cache', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar from cache']);
     expect(result.stderr).not.toContain('fragment:');
     expect(existsSync(second.sourceCache)).toBe(false);
-    for (const output of ['image.tar', 'image.oci.tar', 'targets/busybox.fragment.tar']) expect(second.project.sha256(output)).toBe(first.project.sha256(output));
+    for (const output of ['image.tar', 'image.image.json', 'targets/busybox.fragment.tar']) expect(second.project.sha256(output)).toBe(first.project.sha256(output));
     const again = await second.project.redo(['--remote-cache', cacheRef, 'image.tar'], { env: second.env });
     expect(builtLines(again.stderr)).toEqual([]);
+    // The assembly came from the cache, so the local image store was empty: the OCI view
+    // fills it again from the record's own bytes and the layer targets, fetching nothing.
+    const layout = await second.project.redo(['image.oci.tar'], { env: second.env });
+    expect(layout.status, layout.stderr).toBe(0);
+    expect(builtLines(layout.stderr)).toEqual(['image.oci.tar']);
+    expect(existsSync(second.sourceCache)).toBe(false);
   });
 
   it('after an edit, the edited fragment and the images miss, build and are stored; busybox stays a hit', async () => {
@@ -87,7 +93,7 @@ describeIf('--remote-cache between two clones', () => {
     writeFileSync(join(third.project.dir, 'app/greet.sh'), readFileSync(join(third.project.dir, 'app/greet.sh'), 'utf8').replace('Hello', 'Howdy'));
     const result = await third.project.redo(['--remote-cache', cacheRef, 'image.tar'], { env: third.env });
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
+    expect(builtLines(result.stderr)).toEqual(['image.image.json', 'image.tar', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
     expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 2 from cache, 3 stored\n`);
   });
 
@@ -97,7 +103,7 @@ describeIf('--remote-cache between two clones', () => {
     const before = await tagsOf(registry, 'redo-ts/cache');
     const result = await fourth.project.redo(['--remote-cache', cacheRef, '--remote-cache-readonly', 'image.tar'], { env: fourth.env });
     expect(result.status).toBe(0);
-    expect(builtLines(result.stderr)).toEqual(['image.oci.tar', 'image.tar', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
+    expect(builtLines(result.stderr)).toEqual(['image.image.json', 'image.tar', 'targets/build-environment.fragment.tar from cache', 'targets/busybox.fragment.tar from cache', 'targets/greet.fragment.tar']);
     expect(result.stderr).toContain(`redo-ts: remote cache ${cacheRef}: 2 from cache, 0 stored\n`);
     expect(await tagsOf(registry, 'redo-ts/cache')).toEqual(before);
   });

@@ -33,7 +33,7 @@ describeIf('platforms: [linux/amd64, linux/arm64]', () => {
   });
 
   it('image.oci.tar is an OCI image index with one manifest per platform, each with its own layer', async () => {
-    const result = await project.redo(['image.tar']);
+    const result = await project.redo(['image.tar', 'image.oci.tar']);
     expect(result.status).toBe(0);
     const index = JSON.parse(runTool('skopeo', ['inspect', '--raw', `oci-archive:${join(project.dir, 'image.oci.tar')}`]).stdout) as Index;
     expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json');

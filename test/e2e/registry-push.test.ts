@@ -28,7 +28,9 @@ describeIf('redo-ts push', () => {
   it('uploads every blob the first time, none the second, and the pushed digest is the layout\'s', async () => {
     const reference = `${registry.address}/redo-ts/app:v1`;
     const first = await project.redo(['push', 'image.tar', reference]);
-    expect(first.stderr).toContain('redo  image.oci.tar');
+    expect(first.stderr).toContain('redo  image.image.json');
+    // The push reads the image store: it writes no archive.
+    expect(first.stderr).not.toContain('redo  image.oci.tar');
     expect(first.status).toBe(0);
     expect(blobActions(first.stdout)).toEqual(['uploaded config', 'uploaded layer 1', 'uploaded layer 2']);
     const digest = layoutDigest(project, 'image.oci.tar');
@@ -43,6 +45,16 @@ describeIf('redo-ts push', () => {
     expect(second.stderr).toBe('');
     expect(blobActions(second.stdout)).toEqual(['skipped config', 'skipped layer 1', 'skipped layer 2']);
     expect(second.stdout).toContain(`pushed ${reference}@${digest}: 0 blobs uploaded (0 B), 3 skipped`);
+  });
+
+  it('to another repository of the same registry, mounts every blob an earlier push put there instead of uploading it', async () => {
+    const reference = `${registry.address}/redo-ts/mirror:v1`;
+    const pushed = await project.redo(['push', 'image.tar', reference]);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    expect(blobActions(pushed.stdout)).toEqual(['mounted config', 'mounted layer 1', 'mounted layer 2']);
+    expect(pushed.stdout).toContain(`pushed ${reference}@${layoutDigest(project, 'image.oci.tar')}: 0 blobs uploaded (0 B), 3 mounted`);
+    const info = JSON.parse(runTool('skopeo', ['inspect', '--tls-verify=false', `docker://${reference}`]).stdout);
+    expect(info.Layers).toHaveLength(2);
   });
 
   it('after a one-line edit of the app, uploads only the app layer and the config', async () => {

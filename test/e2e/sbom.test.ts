@@ -119,7 +119,7 @@ describe('redo-ts sbom on the default image', () => {
   it('the OCI layout carries both SBOMs as artifacts whose subject is the image manifest', async () => {
     // SOURCE_DATE_EPOCH is a recorded dependency: the dated run above rebuilt the image,
     // so bring it back to the environment the documents above were made in.
-    const rebuilt = await project.redo(['image.tar'], { env: env() });
+    const rebuilt = await project.redo(['image.oci.tar'], { env: env() });
     expect(rebuilt.status, rebuilt.stderr).toBe(0);
     const layout = join(project.dir, 'layout');
     mkdirSync(layout);

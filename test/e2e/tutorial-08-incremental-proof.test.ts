@@ -48,7 +48,7 @@ describe('tutorial chapter 8: incremental rebuilds and proof', () => {
   it('builds the image', async () => {
     const result = await copy.redo(['all'], { env });
     expect(result.status, result.stderr).toBe(0);
-    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'app.fragment.tar', 'app.oci.tar', 'app.tar', 'build-environment.fragment.tar', 'busybox.fragment.tar']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'app.fragment.tar', 'app.image.json', 'app.oci.tar', 'app.tar', 'build-environment.fragment.tar', 'busybox.fragment.tar']);
   });
 
   it('gives the same bytes in another folder, with another umask, time zone and file times', async () => {
@@ -81,19 +81,21 @@ describe('tutorial chapter 8: incremental rebuilds and proof', () => {
     const explain = await copy.redo(['explain', 'all'], { env });
     expect(explain.status, explain.stderr).toBe(0);
     const lines = explain.stdout.split('\n');
-    expect(lines.slice(0, 3)).toEqual([
+    expect(lines.slice(0, 4)).toEqual([
       'all: would rebuild if app.tar changes when rebuilt',
-      '  app.tar: would rebuild if app.fragment.tar changes when rebuilt',
-      '    app.fragment.tar: would rebuild (changed: greet.sh)',
+      '  app.tar: would rebuild if app.image.json changes when rebuilt',
+      '    app.image.json: would rebuild if app.fragment.tar changes when rebuilt',
+      '      app.fragment.tar: would rebuild (changed: greet.sh)',
     ]);
-    expect(lines[3]).toMatch(/^ {6}old: sha256:[0-9a-f]{64}$/);
-    expect(lines[4]).toBe(`      new: ${sha256Of(join(copy.dir, 'greet.sh'))}`);
+    expect(lines[4]).toMatch(/^ {8}old: sha256:[0-9a-f]{64}$/);
+    expect(lines[5]).toBe(`        new: ${sha256Of(join(copy.dir, 'greet.sh'))}`);
 
     const result = await copy.redo(['all'], { env });
     expect(result.status, result.stderr).toBe(0);
-    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'app.fragment.tar', 'app.oci.tar', 'app.tar']);
+    expect(rebuiltTargets(result.stderr)).toEqual(['all', 'app.fragment.tar', 'app.image.json', 'app.oci.tar', 'app.tar']);
     expect(result.stderr).toMatch(/^redo {2}app\.fragment\.tar {2}\(changed: greet\.sh\)$/m);
-    expect(result.stderr).toMatch(/^redo {2}app\.tar {2}\(changed: app\.fragment\.tar\)$/m);
+    expect(result.stderr).toMatch(/^redo {2}app\.image\.json {2}\(changed: app\.fragment\.tar\)$/m);
+    expect(result.stderr).toMatch(/^redo {2}app\.tar {2}\(changed: app\.image\.json\)$/m);
     expect(statSync(join(copy.dir, 'busybox.fragment.tar')).mtimeMs).toBe(busyboxMtimeMs);
   });
 

@@ -1,7 +1,9 @@
 /** Fixture projects for the registry tests: the pushed app image and an image built on it. */
 
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cliEnvironment, repoRoot } from './rig.js';
 import { copyFixture, type ProjectCopy } from './project-copy.js';
 import { runTool } from './clients.js';
 
@@ -21,8 +23,14 @@ export function onBaseFixture(address: string): ProjectCopy {
   return project;
 }
 
-/** The digest index.json of an OCI layout archive names (the image's manifest or index). */
+/**
+ * The digest index.json of an OCI layout archive names (the image's manifest or index).
+ * A push assembles the image without writing the archive, so the archive (a view of
+ * the same assembly) is brought up to date first: the push and the archive must agree.
+ */
 export function layoutDigest(project: ProjectCopy, archive: string): string {
+  const built = spawnSync(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), archive], { cwd: project.dir, env: cliEnvironment(), encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`redo-ts ${archive} failed: ${built.stderr}`);
   const index = JSON.parse(runTool('tar', ['-xOf', join(project.dir, archive), 'index.json']).stdout) as { manifests: { digest: string }[] };
   return index.manifests[0]!.digest;
 }

@@ -18,7 +18,7 @@ export function projectFiles(tag: string): Array<{ file: string; text: string; m
     {
       file: 'all.do',
       mode: 0o644,
-      text: '# all: what `redo-ts` with no target builds: the image (and its OCI layout).\nredo-ifchange image.tar\n',
+      text: '# all: what `redo-ts` with no target builds: the image and its OCI layout.\nredo-ifchange image.tar image.oci.tar\n',
     },
     {
       file: 'image.yaml',
@@ -98,7 +98,7 @@ export function projectFiles(tag: string): Array<{ file: string; text: string; m
     {
       file: '.gitignore',
       mode: 0o644,
-      text: '.redo/\n*.tar\n',
+      text: '.redo/\n*.tar\n*.image.json\n',
     },
   ];
 }

@@ -1,23 +1,27 @@
-/** `redo-ts push [--insecure] TARGET REFERENCE`: build an image target's OCI layout and push it, uploading only missing blobs. */
+/** `redo-ts push [--insecure] TARGET REFERENCE`: assemble an image target (checked) and push it from the image store, uploading only missing blobs. */
 
 import * as path from 'node:path';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
+import { ensureImageStored, readAssembledImage } from '../../image/assemble.js';
+import { BlobStore } from '../../image/blob-store.js';
 import { requireDescription } from '../../inventory/inventory.js';
-import { pushLayout, type PushReport } from '../../registry/push.js';
+import { pushStoredImage, type PushReport } from '../../registry/push.js';
 import { parseReference } from '../../registry/reference.js';
 import type { Command } from '../command.js';
 import { parseBuildOptions, projectRoot, runBuild } from '../session.js';
 
 const usage = `Usage: redo-ts push [--insecure] TARGET REFERENCE
 
-Brings the image target up to date (its OCI layout NAME.oci.tar: TARGET may be
-NAME.tar, NAME.oci.tar or NAME), then pushes it to REFERENCE,
-HOST[:PORT]/REPOSITORY[:TAG] (tag default: latest). Each blob is checked with HEAD
-and uploaded only when the registry lacks it (or mounted from the base image's
-repository on the same registry); then the manifest (the index, for a multi-arch
-image) goes under the tag. Prints each blob as uploaded, mounted or skipped with its
-size, and the pushed digest, which equals the digest in NAME.oci.tar's index.json.
+Brings the image up to date (its assembly NAME.image.json, which runs every check
+the image has: an image that fails one is not pushed; TARGET may be NAME.tar,
+NAME.oci.tar or NAME), then pushes it from the project's image store (.redo/store)
+to REFERENCE, HOST[:PORT]/REPOSITORY[:TAG] (tag default: latest). Each blob is
+checked with HEAD and uploaded only when the registry lacks it, or mounted from
+another repository of the same registry that an earlier push (or the base image)
+put it in; then the manifest (the index, for a multi-arch image) goes under the tag.
+Prints each blob as uploaded, mounted or skipped with its size, and the pushed
+digest, which equals the digest in NAME.oci.tar's index.json.
 
 A registry on a loopback address (127.0.0.0/8, ::1, localhost) is spoken to over
 plain HTTP, any other over HTTPS.
@@ -31,8 +35,15 @@ the registry), sent as Basic auth or exchanged for a bearer token as the registr
 /** The OCI layout target for an image target name: NAME.tar and NAME give NAME.oci.tar. Pure. */
 export function layoutTargetOf(target: string): string {
   if (target.endsWith('.oci.tar')) return target;
+  if (target.endsWith('.image.json')) return `${target.slice(0, -'.image.json'.length)}.oci.tar`;
   if (target.endsWith('.tar')) return `${target.slice(0, -'.tar'.length)}.oci.tar`;
   return `${target}.oci.tar`;
+}
+
+/** The assembly target for an image target name: NAME.tar, NAME.oci.tar and NAME give NAME.image.json. Pure. */
+export function assemblyTargetOf(target: string): string {
+  if (target.endsWith('.image.json')) return target;
+  return `${layoutTargetOf(target).slice(0, -'.oci.tar'.length)}.image.json`;
 }
 
 /** Human size: 512 B, 3.4 KiB, 12.0 MiB. Pure. */
@@ -87,14 +98,20 @@ const command: Command = {
     }
     const [target, reference] = positional as [string, string];
     const layout = layoutTargetOf(target);
+    const assembly = assemblyTargetOf(target);
     // A bad reference or a target that is not an image (no NAME.yaml beside it) is
     // refused before anything is built, as sbom and audit refuse a non-image.
     parseReference(reference);
     const root = projectRoot(io);
     requireDescription(root, toTargetPath(root, io.cwd, target.endsWith('.tar') ? target : layout));
-    const status = await runBuild(parseBuildOptions([layout]), io);
+    // The assembly, not an archive: every check guards the push, and no archive is written.
+    const status = await runBuild(parseBuildOptions([assembly]), io);
     if (status !== 0) return status;
-    const report = await pushLayout(path.resolve(io.cwd, layout), reference, { env: io.env, isInsecure });
+    const recordPath = path.resolve(io.cwd, assembly);
+    const record = readAssembledImage(recordPath, path.relative(root, recordPath));
+    const store = BlobStore.ofProject(root);
+    await ensureImageStored(record, store, path.dirname(recordPath), `"${reference}"`);
+    const report = await pushStoredImage(record, store, reference, { env: io.env, isInsecure });
     io.stdout.write(`${describePush(report).join('\n')}\n`);
     return 0;
   },

@@ -1,0 +1,170 @@
+// NAME.image.json: the image described by NAME.yaml, assembled once and checked once.
+//
+// Every layer is brought up to date and stored by digest in the project's image store
+// (.redo/store, lib/image/blob-store.ts); then, in this order, every check the image
+// has: the tar check of each layer (lib/image/tar-check.ts), no path delivered by two
+// layers (unless `allowOverlap: true`), the audit (with `audit: true`; findings
+// `auditAllow` does not accept fail the build), the specs each layer `requires`, and
+// the ELF closure (unless `allowMissingLibraries: true` or the image has a base, whose
+// layers are not read). Only an image that passes them all gets its configs,
+// manifests, SBOM artifacts (unless `sbom: false`; single-platform images) and index
+// stored, and this record written: the digests of everything, no bytes. NAME.tar,
+// NAME.oci.tar and `redo-ts push` are views of the record and the store
+// (docs/image.md), so an image that fails a check has no output and cannot be pushed.
+//
+// The record holds the bytes of every blob but the layers (configs, manifests, SBOMs), so
+// a record from a remote build cache fills the store again from itself and the layer
+// targets (ensureImageStored): checked where it was built, by whoever the cache trusts.
+//
+// redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import {
+  BlobStore,
+  RedoError,
+  assembleImage,
+  auditInventory,
+  canonicalJson,
+  collectInventory,
+  cyclonedxDocument,
+  entriesFromFacts,
+  entriesToFacts,
+  formatFindings,
+  imageForPlatform,
+  loadImageDescription,
+  loadSpec,
+  mtimeFromEnvironment,
+  resolveBaseInputs,
+  spdxDocument,
+} from 'redo-ts';
+import type { ArtifactForImage, ImageInput, Inventory, RuleContext } from 'redo-ts';
+
+export default async function (ctx: RuleContext): Promise<void> {
+  // Every member's mtime (and an image's created time) is SOURCE_DATE_EPOCH: a dependency.
+  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
+  const name = ctx.base.replace(/\.image$/, '');
+  const descriptionName = `${name}.yaml`;
+  const descriptionPath = join(ctx.dir, descriptionName);
+  const shown = (path: string): string => relative(ctx.root, path);
+  if (!existsSync(descriptionPath)) {
+    await ctx.ifcreate(descriptionName);
+    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${shown(ctx.targetPath)}": no such file, and no image description "${shown(descriptionPath)}" to build it from`, {
+      hint: `to build an image, write ${descriptionName} (see docs/image.md), or name a rule ${ctx.target}.do`,
+    });
+  }
+  await ctx.ifchange(descriptionName);
+  const description = await loadImageDescription(descriptionPath, ctx.root);
+  // `platforms:` gives one image per platform ("${arch}" in layer paths replaced), stored
+  // under an OCI image index; otherwise the layout holds the one image directly.
+  const platforms = (description.platforms ?? [undefined]).map((platform) =>
+    platform === undefined ? { layers: description.layers, config: description.config } : imageForPlatform(description, platform),
+  );
+  await ctx.ifchange(...new Set(platforms.flatMap((image) => image.layers)));
+  const images: ImageInput[] = [];
+  for (const image of platforms) {
+    // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
+    // checked by digest; its layers go below ours, byte for byte, so a push can skip them.
+    const base = await resolveBaseInputs({ ...description, config: image.config }, shown(description.path), ctx.env);
+    images.push({
+      layers: image.layers.map((layer) => join(ctx.dir, layer)),
+      layerLabels: image.layers,
+      isOverlapAllowed: description.allowOverlap,
+      config: base.config,
+      gzip: description.gzip,
+      ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
+      ...(base.annotations === undefined ? {} : { annotations: base.annotations }),
+    });
+  }
+  // Errors name the image as NAME.tar, the output people build.
+  const subject = `"${shown(join(ctx.dir, `${name}.tar`))}"`;
+  // The inventory (what the audit and the SBOMs read) is that of the first platform's
+  // image, the one NAME.tar holds; it is taken once, with per-file checksums when an
+  // SBOM needs them.
+  const isSbomMade = description.hasSbom && description.platforms === undefined;
+  const store = BlobStore.ofProject(ctx.root);
+  let inventory: Inventory | undefined;
+  const inventoryOf = async (): Promise<Inventory> => {
+    inventory ??= await collectInventory(shown(join(ctx.dir, `${name}.oci.tar`)), descriptionPath, {
+      root: ctx.root,
+      env: ctx.env,
+      // Layers are in the store by now: their digests and per-file sums are facts kept
+      // beside their blobs, so a layer that did not change is not read for them again.
+      layerFacts: {
+        diffIdOf: (path) => store.putFile(path).digest,
+        checksumsOf: (diffId, compute) => store.facts(diffId, 'file-sums', compute),
+        entriesOf: (diffId, path, compute) => entriesFromFacts(store.facts(diffId, 'entries', () => entriesToFacts(compute())), path),
+      },
+      ...(isSbomMade ? {} : { shouldSkipChecksums: true }),
+    });
+    return inventory;
+  };
+  const checks = async (): Promise<void> => {
+    if (description.shouldAudit) {
+      const audit = auditInventory(await inventoryOf(), description.auditAllow);
+      if (audit.findings.length > 0) {
+        throw new RedoError('ERR_AUDIT_FINDINGS', `redo: ${subject}: the audit found ${audit.findings.length} problem${audit.findings.length === 1 ? '' : 's'}`, {
+          details: formatFindings(audit.findings),
+          hint: `remove them from the specs, or accept them in ${shown(descriptionPath)} with auditAllow: [KIND:/path]`,
+        });
+      }
+      ctx.log(`audit: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
+    }
+    await checkRequires(ctx, platforms[0]!.layers, descriptionName, subject);
+  };
+  const artifacts = async (): Promise<ArtifactForImage[]> => {
+    const taken = await inventoryOf();
+    // A spec that delivered files is already a dependency of its fragment; depending on
+    // it here too would rebuild the image after an edit that leaves the fragment's
+    // bytes unchanged, defeating early cutoff. Specs only required are read here alone.
+    const delivering = new Set(taken.files.flatMap((file) => ('spec' in file.origin ? [file.origin.spec] : [])));
+    const readOnlyHere = taken.specs.filter((spec) => !delivering.has(spec.path));
+    if (readOnlyHere.length > 0) await ctx.ifchange(...readOnlyHere.map((spec) => relative(ctx.dir, join(ctx.root, spec.path))));
+    const options = { createdSeconds: mtimeFromEnvironment(ctx.env) };
+    return [
+      { refName: `${description.refName}.sbom.spdx`, artifactType: 'application/spdx+json', blob: Buffer.from(spdxDocument(taken, options)), blobMediaType: 'application/spdx+json' },
+      { refName: `${description.refName}.sbom.cyclonedx`, artifactType: 'application/vnd.cyclonedx+json', blob: Buffer.from(cyclonedxDocument(taken, options)), blobMediaType: 'application/vnd.cyclonedx+json' },
+    ];
+  };
+  const record = await assembleImage(
+    {
+      images,
+      isIndex: description.platforms !== undefined,
+      refName: description.refName,
+      repoTags: description.tags,
+      shouldCheckElfClosure: !description.allowMissingLibraries && description.base === undefined,
+      subject,
+      checks,
+      ...(isSbomMade ? { artifacts } : {}),
+    },
+    store,
+  );
+  writeFileSync(ctx.output, `${canonicalJson(record)}\n`);
+  for (const image of record.images) {
+    const prefix = record.images.length > 1 ? `${image.platform} ` : '';
+    ctx.log(`image: ${prefix}manifest ${image.manifest.digest} config ${image.config.digest}`);
+    for (const layer of image.layers) ctx.log(`image: ${prefix}layer ${layer.label} ${layer.diffId}`);
+  }
+  if (record.images.length > 1) ctx.log(`image: index ${record.top.digest} ref ${record.refName}`);
+}
+
+/**
+ * A layer built from a spec brings the specs it `requires` (run-time dependencies): their
+ * fragments must be layers of this image too. NAME@LAYER.fragment.tar (one layer of a
+ * spec) counts as NAME's fragment. `subject` names the image in the error.
+ */
+async function checkRequires(ctx: RuleContext, layers: readonly string[], descriptionName: string, subject: string): Promise<void> {
+  const specOf = (layer: string): string => join(ctx.dir, layer.replace(/(@[^/]*)?\.fragment\.tar$/, '.spec.yaml'));
+  const layerSpecs = new Set(layers.filter((layer) => layer.endsWith('.fragment.tar')).map(specOf));
+  for (const layer of layers) {
+    const specPath = specOf(layer);
+    if (!layer.endsWith('.fragment.tar') || !existsSync(specPath)) continue;
+    const spec = await loadSpec(specPath, { root: ctx.root });
+    const absent = spec.requires.filter((required) => !layerSpecs.has(join(dirname(specPath), `${required}.spec.yaml`)));
+    if (absent.length > 0) {
+      throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: ${subject}: layer "${layer}" requires specs that are not layers of the image`, {
+        details: absent.map((required) => `${spec.relativePath} requires ${required}: add ${relative(ctx.dir, join(dirname(specPath), `${required}.fragment.tar`))} to ${descriptionName}`),
+        hint: "list every required spec's fragment under `layers`, or drop it from `requires`",
+      });
+    }
+  }
+}
