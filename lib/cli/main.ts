@@ -31,6 +31,7 @@ const commandModules: Record<string, string> = {
   origin: './commands/origin.js',
   cache: './commands/cache.js',
   init: './commands/init.js',
+  key: './commands/key.js',
 };
 
 /** The exit status table, shown in --help and the README. */
