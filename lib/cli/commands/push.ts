@@ -4,12 +4,15 @@ import * as path from 'node:path';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
 import { requireDescription } from '../../inventory/inventory.js';
+import { attachToPushedImage, type Attached } from '../../attest/attach.js';
+import { loadSigningKey, passphraseVariable, signingKeyVariable, type SigningKey } from '../../attest/key.js';
+import { RegistryClient } from '../../registry/client.js';
 import { pushLayout, type PushReport } from '../../registry/push.js';
 import { parseReference } from '../../registry/reference.js';
 import type { Command } from '../command.js';
 import { parseBuildOptions, projectRoot, runBuild } from '../session.js';
 
-const usage = `Usage: redo-ts push [--insecure] TARGET REFERENCE
+const usage = `Usage: redo-ts push [--insecure] [--sign KEY] TARGET REFERENCE
 
 Brings the image target up to date (its OCI layout NAME.oci.tar: TARGET may be
 NAME.tar, NAME.oci.tar or NAME), then pushes it to REFERENCE,
@@ -23,6 +26,10 @@ A registry on a loopback address (127.0.0.0/8, ::1, localhost) is spoken to over
 plain HTTP, any other over HTTPS.
 
   --insecure   plain HTTP for a registry that is not on a loopback address
+  --sign KEY   after the push, sign the pushed digest with the private key KEY (from
+               redo-ts key generate; default $${signingKeyVariable}, passphrase in
+               $${passphraseVariable}) and attach the signature as cosign does (tag
+               sha256-<hex>.sig, and a referrer)
 
 Credentials: $REGISTRY_AUTH_FILE, \${XDG_RUNTIME_DIR}/containers/auth.json,
 ~/.config/containers/auth.json, ~/.docker/config.json (the first with an entry for
@@ -71,14 +78,26 @@ export function describePush(report: PushReport): string[] {
   return lines;
 }
 
+/** The lines `redo-ts push --sign` prints for what it attached. Pure. */
+export function describeAttached(attached: Attached[]): string[] {
+  return attached.map((a) => `${a.kind.padEnd(10)} ${a.manifestDigest.slice(0, 19)}…  ${Object.entries(a.sizes).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ')}${a.tag === undefined ? '' : `  tag ${a.tag}`}`);
+}
+
 const command: Command = {
   summary: 'build an image target and push it to a registry (only missing blobs)',
   usage,
   async run(args, io) {
     let isInsecure = false;
+    let keyPath = io.env[signingKeyVariable] === '' ? undefined : io.env[signingKeyVariable];
     const positional: string[] = [];
-    for (const arg of args) {
+    for (let i = 0; i < args.length; i += 1) {
+      const arg = args[i]!;
       if (arg === '--insecure') isInsecure = true;
+      else if (arg === '--sign') {
+        keyPath = args[i + 1];
+        if (keyPath === undefined) throw new RedoError('ERR_USAGE', 'redo: "push": --sign wants a KEY file', { hint: usage.split('\n')[0] });
+        i += 1;
+      }
       else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "push": unknown option ${arg}`, { hint: usage.split('\n')[0] });
       else positional.push(arg);
     }
@@ -89,13 +108,27 @@ const command: Command = {
     const layout = layoutTargetOf(target);
     // A bad reference or a target that is not an image (no NAME.yaml beside it) is
     // refused before anything is built, as sbom and audit refuse a non-image.
-    parseReference(reference);
+    const parsed = parseReference(reference);
+    // The key is read before the build, so a wrong passphrase costs no build and no push.
+    const key: SigningKey | undefined = keyPath === undefined ? undefined : loadSigningKey(path.resolve(io.cwd, keyPath), io.env[passphraseVariable]);
     const root = projectRoot(io);
     requireDescription(root, toTargetPath(root, io.cwd, target.endsWith('.tar') ? target : layout));
     const status = await runBuild(parseBuildOptions([layout]), io);
     if (status !== 0) return status;
     const report = await pushLayout(path.resolve(io.cwd, layout), reference, { env: io.env, isInsecure });
     io.stdout.write(`${describePush(report).join('\n')}\n`);
+    if (key !== undefined) {
+      const client = new RegistryClient(parsed.host, { env: io.env, isInsecure, label: parsed.text });
+      try {
+        // The hook: the manifest as the registry holds it now, then what is attached to it.
+        const manifest = await client.getManifest(parsed.repository, report.digest);
+        if (manifest === undefined) throw new RedoError('ERR_REGISTRY_REJECTED', `redo: "${parsed.text}": the pushed manifest ${report.digest} is not in the registry`);
+        const attached = await attachToPushedImage({ client, reference: parsed, manifestDigest: report.digest, manifestBytes: manifest.bytes, key });
+        io.stdout.write(`${describeAttached(attached).join('\n')}\n`);
+      } finally {
+        client.close();
+      }
+    }
     return 0;
   },
 };
