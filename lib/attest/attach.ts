@@ -3,6 +3,7 @@
 import type { RegistryClient } from '../registry/client.js';
 import type { RegistryReference } from '../registry/reference.js';
 import type { SigningKey } from './key.js';
+import { attachProvenance } from './provenance.js';
 import { pushSignature } from './simple-signing.js';
 
 /** What to attach to a pushed image. */
@@ -13,6 +14,8 @@ export interface AttachInput {
   /** The pushed manifest (or index) digest and bytes. */
   manifestDigest: string;
   manifestBytes: Buffer;
+  /** The pushed manifest's media type (OCI manifest or index). */
+  mediaType: string;
   key: SigningKey;
   /** In-toto statement bytes to sign and attach as a DSSE envelope (provenance), if any. */
   statement?: Buffer;
@@ -37,5 +40,11 @@ export async function attachToPushedImage(input: AttachInput): Promise<Attached[
   const { client, reference, manifestDigest, manifestBytes, key } = input;
   const identity = `${reference.host}/${reference.repository}${reference.tag === undefined ? '' : `:${reference.tag}`}`;
   const signature = await pushSignature(client, reference.repository, identity, manifestDigest, manifestBytes.length, key);
-  return [{ kind: 'signature', manifestDigest: signature.manifestDigest, tag: signature.tag, sizes: { payload: signature.payloadBytes, manifest: signature.manifestBytes } }];
+  const attached: Attached[] = [{ kind: 'signature', manifestDigest: signature.manifestDigest, tag: signature.tag, sizes: { payload: signature.payloadBytes, manifest: signature.manifestBytes } }];
+  if (input.statement !== undefined) {
+    const subject = { digest: manifestDigest, size: manifestBytes.length, mediaType: input.mediaType };
+    const provenance = await attachProvenance(client, reference.repository, subject, input.statement, key);
+    attached.push({ kind: 'provenance', manifestDigest: provenance.manifestDigest, sizes: { statement: provenance.statementBytes, envelope: provenance.envelopeBytes, manifest: provenance.manifestBytes } });
+  }
+  return attached;
 }

@@ -6,7 +6,9 @@ import { RedoError } from '../../errors.js';
 import { requireDescription } from '../../inventory/inventory.js';
 import { attachToPushedImage, type Attached } from '../../attest/attach.js';
 import { loadSigningKey, passphraseVariable, signingKeyVariable, type SigningKey } from '../../attest/key.js';
+import { provenanceStatement } from '../../attest/provenance.js';
 import { RegistryClient } from '../../registry/client.js';
+import { collectProvenanceInput } from '../provenance-input.js';
 import { pushLayout, type PushReport } from '../../registry/push.js';
 import { parseReference } from '../../registry/reference.js';
 import type { Command } from '../command.js';
@@ -29,7 +31,8 @@ plain HTTP, any other over HTTPS.
   --sign KEY   after the push, sign the pushed digest with the private key KEY (from
                redo-ts key generate; default $${signingKeyVariable}, passphrase in
                $${passphraseVariable}) and attach the signature as cosign does (tag
-               sha256-<hex>.sig, and a referrer)
+               sha256-<hex>.sig, and a referrer); then attach a signed SLSA
+               provenance statement (in-toto v1, DSSE) as a referrer
 
 Credentials: $REGISTRY_AUTH_FILE, \${XDG_RUNTIME_DIR}/containers/auth.json,
 ~/.config/containers/auth.json, ~/.docker/config.json (the first with an entry for
@@ -123,7 +126,8 @@ const command: Command = {
         // The hook: the manifest as the registry holds it now, then what is attached to it.
         const manifest = await client.getManifest(parsed.repository, report.digest);
         if (manifest === undefined) throw new RedoError('ERR_REGISTRY_REJECTED', `redo: "${parsed.text}": the pushed manifest ${report.digest} is not in the registry`);
-        const attached = await attachToPushedImage({ client, reference: parsed, manifestDigest: report.digest, manifestBytes: manifest.bytes, key });
+        const statement = provenanceStatement(await collectProvenanceInput(root, toTargetPath(root, io.cwd, layout), report.digest, io.env));
+        const attached = await attachToPushedImage({ client, reference: parsed, manifestDigest: report.digest, manifestBytes: manifest.bytes, mediaType: report.mediaType, key, statement });
         io.stdout.write(`${describeAttached(attached).join('\n')}\n`);
       } finally {
         client.close();
