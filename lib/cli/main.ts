@@ -32,6 +32,7 @@ const commandModules: Record<string, string> = {
   cache: './commands/cache.js',
   init: './commands/init.js',
   key: './commands/key.js',
+  attestations: './commands/attestations.js',
 };
 
 /** The exit status table, shown in --help and the README. */

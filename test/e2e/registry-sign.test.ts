@@ -96,7 +96,7 @@ describeIf('redo-ts push --sign', () => {
     expect(after.layers).toHaveLength(1);
   });
 
-  it('skopeo copy under a sigstoreSigned policy: the signed image passes the lookup, an unsigned image and a tag moved to another manifest are refused', async () => {
+  it('skopeo copy under a sigstoreSigned policy: the signed image is accepted (where skopeo has sigstore: not Debian 12), an unsigned image and a tag moved to an unsigned manifest are refused', async () => {
     const signed = copyUnderPolicy(work, registry.address, `${registry.address}/redo-ts/app:v1`, `${keyPrefix}.pub`);
     if (signed.stderr.includes('sigstore disabled')) {
       // Debian 12 builds containers/image 5.23 with sigstore verification patched out: every
@@ -135,5 +135,40 @@ describeIf('redo-ts push --sign', () => {
     const right = await project.redo(['push', 'image.tar', reference], { env: { REDO_TS_SIGNING_KEY: `${encrypted}.key`, REDO_TS_KEY_PASSPHRASE: 'right' } });
     expect(right.status).toBe(0);
     expect(right.stdout).toMatch(/^signature /m);
+  });
+
+  it('redo-ts attestations lists the signature, provenance and SBOMs and checks them; another key, or a tag moved onto an image signed under another name, fails', async () => {
+    writeFileSync(join(project.dir, 'app/etc/greeting'), 'hello, attested\n');
+    const reference = `${registry.address}/redo-ts/attested:t1`;
+    expect((await project.redo(['push', '--sign', `${keyPrefix}.key`, 'image.tar', reference])).status).toBe(0);
+    const digest = layoutDigest(project, 'image.oci.tar');
+    const listed = await project.redo(['attestations', '--key', `${keyPrefix}.pub`, reference]);
+    expect(listed.stderr).toBe('');
+    expect(listed.status).toBe(0);
+    const shape = (stdout: string): string[] => stdout.trim().split('\n').map((line) => line.replace(/sha256:[0-9a-f]{12}…/g, 'DIGEST…').replace(/ +[\d.]+ (B|KiB)  /, '  SIZE  ').replace(/ +/g, ' '));
+    expect(shape(listed.stdout)).toEqual([
+      `image ${reference}@${digest}`,
+      `signature DIGEST… SIZE ${reference} verified`,
+      'sbom DIGEST… SIZE application/spdx+json unsigned',
+      'sbom DIGEST… SIZE application/vnd.cyclonedx+json unsigned',
+      'attestation DIGEST… SIZE https://slsa.dev/provenance/v1 verified',
+    ]);
+
+    expect((await project.redo(['key', 'generate', '--out', join(work, 'stranger')])).status).toBe(0);
+    const stranger = await project.redo(['attestations', '--key', join(work, 'stranger.pub'), reference]);
+    expect(stranger.status).toBe(1);
+    expect(stranger.stderr).toContain(`redo: "${reference}": no signature by the key for this image and name`);
+    expect(stranger.stderr).toMatch(/attestation sha256:[0-9a-f]{64}: https:\/\/slsa.dev\/provenance\/v1: bad signature \(not by this key, or altered\)/);
+
+    // Another image, signed as :t2; then :t1 is moved onto it (as anyone with push rights could).
+    writeFileSync(join(project.dir, 'app/etc/greeting'), 'hello, other\n');
+    expect((await project.redo(['push', '--sign', `${keyPrefix}.key`, 'image.tar', `${registry.address}/redo-ts/attested:t2`])).status).toBe(0);
+    writeFileSync(join(work, 'accept.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    runTool('skopeo', ['--policy', join(work, 'accept.json'), 'copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${registry.address}/redo-ts/attested:t2`, `docker://${reference}`]);
+    const moved = await project.redo(['attestations', '--key', `${keyPrefix}.pub`, reference]);
+    expect(moved.status).toBe(1);
+    expect(moved.stdout).toMatch(new RegExp(`^signature +sha256:[0-9a-f]{12}… +\\d+ B  ${registry.address}/redo-ts/attested:t2  valid, but for another name$`, 'm'));
+    expect(moved.stderr).toContain(`redo: "${reference}": no signature by the key for this image and name`);
+    expect(moved.stderr).toContain('hint: the image was not signed with this key under this name (was the tag moved?); do not use it');
   });
 });
