@@ -45,7 +45,7 @@ export interface AttachmentReport {
  * attestations have their DSSE envelope checked and their subject compared). Throws
  * ERR_REGISTRY_* (ERR_REGISTRY_REFERENCE when the reference names nothing).
  */
-export async function listAttachments(client: RegistryClient, reference: RegistryReference, publicKey: KeyObject | undefined): Promise<AttachmentReport> {
+export async function listAttachments(client: RegistryClient, reference: RegistryReference, publicKeys: KeyObject[]): Promise<AttachmentReport> {
   const repository = reference.repository;
   const image = await client.getManifest(repository, reference.digest ?? reference.tag ?? 'latest');
   if (image === undefined) {
@@ -64,7 +64,7 @@ export async function listAttachments(client: RegistryClient, reference: Registr
       const manifest = JSON.parse(signatures.bytes.toString('utf8')) as { layers?: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }[] };
       for (const layer of (manifest.layers ?? []).filter((l) => l.mediaType === simpleSigningMediaType)) {
         const payload = await blob(layer.digest);
-        attachments.push({ kind: 'signature', manifestDigest: signatures.digest, sizeBytes: layer.size, ...judgeSignature(payload, layer.annotations?.[signatureAnnotation], image.digest, reference, publicKey) });
+        attachments.push({ kind: 'signature', manifestDigest: signatures.digest, sizeBytes: layer.size, ...judgeSignature(payload, layer.annotations?.[signatureAnnotation], image.digest, reference, publicKeys) });
       }
     }
     for (const referrer of await listReferrers(client, repository, image.digest)) {
@@ -77,7 +77,7 @@ export async function listAttachments(client: RegistryClient, reference: Registr
       if (referrer.artifactType === inTotoPayloadType && layer?.mediaType === dsseMediaType) {
         const envelope = parseEnvelope(await blob(layer.digest));
         const what = layer.annotations?.[predicateTypeAnnotation] ?? referrer.annotations?.[predicateTypeAnnotation] ?? inTotoPayloadType;
-        attachments.push({ kind: 'attestation', manifestDigest: referrer.digest, what, sizeBytes, verdict: judgeAttestation(envelope, image.digest, manifest.subject?.digest, publicKey) });
+        attachments.push({ kind: 'attestation', manifestDigest: referrer.digest, what, sizeBytes, verdict: judgeAttestation(envelope, image.digest, manifest.subject?.digest, publicKeys) });
       } else {
         const artifactType = referrer.artifactType ?? '?';
         const isSbom = /spdx|cyclonedx/.test(artifactType);
@@ -90,7 +90,7 @@ export async function listAttachments(client: RegistryClient, reference: Registr
   return { digest: image.digest, attachments };
 }
 
-function judgeSignature(payload: Buffer, signatureBase64: string | undefined, digest: string, reference: RegistryReference, publicKey: KeyObject | undefined): { what: string; verdict: Verdict } {
+function judgeSignature(payload: Buffer, signatureBase64: string | undefined, digest: string, reference: RegistryReference, publicKeys: KeyObject[]): { what: string; verdict: Verdict } {
   let critical: { identity?: { 'docker-reference'?: string }; image?: { 'docker-manifest-digest'?: string } } | undefined;
   try {
     critical = (JSON.parse(payload.toString('utf8')) as { critical?: typeof critical }).critical;
@@ -99,8 +99,8 @@ function judgeSignature(payload: Buffer, signatureBase64: string | undefined, di
   }
   const identity = critical?.identity?.['docker-reference'];
   if (identity === undefined || critical?.image?.['docker-manifest-digest'] === undefined) return { what: '(unreadable payload)', verdict: 'malformed' };
-  if (publicKey === undefined) return { what: identity, verdict: 'unchecked' };
-  if (!verifyBytes(publicKey, payload, Buffer.from(signatureBase64 ?? '', 'base64'))) return { what: identity, verdict: 'bad-signature' };
+  if (publicKeys.length === 0) return { what: identity, verdict: 'unchecked' };
+  if (!publicKeys.some((key) => verifyBytes(key, payload, Buffer.from(signatureBase64 ?? '', 'base64')))) return { what: identity, verdict: 'bad-signature' };
   if (critical.image['docker-manifest-digest'] !== digest) return { what: identity, verdict: 'other-digest' };
   const repository = `${reference.host}/${reference.repository}`;
   const wanted = reference.tag !== undefined && reference.digest === undefined ? `${repository}:${reference.tag}` : undefined;
@@ -108,7 +108,7 @@ function judgeSignature(payload: Buffer, signatureBase64: string | undefined, di
   return { what: identity, verdict: isNameOk ? 'verified' : 'other-identity' };
 }
 
-function judgeAttestation(envelope: ReturnType<typeof parseEnvelope>, digest: string, subjectDigest: string | undefined, publicKey: KeyObject | undefined): Verdict {
+function judgeAttestation(envelope: ReturnType<typeof parseEnvelope>, digest: string, subjectDigest: string | undefined, publicKeys: KeyObject[]): Verdict {
   if (envelope === undefined || envelope.payloadType !== inTotoPayloadType) return 'malformed';
   let subjects: { digest?: { sha256?: string } }[] = [];
   try {
@@ -116,8 +116,38 @@ function judgeAttestation(envelope: ReturnType<typeof parseEnvelope>, digest: st
   } catch {
     return 'malformed';
   }
-  if (publicKey === undefined) return 'unchecked';
-  if (!verifyEnvelope(envelope, publicKey)) return 'bad-signature';
+  if (publicKeys.length === 0) return 'unchecked';
+  if (!publicKeys.some((key) => verifyEnvelope(envelope, key))) return 'bad-signature';
   const isAboutImage = subjectDigest === digest && subjects.some((s) => `sha256:${s.digest?.sha256 ?? ''}` === digest);
   return isAboutImage ? 'verified' : 'other-digest';
+}
+
+/** A signed statement found attached to an image. */
+export interface FoundStatement {
+  manifestDigest: string;
+  statement: Buffer;
+  verdict: Verdict;
+}
+
+/**
+ * The in-toto statement of `predicateType` attached to `digest` (through the referrers
+ * index), with its envelope checked against `publicKeys`; undefined when none is attached.
+ */
+export async function fetchStatement(client: RegistryClient, repository: string, digest: string, predicateType: string, publicKeys: KeyObject[]): Promise<FoundStatement | undefined> {
+  const entry = (await listReferrers(client, repository, digest)).find((d) => d.artifactType === inTotoPayloadType && d.annotations?.[predicateTypeAnnotation] === predicateType);
+  if (entry === undefined) return undefined;
+  const found = await client.getManifest(repository, entry.digest, [ociManifestType]);
+  if (found === undefined) return undefined;
+  const manifest = JSON.parse(found.bytes.toString('utf8')) as { subject?: { digest: string }; layers?: { digest: string }[] };
+  const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-statement-'));
+  try {
+    const file = join(scratch, 'envelope');
+    const layer = manifest.layers?.[0];
+    if (layer === undefined || (await client.fetchBlob(repository, layer.digest, file)) === undefined) return { manifestDigest: entry.digest, statement: Buffer.alloc(0), verdict: 'malformed' };
+    const envelope = parseEnvelope(readFileSync(file));
+    const statement = envelope === undefined ? Buffer.alloc(0) : Buffer.from(envelope.payload, 'base64');
+    return { manifestDigest: entry.digest, statement, verdict: judgeAttestation(envelope, digest, manifest.subject?.digest, publicKeys) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }

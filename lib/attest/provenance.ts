@@ -85,23 +85,29 @@ export interface PushedProvenance {
 /**
  * Signs `statement` in a DSSE envelope and pushes it as an OCI artifact referring to
  * the image: artifactType application/vnd.in-toto+json, the empty config, one layer of
- * dsseMediaType, `subject` = the image; then lists it in the referrers index, replacing
- * an earlier provenance. The image's own manifest or index is not touched: no platform
- * entry is added anywhere. Throws ERR_REGISTRY_*.
+ * dsseMediaType annotated with `predicateType`, `subject` = the image; then lists it in
+ * the referrers index, replacing an earlier statement of the same predicate type. The
+ * image's own manifest or index is not touched: no platform entry is added anywhere.
+ * Throws ERR_REGISTRY_*.
  */
-export async function attachProvenance(client: RegistryClient, repository: string, subject: { digest: string; size: number; mediaType: string }, statement: Buffer, key: SigningKey): Promise<PushedProvenance> {
+export async function attachStatement(client: RegistryClient, repository: string, subject: { digest: string; size: number; mediaType: string }, statement: Buffer, key: SigningKey, predicateType: string): Promise<PushedProvenance> {
   const envelope = signEnvelope(key, inTotoPayloadType, statement);
   const manifest = {
     schemaVersion: 2,
     mediaType: ociManifestType,
     artifactType: inTotoPayloadType,
     config: { mediaType: emptyConfig.mediaType, digest: sha256Digest(emptyConfig.bytes), size: emptyConfig.bytes.length },
-    layers: [{ mediaType: dsseMediaType, digest: sha256Digest(envelope), size: envelope.length, annotations: { [predicateTypeAnnotation]: provenancePredicateType } }],
+    layers: [{ mediaType: dsseMediaType, digest: sha256Digest(envelope), size: envelope.length, annotations: { [predicateTypeAnnotation]: predicateType } }],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: { [predicateTypeAnnotation]: provenancePredicateType },
+    annotations: { [predicateTypeAnnotation]: predicateType },
   };
   const pushed = await pushArtifact(client, repository, manifest, [emptyConfig.bytes, envelope]);
-  const descriptor = { ...pushed.descriptor, annotations: { [predicateTypeAnnotation]: provenancePredicateType } };
-  await addReferrers(client, repository, subject.digest, [descriptor], (d) => d.artifactType === inTotoPayloadType && d.annotations?.[predicateTypeAnnotation] === provenancePredicateType);
+  const descriptor = { ...pushed.descriptor, annotations: { [predicateTypeAnnotation]: predicateType } };
+  await addReferrers(client, repository, subject.digest, [descriptor], (d) => d.artifactType === inTotoPayloadType && d.annotations?.[predicateTypeAnnotation] === predicateType);
   return { manifestDigest: descriptor.digest, statementBytes: statement.length, envelopeBytes: envelope.length, manifestBytes: pushed.manifestBytes.length };
+}
+
+/** attachStatement for a SLSA provenance statement. */
+export async function attachProvenance(client: RegistryClient, repository: string, subject: { digest: string; size: number; mediaType: string }, statement: Buffer, key: SigningKey): Promise<PushedProvenance> {
+  return attachStatement(client, repository, subject, statement, key, provenancePredicateType);
 }

@@ -24,7 +24,8 @@ signature verifies for this digest and name, or when an attestation does not ver
 signatures by other keys or for other names are listed and, as under a
 sigstoreSigned policy, do not count against the image.
 
-  --key PUB    public key to check signatures with
+  --key PUB    public key to check signatures with (repeat for several: the builder's
+               and a rebuilder's; any one may have signed each)
   --insecure   plain HTTP for a registry that is not on a loopback address`;
 
 const verdictText: Record<Verdict, string> = {
@@ -50,14 +51,15 @@ const command: Command = {
   usage,
   async run(args, io) {
     let isInsecure = false;
-    let keyPath: string | undefined;
+    const keyPaths: string[] = [];
     const positional: string[] = [];
     for (let i = 0; i < args.length; i += 1) {
       const arg = args[i]!;
       if (arg === '--insecure') isInsecure = true;
       else if (arg === '--key') {
-        keyPath = args[i + 1];
-        if (keyPath === undefined) throw new RedoError('ERR_USAGE', 'redo: "attestations": --key wants a PUB file', { hint: usage.split('\n')[0] });
+        const keyPath = args[i + 1];
+        if (keyPath !== undefined) keyPaths.push(keyPath);
+        else throw new RedoError('ERR_USAGE', 'redo: "attestations": --key wants a PUB file', { hint: usage.split('\n')[0] });
         i += 1;
       } else if (arg === '--help' || arg === '-h') {
         io.stdout.write(`${usage}\n`);
@@ -67,19 +69,19 @@ const command: Command = {
     }
     if (positional.length !== 1) throw new RedoError('ERR_USAGE', 'redo: "attestations": wants one REFERENCE', { details: [`found: ${positional.length} arguments`], hint: usage.split('\n')[0] });
     const reference = parseReference(positional[0]!);
-    const publicKey = keyPath === undefined ? undefined : loadPublicKey(path.resolve(io.cwd, keyPath));
+    const publicKeys = keyPaths.map((file) => loadPublicKey(path.resolve(io.cwd, file)));
     const client = new RegistryClient(reference.host, { env: io.env, isInsecure, label: reference.text });
     try {
-      const report = await listAttachments(client, reference, publicKey);
+      const report = await listAttachments(client, reference, publicKeys);
       io.stdout.write(`${describeAttachments(reference.text, report.digest, report.attachments).join('\n')}\n`);
-      if (publicKey === undefined) return 0;
+      if (publicKeys.length === 0) return 0;
       // As containers/image does: one good signature suffices; others (other keys, other names) are only listed.
       const failed = report.attachments.filter((a) => a.kind === 'attestation' && a.verdict !== 'verified');
       const signed = report.attachments.filter((a) => a.kind === 'signature' && a.verdict === 'verified');
       if (failed.length > 0 || signed.length === 0) {
         throw new RedoError('ERR_ATTESTATION', `redo: "${reference.text}": ${signed.length === 0 ? 'no signature by the key for this image and name' : `${failed.length} attachment${failed.length === 1 ? '' : 's'} did not verify`}`, {
           details: [
-            `key: ${keyPath}`,
+            `key${keyPaths.length === 1 ? '' : 's'}: ${keyPaths.join(', ')}`,
             `image: ${report.digest}`,
             ...failed.map((a) => `${a.kind} ${a.manifestDigest}: ${a.what}: ${verdictText[a.verdict]}`),
           ],
