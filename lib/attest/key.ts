@@ -122,8 +122,3 @@ export function verifyBytes(publicKey: KeyObject, bytes: Buffer, signature: Buff
     return false;
   }
 }
-
-/** The public key as SubjectPublicKeyInfo PEM. */
-export function publicKeyPem(key: KeyObject): string {
-  return key.export({ type: 'spki', format: 'pem' }).toString();
-}

@@ -4,7 +4,6 @@
  * in a manifest under the tag `sha256-<hex>.sig`.
  */
 
-import type { KeyObject } from 'node:crypto';
 import type { RegistryClient } from '../registry/client.js';
 import { signBytes, verifyBytes, type SigningKey } from './key.js';
 import { addReferrers, emptyConfig, ociManifestType, pushArtifact, sha256Digest, type ReferrerDescriptor } from './referrers.js';
@@ -38,12 +37,6 @@ export function simpleSigningPayload(dockerReference: string, manifestDigest: st
 /** The tag cosign and containers/image look up the signatures of `manifestDigest` under. */
 export function signatureTag(manifestDigest: string): string {
   return `${manifestDigest.replace(':', '-')}.sig`;
-}
-
-/** One signature layer read back from a `.sig` manifest. */
-export interface SignatureLayer {
-  descriptor: ReferrerDescriptor;
-  payload: Buffer;
 }
 
 /** What pushSignature did. */
@@ -90,37 +83,4 @@ async function readSignatureManifest(client: RegistryClient, repository: string,
   const found = await client.getManifest(repository, tag, [ociManifestType]);
   if (found === undefined) return undefined;
   return JSON.parse(found.bytes.toString('utf8')) as { layers: ReferrerDescriptor[] };
-}
-
-/** What checkSignatures found for one signature layer. */
-export interface CheckedSignature {
-  dockerReference: string | undefined;
-  signedDigest: string | undefined;
-  /** `verified` (by the key, for this digest), `bad-signature`, `other-digest`, `unchecked` (no key given). */
-  verdict: 'verified' | 'bad-signature' | 'other-digest' | 'unchecked';
-}
-
-/** Reads the signatures under signatureTag(manifestDigest) and checks each against `publicKey` when given. */
-export async function checkSignatures(client: RegistryClient, repository: string, manifestDigest: string, publicKey: KeyObject | undefined, fetchBlob: (digest: string) => Promise<Buffer>): Promise<CheckedSignature[]> {
-  const manifest = await readSignatureManifest(client, repository, signatureTag(manifestDigest));
-  if (manifest === undefined) return [];
-  const checked: CheckedSignature[] = [];
-  for (const layer of manifest.layers.filter((l) => l.mediaType === simpleSigningMediaType)) {
-    const payload = await fetchBlob(layer.digest);
-    let parsed: { critical?: { identity?: { 'docker-reference'?: string }; image?: { 'docker-manifest-digest'?: string } } } = {};
-    try {
-      parsed = JSON.parse(payload.toString('utf8')) as typeof parsed;
-    } catch {
-      // A payload that is not JSON cannot name our digest: reported as other-digest below.
-    }
-    const signedDigest = parsed.critical?.image?.['docker-manifest-digest'];
-    const dockerReference = parsed.critical?.identity?.['docker-reference'];
-    let verdict: CheckedSignature['verdict'] = 'unchecked';
-    if (publicKey !== undefined) {
-      const isValid = verifyBytes(publicKey, payload, Buffer.from(layer.annotations?.[signatureAnnotation] ?? '', 'base64'));
-      verdict = !isValid ? 'bad-signature' : signedDigest !== manifestDigest ? 'other-digest' : 'verified';
-    }
-    checked.push({ dockerReference, signedDigest, verdict });
-  }
-  return checked;
 }
