@@ -116,7 +116,10 @@ export async function runVerifyAttest(args: string[], io: CommandIO): Promise<nu
     const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'redo-ts.js');
     const built = spawnSync(process.execPath, [bin, target], { cwd: root, env, encoding: 'utf8' });
     if (built.status !== 0) throw new RedoError('ERR_RULE_FAILED', `redo: "${target}": the build for verify --attest failed`, { details: (built.stderr ?? '').trim().split('\n').slice(-5) });
-    const offline = spawnSync('unshare', ['-n', process.execPath, bin, 'verify', target], { cwd: root, env, encoding: 'utf8' });
+    // Root may make a network namespace directly; anyone else through a user namespace (-r).
+    const unshareFlags = process.getuid?.() === 0 ? ['-n'] : ['-r', '-n'];
+    const offline = spawnSync('unshare', [...unshareFlags, process.execPath, bin, 'verify', target], { cwd: root, env, encoding: 'utf8' });
+    if (offline.error !== undefined) throw new RedoError('ERR_RULE_FAILED', `redo: "${target}": cannot start the offline rebuild (unshare ${unshareFlags.join(' ')})`, { details: [offline.error.message], hint: 'install util-linux (unshare) and allow user namespaces' });
     if (offline.status !== 0) {
       io.stdout.write(`different: ${target} does not rebuild to the same bytes here (offline, scratch copy)\n${offline.stdout}${offline.stderr}nothing attached\n`);
       return 1;
