@@ -29,6 +29,8 @@ export interface Attached {
   tag?: string;
   /** Bytes of what was signed (payload or statement), of the envelope, and of the manifest. */
   sizes: Record<string, number>;
+  /** Already there, signed by this key with these bytes: kept, nothing pushed. */
+  isReused: boolean;
 }
 
 /**
@@ -40,11 +42,11 @@ export async function attachToPushedImage(input: AttachInput): Promise<Attached[
   const { client, reference, manifestDigest, manifestBytes, key } = input;
   const identity = `${reference.host}/${reference.repository}${reference.tag === undefined ? '' : `:${reference.tag}`}`;
   const signature = await pushSignature(client, reference.repository, identity, manifestDigest, manifestBytes.length, key);
-  const attached: Attached[] = [{ kind: 'signature', manifestDigest: signature.manifestDigest, tag: signature.tag, sizes: { payload: signature.payloadBytes, manifest: signature.manifestBytes } }];
+  const attached: Attached[] = [{ kind: 'signature', manifestDigest: signature.manifestDigest, tag: signature.tag, sizes: { payload: signature.payloadBytes, manifest: signature.manifestBytes }, isReused: signature.isReused }];
   if (input.statement !== undefined) {
     const subject = { digest: manifestDigest, size: manifestBytes.length, mediaType: input.mediaType };
     const provenance = await attachProvenance(client, reference.repository, subject, input.statement, key);
-    attached.push({ kind: 'provenance', manifestDigest: provenance.manifestDigest, sizes: { statement: provenance.statementBytes, envelope: provenance.envelopeBytes, manifest: provenance.manifestBytes } });
+    attached.push({ kind: 'provenance', manifestDigest: provenance.manifestDigest, sizes: { statement: provenance.statementBytes, envelope: provenance.envelopeBytes, manifest: provenance.manifestBytes }, isReused: provenance.isReused });
   }
   return attached;
 }

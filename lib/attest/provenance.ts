@@ -4,11 +4,14 @@
  * envelope and attached to the image as an OCI referrer.
  */
 
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { canonicalJson } from '../image/image-config.js';
 import type { RegistryClient } from '../registry/client.js';
-import { inTotoPayloadType, signEnvelope } from './dsse.js';
+import { inTotoPayloadType, parseEnvelope, signEnvelope, verifyEnvelope } from './dsse.js';
 import type { SigningKey } from './key.js';
-import { addReferrers, emptyConfig, ociManifestType, pushArtifact, sha256Digest } from './referrers.js';
+import { addReferrers, emptyConfig, listReferrers, ociManifestType, pushArtifact, sha256Digest } from './referrers.js';
 
 /** in-toto Statement v1 `_type`. */
 export const statementType = 'https://in-toto.io/Statement/v1';
@@ -80,6 +83,8 @@ export interface PushedProvenance {
   statementBytes: number;
   envelopeBytes: number;
   manifestBytes: number;
+  /** True when the same statement, signed by the same key, was already attached: nothing was pushed. */
+  isReused: boolean;
 }
 
 /**
@@ -88,9 +93,13 @@ export interface PushedProvenance {
  * dsseMediaType annotated with `predicateType`, `subject` = the image; then lists it in
  * the referrers index, replacing an earlier statement of the same predicate type. The
  * image's own manifest or index is not touched: no platform entry is added anywhere.
- * Throws ERR_REGISTRY_*.
+ * When the attached statement of that type already has these bytes and a signature by
+ * this key, it is kept as it is (ECDSA signatures are randomised: re-signing would
+ * change the referrer's digest for the same build). Throws ERR_REGISTRY_*.
  */
 export async function attachStatement(client: RegistryClient, repository: string, subject: { digest: string; size: number; mediaType: string }, statement: Buffer, key: SigningKey, predicateType: string): Promise<PushedProvenance> {
+  const existing = await findSignedStatement(client, repository, subject.digest, predicateType, statement, key);
+  if (existing !== undefined) return { ...existing, statementBytes: statement.length, isReused: true };
   const envelope = signEnvelope(key, inTotoPayloadType, statement);
   const manifest = {
     schemaVersion: 2,
@@ -104,7 +113,27 @@ export async function attachStatement(client: RegistryClient, repository: string
   const pushed = await pushArtifact(client, repository, manifest, [emptyConfig.bytes, envelope]);
   const descriptor = { ...pushed.descriptor, annotations: { [predicateTypeAnnotation]: predicateType } };
   await addReferrers(client, repository, subject.digest, [descriptor], (d) => d.artifactType === inTotoPayloadType && d.annotations?.[predicateTypeAnnotation] === predicateType);
-  return { manifestDigest: descriptor.digest, statementBytes: statement.length, envelopeBytes: envelope.length, manifestBytes: pushed.manifestBytes.length };
+  return { manifestDigest: descriptor.digest, statementBytes: statement.length, envelopeBytes: envelope.length, manifestBytes: pushed.manifestBytes.length, isReused: false };
+}
+
+/** The referrer of `subjectDigest` holding exactly `statement` signed by `key`, if there is one. */
+async function findSignedStatement(client: RegistryClient, repository: string, subjectDigest: string, predicateType: string, statement: Buffer, key: SigningKey): Promise<{ manifestDigest: string; envelopeBytes: number; manifestBytes: number } | undefined> {
+  const entry = (await listReferrers(client, repository, subjectDigest)).find((d) => d.artifactType === inTotoPayloadType && d.annotations?.[predicateTypeAnnotation] === predicateType);
+  if (entry === undefined) return undefined;
+  const manifest = await client.getManifest(repository, entry.digest, [ociManifestType]);
+  const layer = manifest === undefined ? undefined : (JSON.parse(manifest.bytes.toString('utf8')) as { layers?: { digest: string }[] }).layers?.[0];
+  if (manifest === undefined || layer === undefined) return undefined;
+  const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-envelope-'));
+  try {
+    const file = join(scratch, 'envelope');
+    if ((await client.fetchBlob(repository, layer.digest, file)) === undefined) return undefined;
+    const bytes = readFileSync(file);
+    const envelope = parseEnvelope(bytes);
+    if (envelope === undefined || !Buffer.from(envelope.payload, 'base64').equals(statement) || !verifyEnvelope(envelope, key.publicKey)) return undefined;
+    return { manifestDigest: entry.digest, envelopeBytes: bytes.length, manifestBytes: manifest.bytes.length };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /** attachStatement for a SLSA provenance statement. */

@@ -47,23 +47,31 @@ export interface PushedSignature {
   manifestBytes: number;
   /** Signature layers in the manifest (earlier signatures by other keys are kept). */
   signatureCount: number;
+  /** True when this key had already signed this payload there: nothing was pushed. */
+  isReused: boolean;
 }
 
 /**
  * Signs `manifestDigest` as `dockerReference` with `key` and stores it as cosign does:
  * the payload as a layer of type simpleSigningMediaType with the signature in the
  * annotation signatureAnnotation, in an OCI manifest (config: a minimal image config
- * naming the layers) under signatureTag(). Signatures already there are kept, except
- * one of the same payload by the same key, which this one replaces. The manifest also
+ * naming the layers) under signatureTag(). Signatures already there are kept; when one
+ * of the same payload by the same key is there, nothing is pushed (isReused). The manifest also
  * names the image as `subject` and goes into the referrers index. Throws ERR_REGISTRY_*.
  */
 export async function pushSignature(client: RegistryClient, repository: string, dockerReference: string, manifestDigest: string, manifestSize: number, key: SigningKey): Promise<PushedSignature> {
   const payload = simpleSigningPayload(dockerReference, manifestDigest);
-  const signature = signBytes(key, payload).toString('base64');
   const payloadDigest = sha256Digest(payload);
   const tag = signatureTag(manifestDigest);
-  const existing = await readSignatureManifest(client, repository, tag);
-  const kept = (existing?.layers ?? []).filter((layer) => !(layer.digest === payloadDigest && verifyBytes(key.publicKey, payload, Buffer.from(layer.annotations?.[signatureAnnotation] ?? '', 'base64'))));
+  const existing = await client.getManifest(repository, tag, [ociManifestType]);
+  const existingLayers = existing === undefined ? [] : ((JSON.parse(existing.bytes.toString('utf8')) as { layers?: ReferrerDescriptor[] }).layers ?? []);
+  const isOurs = (layer: ReferrerDescriptor): boolean => layer.digest === payloadDigest && verifyBytes(key.publicKey, payload, Buffer.from(layer.annotations?.[signatureAnnotation] ?? '', 'base64'));
+  // Already signed by this key for this name: keep it, so the .sig manifest does not change for the same push.
+  if (existing !== undefined && existingLayers.some(isOurs)) {
+    return { tag, manifestDigest: existing.digest, payloadBytes: payload.length, manifestBytes: existing.bytes.length, signatureCount: existingLayers.length, isReused: true };
+  }
+  const signature = signBytes(key, payload).toString('base64');
+  const kept = existingLayers.filter((layer) => !isOurs(layer));
   const layers: ReferrerDescriptor[] = [...kept, { mediaType: simpleSigningMediaType, digest: payloadDigest, size: payload.length, annotations: { [signatureAnnotation]: signature } }];
   const config = Buffer.from(JSON.stringify({ architecture: '', config: {}, os: '', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }));
   const manifest = {
@@ -76,11 +84,6 @@ export async function pushSignature(client: RegistryClient, repository: string, 
   };
   const pushed = await pushArtifact(client, repository, manifest, [config, payload], tag);
   await addReferrers(client, repository, manifestDigest, [pushed.descriptor], (d) => d.artifactType === signatureArtifactType);
-  return { tag, manifestDigest: pushed.descriptor.digest, payloadBytes: payload.length, manifestBytes: pushed.manifestBytes.length, signatureCount: layers.length };
+  return { tag, manifestDigest: pushed.descriptor.digest, payloadBytes: payload.length, manifestBytes: pushed.manifestBytes.length, signatureCount: layers.length, isReused: false };
 }
 
-async function readSignatureManifest(client: RegistryClient, repository: string, tag: string): Promise<{ layers: ReferrerDescriptor[] } | undefined> {
-  const found = await client.getManifest(repository, tag, [ociManifestType]);
-  if (found === undefined) return undefined;
-  return JSON.parse(found.bytes.toString('utf8')) as { layers: ReferrerDescriptor[] };
-}

@@ -67,7 +67,7 @@ describeIf('provenance on redo-ts push --sign', () => {
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
   });
 
-  it('two clones of one commit at other paths, built with other umasks, attach byte-identical SLSA v1 statements, checked field by field', async () => {
+  it('two clones of one commit at other paths, built with other umasks, attach byte-identical SLSA v1 statements (kept as they are when pushed again), checked field by field', async () => {
     const statements: Buffer[] = [];
     const digests: string[] = [];
     for (const [i, dir] of clones.entries()) {
@@ -98,6 +98,18 @@ describeIf('provenance on redo-ts push --sign', () => {
     }
     expect(digests[1]).toBe(digests[0]);
     expect(statements[1]!.toString('utf8')).toBe(statements[0]!.toString('utf8'));
+
+    // The second clone pushing to the first one's repository: the same statement signed by
+    // the same key is there already, so signature and provenance are kept, byte for byte.
+    const indexUrl = `http://${registry.address}/v2/clone0/app/manifests/sha256-${digests[0]!.slice(7)}`;
+    const before = await getJson(indexUrl, 'application/vnd.oci.image.index.v1+json');
+    const again = await runCli(clones[1]!, ['push', '--sign', join(work, 'k.key'), 'image.tar', `${registry.address}/clone0/app:1.0`]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^signature .*  \(already attached\)$/m);
+    expect(again.stdout).toMatch(/^provenance .*  \(already attached\)$/m);
+    // (push re-lists the SBOM referrers last, so compare the entries, not their order.)
+    const entries = (index: any): object[] => [...index.manifests].sort((a: { digest: string }, b: { digest: string }) => (a.digest < b.digest ? -1 : 1));
+    expect(entries(await getJson(indexUrl, 'application/vnd.oci.image.index.v1+json'))).toEqual(entries(before));
 
     // SLSA provenance v1 / in-toto Statement v1, field by field.
     const statement = JSON.parse(statements[0]!.toString('utf8')) as Record<string, any>;

@@ -83,7 +83,7 @@ export function describePush(report: PushReport): string[] {
 
 /** The lines `redo-ts push --sign` prints for what it attached. Pure. */
 export function describeAttached(attached: Attached[]): string[] {
-  return attached.map((a) => `${a.kind.padEnd(10)} ${a.manifestDigest.slice(0, 19)}…  ${Object.entries(a.sizes).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ')}${a.tag === undefined ? '' : `  tag ${a.tag}`}`);
+  return attached.map((a) => `${a.kind.padEnd(10)} ${a.manifestDigest.slice(0, 19)}…  ${Object.entries(a.sizes).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ')}${a.tag === undefined ? '' : `  tag ${a.tag}`}${a.isReused ? '  (already attached)' : ''}`);
 }
 
 const command: Command = {
