@@ -6,6 +6,7 @@
  * Add new codes here, in order, with their exit status in `exitCodes`.
  */
 export const errorCatalog = {
+  ERR_ATTESTATION: 'an attestation or signature attached to an image is malformed, or does not verify with the given key',
   ERR_AUDIT_FINDINGS: 'an image asked to be audited at build time (`audit: true`) holds findings it does not allow',
   ERR_BUILD_ENVIRONMENT: 'a spec with build steps has no build environment (no build-environment.spec.yaml found, or it has build steps itself)',
   ERR_BUILD_ESCAPE: "a spec's source copy, unpack or patch would write outside its build folder through a symlink",
@@ -59,6 +60,7 @@ export const errorCatalog = {
   ERR_RULE_MISSING: 'a target is out of date but no rule builds it any more; its old output is used (a warning; an error under --strict)',
   ERR_RULE_WROTE_TARGET: 'a rule modified $1 directly instead of writing $3 or stdout',
   ERR_SANDBOX_UNAVAILABLE: 'build steps cannot be sandboxed here: no bwrap or unshare, or the kernel refuses unprivileged user namespaces',
+  ERR_SIGNING_KEY: 'a signing or public key file is missing, unreadable, not ECDSA P-256, or encrypted without the right passphrase',
   ERR_SOURCE_DATE_EPOCH: 'SOURCE_DATE_EPOCH is set but is not a non-negative integer',
   ERR_SOURCE_FORCED: 'redo (or -f) was asked to rebuild a file that exists but that redo-ts never built; sources are never overwritten',
   ERR_SOURCE_HAS_RULE: 'a file a rule could build exists but redo-ts never built it; it is used as a source (a warning)',
@@ -87,6 +89,7 @@ export type ErrorCode = keyof typeof errorCatalog;
  * rule-contract violations get their own documented codes (see README).
  */
 export const exitCodes: Record<ErrorCode, number> = {
+  ERR_ATTESTATION: 1,
   ERR_AUDIT_FINDINGS: 1,
   ERR_BUILD_ENVIRONMENT: 1,
   ERR_BUILD_ESCAPE: 1,
@@ -140,6 +143,7 @@ export const exitCodes: Record<ErrorCode, number> = {
   ERR_RULE_MISSING: 1,
   ERR_RULE_WROTE_TARGET: 3,
   ERR_SANDBOX_UNAVAILABLE: 1,
+  ERR_SIGNING_KEY: 1,
   ERR_SOURCE_DATE_EPOCH: 1,
   ERR_SOURCE_FORCED: 1,
   ERR_SOURCE_HAS_RULE: 1,

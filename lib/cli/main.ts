@@ -31,6 +31,8 @@ const commandModules: Record<string, string> = {
   origin: './commands/origin.js',
   cache: './commands/cache.js',
   init: './commands/init.js',
+  key: './commands/key.js',
+  attestations: './commands/attestations.js',
 };
 
 /** The exit status table, shown in --help and the README. */

@@ -6,12 +6,17 @@ import { RedoError } from '../../errors.js';
 import { ensureImageStored, readAssembledImage } from '../../image/assemble.js';
 import { BlobStore } from '../../image/blob-store.js';
 import { requireDescription } from '../../inventory/inventory.js';
+import { attachToPushedImage, type Attached } from '../../attest/attach.js';
+import { loadSigningKey, passphraseVariable, signingKeyVariable, type SigningKey } from '../../attest/key.js';
+import { provenanceStatement } from '../../attest/provenance.js';
+import { RegistryClient } from '../../registry/client.js';
+import { collectProvenanceInput } from '../provenance-input.js';
 import { pushStoredImage, type PushReport } from '../../registry/push.js';
 import { parseReference } from '../../registry/reference.js';
 import type { Command } from '../command.js';
 import { parseBuildOptions, projectRoot, runBuild } from '../session.js';
 
-const usage = `Usage: redo-ts push [--insecure] TARGET REFERENCE
+const usage = `Usage: redo-ts push [--insecure] [--sign KEY] TARGET REFERENCE
 
 Brings the image up to date (its assembly NAME.image.json, which runs every check
 the image has: an image that fails one is not pushed; TARGET may be NAME.tar,
@@ -27,6 +32,11 @@ A registry on a loopback address (127.0.0.0/8, ::1, localhost) is spoken to over
 plain HTTP, any other over HTTPS.
 
   --insecure   plain HTTP for a registry that is not on a loopback address
+  --sign KEY   after the push, sign the pushed digest with the private key KEY (from
+               redo-ts key generate; default $${signingKeyVariable}, passphrase in
+               $${passphraseVariable}) and attach the signature as cosign does (tag
+               sha256-<hex>.sig, and a referrer); then attach a signed SLSA
+               provenance statement (in-toto v1, DSSE) as a referrer
 
 Credentials: $REGISTRY_AUTH_FILE, \${XDG_RUNTIME_DIR}/containers/auth.json,
 ~/.config/containers/auth.json, ~/.docker/config.json (the first with an entry for
@@ -82,14 +92,26 @@ export function describePush(report: PushReport): string[] {
   return lines;
 }
 
+/** The lines `redo-ts push --sign` prints for what it attached. Pure. */
+export function describeAttached(attached: Attached[]): string[] {
+  return attached.map((a) => `${a.kind.padEnd(10)} ${a.manifestDigest.slice(0, 19)}…  ${Object.entries(a.sizes).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ')}${a.tag === undefined ? '' : `  tag ${a.tag}`}${a.isReused ? '  (already attached)' : ''}`);
+}
+
 const command: Command = {
   summary: 'build an image target and push it to a registry (only missing blobs)',
   usage,
   async run(args, io) {
     let isInsecure = false;
+    let keyPath = io.env[signingKeyVariable] === '' ? undefined : io.env[signingKeyVariable];
     const positional: string[] = [];
-    for (const arg of args) {
+    for (let i = 0; i < args.length; i += 1) {
+      const arg = args[i]!;
       if (arg === '--insecure') isInsecure = true;
+      else if (arg === '--sign') {
+        keyPath = args[i + 1];
+        if (keyPath === undefined) throw new RedoError('ERR_USAGE', 'redo: "push": --sign wants a KEY file', { hint: usage.split('\n')[0] });
+        i += 1;
+      }
       else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "push": unknown option ${arg}`, { hint: usage.split('\n')[0] });
       else positional.push(arg);
     }
@@ -101,7 +123,9 @@ const command: Command = {
     const assembly = assemblyTargetOf(target);
     // A bad reference or a target that is not an image (no NAME.yaml beside it) is
     // refused before anything is built, as sbom and audit refuse a non-image.
-    parseReference(reference);
+    const parsed = parseReference(reference);
+    // The key is read before the build, so a wrong passphrase costs no build and no push.
+    const key: SigningKey | undefined = keyPath === undefined ? undefined : loadSigningKey(path.resolve(io.cwd, keyPath), io.env[passphraseVariable]);
     const root = projectRoot(io);
     requireDescription(root, toTargetPath(root, io.cwd, target.endsWith('.tar') ? target : layout));
     // The assembly, not an archive: every check guards the push, and no archive is written.
@@ -113,6 +137,21 @@ const command: Command = {
     await ensureImageStored(record, store, path.dirname(recordPath), `"${reference}"`);
     const report = await pushStoredImage(record, store, reference, { env: io.env, isInsecure });
     io.stdout.write(`${describePush(report).join('\n')}\n`);
+    if (key !== undefined) {
+      const client = new RegistryClient(parsed.host, { env: io.env, isInsecure, label: parsed.text });
+      try {
+        // The hook: the manifest as the registry holds it now, then what is attached to it.
+        const manifest = await client.getManifest(parsed.repository, report.digest);
+        if (manifest === undefined) throw new RedoError('ERR_REGISTRY_REJECTED', `redo: "${parsed.text}": the pushed manifest ${report.digest} is not in the registry`);
+        // The sources are what the assembly's build recorded; the subject keeps the image's layout name.
+        const input = await collectProvenanceInput(root, toTargetPath(root, io.cwd, assembly), report.digest, io.env);
+        const statement = provenanceStatement({ ...input, target: toTargetPath(root, io.cwd, layout) });
+        const attached = await attachToPushedImage({ client, reference: parsed, manifestDigest: report.digest, manifestBytes: manifest.bytes, mediaType: report.mediaType, key, statement });
+        io.stdout.write(`${describeAttached(attached).join('\n')}\n`);
+      } finally {
+        client.close();
+      }
+    }
     return 0;
   },
 };

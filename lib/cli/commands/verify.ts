@@ -25,6 +25,7 @@ import { compareArchives, describeDifference } from '../../image/archive-diff.js
 import { digestFile } from '../../image/digest.js';
 import type { Command, CommandIO } from '../command.js';
 import { projectRoot } from '../session.js';
+import { runVerifyAttest, verifyAttestUsage } from '../verify-attest.js';
 
 const usage = `Usage: redo-ts verify [--keep] TARGET
 
@@ -39,7 +40,9 @@ Sources copied: \`git ls-files --cached --others --exclude-standard\` in a git w
 tree, else every file; never .redo/, node_modules/ (linked instead) or built targets.
 In redo-ts's own project, dist/ is linked too (its rules import the compiled package).
 
-  --keep   keep the scratch copy and print where it is`;
+  --keep   keep the scratch copy and print where it is
+
+${verifyAttestUsage}`;
 
 /** The redo-ts entry point of this installation (bin/redo-ts.js beside dist/). */
 function redoTsBin(): string {
@@ -136,6 +139,7 @@ const command: Command = {
   summary: 'rebuild a target in a scratch copy (other path, time, umask) and compare bytes',
   usage,
   async run(args: string[], io: CommandIO): Promise<number> {
+    if (args.includes('--attest')) return runVerifyAttest(args, io);
     const isKeep = args.includes('--keep');
     const rest = args.filter((a) => a !== '--keep');
     if (rest.includes('-h') || rest.includes('--help')) {

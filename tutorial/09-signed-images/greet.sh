@@ -1,0 +1,3 @@
+#!/bin/sh
+# greet: the program of this chapter's image.
+echo "Hello from a signed image!"
