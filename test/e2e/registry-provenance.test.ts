@@ -126,7 +126,7 @@ describeIf('provenance on redo-ts push --sign', () => {
     expect(dependencies[0]).toEqual({ name: 'project', uri: 'git+commit', digest: { gitCommit: commit } });
     const names = dependencies.slice(1).map((d) => d.name);
     expect(names).toEqual([...names].sort());
-    expect(names).toEqual(expect.arrayContaining(['image.yaml', 'app/etc/greeting', 'busybox/bin/busybox', 'rules/default.oci.tar.do.ts']));
+    expect(names).toEqual(expect.arrayContaining(['image.yaml', 'app/etc/greeting', 'busybox/bin/busybox', 'rules/default.image.json.do.ts']));
     for (const dependency of dependencies.slice(1)) expect(Object.keys(dependency.digest)).toEqual(['sha256']);
     const busybox = dependencies.find((d) => d.name === 'busybox/bin/busybox')!;
     expect(busybox.digest.sha256).toBe(runTool('sha256sum', ['/bin/busybox']).stdout.split(' ')[0]);
