@@ -11,6 +11,7 @@ import { entriesOfTar, pathText, type TarEntry, type TarEntryType } from '../ima
 import type { PinnedSource } from '../sources/fragment.js';
 import { integrityOfBytes, type Integrity } from '../sources/integrity.js';
 import { collectSpecs } from '../sources/provenance.js';
+import { integrityOfFolder, isFolder } from '../sources/folder.js';
 import { loadSpec, specSuffix, type Spec } from '../sources/spec.js';
 import type { LicenceFinding } from './licence.js';
 import { debianLockProvider } from './lock-packages.js';
@@ -381,6 +382,7 @@ function compare(a: string, b: string): number {
 }
 
 function projectIntegrity(path: string): Integrity | undefined {
+  if (isFolder(path)) return integrityOfFolder(path);
   try {
     return integrityOfBytes(readFileSync(path));
   } catch {

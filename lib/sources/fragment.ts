@@ -15,6 +15,7 @@ import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
 import { holdTemporary, withScratchFolder } from './scratch.js';
+import { copyFolder, isFolder } from './folder.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
 
@@ -183,6 +184,11 @@ export async function buildFragment(specPath: string, outPath: string, options: 
         continue;
       }
       guard.check(join(srcDir, source.name), `copy of source "${source.name}"`);
+      if (source.isProjectFile && isFolder(bytes)) {
+        // A project folder, copied whole (folder.ts); nothing to unpack.
+        await copyFolder(bytes, join(srcDir, source.name));
+        continue;
+      }
       await copyFile(bytes, join(srcDir, source.name));
       if (source.unpack !== undefined) {
         const into = join(srcDir, source.unpack);

@@ -6,6 +6,7 @@ import type { PinnedSource } from './fragment.js';
 import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
 import { relative, resolve } from 'node:path';
 import { lockPathOf, readDebianLock } from './debian/lock.js';
+import { integrityOfFolder, isFolder, membersOfFolder } from './folder.js';
 
 /** A spec reached from the starting specs, and how. */
 export interface ReachedSpec {
@@ -72,7 +73,8 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
     for (const { source, role } of all) {
       let integrity = source.integrity;
       if (source.isProjectFile) {
-        integrity = await integrityOfFile(resolve(spec.root, source.url.slice('file:'.length))).catch(() => undefined);
+        const path = resolve(spec.root, source.url.slice('file:'.length));
+        integrity = isFolder(path) ? integrityOfFolder(path) : await integrityOfFile(path).catch(() => undefined);
       }
       out.push({
         kind: source.kind,
@@ -120,4 +122,25 @@ export function projectInputsOf(spec: Spec): string[] {
     if (source.kind === 'file') inputs.add(source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/'));
   }
   return [...inputs].sort();
+}
+
+/**
+ * The project files a rule building `spec`'s fragment reads through its project file
+ * sources (`integrity: project`), relative to the root and sorted: each file source
+ * itself, and for a folder source every file and symlink in it (folder.ts), so an edit
+ * of any of them rebuilds the fragment. Reads the folders' listings.
+ */
+export function projectFilesOf(spec: Spec): string[] {
+  const out = new Set<string>();
+  for (const source of [...spec.sources, ...spec.patches.map((patch) => patch.source)]) {
+    if (!source.isProjectFile) continue;
+    const relativePath = source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/');
+    const absolute = resolve(spec.root, relativePath);
+    if (!isFolder(absolute)) {
+      out.add(relativePath);
+      continue;
+    }
+    for (const member of membersOfFolder(absolute)) if (member.type !== 'directory') out.add(`${relativePath}/${member.path}`);
+  }
+  return [...out].sort();
 }
