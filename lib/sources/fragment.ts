@@ -16,12 +16,13 @@ import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
 import { holdTemporary, withScratchFolder } from './scratch.js';
 import { copyFolder, isFolder } from './folder.js';
+import { fetchAppDependencies, pinsOf, prepareAppInstall } from './app-dependencies.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
 export interface PinnedSource {
-  kind: 'file' | 'http' | 'deb';
+  kind: 'file' | 'http' | 'deb' | 'npm' | 'pypi';
   /** Source name: the file name, or the Debian package name. */
   name: string;
   /** The Debian version for deb sources; the spec's version otherwise. */
@@ -129,6 +130,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     if (source.kind === 'deb') await checkDebSourceIdentity(fetched.get(source)!.path, source.deb!, `"${spec.relativePath}": source "${source.url}"`, fetched.get(source)!.integrity);
   }
 
+  // npm and PyPI packages of the spec's lock files, each checked against the lock's own hash.
+  const appDependencies = await fetchAppDependencies(spec, { cacheDir, env, isOffline: options.isOffline === true });
+
   const provenance: PinnedSource[] = all.map(({ source, role }) => ({
     kind: source.kind,
     name: source.name,
@@ -139,6 +143,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     spec: spec.relativePath,
     role,
   }));
+  for (const item of appDependencies) {
+    provenance.push(...pinsOf(item).map((pin) => ({ ...pin, isProjectFile: false, spec: spec.relativePath, role: 'source' as const })));
+  }
 
   // TMPDIR from the rule's environment: the engine's per-build folder, collected if it is killed.
   return withScratchFolder('redo-ts-build-', async (scratch) => {
@@ -214,6 +221,12 @@ export async function buildFragment(specPath: string, outPath: string, options: 
         guard.check(join(srcDir, patch.dir, target), `patch "${patch.source.name}"`, target);
       }
       await runner.run(`patch ${patch.source.name}`, 'patch', ['--batch', '--forward', `-p${patch.strip}`, '-d', join(srcDir, patch.dir), '-i', file]);
+    }
+    // Each lock's install (npm ci --offline, pip install --no-index) runs as a build step
+    // does, before the spec's own steps, so they can use what it installed.
+    for (const item of appDependencies) {
+      const install = await prepareAppInstall(spec, item, scratch, destDir);
+      await new StepRunner(spec, srcDir, { ...stepEnv, ...install.env }, options.log).run(install.what, 'sh', ['-eu', '-c', `umask 022\n${install.script}`]);
     }
     for (const [index, step] of spec.build.entries()) {
       await runner.run(`build[${index}]`, 'sh', ['-eu', '-c', `umask 022\n${step}`]);

@@ -4,7 +4,7 @@ import { RedoError, isRedoError } from '../errors.js';
 import { integrityOfFile, type Integrity } from './integrity.js';
 import type { PinnedSource } from './fragment.js';
 import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
-import { relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { lockPathOf, readDebianLock } from './debian/lock.js';
 import { integrityOfFolder, isFolder, membersOfFolder } from './folder.js';
 
@@ -118,6 +118,7 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
 export function projectInputsOf(spec: Spec): string[] {
   const inputs = new Set<string>([spec.relativePath]);
   if (spec.packages !== undefined) inputs.add(relative(spec.root, lockPathOf(spec.path)).split('\\').join('/'));
+  for (const path of appInputsOf(spec)) inputs.add(path);
   for (const source of [...spec.sources, ...spec.patches.map((patch) => patch.source)]) {
     if (source.kind === 'file') inputs.add(source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/'));
   }
@@ -126,9 +127,10 @@ export function projectInputsOf(spec: Spec): string[] {
 
 /**
  * The project files a rule building `spec`'s fragment reads through its project file
- * sources (`integrity: project`), relative to the root and sorted: each file source
- * itself, and for a folder source every file and symlink in it (folder.ts), so an edit
- * of any of them rebuilds the fragment. Reads the folders' listings.
+ * sources (`integrity: project`) and its `npm:`/`pypi:` lock files (with the package.json
+ * beside an npm lock), relative to the root and sorted: each file source itself, and for
+ * a folder source every file and symlink in it (folder.ts), so an edit of any of them
+ * rebuilds the fragment. Reads the folders' listings.
  */
 export function projectFilesOf(spec: Spec): string[] {
   const out = new Set<string>();
@@ -142,5 +144,11 @@ export function projectFilesOf(spec: Spec): string[] {
     }
     for (const member of membersOfFolder(absolute)) if (member.type !== 'directory') out.add(`${relativePath}/${member.path}`);
   }
+  for (const path of appInputsOf(spec)) out.add(path);
   return [...out].sort();
+}
+
+/** The lock files of a spec's `npm:`/`pypi:` dependencies, and the package.json beside an npm lock. */
+function appInputsOf(spec: Spec): string[] {
+  return spec.appDependencies.flatMap((deps) => deps.ecosystem === 'npm' ? [deps.lock, join(dirname(deps.lock), 'package.json')] : [deps.lock]);
 }
