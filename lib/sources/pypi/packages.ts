@@ -128,7 +128,9 @@ export interface PypiInstallStep {
  * `SCRATCH/pypi/files` and the project's requirements file beside them. Returns the
  * step: `python3 -m pip install --no-index --require-hashes --no-deps --no-compile
  * --find-links FILES --target "$DESTDIR/PATH" -r REQUIREMENTS`, run like a build step,
- * with pip's configuration files and environment ignored (PIP_CONFIG_FILE=/dev/null).
+ * with pip's configuration files and environment ignored (PIP_CONFIG_FILE=/dev/null);
+ * console scripts in `PATH/bin` get `#!/usr/bin/env python3` instead of the build
+ * Python's path.
  */
 export async function preparePypiInstall(spec: Spec, deps: AppDependencies, fetched: FetchedPypiFile[], scratch: string): Promise<PypiInstallStep> {
   const files = join(scratch, 'pypi', 'files');
@@ -138,7 +140,12 @@ export async function preparePypiInstall(spec: Spec, deps: AppDependencies, fetc
   await copyFile(resolve(spec.root, deps.lock), requirements);
   return {
     what: `pip install (${deps.lock})`,
-    script: `python3 -m pip install --no-index --require-hashes --no-deps --no-compile --disable-pip-version-check --no-warn-script-location --progress-bar off --find-links "${files}" --target "$DESTDIR${deps.path}" -r "${requirements}"`,
+    // Console scripts get the build Python's own path as their #! line: a path of this
+    // machine. They are rewritten to `#!/usr/bin/env python3`, the same everywhere.
+    script: [
+      `python3 -m pip install --no-index --require-hashes --no-deps --no-compile --disable-pip-version-check --no-warn-script-location --progress-bar off --find-links "${files}" --target "$DESTDIR${deps.path}" -r "${requirements}"`,
+      `if [ -d "$DESTDIR${deps.path}/bin" ]; then for script in "$DESTDIR${deps.path}"/bin/*; do if [ -f "$script" ] && head -n 1 "$script" | grep -q '^#!.*python'; then sed -i '1s|^#!.*$|#!/usr/bin/env python3|' "$script"; fi; done; fi`,
+    ].join('\n'),
     env: { PIP_CONFIG_FILE: '/dev/null', PIP_NO_INPUT: '1', PIP_NO_CACHE_DIR: '1', PYTHONDONTWRITEBYTECODE: '1' },
   };
 }
