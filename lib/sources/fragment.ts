@@ -1,6 +1,7 @@
 /** Turning a spec into a rootfs fragment: fetch and verify sources, build in a scratch folder, write a deterministic tar. */
 
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { copyFile, lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -169,6 +170,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       // Only a marker: it lets redo-ts find and stop the steps of a build it abandons.
       ...(env.REDO_RUN_DIR === undefined ? {} : { REDO_RUN_DIR: env.REDO_RUN_DIR }),
     };
+    // Build caches (`caches:`): a folder per variable, kept between builds of this spec
+    // unless REDO_TS_BUILD_CACHES=off (verify builds without them).
+    for (const variable of spec.caches) stepEnv[variable] = await buildCacheFolder(spec, variable, cacheDir, scratch, env);
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
     const guard = new BuildFolderGuard(spec, srcDir);
     const sysrootGuard = new BuildFolderGuard(spec, sysrootDir, '$SYSROOT');
@@ -307,6 +311,19 @@ export async function mergeFragments(
   const merged = mergePlaced(placed, 'the merged fragments');
   const mtimeSeconds = options.mtimeSeconds ?? sourceDateEpoch(options.env ?? process.env);
   return writeAtomically(outPath, merged.map((item) => item.entry), mtimeSeconds, outPath);
+}
+
+/**
+ * The folder of one build cache of `spec`: `CACHE/build-caches-v1/HEX/VARIABLE` (HEX: the
+ * sha256 of the spec's path in the project and the project root), created; or, with
+ * REDO_TS_BUILD_CACHES=off in `env`, an empty folder in the build's scratch folder.
+ */
+async function buildCacheFolder(spec: Spec, variable: string, cacheDir: string, scratch: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const folder = env.REDO_TS_BUILD_CACHES === 'off'
+    ? join(scratch, 'build-caches', variable)
+    : join(cacheDir, 'build-caches-v1', createHash('sha256').update(`${spec.root}\0${spec.relativePath}`).digest('hex'), variable);
+  await mkdir(folder, { recursive: true });
+  return folder;
 }
 
 /** SOURCE_DATE_EPOCH from `env` (0 when unset); ERR_SOURCE_DATE_EPOCH when not a number. */

@@ -127,6 +127,11 @@ export interface Spec {
   packages?: PackageList;
   /** Application dependencies from npm and PyPI lock files (docs/npm.md, docs/pypi.md), in that order. */
   appDependencies: AppDependencies[];
+  /**
+   * Build caches: environment variables (GOCACHE, PIP_CACHE_DIR, CCACHE_DIR ...) that
+   * name a folder kept between builds of this spec, like BuildKit's cache mounts.
+   */
+  caches: string[];
 }
 
 /** Options for `loadSpec`. */
@@ -135,7 +140,7 @@ export interface LoadSpecOptions {
   root?: string;
 }
 
-const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'packages', 'architecture', 'recommends', 'exclude', 'npm', 'pypi'];
+const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'packages', 'architecture', 'recommends', 'exclude', 'npm', 'pypi', 'caches'];
 const appFields = { npm: ['lock', 'path', 'dev', 'layer'], pypi: ['requirements', 'path', 'index', 'layer'] } as const;
 const packageFields = ['name', 'version', 'arch', 'exclude', 'layer'];
 const sourceFields = ['name', 'url', 'integrity', 'size', 'unpack', 'include', 'exclude', 'deliver', 'layer'];
@@ -325,6 +330,13 @@ export function parseSpec(text: string, absolutePath: string, root: string): Spe
 
   const packages = readPackageList(top, report, lineOf);
   const appDependencies = readAppDependencies(top, root, report, lineOf);
+  const caches = stringList(top, 'caches', '', report, false) ?? [];
+  const reserved = ['PATH', 'HOME', 'DESTDIR', 'SRCDIR', 'SYSROOT', 'NAME', 'VERSION', 'SOURCE_DATE_EPOCH', 'LC_ALL', 'TZ', 'TMPDIR'];
+  caches.forEach((variable, index) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(variable) || reserved.includes(variable) || variable.startsWith('REDO_')) {
+      report(`caches[${index}]`, listItem(top, 'caches', index), `"${variable}" must be the name of an environment variable a build tool reads its cache folder from (GOCACHE, PIP_CACHE_DIR ...), not one redo-ts sets`);
+    }
+  });
   // What the tool installs is delivered without a `files` rule: node_modules, or pip's target.
   for (const deps of appDependencies) {
     const pattern = deps.ecosystem === 'npm' ? `${deps.path === '/' ? '' : deps.path}/node_modules` : deps.path;
@@ -334,7 +346,7 @@ export function parseSpec(text: string, absolutePath: string, root: string): Spe
   if (problems.length > 0) throw specError(relativePath, problems);
   const spec: Spec = {
     path: absolutePath, relativePath, root, name: name!, version: version!, layer,
-    sources, patches, build, files, requires, buildRequires, text, appDependencies,
+    sources, patches, build, files, requires, buildRequires, text, appDependencies, caches,
   };
   if (description !== undefined) spec.description = description;
   if (packages !== undefined) spec.packages = packages;
