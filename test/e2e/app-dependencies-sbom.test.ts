@@ -4,7 +4,7 @@
 // package that delivered a file, `contains` finds it; both validators pass.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -135,4 +135,18 @@ describe('SBOM and queries of npm and PyPI packages', () => {
     const none = await runCli(dir, ['contains', 'tinyweb=9.9'], { env });
     expect(none.code).toBe(1);
   });
+
+  it('an edit to the app rebuilds only the app layer; a change to a lock only its dependency layer', async () => {
+    writeFileSync(join(dir, 'app', 'web', 'server.js'), "console.log('edited', require('@demo/greeter')());\n");
+    const edited = await runCli(dir, ['targets/app.tar'], { env });
+    expect(edited.code, edited.stderr).toBe(0);
+    // Which rules ran: the `redo  TARGET  (why)` lines.
+    const ran = (stderr: string): string[] => [...stderr.matchAll(/^redo {2}(\S+\.fragment\.tar) /gm)].map((match) => match[1]!);
+    expect(ran(edited.stderr)).toEqual(['targets/web.fragment.tar']);
+    const lockPath = join(dir, 'app', 'package-lock.json');
+    writeFileSync(lockPath, JSON.stringify(JSON.parse(readFileSync(lockPath, 'utf8'))));
+    const relocked = await runCli(dir, ['targets/app.tar'], { env });
+    expect(relocked.code, relocked.stderr).toBe(0);
+    expect(ran(relocked.stderr)).toEqual(['targets/npmdeps.fragment.tar']);
+  }, 120_000);
 });
