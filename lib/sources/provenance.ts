@@ -7,6 +7,8 @@ import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
 import { dirname, join, relative, resolve } from 'node:path';
 import { lockPathOf, readDebianLock } from './debian/lock.js';
 import { integrityOfFolder, isFolder, membersOfFolder } from './folder.js';
+import { packagesToInstall, readNpmLock } from './npm/lock.js';
+import { readRequirements } from './pypi/requirements.js';
 
 /** A spec reached from the starting specs, and how. */
 export interface ReachedSpec {
@@ -56,7 +58,8 @@ export async function collectSpecs(specPaths: readonly string[], options: { root
 
 /**
  * Every source and patch of `specPaths` and the specs they require (run and build
- * time), as provenance records: kind, name, version, integrity, url, spec. Project files
+ * time), the packages of their Debian, npm and PyPI locks (a requirement with several
+ * hashes by its first), as provenance records: kind, name, version, integrity, url, spec. Project files
  * (`integrity: project`) get the sha256 of their current content. Sorted by spec path,
  * then in spec order.
  * Reads specs and project files; downloads nothing.
@@ -86,6 +89,22 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
         spec: spec.relativePath,
         role,
       });
+    }
+    // npm and PyPI packages: the lock's own integrity, the requirement's hash.
+    for (const deps of spec.appDependencies) {
+      const absolute = resolve(spec.root, deps.lock);
+      if (deps.ecosystem === 'npm') {
+        for (const locked of packagesToInstall(await readNpmLock(absolute, deps.lock), deps.isDevIncluded)) {
+          out.push({ kind: 'npm', name: locked.name, version: locked.version, integrity: locked.integrity as Integrity, isProjectFile: false, url: locked.resolved, spec: spec.relativePath, role: 'source' });
+        }
+      } else {
+        for (const requirement of await readRequirements(absolute, deps.lock)) {
+          out.push({
+            kind: 'pypi', name: requirement.name, version: requirement.version, integrity: `sha256-${Buffer.from(requirement.sha256Hex[0]!, 'hex').toString('base64')}` as Integrity,
+            isProjectFile: false, url: `pypi:${requirement.name}==${requirement.version}`, spec: spec.relativePath, role: 'source',
+          });
+        }
+      }
     }
     if (spec.packages === undefined) continue;
     // A package list's pins are its lock's packages; a missing lock pins nothing yet.

@@ -136,6 +136,14 @@ describe('SBOM and queries of npm and PyPI packages', () => {
     expect(none.code).toBe(1);
   });
 
+  it('pins lists every npm and PyPI package with the lock\'s hash', async () => {
+    const result = await runCli(dir, ['pins', '--json', 'targets/app.tar'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const pins = JSON.parse(result.stdout) as Json[];
+    expect(pins.filter((pin) => pin.kind === 'npm').map((pin) => `${pin.name} ${pin.version}`)).toEqual(['@demo/greeter 2.1.0', 'leftpad 1.0.0']);
+    expect(pins.find((pin) => pin.name === 'textpad')).toMatchObject({ kind: 'pypi', version: '0.3', integrity: `sha256-${Buffer.from(index.sha256Of('textpad'), 'hex').toString('base64')}` });
+  });
+
   it('an edit to the app rebuilds only the app layer; a change to a lock only its dependency layer', async () => {
     writeFileSync(join(dir, 'app', 'web', 'server.js'), "console.log('edited', require('@demo/greeter')());\n");
     const edited = await runCli(dir, ['targets/app.tar'], { env });
