@@ -40,8 +40,8 @@ export const defaultRegistry = 'https://registry.npmjs.org/';
 
 /**
  * Reads the package-lock.json at `path` (`label`: its project-relative path for
- * messages). Every entry of `packages` but the root (`""`) and workspace links is a
- * package; each must have a `version` and an `integrity` (SRI). Throws
+ * messages). Every entry of `packages` but the root (`""`), workspace folders and
+ * bundled dependencies (`inBundle`, shipped inside their parent's tarball) is a package; each must have a `version` and an `integrity` (SRI). Throws
  * ERR_NPM_LOCK_INVALID naming the file and the entry: not JSON, lockfileVersion 1 (no
  * `packages` map), a git/file/link dependency (not from a registry), an entry without
  * integrity. Reads only.
@@ -73,6 +73,8 @@ export async function readNpmLock(path: string, label: string): Promise<NpmLock>
   const packages: NpmLockedPackage[] = [];
   for (const [location, entry] of Object.entries(json.packages)) {
     if (location === '' || !location.includes('node_modules/')) continue;
+    // A bundled dependency comes inside its parent's tarball: no source of its own.
+    if (entry['inBundle'] === true) continue;
     if (entry['link'] === true) {
       throw new RedoError('ERR_NPM_LOCK_INVALID', `redo: "${label}": "${location}" is a link to ${String(entry['resolved'])}`, {
         details: ['workspaces and `file:` folder dependencies are not fetched from a registry'],
