@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
 import { buildFragment } from '../../lib/sources/fragment.js';
+import { findInStore } from '../../lib/sources/store.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/npm-registry.js';
 
 let base: string;
@@ -101,7 +102,7 @@ describe('npm: a package-lock.json', () => {
     expect(result.sources.map((source) => source.name)).toEqual(['@demo/greeter', 'devtool', 'leftpad']);
   }, 120_000);
 
-  it('a tarball whose bytes differ from the lock\'s integrity stops the build, naming the package; nothing is cached', async () => {
+  it('a tarball whose bytes differ from the lock\'s integrity stops the build, naming the package; it is not cached', async () => {
     const project = await makeProject();
     const original = registry.tarball('leftpad', '1.0.0');
     const other = join(base, 'other-leftpad');
@@ -117,6 +118,8 @@ describe('npm: a package-lock.json', () => {
         headline: 'redo: "targets/deps.spec.yaml": npm package leftpad@1.0.0: integrity mismatch',
         details: expect.arrayContaining([`wanted: ${lock.packages['node_modules/leftpad'].integrity}`]),
       });
+      // The bytes that did not match are not in the cache.
+      expect(await findInStore(join(project, 'cache'), lock.packages['node_modules/leftpad'].integrity)).toBeUndefined();
     } finally {
       registry.replaceTarball('leftpad', '1.0.0', original);
     }

@@ -101,7 +101,7 @@ describe('pypi: a hashed requirements.txt', () => {
     });
   });
 
-  it('a file whose bytes differ from its hash stops the build, naming the requirement; nothing is cached', async () => {
+  it('a file whose bytes differ from its hash stops the build, naming the requirement', async () => {
     const project = makeProject(hashed());
     const original = index.sha256Of('textpad');
     const wheel = join(base, 'wheels', index.wheelOf('textpad'));

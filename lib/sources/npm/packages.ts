@@ -74,7 +74,7 @@ export async function fetchNpmPackages(spec: Spec, deps: AppDependencies, option
         const check = await checkFile(file, integrity);
         if (!check.matches) {
           throw new RedoError('ERR_INTEGRITY_MISMATCH', `redo: "${spec.relativePath}": npm package ${label(locked)}: integrity mismatch`, {
-            details: [`lock: ${deps.lock}`, `wanted: ${integrity}`, `found:  ${check.found}`, 'nothing was cached and nothing was built'],
+            details: [`lock: ${deps.lock}`, `wanted: ${integrity}`, `found:  ${check.found}`, 'it was not cached, and nothing was built'],
             hint: 'the registry serves other bytes than the lock pinned: check the registry; update the lock (npm install) only if the package was meant to change',
           });
         }

@@ -82,7 +82,7 @@ export async function fetchPypiFiles(spec: Spec, deps: AppDependencies, options:
         if (/DO NOT MATCH THE HASHES/.test(output)) {
           const culprit = missing.find((item) => lines.some((line) => line.includes(`${item.name}==${item.version}`) || line.toLowerCase().includes(`${item.normalName}==${item.version}`)));
           throw new RedoError('ERR_INTEGRITY_MISMATCH', `redo: "${spec.relativePath}": PyPI package ${culprit !== undefined ? `${culprit.name}==${culprit.version} (${deps.lock}:${culprit.line})` : `of ${deps.lock}`}: integrity mismatch`, {
-            details: [...lines.slice(-4).map((line) => `pip: ${line.trim()}`), 'nothing was cached and nothing was built'],
+            details: [...lines.slice(-4).map((line) => `pip: ${line.trim()}`), 'it was not cached, and nothing was built'],
             hint: 'the index serves other bytes than the requirements pin: check the index; re-pin (pip-compile --generate-hashes) only if the package was meant to change',
           });
         }
