@@ -20,6 +20,8 @@ const packages = [
   { manifest: { name: 'leftpad', version: '1.0.0', license: 'MIT', main: 'index.js', bin: { leftpad: 'bin/leftpad.js' } }, files: { 'index.js': "module.exports = (s, n) => String(s).padStart(n, '.');\n", 'bin/leftpad.js': "#!/usr/bin/env node\nconsole.log(require('..')(process.argv[2], 6));\n" } },
   { manifest: { name: '@demo/greeter', version: '2.1.0', license: 'Apache-2.0', dependencies: { leftpad: '^1.0.0' }, scripts: { install: "node -e \"require('fs').writeFileSync('built.txt', 'built by its install script')\"" } }, files: { 'index.js': "module.exports = () => require('leftpad')('hi', 4);\n" } },
   { manifest: { name: 'devtool', version: '0.1.0', license: 'ISC' }, files: { 'index.js': '' } },
+  // A native part, compiled by its install script with the build step's compiler.
+  { manifest: { name: 'hello-native', version: '1.0.0', license: 'MIT', scripts: { install: 'cc -O2 -o hello hello.c' } }, files: { 'hello.c': '#include <stdio.h>\nint main(void) { puts("native hello"); return 0; }\n' } },
 ];
 
 beforeAll(async () => {
@@ -36,13 +38,13 @@ afterAll(async () => {
 
 let counter = 0;
 /** A project whose app/ has a package.json and a lock written by npm against the loopback registry. */
-async function makeProject(specExtra = '', lockArgs: string[] = []): Promise<string> {
+async function makeProject(specExtra = '', lockArgs: string[] = [], dependencies: Record<string, string> = { '@demo/greeter': '^2.0.0' }): Promise<string> {
   counter += 1;
   const project = join(base, `project-${counter}`);
   mkdirSync(join(project, 'targets'), { recursive: true });
   mkdirSync(join(project, 'app'), { recursive: true });
   writeFileSync(join(project, 'package.json'), '{}\n');
-  writeFileSync(join(project, 'app', 'package.json'), `${JSON.stringify({ name: 'app', version: '1.0.0', private: true, dependencies: { '@demo/greeter': '^2.0.0' }, devDependencies: { devtool: '^0.1.0' } }, null, 2)}\n`);
+  writeFileSync(join(project, 'app', 'package.json'), `${JSON.stringify({ name: 'app', version: '1.0.0', private: true, dependencies, devDependencies: { devtool: '^0.1.0' } }, null, 2)}\n`);
   // Asynchronous: the registry answering npm runs in this process.
   await promisify(execFile)('npm', ['install', '--package-lock-only', '--ignore-scripts', ...lockArgs], { cwd: join(project, 'app'), env: npmEnv });
   writeFileSync(join(project, 'targets', 'deps.spec.yaml'), `name: deps\nversion: "1"\nnpm:\n  lock: app/package-lock.json\n  path: /app\n${specExtra}`);
@@ -131,4 +133,15 @@ describe('npm: a package-lock.json', () => {
     await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, cacheDir: join(project, 'cache'), env: npmEnv }))
       .rejects.toMatchObject({ code: 'ERR_NPM_LOCK_INVALID', hint: expect.stringContaining('npm install --package-lock-only') });
   }, 60_000);
+
+  it('an install script builds a native part with the build step\'s compiler', async () => {
+    const project = await makeProject('', [], { 'hello-native': '1.0.0' });
+    const out = join(project, 'deps.fragment.tar');
+    await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+    expect(entriesByPath(out).get('app/node_modules/hello-native/hello')).toMatchObject({ type: 'file', mode: 0o755 });
+    const root = join(project, 'root');
+    mkdirSync(root);
+    execFileSync('tar', ['-xf', out, '-C', root]);
+    expect(execFileSync(join(root, 'app/node_modules/hello-native/hello'), { encoding: 'utf8' })).toBe('native hello\n');
+  }, 120_000);
 });
