@@ -63,7 +63,7 @@ export { buildFragment, mergeFragments } from './sources/fragment.js';
 export type { BuildFragmentOptions, FragmentResult, FragmentBuildEnvironment, PinnedSource } from './sources/fragment.js';
 export { pinSpecs } from './sources/pin.js';
 export type { PinOptions, PinChange } from './sources/pin.js';
-export { collectSpecs, listPins, projectInputsOf } from './sources/provenance.js';
+export { collectSpecs, listPins, projectFilesOf, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
 export { buildEnvironmentOf, findBuildEnvironmentSpec, buildEnvironmentSpecName } from './sources/build-environment.js';

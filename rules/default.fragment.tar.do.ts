@@ -14,7 +14,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { BlobStore, buildEnvironmentOf, buildFragment, loadSpec } from 'redo-ts';
+import { BlobStore, buildEnvironmentOf, buildFragment, loadSpec, projectFilesOf } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -25,9 +25,8 @@ export default async function (ctx: RuleContext): Promise<void> {
   const specPath = join(ctx.dir, `${name}.spec.yaml`);
   await ctx.ifchange(relative(ctx.dir, specPath));
   const spec = await loadSpec(specPath, { root: ctx.root });
-  const projectFiles = [...spec.sources, ...spec.patches.map((patch) => patch.source)]
-    .filter((source) => source.isProjectFile)
-    .map((source) => relative(ctx.dir, resolve(ctx.root, source.url.slice('file:'.length))));
+  // A project folder source: every file in it (an edit anywhere below rebuilds).
+  const projectFiles = projectFilesOf(spec).map((path) => relative(ctx.dir, resolve(ctx.root, path)));
   if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
   // A package list builds from its lock (NAME.lock.yaml): a new lock rebuilds the fragment.
   if (spec.packages !== undefined) {

@@ -11,9 +11,11 @@ import { entriesOfTar, pathText, type TarEntry, type TarEntryType } from '../ima
 import type { PinnedSource } from '../sources/fragment.js';
 import { integrityOfBytes, type Integrity } from '../sources/integrity.js';
 import { buildEnvironmentSpecOf, collectSpecs } from '../sources/provenance.js';
+import { integrityOfFolder, isFolder } from '../sources/folder.js';
 import { loadSpec, specSuffix, type Spec } from '../sources/spec.js';
 import type { LicenceFinding } from './licence.js';
 import { debianLockProvider } from './lock-packages.js';
+import { appPackageProvider } from './app-packages.js';
 import { debSourceProvider, type DebPackage, type PackageProvider } from './packages.js';
 
 /** Where one file of the image came from. */
@@ -55,10 +57,12 @@ export interface InventoryLayer {
   diffId: Sha256Digest;
 }
 
-/** A Debian package in the image, or used to build it (`isDelivered: false`). */
+/** A Debian, npm or PyPI package in the image, or used to build it (`isDelivered: false`). */
 export interface InventoryPackage {
-  /** `deb:NAME=VERSION?arch=A`: unique within an inventory. */
+  /** `deb:NAME=VERSION?arch=A`, `npm:NAME@VERSION`, `pypi:NAME==VERSION`: unique within an inventory. */
   key: string;
+  /** Set for an npm or PyPI package of a spec's lock file; Debian's otherwise. */
+  ecosystem?: 'npm' | 'pypi';
   name: string;
   version: string;
   architecture: string;
@@ -154,9 +158,10 @@ export interface InventoryOptions {
 export function defaultPackageProvider(options: { env?: NodeJS.ProcessEnv; cacheDir?: string; isOffline?: boolean } = {}): PackageProvider {
   const sources = debSourceProvider(options);
   const locks = debianLockProvider(options);
+  const apps = appPackageProvider(options);
   return {
     async packagesOf(spec, fragments) {
-      return [...(await sources.packagesOf(spec, fragments)), ...(await locks.packagesOf(spec, fragments))];
+      return [...(await sources.packagesOf(spec, fragments)), ...(await locks.packagesOf(spec, fragments)), ...(await apps.packagesOf(spec, fragments))];
     },
   };
 }
@@ -294,7 +299,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
         name: deb.name,
         version: deb.version,
         architecture: deb.architecture,
-        purl: purlOf(deb, distro),
+        purl: deb.purl ?? purlOf(deb, distro),
         url: deb.url,
         integrity: deb.integrity,
         specs: [specKey],
@@ -302,6 +307,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
         licence: deb.licence,
         dependsOn: [],
       };
+      if (deb.ecosystem !== undefined) item.ecosystem = deb.ecosystem;
       const fields = { maintainer: 'maintainer', homepage: 'homepage', summary: 'description', sourcePackage: 'source' } as const;
       for (const [name, field] of Object.entries(fields)) {
         const value = deb.control.get(field)?.split('\n')[0]?.trim();
@@ -401,8 +407,10 @@ export function requireDescription(root: string, target: string): string {
   return join(root, description);
 }
 
-/** `deb:NAME=VERSION?arch=A`. */
-export function packageKey(deb: { name: string; version: string; architecture: string }): string {
+/** `deb:NAME=VERSION?arch=A`; for an npm or PyPI package `npm:NAME@VERSION` or `pypi:NAME==VERSION`. */
+export function packageKey(deb: { name: string; version: string; architecture: string; ecosystem?: 'npm' | 'pypi' }): string {
+  if (deb.ecosystem === 'npm') return `npm:${deb.name}@${deb.version}`;
+  if (deb.ecosystem === 'pypi') return `pypi:${deb.name}==${deb.version}`;
   return `deb:${deb.name}=${deb.version}?arch=${deb.architecture}`;
 }
 
@@ -417,6 +425,7 @@ function compare(a: string, b: string): number {
 }
 
 function projectIntegrity(path: string): Integrity | undefined {
+  if (isFolder(path)) return integrityOfFolder(path);
   try {
     return integrityOfBytes(readFileSync(path));
   } catch {

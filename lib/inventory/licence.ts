@@ -209,3 +209,35 @@ export function licenceOfCopyright(text: string | undefined, path: string): Lice
   const expression = expressions.length === 1 ? expressions[0]! : expressions.map((e) => (/ OR /.test(e) ? `(${e})` : e)).join(' AND ');
   return { expression, evidence: path, refs: dedupedRefs };
 }
+
+/** SPDX licence identifiers that npm and PyPI packages commonly declare, beside those of `debianToSpdx`. */
+const commonSpdxIds = new Set([
+  ...Object.values(debianToSpdx),
+  ...Object.values(gnuVersions).flatMap((versions) => Object.values(versions).flatMap((id) => [`${id}-only`, `${id}-or-later`])),
+  '0BSD', 'Apache-2.0', 'BlueOak-1.0.0', 'BSD-2-Clause', 'BSD-3-Clause', 'CC-BY-3.0', 'CC-BY-4.0', 'CC0-1.0', 'EPL-2.0',
+  'ISC', 'MIT', 'MIT-0', 'MPL-2.0', 'PSF-2.0', 'Python-2.0', 'Unlicense', 'Zlib', 'HPND', 'BSL-1.0', 'WTFPL',
+]);
+
+/**
+ * The licence a package declares in its own metadata (npm's `license`, a wheel's
+ * `License-Expression` or `License`): an SPDX expression of identifiers SPDX lists (the
+ * common ones, `AND`/`OR`/`WITH` and parentheses kept); any other text becomes one
+ * `LicenseRef-` whose text quotes the declaration; none gives NOASSERTION. `evidence`
+ * says where it was read. Pure.
+ */
+export function licenceOfDeclaration(declared: string | undefined, evidence: string): LicenceFinding {
+  const text = declared?.trim();
+  if (text === undefined || text === '' || /^(UNKNOWN|UNLICENSED|SEE LICEN[CS]E IN .*)$/i.test(text)) {
+    return { expression: 'NOASSERTION', evidence: text === undefined || text === '' ? `${evidence}: no licence declared` : `${evidence}: "${text}"`, refs: [] };
+  }
+  const tokens = text.replace(/[()]/g, ' $& ').split(/\s+/).filter((token) => token !== '');
+  const isExpression = tokens.length > 0 && tokens.every((token, index) => {
+    if (token === '(' || token === ')') return true;
+    if (/^(AND|OR|WITH)$/.test(token)) return index > 0;
+    if (tokens[index - 1] === 'WITH') return Object.values(exceptions).includes(token);
+    return commonSpdxIds.has(token.replace(/\+$/, ''));
+  });
+  if (isExpression) return { expression: tokens.join(' ').replace(/\( /g, '(').replace(/ \)/g, ')'), evidence, refs: [] };
+  const id = licenceRefOf(text);
+  return { expression: id, evidence, refs: [{ id, name: text, text: `Declared as "${text}" in ${evidence}.` }] };
+}

@@ -117,7 +117,7 @@ interface DpkgDatabase {
  * there is one, else every `NAME@LAYER.fragment.tar` beside the spec; none when it was
  * never built.
  */
-function builtFragmentsOf(specPath: string): string[] {
+export function builtFragmentsOf(specPath: string): string[] {
   const whole = specPath.replace(/\.spec\.yaml$/, '.fragment.tar');
   if (existsSync(whole)) return [whole];
   const prefix = `${basename(specPath).replace(/\.spec\.yaml$/, '')}@`;

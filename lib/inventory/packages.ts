@@ -36,6 +36,10 @@ export interface DebPackage {
   pulledBy?: string[];
   /** `debian-N` when the index that listed it says so (a lock's suite), else undefined. */
   distro?: string;
+  /** Set for an npm or PyPI package of a spec's lock file (app-packages.ts); Debian's otherwise. */
+  ecosystem?: 'npm' | 'pypi';
+  /** Its package URL when not a Debian one (`pkg:npm/...`, `pkg:pypi/...`). */
+  purl?: string;
 }
 
 /**

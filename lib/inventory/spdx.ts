@@ -233,8 +233,8 @@ function debPackage(item: InventoryPackage, id: string, analysed: Json): Json {
     SPDXID: id,
     name: item.name,
     versionInfo: item.version,
-    packageFileName: `${item.name}_${item.version.replace(/^[0-9]+:/, '')}_${item.architecture}.deb`,
-    downloadLocation: 'NOASSERTION',
+    ...(item.ecosystem === undefined ? { packageFileName: `${item.name}_${item.version.replace(/^[0-9]+:/, '')}_${item.architecture}.deb` } : {}),
+    downloadLocation: item.ecosystem === 'npm' && /^https?:\/\//.test(item.url) ? item.url : 'NOASSERTION',
     ...analysed,
     ...(checksum !== undefined ? { checksums: [{ algorithm: checksum.algorithm, checksumValue: checksum.hex }] } : {}),
     externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: item.purl }],
@@ -243,7 +243,7 @@ function debPackage(item: InventoryPackage, id: string, analysed: Json): Json {
     licenseDeclared: item.licence.expression,
     licenseComments: `declared licence from ${item.licence.evidence}`,
     copyrightText: 'NOASSERTION',
-    sourceInfo: `Debian package ${item.url} named by ${item.specs.join(', ')}${item.isDelivered ? '' : ' (a build input: its files are not delivered)'}`,
+    sourceInfo: `${item.ecosystem === 'npm' ? 'npm package' : item.ecosystem === 'pypi' ? 'PyPI package' : 'Debian package'} ${item.url} named by ${item.specs.join(', ')}${item.isDelivered ? '' : ' (a build input: its files are not delivered)'}`,
   };
   if (item.homepage !== undefined) element['homepage'] = item.homepage;
   if (item.summary !== undefined) element['summary'] = item.summary;

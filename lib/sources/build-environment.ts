@@ -26,7 +26,8 @@ export interface BuildEnvironmentFragment {
  * run in what they make). Reads only file existence.
  */
 export function buildEnvironmentOf(spec: Spec): BuildEnvironmentFragment[] {
-  if (spec.build.length === 0 || spec.buildEnvironment === 'host') return [];
+  // An app install (npm:, pypi:) is a build step too.
+  if ((spec.build.length === 0 && spec.appDependencies.length === 0) || spec.buildEnvironment === 'host') return [];
   const label = (path: string): string => relative(spec.root, path).split(sep).join('/');
   const envSpec = findBuildEnvironmentSpec(dirname(spec.path), spec.root);
   if (envSpec === undefined) {
@@ -71,7 +72,7 @@ export async function hostBuiltSpecs(specPaths: readonly string[], root: string)
   const out: string[] = [];
   for (const path of specPaths) {
     const spec = await loadSpec(path, { root });
-    if (spec.build.length > 0 && spec.buildEnvironment === 'host') out.push(spec.relativePath);
+    if ((spec.build.length > 0 || spec.appDependencies.length > 0) && spec.buildEnvironment === 'host') out.push(spec.relativePath);
   }
   return out.sort();
 }

@@ -11,6 +11,7 @@ import { RedoError } from '../errors.js';
 import { checkFile, defaultPinAlgorithm, integrityOfFile, type Integrity } from './integrity.js';
 import type { SourceSpec } from './spec.js';
 import { withScratchFolder } from './scratch.js';
+import { integrityOfFolder, isFolder } from './folder.js';
 import { damagedEntryError, findInStore, insertIntoStore } from './store.js';
 
 /** Options for fetchSource and pinSource. */
@@ -90,6 +91,8 @@ export async function fetchSource(source: SourceSpec, options: FetchOptions): Pr
   if (source.isProjectFile) {
     const path = resolve(options.root, source.url.slice('file:'.length));
     try {
+      // A folder of the project: the digest of every file in it (folder.ts).
+      if (isFolder(path)) return { path, integrity: integrityOfFolder(path), wasCached: false };
       return { path, integrity: await integrityOfFile(path), wasCached: false };
     } catch (cause) {
       throw unreachable(source, options, `cannot read ${source.url.slice('file:'.length)}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, [], cause);
@@ -100,6 +103,12 @@ export async function fetchSource(source: SourceSpec, options: FetchOptions): Pr
     throw new RedoError('ERR_INTEGRITY_MISSING', `${subjectOf(source, options)}: no integrity pin`, {
       details: [`line: ${source.location.line}`],
       hint: `run \`redo-ts pin${options.specPath !== undefined ? ` ${options.specPath}` : ''}\` to compute it, then review and commit the change`,
+    });
+  }
+  if (source.kind === 'file' && isFolder(resolve(options.root, source.url.slice('file:'.length)))) {
+    throw new RedoError('ERR_SPEC_INVALID', `${subjectOf(source, options)}: is a folder, and a folder cannot have a pin`, {
+      details: [`line: ${source.location.line}`, `found: integrity: ${wanted}`],
+      hint: 'a folder of the project is tracked by the content of every file in it: write `integrity: project` for it',
     });
   }
   // A file: source is read from the project every time: the cache must not hide an edit.

@@ -1,6 +1,7 @@
 /** Turning a spec into a rootfs fragment: fetch and verify sources, build in a scratch folder, write a deterministic tar. */
 
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { copyFile, lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -15,6 +16,8 @@ import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
 import { holdTemporary, withScratchFolder } from './scratch.js';
+import { copyFolder, isFolder } from './folder.js';
+import { fetchAppDependencies, pinsOf, prepareAppInstall } from './app-dependencies.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
 import { assembleBuildEnvironment, type EnvironmentPart } from '../sandbox/environment.js';
@@ -22,7 +25,7 @@ import { runInSandbox, type BuildEnvironment } from '../sandbox/sandbox.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
 export interface PinnedSource {
-  kind: 'file' | 'http' | 'deb';
+  kind: 'file' | 'http' | 'deb' | 'npm' | 'pypi';
   /** Source name: the file name, or the Debian package name. */
   name: string;
   /** The Debian version for deb sources; the spec's version otherwise. */
@@ -146,7 +149,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     });
   }
   const isHost = spec.buildEnvironment === 'host';
-  if (spec.build.length > 0 && !isHost && (options.environment === undefined || options.environment.length === 0)) {
+  // An app install (npm:, pypi:) is a build step too: it runs in the sandbox.
+  const hasSteps = spec.build.length > 0 || spec.appDependencies.length > 0;
+  if (hasSteps && !isHost && (options.environment === undefined || options.environment.length === 0)) {
     throw new RedoError('ERR_BUILD_ENVIRONMENT', `redo: "${spec.relativePath}": has build steps but no build environment was given`, {
       details: ['build steps run only in a sandbox over a build environment (docs/specs.md, "The build sandbox")'],
       hint: 'build it through the shared fragment rule (it passes the project\'s build-environment spec and the build-requires), or pass `environment` to buildFragment',
@@ -154,7 +159,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
   }
   // Assembled before any download or step, so a missing sandbox tool fails first.
   let sandboxEnvironment: BuildEnvironment | undefined;
-  if (spec.build.length > 0 && !isHost) {
+  if (hasSteps && !isHost) {
     sandboxEnvironment = await assembleBuildEnvironment(options.environment!, { cacheDir, hostEnv: env, subject: `"${spec.relativePath}"` });
   }
   const fetchOptions: FetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
@@ -164,6 +169,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
   for (const source of spec.sources) {
     if (source.kind === 'deb') await checkDebSourceIdentity(fetched.get(source)!.path, source.deb!, `"${spec.relativePath}": source "${source.url}"`, fetched.get(source)!.integrity);
   }
+
+  // npm and PyPI packages of the spec's lock files, each checked against the lock's own hash.
+  const appDependencies = await fetchAppDependencies(spec, { cacheDir, env, isOffline: options.isOffline === true });
 
   const provenance: PinnedSource[] = all.map(({ source, role }) => ({
     kind: source.kind,
@@ -175,6 +183,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     spec: spec.relativePath,
     role,
   }));
+  for (const item of appDependencies) {
+    provenance.push(...pinsOf(item).map((pin) => ({ ...pin, isProjectFile: false, spec: spec.relativePath, role: 'source' as const })));
+  }
 
   // TMPDIR from the rule's environment: the engine's per-build folder, collected if it is killed.
   return withScratchFolder('redo-ts-build-', async (scratch) => {
@@ -198,6 +209,9 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       // Only a marker: it lets redo-ts find and stop the steps of a build it abandons.
       ...(env.REDO_RUN_DIR === undefined ? {} : { REDO_RUN_DIR: env.REDO_RUN_DIR }),
     };
+    // Build caches (`caches:`): a folder per variable, kept between builds of this spec
+    // unless REDO_TS_BUILD_CACHES=off (verify builds without them).
+    for (const variable of spec.caches) stepEnv[variable] = await buildCacheFolder(spec, variable, cacheDir, scratch, env);
     const runner = new StepRunner(spec, srcDir, stepEnv, options.log);
     const guard = new BuildFolderGuard(spec, srcDir);
     const sysrootGuard = new BuildFolderGuard(spec, sysrootDir, '$SYSROOT');
@@ -220,6 +234,11 @@ export async function buildFragment(specPath: string, outPath: string, options: 
         continue;
       }
       guard.check(join(srcDir, source.name), `copy of source "${source.name}"`);
+      if (source.isProjectFile && isFolder(bytes)) {
+        // A project folder, copied whole (folder.ts); nothing to unpack.
+        await copyFolder(bytes, join(srcDir, source.name));
+        continue;
+      }
       await copyFile(bytes, join(srcDir, source.name));
       if (source.unpack !== undefined) {
         const into = join(srcDir, source.unpack);
@@ -254,16 +273,38 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       ];
       const hasSysroot = (options.sysroot ?? []).length > 0;
       if (hasSysroot) binds.push({ hostPath: sysrootDir, sandboxPath: '/build/sysroot', isWritable: false });
+      // The scratch folder (an app install's npm cache, wheels, requirements) and each
+      // build cache are seen at fixed paths, so no host path reaches a step or an output.
+      binds.push({ hostPath: scratch, sandboxPath: '/build/scratch', isWritable: true });
+      const cacheEnv: Record<string, string> = {};
+      for (const variable of spec.caches) {
+        binds.push({ hostPath: stepEnv[variable]!, sandboxPath: `/build/caches/${variable}`, isWritable: true });
+        cacheEnv[variable] = `/build/caches/${variable}`;
+      }
+      const inSandbox = (text: string): string => text.split(scratch).join('/build/scratch');
       const environmentSpecs = sandboxEnvironment.declaredIn;
-      for (const [index, step] of spec.build.entries()) {
-        await runInSandbox(sandboxEnvironment, { label: `build[${index}]`, argv: ['/bin/sh', '-eu', '-c', step] }, {
+      const runStep = async (label: string, script: string, extraEnv: Record<string, string>): Promise<void> => {
+        await runInSandbox(sandboxEnvironment!, { label, argv: ['/bin/sh', '-eu', '-c', script] }, {
           binds, cwd: '/build/src', sourceDateEpoch: mtimeSeconds, hostEnv: env, subject: `"${spec.relativePath}"`,
-          env: { DESTDIR: '/build/destdir', SRCDIR: '/build/src', SYSROOT: hasSysroot ? '/build/sysroot' : '/', NAME: spec.name, VERSION: spec.version },
+          env: { DESTDIR: '/build/destdir', SRCDIR: '/build/src', SYSROOT: hasSysroot ? '/build/sysroot' : '/', NAME: spec.name, VERSION: spec.version, ...cacheEnv, ...extraEnv },
           packageListHint: `${environmentSpecs[0] ?? 'the build environment'} (every spec's build environment)${environmentSpecs.length > 1 ? `, or one of this spec's build-requires (${environmentSpecs.slice(1).join(', ')})` : ', or a spec with that package list named in this spec\'s build-requires'}`,
           ...(options.log !== undefined ? { onOutput: (chunk: Buffer) => options.log!.write(chunk) } : {}),
         });
+      };
+      // Each lock's install (npm ci --offline, pip install --no-index) runs as a build step
+      // does, in the sandbox with the environment's npm or python3, before the spec's own
+      // steps, so they can use what it installed.
+      for (const item of appDependencies) {
+        const install = await prepareAppInstall(spec, item, scratch, destDir);
+        const installEnv = Object.fromEntries(Object.entries(install.env).map(([key, value]) => [key, inSandbox(String(value))]));
+        await runStep(install.what, inSandbox(install.script), installEnv);
       }
+      for (const [index, step] of spec.build.entries()) await runStep(`build[${index}]`, step, {});
     } else {
+      for (const item of appDependencies) {
+        const install = await prepareAppInstall(spec, item, scratch, destDir);
+        await new StepRunner(spec, srcDir, { ...stepEnv, ...install.env }, options.log).run(install.what, 'sh', ['-eu', '-c', `umask 022\n${install.script}`]);
+      }
       for (const [index, step] of spec.build.entries()) {
         await runner.run(`build[${index}]`, 'sh', ['-eu', '-c', `umask 022\n${step}`]);
       }
@@ -347,6 +388,19 @@ export async function mergeFragments(
   const merged = mergePlaced(placed, 'the merged fragments');
   const mtimeSeconds = options.mtimeSeconds ?? sourceDateEpoch(options.env ?? process.env);
   return writeAtomically(outPath, merged.map((item) => item.entry), mtimeSeconds, outPath);
+}
+
+/**
+ * The folder of one build cache of `spec`: `CACHE/build-caches-v1/HEX/VARIABLE` (HEX: the
+ * sha256 of the spec's path in the project and the project root), created; or, with
+ * REDO_TS_BUILD_CACHES=off in `env`, an empty folder in the build's scratch folder.
+ */
+async function buildCacheFolder(spec: Spec, variable: string, cacheDir: string, scratch: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const folder = env.REDO_TS_BUILD_CACHES === 'off'
+    ? join(scratch, 'build-caches', variable)
+    : join(cacheDir, 'build-caches-v1', createHash('sha256').update(`${spec.root}\0${spec.relativePath}`).digest('hex'), variable);
+  await mkdir(folder, { recursive: true });
+  return folder;
 }
 
 /** SOURCE_DATE_EPOCH from `env` (0 when unset); ERR_SOURCE_DATE_EPOCH when not a number. */

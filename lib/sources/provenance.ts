@@ -4,9 +4,12 @@ import { RedoError, isRedoError } from '../errors.js';
 import { integrityOfFile, type Integrity } from './integrity.js';
 import type { PinnedSource } from './fragment.js';
 import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { findBuildEnvironmentSpec } from './build-environment.js';
 import { lockPathOf, readDebianLock } from './debian/lock.js';
+import { integrityOfFolder, isFolder, membersOfFolder } from './folder.js';
+import { packagesToInstall, readNpmLock } from './npm/lock.js';
+import { readRequirements } from './pypi/requirements.js';
 
 /** A spec reached from the starting specs, and how. */
 export interface ReachedSpec {
@@ -70,7 +73,8 @@ export function buildEnvironmentSpecOf(spec: Spec): string | undefined {
 
 /**
  * Every source and patch of `specPaths` and the specs they require (run and build
- * time), as provenance records: kind, name, version, integrity, url, spec. Project files
+ * time), the packages of their Debian, npm and PyPI locks (a requirement with several
+ * hashes by its first), as provenance records: kind, name, version, integrity, url, spec. Project files
  * (`integrity: project`) get the sha256 of their current content. Sorted by spec path,
  * then in spec order.
  * Reads specs and project files; downloads nothing.
@@ -87,7 +91,8 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
     for (const { source, role } of all) {
       let integrity = source.integrity;
       if (source.isProjectFile) {
-        integrity = await integrityOfFile(resolve(spec.root, source.url.slice('file:'.length))).catch(() => undefined);
+        const path = resolve(spec.root, source.url.slice('file:'.length));
+        integrity = isFolder(path) ? integrityOfFolder(path) : await integrityOfFile(path).catch(() => undefined);
       }
       out.push({
         kind: source.kind,
@@ -99,6 +104,22 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
         spec: spec.relativePath,
         role,
       });
+    }
+    // npm and PyPI packages: the lock's own integrity, the requirement's hash.
+    for (const deps of spec.appDependencies) {
+      const absolute = resolve(spec.root, deps.lock);
+      if (deps.ecosystem === 'npm') {
+        for (const locked of packagesToInstall(await readNpmLock(absolute, deps.lock), deps.isDevIncluded)) {
+          out.push({ kind: 'npm', name: locked.name, version: locked.version, integrity: locked.integrity as Integrity, isProjectFile: false, url: locked.resolved, spec: spec.relativePath, role: 'source' });
+        }
+      } else {
+        for (const requirement of await readRequirements(absolute, deps.lock)) {
+          out.push({
+            kind: 'pypi', name: requirement.name, version: requirement.version, integrity: `sha256-${Buffer.from(requirement.sha256Hex[0]!, 'hex').toString('base64')}` as Integrity,
+            isProjectFile: false, url: `pypi:${requirement.name}==${requirement.version}`, spec: spec.relativePath, role: 'source',
+          });
+        }
+      }
     }
     if (spec.packages === undefined) continue;
     // A package list's pins are its lock's packages; a missing lock pins nothing yet.
@@ -131,8 +152,37 @@ export async function listPins(specPaths: readonly string[], options: { root?: s
 export function projectInputsOf(spec: Spec): string[] {
   const inputs = new Set<string>([spec.relativePath]);
   if (spec.packages !== undefined) inputs.add(relative(spec.root, lockPathOf(spec.path)).split('\\').join('/'));
+  for (const path of appInputsOf(spec)) inputs.add(path);
   for (const source of [...spec.sources, ...spec.patches.map((patch) => patch.source)]) {
     if (source.kind === 'file') inputs.add(source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/'));
   }
   return [...inputs].sort();
+}
+
+/**
+ * The project files a rule building `spec`'s fragment reads through its project file
+ * sources (`integrity: project`) and its `npm:`/`pypi:` lock files (with the package.json
+ * beside an npm lock), relative to the root and sorted: each file source itself, and for
+ * a folder source every file and symlink in it (folder.ts), so an edit of any of them
+ * rebuilds the fragment. Reads the folders' listings.
+ */
+export function projectFilesOf(spec: Spec): string[] {
+  const out = new Set<string>();
+  for (const source of [...spec.sources, ...spec.patches.map((patch) => patch.source)]) {
+    if (!source.isProjectFile) continue;
+    const relativePath = source.url.slice('file:'.length).split('/').filter((part) => part !== '' && part !== '.').join('/');
+    const absolute = resolve(spec.root, relativePath);
+    if (!isFolder(absolute)) {
+      out.add(relativePath);
+      continue;
+    }
+    for (const member of membersOfFolder(absolute)) if (member.type !== 'directory') out.add(`${relativePath}/${member.path}`);
+  }
+  for (const path of appInputsOf(spec)) out.add(path);
+  return [...out].sort();
+}
+
+/** The lock files of a spec's `npm:`/`pypi:` dependencies, and the package.json beside an npm lock. */
+function appInputsOf(spec: Spec): string[] {
+  return spec.appDependencies.flatMap((deps) => deps.ecosystem === 'npm' ? [deps.lock, join(dirname(deps.lock), 'package.json')] : [deps.lock]);
 }

@@ -81,6 +81,27 @@ export interface FileRule {
   line: number;
 }
 
+/**
+ * An application's own dependencies, installed from the lock file the team keeps
+ * (`npm:` with a package-lock.json, `pypi:` with a hashed requirements.txt): every
+ * package a pinned source, installed by the ecosystem's own tool in the build step.
+ */
+export interface AppDependencies {
+  ecosystem: 'npm' | 'pypi';
+  /** The lock (package-lock.json) or requirements file, relative to the project root. */
+  lock: string;
+  /** Absolute image folder: npm installs `PATH/node_modules`, pip installs into PATH (`--target`). */
+  path: string;
+  /** npm: also install devDependencies (default false). */
+  isDevIncluded: boolean;
+  /** pypi: the index URL to fetch from instead of the machine's pip configuration. */
+  index?: string;
+  /** The layer of the installed files (default: the spec's layer). */
+  layer?: string;
+  /** 1-based line of the field in the spec. */
+  line: number;
+}
+
 /** A validated target spec. Paths are absolute; `relativePath` is relative to `root`. */
 export interface Spec {
   path: string;
@@ -110,6 +131,13 @@ export interface Spec {
    * hermetic, and the fragment, SBOM and verify say so).
    */
   buildEnvironment: 'sandbox' | 'host';
+  /** Application dependencies from npm and PyPI lock files (docs/npm.md, docs/pypi.md), in that order. */
+  appDependencies: AppDependencies[];
+  /**
+   * Build caches: environment variables (GOCACHE, PIP_CACHE_DIR, CCACHE_DIR ...) that
+   * name a folder kept between builds of this spec, like BuildKit's cache mounts.
+   */
+  caches: string[];
 }
 
 /** Options for `loadSpec`. */
@@ -118,7 +146,8 @@ export interface LoadSpecOptions {
   root?: string;
 }
 
-const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'build-environment', 'packages', 'architecture', 'recommends', 'exclude'];
+const topFields = ['name', 'version', 'description', 'layer', 'sources', 'patches', 'build', 'files', 'requires', 'build-requires', 'build-environment', 'packages', 'architecture', 'recommends', 'exclude', 'npm', 'pypi', 'caches'];
+const appFields = { npm: ['lock', 'path', 'dev', 'layer'], pypi: ['requirements', 'path', 'index', 'layer'] } as const;
 const packageFields = ['name', 'version', 'arch', 'exclude', 'layer'];
 const sourceFields = ['name', 'url', 'integrity', 'size', 'unpack', 'include', 'exclude', 'deliver', 'layer'];
 const patchFields = ['name', 'url', 'integrity', 'size', 'strip', 'dir'];
@@ -311,11 +340,24 @@ export function parseSpec(text: string, absolutePath: string, root: string): Spe
   if (buildEnvironment !== 'sandbox' && buildEnvironment !== 'host') {
     report('build-environment', top.get('build-environment', true) as Node, `"${buildEnvironment}" must be sandbox (the default) or host`);
   }
+  const appDependencies = readAppDependencies(top, root, report, lineOf);
+  const caches = stringList(top, 'caches', '', report, false) ?? [];
+  const reserved = ['PATH', 'HOME', 'DESTDIR', 'SRCDIR', 'SYSROOT', 'NAME', 'VERSION', 'SOURCE_DATE_EPOCH', 'LC_ALL', 'TZ', 'TMPDIR'];
+  caches.forEach((variable, index) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(variable) || reserved.includes(variable) || variable.startsWith('REDO_')) {
+      report(`caches[${index}]`, listItem(top, 'caches', index), `"${variable}" must be the name of an environment variable a build tool reads its cache folder from (GOCACHE, PIP_CACHE_DIR ...), not one redo-ts sets`);
+    }
+  });
+  // What the tool installs is delivered without a `files` rule: node_modules, or pip's target.
+  for (const deps of appDependencies) {
+    const pattern = deps.ecosystem === 'npm' ? `${deps.path === '/' ? '' : deps.path}/node_modules` : deps.path;
+    files.push({ pattern, matches: compileGlob(pattern), line: deps.line, ...(deps.layer !== undefined ? { layer: deps.layer } : {}) });
+  }
 
   if (problems.length > 0) throw specError(relativePath, problems);
   const spec: Spec = {
     path: absolutePath, relativePath, root, name: name!, version: version!, layer,
-    sources, patches, build, files, requires, buildRequires, text,
+    sources, patches, build, files, requires, buildRequires, text, appDependencies, caches,
     buildEnvironment: buildEnvironment === 'host' ? 'host' : 'sandbox',
   };
   if (description !== undefined) spec.description = description;
@@ -385,6 +427,53 @@ function readPackageList(top: YAMLMap, report: Report, lineOf: (offset: number) 
   if (recommends !== undefined && recommends !== 'true' && recommends !== 'false') report('recommends', top.get('recommends', true) as Node, 'must be true or false');
   list.isRecommendsWanted = recommends === 'true';
   return list;
+}
+
+/** The `npm:` and `pypi:` maps (docs/npm.md, docs/pypi.md). */
+function readAppDependencies(top: YAMLMap, root: string, report: Report, lineOf: (offset: number) => number): AppDependencies[] {
+  const out: AppDependencies[] = [];
+  for (const ecosystem of ['npm', 'pypi'] as const) {
+    const node = top.get(ecosystem, true) as Node | undefined;
+    if (node === undefined) continue;
+    if (!isMap(node)) {
+      report(ecosystem, node, `must be a map (${appFields[ecosystem].join(', ')})`);
+      continue;
+    }
+    checkFields(node, appFields[ecosystem], ecosystem, report);
+    const lockField = ecosystem === 'npm' ? 'lock' : 'requirements';
+    const lock = requiredString(node, lockField, ecosystem, report);
+    const lockNode = node.get(lockField, true) as Node | undefined;
+    const wantedName = ecosystem === 'npm' ? 'package-lock.json' : 'a requirements file';
+    let lockPath: string | undefined;
+    if (lock !== undefined) {
+      const relativeFile = lock.replace(/^file:/, '');
+      const inside = relative(root, resolve(root, relativeFile));
+      if (relativeFile === '' || isAbsolute(relativeFile) || inside.startsWith('..') || isAbsolute(inside)) {
+        report(`${ecosystem}.${lockField}`, lockNode, `"${lock}" must name ${wantedName} inside the project, relative to its root`);
+      } else if (ecosystem === 'npm' && basename(relativeFile) !== 'package-lock.json') {
+        report(`${ecosystem}.${lockField}`, lockNode, `"${lock}" must be a package-lock.json (npm-shrinkwrap.json and yarn/pnpm locks are not read)`);
+      } else {
+        lockPath = inside.split(sep).join('/');
+      }
+    }
+    const path = optionalString(node, 'path', ecosystem, report) ?? (ecosystem === 'npm' ? '/app' : '/app/packages');
+    if (!path.startsWith('/') || path.split('/').includes('..') || /[*?[]/.test(path)) {
+      report(`${ecosystem}.path`, node.get('path', true) as Node, `"${path}" must be an absolute image folder without ".." or globs (like /app)`);
+    }
+    const dev = optionalString(node, 'dev', ecosystem, report);
+    if (dev !== undefined && dev !== 'true' && dev !== 'false') report(`${ecosystem}.dev`, node.get('dev', true) as Node, 'must be true or false');
+    const index = optionalString(node, 'index', ecosystem, report);
+    if (index !== undefined && !/^(https?|file):\/\//.test(index)) report(`${ecosystem}.index`, node.get('index', true) as Node, `"${index}" must be an http(s):// or file:// URL of a simple index`);
+    if (lockPath === undefined) continue;
+    const deps: AppDependencies = {
+      ecosystem, lock: lockPath, path: path.length > 1 ? path.replace(/\/+$/, '') : path, isDevIncluded: dev === 'true', line: lineOf(nodeOffset(node)),
+    };
+    if (index !== undefined) deps.index = index;
+    const layer = optionalString(node, 'layer', ecosystem, report);
+    if (layer !== undefined) deps.layer = layer;
+    out.push(deps);
+  }
+  return out;
 }
 
 /**

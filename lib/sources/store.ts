@@ -182,3 +182,23 @@ export async function verifyStore(cacheDir: string): Promise<{ checkedCount: num
   }
   return { checkedCount: entries.length, damaged };
 }
+
+/**
+ * Writes the file at `path` into another tool's cacache folder `cacheDir` (npm's
+ * `_cacache`, say) under `key` with `integrity` and `metadata`, the way that tool would
+ * have: used to hand verified bytes to `npm ci --offline`. cacache checks `integrity`
+ * as it writes (EINTEGRITY on a mismatch). Writes only below `cacheDir`.
+ */
+export async function writeToolCacheEntry(cacheDir: string, key: string, path: string, integrity: string, metadata: unknown): Promise<void> {
+  await pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { integrity, metadata }));
+}
+
+/**
+ * The `origin` kept with a pinned source's cache entry by insertIntoStore (a URL, or for
+ * a wheel its file name), or undefined when the cache has no entry for `integrity`.
+ */
+export async function originInStore(cacheDir: string, integrity: Integrity): Promise<string | undefined> {
+  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  const origin = (info?.metadata as { origin?: unknown } | undefined)?.origin;
+  return typeof origin === 'string' ? origin : undefined;
+}

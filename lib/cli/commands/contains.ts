@@ -11,8 +11,8 @@ import { parseJsonOption, projectRoot } from '../session.js';
 const usage = `usage: redo-ts contains [--json] PACKAGE[=VERSION]
 
 Lists the image targets this project has built (NAME.tar with NAME.yaml, as they are
-on disk; nothing is rebuilt) that hold the Debian package PACKAGE (at VERSION when
-given): the image, the layer(s) its files are in, the version and the spec naming it.
+on disk; nothing is rebuilt) that hold the package PACKAGE (Debian, or npm and PyPI
+from a spec's lock files; at VERSION when given): the image, the layer(s) its files are in, the version and the spec naming it.
 A package a spec uses only to build (deliver: false) is listed with layer "-".
 Exit status 0 when some image holds it, 1 when none does.
 
@@ -27,7 +27,7 @@ interface Row {
 }
 
 const command: Command = {
-  summary: 'list the built images and layers that hold a Debian package (PACKAGE[=VERSION])',
+  summary: 'list the built images and layers that hold a Debian, npm or PyPI package (PACKAGE[=VERSION])',
   usage,
   async run(args, io) {
     const { isJson, positional: wanted } = parseJsonOption(args, 'contains', usage);

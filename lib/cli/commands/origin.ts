@@ -31,7 +31,7 @@ function describe(inventory: Inventory, file: InventoryFile): Record<string, unk
     case 'package': {
       const item = inventory.packages.find((candidate) => candidate.key === origin.package)!;
       out['spec'] = origin.spec;
-      out['package'] = `${item.name} ${item.version} ${item.architecture}`;
+      out['package'] = `${item.name} ${item.version} ${item.ecosystem ?? item.architecture}`;
       out['pinned'] = `${item.url} ${item.integrity ?? '(no pin)'}`;
       out['purl'] = item.purl;
       out['licence'] = item.licence.expression;

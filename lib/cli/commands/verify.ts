@@ -181,7 +181,8 @@ const command: Command = {
 
       // 3. Rebuild there, with another umask, time zone and locale.
       const other = otherSurroundings(io.env);
-      const rebuilt = runBuild(scratch, target, { ...cleanEnv, REDO_TS_ROOT: scratch, TZ: other.tz, LC_ALL: other.locale, LANG: other.locale }, other.umask);
+      // Without build caches (`caches:` of specs): a cache must never be what makes two builds agree.
+      const rebuilt = runBuild(scratch, target, { ...cleanEnv, REDO_TS_ROOT: scratch, TZ: other.tz, LC_ALL: other.locale, LANG: other.locale, REDO_TS_BUILD_CACHES: 'off' }, other.umask);
       if (rebuilt.status !== 0) throw rebuildFailed(target, `in the scratch copy ${scratch}`, rebuilt);
 
       // 4. Compare. Both builds ran on this machine: a spec built with its tools

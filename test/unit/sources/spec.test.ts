@@ -65,7 +65,7 @@ describe('parseSpec validation', () => {
       name: 'an unknown top-level field is ERR_SPEC_UNKNOWN_FIELD at its line',
       text: 'name: x\nversion: "1"\nsummary: oops\n',
       code: 'ERR_SPEC_UNKNOWN_FIELD',
-      headline: 'redo: "targets/x.spec.yaml:3": summary: unknown field (allowed: name, version, description, layer, sources, patches, build, files, requires, build-requires, build-environment, packages, architecture, recommends, exclude)',
+      headline: 'redo: "targets/x.spec.yaml:3": summary: unknown field (allowed: name, version, description, layer, sources, patches, build, files, requires, build-requires, build-environment, packages, architecture, recommends, exclude, npm, pypi, caches)',
     },
     {
       name: 'an unknown source field names the source index',
@@ -201,7 +201,7 @@ describe('parseSpec validation', () => {
     const error = failure('name: x\nversion: "1"\nfoo: 1\nsources:\n  - url: ftp:x\n');
     expect(error.render()).toBe(
       [
-        'redo: "targets/x.spec.yaml:3": foo: unknown field (allowed: name, version, description, layer, sources, patches, build, files, requires, build-requires, build-environment, packages, architecture, recommends, exclude)',
+        'redo: "targets/x.spec.yaml:3": foo: unknown field (allowed: name, version, description, layer, sources, patches, build, files, requires, build-requires, build-environment, packages, architecture, recommends, exclude, npm, pypi, caches)',
         '  targets/x.spec.yaml:5: sources[0].url: "ftp:x" must start with file:, http://, https:// or deb:',
         '  hint: docs/specs.md describes every field',
       ].join('\n'),

@@ -1,0 +1,106 @@
+// Folder sources: `file:` naming a project folder is copied whole into the build folder,
+// tracked by the content of every file in it, and rebuilt when one changes.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
+import { buildFragment } from '../../lib/sources/fragment.js';
+import { integrityOfFolder } from '../../lib/sources/folder.js';
+import { copyWithRules, runCli } from '../helpers/rig.js';
+
+const spec = `name: app
+version: "1"
+sources:
+  - url: file:app
+    integrity: project
+build:
+  - mkdir -p "$DESTDIR/srv" && cp -R app "$DESTDIR/srv/app"
+files:
+  - path: /srv/app
+`;
+
+function makeApp(project: string): void {
+  mkdirSync(join(project, 'targets'), { recursive: true });
+  mkdirSync(join(project, 'app', 'lib', 'deep'), { recursive: true });
+  writeFileSync(join(project, 'package.json'), '{}\n');
+  writeFileSync(join(project, 'app', 'main.py'), 'import lib\n');
+  writeFileSync(join(project, 'app', 'lib', '__init__.py'), 'x = 1\n');
+  writeFileSync(join(project, 'app', 'lib', 'deep', 'run.sh'), '#!/bin/sh\necho hi\n');
+  chmodSync(join(project, 'app', 'lib', 'deep', 'run.sh'), 0o755);
+  symlinkSync('main.py', join(project, 'app', 'entry.py'));
+  writeFileSync(join(project, 'targets', 'app.spec.yaml'), spec);
+}
+
+describe('folder sources', () => {
+  let project: string;
+  beforeEach(() => {
+    project = mkdtempSync(join(tmpdir(), 'redo-ts-folder-'));
+    makeApp(project);
+  });
+  afterEach(() => rmSync(project, { recursive: true, force: true }));
+
+  it('copies the folder whole into the build folder, with its subfolders, executable bits and symlinks', async () => {
+    const out = join(project, 'app.fragment.tar');
+    const result = await buildFragment(join(project, 'targets/app.spec.yaml'), out, { root: project, cacheDir: join(project, '.cache') });
+    const entries = entriesOfTar(out);
+    const byPath = new Map(entries.map((entry) => [entry.path.toString(), entry]));
+    expect([...byPath.keys()].sort()).toEqual([
+      'srv', 'srv/app', 'srv/app/entry.py', 'srv/app/lib', 'srv/app/lib/__init__.py', 'srv/app/lib/deep', 'srv/app/lib/deep/run.sh', 'srv/app/main.py',
+    ]);
+    expect(byPath.get('srv/app/lib/deep/run.sh')!.mode).toBe(0o755);
+    expect(byPath.get('srv/app/main.py')!.mode).toBe(0o644);
+    expect(byPath.get('srv/app/entry.py')!.type).toBe('symlink');
+    expect(readEntryBytes(byPath.get('srv/app/lib/__init__.py')!)!.toString()).toBe('x = 1\n');
+    // Its provenance is the digest of the whole tree.
+    expect(result.sources).toEqual([expect.objectContaining({ kind: 'file', name: 'app', isProjectFile: true, integrity: integrityOfFolder(join(project, 'app')) })]);
+  });
+
+  it('gives a digest that changes with any file, name or executable bit, and only then', () => {
+    const folder = join(project, 'app');
+    const first = integrityOfFolder(folder);
+    expect(integrityOfFolder(folder)).toBe(first);
+    writeFileSync(join(folder, 'lib', '__init__.py'), 'x = 2\n');
+    const edited = integrityOfFolder(folder);
+    expect(edited).not.toBe(first);
+    writeFileSync(join(folder, 'lib', 'new.py'), '');
+    const added = integrityOfFolder(folder);
+    expect(added).not.toBe(edited);
+    chmodSync(join(folder, 'lib', 'new.py'), 0o755);
+    expect(integrityOfFolder(folder)).not.toBe(added);
+  });
+
+  it('a folder source with a pin instead of `integrity: project` is refused with a hint', async () => {
+    writeFileSync(join(project, 'targets', 'app.spec.yaml'), spec.replace('integrity: project', 'integrity: sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM='));
+    await expect(buildFragment(join(project, 'targets/app.spec.yaml'), join(project, 'out.tar'), { root: project, cacheDir: join(project, '.cache') }))
+      .rejects.toMatchObject({
+        code: 'ERR_SPEC_INVALID',
+        headline: 'redo: "targets/app.spec.yaml": source "file:app": is a folder, and a folder cannot have a pin',
+        hint: expect.stringContaining('`integrity: project`'),
+      });
+  });
+});
+
+describe('folder sources through the shared rule', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('rebuilds the fragment when a file in the folder (or a subfolder) changes, and not otherwise', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'redo-ts-folder-fixture-'));
+    dir = copyWithRules(empty, 'redo-ts-folder-rule-');
+    rmSync(empty, { recursive: true, force: true });
+    makeApp(dir);
+    const env = { REDO_TS_CACHE: join(dir, '.cache') };
+    const first = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(first.code, first.stderr).toBe(0);
+    const again = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain('fragment:');
+    writeFileSync(join(dir, 'app', 'lib', 'deep', 'run.sh'), '#!/bin/sh\necho changed\n');
+    const edited = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(edited.code, edited.stderr).toBe(0);
+    expect(edited.stderr).toContain('fragment:');
+    const bytes = entriesOfTar(join(dir, 'targets/app.fragment.tar')).find((entry) => entry.path.toString() === 'srv/app/lib/deep/run.sh')!;
+    expect(readEntryBytes(bytes)!.toString()).toContain('changed');
+  });
+});
