@@ -49,5 +49,6 @@ export function copyBuildEnvironment(folder: string, cacheDir: string): void {
   mkdirSync(folder, { recursive: true });
   cpSync(specFile, join(folder, 'build-environment.spec.yaml'));
   cpSync(lockFile, join(folder, 'build-environment.lock.yaml'));
-  cpSync(sharedCache, cacheDir, { recursive: true });
+  // Symlinks as they are: a root's bin -> usr/bin must not become a link into the shared cache.
+  cpSync(sharedCache, cacheDir, { recursive: true, verbatimSymlinks: true });
 }
