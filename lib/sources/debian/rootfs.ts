@@ -272,6 +272,7 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   if (exists('/sbin/ldconfig')) {
     await runTool(options, 'ldconfig (the image\'s own)', 'env', ['-i', ...Object.entries(chrootEnv).map(([k, v]) => `${k}=${v}`), ...inChroot, '/sbin/ldconfig', '-X']);
   } else {
+    await mkdir(join(root, 'etc'), { recursive: true });
     await runTool(options, 'ldconfig -r', 'unshare', ['-r', (await which('ldconfig', { PATH: `${options.env.PATH ?? ''}:/usr/sbin:/sbin` })) ?? '/sbin/ldconfig', '-X', '-r', root]);
   }
   const cache = join(root, 'etc/ld.so.cache');
