@@ -12,6 +12,7 @@ import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { checkLockClosed } from './closure.js';
 import { checkDebIdentity } from './fetch.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
@@ -74,7 +75,8 @@ function readContent(entry: TarEntry): Buffer {
  * Debian 12: each .deb's control fields must match the lock (ERR_DEB_CONTROL_MISMATCH);
  * files matching the list's global or per-package `exclude` are left out; paths under
  * /bin, /sbin, /lib* land under /usr, whose folders become symlinks; dpkg's database
- * records exactly the packages and files delivered. Then, declaratively: /etc/passwd and
+ * records exactly the packages and files delivered; the lock must hold every package's
+ * Depends and Pre-Depends (ERR_DEBIAN_LOCK_INCOMPLETE names what is missing). Then, declaratively: /etc/passwd and
  * /etc/group from base-passwd, alternatives from postinst `update-alternatives --install`
  * calls, and, on an unpacked copy in the scratch folder, ld.so.cache (ldconfig) and the
  * byte-compiled standard library and dist-packages (the image's own python3, under
@@ -90,11 +92,16 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   const alternatives: AlternativeInstall[] = [];
   await mkdir(join(options.scratch, 'deb'), { recursive: true });
 
+  // The control members first (small): the lock must be closed under the packages' own dependencies.
+  const controlMembers = new Map<string, Awaited<ReturnType<typeof readDebControl>>>();
+  for (const locked of lock.packages) controlMembers.set(locked.name, await readDebControl(options.debs.get(locked.name)!, `${locked.name}=${locked.version}`));
+  checkLockClosed(lock, new Map([...controlMembers].map(([name, members]) => [name, parseParagraphs(members.get('control')?.toString('utf8') ?? '')[0] ?? new Map<string, string>()])),
+    options.lockLabel, options.lockLabel.replace(/\.lock\.yaml$/, '.spec.yaml'));
   // Decompressing is the slow part (xz in a child process): two packages at a time, results used in lock order.
   const unpacked = mapLimited(lock.packages, 2, async (locked) => {
     const path = options.debs.get(locked.name)!;
     const label = `${locked.name}=${locked.version}`;
-    return { members: await readDebControl(path, label), entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
+    return { members: controlMembers.get(locked.name)!, entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
   });
   const all = [];
   for (const promise of unpacked) all.push(await promise);
