@@ -164,6 +164,21 @@ function readDpkgDatabase(fragmentPaths: readonly string[]): DpkgDatabase {
     const into = moved.get(top);
     return into === undefined ? clean : `${into}${clean.slice(top.length)}`;
   };
+  // A symlinked folder on the way (usr/share/doc/libgcc-s1 -> gcc-12-base) is followed, a few hops at most.
+  const resolveLinks = (memberPath: string): string => {
+    let parts = memberPath.split('/');
+    for (let hops = 0, at = 1; at <= parts.length && hops < 8; at += 1) {
+      const entry = byPath.get(parts.slice(0, at).join('/'));
+      if (entry?.type !== 'symlink') continue;
+      const target = entry.linkTarget!.toString('latin1');
+      const base = target.startsWith('/') ? [] : parts.slice(0, at - 1);
+      parts = [...base, ...target.split('/').filter((part) => part !== '' && part !== '.'), ...parts.slice(at)];
+      for (let i = parts.indexOf('..'); i >= 0; i = parts.indexOf('..')) parts.splice(Math.max(0, i - 1), i > 0 ? 2 : 1);
+      hops += 1;
+      at = 0;
+    }
+    return parts.join('/');
+  };
   const status = new Map<string, Map<string, string>>();
   for (const paragraph of parseDeb822(bytesOf('var/lib/dpkg/status')?.toString('utf8') ?? '')) {
     if (!/ installed$/.test(paragraph.get('status') ?? '')) continue;
@@ -187,7 +202,7 @@ function readDpkgDatabase(fragmentPaths: readonly string[]): DpkgDatabase {
       return { control, paths };
     },
     textOf(memberPath) {
-      return bytesOf(memberPath)?.toString('utf8');
+      return bytesOf(resolveLinks(memberPath))?.toString('utf8');
     },
   };
 }
