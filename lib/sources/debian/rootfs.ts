@@ -13,6 +13,7 @@ import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
 import { checkLockClosed } from './closure.js';
+import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
@@ -78,10 +79,10 @@ function readContent(entry: TarEntry): Buffer {
  * records exactly the packages and files delivered; the lock must hold every package's
  * Depends and Pre-Depends (ERR_DEBIAN_LOCK_INCOMPLETE names what is missing). Then, declaratively: /etc/passwd and
  * /etc/group from base-passwd, alternatives from postinst `update-alternatives --install`
- * calls, and, on an unpacked copy in the scratch folder, ld.so.cache (ldconfig) and the
+ * calls, ld.so.cache from the ELF files (writeLdCache), and, on an unpacked copy in the scratch folder, the
  * byte-compiled standard library and dist-packages (the image's own python3, under
  * `unshare -r chroot`, unchecked-hash pycs, PYTHONHASHSEED=0). Throws ERR_FRAGMENT_CONFLICT
- * when two packages deliver one file, ERR_SPEC_BUILD_FAILED when ldconfig or python fails.
+ * when two packages deliver one file, ERR_SPEC_BUILD_FAILED when python fails.
  */
 export async function assembleDebianRootfs(options: AssembleOptions): Promise<AssembledRootfs> {
   const { lock, list } = options;
@@ -198,6 +199,11 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     origins.set(key, key.startsWith('var/lib/dpkg/') ? 'dpkg' : 'redo-ts');
   }
 
+  const ldCache = writeLdCache(ldCacheImageOf(byPath), lock.architecture);
+  byPath.set('etc/ld.so.cache', { path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: ldCache.bytes.length, content: { kind: 'buffer', bytes: ldCache.bytes } });
+  origins.set('etc/ld.so.cache', 'redo-ts');
+  effects.push(`ld.so.cache (${ldCache.entries.length} libraries)`);
+
   const onDisk = await cachedEffects([...byPath.values()], options, exists);
   for (const entry of onDisk.entries) {
     const key = entry.path.toString('latin1');
@@ -220,7 +226,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 3;
+const effectsFormat = 4;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
@@ -234,8 +240,6 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
-    // Without libc-bin the host's ldconfig writes ld.so.cache: its version is an input too.
-    hostLdconfig: exists('/sbin/ldconfig') ? null : await hostLdconfigVersion(options.env),
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
@@ -253,18 +257,7 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
   return { entries: entriesOfTar(stored), effects: made.effects };
 }
 
-async function hostLdconfigVersion(env: NodeJS.ProcessEnv): Promise<string> {
-  const ldconfig = (await which('ldconfig', env)) ?? '/sbin/ldconfig';
-  return new Promise((resolveVersion) => {
-    const child = spawn(ldconfig, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-    child.on('error', () => resolveVersion('unknown'));
-    child.on('close', () => resolveVersion(text.split('\n')[0] ?? 'unknown'));
-  });
-}
-
-/** Writes the entries to a tar, unpacks it, and runs ldconfig and python's compileall on the copy. */
+/** Writes the entries to a tar, unpacks it, and runs python's compileall on the copy. */
 async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
   const root = join(options.scratch, 'root');
   await mkdir(root);
@@ -275,19 +268,6 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   const effects: string[] = [];
   const inChroot = ['unshare', '-r', (await which('chroot', options.env)) ?? '/usr/sbin/chroot', root];
   const chrootEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(options.mtimeSeconds), PYTHONHASHSEED: '0', HOME: '/' };
-
-  if (exists('/sbin/ldconfig')) {
-    await runTool(options, 'ldconfig (the image\'s own)', 'env', ['-i', ...Object.entries(chrootEnv).map(([k, v]) => `${k}=${v}`), ...inChroot, '/sbin/ldconfig', '-X']);
-  } else {
-    await mkdir(join(root, 'etc'), { recursive: true });
-    await runTool(options, 'ldconfig -r', 'unshare', ['-r', (await which('ldconfig', { PATH: `${options.env.PATH ?? ''}:/usr/sbin:/sbin` })) ?? '/sbin/ldconfig', '-X', '-r', root]);
-  }
-  const cache = join(root, 'etc/ld.so.cache');
-  const cacheBytes = await readFile(cache).catch(() => undefined);
-  if (cacheBytes !== undefined) {
-    out.push({ path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: cacheBytes.length, content: { kind: 'buffer', bytes: cacheBytes } });
-    effects.push('ld.so.cache');
-  }
 
   if (exists('/usr/bin/python3')) {
     const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
@@ -316,6 +296,41 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     effects.push(`${count} byte-compiled Python files`);
   }
   return { entries: out, effects };
+}
+
+/** The view of the assembled members writeLdCache reads: hardlinks read as the files they share an inode with. */
+function ldCacheImageOf(byPath: ReadonlyMap<string, TarEntry>): LdCacheImage {
+  const children = new Map<string, string[]>();
+  for (const key of byPath.keys()) {
+    const slash = key.lastIndexOf('/');
+    const parent = slash < 0 ? '' : key.slice(0, slash);
+    children.set(parent, [...(children.get(parent) ?? []), key.slice(slash + 1)]);
+  }
+  const fileOf = (path: string): TarEntry | undefined => {
+    const entry = byPath.get(path);
+    return entry?.type === 'hardlink' ? byPath.get(entry.linkTarget!.toString('latin1')) : entry;
+  };
+  const contents = new Map<string, Buffer>();
+  const bytesOf = (path: string): Buffer => {
+    let bytes = contents.get(path);
+    if (bytes === undefined) {
+      const entry = fileOf(path);
+      bytes = entry?.type === 'file' ? readContent(entry) : Buffer.alloc(0);
+      contents.set(path, bytes);
+    }
+    return bytes;
+  };
+  return {
+    entryOf(path) {
+      if (path === '') return { type: 'directory' };
+      const entry = fileOf(path);
+      if (entry === undefined) return children.has(path) ? { type: 'directory' } : undefined;
+      return entry.type === 'symlink' ? { type: 'symlink', linkTarget: entry.linkTarget!.toString('latin1') } : { type: entry.type };
+    },
+    read: (path, offset, length) => bytesOf(path).subarray(offset, offset + length),
+    sizeOf: (path) => fileOf(path)?.sizeBytes ?? 0,
+    childrenOf: (folder) => children.get(folder) ?? [],
+  };
 }
 
 /** Starts `work` on every item with at most `limit` running at once; the promises come back in item order. */
