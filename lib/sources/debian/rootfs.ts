@@ -12,7 +12,9 @@ import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { caCertificateEntries } from './ca-certificates.js';
 import { checkLockClosed } from './closure.js';
+import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
 import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import type { DebianLock } from './lock.js';
@@ -198,6 +200,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     byPath.set(key, entry);
     origins.set(key, key.startsWith('var/lib/dpkg/') ? 'dpkg' : 'redo-ts');
   }
+  effects.push(...applyScriptActions(installed, byPath, origins, mapPath, options.mtimeSeconds));
 
   const ldCache = writeLdCache(ldCacheImageOf(byPath), lock.architecture);
   byPath.set('etc/ld.so.cache', { path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: ldCache.bytes.length, content: { kind: 'buffer', bytes: ldCache.bytes } });
@@ -220,13 +223,15 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     { effect: 'base-files folders, dotfiles and symlinks', matches: (pkg, text) => pkg === 'base-files' && text.includes('install_directory') },
     { effect: 'alternatives', matches: (pkg) => alternatives.some((alt) => alt.package === pkg) },
     { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
+    { effect: 'commands: users, owners, modes, files', matches: (_pkg, text, script) => script === 'postinst' && readScriptActions(text).length > 0 },
+    { effect: 'CA certificates', matches: (pkg, _text, script) => pkg === 'ca-certificates' && script === 'postinst' && exists('/usr/sbin/update-ca-certificates') },
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
   return { entries: [...byPath.values()], origins, scripts, effects };
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 4;
+const effectsFormat = 5;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
@@ -257,7 +262,7 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
   return { entries: entriesOfTar(stored), effects: made.effects };
 }
 
-/** Writes the entries to a tar, unpacks it, and runs python's compileall on the copy. */
+/** Writes the entries to a tar, unpacks it, runs python's compileall on the copy and makes the CA certificates' files from it. */
 async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
   const root = join(options.scratch, 'root');
   await mkdir(root);
@@ -295,7 +300,120 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     }
     effects.push(`${count} byte-compiled Python files`);
   }
+  const certificates = await caCertificateEntries(root, options.scratch, options.env);
+  if (certificates.length > 0) {
+    out.push(...certificates);
+    effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
+  }
   return { entries: out, effects };
+}
+
+/**
+ * The plain commands of every postinst (readScriptActions), in lock order, applied to the
+ * assembled members: system users and groups added to /etc/passwd and /etc/group (and
+ * their home folders made), owners and modes set (chown, chmod, dpkg-statoverride --add),
+ * empty files (touch), folders (mkdir), symlinks (ln -s) and copies (cp) added where the
+ * path is free. With the `passwd` package, /etc/shadow and /etc/gshadow are then made as
+ * its postinst (shadowconfig on: pwconv, grpconv) makes them, the last change day being
+ * SOURCE_DATE_EPOCH's. Returns the effects for the log; changes `byPath` and `origins`.
+ */
+function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<string, TarEntry>, origins: Map<string, string>, mapPath: (path: string) => string, mtimeSeconds: number): string[] {
+  const passwdEntry = byPath.get('etc/passwd');
+  const groupEntry = byPath.get('etc/group');
+  const accounts = passwdEntry?.type === 'file' && groupEntry?.type === 'file' ? parseAccounts(readContent(passwdEntry).toString('utf8'), readContent(groupEntry).toString('utf8')) : undefined;
+  const idOf = (rows: string[][] | undefined, name: string | undefined): number | undefined => {
+    if (name === undefined) return undefined;
+    if (/^[0-9]+$/.test(name)) return Number(name);
+    const row = rows?.find((r) => r[0] === name);
+    return row === undefined ? undefined : Number(row[2]);
+  };
+  const effects: string[] = [];
+  const users: string[] = [];
+  let changed = 0;
+  const put = (path: string, entry: TarEntry, pkg: string): void => {
+    byPath.set(path, entry);
+    origins.set(path, pkg);
+    changed += 1;
+  };
+  for (const pkg of installed) {
+    const postinst = pkg.members.get('postinst');
+    if (postinst === undefined) continue;
+    for (const action of readScriptActions(postinst.toString('utf8'))) {
+      switch (action.kind) {
+        case 'adduser':
+        case 'addgroup': {
+          if (accounts === undefined) break;
+          const ids = addAccount(accounts, action);
+          users.push(action.name);
+          const home = mapPath(action.kind === 'adduser' ? action.home.replace(/^\/+/, '') : '');
+          if (action.kind === 'adduser' && action.isHomeCreated && ids !== undefined && !byPath.has(home)) {
+            put(home, { path: Buffer.from(home, 'latin1'), type: 'directory', mode: 0o755, uid: ids.uid, gid: ids.gid, sizeBytes: 0 }, pkg.name);
+          }
+          break;
+        }
+        case 'chown':
+        case 'chmod':
+          for (const path of action.paths.map((p) => mapPath(p.replace(/^\/+/, '')))) {
+            const entry = byPath.get(path);
+            if (entry === undefined) continue;
+            if (action.kind === 'chmod') put(path, { ...entry, mode: (entry.mode & ~0o7777) | action.mode }, origins.get(path) ?? pkg.name);
+            else {
+              const uid = idOf(accounts?.passwd, action.owner) ?? entry.uid;
+              const gid = idOf(accounts?.group, action.group) ?? entry.gid;
+              put(path, { ...entry, uid, gid, ...(action.mode !== undefined ? { mode: action.mode } : {}) }, origins.get(path) ?? pkg.name);
+            }
+          }
+          break;
+        case 'touch':
+        case 'mkdir':
+          for (const path of action.paths.map((p) => mapPath(p.replace(/^\/+/, '')))) {
+            if (byPath.has(path)) continue;
+            put(path, action.kind === 'touch'
+              ? { path: Buffer.from(path, 'latin1'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } }
+              : { path: Buffer.from(path, 'latin1'), type: 'directory', mode: action.mode ?? 0o755, uid: 0, gid: 0, sizeBytes: 0 }, pkg.name);
+          }
+          break;
+        case 'symlink': {
+          const path = mapPath(action.path.replace(/^\/+/, ''));
+          if (!byPath.has(path)) put(path, { path: Buffer.from(path, 'latin1'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(action.target, 'latin1') }, pkg.name);
+          break;
+        }
+        case 'copy': {
+          const from = byPath.get(mapPath(action.from.replace(/^\/+/, '')));
+          const path = mapPath(action.to.replace(/^\/+/, ''));
+          if (from?.type === 'file' && !byPath.has(path)) put(path, { ...from, path: Buffer.from(path, 'latin1'), mode: 0o644, uid: 0, gid: 0 }, pkg.name);
+          break;
+        }
+        default: {
+          const impossible: never = action;
+          throw new Error(`unknown script action ${JSON.stringify(impossible)}`);
+        }
+      }
+    }
+  }
+  if (changed > 0) effects.push(`maintainer-script commands: ${changed} paths`);
+  if (accounts === undefined) return effects;
+  if (users.length > 0) effects.push(`system users and groups: ${[...new Set(users)].join(', ')}`);
+  const hasShadow = installed.some((p) => p.name === 'passwd');
+  const day = String(Math.floor(mtimeSeconds / 86400));
+  const text = (rows: string[][]): Buffer => Buffer.from(rows.map((row) => `${row.join(':')}\n`).join(''));
+  const fileEntry = (path: string, bytes: Buffer, mode: number, gid: number): TarEntry => ({ path: Buffer.from(path), type: 'file', mode, uid: 0, gid, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } });
+  const shadowGid = idOf(accounts.group, 'shadow') ?? 42;
+  if (hasShadow) {
+    // pwconv and grpconv: the password fields move to the shadow files, 'x' stays behind.
+    const shadow = accounts.passwd.map((row) => [row[0]!, row[1] === 'x' ? '!' : row[1]!, day, ...(Number(row[2]) < 1000 && row[1] === 'x' ? ['', '', '', '', '', ''] : ['0', '99999', '7', '', '', ''])]);
+    const gshadow = accounts.group.map((row) => [row[0]!, row[1] === 'x' ? '!' : row[1]!, '', row[3] ?? '']);
+    for (const row of accounts.passwd) row[1] = 'x';
+    for (const row of accounts.group) row[1] = 'x';
+    put('etc/shadow', fileEntry('etc/shadow', text(shadow), 0o640, shadowGid), 'redo-ts');
+    put('etc/gshadow', fileEntry('etc/gshadow', text(gshadow), 0o640, shadowGid), 'redo-ts');
+    effects.push('shadow passwords (/etc/shadow, /etc/gshadow)');
+  }
+  if (users.length > 0 || hasShadow) {
+    put('etc/passwd', fileEntry('etc/passwd', text(accounts.passwd), 0o644, 0), 'redo-ts');
+    put('etc/group', fileEntry('etc/group', text(accounts.group), 0o644, 0), 'redo-ts');
+  }
+  return effects;
 }
 
 /** The view of the assembled members writeLdCache reads: hardlinks read as the files they share an inode with. */
