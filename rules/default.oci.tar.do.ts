@@ -21,6 +21,7 @@ import {
   collectInventory,
   cyclonedxDocument,
   imageForPlatform,
+  checkPlatformVersions,
   loadImageDescription,
   mtimeFromEnvironment,
   ociBlobSize,
@@ -51,6 +52,11 @@ export default async function (ctx: RuleContext): Promise<void> {
     platform === undefined ? { layers: description.layers, config: description.config } : imageForPlatform(description, platform),
   );
   await ctx.ifchange(...new Set(images.flatMap((image) => image.layers)));
+  // The platforms' Debian packages must be the same versions, unless the description allows a name.
+  if (description.platforms !== undefined) {
+    await checkPlatformVersions(description.platforms.map((platform, i) => ({ architecture: platform.architecture, layers: images[i]!.layers })), ctx.dir, ctx.root,
+      description.allowVersionDifferences, `"${relative(ctx.root, ctx.targetPath)}"`);
+  }
   const inputs: ImageInput[] = [];
   for (const image of images) {
     // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and

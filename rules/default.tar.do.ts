@@ -57,7 +57,9 @@ export default async function (ctx: RuleContext): Promise<void> {
     const specPath = specOf(layer);
     if (!layer.endsWith('.fragment.tar') || !existsSync(specPath)) continue;
     const spec = await loadSpec(specPath, { root: ctx.root });
-    const absent = spec.requires.filter((name) => !layerSpecs.has(join(dirname(specPath), `${name}.spec.yaml`)));
+    // A per-architecture spec NAME-ARCH (layer NAME-${arch}.fragment.tar) meets `requires: [NAME]`.
+    const architecture = description.config.architecture;
+    const absent = spec.requires.filter((name) => !layerSpecs.has(join(dirname(specPath), `${name}.spec.yaml`)) && !layerSpecs.has(join(dirname(specPath), `${name}-${architecture}.spec.yaml`)));
     if (absent.length > 0) {
       throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": layer "${layer}" requires specs that are not layers of the image`, {
         details: absent.map((name) => `${spec.relativePath} requires ${name}: add ${relative(ctx.dir, join(dirname(specPath), `${name}.fragment.tar`))} to ${descriptionName}`),

@@ -36,6 +36,8 @@ export interface TinySuite {
   compressions?: Array<'.xz' | '.gz' | ''>;
   /** Architecture of the index (default amd64). */
   architecture?: string;
+  /** Several architectures, one index each (packages go to their own architecture's, `all` to every one). */
+  architectures?: string[];
 }
 
 /** A running archive. */
@@ -86,32 +88,38 @@ export async function serveTinyArchive(folder: string, suites: TinySuite[]): Pro
   const pool = join(folder, 'pool');
   mkdirSync(pool, { recursive: true });
   for (const suite of suites) {
-    const arch = suite.architecture ?? 'amd64';
-    const paragraphs: string[] = [];
+    const architectures = suite.architectures ?? [suite.architecture ?? 'amd64'];
+    const paragraphs = new Map<string, string[]>(architectures.map((arch) => [arch, []]));
     for (const pkg of suite.packages) {
-      const deb = buildTinyDeb(pool, pkg);
+      const deb = buildTinyDeb(pool, { ...pkg, architecture: pkg.architecture ?? architectures[0]! });
       const bytes = readFileSync(deb);
       const filename = `pool/main/${pkg.name[0]}/${pkg.name}/${deb.split('/').pop()}`;
       files.set(`/${suite.root}/${filename}`, bytes);
       debs.set(`${pkg.name}_${pkg.version}`, deb);
-      paragraphs.push([`Package: ${pkg.name}`, `Version: ${pkg.version}`, `Architecture: ${pkg.architecture ?? arch}`, 'Maintainer: Test <test@example.org>',
+      const packageArch = pkg.architecture ?? architectures[0]!;
+      const paragraph = [`Package: ${pkg.name}`, `Version: ${pkg.version}`, `Architecture: ${packageArch}`, 'Maintainer: Test <test@example.org>',
         ...(pkg.depends !== undefined ? [`Depends: ${pkg.depends}`] : []), ...Object.entries(pkg.control ?? {}).map(([k, v]) => `${k}: ${v}`),
-        `Filename: ${filename}`, `Size: ${bytes.length}`, `SHA256: ${sha256(bytes)}`, 'Priority: optional', `Description: ${pkg.name} for tests`].join('\n'));
+        `Filename: ${filename}`, `Size: ${bytes.length}`, `SHA256: ${sha256(bytes)}`, 'Priority: optional', `Description: ${pkg.name} for tests`].join('\n');
+      for (const arch of architectures) if (packageArch === arch || packageArch === 'all') paragraphs.get(arch)!.push(paragraph);
     }
-    const plain = Buffer.from(`${paragraphs.join('\n\n')}\n`);
-    const metaKey = `main/binary-${arch}/Packages`;
     const forms = new Map<string, Buffer>();
-    for (const suffix of suite.compressions ?? ['.xz', '.gz', '']) {
-      forms.set(`${metaKey}${suffix}`, suffix === '' ? plain : suffix === '.gz' ? gzipSync(plain) : execFileSync('xz', ['-c', '-0'], { input: plain }));
+    for (const arch of architectures) {
+      const plain = Buffer.from(`${paragraphs.get(arch)!.join('\n\n')}\n`);
+      const metaKey = `main/binary-${arch}/Packages`;
+      forms.set(metaKey, plain);
+      for (const suffix of suite.compressions ?? ['.xz', '.gz', '']) {
+        if (suffix !== '') forms.set(`${metaKey}${suffix}`, suffix === '.gz' ? gzipSync(plain) : execFileSync('xz', ['-c', '-0'], { input: plain }));
+      }
     }
     const release = [`Origin: Debian`, `Label: Debian`, `Suite: ${suite.suite}`, `Codename: ${suite.suite}`, 'Date: Sat, 11 Jul 2026 10:16:37 UTC',
-      `Architectures: ${arch}`, 'Components: main', 'SHA256:',
+      `Architectures: ${architectures.join(' ')}`, 'Components: main', 'SHA256:',
       // The uncompressed entry is listed even when only compressed files are served, as Debian does.
-      ...[...new Set([metaKey, ...forms.keys()])].map((key) => ` ${sha256(key === metaKey ? plain : forms.get(key)!)} ${(key === metaKey ? plain : forms.get(key)!).length} ${key}`)].join('\n');
+      ...[...forms.keys()].sort().map((key) => ` ${sha256(forms.get(key)!)} ${forms.get(key)!.length} ${key}`)].join('\n');
     const releasePath = join(folder, `${suite.root}-${suite.suite}.Release`);
     writeFileSync(releasePath, `${release}\n`);
     files.set(`/${suite.root}/dists/${suite.suite}/InRelease`, gpg(['--clearsign', '--output', '-', releasePath]));
-    for (const [key, bytes] of forms) files.set(`/${suite.root}/dists/${suite.suite}/${key}`, bytes);
+    const served = suite.compressions ?? ['.xz', '.gz', ''];
+    for (const [key, bytes] of forms) if (served.some((suffix) => key.endsWith(`Packages${suffix}`))) files.set(`/${suite.root}/dists/${suite.suite}/${key}`, bytes);
   }
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {

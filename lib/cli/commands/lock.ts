@@ -1,12 +1,13 @@
 /** `redo-ts lock [--update] [--mirror URL --suite SUITE...] [SPEC...]`: resolve package lists into lock files. */
 
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
 import { findProjectRoot } from '../../engine/paths.js';
 import { loadSpec } from '../../sources/spec.js';
 import { loadIndexes, lockPackageList, type IndexSourceOptions } from '../../sources/debian/locking.js';
 import { readdir } from 'node:fs/promises';
+import { formatVersionDifference, versionDifferences } from '../../sources/debian/platforms.js';
 import { specSuffix } from '../../sources/spec.js';
 
 const usage = `usage: redo-ts lock [--update] [--mirror URL --suite SUITE...]... [--component C...] [--keyring FILE] [SPEC...]
@@ -94,6 +95,7 @@ const command: Command = {
     }
     // One load of the indexes per architecture serves every spec.
     const universes = new Map<string, Awaited<ReturnType<typeof loadIndexes>>>();
+    const families = new Map<string, Parameters<typeof versionDifferences>[0] extends ReadonlyArray<infer T> ? T[] : never>();
     for (const spec of specs) {
       const architecture = spec.packages!.architecture;
       const key = architecture ?? '';
@@ -113,6 +115,18 @@ const command: Command = {
         io.stdout.write(`${where}: ${change.name} ${change.old ?? '(new)'} -> ${change.new ?? '(removed)'}\n`);
       }
       io.stderr.write(`redo-ts lock: ${where}: ${result.lock.packages.length} packages, ${result.isWritten ? `${result.changes.length} changed` : 'unchanged'}\n`);
+      const stem = basename(spec.path).replace(/\.spec\.yaml$/, '');
+      const suffix = `-${result.lock.architecture}`;
+      if (stem.endsWith(suffix)) {
+        const family = join(dirname(relative(root, spec.path)), stem.slice(0, -suffix.length));
+        families.set(family, [...(families.get(family) ?? []), { architecture: result.lock.architecture, lock: result.lock }]);
+      }
+    }
+    // Per-architecture specs NAME-ARCH of one NAME are one image's platforms: say where their versions differ.
+    for (const [family, locks] of [...families].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      for (const difference of versionDifferences(locks)) {
+        io.stderr.write(`redo-ts lock: ${family}-*: the platforms differ: ${formatVersionDifference(difference)}\n`);
+      }
     }
     return 0;
   },
