@@ -2,7 +2,8 @@
 // architecture: glibc's own `ldconfig -p -C` reads the same libraries from it as from
 // the cache the real ldconfig writes for the same root; the dynamic linker in a chroot
 // finds its libraries through it; an arm64 image's cache lists the same sonames as the
-// amd64 image's (it was empty when the host's ldconfig wrote it).
+// amd64 image's (it was empty when the host's ldconfig wrote it), and both, locked from
+// the machine's suites (updates and security included), make one image skopeo reads.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,19 +18,21 @@ const packages = ['dash', 'libc-bin', 'zlib1g', 'libssl3', 'libzstd1'];
 const ldconfig = '/sbin/ldconfig';
 
 /** Locks and builds the fragment for `architecture`; returns the unpacked root. */
+const dir = join(scratch, 'project');
 async function buildRoot(architecture: string): Promise<string> {
-  const dir = join(scratch, architecture);
   mkdirSync(join(dir, 'targets'), { recursive: true });
   cpSync(join(repoRoot, 'rules'), join(dir, 'rules'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{"private": true}\n');
-  writeFileSync(join(dir, 'targets', 'libs.spec.yaml'), `name: libs\nversion: "1"\narchitecture: ${architecture}\npackages: [${packages.join(', ')}]\nexclude: [/usr/share/doc/**, /usr/share/man/**, /usr/share/locale/**]\n`);
-  const locked = await runCli(dir, ['lock']);
+  const spec = `targets/libs-${architecture}.spec.yaml`;
+  writeFileSync(join(dir, spec), `name: libs-${architecture}\nversion: "1"\narchitecture: ${architecture}\npackages: [${packages.join(', ')}]\nexclude: [/usr/share/doc/**, /usr/share/man/**, /usr/share/locale/**]\n`);
+  // The machine's apt suites: bookworm, bookworm-updates and bookworm-security, for this architecture.
+  const locked = await runCli(dir, ['lock', spec]);
   expect(locked.code, locked.stderr).toBe(0);
-  const built = await runCli(dir, ['targets/libs.fragment.tar'], { env: { REDO_TS_CACHE: join(scratch, 'cache') } });
+  const built = await runCli(dir, [`targets/libs-${architecture}.fragment.tar`], { env: { REDO_TS_CACHE: join(scratch, 'cache') } });
   expect(built.code, built.stderr).toBe(0);
   const root = join(scratch, `${architecture}-root`);
   mkdirSync(root);
-  execFileSync('tar', ['-xf', join(dir, 'targets', 'libs.fragment.tar'), '-C', root, '--no-same-owner']);
+  execFileSync('tar', ['-xf', join(dir, 'targets', `libs-${architecture}.fragment.tar`), '-C', root, '--no-same-owner']);
   return root;
 }
 
@@ -78,8 +81,15 @@ describe('ld.so.cache', () => {
     const common = (sonames: string[]): string[] => sonames.filter((name) => !name.startsWith('ld-linux') && name !== 'libmvec.so.1');
     expect(common(sonamesOf(ours))).toEqual(common(amd64Sonames));
     expect(sonamesOf(ours)).toContain('ld-linux-aarch64.so.1');
-    // Deterministic: the same bytes from a second assembly.
     expect(readFileSync(join(root, 'etc/ld.so.cache')).subarray(0, 20).toString('latin1')).toBe('glibc-ld.so.cache1.1');
+    // Both platforms in one image: locked from the same suites, so no version differs; skopeo reads its index.
+    const lock = readFileSync(join(dir, 'targets', 'libs-arm64.lock.yaml'), 'utf8');
+    expect(lock).toMatch(/suite: bookworm-security\n/);
+    writeFileSync(join(dir, 'targets', 'libs.yaml'), 'tags: [localhost/libs:1]\nplatforms: [linux/amd64, linux/arm64]\nlayers: ["libs-${arch}.fragment.tar"]\n');
+    const image = await runCli(dir, ['targets/libs.tar'], { env: { REDO_TS_CACHE: join(scratch, 'cache') } });
+    expect(image.code, image.stderr).toBe(0);
+    const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${join(dir, 'targets', 'libs.oci.tar')}:1`], { encoding: 'utf8' })) as { manifests: Array<{ platform: { architecture: string } }> };
+    expect(index.manifests.map((m) => m.platform.architecture)).toEqual(['amd64', 'arm64']);
   });
 });
 if (!hasArm64()) console.log('skipped the arm64 ld.so.cache test: apt has no arm64 indexes (run `dpkg --add-architecture arm64 && apt-get update`, as .ci/run does)');

@@ -40,8 +40,8 @@ async function certificatesBelow(root: string, folder: string): Promise<string[]
 
 /**
  * The files a fresh install of ca-certificates leaves in /etc on Debian 12, with every
- * certificate of /usr/share/ca-certificates trusted (debconf's default answer):
- * /etc/ca-certificates.conf (the postinst's header and the sorted list), for each
+ * certificate of /usr/share/ca-certificates trusted (debconf's default answer): the
+ * empty /usr/local/share/ca-certificates, /etc/ca-certificates.conf (the postinst's header and the sorted list), for each
  * certificate /etc/ssl/certs/NAME.pem → /usr/share/ca-certificates/DIR/NAME.crt (with
  * update-ca-certificates' renaming of spaces, parentheses and commas), the bundle
  * /etc/ssl/certs/ca-certificates.crt (each certificate in list order, newline-terminated),
@@ -54,7 +54,10 @@ export async function caCertificateEntries(root: string, scratch: string, env: N
   const isInstalled = await lstat(join(root, 'usr/sbin/update-ca-certificates')).then(() => true, () => false);
   if (!isInstalled) return [];
   const certificates = await certificatesBelow(root, 'usr/share/ca-certificates');
-  const entries: TarEntry[] = [file('etc/ca-certificates.conf', Buffer.from(`${confHeader}${certificates.map((c) => `${c}\n`).join('')}`))];
+  const entries: TarEntry[] = [
+    // The postinst's `mkdir -m $(stat -L -c %a /usr/local)`: /usr/local is 0755 on a fresh system.
+    { path: Buffer.from('usr/local/share/ca-certificates'), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 },
+    file('etc/ca-certificates.conf', Buffer.from(`${confHeader}${certificates.map((c) => `${c}\n`).join('')}`))];
   const bundle: Buffer[] = [];
   const hashFolder = await mkdtemp(join(scratch, 'ca-hash-'));
   for (const certificate of certificates) {

@@ -337,7 +337,8 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
   };
   for (const pkg of installed) {
     const postinst = pkg.members.get('postinst');
-    if (postinst === undefined) continue;
+    // Their effects are reproduced by code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries).
+    if (postinst === undefined || ['base-files', 'base-passwd', 'tzdata', 'ca-certificates'].includes(pkg.name)) continue;
     for (const action of readScriptActions(postinst.toString('utf8'))) {
       switch (action.kind) {
         case 'adduser':
@@ -369,7 +370,7 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
           for (const path of action.paths.map((p) => mapPath(p.replace(/^\/+/, '')))) {
             if (byPath.has(path)) continue;
             put(path, action.kind === 'touch'
-              ? { path: Buffer.from(path, 'latin1'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } }
+              ? { path: Buffer.from(path, 'latin1'), type: 'file', mode: action.mode ?? 0o644, uid: 0, gid: 0, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } }
               : { path: Buffer.from(path, 'latin1'), type: 'directory', mode: action.mode ?? 0o755, uid: 0, gid: 0, sizeBytes: 0 }, pkg.name);
           }
           break;
@@ -378,10 +379,16 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
           if (!byPath.has(path)) put(path, { path: Buffer.from(path, 'latin1'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(action.target, 'latin1') }, pkg.name);
           break;
         }
+        case 'write': {
+          const path = mapPath(action.path.replace(/^\/+/, ''));
+          const bytes = Buffer.from(action.text);
+          if (!byPath.has(path)) put(path, { path: Buffer.from(path, 'latin1'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } }, pkg.name);
+          break;
+        }
         case 'copy': {
           const from = byPath.get(mapPath(action.from.replace(/^\/+/, '')));
           const path = mapPath(action.to.replace(/^\/+/, ''));
-          if (from?.type === 'file' && !byPath.has(path)) put(path, { ...from, path: Buffer.from(path, 'latin1'), mode: 0o644, uid: 0, gid: 0 }, pkg.name);
+          if (from?.type === 'file' && !byPath.has(path)) put(path, { ...from, path: Buffer.from(path, 'latin1'), uid: 0, gid: 0 }, pkg.name);
           break;
         }
         default: {
@@ -390,6 +397,11 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
         }
       }
     }
+  }
+  const shells = updateShells(byPath, mapPath);
+  if (shells.length > 0) {
+    for (const entry of shells) put(entry.path.toString('latin1'), entry, 'debianutils');
+    effects.push('/etc/shells (update-shells)');
   }
   if (changed > 0) effects.push(`maintainer-script commands: ${changed} paths`);
   if (accounts === undefined) return effects;
@@ -414,6 +426,44 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
     put('etc/group', fileEntry('etc/group', text(accounts.group), 0o644, 0), 'redo-ts');
   }
   return effects;
+}
+
+/**
+ * What debianutils' update-shells does on a fresh system (its postinst and its trigger on
+ * /usr/share/debianutils/shells.d): /etc/shells keeps its lines (the template the postinst
+ * copied) and gains every shell the template and the packages list in shells.d, each also under its real
+ * path when a folder on the way is a symlink (/bin/bash and /usr/bin/bash on merged-/usr);
+ * /var/lib/shells.state lists the packages' shells. [] without shells.d or /etc/shells.
+ */
+function updateShells(byPath: ReadonlyMap<string, TarEntry>, mapPath: (path: string) => string): TarEntry[] {
+  const etc = byPath.get('etc/shells');
+  const folder = 'usr/share/debianutils/shells.d';
+  // The template counts as a package's list too, first (update-shells: for f in TEMPLATE PKG_DIR/*).
+  const files = ['usr/share/debianutils/shells', ...[...byPath.keys()].filter((key) => key.startsWith(`${folder}/`) && !key.slice(folder.length + 1).includes('/')).sort()];
+  if (etc?.type !== 'file' || !byPath.has('usr/sbin/update-shells')) return [];
+  const packaged: string[] = [];
+  for (const key of files) {
+    const entry = byPath.get(key);
+    if (entry?.type !== 'file') continue;
+    for (const raw of readContent(entry).toString('utf8').split('\n')) {
+      const line = raw.split('#')[0]!;
+      if (line === '') continue;
+      packaged.push(line);
+      const slash = line.lastIndexOf('/');
+      const real = `/${mapPath(line.slice(1, slash))}${line.slice(slash)}`;
+      if (real !== line) packaged.push(real);
+    }
+  }
+  const kept: string[] = [];
+  const seen = new Set<string>();
+  for (const line of readContent(etc).toString('utf8').split('\n').slice(0, -1)) {
+    const shell = line.split('#')[0]!;
+    if (shell === '' || !seen.has(shell)) kept.push(line);
+    seen.add(shell);
+  }
+  for (const shell of packaged) if (!seen.has(shell)) kept.push(shell);
+  const file = (path: string, text: string): TarEntry => ({ path: Buffer.from(path), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: Buffer.byteLength(text), content: { kind: 'buffer', bytes: Buffer.from(text) } });
+  return [file('etc/shells', `${kept.join('\n')}\n`), file('var/lib/shells.state', packaged.map((s) => `${s}\n`).join(''))];
 }
 
 /** The view of the assembled members writeLdCache reads: hardlinks read as the files they share an inode with. */

@@ -6,10 +6,13 @@ export type ScriptAction =
   | { kind: 'addgroup'; name: string }
   | { kind: 'chown'; owner?: string; group?: string; paths: string[]; mode?: number }
   | { kind: 'chmod'; mode: number; paths: string[] }
-  | { kind: 'touch'; paths: string[] }
+  | { kind: 'touch'; paths: string[]; mode?: number }
   | { kind: 'mkdir'; paths: string[]; mode?: number }
   | { kind: 'symlink'; target: string; path: string }
-  | { kind: 'copy'; from: string; to: string };
+  | { kind: 'copy'; from: string; to: string }
+  | { kind: 'write'; path: string; text: string };
+
+const heredocMarker = '\u0000heredoc';
 
 /** Splits a command line into words, honouring quotes; undefined when it holds what is not understood (command substitution, globs). */
 function words(line: string): string[] | undefined {
@@ -66,12 +69,26 @@ function commandsOf(line: string): string[] {
  * variable assignments are followed (`logdir="/var/log/nginx"`), shell functions are
  * expanded where called with literal arguments (redis-tools' Setup_dir), conditions are
  * taken as true, and the commands adduser/addgroup --system, chown, chmod (octal),
- * dpkg-statoverride --add, touch, mkdir, install -d, ln -s and cp become actions, in
+ * dpkg-statoverride --add, touch, mkdir, install -d, ln -s, cp and `cat > FILE <<EOF`
+ * (its text) become actions, in
  * order. A command using anything else (an unknown variable, command substitution) is
  * skipped. Pure.
  */
 export function readScriptActions(script: string): ScriptAction[] {
-  const lines = script.replace(/\\\n/g, ' ').split('\n').map((line) => line.replace(/(^|\s)#.*$/, '').trim());
+  // `cat > FILE <<EOF` ... `EOF` (or <<-EOF, tabs stripped) becomes one pseudo-command line
+  // carrying the text, so the rest of the reading never sees the document's lines.
+  const raw = script.replace(/\\\n/g, ' ').split('\n');
+  const lines: string[] = [];
+  for (let i = 0; i < raw.length; i += 1) {
+    const heredoc = /^\s*cat\s*>\s*(\S+)\s*<<(-?)\s*(['"]?)([A-Za-z_]+)\3\s*$/.exec(raw[i]!);
+    if (heredoc === null) {
+      lines.push(raw[i]!.replace(/(^|\s)#.*$/, '').trim());
+      continue;
+    }
+    const body: string[] = [];
+    for (i += 1; i < raw.length && raw[i]!.replace(heredoc[2] === '-' ? /^\t+/ : /^$/, '') !== heredoc[4]; i += 1) body.push(heredoc[2] === '-' ? raw[i]!.replace(/^\t+/, '') : raw[i]!);
+    lines.push(`${heredocMarker} ${JSON.stringify({ path: heredoc[1], text: `${body.join('\n')}\n`, isLiteral: heredoc[3] !== '' })}`);
+  }
   const functions = new Map<string, string[]>();
   // Function bodies: NAME () { ... } at the start of a line, to the first line that is "}".
   const body: string[] = [];
@@ -86,8 +103,16 @@ export function readScriptActions(script: string): ScriptAction[] {
     functions.set(definition[1]!, inner);
   }
   const actions: ScriptAction[] = [];
+  let umask = 0o022;
   const run = (source: readonly string[], variables: Map<string, string>, depth: number): void => {
     for (const line of source) {
+      if (line.startsWith(heredocMarker)) {
+        const document = JSON.parse(line.slice(heredocMarker.length + 1)) as { path: string; text: string; isLiteral: boolean };
+        const path = expand(document.path, variables);
+        const text = document.isLiteral ? document.text : expand(document.text, variables);
+        if (path !== undefined && text !== undefined && path.startsWith('/')) actions.push({ kind: 'write', path, text });
+        continue;
+      }
       for (const command of commandsOf(line)) {
         const assignment = /^(?:local\s+|readonly\s+|export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(command);
         const expanded = expand(assignment === null ? command : assignment[2]!, variables);
@@ -109,12 +134,20 @@ export function readScriptActions(script: string): ScriptAction[] {
           run(called, scope, depth + 1);
           continue;
         }
+        if (argv[0] === 'umask' && /^[0-7]{3,4}$/.test(argv[1] ?? '')) {
+          umask = parseInt(argv[1]!, 8);
+          continue;
+        }
         const action = actionOf(argv);
-        if (action !== undefined) actions.push(action);
+        // touch and mkdir make what the umask leaves of 0666 and 0777.
+        if (action?.kind === 'touch') actions.push({ ...action, mode: 0o666 & ~umask });
+        else if (action?.kind === 'mkdir') actions.push({ ...action, mode: action.mode ?? (0o777 & ~umask) });
+        else if (action !== undefined) actions.push(action);
       }
     }
   };
-  run(body, new Map([['1', 'configure'], ['2', '']]), 0);
+  // DPKG_ROOT is empty when dpkg installs into the running system (as in a chroot).
+  run(body, new Map([['1', 'configure'], ['2', ''], ['DPKG_ROOT', '']]), 0);
   return actions;
 }
 
