@@ -223,7 +223,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     { effect: 'base-files folders, dotfiles and symlinks', matches: (pkg, text) => pkg === 'base-files' && text.includes('install_directory') },
     { effect: 'alternatives', matches: (pkg) => alternatives.some((alt) => alt.package === pkg) },
     { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
-    { effect: 'commands: users, owners, modes, files', matches: (_pkg, text, script) => script === 'postinst' && readScriptActions(text).length > 0 },
+    { effect: 'commands: users, owners, modes, files', matches: (pkg, text, script) => script === 'postinst' && !ownCodeEffects.includes(pkg) && readScriptActions(text).length > 0 },
     { effect: 'CA certificates', matches: (pkg, _text, script) => pkg === 'ca-certificates' && script === 'postinst' && exists('/usr/sbin/update-ca-certificates') },
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
@@ -308,6 +308,9 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   return { entries: out, effects };
 }
 
+/** Packages whose postinst effects have code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries): their commands are not read. */
+const ownCodeEffects: readonly string[] = ['base-files', 'base-passwd', 'tzdata', 'ca-certificates'];
+
 /**
  * The plain commands of every postinst (readScriptActions), in lock order, applied to the
  * assembled members: system users and groups added to /etc/passwd and /etc/group (and
@@ -338,7 +341,7 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
   for (const pkg of installed) {
     const postinst = pkg.members.get('postinst');
     // Their effects are reproduced by code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries).
-    if (postinst === undefined || ['base-files', 'base-passwd', 'tzdata', 'ca-certificates'].includes(pkg.name)) continue;
+    if (postinst === undefined || ownCodeEffects.includes(pkg.name)) continue;
     for (const action of readScriptActions(postinst.toString('utf8'))) {
       switch (action.kind) {
         case 'adduser':
