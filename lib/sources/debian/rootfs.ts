@@ -15,6 +15,7 @@ import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives
 import { caCertificateEntries } from './ca-certificates.js';
 import { checkLockClosed } from './closure.js';
 import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
+import { parseRelations } from './version.js';
 import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import type { DebianLock } from './lock.js';
@@ -308,6 +309,30 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   return { entries: out, effects };
 }
 
+/**
+ * The order dpkg configures packages in: each after the packages it depends on
+ * (Pre-Depends and Depends, every alternative present), otherwise by name; a cycle is
+ * broken where it closes. So a postinst that chowns to a user sees the user another
+ * package's postinst made (redis-server after redis-tools).
+ */
+function configureOrder(installed: readonly InstalledPackage[]): InstalledPackage[] {
+  const byName = new Map(installed.map((pkg) => [pkg.name, pkg]));
+  const done = new Set<string>();
+  const order: InstalledPackage[] = [];
+  const visit = (pkg: InstalledPackage): void => {
+    if (done.has(pkg.name)) return;
+    done.add(pkg.name);
+    const needs = parseRelations([pkg.control.get('Pre-Depends'), pkg.control.get('Depends')].filter((field) => field !== undefined).join(', '));
+    for (const name of [...new Set(needs.flat().map((relation) => relation.name))].sort()) {
+      const dependency = byName.get(name);
+      if (dependency !== undefined) visit(dependency);
+    }
+    order.push(pkg);
+  };
+  for (const pkg of [...installed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(pkg);
+  return order;
+}
+
 /** Packages whose postinst effects have code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries): their commands are not read. */
 const ownCodeEffects: readonly string[] = ['base-files', 'base-passwd', 'tzdata', 'ca-certificates'];
 
@@ -338,7 +363,7 @@ function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<
     origins.set(path, pkg);
     changed += 1;
   };
-  for (const pkg of installed) {
+  for (const pkg of configureOrder(installed)) {
     const postinst = pkg.members.get('postinst');
     // Their effects are reproduced by code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries).
     if (postinst === undefined || ownCodeEffects.includes(pkg.name)) continue;

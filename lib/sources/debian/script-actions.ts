@@ -67,9 +67,10 @@ function commandsOf(line: string): string[] {
 /**
  * Reads the effects of `script` on a fresh install (`$1` = configure, `$2` empty):
  * variable assignments are followed (`logdir="/var/log/nginx"`), shell functions are
- * expanded where called with literal arguments (redis-tools' Setup_dir), conditions are
- * taken as true, and the commands adduser/addgroup --system, chown, chmod (octal),
- * dpkg-statoverride --add, touch, mkdir, install -d, ln -s, cp and `cat > FILE <<EOF`
+ * expanded where called with literal arguments (redis-tools' Setup_dir), `if` conditions
+ * are taken as true, of a `case` only the `configure)` branch of `case "$1"` and the `*)`
+ * branch of any other, and the commands adduser/addgroup --system, chown, chmod (octal),
+ * dpkg-statoverride --add, touch, mkdir, ln -s, cp and `cat > FILE <<EOF`
  * (its text) become actions, in
  * order. A command using anything else (an unknown variable, command substitution) is
  * skipped. Pure.
@@ -105,7 +106,32 @@ export function readScriptActions(script: string): ScriptAction[] {
   const actions: ScriptAction[] = [];
   let umask = 0o022;
   const run = (source: readonly string[], variables: Map<string, string>, depth: number): void => {
-    for (const line of source) {
+    // `case WORD in`: only the `configure` branch of `case "$1"` is taken; on anything
+    // else (a debconf answer) only the `*)` branch, as for an answer no branch names.
+    const cases: Array<{ isFirstArgument: boolean; isActive: boolean }> = [];
+    for (const rawLine of source) {
+      let line = rawLine;
+      const opened = /^case\s+(.+?)\s+in\b/.exec(line);
+      if (opened !== null) {
+        cases.push({ isFirstArgument: /^"?\$\{?1\}?"?$/.test(opened[1]!), isActive: false });
+        continue;
+      }
+      if (/^esac\b/.test(line)) {
+        cases.pop();
+        continue;
+      }
+      const current = cases.at(-1);
+      if (current !== undefined) {
+        const label = /^\(?([^()]*?)\)\s*(.*)$/.exec(line);
+        if (label !== null && !/^[A-Za-z_][A-Za-z0-9_]*\s*\(\s*$/.test(line)) {
+          const patterns = label[1]!.split('|').map((pattern) => pattern.trim().replace(/^["']|["']$/g, ''));
+          // The value of any other word is unknown (a debconf answer, its default unasked): only `*)` is taken.
+          current.isActive = current.isFirstArgument ? patterns.includes('configure') : patterns.includes('*');
+          line = label[2]!;
+        }
+        line = line.replace(/;;\s*$/, '');
+      }
+      if (cases.some((c) => !c.isActive)) continue;
       if (line.startsWith(heredocMarker)) {
         const document = JSON.parse(line.slice(heredocMarker.length + 1)) as { path: string; text: string; isLiteral: boolean };
         const path = expand(document.path, variables);
