@@ -99,3 +99,4 @@ export { holdTemporary, withScratchFolder } from './sources/scratch.js';
 export { readDebianLock, parseLock, lockPathOf } from './sources/debian/lock.js';
 export type { DebianLock, LockedPackage } from './sources/debian/lock.js';
 export { compareDebianVersions } from './sources/debian/version.js';
+export { checkPlatformVersions, versionDifferences } from './sources/debian/platforms.js';

@@ -25,6 +25,7 @@ import {
   assembleImage,
   auditInventory,
   canonicalJson,
+  checkPlatformVersions,
   collectInventory,
   cyclonedxDocument,
   entriesFromFacts,
@@ -60,6 +61,11 @@ export default async function (ctx: RuleContext): Promise<void> {
     platform === undefined ? { layers: description.layers, config: description.config } : imageForPlatform(description, platform),
   );
   await ctx.ifchange(...new Set(platforms.flatMap((image) => image.layers)));
+  // The platforms' Debian packages must be the same versions, unless the description allows a name.
+  if (description.platforms !== undefined) {
+    await checkPlatformVersions(description.platforms.map((platform, i) => ({ architecture: platform.architecture, layers: platforms[i]!.layers })), ctx.dir, ctx.root,
+      description.allowVersionDifferences, `"${shown(ctx.targetPath)}"`);
+  }
   const images: ImageInput[] = [];
   for (const image of platforms) {
     // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
@@ -109,7 +115,7 @@ export default async function (ctx: RuleContext): Promise<void> {
       }
       ctx.log(`audit: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
     }
-    await checkRequires(ctx, platforms[0]!.layers, descriptionName, subject);
+    for (const image of platforms) await checkRequires(ctx, image.layers, image.config.architecture, descriptionName, subject);
   };
   const artifacts = async (): Promise<ArtifactForImage[]> => {
     const taken = await inventoryOf();
@@ -150,16 +156,18 @@ export default async function (ctx: RuleContext): Promise<void> {
 /**
  * A layer built from a spec brings the specs it `requires` (run-time dependencies): their
  * fragments must be layers of this image too. NAME@LAYER.fragment.tar (one layer of a
- * spec) counts as NAME's fragment. `subject` names the image in the error.
+ * spec) counts as NAME's fragment, and so does NAME-ARCH's for a platform of architecture
+ * ARCH. `subject` names the image in the error.
  */
-async function checkRequires(ctx: RuleContext, layers: readonly string[], descriptionName: string, subject: string): Promise<void> {
+async function checkRequires(ctx: RuleContext, layers: readonly string[], architecture: string, descriptionName: string, subject: string): Promise<void> {
   const specOf = (layer: string): string => join(ctx.dir, layer.replace(/(@[^/]*)?\.fragment\.tar$/, '.spec.yaml'));
   const layerSpecs = new Set(layers.filter((layer) => layer.endsWith('.fragment.tar')).map(specOf));
   for (const layer of layers) {
     const specPath = specOf(layer);
     if (!layer.endsWith('.fragment.tar') || !existsSync(specPath)) continue;
     const spec = await loadSpec(specPath, { root: ctx.root });
-    const absent = spec.requires.filter((required) => !layerSpecs.has(join(dirname(specPath), `${required}.spec.yaml`)));
+    // A per-architecture spec NAME-ARCH (layer NAME-${arch}.fragment.tar) meets `requires: [NAME]`.
+    const absent = spec.requires.filter((required) => !layerSpecs.has(join(dirname(specPath), `${required}.spec.yaml`)) && !layerSpecs.has(join(dirname(specPath), `${required}-${architecture}.spec.yaml`)));
     if (absent.length > 0) {
       throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: ${subject}: layer "${layer}" requires specs that are not layers of the image`, {
         details: absent.map((required) => `${spec.relativePath} requires ${required}: add ${relative(ctx.dir, join(dirname(specPath), `${required}.fragment.tar`))} to ${descriptionName}`),

@@ -28,6 +28,7 @@ import { architectures, envProblem, operatingSystems, portProblem, referenceProb
  *                                        # layout as artifacts (default true)
  *     audit: false                       # true: building NAME.tar fails on audit findings
  *     auditAllow: [setuid:/bin/su]       # findings to accept: KIND or KIND:/path
+ *     allowVersionDifferences: [libssl3] # packages whose locked versions may differ between platforms
  *     allowMissingLibraries: false       # true: skip the check that every ELF file's
  *                                        # NEEDED libraries are in the image
  *     layers:                            # bottom first; each a tar target, relative
@@ -58,6 +59,8 @@ export interface ImageDescription {
   auditAllow: string[];
   /** Whether ELF files may need libraries the image lacks (the closure check is skipped). */
   allowMissingLibraries: boolean;
+  /** Debian packages whose locked version may differ between the platforms of a multi-arch image. */
+  allowVersionDifferences: string[];
   /** Layer targets, relative to the description's folder, bottom first. */
   layers: string[];
   /** The pinned base image reference (with its digest), whose layers go below `layers`. */
@@ -67,7 +70,7 @@ export interface ImageDescription {
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'platforms', 'gzip', 'allowOverlap', 'allowMissingLibraries', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'platforms', 'gzip', 'allowOverlap', 'allowMissingLibraries', 'allowVersionDifferences', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
 
 /** One platform of a multi-arch image, e.g. linux/arm64/v8. */
 export interface ImagePlatform {
@@ -200,6 +203,7 @@ export async function loadImageDescription(path: string, root: string): Promise<
     if (seen.size !== platforms.length) fail(platformsNode, 'platforms', 'a platform is listed twice');
   }
   const allowMissingLibraries = flag('allowMissingLibraries');
+  const allowVersionDifferences = strings(fields.get('allowVersionDifferences'), 'allowVersionDifferences');
 
   const layersNode = fields.get('layers');
   const layers = strings(layersNode, 'layers');
@@ -280,5 +284,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, allowMissingLibraries, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, allowMissingLibraries, allowVersionDifferences, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
 }

@@ -16,6 +16,14 @@ export interface ElfDynamic {
   rpath: string[];
   /** e_machine: 62 x86-64, 183 aarch64, 3 i386, … */
   machine: number;
+  /** DT_SONAME, when the file names one. */
+  soname?: string;
+  /** ELFCLASS64 (else 32-bit). */
+  is64: boolean;
+  /** e_flags (the ARM and RISC-V float ABI, say). */
+  elfFlags: number;
+  /** ELFDATA2MSB (else little endian). */
+  isBigEndian: boolean;
 }
 
 /*
@@ -85,12 +93,13 @@ export function readElfDynamicFrom(read: (offset: number, length: number) => Buf
       if (end >= 0 || chunk.length < length) return chunk.toString('utf8', 0, end < 0 ? chunk.length : end);
     }
   };
-  const result: ElfDynamic = { needed: [], runpath: [], rpath: [], machine: u16(head, 18) };
+  const result: ElfDynamic = { needed: [], runpath: [], rpath: [], machine: u16(head, 18), is64, elfFlags: u32(head, is64 ? 48 : 36), isBigEndian: !isLittle };
   if (interpreter !== undefined) result.interpreter = interpreter;
   for (const [tag, value] of tags) {
     if (tag === 1) result.needed.push(stringAt(value));
     else if (tag === 29) result.runpath.push(...stringAt(value).split(':').filter((p) => p !== ''));
     else if (tag === 15) result.rpath.push(...stringAt(value).split(':').filter((p) => p !== ''));
+    else if (tag === 14) result.soname = stringAt(value);
   }
   return result;
 }

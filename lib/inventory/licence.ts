@@ -1,4 +1,11 @@
-/** Licences of Debian packages: machine-readable debian/copyright files to SPDX licence expressions. */
+/** Licences of Debian packages: debian/copyright files (machine-readable or not) to SPDX licence expressions. */
+
+import { createRequire } from 'node:module';
+
+/** SPDX's licence list (package spdx-license-ids), by lower-case id: a Debian name that is an SPDX id in another case maps to it. */
+const spdxIds: ReadonlyMap<string, string> = new Map(
+  (createRequire(import.meta.url)('spdx-license-ids') as string[]).map((id) => [id.toLowerCase(), id]),
+);
 
 /** A licence expression and the `LicenseRef-` identifiers it uses, with the text that defines each. */
 export interface LicenceFinding {
@@ -105,6 +112,14 @@ export function spdxOfDebianLicence(name: string): { expression: string; ref?: s
     const base = family?.[versioned[2]!] ?? family?.[versioned[2]!.replace(/\.0$/, '')];
     if (base !== undefined) return { expression: `${base}${versioned[3] === '+' ? '-or-later' : '-only'}` };
   }
+  // SPDX ids written in another case (BSD-3-clause), or with a short version (Apache-2, MPL-2, CC-BY-SA-3).
+  const plus = lower.endsWith('+') ? '+' : '';
+  const bare = plus === '' ? lower : lower.slice(0, -1);
+  for (const candidate of [bare, `${bare}.0`]) {
+    const id = spdxIds.get(candidate);
+    // `+` on a non-GNU id is SPDX's own `+` operator ("or later").
+    if (id !== undefined) return { expression: `${id}${plus}` };
+  }
   const ref = licenceRefOf(name.trim());
   return { expression: ref, ref };
 }
@@ -166,20 +181,113 @@ export function parseDeb822(text: string): Array<Map<string, string>> {
   return paragraphs;
 }
 
+/** `/usr/share/common-licenses/NAME` (Debian's base-files) and the SPDX family and version each names. */
+const commonLicenses: Record<string, { family: string; version?: string; spdx?: string }> = {
+  'gpl': { family: 'gpl' },
+  'gpl-1': { family: 'gpl', version: '1' },
+  'gpl-2': { family: 'gpl', version: '2' },
+  'gpl-3': { family: 'gpl', version: '3' },
+  'lgpl': { family: 'lgpl' },
+  'lgpl-2': { family: 'lgpl', version: '2' },
+  'lgpl-2.1': { family: 'lgpl', version: '2.1' },
+  'lgpl-3': { family: 'lgpl', version: '3' },
+  'gfdl': { family: 'gfdl' },
+  'gfdl-1.2': { family: 'gfdl', version: '1.2' },
+  'gfdl-1.3': { family: 'gfdl', version: '1.3' },
+  'apache-2.0': { family: 'apache', spdx: 'Apache-2.0' },
+  'artistic': { family: 'artistic', spdx: 'Artistic-1.0-Perl' },
+  'bsd': { family: 'bsd', spdx: 'BSD-3-Clause' },
+  'cc0-1.0': { family: 'cc0', spdx: 'CC0-1.0' },
+  'mpl-1.1': { family: 'mpl', spdx: 'MPL-1.1' },
+  'mpl-2.0': { family: 'mpl', spdx: 'MPL-2.0' },
+};
+
+const gnuNames: Array<[RegExp, string]> = [
+  [/GNU (?:Lesser|Library) General Public License/gi, 'lgpl'],
+  [/GNU Free Documentation License/gi, 'gfdl'],
+  [/GNU (?:Affero )?General Public License/gi, 'gpl'],
+];
+
+/**
+ * What a copyright file that is not machine-readable states, derived as licence
+ * scanners do: its `License:` lines, its references to `/usr/share/common-licenses/NAME`,
+ * and the GNU licences it names with a version ("GNU Lesser General Public License,
+ * version 2.1 (or, at your option, any later version)"); a GNU licence is "or later"
+ * when the text grants "any later version" for it, else "only"; a versionless `GPL`
+ * reference takes the version the text names, else means any version. The findings, in
+ * order of appearance and each once, joined with AND; NOASSERTION when there are none.
+ */
+function licenceOfFreeText(text: string, path: string): LicenceFinding {
+  const flat = text.replace(/\s+/g, ' ');
+  const found: Array<{ at: number; family: string; version?: string; isLater: boolean; spdx?: string }> = [];
+  for (const [pattern, family] of gnuNames) {
+    for (const match of flat.matchAll(pattern)) {
+      const after = flat.slice(match.index! + match[0].length, match.index! + match[0].length + 160);
+      // "..., as published by the Free Software Foundation; either version 2.1 of the License, or (at your option) any later version."
+      const version = /^[^.]*?\b(?:version|v\.?)\s*([0-9](?:\.[0-9])?)\b/i.exec(after);
+      if (version === null) continue;
+      const rest = after.slice(version.index + version[0].length);
+      const isLater = /^[^.]*?\bany later version|^[^.]*?\bor later\b|^\s*\+/i.test(rest);
+      found.push({ at: match.index!, family: family === 'gpl' && /Affero/i.test(match[0]) ? 'agpl' : family, version: version[1]!.replace(/\.0$/, ''), isLater });
+    }
+  }
+  for (const match of flat.matchAll(/\/usr\/share\/common-licenses\/([A-Za-z0-9.+-]*[A-Za-z0-9+])/g)) {
+    const known = commonLicenses[match[1]!.toLowerCase()];
+    if (known !== undefined) found.push({ at: match.index!, ...known, isLater: false });
+  }
+  const refs = new Set<string>();
+  for (const match of text.matchAll(/^License: *(\S.*)$/gm)) {
+    found.push({ at: flat.indexOf(match[1]!.trim()), family: 'expression', spdx: spdxOfDebianExpression(match[1]!.trim(), refs), isLater: false });
+  }
+  found.sort((a, b) => a.at - b.at);
+  // A GNU family's versions the text names, and whether it grants any later version.
+  const versions = new Map<string, Map<string, boolean>>();
+  for (const item of found) {
+    if (item.spdx !== undefined || item.version === undefined) continue;
+    const byVersion = versions.get(item.family) ?? new Map<string, boolean>();
+    byVersion.set(item.version, (byVersion.get(item.version) ?? false) || item.isLater);
+    versions.set(item.family, byVersion);
+  }
+  const expressions: string[] = [];
+  const add = (expression: string): void => {
+    if (!expressions.includes(expression)) expressions.push(expression);
+  };
+  for (const item of found) {
+    if (item.spdx !== undefined) {
+      add(item.spdx);
+      continue;
+    }
+    const named = versions.get(item.family);
+    const chosen = item.version !== undefined ? [item.version] : [...(named?.keys() ?? [])];
+    if (chosen.length === 0) {
+      // `common-licenses/GPL` with no version anywhere: "any version", as Debian's own `GPL` name means.
+      const any = spdxOfDebianLicence(`${item.family}-${item.family === 'gfdl' ? '1.1' : item.family === 'lgpl' ? '2' : '1'}+`).expression;
+      add(any);
+      continue;
+    }
+    for (const version of chosen) add(spdxOfDebianLicence(`${item.family}-${version}${named?.get(version) === true ? '+' : ''}`).expression);
+  }
+  const cleaned = expressions;
+  if (cleaned.length === 0) return { expression: 'NOASSERTION', evidence: `${path} is not machine-readable (copyright-format 1.0) and names no licence a scanner would derive`, refs: [] };
+  const refList = [...refs].sort().map((name) => ({ id: licenceRefOf(name), name, text: `The licence named "${name}" in ${path}.` }))
+    .filter((ref, index, all) => all.findIndex((other) => other.id === ref.id) === index);
+  const expression = cleaned.length === 1 ? cleaned[0]! : cleaned.map((e) => (/ OR /.test(e) ? `(${e})` : e)).join(' AND ');
+  return { expression, evidence: `${path} (not machine-readable: derived from its licence names and common-licenses references)`, refs: refList };
+}
+
 /**
  * The licence of a package from its copyright file (`text`, at `path` in the package).
- * Only a machine-readable file (copyright-format 1.0: a first paragraph with a `Format:`
- * field naming it) is read: the distinct `License:` expressions of its `Files:`
- * paragraphs, in file order, joined with AND. Any other file, or none (`text`
- * undefined), gives NOASSERTION. Pure.
+ * A machine-readable file (copyright-format 1.0: a first paragraph with a `Format:`
+ * field naming it) gives the distinct `License:` expressions of its `Files:`
+ * paragraphs, in file order, joined with AND, each Debian name normalised to its SPDX
+ * id. Any other file gives what licenceOfFreeText derives; no file (`text` undefined),
+ * or a text naming nothing, gives NOASSERTION. Pure.
  */
 export function licenceOfCopyright(text: string | undefined, path: string): LicenceFinding {
   if (text === undefined) return { expression: 'NOASSERTION', evidence: `no ${path} in the package`, refs: [] };
   const paragraphs = parseDeb822(text);
   const format = paragraphs[0]?.get('format');
-  if (format === undefined || !/copyright-format\/1\.0/.test(format)) {
-    return { expression: 'NOASSERTION', evidence: `${path} is not machine-readable (copyright-format 1.0)`, refs: [] };
-  }
+  if (format === undefined || !/copyright-format\/1\.0/.test(format)) return licenceOfFreeText(text, path);
   const names = new Set<string>();
   const expressions: string[] = [];
   for (const paragraph of paragraphs.slice(1)) {

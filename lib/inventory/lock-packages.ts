@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import { entriesOfTar, readEntryBytes, type TarEntry } from '../image/tar.js';
-import { fetchLockedPackages } from '../sources/debian/fetch.js';
+import { fetchLockPackages } from '../sources/debian/packages.js';
 import { lockPathOf, readDebianLock, type LockedPackage } from '../sources/debian/lock.js';
 import type { Spec } from '../sources/spec.js';
 import { basename, dirname, join, relative } from 'node:path';
@@ -51,7 +51,6 @@ export function debianLockProvider(options: DebianLockProviderOptions = {}): Pac
       // The image's own fragments first; then the spec's others as built (a database layer the image leaves out).
       const tars = [...new Set([...fragments, ...builtFragmentsOf(spec.path)])];
       const database = tars.length > 0 ? readDpkgDatabase(tars) : undefined;
-      const mirror = env.REDO_TS_DEBIAN_MIRROR !== undefined && env.REDO_TS_DEBIAN_MIRROR !== '' ? env.REDO_TS_DEBIAN_MIRROR : lock.mirror;
       const installedOf = new Map(lock.packages.map((locked) => [locked.name, database?.packageOf(locked)]));
       const copyrightPathOf = (locked: LockedPackage): string => `usr/share/doc/${locked.name}/copyright`;
       const copyrightOf = (locked: LockedPackage): string | undefined =>
@@ -60,7 +59,7 @@ export function debianLockProvider(options: DebianLockProviderOptions = {}): Pac
       // One fetch for every .deb needed (a single `apt-get download` for those not cached), made only when a summary is missing.
       let fetched: Promise<Map<string, string>> | undefined;
       const debPathOf = (locked: LockedPackage) => async (): Promise<string> => {
-        fetched ??= fetchLockedPackages(needingDeb, { cacheDir, lockLabel, env, isOffline: options.isOffline === true, ...(mirror !== undefined ? { mirror } : {}) });
+        fetched ??= fetchLockPackages(lock, needingDeb, { cacheDir, lockLabel, env, isOffline: options.isOffline === true });
         return (await fetched).get(locked.name)!;
       };
       const out: DebPackage[] = [];
@@ -165,6 +164,21 @@ function readDpkgDatabase(fragmentPaths: readonly string[]): DpkgDatabase {
     const into = moved.get(top);
     return into === undefined ? clean : `${into}${clean.slice(top.length)}`;
   };
+  // A symlinked folder on the way (usr/share/doc/libgcc-s1 -> gcc-12-base) is followed, a few hops at most.
+  const resolveLinks = (memberPath: string): string => {
+    let parts = memberPath.split('/');
+    for (let hops = 0, at = 1; at <= parts.length && hops < 8; at += 1) {
+      const entry = byPath.get(parts.slice(0, at).join('/'));
+      if (entry?.type !== 'symlink') continue;
+      const target = entry.linkTarget!.toString('latin1');
+      const base = target.startsWith('/') ? [] : parts.slice(0, at - 1);
+      parts = [...base, ...target.split('/').filter((part) => part !== '' && part !== '.'), ...parts.slice(at)];
+      for (let i = parts.indexOf('..'); i >= 0; i = parts.indexOf('..')) parts.splice(Math.max(0, i - 1), i > 0 ? 2 : 1);
+      hops += 1;
+      at = 0;
+    }
+    return parts.join('/');
+  };
   const status = new Map<string, Map<string, string>>();
   for (const paragraph of parseDeb822(bytesOf('var/lib/dpkg/status')?.toString('utf8') ?? '')) {
     if (!/ installed$/.test(paragraph.get('status') ?? '')) continue;
@@ -188,7 +202,7 @@ function readDpkgDatabase(fragmentPaths: readonly string[]): DpkgDatabase {
       return { control, paths };
     },
     textOf(memberPath) {
-      return bytesOf(memberPath)?.toString('utf8');
+      return bytesOf(resolveLinks(memberPath))?.toString('utf8');
     },
   };
 }

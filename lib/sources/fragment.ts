@@ -336,7 +336,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
 
     const merged = mergePlaced(placed, spec.relativePath);
     const layers = [...new Set(merged.map((item) => item.layer))].sort();
-    const chosen = options.layer === undefined ? merged : withParentFolders(merged.filter((item) => item.layer === options.layer), merged);
+    const chosen = withDebianFolders(options.layer === undefined ? merged : withParentFolders(merged.filter((item) => item.layer === options.layer), merged));
     const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
     const buildEnvironment: FragmentBuildEnvironment = sandboxEnvironment !== undefined
       ? { kind: 'sandbox', key: sandboxEnvironment.key, declaredIn: sandboxEnvironment.declaredIn }
@@ -345,6 +345,37 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
     return result;
   }, env.TMPDIR || undefined);
+}
+
+/**
+ * The folders Debian's base-files delivers (or its postinst makes) with other than
+ * 0755 root:root, as `ls -ld` shows them in every Debian image: an implied parent of a
+ * spec's file takes this metadata, so a fragment adding /root/.profile stacks on a
+ * Debian layer without a 0700-vs-0755 conflict.
+ */
+const debianFolders: ReadonlyMap<string, { mode: number; gid: number }> = new Map([
+  ['root', { mode: 0o700, gid: 0 }],
+  ['tmp', { mode: 0o1777, gid: 0 }],
+  ['var/tmp', { mode: 0o1777, gid: 0 }],
+  ['var/local', { mode: 0o2775, gid: 50 }], // group staff
+  ['var/mail', { mode: 0o2775, gid: 8 }], // group mail
+  ['run/lock', { mode: 0o1777, gid: 0 }],
+]);
+
+/** `items` plus, for each of Debian's special folders (debianFolders) that is an implied parent, the folder with its Debian metadata. */
+function withDebianFolders(items: PlacedEntry[]): PlacedEntry[] {
+  const have = new Set(items.map((item) => item.entry.path.toString('latin1')));
+  const out = [...items];
+  for (const item of items) {
+    for (const ancestor of ancestorsOf(`/${item.entry.path.toString('latin1')}`)) {
+      const key = ancestor.slice(1);
+      const folder = debianFolders.get(key);
+      if (folder === undefined || have.has(key)) continue;
+      have.add(key);
+      out.push({ entry: { path: Buffer.from(key), type: 'directory', mode: folder.mode, uid: 0, gid: folder.gid, sizeBytes: 0 }, layer: item.layer, origin: item.origin });
+    }
+  }
+  return out;
 }
 
 /**

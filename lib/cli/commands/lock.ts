@@ -1,15 +1,16 @@
 /** `redo-ts lock [--update] [--mirror URL --suite SUITE...] [SPEC...]`: resolve package lists into lock files. */
 
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
 import { findProjectRoot } from '../../engine/paths.js';
 import { loadSpec } from '../../sources/spec.js';
 import { loadIndexes, lockPackageList, type IndexSourceOptions } from '../../sources/debian/locking.js';
 import { readdir } from 'node:fs/promises';
+import { formatVersionDifference, versionDifferences } from '../../sources/debian/platforms.js';
 import { specSuffix } from '../../sources/spec.js';
 
-const usage = `usage: redo-ts lock [--update] [--mirror URL --suite SUITE... [--component C...]] [--keyring FILE] [SPEC...]
+const usage = `usage: redo-ts lock [--update] [--mirror URL --suite SUITE...]... [--component C...] [--keyring FILE] [SPEC...]
 
 Resolves the Debian package list of each SPEC (default: every *.spec.yaml of the
 project with a \`packages\` list) into NAME.lock.yaml beside it: the whole dependency closure,
@@ -22,8 +23,9 @@ the keyring (default: Debian's archive keyring), and each index must match it.
 
   --update          move every package to the newest version that fits, printing
                     old -> new (without it, locked versions are kept while they fit)
-  --mirror URL      read MIRROR/dists/SUITE/ instead of apt's lists (needs --suite)
-  --suite SUITE     a suite to read from the mirror (repeat for several)
+  --mirror URL      read MIRROR/dists/SUITE/ instead of apt's lists (needs --suite);
+                    repeat for several mirrors (the security archive has its own URL)
+  --suite SUITE     a suite to read from the --mirror before it (repeat for several)
   --component C     a component to read (repeatable; default main)
   --keyring FILE    the OpenPGP keyring Release files must be signed with
 
@@ -50,8 +52,8 @@ const command: Command = {
   usage,
   async run(args, io) {
     let shouldUpdate = false;
-    let mirror: string | undefined;
-    const suites: string[] = [];
+    const mirrors: Array<{ url: string; suites: string[] }> = [];
+    const looseSuites: string[] = [];
     const components: string[] = [];
     let keyringPath: string | undefined;
     const paths: string[] = [];
@@ -64,16 +66,22 @@ const command: Command = {
         return next;
       };
       if (arg === '--update' || arg === '-u') shouldUpdate = true;
-      else if (arg === '--mirror') mirror = value();
-      else if (arg === '--suite') suites.push(value());
+      else if (arg === '--mirror') mirrors.push({ url: value(), suites: [] });
+      else if (arg === '--suite') (mirrors.at(-1)?.suites ?? looseSuites).push(value());
       else if (arg === '--component') components.push(value());
       else if (arg === '--keyring') keyringPath = resolve(io.cwd, value());
       else if (arg.startsWith('-')) throw new RedoError('ERR_USAGE', `redo: "lock": unknown option ${arg}`, { hint: usage.split('\n')[0] });
       else paths.push(resolve(io.cwd, arg));
     }
-    if ((mirror === undefined) !== (suites.length === 0)) {
-      throw new RedoError('ERR_USAGE', 'redo: "lock": --mirror and --suite go together', { hint: 'redo-ts lock --mirror URL --suite bookworm --suite bookworm-updates' });
+    // A --suite before the first --mirror belongs to it (the old order: --suite S --mirror URL).
+    if (mirrors.length > 0) mirrors[0]!.suites.unshift(...looseSuites.splice(0));
+    if (looseSuites.length > 0 || mirrors.some((m) => m.suites.length === 0)) {
+      throw new RedoError('ERR_USAGE', 'redo: "lock": --mirror and --suite go together', {
+        details: mirrors.filter((m) => m.suites.length === 0).map((m) => `no --suite after --mirror ${m.url}`),
+        hint: 'redo-ts lock --mirror URL --suite bookworm --suite bookworm-updates --mirror SECURITY-URL --suite bookworm-security',
+      });
     }
+    const mirror = mirrors[0]?.url;
     const root = findProjectRoot(io.cwd);
     const candidates = paths.length > 0 ? paths : await findProjectSpecs(root);
     const specs = [];
@@ -87,6 +95,7 @@ const command: Command = {
     }
     // One load of the indexes per architecture serves every spec.
     const universes = new Map<string, Awaited<ReturnType<typeof loadIndexes>>>();
+    const families = new Map<string, Parameters<typeof versionDifferences>[0] extends ReadonlyArray<infer T> ? T[] : never>();
     for (const spec of specs) {
       const architecture = spec.packages!.architecture;
       const key = architecture ?? '';
@@ -95,7 +104,7 @@ const command: Command = {
         const options: IndexSourceOptions = { env: io.env };
         if (architecture !== undefined) options.architecture = architecture;
         if (keyringPath !== undefined) options.keyringPath = keyringPath;
-        if (mirror !== undefined) options.mirror = { url: mirror, suites, ...(components.length > 0 ? { components } : {}) };
+        if (mirror !== undefined) options.mirror = { url: mirror, suites: mirrors[0]!.suites, more: mirrors.slice(1), ...(components.length > 0 ? { components } : {}) };
         universe = await loadIndexes(options);
         universes.set(key, universe);
         for (const skipped of universe.skipped) io.stderr.write(`redo-ts lock: skipped an index whose Release file is not signed by the keyring: ${skipped}\n`);
@@ -106,6 +115,18 @@ const command: Command = {
         io.stdout.write(`${where}: ${change.name} ${change.old ?? '(new)'} -> ${change.new ?? '(removed)'}\n`);
       }
       io.stderr.write(`redo-ts lock: ${where}: ${result.lock.packages.length} packages, ${result.isWritten ? `${result.changes.length} changed` : 'unchanged'}\n`);
+      const stem = basename(spec.path).replace(/\.spec\.yaml$/, '');
+      const suffix = `-${result.lock.architecture}`;
+      if (stem.endsWith(suffix)) {
+        const family = join(dirname(relative(root, spec.path)), stem.slice(0, -suffix.length));
+        families.set(family, [...(families.get(family) ?? []), { architecture: result.lock.architecture, lock: result.lock }]);
+      }
+    }
+    // Per-architecture specs NAME-ARCH of one NAME are one image's platforms: say where their versions differ.
+    for (const [family, locks] of [...families].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      for (const difference of versionDifferences(locks)) {
+        io.stderr.write(`redo-ts lock: ${family}-*: the platforms differ: ${formatVersionDifference(difference)}\n`);
+      }
     }
     return 0;
   },

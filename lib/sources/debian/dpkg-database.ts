@@ -82,15 +82,16 @@ export function dpkgDatabaseEntries(packages: readonly InstalledPackage[]): TarE
   ];
   for (const pkg of sorted) {
     const name = infoNameOf(pkg);
-    entries.push(file(`${base}/info/${name}.list`, `/.\n${pkg.listedPaths.map((path) => `${path}\n`).join('')}`));
+    // Paths are the package's raw name bytes (latin1 strings): written back byte for byte, as dpkg does.
+    entries.push(file(`${base}/info/${name}.list`, Buffer.from(`/.\n${pkg.listedPaths.map((path) => `${path}\n`).join('')}`, 'latin1')));
     const listed = new Set(pkg.listedPaths);
     const md5sums = pkg.members.get('md5sums');
     if (md5sums !== undefined) {
-      const lines = md5sums.toString('utf8').split('\n').filter((line) => {
+      const lines = md5sums.toString('latin1').split('\n').filter((line) => {
         const match = /^[0-9a-f]{32} {2}(.+)$/.exec(line);
         return match !== null && listed.has(`/${match[1]!}`);
       });
-      entries.push(file(`${base}/info/${name}.md5sums`, lines.map((line) => `${line}\n`).join('')));
+      entries.push(file(`${base}/info/${name}.md5sums`, Buffer.from(lines.map((line) => `${line}\n`).join(''), 'latin1')));
     }
     for (const member of keptMembers) {
       const bytes = pkg.members.get(member);

@@ -49,6 +49,8 @@ export interface IndexInfo {
   path: string;
   /** SRI sha256 of the uncompressed index, as the signed Release file lists it. */
   integrity: string;
+  /** Archive root URL it was read from, in mirror mode (packages of this suite are fetched from there); absent with apt. */
+  mirror?: string;
 }
 
 /** Every package version the verified indexes offer for one architecture (plus `all`). */
@@ -72,12 +74,21 @@ export interface IndexOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** One mirror and the suites to read from it. */
+export interface MirrorSource {
+  /** Archive root URL, the folder holding `dists/` and `pool/`. */
+  url: string;
+  suites: string[];
+}
+
 /** Options for mirror mode: a mirror base URL and the suites and components to read. */
 export interface MirrorOptions extends IndexOptions {
   /** Archive root URL, the folder holding `dists/` and `pool/`. */
   mirror: string;
   suites: string[];
   components?: string[];
+  /** Further mirrors with their own suites (the security archive lives at another URL), read into the same universe. */
+  more?: MirrorSource[];
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv, maxBuffer = 256 * 1024 * 1024): Promise<{ status: number; stdout: Buffer; stderr: string }> {
@@ -142,13 +153,7 @@ function checkIndex(bytes: Buffer, metaKey: string, release: Paragraph, label: s
   if (wanted === undefined) {
     throw indexError(`"${label}": the Release file of ${suite} lists no SHA256 for ${metaKey}`, [], 'the index cannot be trusted; run apt-get update, or check the mirror');
   }
-  const foundHex = createHash('sha256').update(bytes).digest('hex');
-  if (foundHex !== wanted.sha256Hex || bytes.length !== wanted.sizeBytes) {
-    throw indexError(`"${label}": index does not match its signed Release file`, [
-      `wanted: sha256 ${wanted.sha256Hex}, ${wanted.sizeBytes} bytes`,
-      `found:  sha256 ${foundHex}, ${bytes.length} bytes`,
-    ], 'the index changed after its Release file was signed; run apt-get update (or fetch again) and lock again');
-  }
+  const foundHex = checkListed(bytes, wanted, label);
   return {
     suite,
     origin: release.get('Origin') ?? '',
@@ -156,6 +161,71 @@ function checkIndex(bytes: Buffer, metaKey: string, release: Paragraph, label: s
     path: metaKey,
     integrity: `sha256-${Buffer.from(foundHex, 'hex').toString('base64')}`,
   };
+}
+
+/** Throws ERR_DEBIAN_INDEX unless `bytes` have the size and SHA256 the Release file lists; returns the hex. */
+function checkListed(bytes: Buffer, wanted: { sha256Hex: string; sizeBytes: number }, label: string): string {
+  const foundHex = createHash('sha256').update(bytes).digest('hex');
+  if (foundHex !== wanted.sha256Hex || bytes.length !== wanted.sizeBytes) {
+    throw indexError(`"${label}": index does not match its signed Release file`, [
+      `wanted: sha256 ${wanted.sha256Hex}, ${wanted.sizeBytes} bytes`,
+      `found:  sha256 ${foundHex}, ${bytes.length} bytes`,
+    ], 'the index changed after its Release file was signed; run apt-get update (or fetch again) and lock again');
+  }
+  return foundHex;
+}
+
+/** The compressed forms of an index a mirror may serve, in apt's order of preference; `''` is the uncompressed file. */
+const indexCompressions = ['.xz', '.gz', ''] as const;
+
+/**
+ * Fetches `metaKey` of one suite as apt does: the first compressed form (xz, gz, plain)
+ * the signed Release file lists and the mirror serves is downloaded and must have the listed size and SHA256;
+ * it is then decompressed, and the result must match the Release file's entry for the
+ * uncompressed index (when listed). Returns the uncompressed bytes and their IndexInfo.
+ */
+async function fetchCheckedIndex(suiteUrl: string, metaKey: string, release: Paragraph, env: NodeJS.ProcessEnv): Promise<{ bytes: Buffer; info: IndexInfo }> {
+  const table = releaseChecksums(release);
+  const suffixes = indexCompressions.filter((candidate) => table.has(`${metaKey}${candidate}`));
+  const suite = release.get('Codename') ?? release.get('Suite') ?? '';
+  if (suffixes.length === 0) {
+    throw indexError(`"${suiteUrl}/${metaKey}": the Release file of ${suite} lists no such index (neither .xz, .gz nor plain)`,
+      [`listed: ${[...table.keys()].filter((key) => key.includes('/binary-')).slice(0, 6).join(', ') || 'no binary index'}`],
+      'check the component and the architecture: the suite may not carry this architecture');
+  }
+  // As apt does, a listed form the mirror does not serve makes way for the next one.
+  let raw: Buffer | undefined;
+  let suffix = suffixes[0]!;
+  for (const [index, candidate] of suffixes.entries()) {
+    suffix = candidate;
+    try {
+      raw = await download(`${suiteUrl}/${metaKey}${candidate}`);
+      break;
+    } catch (error) {
+      if (index === suffixes.length - 1) throw error;
+    }
+  }
+  const url = `${suiteUrl}/${metaKey}${suffix}`;
+  checkListed(raw!, table.get(`${metaKey}${suffix}`)!, url);
+  const bytes = suffix === '' ? raw! : suffix === '.gz' ? gunzipSync(raw!) : await unxz(raw!, url, env);
+  const plain = table.get(metaKey);
+  const hex = plain === undefined ? createHash('sha256').update(bytes).digest('hex') : checkListed(bytes, plain, `${url} (decompressed)`);
+  return {
+    bytes,
+    info: { suite, origin: release.get('Origin') ?? '', date: release.get('Date') ?? '', path: metaKey, integrity: `sha256-${Buffer.from(hex, 'hex').toString('base64')}` },
+  };
+}
+
+/** Decompresses xz bytes with the system's xz (package xz-utils). Throws ERR_DEBIAN_INDEX. */
+function unxz(bytes: Buffer, label: string, env: NodeJS.ProcessEnv): Promise<Buffer> {
+  return new Promise((resolvePromise, reject) => {
+    const child = execFile('xz', ['--decompress', '--stdout'], { env: { ...env, LC_ALL: 'C' }, encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error === null) return resolvePromise(stdout);
+      reject(indexError(`"${label}": cannot decompress the index`, [`xz: ${stderr.toString('utf8').trim() || error.message}`], 'install xz-utils, or check the mirror', error));
+    });
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(bytes);
+  });
 }
 
 /** One Packages index the machine's apt knows about. */
@@ -228,7 +298,20 @@ export async function loadAptIndexes(options: IndexOptions = {}): Promise<Packag
     const info = checkIndex(cat.stdout, target.metaKey, release, target.filename);
     addIndex(universe, cat.stdout.toString('utf8'), info);
   }
+  if (universe.indexes.length === 0) {
+    throw indexError(`the machine's apt indexes: no verified package index for ${architecture}`, universe.skipped.map((line) => `skipped: ${line}`), await aptHint(architecture, env));
+  }
   return finishUniverse(universe, 'the machine\'s apt indexes');
+}
+
+/** What to run so apt has indexes for `architecture`: a foreign architecture must be added to dpkg first. */
+async function aptHint(architecture: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const host = await hostArchitecture(env);
+  const foreign = (await run('dpkg', ['--print-foreign-architectures'], env)).stdout.toString('utf8').split('\n').map((line) => line.trim());
+  if (architecture !== host && !foreign.includes(architecture)) {
+    return `apt fetches indexes only for dpkg's architectures: run \`dpkg --add-architecture ${architecture}\` then \`apt-get update\` (as root), or lock from a mirror with --mirror`;
+  }
+  return 'run apt-get update (as root) so apt has indexes, or lock from a mirror with --mirror';
 }
 
 async function verifyAptRelease(stem: string, keyringPath: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -240,39 +323,38 @@ async function verifyAptRelease(stem: string, keyringPath: string, env: NodeJS.P
 
 /**
  * Loads Packages indexes from a mirror base URL (for hosts without apt, or a snapshot
- * mirror): `MIRROR/dists/SUITE/InRelease` verified with gpgv, then for each component
- * `main/binary-ARCH/Packages.gz` (else the uncompressed `Packages`) checked against the
- * Release file's SHA256 of the uncompressed index. Reads the network; writes only a
- * scratch folder it removes. Throws ERR_DEBIAN_INDEX (unreachable, unsigned, corrupt).
+ * mirror), and from each of `more` (the security archive has its own URL), into one
+ * universe: `MIRROR/dists/SUITE/InRelease` verified with gpgv, then for each component
+ * `main/binary-ARCH/Packages.xz` (else `.gz`, else plain: the first the Release file
+ * lists), checked as apt checks it (fetchCheckedIndex). Each IndexInfo records its
+ * mirror. Reads the network; writes only a scratch folder it removes. Throws
+ * ERR_DEBIAN_INDEX (unreachable, unsigned, corrupt, not listed).
  */
 export async function loadMirrorIndexes(options: MirrorOptions): Promise<PackageUniverse> {
   const env = options.env ?? process.env;
   const architecture = options.architecture ?? await hostArchitecture(env);
   const keyringPath = options.keyringPath ?? defaultKeyringPath;
-  const base = options.mirror.replace(/\/+$/, '');
   const universe = emptyUniverse(architecture);
   const scratch = await mkdtemp(join(tmpdir(), 'redo-ts-mirror-'));
+  const sources: MirrorSource[] = [{ url: options.mirror, suites: options.suites }, ...(options.more ?? [])];
   try {
-    for (const suite of options.suites) {
-      const releaseUrl = `${base}/dists/${suite}/InRelease`;
-      const releaseFile = join(scratch, `${suite.replace(/\//g, '_')}.InRelease`);
-      await writeFile(releaseFile, await download(releaseUrl));
-      const release = parseParagraphs(await verifyRelease(releaseFile, keyringPath, env))[0] ?? new Map<string, string>();
-      for (const component of options.components ?? ['main']) {
-        const metaKey = `${component}/binary-${architecture}/Packages`;
-        let bytes: Buffer;
-        try {
-          bytes = gunzipSync(await download(`${base}/dists/${suite}/${metaKey}.gz`));
-        } catch {
-          bytes = await download(`${base}/dists/${suite}/${metaKey}`);
+    for (const [sourceIndex, source] of sources.entries()) {
+      const base = source.url.replace(/\/+$/, '');
+      for (const suite of source.suites) {
+        const releaseUrl = `${base}/dists/${suite}/InRelease`;
+        const releaseFile = join(scratch, `${sourceIndex}-${suite.replace(/\//g, '_')}.InRelease`);
+        await writeFile(releaseFile, await download(releaseUrl));
+        const release = parseParagraphs(await verifyRelease(releaseFile, keyringPath, env))[0] ?? new Map<string, string>();
+        for (const component of options.components ?? ['main']) {
+          const { bytes, info } = await fetchCheckedIndex(`${base}/dists/${suite}`, `${component}/binary-${architecture}/Packages`, release, env);
+          addIndex(universe, bytes.toString('utf8'), { ...info, mirror: source.url });
         }
-        addIndex(universe, bytes.toString('utf8'), checkIndex(bytes, metaKey, release, `${base}/dists/${suite}/${metaKey}`));
       }
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  return finishUniverse(universe, base);
+  return finishUniverse(universe, sources.map((source) => source.url.replace(/\/+$/, '')).join(', '));
 }
 
 async function download(url: string): Promise<Buffer> {

@@ -44,6 +44,16 @@ export interface DebianLock {
   packages: LockedPackage[];
 }
 
+/**
+ * The archive root URL each locked package is fetched from, by name: the mirror of the
+ * index that listed it (its suite), else the lock's `mirror`, else none (apt fetches
+ * it). `override` (REDO_TS_DEBIAN_MIRROR) replaces them all. Pure.
+ */
+export function mirrorsOfPackages(lock: DebianLock, override?: string): Map<string, string | undefined> {
+  const bySuite = new Map(lock.indexes.filter((index) => index.mirror !== undefined).map((index) => [index.suite, index.mirror!]));
+  return new Map(lock.packages.map((p) => [p.name, override !== undefined && override !== '' ? override : bySuite.get(p.suite) ?? lock.mirror]));
+}
+
 /** `targets/NAME.lock.yaml` for `targets/NAME.spec.yaml`. */
 export function lockPathOf(specPath: string): string {
   return specPath.replace(/\.spec\.yaml$/, '') + '.lock.yaml';
@@ -56,7 +66,9 @@ export function lockOf(specPath: string, list: PackageList, architecture: string
     architecture,
     isRecommendsWanted: list.isRecommendsWanted,
     requested: requestLinesOf(list),
-    indexes: [...indexes].sort((a, b) => (`${a.suite} ${a.path}` < `${b.suite} ${b.path}` ? -1 : 1)),
+    // An index keeps its own mirror only where it differs from the lock's (the security archive's URL).
+    indexes: [...indexes].sort((a, b) => (`${a.suite} ${a.path}` < `${b.suite} ${b.path}` ? -1 : 1))
+      .map(({ mirror: own, ...index }) => (own !== undefined && own !== mirror ? { ...index, mirror: own } : index)),
     packages: resolved.map(({ record, pulledBy }) => ({
       name: record.name,
       version: record.version,
@@ -122,6 +134,7 @@ export function formatLock(lock: DebianLock): string {
   for (const index of lock.indexes) {
     lines.push(`  - suite: ${scalar(index.suite)}`, `    origin: ${scalar(index.origin)}`, `    date: ${scalar(index.date)}`,
       `    path: ${scalar(index.path)}`, `    integrity: ${scalar(index.integrity)}`);
+    if (index.mirror !== undefined) lines.push(`    mirror: ${scalar(index.mirror)}`);
   }
   lines.push('packages:');
   for (const p of lock.packages) {
@@ -177,7 +190,9 @@ export function parseLock(text: string, label: string): DebianLock {
     indexes: list(top, 'indexes', '').map((item, i) => {
       if (!isMap(item)) throw invalid(label, `indexes[${i}] must be a map`);
       const where = `indexes[${i}].`;
-      return { suite: str(item, 'suite', where), origin: str(item, 'origin', where), date: str(item, 'date', where), path: str(item, 'path', where), integrity: str(item, 'integrity', where) };
+      const index: IndexInfo = { suite: str(item, 'suite', where), origin: str(item, 'origin', where), date: str(item, 'date', where), path: str(item, 'path', where), integrity: str(item, 'integrity', where) };
+      if (item.has('mirror')) index.mirror = str(item, 'mirror', where);
+      return index;
     }),
     packages: list(top, 'packages', '').map((item, i) => {
       if (!isMap(item)) throw invalid(label, `packages[${i}] must be a map`);

@@ -1,20 +1,21 @@
 /** `redo-ts lock` as a library call: load verified indexes once, resolve a package list, write its lock only when it changed. */
 
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { loadAptIndexes, loadMirrorIndexes, type IndexOptions, type PackageUniverse } from './indexes.js';
+import { loadAptIndexes, loadMirrorIndexes, type IndexOptions, type MirrorSource, type PackageUniverse } from './indexes.js';
 import { diffLocks, formatLock, lockOf, lockPathOf, parseLock, type DebianLock, type LockChange } from './lock.js';
 import type { PackageList } from './package-list.js';
 import { resolvePackages } from './resolve.js';
 
-/** Where the indexes come from: the machine's apt (default) or a mirror. */
+/** Where the indexes come from: the machine's apt (default) or mirrors, each with its suites. */
 export interface IndexSourceOptions extends IndexOptions {
-  mirror?: { url: string; suites: string[]; components?: string[] };
+  mirror?: { url: string; suites: string[]; components?: string[]; more?: MirrorSource[] };
 }
 
 /** Loads the indexes described by `options` (see loadAptIndexes, loadMirrorIndexes). */
 export function loadIndexes(options: IndexSourceOptions): Promise<PackageUniverse> {
   if (options.mirror === undefined) return loadAptIndexes(options);
-  return loadMirrorIndexes({ ...options, mirror: options.mirror.url, suites: options.mirror.suites, ...(options.mirror.components !== undefined ? { components: options.mirror.components } : {}) });
+  const { url, suites, components, more } = options.mirror;
+  return loadMirrorIndexes({ ...options, mirror: url, suites, ...(components !== undefined ? { components } : {}), ...(more !== undefined ? { more } : {}) });
 }
 
 /** What lockPackageList did. */

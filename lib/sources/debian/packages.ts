@@ -2,9 +2,9 @@
 
 import { relative } from 'node:path';
 import type { TarEntry } from '../../image/tar.js';
-import { checkDebIdentity, fetchLockedPackages, identityOfDeb } from './fetch.js';
+import { checkDebIdentity, fetchLockedPackages, identityOfDeb, type FetchPackagesOptions } from './fetch.js';
 import { hostArchitecture } from './indexes.js';
-import { checkLockCurrent, lockPathOf, readDebianLock, type DebianLock, type LockedPackage } from './lock.js';
+import { checkLockCurrent, lockPathOf, mirrorsOfPackages, readDebianLock, type DebianLock, type LockedPackage } from './lock.js';
 import type { PackageList } from './package-list.js';
 import { assembleDebianRootfs } from './rootfs.js';
 import type { MaintainerScriptReport } from './effects.js';
@@ -51,10 +51,7 @@ export async function buildDebianPackages(options: DebianPackagesOptions): Promi
   const lock = await readDebianLock(lockPath, lockLabel);
   const architecture = options.list.architecture ?? await hostArchitecture(options.env);
   checkLockCurrent(lock, options.list, architecture, lockLabel, options.specLabel);
-  const mirror = options.env.REDO_TS_DEBIAN_MIRROR !== undefined && options.env.REDO_TS_DEBIAN_MIRROR !== '' ? options.env.REDO_TS_DEBIAN_MIRROR : lock.mirror;
-  const debs = await fetchLockedPackages(lock.packages, {
-    cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env, ...(mirror !== undefined ? { mirror } : {}),
-  });
+  const debs = await fetchLockPackages(lock, lock.packages, { cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env });
   const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir });
   const layers = packageLayers(lock, options.list);
   return {
@@ -68,6 +65,25 @@ export async function buildDebianPackages(options: DebianPackagesOptions): Promi
     effects: assembled.effects,
     lockPath: lockLabel,
   };
+}
+
+/**
+ * fetchLockedPackages for `packages` of `lock`, each from the mirror of the suite that
+ * listed it (mirrorsOfPackages; `REDO_TS_DEBIAN_MIRROR` in `options.env` overrides), or
+ * through apt when the lock has no mirror: one fetch per mirror, in the lock's order.
+ */
+export async function fetchLockPackages(lock: DebianLock, packages: readonly LockedPackage[], options: Omit<FetchPackagesOptions, 'mirror'>): Promise<Map<string, string>> {
+  const mirrors = mirrorsOfPackages(lock, options.env?.REDO_TS_DEBIAN_MIRROR);
+  const groups = new Map<string | undefined, LockedPackage[]>();
+  for (const locked of packages) {
+    const mirror = mirrors.get(locked.name);
+    groups.set(mirror, [...(groups.get(mirror) ?? []), locked]);
+  }
+  const paths = new Map<string, string>();
+  for (const [mirror, group] of groups) {
+    for (const [name, path] of await fetchLockedPackages(group, { ...options, ...(mirror !== undefined ? { mirror } : {}) })) paths.set(name, path);
+  }
+  return paths;
 }
 
 /**

@@ -12,6 +12,11 @@ import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { caCertificateEntries } from './ca-certificates.js';
+import { checkLockClosed } from './closure.js';
+import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
+import { parseRelations } from './version.js';
+import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
@@ -74,12 +79,13 @@ function readContent(entry: TarEntry): Buffer {
  * Debian 12: each .deb's control fields must match the lock (ERR_DEB_CONTROL_MISMATCH);
  * files matching the list's global or per-package `exclude` are left out; paths under
  * /bin, /sbin, /lib* land under /usr, whose folders become symlinks; dpkg's database
- * records exactly the packages and files delivered. Then, declaratively: /etc/passwd and
+ * records exactly the packages and files delivered; the lock must hold every package's
+ * Depends and Pre-Depends (ERR_DEBIAN_LOCK_INCOMPLETE names what is missing). Then, declaratively: /etc/passwd and
  * /etc/group from base-passwd, alternatives from postinst `update-alternatives --install`
- * calls, and, on an unpacked copy in the scratch folder, ld.so.cache (ldconfig) and the
+ * calls, ld.so.cache from the ELF files (writeLdCache), and, on an unpacked copy in the scratch folder, the
  * byte-compiled standard library and dist-packages (the image's own python3, under
  * `unshare -r chroot`, unchecked-hash pycs, PYTHONHASHSEED=0). Throws ERR_FRAGMENT_CONFLICT
- * when two packages deliver one file, ERR_SPEC_BUILD_FAILED when ldconfig or python fails.
+ * when two packages deliver one file, ERR_SPEC_BUILD_FAILED when python fails.
  */
 export async function assembleDebianRootfs(options: AssembleOptions): Promise<AssembledRootfs> {
   const { lock, list } = options;
@@ -90,11 +96,16 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   const alternatives: AlternativeInstall[] = [];
   await mkdir(join(options.scratch, 'deb'), { recursive: true });
 
+  // The control members first (small): the lock must be closed under the packages' own dependencies.
+  const controlMembers = new Map<string, Awaited<ReturnType<typeof readDebControl>>>();
+  for (const locked of lock.packages) controlMembers.set(locked.name, await readDebControl(options.debs.get(locked.name)!, `${locked.name}=${locked.version}`));
+  checkLockClosed(lock, new Map([...controlMembers].map(([name, members]) => [name, parseParagraphs(members.get('control')?.toString('utf8') ?? '')[0] ?? new Map<string, string>()])),
+    options.lockLabel, options.lockLabel.replace(/\.lock\.yaml$/, '.spec.yaml'));
   // Decompressing is the slow part (xz in a child process): two packages at a time, results used in lock order.
   const unpacked = mapLimited(lock.packages, 2, async (locked) => {
     const path = options.debs.get(locked.name)!;
     const label = `${locked.name}=${locked.version}`;
-    return { members: await readDebControl(path, label), entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
+    return { members: controlMembers.get(locked.name)!, entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
   });
   const all = [];
   for (const promise of unpacked) all.push(await promise);
@@ -190,6 +201,12 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     byPath.set(key, entry);
     origins.set(key, key.startsWith('var/lib/dpkg/') ? 'dpkg' : 'redo-ts');
   }
+  effects.push(...applyScriptActions(installed, byPath, origins, mapPath, options.mtimeSeconds));
+
+  const ldCache = writeLdCache(ldCacheImageOf(byPath), lock.architecture);
+  byPath.set('etc/ld.so.cache', { path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: ldCache.bytes.length, content: { kind: 'buffer', bytes: ldCache.bytes } });
+  origins.set('etc/ld.so.cache', 'redo-ts');
+  effects.push(`ld.so.cache (${ldCache.entries.length} libraries)`);
 
   const onDisk = await cachedEffects([...byPath.values()], options, exists);
   for (const entry of onDisk.entries) {
@@ -207,13 +224,15 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     { effect: 'base-files folders, dotfiles and symlinks', matches: (pkg, text) => pkg === 'base-files' && text.includes('install_directory') },
     { effect: 'alternatives', matches: (pkg) => alternatives.some((alt) => alt.package === pkg) },
     { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
+    { effect: 'commands: users, owners, modes, files', matches: (pkg, text, script) => script === 'postinst' && !ownCodeEffects.includes(pkg) && readScriptActions(text).length > 0 },
+    { effect: 'CA certificates', matches: (pkg, _text, script) => pkg === 'ca-certificates' && script === 'postinst' && exists('/usr/sbin/update-ca-certificates') },
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
   return { entries: [...byPath.values()], origins, scripts, effects };
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 3;
+const effectsFormat = 5;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
@@ -227,8 +246,6 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
-    // Without libc-bin the host's ldconfig writes ld.so.cache: its version is an input too.
-    hostLdconfig: exists('/sbin/ldconfig') ? null : await hostLdconfigVersion(options.env),
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
@@ -246,18 +263,7 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
   return { entries: entriesOfTar(stored), effects: made.effects };
 }
 
-async function hostLdconfigVersion(env: NodeJS.ProcessEnv): Promise<string> {
-  const ldconfig = (await which('ldconfig', env)) ?? '/sbin/ldconfig';
-  return new Promise((resolveVersion) => {
-    const child = spawn(ldconfig, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-    child.on('error', () => resolveVersion('unknown'));
-    child.on('close', () => resolveVersion(text.split('\n')[0] ?? 'unknown'));
-  });
-}
-
-/** Writes the entries to a tar, unpacks it, and runs ldconfig and python's compileall on the copy. */
+/** Writes the entries to a tar, unpacks it, runs python's compileall on the copy and makes the CA certificates' files from it. */
 async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
   const root = join(options.scratch, 'root');
   await mkdir(root);
@@ -270,18 +276,6 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   const effects: string[] = [];
   const inChroot = ['unshare', '-r', (await which('chroot', options.env)) ?? '/usr/sbin/chroot', root];
   const chrootEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(options.mtimeSeconds), PYTHONHASHSEED: '0', HOME: '/' };
-
-  if (exists('/sbin/ldconfig')) {
-    await runTool(options, 'ldconfig (the image\'s own)', 'env', ['-i', ...Object.entries(chrootEnv).map(([k, v]) => `${k}=${v}`), ...inChroot, '/sbin/ldconfig', '-X']);
-  } else {
-    await runTool(options, 'ldconfig -r', 'unshare', ['-r', (await which('ldconfig', { PATH: `${options.env.PATH ?? ''}:/usr/sbin:/sbin` })) ?? '/sbin/ldconfig', '-X', '-r', root]);
-  }
-  const cache = join(root, 'etc/ld.so.cache');
-  const cacheBytes = await readFile(cache).catch(() => undefined);
-  if (cacheBytes !== undefined) {
-    out.push({ path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: cacheBytes.length, content: { kind: 'buffer', bytes: cacheBytes } });
-    effects.push('ld.so.cache');
-  }
 
   if (exists('/usr/bin/python3')) {
     const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
@@ -309,7 +303,232 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     }
     effects.push(`${count} byte-compiled Python files`);
   }
+  const certificates = await caCertificateEntries(root, options.scratch, options.env);
+  if (certificates.length > 0) {
+    out.push(...certificates);
+    effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
+  }
   return { entries: out, effects };
+}
+
+/**
+ * The order dpkg configures packages in: each after the packages it depends on
+ * (Pre-Depends and Depends, every alternative present), otherwise by name; a cycle is
+ * broken where it closes. So a postinst that chowns to a user sees the user another
+ * package's postinst made (redis-server after redis-tools).
+ */
+function configureOrder(installed: readonly InstalledPackage[]): InstalledPackage[] {
+  const byName = new Map(installed.map((pkg) => [pkg.name, pkg]));
+  const done = new Set<string>();
+  const order: InstalledPackage[] = [];
+  const visit = (pkg: InstalledPackage): void => {
+    if (done.has(pkg.name)) return;
+    done.add(pkg.name);
+    const needs = parseRelations([pkg.control.get('Pre-Depends'), pkg.control.get('Depends')].filter((field) => field !== undefined).join(', '));
+    for (const name of [...new Set(needs.flat().map((relation) => relation.name))].sort()) {
+      const dependency = byName.get(name);
+      if (dependency !== undefined) visit(dependency);
+    }
+    order.push(pkg);
+  };
+  for (const pkg of [...installed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(pkg);
+  return order;
+}
+
+/** Packages whose postinst effects have code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries): their commands are not read. */
+const ownCodeEffects: readonly string[] = ['base-files', 'base-passwd', 'tzdata', 'ca-certificates'];
+
+/**
+ * The plain commands of every postinst (readScriptActions), in lock order, applied to the
+ * assembled members: system users and groups added to /etc/passwd and /etc/group (and
+ * their home folders made), owners and modes set (chown, chmod, dpkg-statoverride --add),
+ * empty files (touch), folders (mkdir), symlinks (ln -s) and copies (cp) added where the
+ * path is free. With the `passwd` package, /etc/shadow and /etc/gshadow are then made as
+ * its postinst (shadowconfig on: pwconv, grpconv) makes them, the last change day being
+ * SOURCE_DATE_EPOCH's. Returns the effects for the log; changes `byPath` and `origins`.
+ */
+function applyScriptActions(installed: readonly InstalledPackage[], byPath: Map<string, TarEntry>, origins: Map<string, string>, mapPath: (path: string) => string, mtimeSeconds: number): string[] {
+  const passwdEntry = byPath.get('etc/passwd');
+  const groupEntry = byPath.get('etc/group');
+  const accounts = passwdEntry?.type === 'file' && groupEntry?.type === 'file' ? parseAccounts(readContent(passwdEntry).toString('utf8'), readContent(groupEntry).toString('utf8')) : undefined;
+  const idOf = (rows: string[][] | undefined, name: string | undefined): number | undefined => {
+    if (name === undefined) return undefined;
+    if (/^[0-9]+$/.test(name)) return Number(name);
+    const row = rows?.find((r) => r[0] === name);
+    return row === undefined ? undefined : Number(row[2]);
+  };
+  const effects: string[] = [];
+  const users: string[] = [];
+  let changed = 0;
+  const put = (path: string, entry: TarEntry, pkg: string): void => {
+    byPath.set(path, entry);
+    origins.set(path, pkg);
+    changed += 1;
+  };
+  for (const pkg of configureOrder(installed)) {
+    const postinst = pkg.members.get('postinst');
+    // Their effects are reproduced by code of their own (baseFilesEntries, userEntries, tzdataEntries, caCertificateEntries).
+    if (postinst === undefined || ownCodeEffects.includes(pkg.name)) continue;
+    for (const action of readScriptActions(postinst.toString('utf8'))) {
+      switch (action.kind) {
+        case 'adduser':
+        case 'addgroup': {
+          if (accounts === undefined) break;
+          const ids = addAccount(accounts, action);
+          users.push(action.name);
+          const home = mapPath(action.kind === 'adduser' ? action.home.replace(/^\/+/, '') : '');
+          if (action.kind === 'adduser' && action.isHomeCreated && ids !== undefined && !byPath.has(home)) {
+            put(home, { path: Buffer.from(home, 'latin1'), type: 'directory', mode: 0o755, uid: ids.uid, gid: ids.gid, sizeBytes: 0 }, pkg.name);
+          }
+          break;
+        }
+        case 'chown':
+        case 'chmod':
+          for (const path of action.paths.map((p) => mapPath(p.replace(/^\/+/, '')))) {
+            const entry = byPath.get(path);
+            if (entry === undefined) continue;
+            if (action.kind === 'chmod') put(path, { ...entry, mode: (entry.mode & ~0o7777) | action.mode }, origins.get(path) ?? pkg.name);
+            else {
+              const uid = idOf(accounts?.passwd, action.owner) ?? entry.uid;
+              const gid = idOf(accounts?.group, action.group) ?? entry.gid;
+              put(path, { ...entry, uid, gid, ...(action.mode !== undefined ? { mode: action.mode } : {}) }, origins.get(path) ?? pkg.name);
+            }
+          }
+          break;
+        case 'touch':
+        case 'mkdir':
+          for (const path of action.paths.map((p) => mapPath(p.replace(/^\/+/, '')))) {
+            if (byPath.has(path)) continue;
+            put(path, action.kind === 'touch'
+              ? { path: Buffer.from(path, 'latin1'), type: 'file', mode: action.mode ?? 0o644, uid: 0, gid: 0, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } }
+              : { path: Buffer.from(path, 'latin1'), type: 'directory', mode: action.mode ?? 0o755, uid: 0, gid: 0, sizeBytes: 0 }, pkg.name);
+          }
+          break;
+        case 'symlink': {
+          const path = mapPath(action.path.replace(/^\/+/, ''));
+          if (!byPath.has(path)) put(path, { path: Buffer.from(path, 'latin1'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(action.target, 'latin1') }, pkg.name);
+          break;
+        }
+        case 'write': {
+          const path = mapPath(action.path.replace(/^\/+/, ''));
+          const bytes = Buffer.from(action.text);
+          if (!byPath.has(path)) put(path, { path: Buffer.from(path, 'latin1'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } }, pkg.name);
+          break;
+        }
+        case 'copy': {
+          const from = byPath.get(mapPath(action.from.replace(/^\/+/, '')));
+          const path = mapPath(action.to.replace(/^\/+/, ''));
+          if (from?.type === 'file' && !byPath.has(path)) put(path, { ...from, path: Buffer.from(path, 'latin1'), uid: 0, gid: 0 }, pkg.name);
+          break;
+        }
+        default: {
+          const impossible: never = action;
+          throw new Error(`unknown script action ${JSON.stringify(impossible)}`);
+        }
+      }
+    }
+  }
+  const shells = updateShells(byPath, mapPath);
+  if (shells.length > 0) {
+    for (const entry of shells) put(entry.path.toString('latin1'), entry, 'debianutils');
+    effects.push('/etc/shells (update-shells)');
+  }
+  if (changed > 0) effects.push(`maintainer-script commands: ${changed} paths`);
+  if (accounts === undefined) return effects;
+  if (users.length > 0) effects.push(`system users and groups: ${[...new Set(users)].join(', ')}`);
+  const hasShadow = installed.some((p) => p.name === 'passwd');
+  const day = String(Math.floor(mtimeSeconds / 86400));
+  const text = (rows: string[][]): Buffer => Buffer.from(rows.map((row) => `${row.join(':')}\n`).join(''));
+  const fileEntry = (path: string, bytes: Buffer, mode: number, gid: number): TarEntry => ({ path: Buffer.from(path), type: 'file', mode, uid: 0, gid, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } });
+  const shadowGid = idOf(accounts.group, 'shadow') ?? 42;
+  if (hasShadow) {
+    // pwconv and grpconv: the password fields move to the shadow files, 'x' stays behind.
+    const shadow = accounts.passwd.map((row) => [row[0]!, row[1] === 'x' ? '!' : row[1]!, day, ...(Number(row[2]) < 1000 && row[1] === 'x' ? ['', '', '', '', '', ''] : ['0', '99999', '7', '', '', ''])]);
+    const gshadow = accounts.group.map((row) => [row[0]!, row[1] === 'x' ? '!' : row[1]!, '', row[3] ?? '']);
+    for (const row of accounts.passwd) row[1] = 'x';
+    for (const row of accounts.group) row[1] = 'x';
+    put('etc/shadow', fileEntry('etc/shadow', text(shadow), 0o640, shadowGid), 'redo-ts');
+    put('etc/gshadow', fileEntry('etc/gshadow', text(gshadow), 0o640, shadowGid), 'redo-ts');
+    effects.push('shadow passwords (/etc/shadow, /etc/gshadow)');
+  }
+  if (users.length > 0 || hasShadow) {
+    put('etc/passwd', fileEntry('etc/passwd', text(accounts.passwd), 0o644, 0), 'redo-ts');
+    put('etc/group', fileEntry('etc/group', text(accounts.group), 0o644, 0), 'redo-ts');
+  }
+  return effects;
+}
+
+/**
+ * What debianutils' update-shells does on a fresh system (its postinst and its trigger on
+ * /usr/share/debianutils/shells.d): /etc/shells keeps its lines (the template the postinst
+ * copied) and gains every shell the template and the packages list in shells.d, each also under its real
+ * path when a folder on the way is a symlink (/bin/bash and /usr/bin/bash on merged-/usr);
+ * /var/lib/shells.state lists the packages' shells. [] without shells.d or /etc/shells.
+ */
+function updateShells(byPath: ReadonlyMap<string, TarEntry>, mapPath: (path: string) => string): TarEntry[] {
+  const etc = byPath.get('etc/shells');
+  const folder = 'usr/share/debianutils/shells.d';
+  // The template counts as a package's list too, first (update-shells: for f in TEMPLATE PKG_DIR/*).
+  const files = ['usr/share/debianutils/shells', ...[...byPath.keys()].filter((key) => key.startsWith(`${folder}/`) && !key.slice(folder.length + 1).includes('/')).sort()];
+  if (etc?.type !== 'file' || !byPath.has('usr/sbin/update-shells')) return [];
+  const packaged: string[] = [];
+  for (const key of files) {
+    const entry = byPath.get(key);
+    if (entry?.type !== 'file') continue;
+    for (const raw of readContent(entry).toString('utf8').split('\n')) {
+      const line = raw.split('#')[0]!;
+      if (line === '') continue;
+      packaged.push(line);
+      const slash = line.lastIndexOf('/');
+      const real = `/${mapPath(line.slice(1, slash))}${line.slice(slash)}`;
+      if (real !== line) packaged.push(real);
+    }
+  }
+  const kept: string[] = [];
+  const seen = new Set<string>();
+  for (const line of readContent(etc).toString('utf8').split('\n').slice(0, -1)) {
+    const shell = line.split('#')[0]!;
+    if (shell === '' || !seen.has(shell)) kept.push(line);
+    seen.add(shell);
+  }
+  for (const shell of packaged) if (!seen.has(shell)) kept.push(shell);
+  const file = (path: string, text: string): TarEntry => ({ path: Buffer.from(path), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: Buffer.byteLength(text), content: { kind: 'buffer', bytes: Buffer.from(text) } });
+  return [file('etc/shells', `${kept.join('\n')}\n`), file('var/lib/shells.state', packaged.map((s) => `${s}\n`).join(''))];
+}
+
+/** The view of the assembled members writeLdCache reads: hardlinks read as the files they share an inode with. */
+function ldCacheImageOf(byPath: ReadonlyMap<string, TarEntry>): LdCacheImage {
+  const children = new Map<string, string[]>();
+  for (const key of byPath.keys()) {
+    const slash = key.lastIndexOf('/');
+    const parent = slash < 0 ? '' : key.slice(0, slash);
+    children.set(parent, [...(children.get(parent) ?? []), key.slice(slash + 1)]);
+  }
+  const fileOf = (path: string): TarEntry | undefined => {
+    const entry = byPath.get(path);
+    return entry?.type === 'hardlink' ? byPath.get(entry.linkTarget!.toString('latin1')) : entry;
+  };
+  const contents = new Map<string, Buffer>();
+  const bytesOf = (path: string): Buffer => {
+    let bytes = contents.get(path);
+    if (bytes === undefined) {
+      const entry = fileOf(path);
+      bytes = entry?.type === 'file' ? readContent(entry) : Buffer.alloc(0);
+      contents.set(path, bytes);
+    }
+    return bytes;
+  };
+  return {
+    entryOf(path) {
+      if (path === '') return { type: 'directory' };
+      const entry = fileOf(path);
+      if (entry === undefined) return children.has(path) ? { type: 'directory' } : undefined;
+      return entry.type === 'symlink' ? { type: 'symlink', linkTarget: entry.linkTarget!.toString('latin1') } : { type: entry.type };
+    },
+    read: (path, offset, length) => bytesOf(path).subarray(offset, offset + length),
+    sizeOf: (path) => fileOf(path)?.sizeBytes ?? 0,
+    childrenOf: (folder) => children.get(folder) ?? [],
+  };
 }
 
 /** Starts `work` on every item with at most `limit` running at once; the promises come back in item order. */
