@@ -64,7 +64,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   // The platforms' Debian packages must be the same versions, unless the description allows a name.
   if (description.platforms !== undefined) {
     await checkPlatformVersions(description.platforms.map((platform, i) => ({ architecture: platform.architecture, layers: platforms[i]!.layers })), ctx.dir, ctx.root,
-      description.allowVersionDifferences, `"${shown(ctx.targetPath)}"`);
+      description.allowVersionDifferences, `"${shown(join(ctx.dir, `${name}.tar`))}"`);
   }
   const images: ImageInput[] = [];
   for (const image of platforms) {

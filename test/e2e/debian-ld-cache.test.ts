@@ -86,7 +86,7 @@ describe('ld.so.cache', () => {
     const lock = readFileSync(join(dir, 'targets', 'libs-arm64.lock.yaml'), 'utf8');
     expect(lock).toMatch(/suite: bookworm-security\n/);
     writeFileSync(join(dir, 'targets', 'libs.yaml'), 'tags: [localhost/libs:1]\nplatforms: [linux/amd64, linux/arm64]\nlayers: ["libs-${arch}.fragment.tar"]\n');
-    const image = await runCli(dir, ['targets/libs.tar'], { env: { REDO_TS_CACHE: join(scratch, 'cache') } });
+    const image = await runCli(dir, ['targets/libs.tar', 'targets/libs.oci.tar'], { env: { REDO_TS_CACHE: join(scratch, 'cache') } });
     expect(image.code, image.stderr).toBe(0);
     const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${join(dir, 'targets', 'libs.oci.tar')}:1`], { encoding: 'utf8' })) as { manifests: Array<{ platform: { architecture: string } }> };
     expect(index.manifests.map((m) => m.platform.architecture)).toEqual(['amd64', 'arm64']);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveTinyArchive, type TinyArchive } from '../helpers/debian-mirror.js';
 import { repoRoot, runCli } from '../helpers/rig.js';
+import { seedBuildEnvironment } from '../helpers/build-environment.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-debian-platforms-'));
 let archive: TinyArchive;
@@ -50,14 +51,17 @@ describe('a multi-arch image from per-architecture specs', () => {
   });
 
   it('refuses to build the image with the difference, naming the package, and builds it once allowed by name', async () => {
+    // app's build step runs in the sandbox over the test build environment (added after
+    // the lock above, which reads only the tiny archive).
+    await seedBuildEnvironment(join(dir, 'targets'), join(scratch, 'cache'));
     description('');
     const refused = await runCli(dir, ['targets/app.oci.tar'], { env: env() });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('redo: "targets/app.oci.tar": a package has different versions on the image\'s platforms');
+    expect(refused.stderr).toContain('redo: "targets/app.tar": a package has different versions on the image\'s platforms');
     expect(refused.stderr).toContain('  tiny-lib: 1.1 (amd64), 1.0 (arm64)');
     expect(refused.stderr).toContain('allowVersionDifferences: [NAME]');
     description('allowVersionDifferences: [tiny-lib]\n');
-    const built = await runCli(dir, ['targets/app.tar'], { env: env() });
+    const built = await runCli(dir, ['targets/app.tar', 'targets/app.oci.tar'], { env: env() });
     expect(built.code, built.stderr).toBe(0);
     const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${join(dir, 'targets', 'app.oci.tar')}:1`], { encoding: 'utf8' })) as { manifests: Array<{ platform: { architecture: string } }> };
     expect(index.manifests.map((m) => m.platform.architecture)).toEqual(['amd64', 'arm64']);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot, runCli } from '../helpers/rig.js';
+import { seedBuildEnvironment } from '../helpers/build-environment.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-root-folder-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -22,6 +23,8 @@ describe('a file under /root on top of base-files', () => {
     writeFileSync(join(dir, 'targets', 'app.yaml'), 'tags: [localhost/app:1]\nlayers: [base.fragment.tar, dot.fragment.tar]\n');
     const locked = await runCli(dir, ['lock']);
     expect(locked.code, locked.stderr).toBe(0);
+    // dot's build step runs in the sandbox over the test build environment.
+    await seedBuildEnvironment(join(dir, 'targets'), join(scratch, 'cache'));
     const built = await runCli(dir, ['targets/app.tar'], { env: { REDO_TS_CACHE: join(scratch, 'cache') } });
     expect(built.code, built.stderr).toBe(0);
     const listing = execFileSync('tar', ['-tvf', join(dir, 'targets', 'dot.fragment.tar')], { encoding: 'utf8' });
