@@ -34,6 +34,33 @@ export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
   return built;
 }
 
+const builtTools = new Map<string, Promise<EnvironmentPart>>();
+
+/**
+ * A tool fragment for build-requires (test/fixtures/FOLDER/NAME.spec.yaml, locked):
+ * `python` (Debian's python3 + python3-pip, for pypi: installs) or `nodejs` (Debian's
+ * nodejs, for npm: installs), built once per lock content into the shared cache.
+ * Append it to testBuildEnvironment() as a spec's build-requires would be.
+ */
+export function testToolFragment(name: 'python' | 'nodejs'): Promise<EnvironmentPart> {
+  let built = builtTools.get(name);
+  if (built === undefined) {
+    built = (async () => {
+      const folder = join(repoRoot, 'test', 'fixtures', name === 'python' ? 'python-environment' : 'node-environment');
+      const spec = join(folder, `${name}.spec.yaml`);
+      const key = createHash('sha256').update(readFileSync(spec)).update(readFileSync(join(folder, `${name}.lock.yaml`))).digest('hex').slice(0, 16);
+      const out = join(sharedCache, 'fragments', `${name}-${key}.tar`);
+      if (!existsSync(out)) {
+        mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
+        await buildFragment(spec, out, { root: folder, cacheDir: sharedCache });
+      }
+      return { tarPath: out, label: `${name}.spec.yaml` };
+    })();
+    builtTools.set(name, built);
+  }
+  return built;
+}
+
 /**
  * Puts the tests' build-environment spec and lock into `folder` of a test project
  * and copies the shared cache (the environment's packages) into `cacheDir`, so the
