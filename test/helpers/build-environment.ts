@@ -1,6 +1,7 @@
 // The build environment tests give their projects (test/fixtures/build-environment/:
 // busybox-static and coreutils, locked): built once into a cache shared by the test run,
 // so tests whose specs have build steps sandbox them without downloading the packages again.
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,35 @@ export function testToolFragment(name: 'python' | 'nodejs'): Promise<Environment
     builtTools.set(name, built);
   }
   return built;
+}
+
+let builtNpm: Promise<EnvironmentPart> | undefined;
+
+/**
+ * The npm CLI fragment (test/fixtures/node-environment/npm.spec.yaml): npm's release
+ * tarball, fetched once with `npm pack` into the shared cache and checked against the
+ * spec's pin, installed as /usr/bin/npm by a sandboxed build over testBuildEnvironment().
+ * With testToolFragment('nodejs') it makes the build-requires of an `npm:` install.
+ */
+export function testNpmFragment(): Promise<EnvironmentPart> {
+  builtNpm ??= (async () => {
+    const fixture = join(repoRoot, 'test', 'fixtures', 'node-environment', 'npm.spec.yaml');
+    const key = createHash('sha256').update(readFileSync(fixture)).digest('hex').slice(0, 16);
+    const folder = join(sharedCache, `npm-cli-${key}`);
+    const out = join(sharedCache, 'fragments', `npm-${key}.tar`);
+    if (!existsSync(out)) {
+      mkdirSync(folder, { recursive: true });
+      mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
+      cpSync(fixture, join(folder, 'npm.spec.yaml'));
+      const version = /^version: "([^"]+)"$/m.exec(readFileSync(fixture, 'utf8'))![1]!;
+      if (!existsSync(join(folder, `npm-${version}.tgz`))) {
+        execFileSync('npm', ['pack', `npm@${version}`, '--pack-destination', folder, '--silent'], { env: { ...process.env, npm_config_update_notifier: 'false' }, stdio: ['ignore', 'ignore', 'inherit'] });
+      }
+      await buildFragment(join(folder, 'npm.spec.yaml'), out, { root: folder, cacheDir: sharedCache, environment: await testBuildEnvironment() });
+    }
+    return { tarPath: out, label: 'npm.spec.yaml' };
+  })();
+  return builtNpm;
 }
 
 /**
