@@ -2,10 +2,10 @@
 // busybox-static and coreutils, locked): built once into a cache shared by the test run,
 // so tests whose specs have build steps sandbox them without downloading the packages again.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { repoRoot } from './rig.js';
@@ -106,5 +106,31 @@ export function copyBuildEnvironment(folder: string, cacheDir: string): void {
   mkdirSync(folder, { recursive: true });
   cpSync(specFile, join(folder, 'build-environment.spec.yaml'));
   cpSync(lockFile, join(folder, 'build-environment.lock.yaml'));
-  cpSync(sharedCache, cacheDir, { recursive: true });
+  // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
+  // must stay relative, not become the shared cache's host paths.
+  cpSync(sharedCache, cacheDir, { recursive: true, verbatimSymlinks: true });
+}
+
+/**
+ * Puts the app-install tool specs into `folder` of a test project whose root is
+ * `root`: python (python3 + pip) and nodejs with their locks, and npm.spec.yaml with
+ * npm's release tarball beside it (its url made relative to `root`). Specs name them in
+ * build-requires (`[python]`, `[nodejs, npm]`). testToolFragment('python'),
+ * testToolFragment('nodejs') and testNpmFragment() must have been awaited, and the
+ * shared cache copied (copyBuildEnvironment), so nothing is downloaded.
+ */
+export function copyAppToolSpecs(folder: string, root: string): void {
+  mkdirSync(folder, { recursive: true });
+  const fixtures = join(repoRoot, 'test', 'fixtures');
+  for (const [dir, name] of [['python-environment', 'python'], ['node-environment', 'nodejs']] as const) {
+    cpSync(join(fixtures, dir, `${name}.spec.yaml`), join(folder, `${name}.spec.yaml`));
+    cpSync(join(fixtures, dir, `${name}.lock.yaml`), join(folder, `${name}.lock.yaml`));
+  }
+  const npmSpec = readFileSync(join(fixtures, 'node-environment', 'npm.spec.yaml'), 'utf8');
+  const key = createHash('sha256').update(npmSpec).digest('hex').slice(0, 16);
+  const version = /^version: "([^"]+)"$/m.exec(npmSpec)![1]!;
+  const tarball = `npm-${version}.tgz`;
+  cpSync(join(sharedCache, `npm-cli-${key}`, tarball), join(folder, tarball));
+  const relativeFolder = relative(root, folder).split(sep).join('/');
+  writeFileSync(join(folder, 'npm.spec.yaml'), npmSpec.replace(`url: file:${tarball}`, `url: file:${relativeFolder === '' ? '' : `${relativeFolder}/`}${tarball}`));
 }
