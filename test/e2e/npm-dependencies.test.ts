@@ -136,6 +136,12 @@ describe('npm: a package-lock.json', () => {
     }
   }, 120_000);
 
+  it('without npm in the build environment, the install stops naming it: the machine\'s npm is never used', async () => {
+    const project = await makeProject();
+    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment: await testBuildEnvironment(), cacheDir: join(project, 'cache'), env: npmEnv }))
+      .rejects.toMatchObject({ code: 'ERR_BUILD_TOOL_MISSING', headline: 'redo: "targets/deps.spec.yaml": npm ci (app/package-lock.json) ran "npm", which its build environment does not have' });
+  }, 120_000);
+
   it('a lockfileVersion 1 lock is refused with the command that upgrades it', async () => {
     const project = await makeProject();
     writeFileSync(join(project, 'app', 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 1, dependencies: {} }));

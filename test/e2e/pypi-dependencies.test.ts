@@ -108,6 +108,12 @@ describe('pypi: a hashed requirements.txt', () => {
     });
   });
 
+  it('without python3 in the build environment, the install stops naming it: the machine\'s python3 is never used', async () => {
+    const project = makeProject(hashed());
+    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment: await testBuildEnvironment(), cacheDir: join(project, 'cache'), env }))
+      .rejects.toMatchObject({ code: 'ERR_BUILD_TOOL_MISSING', headline: 'redo: "targets/deps.spec.yaml": pip install (app/requirements.txt) ran "python3", which its build environment does not have' });
+  }, 120_000);
+
   it('a file whose bytes differ from its hash stops the build, naming the requirement', async () => {
     const project = makeProject(hashed());
     const original = index.sha256Of('textpad');
