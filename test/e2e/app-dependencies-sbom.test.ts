@@ -70,7 +70,7 @@ beforeAll(async () => {
   const cdxRun = await runCli(dir, ['sbom', '--format', 'cyclonedx', 'targets/app.tar'], { env });
   expect(cdxRun.code, cdxRun.stderr).toBe(0);
   cdxText = cdxRun.stdout;
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   await registry?.close();

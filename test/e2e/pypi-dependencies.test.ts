@@ -20,6 +20,7 @@ let env: NodeJS.ProcessEnv;
 let environment: EnvironmentPart[];
 
 beforeAll(async () => {
+  // On a fresh cache this builds the python3 + pip fragment (about 50 Debian packages).
   environment = [...await testBuildEnvironment(), await testToolFragment('python')];
   base = mkdtempSync(join(tmpdir(), 'redo-ts-pypi-'));
   index = await startTestIndex(base, [
@@ -31,7 +32,7 @@ beforeAll(async () => {
     },
   ]);
   env = pipEnvironment(index.url);
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await index?.close();
