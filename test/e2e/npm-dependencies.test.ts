@@ -3,8 +3,7 @@
 // `npm ci --offline` (node_modules layout, bin links, install scripts), dev deps left out.
 // The install runs in the build sandbox with Debian's nodejs and npm's pinned release
 // (build-requires over the tests' build environment), never the machine's node or npm;
-// only the native-part test opts out (`build-environment: host`): a C compiler's closure
-// is too large to build here.
+// the native part compiles with Debian's gcc (test/fixtures/toolchain) in the same sandbox.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -150,15 +149,16 @@ describe('npm: a package-lock.json', () => {
   }, 60_000);
 
   it('an install script builds a native part with the build step\'s compiler', async () => {
-    // A compiler's closure (gcc, binutils, libc6-dev) is too large to build in this test:
-    // this one spec says `build-environment: host`, the visible opt-out, and npm runs on the host.
-    const project = await makeProject('build-environment: host\n', [], { 'hello-native': '1.0.0' });
+    // The compiler comes from a build-requires too (gcc and libc6-dev, locked), never the machine.
+    const project = await makeProject('', [], { 'hello-native': '1.0.0' });
     const out = join(project, 'deps.fragment.tar');
-    await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, environment, cacheDir: join(project, 'cache'), env: npmEnv });
+    const withCompiler = [...environment, await testToolFragment('toolchain')];
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, environment: withCompiler, cacheDir: join(project, 'cache'), env: npmEnv });
+    expect(result.buildEnvironment.kind).toBe('sandbox');
     expect(entriesByPath(out).get('app/node_modules/hello-native/hello')).toMatchObject({ type: 'file', mode: 0o755 });
     const root = join(project, 'root');
     mkdirSync(root);
     execFileSync('tar', ['-xf', out, '-C', root]);
     expect(execFileSync(join(root, 'app/node_modules/hello-native/hello'), { encoding: 'utf8' })).toBe('native hello\n');
-  }, 120_000);
+  }, 300_000);
 });

@@ -39,15 +39,16 @@ const builtTools = new Map<string, Promise<EnvironmentPart>>();
 
 /**
  * A tool fragment for build-requires (test/fixtures/FOLDER/NAME.spec.yaml, locked):
- * `python` (Debian's python3 + python3-pip, for pypi: installs) or `nodejs` (Debian's
- * nodejs, for npm: installs), built once per lock content into the shared cache.
+ * `python` (Debian's python3 + python3-pip, for pypi: installs), `nodejs` (Debian's
+ * nodejs, for npm: installs) or `toolchain` (gcc and libc6-dev, for install scripts that
+ * compile), built once per lock content into the shared cache.
  * Append it to testBuildEnvironment() as a spec's build-requires would be.
  */
-export function testToolFragment(name: 'python' | 'nodejs'): Promise<EnvironmentPart> {
+export function testToolFragment(name: 'python' | 'nodejs' | 'toolchain'): Promise<EnvironmentPart> {
   let built = builtTools.get(name);
   if (built === undefined) {
     built = (async () => {
-      const folder = join(repoRoot, 'test', 'fixtures', name === 'python' ? 'python-environment' : 'node-environment');
+      const folder = join(repoRoot, 'test', 'fixtures', { python: 'python-environment', nodejs: 'node-environment', toolchain: 'toolchain' }[name]);
       const spec = join(folder, `${name}.spec.yaml`);
       const key = createHash('sha256').update(readFileSync(spec)).update(readFileSync(join(folder, `${name}.lock.yaml`))).digest('hex').slice(0, 16);
       const out = join(sharedCache, 'fragments', `${name}-${key}.tar`);
