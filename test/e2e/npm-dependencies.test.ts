@@ -141,6 +141,13 @@ describe('npm: a package-lock.json', () => {
       .rejects.toMatchObject({ code: 'ERR_BUILD_TOOL_MISSING', headline: 'redo: "targets/deps.spec.yaml": npm ci (app/package-lock.json) ran "npm", which its build environment does not have' });
   }, 120_000);
 
+  it('with `build-environment: host` (the visible opt-out) the install runs with the machine\'s npm and the fragment says host-built', async () => {
+    const project = await makeProject('build-environment: host\n');
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+    expect(result.buildEnvironment).toEqual({ kind: 'host', spec: 'targets/deps.spec.yaml' });
+    expect(entriesByPath(join(project, 'x.tar')).has('app/node_modules/leftpad/package.json')).toBe(true);
+  }, 120_000);
+
   it('a lockfileVersion 1 lock is refused with the command that upgrades it', async () => {
     const project = await makeProject();
     writeFileSync(join(project, 'app', 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 1, dependencies: {} }));
