@@ -340,7 +340,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     const written = await writeAtomically(outPath, chosen.map((item) => item.entry), mtimeSeconds, spec.relativePath);
     const buildEnvironment: FragmentBuildEnvironment = sandboxEnvironment !== undefined
       ? { kind: 'sandbox', key: sandboxEnvironment.key, declaredIn: sandboxEnvironment.declaredIn }
-      : spec.build.length > 0 ? { kind: 'host', spec: spec.relativePath } : { kind: 'none' };
+      : hasSteps ? { kind: 'host', spec: spec.relativePath } : { kind: 'none' };
     const result: FragmentResult = { spec: spec.relativePath, sources: provenance, layers, ...written, buildEnvironment };
     if (debian !== undefined) result.debian = { packages: debian.packages, scripts: debian.scripts, effects: debian.effects, lockPath: debian.lockPath };
     return result;

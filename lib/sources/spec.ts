@@ -460,7 +460,9 @@ function readAppDependencies(top: YAMLMap, root: string, report: Report, lineOf:
     if (!path.startsWith('/') || path.split('/').includes('..') || /[*?[]/.test(path)) {
       report(`${ecosystem}.path`, node.get('path', true) as Node, `"${path}" must be an absolute image folder without ".." or globs (like /app)`);
     }
-    const dev = optionalString(node, 'dev', ecosystem, report);
+    // A true/false field, like recommends: an unquoted boolean is what is meant.
+    const devNode = node.get('dev', true) as Node | undefined;
+    const dev = devNode === undefined ? undefined : scalarText(devNode) ?? '';
     if (dev !== undefined && dev !== 'true' && dev !== 'false') report(`${ecosystem}.dev`, node.get('dev', true) as Node, 'must be true or false');
     const index = optionalString(node, 'index', ecosystem, report);
     if (index !== undefined && !/^(https?|file):\/\//.test(index)) report(`${ecosystem}.index`, node.get('index', true) as Node, `"${index}" must be an http(s):// or file:// URL of a simple index`);

@@ -1,7 +1,9 @@
 // An image with npm and PyPI dependency layers (from a loopback registry and index) and
 // an app layer: every npm and PyPI package is a package of its own in the SBOM (purl,
 // licence from its own metadata, the lock's hash, its files), `origin` names the one
-// package that delivered a file, `contains` finds it; both validators pass.
+// package that delivered a file, `contains` finds it; both validators pass. The installs
+// run sandboxed: npm with Debian's nodejs and npm's pinned release, pip with Debian's
+// python3 (build-requires over the tests' build environment).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyAppToolSpecs, copyBuildEnvironment, testBuildEnvironment, testNpmFragment, testToolFragment } from '../helpers/build-environment.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/npm-registry.js';
 import { startTestIndex, type TestIndex } from '../helpers/pypi-index.js';
 import { copyWithRules, runCli } from '../helpers/rig.js';
@@ -26,6 +29,7 @@ let cdxText: string;
 let spdxText: string;
 
 beforeAll(async () => {
+  await Promise.all([testBuildEnvironment(), testToolFragment('python'), testToolFragment('nodejs'), testNpmFragment()]);
   base = mkdtempSync(join(tmpdir(), 'redo-ts-appsbom-'));
   // The machine's own pip configuration stays out: the loopback index is the only one.
   for (const name of Object.keys(process.env)) if (name.startsWith('PIP_')) delete process.env[name];
@@ -44,14 +48,16 @@ beforeAll(async () => {
   dir = copyWithRules(empty, 'redo-ts-appsbom-project-');
   rmSync(empty, { recursive: true, force: true });
   mkdirSync(join(dir, 'targets'));
+  copyBuildEnvironment(join(dir, 'targets'), join(base, 'cache'));
+  copyAppToolSpecs(join(dir, 'targets'), dir);
   mkdirSync(join(dir, 'app', 'web'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{}\n');
   writeFileSync(join(dir, 'app', 'package.json'), `${JSON.stringify({ name: 'app', version: '1.0.0', private: true, dependencies: { '@demo/greeter': '^2.0.0' } }, null, 2)}\n`);
   await promisify(execFile)('npm', ['install', '--package-lock-only', '--ignore-scripts', '--registry', registry.url], { cwd: join(dir, 'app'), env: npmEnv });
   writeFileSync(join(dir, 'app', 'requirements.txt'), `textpad==0.3 --hash=sha256:${index.sha256Of('textpad')}\ntinyweb==1.2.0 --hash=sha256:${index.sha256Of('tinyweb')}\n`);
   writeFileSync(join(dir, 'app', 'web', 'server.js'), "console.log(require('@demo/greeter')());\n");
-  writeFileSync(join(dir, 'targets', 'npmdeps.spec.yaml'), 'name: npmdeps\nversion: "1"\nnpm:\n  lock: app/package-lock.json\n  path: /app\n');
-  writeFileSync(join(dir, 'targets', 'pydeps.spec.yaml'), 'name: pydeps\nversion: "1"\npypi:\n  requirements: app/requirements.txt\n  path: /app/packages\n');
+  writeFileSync(join(dir, 'targets', 'npmdeps.spec.yaml'), 'name: npmdeps\nversion: "1"\nbuild-requires: [nodejs, npm]\nnpm:\n  lock: app/package-lock.json\n  path: /app\n');
+  writeFileSync(join(dir, 'targets', 'pydeps.spec.yaml'), 'name: pydeps\nversion: "1"\nbuild-requires: [python]\npypi:\n  requirements: app/requirements.txt\n  path: /app/packages\n');
   writeFileSync(join(dir, 'targets', 'web.spec.yaml'), 'name: web\nversion: "1"\nsources:\n  - url: file:app/web\n    integrity: project\nbuild:\n  - mkdir -p "$DESTDIR/app" && cp -R web "$DESTDIR/app/web"\nfiles:\n  - path: /app/web\n');
   writeFileSync(join(dir, 'targets', 'app.yaml'), 'tags: [localhost/test/appdeps:1]\nlayers:\n  - npmdeps.fragment.tar\n  - pydeps.fragment.tar\n  - web.fragment.tar\nconfig:\n  cmd: [node, /app/web/server.js]\n');
 
@@ -64,7 +70,7 @@ beforeAll(async () => {
   const cdxRun = await runCli(dir, ['sbom', '--format', 'cyclonedx', 'targets/app.tar'], { env });
   expect(cdxRun.code, cdxRun.stderr).toBe(0);
   cdxText = cdxRun.stdout;
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   await registry?.close();

@@ -2,10 +2,12 @@
 // (package-lock.json from the npm registry, a hashed requirements.txt from the
 // machine's pip index) and its image project in deploy/. Each is built, run by podman,
 // built again from a second copy elsewhere (other umask) to the same bytes, and its SBOM
-// validates and names every dependency with purl and licence. The source cache is the
+// validates and names every dependency with purl and licence. The installs run in the
+// build sandbox with the example's own locked tools (npm.spec.yaml: Debian's nodejs and
+// npm; pip.spec.yaml: Debian's python3 and pip), named in deps.spec.yaml's build-requires. The source cache is the
 // shared one ($REDO_TS_CACHE or ~/.cache/redo-ts).
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,7 +64,10 @@ for (const example of [
 
     it.skipIf(skipReason !== undefined)('builds byte-identical from a second copy elsewhere, with another umask', async () => {
       const second = copyExample(example.name);
-      cpSync(join(first, 'targets', `${example.lockLayer}.lock.yaml`), join(second, 'targets', `${example.lockLayer}.lock.yaml`));
+      // Every Debian lock the first copy refreshed: the runtime's, the build environment's, the install tools'.
+      for (const name of readdirSync(join(first, 'targets')).filter((file) => file.endsWith('.lock.yaml'))) {
+        cpSync(join(first, 'targets', name), join(second, 'targets', name));
+      }
       const build = await runCli(second, [], { umask: '077' });
       expect(build.code, build.stderr).toBe(0);
       for (const layer of [`targets/${example.lockLayer}.fragment.tar`, 'targets/deps.fragment.tar', 'targets/app.fragment.tar', example.tar]) {

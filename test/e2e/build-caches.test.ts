@@ -1,13 +1,16 @@
 // Build caches (`caches:` in a spec): a folder per variable kept between builds of the
 // spec, like BuildKit's cache mounts; the output is the same with and without it, and
-// REDO_TS_BUILD_CACHES=off (what verify sets) builds with an empty one.
+// REDO_TS_BUILD_CACHES=off (what verify sets) builds with an empty one. The steps run
+// sandboxed: the cache folder is bound writable at /build/caches/VARIABLE.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import { parseSpec } from '../../lib/sources/spec.js';
+import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { testBuildEnvironment } from '../helpers/build-environment.js';
 
 // A "compiler" that reuses what an earlier build left in its cache folder.
 const spec = `name: tool
@@ -15,6 +18,7 @@ version: "1"
 caches: [TOOL_CACHE]
 build:
   - |
+    echo "cache at $TOOL_CACHE" >&2
     if [ -f "$TOOL_CACHE/object" ]; then echo "cache hit" >&2; else echo "cache miss" >&2; echo compiled > "$TOOL_CACHE/object"; fi
     install -D -m 0644 "$TOOL_CACHE/object" "$DESTDIR/usr/lib/tool/object"
 files:
@@ -22,6 +26,10 @@ files:
 `;
 
 describe('build caches', () => {
+  let environment: EnvironmentPart[];
+  beforeAll(async () => {
+    environment = await testBuildEnvironment();
+  });
   let project: string;
   beforeEach(() => {
     project = mkdtempSync(join(tmpdir(), 'redo-ts-build-cache-'));
@@ -31,17 +39,20 @@ describe('build caches', () => {
   });
   afterEach(() => rmSync(project, { recursive: true, force: true }));
 
-  const build = async (out: string, env: NodeJS.ProcessEnv = {}): Promise<{ diffId: string; log: string }> => {
+  const build = async (out: string, env: NodeJS.ProcessEnv = {}): Promise<{ diffId: string; log: string; where: string }> => {
     const log = new PassThrough();
     let text = '';
     log.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    const result = await buildFragment(join(project, 'targets/tool.spec.yaml'), join(project, out), { root: project, cacheDir: join(project, 'cache'), env: { ...process.env, ...env }, log });
-    return { diffId: result.diffId, log: text };
+    const result = await buildFragment(join(project, 'targets/tool.spec.yaml'), join(project, out), { root: project, cacheDir: join(project, 'cache'), env: { ...process.env, ...env }, log, environment });
+    return { diffId: result.diffId, log: text, where: result.buildEnvironment.kind };
   };
 
   it('keeps the folder between builds of the spec, and the output is the same with and without it', async () => {
     const first = await build('a.tar');
     expect(first.log).toContain('cache miss');
+    // Sandboxed, the step sees the cache at a fixed path, never the host's.
+    expect(first.where).toBe('sandbox');
+    expect(first.log).toContain('cache at /build/caches/TOOL_CACHE\n');
     const second = await build('b.tar');
     expect(second.log).toContain('cache hit');
     expect(second.diffId).toBe(first.diffId);

@@ -1,12 +1,15 @@
 // Folder sources: `file:` naming a project folder is copied whole into the build folder,
-// tracked by the content of every file in it, and rebuilt when one changes.
+// tracked by the content of every file in it, and rebuilt when one changes. The build
+// steps run sandboxed over the tests' build environment (busybox-static + coreutils).
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import { integrityOfFolder } from '../../lib/sources/folder.js';
+import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { copyBuildEnvironment, testBuildEnvironment } from '../helpers/build-environment.js';
 import { copyWithRules, runCli } from '../helpers/rig.js';
 
 const spec = `name: app
@@ -32,6 +35,11 @@ function makeApp(project: string): void {
   writeFileSync(join(project, 'targets', 'app.spec.yaml'), spec);
 }
 
+let environment: EnvironmentPart[];
+beforeAll(async () => {
+  environment = await testBuildEnvironment();
+});
+
 describe('folder sources', () => {
   let project: string;
   beforeEach(() => {
@@ -42,7 +50,7 @@ describe('folder sources', () => {
 
   it('copies the folder whole into the build folder, with its subfolders, executable bits and symlinks', async () => {
     const out = join(project, 'app.fragment.tar');
-    const result = await buildFragment(join(project, 'targets/app.spec.yaml'), out, { root: project, cacheDir: join(project, '.cache') });
+    const result = await buildFragment(join(project, 'targets/app.spec.yaml'), out, { root: project, cacheDir: join(project, '.cache'), environment });
     const entries = entriesOfTar(out);
     const byPath = new Map(entries.map((entry) => [entry.path.toString(), entry]));
     expect([...byPath.keys()].sort()).toEqual([
@@ -72,7 +80,7 @@ describe('folder sources', () => {
 
   it('a folder source with a pin instead of `integrity: project` is refused with a hint', async () => {
     writeFileSync(join(project, 'targets', 'app.spec.yaml'), spec.replace('integrity: project', 'integrity: sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM='));
-    await expect(buildFragment(join(project, 'targets/app.spec.yaml'), join(project, 'out.tar'), { root: project, cacheDir: join(project, '.cache') }))
+    await expect(buildFragment(join(project, 'targets/app.spec.yaml'), join(project, 'out.tar'), { root: project, cacheDir: join(project, '.cache'), environment }))
       .rejects.toMatchObject({
         code: 'ERR_SPEC_INVALID',
         headline: 'redo: "targets/app.spec.yaml": source "file:app": is a folder, and a folder cannot have a pin',
@@ -90,6 +98,7 @@ describe('folder sources through the shared rule', () => {
     dir = copyWithRules(empty, 'redo-ts-folder-rule-');
     rmSync(empty, { recursive: true, force: true });
     makeApp(dir);
+    copyBuildEnvironment(join(dir, 'targets'), join(dir, '.cache'));
     const env = { REDO_TS_CACHE: join(dir, '.cache') };
     const first = await runCli(dir, ['targets/app.fragment.tar'], { env });
     expect(first.code, first.stderr).toBe(0);

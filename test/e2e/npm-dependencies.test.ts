@@ -1,6 +1,9 @@
 // npm dependencies from a package-lock.json: every package fetched with the machine's
 // npm from a loopback registry, checked against the lock's integrity, installed by
 // `npm ci --offline` (node_modules layout, bin links, install scripts), dev deps left out.
+// The install runs in the build sandbox with Debian's nodejs and npm's pinned release
+// (build-requires over the tests' build environment), never the machine's node or npm;
+// the native part compiles with Debian's gcc (test/fixtures/toolchain) in the same sandbox.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,11 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import { findInStore } from '../../lib/sources/store.js';
+import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { testBuildEnvironment, testNpmFragment, testToolFragment } from '../helpers/build-environment.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/npm-registry.js';
 
 let base: string;
 let registry: TestRegistry;
 let npmEnv: NodeJS.ProcessEnv;
+let environment: EnvironmentPart[];
 
 const packages = [
   { manifest: { name: 'leftpad', version: '1.0.0', license: 'MIT', main: 'index.js', bin: { leftpad: 'bin/leftpad.js' } }, files: { 'index.js': "module.exports = (s, n) => String(s).padStart(n, '.');\n", 'bin/leftpad.js': "#!/usr/bin/env node\nconsole.log(require('..')(process.argv[2], 6));\n" } },
@@ -25,11 +31,12 @@ const packages = [
 ];
 
 beforeAll(async () => {
+  environment = [...await testBuildEnvironment(), await testToolFragment('nodejs'), await testNpmFragment()];
   base = mkdtempSync(join(tmpdir(), 'redo-ts-npm-'));
   npmEnv = { ...process.env, npm_config_cache: join(base, 'npm-cache'), npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' };
   registry = await startTestRegistry(base, packages, npmEnv);
   npmEnv.npm_config_registry = registry.url;
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await registry?.close();
@@ -60,7 +67,8 @@ describe('npm: a package-lock.json', () => {
     const project = await makeProject();
     const lock = JSON.parse(readFileSync(join(project, 'app', 'package-lock.json'), 'utf8'));
     const out = join(project, 'deps.fragment.tar');
-    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, environment, cacheDir: join(project, 'cache'), env: npmEnv });
+    expect(result.buildEnvironment.kind).toBe('sandbox');
     const entries = entriesByPath(out);
     const paths = [...entries.keys()].filter((path) => !path.endsWith('/.package-lock.json')).sort();
     expect(paths).toEqual([
@@ -85,9 +93,9 @@ describe('npm: a package-lock.json', () => {
   it('a warm cache builds offline, with the registry never asked, to the same bytes', async () => {
     const project = await makeProject();
     const cacheDir = join(project, 'cache');
-    const first = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'a.tar'), { root: project, cacheDir, env: npmEnv });
+    const first = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'a.tar'), { root: project, environment, cacheDir, env: npmEnv });
     registry.requests.length = 0;
-    const second = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'b.tar'), { root: project, cacheDir, env: npmEnv, isOffline: true });
+    const second = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'b.tar'), { root: project, environment, cacheDir, env: npmEnv, isOffline: true });
     expect(registry.requests).toEqual([]);
     expect(second.diffId).toBe(first.diffId);
   }, 120_000);
@@ -98,7 +106,7 @@ describe('npm: a package-lock.json', () => {
     expect(lock.packages['node_modules/devtool'].resolved).toBe(`${registry.url}devtool/-/devtool-0.1.0.tgz`);
     registry.requests.length = 0;
     const out = join(project, 'deps.fragment.tar');
-    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, environment, cacheDir: join(project, 'cache'), env: npmEnv });
     expect(registry.requests).toContain('/devtool/-/devtool-0.1.0.tgz');
     expect(entriesByPath(out).has('app/node_modules/devtool/package.json')).toBe(true);
     expect(result.sources.map((source) => source.name)).toEqual(['@demo/greeter', 'devtool', 'leftpad']);
@@ -114,34 +122,50 @@ describe('npm: a package-lock.json', () => {
     registry.replaceTarball('leftpad', '1.0.0', execFileSync('tar', ['-czf', '-', '-C', other, 'package']));
     try {
       const lock = JSON.parse(readFileSync(join(project, 'app', 'package-lock.json'), 'utf8'));
-      const failure = buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'deps.fragment.tar'), { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+      const failure = buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'deps.fragment.tar'), { root: project, environment, cacheDir: join(project, 'cache'), env: npmEnv });
       await expect(failure).rejects.toMatchObject({
         code: 'ERR_INTEGRITY_MISMATCH',
         headline: 'redo: "targets/deps.spec.yaml": npm package leftpad@1.0.0: integrity mismatch',
         details: expect.arrayContaining([`wanted: ${lock.packages['node_modules/leftpad'].integrity}`]),
       });
       // The bytes that did not match are not in the cache.
-      expect(await findInStore(join(project, 'cache'), lock.packages['node_modules/leftpad'].integrity)).toBeUndefined();
+      expect(await findInStore(join(project, 'cache'), lock.packages['node_modules/leftpad'].integrity)).toEqual({ kind: 'absent' });
     } finally {
       registry.replaceTarball('leftpad', '1.0.0', original);
     }
   }, 120_000);
 
+  it('without npm in the build environment, the install stops naming it: the machine\'s npm is never used', async () => {
+    const project = await makeProject();
+    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment: await testBuildEnvironment(), cacheDir: join(project, 'cache'), env: npmEnv }))
+      .rejects.toMatchObject({ code: 'ERR_BUILD_TOOL_MISSING', headline: 'redo: "targets/deps.spec.yaml": npm ci (app/package-lock.json) ran "npm", which its build environment does not have' });
+  }, 120_000);
+
+  it('with `build-environment: host` (the visible opt-out) the install runs with the machine\'s npm and the fragment says host-built', async () => {
+    const project = await makeProject('build-environment: host\n');
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+    expect(result.buildEnvironment).toEqual({ kind: 'host', spec: 'targets/deps.spec.yaml' });
+    expect(entriesByPath(join(project, 'x.tar')).has('app/node_modules/leftpad/package.json')).toBe(true);
+  }, 120_000);
+
   it('a lockfileVersion 1 lock is refused with the command that upgrades it', async () => {
     const project = await makeProject();
     writeFileSync(join(project, 'app', 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 1, dependencies: {} }));
-    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, cacheDir: join(project, 'cache'), env: npmEnv }))
+    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment, cacheDir: join(project, 'cache'), env: npmEnv }))
       .rejects.toMatchObject({ code: 'ERR_NPM_LOCK_INVALID', hint: expect.stringContaining('npm install --package-lock-only') });
   }, 60_000);
 
   it('an install script builds a native part with the build step\'s compiler', async () => {
+    // The compiler comes from a build-requires too (gcc and libc6-dev, locked), never the machine.
     const project = await makeProject('', [], { 'hello-native': '1.0.0' });
     const out = join(project, 'deps.fragment.tar');
-    await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, cacheDir: join(project, 'cache'), env: npmEnv });
+    const withCompiler = [...environment, await testToolFragment('toolchain')];
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, environment: withCompiler, cacheDir: join(project, 'cache'), env: npmEnv });
+    expect(result.buildEnvironment.kind).toBe('sandbox');
     expect(entriesByPath(out).get('app/node_modules/hello-native/hello')).toMatchObject({ type: 'file', mode: 0o755 });
     const root = join(project, 'root');
     mkdirSync(root);
     execFileSync('tar', ['-xf', out, '-C', root]);
     expect(execFileSync(join(root, 'app/node_modules/hello-native/hello'), { encoding: 'utf8' })).toBe('native hello\n');
-  }, 120_000);
+  }, 300_000);
 });

@@ -1,6 +1,8 @@
 // PyPI dependencies from a hashed requirements.txt: each file fetched with the machine's
 // pip from a loopback PEP 503 index, checked against its hash, installed by
-// `pip install --no-index --require-hashes --no-deps` as a build step.
+// `pip install --no-index --require-hashes --no-deps` as a build step: in the build
+// sandbox, with Debian's python3 and pip (test/fixtures/python-environment, a
+// build-requires over the tests' build environment), never the machine's.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,13 +10,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
 import { buildFragment } from '../../lib/sources/fragment.js';
+import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { testBuildEnvironment, testToolFragment } from '../helpers/build-environment.js';
 import { pipEnvironment, startTestIndex, type TestIndex } from '../helpers/pypi-index.js';
 
 let base: string;
 let index: TestIndex;
 let env: NodeJS.ProcessEnv;
+let environment: EnvironmentPart[];
 
 beforeAll(async () => {
+  // On a fresh cache this builds the python3 + pip fragment (about 50 Debian packages).
+  environment = [...await testBuildEnvironment(), await testToolFragment('python')];
   base = mkdtempSync(join(tmpdir(), 'redo-ts-pypi-'));
   index = await startTestIndex(base, [
     { name: 'textpad', version: '0.3', license: 'MIT', files: { 'textpad/__init__.py': 'def pad(text, width):\n    return text.rjust(width, ".")\n' } },
@@ -25,7 +32,7 @@ beforeAll(async () => {
     },
   ]);
   env = pipEnvironment(index.url);
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await index?.close();
@@ -58,7 +65,8 @@ describe('pypi: a hashed requirements.txt', () => {
   it('installs each pinned wheel with pip --no-index --require-hashes into the image folder; the pins are the hashes', async () => {
     const project = makeProject(hashed());
     const out = join(project, 'deps.fragment.tar');
-    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, cacheDir: join(project, 'cache'), env });
+    const result = await buildFragment(join(project, 'targets/deps.spec.yaml'), out, { root: project, environment, cacheDir: join(project, 'cache'), env });
+    expect(result.buildEnvironment.kind).toBe('sandbox');
     const paths = entriesOfTar(out).map((entry) => entry.path.toString());
     expect(paths).toEqual(expect.arrayContaining([
       'app/packages/textpad/__init__.py', 'app/packages/textpad-0.3.dist-info/METADATA', 'app/packages/textpad-0.3.dist-info/RECORD',
@@ -84,16 +92,16 @@ describe('pypi: a hashed requirements.txt', () => {
   it('a warm cache builds offline, with the index never asked, to the same bytes', async () => {
     const project = makeProject(hashed());
     const cacheDir = join(project, 'cache');
-    const first = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'a.tar'), { root: project, cacheDir, env });
+    const first = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'a.tar'), { root: project, environment, cacheDir, env });
     index.requests.length = 0;
-    const second = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'b.tar'), { root: project, cacheDir, env, isOffline: true });
+    const second = await buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'b.tar'), { root: project, environment, cacheDir, env, isOffline: true });
     expect(index.requests).toEqual([]);
     expect(second.diffId).toBe(first.diffId);
   }, 120_000);
 
   it('a requirements file without hashes is refused, naming each line and the command that adds them', async () => {
     const project = makeProject('textpad==0.3\ntinyweb>=1.0 --hash=sha256:' + '1'.repeat(64) + '\n');
-    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, cacheDir: join(project, 'cache'), env })).rejects.toMatchObject({
+    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment, cacheDir: join(project, 'cache'), env })).rejects.toMatchObject({
       code: 'ERR_PYPI_UNHASHED',
       headline: 'redo: "app/requirements.txt": 2 requirements are not pinned by hash',
       details: ['app/requirements.txt:1: textpad==0.3 (no --hash=sha256:...)', 'app/requirements.txt:2: tinyweb>=1.0 (not pinned to one version with ==)'],
@@ -101,13 +109,19 @@ describe('pypi: a hashed requirements.txt', () => {
     });
   });
 
+  it('without python3 in the build environment, the install stops naming it: the machine\'s python3 is never used', async () => {
+    const project = makeProject(hashed());
+    await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment: await testBuildEnvironment(), cacheDir: join(project, 'cache'), env }))
+      .rejects.toMatchObject({ code: 'ERR_BUILD_TOOL_MISSING', headline: 'redo: "targets/deps.spec.yaml": pip install (app/requirements.txt) ran "python3", which its build environment does not have' });
+  }, 120_000);
+
   it('a file whose bytes differ from its hash stops the build, naming the requirement', async () => {
     const project = makeProject(hashed());
     const original = index.sha256Of('textpad');
     const wheel = join(base, 'wheels', index.wheelOf('textpad'));
     index.replace('textpad', Buffer.concat([execFileSync('cat', [wheel]), Buffer.from('tampered')]));
     try {
-      await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, cacheDir: join(project, 'cache'), env })).rejects.toMatchObject({
+      await expect(buildFragment(join(project, 'targets/deps.spec.yaml'), join(project, 'x.tar'), { root: project, environment, cacheDir: join(project, 'cache'), env })).rejects.toMatchObject({
         code: 'ERR_INTEGRITY_MISMATCH',
         headline: 'redo: "targets/deps.spec.yaml": PyPI package textpad==0.3 (app/requirements.txt:2): integrity mismatch',
       });

@@ -1,10 +1,11 @@
 // The build environment tests give their projects (test/fixtures/build-environment/:
 // busybox-static and coreutils, locked): built once into a cache shared by the test run,
 // so tests whose specs have build steps sandbox them without downloading the packages again.
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { repoRoot } from './rig.js';
@@ -15,6 +16,20 @@ const lockFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-
 /** The cache the shared environment's packages are downloaded into (kept between runs, like ~/.cache/redo-ts). */
 export const sharedCache = process.env.REDO_TS_TEST_CACHE ?? join(tmpdir(), 'redo-ts-test-shared-cache');
 
+/**
+ * A hash of the code that builds fragments (lib/sources, lib/sandbox): a fragment kept in
+ * the shared cache by an older redo-ts (what it cached beside it, what it wrote) is not
+ * reused by a newer one, so a test never depends on the age of the machine's /tmp.
+ */
+const codeKey: string = (() => {
+  const hash = createHash('sha256');
+  for (const area of ['lib/sources', 'lib/sandbox']) {
+    const files = readdirSync(join(repoRoot, area), { recursive: true }).map(String).filter((name) => name.endsWith('.ts')).sort();
+    for (const name of files) hash.update(name).update(readFileSync(join(repoRoot, area, name)));
+  }
+  return hash.digest('hex').slice(0, 16);
+})();
+
 let built: Promise<EnvironmentPart[]> | undefined;
 
 /**
@@ -23,7 +38,7 @@ let built: Promise<EnvironmentPart[]> | undefined;
  */
 export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
   built ??= (async () => {
-    const key = createHash('sha256').update(readFileSync(specFile)).update(readFileSync(lockFile)).digest('hex').slice(0, 16);
+    const key = createHash('sha256').update(codeKey).update(readFileSync(specFile)).update(readFileSync(lockFile)).digest('hex').slice(0, 16);
     const out = join(sharedCache, 'fragments', `build-environment-${key}.tar`);
     if (!existsSync(out)) {
       mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
@@ -32,6 +47,63 @@ export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
     return [{ tarPath: out, label: 'build-environment.spec.yaml' }];
   })();
   return built;
+}
+
+const builtTools = new Map<string, Promise<EnvironmentPart>>();
+
+/**
+ * A tool fragment for build-requires (test/fixtures/FOLDER/NAME.spec.yaml, locked):
+ * `python` (Debian's python3 + python3-pip, for pypi: installs), `nodejs` (Debian's
+ * nodejs, for npm: installs) or `toolchain` (gcc and libc6-dev, for install scripts that
+ * compile), built once per lock content into the shared cache.
+ * Append it to testBuildEnvironment() as a spec's build-requires would be.
+ */
+export function testToolFragment(name: 'python' | 'nodejs' | 'toolchain'): Promise<EnvironmentPart> {
+  let built = builtTools.get(name);
+  if (built === undefined) {
+    built = (async () => {
+      const folder = join(repoRoot, 'test', 'fixtures', { python: 'python-environment', nodejs: 'node-environment', toolchain: 'toolchain' }[name]);
+      const spec = join(folder, `${name}.spec.yaml`);
+      const key = createHash('sha256').update(codeKey).update(readFileSync(spec)).update(readFileSync(join(folder, `${name}.lock.yaml`))).digest('hex').slice(0, 16);
+      const out = join(sharedCache, 'fragments', `${name}-${key}.tar`);
+      if (!existsSync(out)) {
+        mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
+        await buildFragment(spec, out, { root: folder, cacheDir: sharedCache });
+      }
+      return { tarPath: out, label: `${name}.spec.yaml` };
+    })();
+    builtTools.set(name, built);
+  }
+  return built;
+}
+
+let builtNpm: Promise<EnvironmentPart> | undefined;
+
+/**
+ * The npm CLI fragment (test/fixtures/node-environment/npm.spec.yaml): npm's release
+ * tarball, fetched once with `npm pack` into the shared cache and checked against the
+ * spec's pin, installed as /usr/bin/npm by a sandboxed build over testBuildEnvironment().
+ * With testToolFragment('nodejs') it makes the build-requires of an `npm:` install.
+ */
+export function testNpmFragment(): Promise<EnvironmentPart> {
+  builtNpm ??= (async () => {
+    const fixture = join(repoRoot, 'test', 'fixtures', 'node-environment', 'npm.spec.yaml');
+    const key = createHash('sha256').update(readFileSync(fixture)).digest('hex').slice(0, 16);
+    const folder = join(sharedCache, `npm-cli-${key}`);
+    const out = join(sharedCache, 'fragments', `npm-${key}.tar`);
+    if (!existsSync(out)) {
+      mkdirSync(folder, { recursive: true });
+      mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
+      cpSync(fixture, join(folder, 'npm.spec.yaml'));
+      const version = /^version: "([^"]+)"$/m.exec(readFileSync(fixture, 'utf8'))![1]!;
+      if (!existsSync(join(folder, `npm-${version}.tgz`))) {
+        execFileSync('npm', ['pack', `npm@${version}`, '--pack-destination', folder, '--silent'], { env: { ...process.env, npm_config_update_notifier: 'false' }, stdio: ['ignore', 'ignore', 'inherit'] });
+      }
+      await buildFragment(join(folder, 'npm.spec.yaml'), out, { root: folder, cacheDir: sharedCache, environment: await testBuildEnvironment() });
+    }
+    return { tarPath: out, label: 'npm.spec.yaml' };
+  })();
+  return builtNpm;
 }
 
 /**
@@ -49,6 +121,31 @@ export function copyBuildEnvironment(folder: string, cacheDir: string): void {
   mkdirSync(folder, { recursive: true });
   cpSync(specFile, join(folder, 'build-environment.spec.yaml'));
   cpSync(lockFile, join(folder, 'build-environment.lock.yaml'));
-  // Symlinks as they are: a root's bin -> usr/bin must not become a link into the shared cache.
+  // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
+  // must stay relative, not become the shared cache's host paths.
   cpSync(sharedCache, cacheDir, { recursive: true, verbatimSymlinks: true });
+}
+
+/**
+ * Puts the app-install tool specs into `folder` of a test project whose root is
+ * `root`: python (python3 + pip) and nodejs with their locks, and npm.spec.yaml with
+ * npm's release tarball beside it (its url made relative to `root`). Specs name them in
+ * build-requires (`[python]`, `[nodejs, npm]`). testToolFragment('python'),
+ * testToolFragment('nodejs') and testNpmFragment() must have been awaited, and the
+ * shared cache copied (copyBuildEnvironment), so nothing is downloaded.
+ */
+export function copyAppToolSpecs(folder: string, root: string): void {
+  mkdirSync(folder, { recursive: true });
+  const fixtures = join(repoRoot, 'test', 'fixtures');
+  for (const [dir, name] of [['python-environment', 'python'], ['node-environment', 'nodejs']] as const) {
+    cpSync(join(fixtures, dir, `${name}.spec.yaml`), join(folder, `${name}.spec.yaml`));
+    cpSync(join(fixtures, dir, `${name}.lock.yaml`), join(folder, `${name}.lock.yaml`));
+  }
+  const npmSpec = readFileSync(join(fixtures, 'node-environment', 'npm.spec.yaml'), 'utf8');
+  const key = createHash('sha256').update(npmSpec).digest('hex').slice(0, 16);
+  const version = /^version: "([^"]+)"$/m.exec(npmSpec)![1]!;
+  const tarball = `npm-${version}.tgz`;
+  cpSync(join(sharedCache, `npm-cli-${key}`, tarball), join(folder, tarball));
+  const relativeFolder = relative(root, folder).split(sep).join('/');
+  writeFileSync(join(folder, 'npm.spec.yaml'), npmSpec.replace(`url: file:${tarball}`, `url: file:${relativeFolder === '' ? '' : `${relativeFolder}/`}${tarball}`));
 }
