@@ -1,6 +1,10 @@
 /** npm's package-lock.json (lockfileVersion 2 and 3): the packages it pins, each with the lock's own integrity. */
 
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RedoError } from '../../errors.js';
 
 /** One package the lock pins: an entry of its `packages` map other than the root. */
@@ -35,8 +39,38 @@ export interface NpmLock {
   json: { packages: Record<string, Record<string, unknown>> } & Record<string, unknown>;
 }
 
-/** npm's default registry: what a lock without `resolved` fields is fetched from by `npm ci` with no configuration. */
-export const defaultRegistry = 'https://registry.npmjs.org/';
+let builtInRegistry: string | undefined;
+
+/**
+ * npm's own default registry (what a lock without `resolved` fields is fetched from by
+ * `npm ci` with no configuration), asked of npm itself with empty user and global
+ * configuration and no `npm_config_*` variables, so it never depends on this machine's
+ * settings and redo-ts names no registry of its own. Runs `npm config get registry`
+ * once per process; throws ERR_NPM_LOCK_INVALID when npm cannot answer.
+ */
+export function npmDefaultRegistry(): string {
+  if (builtInRegistry !== undefined) return builtInRegistry;
+  const empty = mkdtempSync(join(tmpdir(), 'redo-ts-npmrc-'));
+  try {
+    writeFileSync(join(empty, 'userconfig'), '');
+    writeFileSync(join(empty, 'globalconfig'), '');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_config_/i.test(key)));
+    const result = spawnSync('npm', ['config', 'get', 'registry', '--userconfig', join(empty, 'userconfig'), '--globalconfig', join(empty, 'globalconfig')], {
+      encoding: 'utf8', env: { ...env, HOME: empty },
+    });
+    const url = result.stdout?.trim() ?? '';
+    if (result.status !== 0 || !/^https?:\/\//.test(url)) {
+      throw new RedoError('ERR_NPM_LOCK_INVALID', 'redo: npm\'s default registry cannot be read (`npm config get registry`)', {
+        details: [`status: ${result.status ?? result.signal ?? result.error?.message}`, ...(result.stderr ?? '').trim().split('\n').slice(-3).map((line) => `npm: ${line}`)],
+        hint: 'a lock whose packages have no `resolved` field needs npm on PATH; run `npm install` once to write them',
+      });
+    }
+    builtInRegistry = url.endsWith('/') ? url : `${url}/`;
+    return builtInRegistry;
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+}
 
 /**
  * Reads the package-lock.json at `path` (`label`: its project-relative path for
@@ -102,7 +136,7 @@ export async function readNpmLock(path: string, label: string): Promise<NpmLock>
       name,
       version: packageVersion,
       integrity: strongestHash(integrity),
-      resolved: resolved ?? `${defaultRegistry}${name}/-/${name.split('/').pop()}-${packageVersion}.tgz`,
+      resolved: resolved ?? `${npmDefaultRegistry()}${name}/-/${name.split('/').pop()}-${packageVersion}.tgz`,
       hasResolved: resolved !== undefined,
       isDev: entry['dev'] === true,
       isOptional: entry['optional'] === true,

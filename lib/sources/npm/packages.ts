@@ -8,7 +8,7 @@ import { checkFile, parseIntegrity, type Integrity } from '../integrity.js';
 import { withScratchFolder } from '../scratch.js';
 import type { AppDependencies, Spec } from '../spec.js';
 import { findInStore, insertIntoStore, writeToolCacheEntry } from '../store.js';
-import { defaultRegistry, packagesToInstall, readNpmLock, type NpmLockedPackage } from './lock.js';
+import { npmDefaultRegistry, packagesToInstall, readNpmLock, type NpmLockedPackage } from './lock.js';
 
 /** Options for the npm steps of a build. */
 export interface NpmOptions {
@@ -137,7 +137,7 @@ export async function prepareNpmInstall(spec: Spec, deps: AppDependencies, fetch
       npm_config_cache: cache,
       npm_config_userconfig: join(npmDir, 'userconfig'),
       npm_config_globalconfig: join(npmDir, 'globalconfig'),
-      npm_config_registry: defaultRegistry,
+      npm_config_registry: npmDefaultRegistry(),
       npm_config_replace_registry_host: 'never',
       npm_config_update_notifier: 'false',
       npm_config_loglevel: 'warn',
@@ -161,7 +161,7 @@ function label(locked: NpmLockedPackage): string {
 }
 
 function isDefaultRegistry(locked: NpmLockedPackage): boolean {
-  return !locked.hasResolved || locked.resolved.startsWith(defaultRegistry);
+  return !locked.hasResolved || locked.resolved.startsWith(npmDefaultRegistry());
 }
 
 /** make-fetch-happen's cache key of a URL: without credentials and fragment. */

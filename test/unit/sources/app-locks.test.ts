@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readNpmLock } from '../../../lib/sources/npm/lock.js';
+import { npmDefaultRegistry, readNpmLock } from '../../../lib/sources/npm/lock.js';
 import { normalName, readRequirements } from '../../../lib/sources/pypi/requirements.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redo-ts-app-locks-'));
@@ -20,9 +20,9 @@ function lockOf(packages: Record<string, unknown>): string {
 describe('readNpmLock', () => {
   it.each([
     ['a registry package without resolved gets the default registry URL', { 'node_modules/a': { version: '1.0.0', integrity: sha512 } },
-      { name: 'a', resolved: 'https://registry.npmjs.org/a/-/a-1.0.0.tgz', hasResolved: false }],
+      { name: 'a', resolved: `${npmDefaultRegistry()}a/-/a-1.0.0.tgz`, hasResolved: false }],
     ['a scoped package', { 'node_modules/@s/b': { version: '2.0.0', integrity: sha512 } },
-      { name: '@s/b', resolved: 'https://registry.npmjs.org/@s/b/-/b-2.0.0.tgz' }],
+      { name: '@s/b', resolved: `${npmDefaultRegistry()}@s/b/-/b-2.0.0.tgz` }],
     ['an alias takes its real name from the entry', { 'node_modules/alias': { name: 'real', version: '3.0.0', integrity: sha512, resolved: 'https://r.example/real/-/real-3.0.0.tgz' } },
       { location: 'node_modules/alias', name: 'real', resolved: 'https://r.example/real/-/real-3.0.0.tgz', hasResolved: true }],
     ['a nested copy keeps its location', { 'node_modules/a/node_modules/c': { version: '1.0.0', integrity: sha512, dev: true } },
