@@ -61,15 +61,7 @@ export class BlobStore {
   putBytes(bytes: Buffer): { digest: Sha256Digest; sizeBytes: number } {
     const digest = digestBytes(bytes);
     if (!this.has(digest)) {
-      const temporary = this.temporaryPath();
-      const fd = openSync(temporary, 'w', 0o644);
-      try {
-        let at = 0;
-        while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
-      } finally {
-        closeSync(fd);
-      }
-      this.publish(temporary, digest);
+      this.publish(this.writeTemporary(bytes), digest);
     }
     return { digest, sizeBytes: bytes.length };
   }
@@ -243,9 +235,9 @@ export class BlobStore {
     }
   }
 
-  private writeJson(file: string, value: unknown): void {
+  /** Writes `bytes` whole to a new temporary file of the store (mode 0644) and returns its path. */
+  private writeTemporary(bytes: Buffer): string {
     const temporary = this.temporaryPath();
-    const bytes = Buffer.from(JSON.stringify(value));
     const fd = openSync(temporary, 'w', 0o644);
     try {
       let at = 0;
@@ -253,6 +245,11 @@ export class BlobStore {
     } finally {
       closeSync(fd);
     }
+    return temporary;
+  }
+
+  private writeJson(file: string, value: unknown): void {
+    const temporary = this.writeTemporary(Buffer.from(JSON.stringify(value)));
     mkdirSync(join(file, '..'), { recursive: true });
     renameSync(temporary, file);
   }
