@@ -5,8 +5,7 @@ import { entriesOfTar, readEntryBytes, type TarEntry } from '../image/tar.js';
 import { readNpmLock, packagesToInstall } from '../sources/npm/lock.js';
 import { normalName, readRequirements } from '../sources/pypi/requirements.js';
 import type { AppDependencies, Spec } from '../sources/spec.js';
-import { findInStore } from '../sources/store.js';
-import { cacheDirFrom } from '../sources/store.js';
+import { cacheDirFrom, originInStore } from '../sources/store.js';
 import { licenceOfDeclaration } from './licence.js';
 import { builtFragmentsOf } from './lock-packages.js';
 import type { DebPackage, PackageProvider } from './packages.js';
@@ -161,8 +160,10 @@ async function pypiPackages(spec: Spec, deps: AppDependencies, byPath: Map<strin
       if (homepage !== undefined && homepage !== '' && homepage !== 'UNKNOWN') control.set('homepage', homepage);
     }
     let integrity: string | undefined = requirement.sha256Hex.length === 1 ? sriOf(requirement.sha256Hex[0]!) : undefined;
+    // The hash whose file the cache holds (the one the build fetched); a look at the
+    // index, no hashing: the build already proved the bytes.
     for (const hex of requirement.sha256Hex) {
-      if (await findInStore(cacheDir, sriOf(hex) as never) !== undefined) {
+      if ((await originInStore(cacheDir, sriOf(hex) as never)) !== undefined) {
         integrity = sriOf(hex);
         break;
       }
