@@ -18,7 +18,7 @@ export REDO_TS_CACHE="$work/cache"
 bundle=/etc/ssl/certs/ca-certificates.crt
 
 mkdir -p "$work/p"
-(cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$work/p")
+(cd "$repo" && git ls-files -z | xargs -0 cp -P --parents -t "$work/p")
 ln -s "$repo/node_modules" "$work/p/node_modules"
 ln -s "$repo/dist" "$work/p/dist"
 
