@@ -8,14 +8,13 @@ import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
 import { RedoError } from '../errors.js';
+import { isBundle, libraryDir, libraryUrl } from './package-files.js';
 
 /** The context a `.do.ts` rule's default export receives, with zx's `$` as the shell. */
 export type RuleContext = EngineRuleContext<Shell>;
 
 type Esbuild = typeof import('esbuild');
 
-/** The running redo-ts library (dist/lib/index.js), which rules get for 'redo-ts'. */
-const libraryUrl = new URL('../index.js', import.meta.url).href;
 
 /** Where a rule is compiled to, and the folder its error messages are relative to. */
 interface CompiledRulePlace {
@@ -171,6 +170,39 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
   return compiled;
 }
 
+/** dist/bundle/rules/inputs.json: for each shared rule compiled with the package, the sha256 of every file it was made from (rules/-relative). */
+type ShippedRuleInputs = Record<string, Record<string, string>>;
+let shippedRuleInputs: ShippedRuleInputs | null | undefined;
+
+/**
+ * The module of the package's shared rule named like `ruleFile`, compiled when the package
+ * was built (scripts/bundle.mjs writes dist/bundle/rules/NAME.mjs), when `ruleFile` and
+ * every file it bundles, by the same relative paths, have the bytes that module was made
+ * from: the package's own rules/, or a project's copy of them (redo-ts's own repository).
+ * Bare imports stay imports in both compilations, so the code is the same. Undefined
+ * otherwise (tsc's dist/lib/ runs, another rule, a rule edited), and the engine compiles
+ * it as any other.
+ */
+function shippedCompiledRule(ruleFile: string): string | undefined {
+  if (!isBundle) return undefined;
+  const rulesDir = dirname(ruleFile);
+  if (shippedRuleInputs === undefined) {
+    try {
+      shippedRuleInputs = JSON.parse(readFileSync(join(libraryDir, 'rules', 'inputs.json'), 'utf8')) as ShippedRuleInputs;
+    } catch {
+      shippedRuleInputs = null;
+    }
+  }
+  const inputs = shippedRuleInputs?.[basename(ruleFile)];
+  if (inputs === undefined) return undefined;
+  try {
+    for (const [input, sha256Hex] of Object.entries(inputs)) if (sha256OfFile(join(rulesDir, input)) !== sha256Hex) return undefined;
+  } catch {
+    return undefined;
+  }
+  return join(libraryDir, 'rules', `${basename(ruleFile)}.mjs`);
+}
+
 /**
  * A zx `$` for `cwd` and `env` that loads zx only when a rule first uses it: most rules
  * never do, and zx costs more to load than the rest of a small build.
@@ -200,8 +232,9 @@ export function createTypeScriptRuleSupport(root?: string): TypeScriptRuleSuppor
   let esbuild: Promise<Esbuild> | undefined;
   const loaded = new Map<string, Promise<RuleFunction>>();
   const load = async (absolutePath: string): Promise<RuleFunction> => {
-    // A rule whose bundled files are all unchanged is imported as compiled last time.
-    let compiled = currentCompiledRule(absolutePath, root);
+    // A shared rule as the package shipped it, or a rule whose bundled files are all
+    // unchanged as compiled last time: either way esbuild is not started.
+    let compiled = shippedCompiledRule(absolutePath) ?? currentCompiledRule(absolutePath, root);
     if (compiled === undefined) {
       esbuild ??= import('esbuild');
       compiled = await compileRule(await esbuild, absolutePath, root);
