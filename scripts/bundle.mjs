@@ -8,14 +8,15 @@
 //                  dynamic import() only when used
 //   *.js.map       source maps, never read at start: Node reads them only when asked
 //                  (NODE_OPTIONS=--enable-source-maps)
-//   rules/NAME.mjs the shared rules (rules/*.do.ts) compiled, with inputs.json naming
-//                  the sha256 of each file each was made from
+//   rules/NAME.js  the shared rules (rules/*.do.ts), entries of the same build: each
+//                  loads only the chunks it uses; rules/inputs.json names them and the
+//                  sha256 of every file of rules/ they were made from
 //
-// npm packages stay imports (resolved from node_modules as before). tsc still type-checks
+// yaml, tar-stream and ssri are bundled; esbuild, zx and cacache stay imports. tsc still type-checks
 // and writes dist/lib/ (declarations, and the modules some unit tests import).
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -26,16 +27,31 @@ const outdir = join(root, 'dist', 'bundle');
 /** Builds dist/bundle/ from lib/ and rules/; returns the number of files written. */
 export async function bundle() {
   rmSync(outdir, { recursive: true, force: true });
+  const rulesDir = join(root, 'rules');
+  // The engine makes a rule's import.meta.url its own URL, a path known only where the
+  // package is installed: such a rule is left to the engine to compile.
+  const rules = readdirSync(rulesDir)
+    .filter((name) => name.endsWith('.do.ts') && !readFileSync(join(rulesDir, name), 'utf8').includes('import.meta'))
+    .sort();
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: { main: 'lib/cli/main.ts', index: 'lib/index.ts' },
+    entryPoints: {
+      main: 'lib/cli/main.ts',
+      index: 'lib/index.ts',
+      ...Object.fromEntries(rules.map((name) => [`rules/${name}`, `rules/${name}`])),
+    },
     outdir,
     bundle: true,
     splitting: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    // The small packages every build loads (yaml, tar-stream and its streams, ssri) are
+    // bundled: one file each run reads instead of about ninety. Those loaded on demand
+    // (esbuild, zx, cacache) or read as data (spdx-license-ids) stay imports.
+    external: ['esbuild', 'zx', 'cacache', 'spdx-license-ids'],
+    // Bundled CommonJS packages call require() for Node's modules.
+    banner: { js: "import { createRequire as __redoTsCreateRequire } from 'node:module'; const require = __redoTsCreateRequire(import.meta.url);" },
     sourcemap: 'linked',
     sourcesContent: false,
     // lib/cli/package-files.ts: where the package's files are, seen from dist/bundle/.
@@ -43,60 +59,27 @@ export async function bundle() {
     chunkNames: 'chunk-[hash]',
     logLevel: 'warning',
     metafile: true,
-  });
-  const written = Object.keys(result.metafile.outputs).length;
-  return written + (await compileSharedRules());
-}
-
-/**
- * Compiles each rules/*.do.ts as the engine would (lib/cli/ts-rules.ts), with
- * `redo-ts` bound to ../index.js of this bundle, into dist/bundle/rules/NAME.mjs, and
- * records the sha256 of every file it read in dist/bundle/rules/inputs.json, so a
- * project's first build imports them without starting esbuild.
- */
-async function compileSharedRules() {
-  const rulesDir = join(root, 'rules');
-  const out = join(outdir, 'rules');
-  mkdirSync(out, { recursive: true });
-  const record = {};
-  for (const name of readdirSync(rulesDir).filter((n) => n.endsWith('.do.ts')).sort()) {
-    const ruleFile = join(rulesDir, name);
-    const result = await esbuild.build({
-      entryPoints: [ruleFile],
-      absWorkingDir: root,
-      bundle: true,
-      packages: 'external',
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      write: false,
-      sourcemap: 'inline',
-      sourcesContent: false,
-      outfile: join(out, `${name}.mjs`),
-      logLevel: 'silent',
-      metafile: true,
-      plugins: [
-        {
-          name: 'redo-ts-library',
-          setup(build) {
-            build.onResolve({ filter: /^redo-ts$/ }, () => ({ path: '../index.js', external: true }));
-          },
+    plugins: [
+      {
+        // A shared rule's `redo-ts` is the library of this bundle: its chunks, the very
+        // modules main.js and index.js run, so one RedoError class, one store.
+        name: 'redo-ts-library',
+        setup(build) {
+          build.onResolve({ filter: /^redo-ts$/ }, () => ({ path: join(root, 'lib', 'index.ts') }));
         },
-      ],
-    });
-    const code = result.outputFiles[0].text;
-    // The engine makes import.meta.url the rule's own URL, a path known only where the
-    // package is installed: such a rule is left to the engine to compile.
-    if (code.includes('import.meta')) continue;
-    writeFileSync(join(out, `${name}.mjs`), code);
-    const inputs = {};
-    for (const input of Object.keys(result.metafile.inputs).sort()) {
-      inputs[relative(rulesDir, resolve(root, input))] = createHash('sha256').update(readFileSync(resolve(root, input))).digest('hex');
-    }
-    record[name] = inputs;
+      },
+    ],
+  });
+  // Every file of rules/ any shared rule was made from, with its sha256: a rule is used as
+  // shipped only while all of them are unchanged (lib/cli/ts-rules.ts).
+  const inputs = {};
+  for (const input of Object.keys(result.metafile.inputs).sort()) {
+    const file = resolve(root, input);
+    if (!file.startsWith(`${rulesDir}/`)) continue;
+    inputs[relative(rulesDir, file)] = createHash('sha256').update(readFileSync(file)).digest('hex');
   }
-  writeFileSync(join(out, 'inputs.json'), `${JSON.stringify(record, null, 2)}\n`);
-  return Object.keys(record).length + 1;
+  writeFileSync(join(outdir, 'rules', 'inputs.json'), `${JSON.stringify({ rules, inputs }, null, 2)}\n`);
+  return Object.keys(result.metafile.outputs).length + 1;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

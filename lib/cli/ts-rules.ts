@@ -170,37 +170,37 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
   return compiled;
 }
 
-/** dist/bundle/rules/inputs.json: for each shared rule compiled with the package, the sha256 of every file it was made from (rules/-relative). */
-type ShippedRuleInputs = Record<string, Record<string, string>>;
-let shippedRuleInputs: ShippedRuleInputs | null | undefined;
+/** dist/bundle/rules/inputs.json: the shared rules the package shipped compiled, and the sha256 of every file of rules/ they were made from. */
+interface ShippedRules {
+  rules: string[];
+  inputs: Record<string, string>;
+}
+let shippedRules: ShippedRules | null | undefined;
 
 /**
  * The module of the package's shared rule named like `ruleFile`, compiled when the package
- * was built (scripts/bundle.mjs writes dist/bundle/rules/NAME.mjs), when `ruleFile` and
- * every file it bundles, by the same relative paths, have the bytes that module was made
- * from: the package's own rules/, or a project's copy of them (redo-ts's own repository).
- * Bare imports stay imports in both compilations, so the code is the same. Undefined
- * otherwise (tsc's dist/lib/ runs, another rule, a rule edited), and the engine compiles
- * it as any other.
+ * was built (scripts/bundle.mjs: dist/bundle/rules/NAME.js, an entry of the bundle, so it
+ * loads only the library chunks it uses), when every file of `ruleFile`'s folder that
+ * module was made from has the same bytes: the package's own rules/, or a project's
+ * unedited copy of them (redo-ts's own repository). Undefined otherwise (tsc's dist/lib/
+ * runs, another rule, a rule edited), and the engine compiles it as any other.
  */
 function shippedCompiledRule(ruleFile: string): string | undefined {
   if (!isBundle) return undefined;
-  const rulesDir = dirname(ruleFile);
-  if (shippedRuleInputs === undefined) {
+  if (shippedRules === undefined) {
     try {
-      shippedRuleInputs = JSON.parse(readFileSync(join(libraryDir, 'rules', 'inputs.json'), 'utf8')) as ShippedRuleInputs;
+      shippedRules = JSON.parse(readFileSync(join(libraryDir, 'rules', 'inputs.json'), 'utf8')) as ShippedRules;
     } catch {
-      shippedRuleInputs = null;
+      shippedRules = null;
     }
   }
-  const inputs = shippedRuleInputs?.[basename(ruleFile)];
-  if (inputs === undefined) return undefined;
+  if (shippedRules === null || !shippedRules.rules.includes(basename(ruleFile))) return undefined;
   try {
-    for (const [input, sha256Hex] of Object.entries(inputs)) if (sha256OfFile(join(rulesDir, input)) !== sha256Hex) return undefined;
+    for (const [input, sha256Hex] of Object.entries(shippedRules.inputs)) if (sha256OfFile(join(dirname(ruleFile), input)) !== sha256Hex) return undefined;
   } catch {
     return undefined;
   }
-  return join(libraryDir, 'rules', `${basename(ruleFile)}.mjs`);
+  return join(libraryDir, 'rules', `${basename(ruleFile)}.js`);
 }
 
 /**
@@ -234,16 +234,20 @@ export function createTypeScriptRuleSupport(root?: string): TypeScriptRuleSuppor
   const load = async (absolutePath: string): Promise<RuleFunction> => {
     // A shared rule as the package shipped it, or a rule whose bundled files are all
     // unchanged as compiled last time: either way esbuild is not started.
-    let compiled = shippedCompiledRule(absolutePath) ?? currentCompiledRule(absolutePath, root);
+    const shipped = shippedCompiledRule(absolutePath);
+    let compiled = shipped ?? currentCompiledRule(absolutePath, root);
     if (compiled === undefined) {
       esbuild ??= import('esbuild');
       compiled = await compileRule(await esbuild, absolutePath, root);
     }
-    // Source maps only for rules: the library is loaded first, with maps off, so its
-    // hundreds of modules never have their maps read; a rule's own inline map is read as
-    // it loads, so a stack it throws names its .ts lines.
-    await import(libraryUrl);
-    process.setSourceMapsEnabled(true);
+    // A shipped rule loads just the library chunks it uses, maps unread. Any other rule
+    // gets the whole library (it may use any of it), loaded first with maps off so the
+    // library's maps are never read; then the rule's own inline map is read as it loads,
+    // so a stack it throws names its .ts lines.
+    if (shipped === undefined) {
+      await import(libraryUrl);
+      process.setSourceMapsEnabled(true);
+    }
     const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     if (typeof module.default !== 'function') {
       const shown = relative(compiledRulePlace(absolutePath, root).projectDir, absolutePath);

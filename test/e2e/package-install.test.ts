@@ -81,8 +81,8 @@ describe('redo-ts installed into another project', () => {
     expect(build.stderr).not.toMatch(/^redo: /m);
     expect(build.status).toBe(0);
     expect(existsSync(join(packageDir, 'rules', '.redo'))).toBe(false);
-    // dist/bundle/rules/NAME.mjs were used: nothing was compiled into the project either.
-    expect(existsSync(join(packageDir, 'dist', 'bundle', 'rules', 'default.tar.do.ts.mjs'))).toBe(true);
+    // dist/bundle/rules/NAME.js were used: nothing was compiled into the project either.
+    expect(existsSync(join(packageDir, 'dist', 'bundle', 'rules', 'default.tar.do.ts.js'))).toBe(true);
     expect(existsSync(join(project, '.redo', 'ts', 'shared'))).toBe(false);
   });
 
