@@ -16,7 +16,7 @@
 // and writes dist/lib/ (declarations, and the modules some unit tests import).
 
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -24,9 +24,50 @@ import * as esbuild from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
 
-/** Builds dist/bundle/ from lib/ and rules/; returns the number of files written. */
+/** sha256 of everything the bundle is made from: lib/, rules/, this script, package.json and its lock. */
+function sourceSha256() {
+  const hash = createHash('sha256');
+  const visit = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const file = join(dir, entry.name);
+      if (entry.isDirectory()) visit(file);
+      else if (entry.isFile()) hash.update(`${relative(root, file)}\0`).update(readFileSync(file)).update('\0');
+    }
+  };
+  visit(join(root, 'lib'));
+  visit(join(root, 'rules'));
+  for (const file of ['scripts/bundle.mjs', 'package.json', 'package-lock.json']) {
+    if (existsSync(join(root, file))) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Builds dist/bundle/ from lib/ and rules/ unless it was built from the same sources
+ * (dist/bundle/source.sha256); returns the number of files written (0 when current).
+ * Built beside and swapped in by renames, so a CLI started meanwhile (another test run)
+ * finds the old bundle or the new one.
+ */
 export async function bundle() {
-  rmSync(outdir, { recursive: true, force: true });
+  const sha256Hex = sourceSha256();
+  try {
+    if (readFileSync(join(outdir, 'source.sha256'), 'utf8') === sha256Hex) return 0;
+  } catch {
+    // Not built yet.
+  }
+  const building = `${outdir}.${process.pid}.tmp`;
+  rmSync(building, { recursive: true, force: true });
+  const count = await build(building);
+  writeFileSync(join(building, 'source.sha256'), sha256Hex);
+  const old = `${outdir}.${process.pid}.old`;
+  if (existsSync(outdir)) renameSync(outdir, old);
+  renameSync(building, outdir);
+  rmSync(old, { recursive: true, force: true });
+  return count;
+}
+
+/** Writes the bundle into `outdir`; returns the number of files written. */
+async function build(outdir) {
   const rulesDir = join(root, 'rules');
   // The engine makes a rule's import.meta.url its own URL, a path known only where the
   // package is installed: such a rule is left to the engine to compile.
@@ -85,5 +126,6 @@ export async function bundle() {
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const started = performance.now();
   const count = await bundle();
-  process.stdout.write(`bundle: ${count} files in ${relative(process.cwd(), outdir) || '.'} (${Math.round(performance.now() - started)} ms)\n`);
+  const what = count === 0 ? 'current' : `${count} files written`;
+  process.stdout.write(`bundle: ${relative(process.cwd(), outdir) || '.'} ${what} (${Math.round(performance.now() - started)} ms)\n`);
 }
