@@ -42,10 +42,33 @@ export async function serveClient(run: EngineRun, command: string, payload: Buff
     case 'stamp':
       job.stampSha256Hex = sha256Hex(payload);
       return 0;
+    case 'flush-cache':
+      await forgetSettledOutcomes(run);
+      return 0;
     default:
       job.writeStderr(`redo: unknown client command ${JSON.stringify(command)}\n`);
       return 2;
   }
+}
+
+/**
+ * The `flush-cache` call of outside redo test suites (apenwarr's t/flush-cache, which
+ * edits its database): forgets what this run decided about every target that is not
+ * being built or waited on now, so the next request looks at it again as a new run
+ * would (after the records being saved have landed).
+ */
+export async function forgetSettledOutcomes(run: EngineRun): Promise<void> {
+  await run.flush();
+  const busy = new Set<string>();
+  for (const job of run.jobs.values()) for (const target of job.chain) busy.add(target);
+  for (const target of run.waits.nodes()) busy.add(target);
+  for (const target of [...run.outcomes.keys()]) {
+    if (busy.has(target)) continue;
+    run.outcomes.delete(target);
+    run.failedTargets.delete(target);
+    run.builtOutputs.delete(target);
+  }
+  run.sourceStamps.clear();
 }
 
 /** redo-ifchange-env / ctx.ifchangeEnv: records environment variables as dependencies. */

@@ -68,4 +68,6 @@ export interface EngineRun {
   ensure(target: string, chain: string[], requester: string | undefined, isForced: boolean, caller?: CallerContext): Promise<Outcome>;
   /** Remembers background work (a record save) that flush() waits for; its failure fails `target`. */
   track(work: Promise<void>, target: string): void;
+  /** Waits until every record save started so far is on disk. */
+  flush(): Promise<void>;
 }

@@ -13,6 +13,16 @@ export class WaitGraph {
     edges.set(to, (edges.get(to) ?? 0) + 1);
   }
 
+  /** Every target that waits or is waited for now. */
+  nodes(): Set<string> {
+    const nodes = new Set<string>();
+    for (const [from, edges] of this.edges) {
+      if (edges.size > 0) nodes.add(from);
+      for (const to of edges.keys()) nodes.add(to);
+    }
+    return nodes;
+  }
+
   /** Undoes one add(from, to). */
   remove(from: string, to: string): void {
     const edges = this.edges.get(from);
