@@ -72,7 +72,7 @@ export function findRule(root: string, target: string, sharedRulesDir?: string):
   }
   // Above the root, up to '/', as redo does: absolute folders, rules run there.
   const above: typeof steps = [];
-  if (path.isAbsolute(root)) {
+  if (path.isAbsolute(root) && path.dirname(root) !== root) {
     for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
       above.push({ folder: dir, names: defaults, isRulesFolder: false });
       if (path.dirname(dir) === dir) break;

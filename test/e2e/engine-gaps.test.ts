@@ -1,5 +1,6 @@
 // End-to-end: the last redo gaps of issue 17 (stale builds, dead engines, nested stderr,
 // folder targets, rules above the root, umask of stdout targets, missing rules).
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -297,5 +298,51 @@ describe('issue 17: the verified no-op (.redo/no-op.json)', () => {
     // Another request (another target) is not answered by this memo.
     rmSync(join(project.dir, 'a.out'));
     expect((await runCli(project.dir, ['a.out'], { env: { FLAVOUR: 'spicy' } })).stderr).toContain('redo  a.out  (output was deleted)');
+  });
+});
+
+describe("issue 17: what apenwarr's test suite (t/) asks of redo-ts", () => {
+  it('redo-whichdo of a target outside the project lists the search up to / and exits 1, as redo does', async () => {
+    const project = makeProject({ 'all.do': 'a=$(cd / && redo-whichdo __nonexist/a/x.y.z) && exit 1; printf "%s\\n" "$a" > "$3"\n' });
+    const result = await project.run(['all']);
+    expect(result.stderr).not.toContain('outside the project');
+    expect(result.code).toBe(0);
+    expect(readFileSync(join(project.dir, 'all'), 'utf8').split('\n').filter((line) => line !== '')).toEqual([
+      '__nonexist/a/x.y.z.do',
+      '__nonexist/a/default.y.z.do',
+      '__nonexist/a/default.z.do',
+      '__nonexist/a/default.do',
+      '__nonexist/default.y.z.do',
+      '__nonexist/default.z.do',
+      '__nonexist/default.do',
+      'default.y.z.do',
+      'default.z.do',
+      'default.do',
+    ]);
+  });
+
+  it("the flush-cache call (apenwarr's t/flush-cache) makes the run look at settled targets again, as a new run would", async () => {
+    const libexec = join(__dirname, '..', '..', 'libexec');
+    const project = makeProject({
+      // A target that fails while want-fail exists; a rule that asks for it twice around a flush.
+      'maybe-fail.do': 'echo ran >> maybe-fail.log\n[ ! -e want-fail ]\necho ok > "$3"\n',
+      'flush-cache': `#!/bin/sh\ncmd=flush-cache\nredo_libexec=${libexec}\n. "$redo_libexec/redo-call.sh"\n`,
+      'all.do': [
+        ': > want-fail',
+        '! redo-ifchange maybe-fail 2>/dev/null || exit 11',
+        'rm want-fail',
+        '! redo-ifchange maybe-fail 2>/dev/null || exit 12   # same run: the failure stands',
+        './flush-cache',
+        'redo-ifchange maybe-fail || exit 13                  # looked at again: it builds',
+        'echo done > "$3"',
+        '',
+      ].join('\n'),
+    });
+    execFileSync('chmod', ['+x', join(project.dir, 'flush-cache')]);
+    const result = await project.run(['all']);
+    expect(result.stderr).not.toContain('exited with status');
+    expect(result.code).toBe(0);
+    expect(readFileSync(join(project.dir, 'maybe-fail.log'), 'utf8')).toBe('ran\nran\n');
+    expect(readFileSync(join(project.dir, 'maybe-fail'), 'utf8')).toBe('ok\n');
   });
 });

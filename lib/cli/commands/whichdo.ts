@@ -12,9 +12,14 @@ const command: Command = {
   usage: 'Usage: redo-ts whichdo TARGET\n  Paths are relative to the current folder, one per line; the last is the rule used.',
   async run(args, io) {
     if (args.length !== 1) throw new RedoError('ERR_USAGE', 'redo: "whichdo": wants exactly one TARGET');
-    const root = projectRoot(io);
-    const target = toTargetPath(root, io.cwd, args[0] as string);
-    const lookup = findRule(root, target, sharedRulesDir());
+    const projectFolder = projectRoot(io);
+    // A target outside the project is searched for as redo does, up to `/` (a query
+    // only: such a target is never built).
+    const absolute = path.resolve(io.cwd, args[0] as string);
+    const isOutside = path.relative(projectFolder, absolute).startsWith('..');
+    const root = isOutside ? path.parse(absolute).root : projectFolder;
+    const target = isOutside ? path.relative(root, absolute) : toTargetPath(root, io.cwd, args[0] as string);
+    const lookup = findRule(root, target, isOutside ? undefined : sharedRulesDir());
     const show = (p: string): string => path.relative(io.cwd, path.resolve(root, p)) || '.';
     // redo's candidate list; the installed package's shared rules are shown only when used.
     const shared = sharedRulesDir();
