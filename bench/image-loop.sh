@@ -2,7 +2,8 @@
 # bench/image-loop: the inner loop of the default image, beside its anchors, in one run:
 # `node -e 0`; a no-op `redo-ts image.tar`; a one-line edit of app/greet.sh then
 # `redo-ts image.tar`; the same edit then `redo-ts push` to a loopback docker-registry
-# (skipped without docker-registry). Each with NODE_EXTRA_CA_CERTS unset and set to the
+# (skipped without docker-registry); the no-op through `npx redo-ts` (npm's own start-up
+# on top, the README's first command). Each with NODE_EXTRA_CA_CERTS unset and set to the
 # system bundle (a Node start loads it). Prints the median wall and CPU (user+sys, the
 # process and its children) of RUNS runs (default 5): on a loaded machine read CPU and
 # the ratios to `node -e 0`, not wall seconds.
@@ -18,7 +19,7 @@ export REDO_TS_CACHE="$work/cache"
 bundle=/etc/ssl/certs/ca-certificates.crt
 
 mkdir -p "$work/p"
-(cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$work/p")
+(cd "$repo" && git ls-files -z | xargs -0 cp -P --parents -t "$work/p")
 ln -s "$repo/node_modules" "$work/p/node_modules"
 ln -s "$repo/dist" "$work/p/dist"
 
@@ -47,12 +48,13 @@ if [ -n "$reference" ]; then (cd "$work/p" && "${redo[@]}" push image.tar "$refe
 for ca in unset set; do
   declare -A wall=() cpu=()
   for i in $(seq "$runs"); do
-    for case in node edit noop push; do
+    for case in node edit noop npx push; do
       [ "$case" = push ] && [ -z "$reference" ] && continue
       if [ "$ca" = set ]; then export NODE_EXTRA_CA_CERTS=$bundle; else unset NODE_EXTRA_CA_CERTS; fi
       case $case in
         node) read -r w c < <(measure node -e 0) ;;
         noop) read -r w c < <(measure "${redo[@]}" image.tar) ;;
+        npx) read -r w c < <(measure npx redo-ts image.tar) ;;
         edit) bump; read -r w c < <(measure "${redo[@]}" image.tar) ;;
         push) bump; read -r w c < <(measure "${redo[@]}" push image.tar "$reference") ;;
       esac
@@ -62,11 +64,11 @@ for ca in unset set; do
   printf 'default image, NODE_EXTRA_CA_CERTS %s (median of %s runs: wall s, cpu s)\n' "$ca" "$runs"
   base_wall=$(echo "${wall[node]}" | tr ' ' '\n' | grep . | median)
   base_cpu=$(echo "${cpu[node]}" | tr ' ' '\n' | grep . | median)
-  for case in node noop edit push; do
+  for case in node noop npx edit push; do
     [ -z "${wall[$case]:-}" ] && continue
     w=$(echo "${wall[$case]}" | tr ' ' '\n' | grep . | median)
     c=$(echo "${cpu[$case]}" | tr ' ' '\n' | grep . | median)
-    label=$(case $case in node) echo 'node -e 0';; noop) echo 'no-op redo-ts image.tar';; edit) echo 'edit greet.sh + image.tar';; push) echo 'edit + push';; esac)
+    label=$(case $case in node) echo 'node -e 0';; noop) echo 'no-op redo-ts image.tar';; npx) echo 'no-op npx redo-ts image.tar';; edit) echo 'edit greet.sh + image.tar';; push) echo 'edit + push';; esac)
     printf '  %-28s wall %6s  cpu %6s   (node -e 0 + %s s wall, x%s cpu)\n' "$label" "$w" "$c" \
       "$(awk -v a="$w" -v b="$base_wall" 'BEGIN {printf "%.3f", a - b}')" "$(awk -v a="$c" -v b="$base_cpu" 'BEGIN {printf "%.1f", (b > 0 ? a / b : 0)}')"
   done

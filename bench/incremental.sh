@@ -12,7 +12,7 @@ export REDO_TS_CACHE="$work/cache"
 
 copy() { # a fresh copy of the tracked files, as a clone after npm ci
   rm -rf "$work/p" && mkdir -p "$work/p"
-  (cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$work/p")
+  (cd "$repo" && git ls-files -z | xargs -0 cp -P --parents -t "$work/p")
   ln -s "$repo/node_modules" "$work/p/node_modules"
   ln -s "$repo/dist" "$work/p/dist"
 }

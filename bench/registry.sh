@@ -37,7 +37,7 @@ for _ in $(seq 100); do curl -sf "http://$address/v2/" >/dev/null && break; slee
 
 copy() { # copy DIR: the tracked files, as a clone after npm ci
   rm -rf "$1" && mkdir -p "$1"
-  (cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$1")
+  (cd "$repo" && git ls-files -z | xargs -0 cp -P --parents -t "$1")
   ln -s "$repo/node_modules" "$1/node_modules"
   ln -s "$repo/dist" "$1/dist"
 }
@@ -72,7 +72,7 @@ echo "== fresh clone: image.tar through the remote cache vs from scratch =="
 copy "$work/seed"
 (cd "$work/seed" && REDO_TS_CACHE="$work/seed-cache" $redo --remote-cache "$address/bench/cache" image.tar >/dev/null 2>&1)
 hyperfine --runs "$runs" --style basic \
-  --prepare "rm -rf $work/c $work/c-cache; mkdir -p $work/c; cd $repo && git ls-files -z | xargs -0 cp --parents -t $work/c; ln -s $repo/node_modules $work/c/node_modules; ln -s $repo/dist $work/c/dist" \
+  --prepare "rm -rf $work/c $work/c-cache; mkdir -p $work/c; cd $repo && git ls-files -z | xargs -0 cp -P --parents -t $work/c; ln -s $repo/node_modules $work/c/node_modules; ln -s $repo/dist $work/c/dist" \
   -n 'fresh clone, --remote-cache' "cd $work/c && REDO_TS_CACHE=$work/c-cache $redo --remote-cache $address/bench/cache image.tar" \
   -n 'fresh clone, from scratch (apt, fragments)' "cd $work/c && REDO_TS_CACHE=$work/c-cache $redo image.tar"
 cmp "$work/seed/image.tar" "$work/c/image.tar" && echo "image.tar byte-identical to the seeding clone's"

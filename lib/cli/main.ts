@@ -2,37 +2,41 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command, CommandIO } from './command.js';
+import { packageVersion } from './package-files.js';
 import { renderError } from './report.js';
 
-/** Subcommands and the module implementing each (loaded on demand, so a broken one spares the rest). */
-const commandModules: Record<string, string> = {
-  redo: './commands/redo.js',
-  ifchange: './commands/ifchange.js',
-  ifcreate: './commands/ifcreate.js',
-  always: './commands/always.js',
-  stamp: './commands/stamp.js',
-  whichdo: './commands/whichdo.js',
-  ood: './commands/ood.js',
-  targets: './commands/targets.js',
-  sources: './commands/sources.js',
-  log: './commands/log.js',
-  explain: './commands/explain.js',
-  verify: './commands/verify.js',
-  pin: './commands/pin.js',
-  pins: './commands/pins.js',
-  sbom: './commands/sbom.js',
-  push: './commands/push.js',
-  lock: './commands/lock.js',
-  'ifchange-env': './commands/ifchange-env.js',
-  audit: './commands/audit.js',
-  contains: './commands/contains.js',
-  origin: './commands/origin.js',
-  cache: './commands/cache.js',
-  init: './commands/init.js',
-  key: './commands/key.js',
-  attestations: './commands/attestations.js',
+/**
+ * Subcommands and the module implementing each, loaded on demand (so a broken one spares
+ * the rest, and a build never loads push, SBOM or signing code). Each import is written out
+ * so the bundler (scripts/bundle.mjs) sees it and makes the module a chunk of its own.
+ */
+const commandModules: Record<string, () => Promise<{ default: Command }>> = {
+  redo: () => import('./commands/redo.js'),
+  ifchange: () => import('./commands/ifchange.js'),
+  ifcreate: () => import('./commands/ifcreate.js'),
+  always: () => import('./commands/always.js'),
+  stamp: () => import('./commands/stamp.js'),
+  whichdo: () => import('./commands/whichdo.js'),
+  ood: () => import('./commands/ood.js'),
+  targets: () => import('./commands/targets.js'),
+  sources: () => import('./commands/sources.js'),
+  log: () => import('./commands/log.js'),
+  explain: () => import('./commands/explain.js'),
+  verify: () => import('./commands/verify.js'),
+  pin: () => import('./commands/pin.js'),
+  pins: () => import('./commands/pins.js'),
+  sbom: () => import('./commands/sbom.js'),
+  push: () => import('./commands/push.js'),
+  lock: () => import('./commands/lock.js'),
+  'ifchange-env': () => import('./commands/ifchange-env.js'),
+  audit: () => import('./commands/audit.js'),
+  contains: () => import('./commands/contains.js'),
+  origin: () => import('./commands/origin.js'),
+  cache: () => import('./commands/cache.js'),
+  init: () => import('./commands/init.js'),
+  key: () => import('./commands/key.js'),
+  attestations: () => import('./commands/attestations.js'),
 };
 
 /** The exit status table, shown in --help and the README. */
@@ -47,19 +51,13 @@ export const EXIT_STATUS_HELP = `Exit status:
   70  internal error in redo-ts (please report)`;
 
 function version(): string {
-  try {
-    const packageFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
-    return (JSON.parse(fs.readFileSync(packageFile, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
+  return packageVersion();
 }
 
 async function loadCommand(name: string): Promise<Command> {
-  const specifier = commandModules[name];
-  if (specifier === undefined) throw new Error(`no module for command ${name}`);
-  const module = (await import(specifier)) as { default: Command };
-  return module.default;
+  const load = commandModules[name];
+  if (load === undefined) throw new Error(`no module for command ${name}`);
+  return (await load()).default;
 }
 
 async function help(io: CommandIO): Promise<void> {

@@ -4,21 +4,16 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Material, ProvenanceInput } from '../attest/provenance.js';
 import { listTransitiveSources } from '../engine/inspect.js';
 import { mtimeFromEnvironment } from '../image/tar.js';
 import { listPins } from '../sources/provenance.js';
 import { specSuffix } from '../sources/spec.js';
+import { packageVersion } from './package-files.js';
 
 /** redo-ts's version from its package.json, or "unknown". */
 export function redoVersion(): string {
-  try {
-    const packageFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
-    return (JSON.parse(fs.readFileSync(packageFile, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
+  return packageVersion();
 }
 
 /** `sha256-BASE64` (SRI) → `{ sha256: HEX }`. */

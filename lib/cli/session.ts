@@ -2,13 +2,13 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findProjectRoot } from '../engine/paths.js';
 import { describeRequest, isVerifiedNoOp } from '../engine/no-op-memo.js';
 import { readRedoEnvironment } from '../env.js';
 import { RedoError } from '../errors.js';
 import { callEngine, encodeArguments, isInsideRule } from './client.js';
 import type { CommandIO } from './command.js';
+import { libraryDir, packageRoot, packageVersion } from './package-files.js';
 import { renderError } from './report.js';
 
 /** Options accepted by the build commands (`redo-ts`, `redo`, `ifchange`). */
@@ -86,17 +86,9 @@ export function parseBuildOptions(args: string[]): BuildOptions {
 
 /** Absolute directory of the sh client scripts (libexec/ at the package root). */
 export function libexecDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'libexec');
+  return path.join(packageRoot, 'libexec');
 }
 
-/** The version in redo-ts's package.json, or "unknown". */
-function packageVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(libexecDir(), '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** The name terminator the listing command `name` prints: NUL with `-0`, else newline. Throws ERR_USAGE for other arguments. */
 export function endOfName(args: string[], name: string): string {
@@ -122,7 +114,7 @@ export function parseJsonOption(args: string[], name: string, usage: string): { 
 
 /** Absolute `rules/` folder of this redo-ts package: shared rules, searched after the project's own. */
 export function sharedRulesDir(): string {
-  return path.resolve(libexecDir(), '..', 'rules');
+  return path.join(packageRoot, 'rules');
 }
 
 /** The project root for `io`: REDO_TS_ROOT, else (inside a rule) REDO_ROOT, else the nearest folder with .redo/, rules/, package.json or .git, else cwd. */
@@ -247,13 +239,9 @@ export function hostPlatform(platform: string = process.platform, arch: string =
  * a changed library (even under the same version number) must not reuse cache entries.
  */
 function toolVersion(createHash: typeof import('node:crypto').createHash): string {
-  const libDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  let version = 'unknown';
-  try {
-    version = (JSON.parse(fs.readFileSync(path.resolve(libDir, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    // A checkout without package.json beside dist/: the library hash still tells builds apart.
-  }
+  const libDir = libraryDir;
+  // A checkout without package.json beside dist/ says "unknown": the library hash still tells builds apart.
+  const version = packageVersion();
   const hash = createHash('sha256');
   const visit = (dir: string): void => {
     for (const name of fs.readdirSync(dir).sort()) {

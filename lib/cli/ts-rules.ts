@@ -8,14 +8,13 @@ import { pathToFileURL } from 'node:url';
 import type { Shell } from 'zx';
 import type { RuleContext as EngineRuleContext, RuleFunction, TypeScriptRuleSupport } from '../engine/runner.js';
 import { RedoError } from '../errors.js';
+import { isBundle, libraryDir, libraryUrl } from './package-files.js';
 
 /** The context a `.do.ts` rule's default export receives, with zx's `$` as the shell. */
 export type RuleContext = EngineRuleContext<Shell>;
 
 type Esbuild = typeof import('esbuild');
 
-/** The running redo-ts library (dist/lib/index.js), which rules get for 'redo-ts'. */
-const libraryUrl = new URL('../index.js', import.meta.url).href;
 
 /** Where a rule is compiled to, and the folder its error messages are relative to. */
 interface CompiledRulePlace {
@@ -171,6 +170,39 @@ async function compileRule(esbuild: Esbuild, ruleFile: string, root: string | un
   return compiled;
 }
 
+/** dist/bundle/rules/inputs.json: the shared rules the package shipped compiled, and the sha256 of every file of rules/ they were made from. */
+interface ShippedRules {
+  rules: string[];
+  inputs: Record<string, string>;
+}
+let shippedRules: ShippedRules | null | undefined;
+
+/**
+ * The module of the package's shared rule named like `ruleFile`, compiled when the package
+ * was built (scripts/bundle.mjs: dist/bundle/rules/NAME.js, an entry of the bundle, so it
+ * loads only the library chunks it uses), when every file of `ruleFile`'s folder that
+ * module was made from has the same bytes: the package's own rules/, or a project's
+ * unedited copy of them (redo-ts's own repository). Undefined otherwise (tsc's dist/lib/
+ * runs, another rule, a rule edited), and the engine compiles it as any other.
+ */
+function shippedCompiledRule(ruleFile: string): string | undefined {
+  if (!isBundle) return undefined;
+  if (shippedRules === undefined) {
+    try {
+      shippedRules = JSON.parse(readFileSync(join(libraryDir, 'rules', 'inputs.json'), 'utf8')) as ShippedRules;
+    } catch {
+      shippedRules = null;
+    }
+  }
+  if (shippedRules === null || !shippedRules.rules.includes(basename(ruleFile))) return undefined;
+  try {
+    for (const [input, sha256Hex] of Object.entries(shippedRules.inputs)) if (sha256OfFile(join(dirname(ruleFile), input)) !== sha256Hex) return undefined;
+  } catch {
+    return undefined;
+  }
+  return join(libraryDir, 'rules', `${basename(ruleFile)}.js`);
+}
+
 /**
  * A zx `$` for `cwd` and `env` that loads zx only when a rule first uses it: most rules
  * never do, and zx costs more to load than the rest of a small build.
@@ -200,17 +232,22 @@ export function createTypeScriptRuleSupport(root?: string): TypeScriptRuleSuppor
   let esbuild: Promise<Esbuild> | undefined;
   const loaded = new Map<string, Promise<RuleFunction>>();
   const load = async (absolutePath: string): Promise<RuleFunction> => {
-    // A rule whose bundled files are all unchanged is imported as compiled last time.
-    let compiled = currentCompiledRule(absolutePath, root);
+    // A shared rule as the package shipped it, or a rule whose bundled files are all
+    // unchanged as compiled last time: either way esbuild is not started.
+    const shipped = shippedCompiledRule(absolutePath);
+    let compiled = shipped ?? currentCompiledRule(absolutePath, root);
     if (compiled === undefined) {
       esbuild ??= import('esbuild');
       compiled = await compileRule(await esbuild, absolutePath, root);
     }
-    // Source maps only for rules: the library is loaded first, with maps off, so its
-    // hundreds of modules never have their maps read; a rule's own inline map is read as
-    // it loads, so a stack it throws names its .ts lines.
-    await import(libraryUrl);
-    process.setSourceMapsEnabled(true);
+    // A shipped rule loads just the library chunks it uses, maps unread. Any other rule
+    // gets the whole library (it may use any of it), loaded first with maps off so the
+    // library's maps are never read; then the rule's own inline map is read as it loads,
+    // so a stack it throws names its .ts lines.
+    if (shipped === undefined) {
+      await import(libraryUrl);
+      process.setSourceMapsEnabled(true);
+    }
     const module = (await import(pathToFileURL(compiled).href)) as { default?: unknown };
     if (typeof module.default !== 'function') {
       const shown = relative(compiledRulePlace(absolutePath, root).projectDir, absolutePath);

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fetchStatement } from '../attest/attachments.js';
 import { loadPublicKey, loadSigningKey, passphraseVariable, type SigningKey } from '../attest/key.js';
 import { attachStatement, provenancePredicateType, type Material } from '../attest/provenance.js';
@@ -20,6 +19,7 @@ import { RegistryClient } from '../registry/client.js';
 import { openLayoutArchive } from '../registry/layout-archive.js';
 import { parseReference } from '../registry/reference.js';
 import type { CommandIO } from './command.js';
+import { binFile } from './package-files.js';
 import { redoVersion } from './provenance-input.js';
 import { projectRoot } from './session.js';
 
@@ -113,7 +113,7 @@ export async function runVerifyAttest(args: string[], io: CommandIO): Promise<nu
     const env: NodeJS.ProcessEnv = {};
     for (const [name, value] of Object.entries(io.env)) if (!name.startsWith('REDO_') || name === 'REDO_TS_CACHE') env[name] = value;
     env.SOURCE_DATE_EPOCH = sourceDateEpoch;
-    const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'redo-ts.js');
+    const bin = binFile;
     const built = spawnSync(process.execPath, [bin, target], { cwd: root, env, encoding: 'utf8' });
     if (built.status !== 0) throw new RedoError('ERR_RULE_FAILED', `redo: "${target}": the build for verify --attest failed`, { details: (built.stderr ?? '').trim().split('\n').slice(-5) });
     // Root may make a network namespace directly; anyone else through a user namespace (-r).

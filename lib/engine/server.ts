@@ -41,6 +41,9 @@ import { isAlive, removeFile } from './lock.js';
 /** Serves one request; `callId` is the client's pid (its `$$`). */
 export type RequestHandler = (command: string, payload: Buffer, parentToken: string, callId: string) => Promise<number>;
 
+/** Reply FIFOs made per mkfifo process (the first batch with the request FIFO). */
+const poolBatch = 16;
+
 /** A listening request FIFO; `close()` removes the run directory. */
 export class RequestServer {
   readonly runDir: string;
@@ -65,15 +68,19 @@ export class RequestServer {
   /**
    * Creates the run directory with its `fifo` and starts serving requests with `handler`.
    * Removes run directories left by dead processes first. Spawns `mkfifo` once
-   * (Node has no mkfifo call).
+   * (Node has no mkfifo call), for `fifo` and the first jobs' reply FIFOs together.
    */
   static open(stateDir: string, handler: RequestHandler): RequestServer {
     const runDir = makeRunDirectory(stateDir);
     const fifo = path.join(runDir, 'fifo');
-    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const firstPool = Array.from({ length: poolBatch }, (_, i) => path.join(runDir, `p.${i + 1}`));
+    execFileSync('mkfifo', ['-m', '600', fifo, ...firstPool]);
     const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
     const socket = new net.Socket({ fd, readable: true, writable: false });
-    return new RequestServer(runDir, socket, handler);
+    const server = new RequestServer(runDir, socket, handler);
+    server.sparePool.push(...firstPool.reverse());
+    server.poolCounter = poolBatch;
+    return server;
   }
 
   private receive(text: string): void {
@@ -132,7 +139,7 @@ export class RequestServer {
   openJob(token: string): void {
     if (this.sparePool.length === 0) {
       const names: string[] = [];
-      for (let i = 0; i < 16; i += 1) names.push(path.join(this.runDir, `p.${(this.poolCounter += 1)}`));
+      for (let i = 0; i < poolBatch; i += 1) names.push(path.join(this.runDir, `p.${(this.poolCounter += 1)}`));
       execFileSync('mkfifo', ['-m', '600', ...names]);
       this.sparePool.push(...names);
     }

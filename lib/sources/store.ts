@@ -5,10 +5,16 @@ import { rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import cacache from 'cacache';
 import { RedoError } from '../errors.js';
 import { algorithmOf, checkFile, parseIntegrity, type Integrity } from './integrity.js';
 import { holdTemporary } from './scratch.js';
+
+/** cacache, loaded on first use: it costs more to load than the rest of a small build does to run (issue 20). */
+let cacacheModule: Promise<typeof import('cacache')> | undefined;
+function cacache(): Promise<typeof import('cacache')> {
+  cacacheModule ??= import('cacache').then((module) => module.default);
+  return cacacheModule;
+}
 
 /**
  * The cache folder: `$REDO_TS_CACHE` when set and non-empty, else `~/.cache/redo-ts`.
@@ -61,7 +67,7 @@ export type StoreLookup =
  * overwrites an existing content file). The returned file is shared and read-only.
  */
 export async function findInStore(cacheDir: string, integrity: Integrity): Promise<StoreLookup> {
-  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  const info = await (await cacache()).get.info(cacheDir, keyOf(integrity));
   if (!info) return { kind: 'absent' };
   let check: { matches: boolean; found: Integrity };
   try {
@@ -77,7 +83,7 @@ export async function findInStore(cacheDir: string, integrity: Integrity): Promi
 
 /** Removes `key`'s index entry and the content file at `path` (a damaged entry). */
 async function dropEntry(cacheDir: string, key: string, path: string): Promise<void> {
-  await cacache.rm.entry(cacheDir, key);
+  await (await cacache()).rm.entry(cacheDir, key);
   await rm(path, { force: true });
 }
 
@@ -104,12 +110,12 @@ export async function insertIntoStore(cacheDir: string, integrity: Integrity, pa
     const options = { integrity, algorithms: [algorithmOf(integrity)], metadata: { origin }, tmpPrefix };
     if (size === 0) {
       // cacache's write stream rejects an empty input, so empty files go in as a buffer.
-      await cacache.put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
+      await (await cacache()).put(cacheDir, keyOf(integrity), Buffer.alloc(0), options);
     } else {
-      await pipeline(createReadStream(path), cacache.put.stream(cacheDir, keyOf(integrity), options));
+      await pipeline(createReadStream(path), (await cacache()).put.stream(cacheDir, keyOf(integrity), options));
     }
   });
-  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  const info = await (await cacache()).get.info(cacheDir, keyOf(integrity));
   if (!info) throw new Error(`cache entry for ${integrity} vanished after insert`);
   return info.path;
 }
@@ -122,7 +128,7 @@ export async function insertIntoStore(cacheDir: string, integrity: Integrity, pa
  * data is made again). Shared, read-only.
  */
 export async function findKeyedInStore(cacheDir: string, key: string): Promise<{ path: string; metadata: unknown } | undefined> {
-  const info = await cacache.get.info(cacheDir, key);
+  const info = await (await cacache()).get.info(cacheDir, key);
   if (!info) return undefined;
   const recorded = parseIntegrity(String(info.integrity));
   let isIntact = false;
@@ -141,8 +147,9 @@ export async function findKeyedInStore(cacheDir: string, key: string): Promise<{
 
 /** Stores the file at `path` under `key` with `metadata`, atomically; returns the cached path. */
 export async function insertKeyedIntoStore(cacheDir: string, key: string, path: string, metadata: unknown): Promise<string> {
-  await withInsertFolder(cacheDir, (tmpPrefix) => pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { metadata, tmpPrefix })));
-  const info = await cacache.get.info(cacheDir, key);
+  const store = await cacache();
+  await withInsertFolder(cacheDir, (tmpPrefix) => pipeline(createReadStream(path), store.put.stream(cacheDir, key, { metadata, tmpPrefix })));
+  const info = await store.get.info(cacheDir, key);
   if (!info) throw new Error(`cache entry ${key} vanished after insert`);
   return info.path;
 }
@@ -164,7 +171,7 @@ export interface DamagedEntry {
  * checked and the damaged ones, sorted by key.
  */
 export async function verifyStore(cacheDir: string): Promise<{ checkedCount: number; damaged: DamagedEntry[] }> {
-  const entries = Object.values(await cacache.ls(cacheDir)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const entries = Object.values(await (await cacache()).ls(cacheDir)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const damaged: DamagedEntry[] = [];
   for (const entry of entries) {
     const pinned = entry.key.startsWith('redo-ts:source:') ? entry.key.slice('redo-ts:source:'.length) : String(entry.integrity);
@@ -190,7 +197,7 @@ export async function verifyStore(cacheDir: string): Promise<{ checkedCount: num
  * as it writes (EINTEGRITY on a mismatch). Writes only below `cacheDir`.
  */
 export async function writeToolCacheEntry(cacheDir: string, key: string, path: string, integrity: string, metadata: unknown): Promise<void> {
-  await pipeline(createReadStream(path), cacache.put.stream(cacheDir, key, { integrity, metadata }));
+  await pipeline(createReadStream(path), (await cacache()).put.stream(cacheDir, key, { integrity, metadata }));
 }
 
 /**
@@ -198,7 +205,7 @@ export async function writeToolCacheEntry(cacheDir: string, key: string, path: s
  * a wheel its file name), or undefined when the cache has no entry for `integrity`.
  */
 export async function originInStore(cacheDir: string, integrity: Integrity): Promise<string | undefined> {
-  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  const info = await (await cacache()).get.info(cacheDir, keyOf(integrity));
   const origin = (info?.metadata as { origin?: unknown } | undefined)?.origin;
   return typeof origin === 'string' ? origin : undefined;
 }

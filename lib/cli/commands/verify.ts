@@ -15,7 +15,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { listTargets, listTransitiveSources } from '../../engine/inspect.js';
 import { hostBuiltSpecs } from '../../sources/build-environment.js';
 import { specSuffix } from '../../sources/spec.js';
@@ -24,6 +23,7 @@ import { RedoError } from '../../errors.js';
 import { compareArchives, describeDifference } from '../../image/archive-diff.js';
 import { digestFile } from '../../image/digest.js';
 import type { Command, CommandIO } from '../command.js';
+import { binFile } from '../package-files.js';
 import { projectRoot } from '../session.js';
 import { runVerifyAttest, verifyAttestUsage } from '../verify-attest.js';
 
@@ -46,7 +46,7 @@ ${verifyAttestUsage}`;
 
 /** The redo-ts entry point of this installation (bin/redo-ts.js beside dist/). */
 function redoTsBin(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin', 'redo-ts.js');
+  return binFile;
 }
 
 /** Project files to copy, root-relative, sorted: git's view when in a work tree, else a walk. */

@@ -1,0 +1,95 @@
+// Start-up costs what it does (issue 20): the bundled CLI (dist/bundle/) starts no process
+// a build does not need, reads no source map, and still loads every on-demand part.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnvironment, repoRoot } from '../helpers/rig.js';
+
+const bin = join(repoRoot, 'bin', 'redo-ts.js');
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/** Runs redo-ts ARGS in `dir` under `strace -f -e trace=TRACE`; returns its status, stderr and the trace lines. */
+function traced(dir: string, trace: string, args: string[]): { status: number | null; stderr: string; lines: string[] } {
+  const log = join(dir, '..', `${basename(dir)}.strace`);
+  const result = spawnSync('strace', ['-f', '-qq', '-e', `trace=${trace}`, '-o', log, process.execPath, bin, ...args], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+  const lines = readFileSync(log, 'utf8').split('\n');
+  rmSync(log, { force: true });
+  return { status: result.status, stderr: result.stderr, lines };
+}
+
+/** The programs started by exec (successful execve calls), by file name, in order. */
+function programsStarted(lines: string[]): string[] {
+  return lines.flatMap((line) => {
+    const match = /execve\("([^"]+)".* = 0$/.exec(line);
+    return match === null ? [] : [basename(match[1]!)];
+  });
+}
+
+describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
+  let scratch: string;
+  let dir: string;
+
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'redo-ts-startup-'));
+    dir = join(scratch, 'p');
+    spawnSync('mkdir', ['-p', dir]);
+    // A project of TypeScript rules only: no sh rule, no zx shell.
+    writeFileSync(join(dir, 'package.json'), '{ "private": true }\n');
+    writeFileSync(join(dir, 'in.txt'), 'hello\n');
+    writeFileSync(
+      join(dir, 'out.txt.do.ts'),
+      [
+        "import { readFileSync, writeFileSync } from 'node:fs';",
+        "import type { RuleContext } from 'redo-ts';",
+        'export default async function (ctx: RuleContext): Promise<void> {',
+        "  await ctx.ifchange('in.txt');",
+        "  writeFileSync(ctx.output, readFileSync(`${ctx.dir}/in.txt`, 'utf8').toUpperCase());",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const first = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(first.status, first.stderr).toBe(0);
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('a build that runs only TypeScript rules starts one mkfifo and the spawner (the watchdog of its rules\' processes), no esbuild; its no-op starts nothing', () => {
+    writeFileSync(join(dir, 'in.txt'), 'hello again\n');
+    const build = traced(dir, 'execve', ['out.txt']);
+    expect(build.status, build.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('HELLO AGAIN\n');
+    // The sh spawner also ends a killed engine's rule processes, a TypeScript rule's
+    // children too (test/e2e/engine-faults.test.ts): it starts with the first rule.
+    expect(programsStarted(build.lines).sort()).toEqual(['mkfifo', 'node', 'sh']);
+    const noOp = traced(dir, 'execve,fork,vfork', ['out.txt']);
+    expect(noOp.status, noOp.stderr).toBe(0);
+    expect(programsStarted(noOp.lines)).toEqual(['node']);
+    expect(noOp.lines.filter((line) => /\b(v?fork)\(/.test(line))).toEqual([]);
+  });
+
+  it('reads no source map: not for --version, a no-op, nor a build of a TypeScript rule', () => {
+    writeFileSync(join(dir, 'in.txt'), 'maps?\n');
+    for (const args of [['--version'], ['out.txt'], ['out.txt']]) {
+      const run = traced(dir, 'openat', args);
+      expect(run.status, run.stderr).toBe(0);
+      const opened = run.lines.filter((line) => line.includes('/dist/'));
+      // It did run the bundle, and nothing of tsc's dist/lib/.
+      expect(opened.some((line) => line.includes('/dist/bundle/main.js"'))).toBe(true);
+      expect(opened.filter((line) => line.includes('/dist/lib/'))).toEqual([]);
+      expect(run.lines.filter((line) => /\.map"/.test(line))).toEqual([]);
+    }
+  });
+
+  it('every subcommand loads on demand from its own chunk (--help asks each for its summary), and key generate runs', () => {
+    const help = spawnSync(process.execPath, [bin, '--help'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('  push ');
+    expect(help.stdout).not.toContain('unavailable in this build');
+    const key = spawnSync(process.execPath, [bin, 'key', 'generate', '--out', join(scratch, 'signing')], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(key.status, key.stderr).toBe(0);
+    expect(readFileSync(join(scratch, 'signing.pub'), 'utf8')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(existsSync(join(dir, '.redo', 'ts'))).toBe(true);
+  });
+});
