@@ -6,7 +6,7 @@ import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { RedoError } from '../errors.js';
+import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
 import type { Sha256Digest } from '../image/digest.js';
 import { checkTar } from '../image/tar-check.js';
@@ -134,6 +134,19 @@ interface PlacedEntry {
  * path delivered twice: both origins named), ERR_DEB_* (bad package), ERR_SPEC_* (bad spec).
  */
 export async function buildFragment(specPath: string, outPath: string, options: BuildFragmentOptions = {}): Promise<FragmentResult> {
+  try {
+    return await buildFragmentOnce(specPath, outPath, options);
+  } catch (cause) {
+    // A cache entry found damaged in the pass that used it (a .deb being unpacked, a
+    // package copied for npm or pip) was dropped, and the scratch folder holding what was
+    // made from it removed: one more build fetches it again. Offline, nothing can.
+    if (options.isOffline === true || !isRedoError(cause, 'ERR_CACHE_DAMAGED')) throw cause;
+    options.log?.write(`${cause.headline}: the entry was dropped; building again, fetching it anew\n`);
+    return buildFragmentOnce(specPath, outPath, options);
+  }
+}
+
+async function buildFragmentOnce(specPath: string, outPath: string, options: BuildFragmentOptions): Promise<FragmentResult> {
   const env = options.env ?? process.env;
   const spec = await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
   const cacheDir = options.cacheDir ?? cacheDirFrom(env);

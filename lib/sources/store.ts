@@ -144,6 +144,15 @@ export async function readOutOfStore(cacheDir: string, integrity: Integrity, ent
   return { kind: 'damaged', path: entryPath, found };
 }
 
+/**
+ * Drops the entry pinned by `integrity` whose content file is `path`: found damaged by a
+ * consumer that hashed it as it used it (a package manager's own verified copy, say).
+ * A later insertIntoStore writes fresh bytes.
+ */
+export async function dropFromStore(cacheDir: string, integrity: Integrity, path: string): Promise<void> {
+  await dropEntry(cacheDir, keyOf(integrity), path);
+}
+
 /** Removes `key`'s index entry and the content file at `path` (a damaged entry). */
 async function dropEntry(cacheDir: string, key: string, path: string): Promise<void> {
   await cacache.rm.entry(cacheDir, key);
