@@ -12,7 +12,7 @@ export const errorCatalog = {
   ERR_BUILD_ESCAPE: "a spec's source copy, unpack or patch would write outside its build folder through a symlink",
   ERR_BUILD_NETWORK: 'a build step reached for the network, which the sandbox does not have (loopback only)',
   ERR_BUILD_TOOL_MISSING: 'a build step ran a command its build environment does not have (add the package that provides it)',
-  ERR_CACHE_DAMAGED: 'a file in the download cache does not match the hash it is stored under; it was dropped (offline, nothing could replace it)',
+  ERR_CACHE_DAMAGED: 'a file in the download cache does not match the hash it is stored under; it was dropped (offline, or its origin could not give it again)',
   ERR_CPIO_FIELD: 'a number (size, uid, mode, ...) does not fit the 8 hex digits of a cpio newc header',
   ERR_CYCLE: 'a target depends on itself; the message prints the whole chain',
   ERR_DEBIAN_CONFLICT: 'two packages of a resolved package list conflict with (or break) each other',

@@ -67,10 +67,12 @@ export default async function (ctx: RuleContext): Promise<void> {
       description.allowVersionDifferences, `"${shown(join(ctx.dir, `${name}.tar`))}"`);
   }
   const images: ImageInput[] = [];
+  const store = BlobStore.ofProject(ctx.root);
   for (const image of platforms) {
     // A pinned base (`base: HOST/REPO@sha256:…`) is fetched once into the source cache and
-    // checked by digest; its layers go below ours, byte for byte, so a push can skip them.
-    const base = await resolveBaseInputs({ ...description, config: image.config }, shown(description.path), ctx.env);
+    // checked by digest as it is copied into the store; its layers go below ours, byte for
+    // byte, so a push can skip them.
+    const base = await resolveBaseInputs({ ...description, config: image.config }, shown(description.path), ctx.env, store);
     images.push({
       layers: image.layers.map((layer) => join(ctx.dir, layer)),
       layerLabels: image.layers,
@@ -87,7 +89,6 @@ export default async function (ctx: RuleContext): Promise<void> {
   // image, the one NAME.tar holds; it is taken once, with per-file checksums when an
   // SBOM needs them.
   const isSbomMade = description.hasSbom && description.platforms === undefined;
-  const store = BlobStore.ofProject(ctx.root);
   let inventory: Inventory | undefined;
   const inventoryOf = async (): Promise<Inventory> => {
     inventory ??= await collectInventory(shown(join(ctx.dir, `${name}.oci.tar`)), descriptionPath, {

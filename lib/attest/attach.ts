@@ -19,6 +19,12 @@ export interface AttachInput {
   key: SigningKey;
   /** In-toto statement bytes to sign and attach as a DSSE envelope (provenance), if any. */
   statement?: Buffer;
+  /**
+   * For an index: its platform manifests (from the index, in its order). Each is signed
+   * too, under the same identity (as `cosign sign --recursive` does), so a client that
+   * pulls one platform by its own digest finds a signature for it.
+   */
+  platformManifests?: ReadonlyArray<{ digest: string; size: number; mediaType: string }>;
 }
 
 /** One thing attached, for the push report. */
@@ -35,14 +41,20 @@ export interface Attached {
 
 /**
  * Signs the pushed manifest (pushSignature, identity `HOST/REPO:TAG`, or `HOST/REPO`
- * when pushed by digest) and, when a statement is given, attaches it signed
- * (attachProvenance). Returns what was attached, in that order. Throws ERR_REGISTRY_*.
+ * when pushed by digest), then, for an index, each of its platform manifests, and, when
+ * a statement is given, attaches it signed (attachProvenance) to the pushed manifest
+ * (the index for a multi-arch image: its subject is the index digest). Returns what was
+ * attached, in that order. Throws ERR_REGISTRY_*.
  */
 export async function attachToPushedImage(input: AttachInput): Promise<Attached[]> {
   const { client, reference, manifestDigest, manifestBytes, key } = input;
   const identity = `${reference.host}/${reference.repository}${reference.tag === undefined ? '' : `:${reference.tag}`}`;
-  const signature = await pushSignature(client, reference.repository, identity, manifestDigest, manifestBytes.length, key);
-  const attached: Attached[] = [{ kind: 'signature', manifestDigest: signature.manifestDigest, tag: signature.tag, sizes: { payload: signature.payloadBytes, manifest: signature.manifestBytes }, isReused: signature.isReused }];
+  const attached: Attached[] = [];
+  // The index (or the one manifest) first, then each platform manifest of an index.
+  for (const subject of [{ digest: manifestDigest, size: manifestBytes.length, mediaType: input.mediaType }, ...(input.platformManifests ?? [])]) {
+    const signature = await pushSignature(client, reference.repository, identity, subject.digest, subject.size, key, subject.mediaType);
+    attached.push({ kind: 'signature', manifestDigest: signature.manifestDigest, tag: signature.tag, sizes: { payload: signature.payloadBytes, manifest: signature.manifestBytes }, isReused: signature.isReused });
+  }
   if (input.statement !== undefined) {
     const subject = { digest: manifestDigest, size: manifestBytes.length, mediaType: input.mediaType };
     const provenance = await attachProvenance(client, reference.repository, subject, input.statement, key);

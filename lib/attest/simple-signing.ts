@@ -57,9 +57,10 @@ export interface PushedSignature {
  * annotation signatureAnnotation, in an OCI manifest (config: a minimal image config
  * naming the layers) under signatureTag(). Signatures already there are kept; when one
  * of the same payload by the same key is there, nothing is pushed (isReused). The manifest also
- * names the image as `subject` and goes into the referrers index. Throws ERR_REGISTRY_*.
+ * names the image as `subject` (with `manifestMediaType`: an index's own type for an
+ * index) and goes into the referrers index. Throws ERR_REGISTRY_*.
  */
-export async function pushSignature(client: RegistryClient, repository: string, dockerReference: string, manifestDigest: string, manifestSize: number, key: SigningKey): Promise<PushedSignature> {
+export async function pushSignature(client: RegistryClient, repository: string, dockerReference: string, manifestDigest: string, manifestSize: number, key: SigningKey, manifestMediaType: string = ociManifestType): Promise<PushedSignature> {
   const payload = simpleSigningPayload(dockerReference, manifestDigest);
   const payloadDigest = sha256Digest(payload);
   const tag = signatureTag(manifestDigest);
@@ -80,7 +81,7 @@ export async function pushSignature(client: RegistryClient, repository: string, 
     artifactType: signatureArtifactType,
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
     layers,
-    subject: { mediaType: ociManifestType, digest: manifestDigest, size: manifestSize },
+    subject: { mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize },
   };
   const pushed = await pushArtifact(client, repository, manifest, [config, payload], tag);
   await addReferrers(client, repository, manifestDigest, [pushed.descriptor], (d) => d.artifactType === signatureArtifactType);

@@ -11,7 +11,8 @@ import { toSha256Digest, type Sha256Digest } from '../image/digest.js';
 import type { ImageConfig, PreparedLayer } from '../image/image-config.js';
 import { parseIntegrity, type Integrity } from '../sources/integrity.js';
 import { holdTemporary } from '../sources/scratch.js';
-import { cacheDirFrom, findInStore, insertIntoStore } from '../sources/store.js';
+import type { BlobStore } from '../image/blob-store.js';
+import { cacheDirFrom, copyOutOfStore, damagedEntryError, findInStore, insertIntoStore, lookUpInStore, readOutOfStore } from '../sources/store.js';
 import { RegistryClient, manifestMediaTypes } from './client.js';
 import type { Descriptor } from './layout-archive.js';
 import { formatReference, parseReference, type RegistryReference } from './reference.js';
@@ -45,6 +46,19 @@ export interface FetchBaseOptions {
   os: string;
   variant?: string;
   isInsecure?: boolean;
+  /**
+   * The project's image store: each layer is copied into it from the cache, hashed in
+   * that same pass (one read of the cached file), and the layers' paths are the store's
+   * blobs. Without it, a cached layer is hashed in a pass of its own before use.
+   */
+  store?: BlobStore;
+}
+
+/** A cached layer whose bytes did not hash to its digest while being copied into the image store. */
+class DamagedCopy extends Error {
+  constructor(readonly lookup: { path: string; found: Integrity }) {
+    super(`damaged cache entry ${lookup.path}`);
+  }
 }
 
 const layerTypes = new Map<string, boolean>([
@@ -76,7 +90,9 @@ function integrityOf(digest: string): Integrity {
 
 /**
  * Fetches (or finds in the cache) the base image `text` names for the platform in
- * `options`, and returns its layers and config. Every blob is hashed before use; a
+ * `options`, and returns its layers and config. Every blob is hashed in the pass that
+ * uses it (manifests and config as they are read, layers as they are copied into
+ * `options.store`; without a store, a cached layer is hashed before use); a
  * cached copy that no longer matches is fetched again, and bytes from the registry
  * that do not match are refused (ERR_REGISTRY_DIGEST) and never cached. Throws
  * ERR_REGISTRY_REFERENCE for a tag without a digest, ERR_REGISTRY_REJECTED when an
@@ -91,12 +107,14 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
     (client ??= new RegistryClient(reference.host, { env: options.env, label: text, ...(options.isInsecure === undefined ? {} : { isInsecure: options.isInsecure }) }));
   const origin = (digest: string): string => formatReference(reference, { digest });
 
-  /** Path of a checked copy of the blob in the cache, fetching it when missing or altered. */
-  const blob = async (digest: string, kind: 'manifest' | 'blob', sizeBytes?: number): Promise<string> => {
+  /**
+   * Fetches the blob `digest` from the registry into the cache (the client checks its
+   * digest and size as it receives it; nothing else is cached) and returns the cached
+   * path. `damaged`: the cache entry it replaces, dropped because its bytes did not
+   * match; if the registry cannot give the blob, the error names that entry.
+   */
+  const fetchIntoCache = async (digest: string, kind: 'manifest' | 'blob', sizeBytes: number | undefined, damaged?: { path: string; found: Integrity }): Promise<string> => {
     const integrity = integrityOf(digest);
-    // Hashed against the digest before use; a damaged copy is dropped and fetched again.
-    const cached = await findInStore(cacheDir, integrity);
-    if (cached.kind === 'hit') return cached.path;
     const scratch = join(cacheDir, 'tmp');
     mkdirSync(scratch, { recursive: true });
     const temporary = join(scratch, `base-${process.pid}-${digest.slice(7, 23)}`);
@@ -112,15 +130,73 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
         if (size === undefined) throw notFound(text, digest);
       }
       return await insertIntoStore(cacheDir, integrity, temporary, origin(digest));
+    } catch (cause) {
+      if (damaged === undefined || !(cause instanceof RedoError)) throw cause;
+      throw damagedEntryError(`redo: "${origin(digest)}"`, integrity, damaged, 'the registry could not give the blob again: fix the registry or the network, then build again',
+        [`fetching it again failed: ${cause.message.split('\n')[0]}`], cause);
     } finally {
       rmSync(temporary, { force: true });
       release();
     }
   };
 
+  /**
+   * Bytes of a manifest or config blob: a cached copy is read once and hashed in memory
+   * (readOutOfStore); a damaged one is dropped and fetched again.
+   */
+  const smallBlob = async (digest: string, kind: 'manifest' | 'blob', sizeBytes?: number): Promise<Buffer> => {
+    const integrity = integrityOf(digest);
+    const entry = await lookUpInStore(cacheDir, integrity);
+    let damaged: { path: string; found: Integrity } | undefined;
+    if (entry.kind === 'hit') {
+      const read = await readOutOfStore(cacheDir, integrity, entry.path);
+      if (read.kind === 'hit') return read.bytes;
+      if (read.kind === 'damaged') damaged = read;
+    }
+    // Just fetched and hashed as received: read back without another check.
+    return readFileSync(await fetchIntoCache(digest, kind, sizeBytes, damaged));
+  };
+
+  /**
+   * Path of a checked copy of layer blob `digest`. With an image store: the store's blob,
+   * copied from the cache and hashed in that one pass (a damaged entry is dropped, the
+   * partial copy removed, and the blob fetched again); a blob the store already holds is
+   * not read at all. Without one: the cached file, hashed first (findInStore).
+   */
+  const layerBlob = async (digest: string, sizeBytes: number): Promise<string> => {
+    const integrity = integrityOf(digest);
+    const store = options.store;
+    if (store === undefined) {
+      const cached = await findInStore(cacheDir, integrity);
+      if (cached.kind === 'hit') return cached.path;
+      return fetchIntoCache(digest, 'blob', sizeBytes, cached.kind === 'damaged' ? cached : undefined);
+    }
+    const stored = toSha256Digest(digest);
+    if (store.hasSize(digest, sizeBytes)) return store.blobPath(stored);
+    const entry = await lookUpInStore(cacheDir, integrity);
+    let damaged: { path: string; found: Integrity } | undefined;
+    if (entry.kind === 'hit') {
+      try {
+        await store.putWritten(async (temporary) => {
+          const copied = await copyOutOfStore(cacheDir, integrity, entry.path, temporary);
+          if (copied.kind === 'damaged') throw new DamagedCopy(copied);
+          if (copied.kind === 'absent') throw new DamagedCopy({ path: entry.path, found: 'missing' as Integrity });
+          return { digest: stored, sizeBytes };
+        });
+        return store.blobPath(stored);
+      } catch (cause) {
+        if (!(cause instanceof DamagedCopy)) throw cause;
+        if (cause.lookup.found !== 'missing') damaged = cause.lookup;
+      }
+    }
+    // Fetched into the cache, checked as received; the store copies it in the kernel.
+    store.putFile(await fetchIntoCache(digest, 'blob', sizeBytes, damaged), stored);
+    return store.blobPath(stored);
+  };
+
   try {
     let manifestDigest = reference.digest;
-    let manifest = JSON.parse(readFileSync(await blob(manifestDigest, 'manifest'), 'utf8')) as { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    let manifest = JSON.parse((await smallBlob(manifestDigest, 'manifest')).toString('utf8')) as { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
     if (Array.isArray(manifest.manifests)) {
       const wanted = `${options.os}/${options.architecture}${options.variant === undefined ? '' : `/${options.variant}`}`;
       const chosen = manifest.manifests.find((m) => m.platform?.os === options.os && m.platform.architecture === options.architecture && (options.variant === undefined || m.platform.variant === options.variant));
@@ -131,12 +207,12 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
         });
       }
       manifestDigest = chosen.digest;
-      manifest = JSON.parse(readFileSync(await blob(manifestDigest, 'manifest'), 'utf8')) as typeof manifest;
+      manifest = JSON.parse((await smallBlob(manifestDigest, 'manifest')).toString('utf8')) as typeof manifest;
     }
     if (manifest.config === undefined || !Array.isArray(manifest.layers)) {
       throw new RedoError('ERR_REGISTRY_REJECTED', `redo: "${where}": base "${text}" is not an image manifest`, { details: [`media type: ${manifest.mediaType ?? '(none)'}`] });
     }
-    const config = JSON.parse(readFileSync(await blob(manifest.config.digest, 'blob', manifest.config.size), 'utf8')) as BaseConfig;
+    const config = JSON.parse((await smallBlob(manifest.config.digest, 'blob', manifest.config.size)).toString('utf8')) as BaseConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
     if (diffIds.length !== manifest.layers.length) {
       throw new RedoError('ERR_REGISTRY_REJECTED', `redo: "${where}": base "${text}" has ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
@@ -149,7 +225,7 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
           hint: `supported: ${[...layerTypes.keys()].join(', ')}`,
         });
       }
-      const blobPath = await blob(layer.digest, 'blob', layer.size);
+      const blobPath = await layerBlob(layer.digest, layer.size);
       layers.push({ diffId: toSha256Digest(diffIds[i]!), blobPath, blobDigest: toSha256Digest(layer.digest) as Sha256Digest, blobSizeBytes: layer.size, isGzip });
     }
     return { reference: text, manifestReference: origin(manifestDigest), manifestDigest, layers, config };
@@ -196,12 +272,13 @@ export interface BaseInputs {
  * For an image description with a `base`, fetches the base (see fetchBaseImage) and
  * returns the merged config, the base layers and the base.name/base.digest manifest
  * annotations; without one, returns the description's config unchanged. `where` is
- * the description's root-relative path, for messages.
+ * the description's root-relative path, for messages. With `store` (the project's image
+ * store), the base layers are copied into it, each hashed in the pass that copies it.
  */
-export async function resolveBaseInputs(description: { base?: string; config: ImageConfig }, where: string, env: NodeJS.ProcessEnv): Promise<BaseInputs> {
+export async function resolveBaseInputs(description: { base?: string; config: ImageConfig }, where: string, env: NodeJS.ProcessEnv, store?: BlobStore): Promise<BaseInputs> {
   if (description.base === undefined) return { config: description.config };
   const { architecture, os, variant } = description.config;
-  const base = await fetchBaseImage(description.base, where, { env, architecture, os, ...(variant === undefined ? {} : { variant }) });
+  const base = await fetchBaseImage(description.base, where, { env, architecture, os, ...(variant === undefined ? {} : { variant }), ...(store === undefined ? {} : { store }) });
   return {
     config: configOnBase(description.config, base),
     baseLayers: base.layers,

@@ -1,9 +1,10 @@
 /** Reading a .deb without dpkg or root: its ar container, and its data archive as a tar stream. */
 
 import { spawn } from 'node:child_process';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { open, rm } from 'node:fs/promises';
+import { PassThrough, Transform, pipeline as pipelineStreams, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { RedoError, isRedoError } from '../errors.js';
@@ -110,13 +111,44 @@ export async function readDebControl(path: string, label: string): Promise<strin
   throw debFormatError(label, 'the control archive holds no "control" file');
 }
 
-async function openDebArchive(path: string, label: string, base: 'data.tar' | 'control.tar'): Promise<Readable> {
+/** A hash of a whole .deb taken while one member of it is read (openDebArchive's `whole`). */
+interface WholeFileHash {
+  hash: Hash;
+  /** Set when the read reached the end of the file: only then is `hash` the file's. */
+  isComplete: boolean;
+}
+
+/**
+ * Reads the whole file at `path` in one pass, feeding every byte to `whole.hash`, and
+ * passes on only the bytes from `start` to `end` (inclusive): the member, hashed in the
+ * same pass as the rest of the file.
+ */
+function readSliceHashingAll(path: string, start: number, end: number, whole: WholeFileHash): Readable {
+  let position = 0;
+  const slice = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      whole.hash.update(chunk);
+      const from = Math.max(start - position, 0);
+      const to = Math.min(end + 1 - position, chunk.length);
+      position += chunk.length;
+      if (to > from) this.push(chunk.subarray(from, to));
+      done();
+    },
+    flush(done) {
+      whole.isComplete = true;
+      done();
+    },
+  });
+  return pipelineStreams(createReadStream(path, { highWaterMark: 1024 * 1024 }), slice, () => undefined);
+}
+
+async function openDebArchive(path: string, label: string, base: 'data.tar' | 'control.tar', whole?: WholeFileHash): Promise<Readable> {
   const members = await listArMembers(path, label);
   const data = members.find((member) => (member.name === base || member.name.startsWith(`${base}.`)) && Object.hasOwn(decompressors, member.name.replace(base, 'data.tar')));
   if (data === undefined) {
     throw debFormatError(label, `no ${base} member (members: ${members.map((m) => m.name).join(', ') || 'none'})`);
   }
-  const raw = () => createReadStream(path, {
+  const raw = () => whole !== undefined ? readSliceHashingAll(path, data.offsetBytes, data.offsetBytes + data.sizeBytes - 1, whole) : createReadStream(path, {
     start: data.offsetBytes,
     end: data.offsetBytes + data.sizeBytes - 1,
   });
@@ -171,18 +203,48 @@ function spawnDecompressor(command: readonly string[], input: Readable, label: s
 }
 
 /**
+ * A check of a whole .deb made in the pass that unpacks its data archive (readDebEntries):
+ * `integrity` is the pin (an SRI string); on a mismatch the unpacked archive is removed
+ * and the error `onMismatch` gives for the hash found is thrown (it drops a cache entry).
+ */
+export interface DebCheck {
+  integrity: string;
+  onMismatch: (found: string) => Promise<Error>;
+}
+
+/**
  * The files of the .deb at `path` as tar entries carrying the package's own metadata
  * (type, mode including setuid bits, uid, gid, symlink and hardlink targets). The data
  * archive is decompressed to `dataTarPath` (an uncompressed tar the caller owns and
  * must keep until the entries have been written), and entries read their content from
  * it by offset. Entry paths are relative (`usr/bin/hello`); the archive root is
- * skipped. Throws ERR_DEB_UNSAFE_PATH, naming the package and the member, when a member
+ * skipped. With `check`, the whole file is hashed in the same read (one pass over the
+ * .deb) and refused when it is not the pin. Throws ERR_DEB_UNSAFE_PATH, naming the package and the member, when a member
  * name or hardlink target is absolute or holds `..`; ERR_DEB_FORMAT when the package is
  * not a readable .deb.
  */
-export async function readDebEntries(path: string, label: string, dataTarPath: string): Promise<TarEntry[]> {
-  const data = await openDebData(path, label);
-  await pipeline(data, createWriteStream(dataTarPath));
+export async function readDebEntries(path: string, label: string, dataTarPath: string, check?: DebCheck): Promise<TarEntry[]> {
+  const whole: WholeFileHash | undefined = check === undefined ? undefined : { hash: createHash(check.integrity.slice(0, check.integrity.indexOf('-'))), isComplete: false };
+  try {
+    const data = await openDebArchive(path, label, 'data.tar', whole);
+    await pipeline(data, createWriteStream(dataTarPath));
+  } catch (cause) {
+    if (check === undefined) throw cause;
+    // Bytes that do not unpack may be bytes that are not the pinned ones: a pass of its
+    // own, on this failure path only, tells which error is the true one.
+    const found = await sriOfFile(path, check.integrity.slice(0, check.integrity.indexOf('-'))).catch(() => undefined);
+    if (found === undefined || found === check.integrity) throw cause;
+    await rm(dataTarPath, { force: true });
+    throw await check.onMismatch(found);
+  }
+  if (check !== undefined) {
+    const found = whole!.isComplete ? `${check.integrity.slice(0, check.integrity.indexOf('-'))}-${whole!.hash.digest('base64')}` : 'unknown (the read stopped early)';
+    if (found !== check.integrity) {
+      // Nothing made from bytes that are not the pinned ones is kept.
+      await rm(dataTarPath, { force: true });
+      throw await check.onMismatch(found);
+    }
+  }
   let members;
   try {
     members = indexTar(dataTarPath);
@@ -205,6 +267,13 @@ export async function readDebEntries(path: string, label: string, dataTarPath: s
     }
     throw cause;
   }
+}
+
+/** `ALGORITHM-BASE64` of the file at `path`. */
+async function sriOfFile(path: string, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `${algorithm}-${hash.digest('base64')}`;
 }
 
 function refuseUnsafe(label: string, member: string, bytes: Buffer, what: string): void {

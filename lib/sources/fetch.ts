@@ -12,7 +12,7 @@ import { checkFile, defaultPinAlgorithm, integrityOfFile, type Integrity } from 
 import type { SourceSpec } from './spec.js';
 import { withScratchFolder } from './scratch.js';
 import { integrityOfFolder, isFolder } from './folder.js';
-import { damagedEntryError, findInStore, insertIntoStore } from './store.js';
+import { copyOutOfStore, damagedEntryError, findInStore, insertIntoStore, lookUpInStore } from './store.js';
 
 /** Options for fetchSource and pinSource. */
 export interface FetchOptions {
@@ -32,6 +32,11 @@ export interface FetchOptions {
    * downloads say nothing. Default: no progress.
    */
   onProgress?: (line: string) => void;
+  /**
+   * Return a cache hit without hashing it (`isUnproved`): the caller copies it with
+   * copyFetched, which hashes it in that same pass. Default: a hit is hashed first.
+   */
+  shouldDeferCheck?: boolean;
 }
 
 /** The download limit when a source has no `size` and REDO_TS_DOWNLOAD_LIMIT is unset: 4 GiB. */
@@ -69,6 +74,11 @@ export interface FetchedSource {
   integrity: Integrity;
   /** True when the bytes came from the cache without any download. */
   wasCached: boolean;
+  /**
+   * True for a cache entry returned unhashed (FetchOptions.shouldDeferCheck): nothing
+   * may read `path` but copyFetched, which proves the bytes as it copies them.
+   */
+  isUnproved?: boolean;
 }
 
 function subjectOf(source: SourceSpec, options: FetchOptions): string {
@@ -79,8 +89,9 @@ function subjectOf(source: SourceSpec, options: FetchOptions): string {
  * Returns verified bytes for `source`. A project file (`integrity: project`) is returned
  * in place with its current sha256, uncached. A pinned `file:` source is always read
  * from the project and checked, so an edited file is a mismatch. With a warm cache: no network and no apt call,
- * the cached copy is hashed against the pin (findInStore) and returned; a copy that
- * does not match is dropped and fetched again, or, offline, is ERR_CACHE_DAMAGED. Otherwise the source is
+ * the cached copy is hashed against the pin (findInStore) and returned (with
+ * `shouldDeferCheck`, returned unhashed for copyFetched to prove as it copies); a copy
+ * that does not match is dropped and fetched again, or, offline, is ERR_CACHE_DAMAGED. Otherwise the source is
  * downloaded into a scratch folder, hashed with ssri and compared with the pin BEFORE
  * anything else sees it, then inserted into the cache atomically.
  * Throws ERR_INTEGRITY_MISSING (no pin; nothing fetched), ERR_INTEGRITY_MISMATCH
@@ -112,6 +123,10 @@ export async function fetchSource(source: SourceSpec, options: FetchOptions): Pr
     });
   }
   // A file: source is read from the project every time: the cache must not hide an edit.
+  if (source.kind !== 'file' && options.shouldDeferCheck === true) {
+    const entry = await lookUpInStore(options.cacheDir, wanted);
+    if (entry.kind === 'hit') return { path: entry.path, integrity: wanted, wasCached: true, isUnproved: true };
+  }
   const cached = source.kind === 'file' ? undefined : await findInStore(options.cacheDir, wanted);
   if (cached?.kind === 'hit') return { path: cached.path, integrity: wanted, wasCached: true };
   // A damaged cache entry (dropped by findInStore) is not the source's fault: fetch it again below.
@@ -133,6 +148,30 @@ export async function fetchSource(source: SourceSpec, options: FetchOptions): Pr
     const path = await insertIntoStore(options.cacheDir, wanted, downloaded, source.url);
     return { path, integrity: wanted, wasCached: false };
   });
+}
+
+/**
+ * Copies the bytes of `fetched` (fetchSource's answer for `source`) to `destination` and
+ * returns what was copied. An unproved cache entry is hashed in the copy itself (one read
+ * of it): when it does not match its pin, the copy is removed, the entry dropped, and the
+ * source fetched again and copied, or, offline, ERR_CACHE_DAMAGED names the entry, the
+ * wanted and the found hash. Bytes already proved (a download, a project file) are
+ * copied as they are. Throws what fetchSource throws.
+ */
+export async function copyFetched(source: SourceSpec, fetched: FetchedSource, options: FetchOptions, destination: string): Promise<FetchedSource> {
+  if (fetched.isUnproved !== true) {
+    await copyFile(fetched.path, destination);
+    return fetched;
+  }
+  const copied = await copyOutOfStore(options.cacheDir, fetched.integrity, fetched.path, destination);
+  if (copied.kind === 'hit') return { ...fetched, isUnproved: false };
+  if (copied.kind === 'damaged' && options.isOffline === true) {
+    throw damagedEntryError(subjectOf(source, options), fetched.integrity, copied, 'run once online to fetch the pinned bytes again, or check what writes into the cache folder');
+  }
+  // Dropped (damaged) or gone: fetchSource finds no entry now and downloads the bytes again.
+  const again = await fetchSource(source, { ...options, shouldDeferCheck: false });
+  await copyFile(again.path, destination);
+  return again;
 }
 
 /**

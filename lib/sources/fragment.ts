@@ -3,15 +3,15 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { copyFile, lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { RedoError } from '../errors.js';
+import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
 import type { Sha256Digest } from '../image/digest.js';
 import { checkTar } from '../image/tar-check.js';
 import { readDebEntries } from './deb.js';
-import { fetchSource, type FetchedSource, type FetchOptions } from './fetch.js';
+import { copyFetched, fetchSource, type FetchedSource, type FetchOptions } from './fetch.js';
 import { compileGlob } from './glob.js';
 import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
@@ -134,6 +134,19 @@ interface PlacedEntry {
  * path delivered twice: both origins named), ERR_DEB_* (bad package), ERR_SPEC_* (bad spec).
  */
 export async function buildFragment(specPath: string, outPath: string, options: BuildFragmentOptions = {}): Promise<FragmentResult> {
+  try {
+    return await buildFragmentOnce(specPath, outPath, options);
+  } catch (cause) {
+    // A cache entry found damaged in the pass that used it (a .deb being unpacked, a
+    // package copied for npm or pip) was dropped, and the scratch folder holding what was
+    // made from it removed: one more build fetches it again. Offline, nothing can.
+    if (options.isOffline === true || !isRedoError(cause, 'ERR_CACHE_DAMAGED')) throw cause;
+    options.log?.write(`${cause.headline}: the entry was dropped; building again, fetching it anew\n`);
+    return buildFragmentOnce(specPath, outPath, options);
+  }
+}
+
+async function buildFragmentOnce(specPath: string, outPath: string, options: BuildFragmentOptions): Promise<FragmentResult> {
   const env = options.env ?? process.env;
   const spec = await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
   const cacheDir = options.cacheDir ?? cacheDirFrom(env);
@@ -164,11 +177,10 @@ export async function buildFragment(specPath: string, outPath: string, options: 
   }
   const fetchOptions: FetchOptions = { cacheDir, root: spec.root, isOffline: options.isOffline === true, specPath: spec.relativePath, env };
   if (options.onProgress !== undefined) fetchOptions.onProgress = options.onProgress;
+  // Cached sources are not hashed here: each is copied into the build folder below by
+  // copyFetched, which hashes it in that copy (one read of a large file, not two).
   const fetched = new Map<SourceSpec, FetchedSource>();
-  for (const { source } of all) fetched.set(source, await fetchSource(source, fetchOptions));
-  for (const source of spec.sources) {
-    if (source.kind === 'deb') await checkDebSourceIdentity(fetched.get(source)!.path, source.deb!, `"${spec.relativePath}": source "${source.url}"`, fetched.get(source)!.integrity);
-  }
+  for (const { source } of all) fetched.set(source, await fetchSource(source, { ...fetchOptions, shouldDeferCheck: true }));
 
   // npm and PyPI packages of the spec's lock files, each checked against the lock's own hash.
   const appDependencies = await fetchAppDependencies(spec, { cacheDir, env, isOffline: options.isOffline === true });
@@ -230,7 +242,10 @@ export async function buildFragment(specPath: string, outPath: string, options: 
       const bytes = fetched.get(source)!.path;
       if (source.kind === 'deb') {
         guard.check(join(srcDir, `${source.name}.deb`), `copy of source "${source.name}"`);
-        await copyFile(bytes, join(srcDir, `${source.name}.deb`));
+        const copied = await copyFetched(source, fetched.get(source)!, fetchOptions, join(srcDir, `${source.name}.deb`));
+        fetched.set(source, copied);
+        // The copy is proved: its control fields must name the package the url pins.
+        await checkDebSourceIdentity(join(srcDir, `${source.name}.deb`), source.deb!, `"${spec.relativePath}": source "${source.url}"`, copied.integrity);
         continue;
       }
       guard.check(join(srcDir, source.name), `copy of source "${source.name}"`);
@@ -239,7 +254,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
         await copyFolder(bytes, join(srcDir, source.name));
         continue;
       }
-      await copyFile(bytes, join(srcDir, source.name));
+      fetched.set(source, await copyFetched(source, fetched.get(source)!, fetchOptions, join(srcDir, source.name)));
       if (source.unpack !== undefined) {
         const into = join(srcDir, source.unpack);
         guard.check(into, `unpack of "${source.name}"`);
@@ -258,7 +273,7 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     }
     for (const [index, patch] of spec.patches.entries()) {
       const file = join(scratch, 'patches', `${String(index).padStart(3, '0')}-${patch.source.name}`);
-      await copyFile(fetched.get(patch.source)!.path, file);
+      fetched.set(patch.source, await copyFetched(patch.source, fetched.get(patch.source)!, fetchOptions, file));
       guard.check(join(srcDir, patch.dir), `patch "${patch.source.name}"`);
       for (const target of await patchedPaths(file, patch.strip)) {
         guard.check(join(srcDir, patch.dir, target), `patch "${patch.source.name}"`, target);
@@ -315,6 +330,8 @@ export async function buildFragment(specPath: string, outPath: string, options: 
     for (const source of spec.sources) {
       if (source.kind !== 'deb' || !source.isDelivered) continue;
       const label = `${source.deb!.package}=${source.deb!.version}`;
+      // The cached file, proved by the copy into $SRCDIR above (the build's steps may
+      // have changed that copy since).
       const entries = await readDebEntries(fetched.get(source)!.path, label, join(scratch, 'deb', `${source.name}.tar`));
       const origin = `spec "${spec.name}" (${spec.relativePath}), deb:${label}`;
       placed.push(...filterDebEntries(entries, source).map((entry) => ({ entry, layer: source.layer ?? spec.layer, origin })));

@@ -1,7 +1,8 @@
 /** The content-addressed download cache: a thin wrapper over cacache (its only importer). */
 
-import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -59,12 +60,32 @@ export type StoreLookup =
   /** The cached bytes hash to `found`, not to the pin: the entry was dropped (index line and content file). */
   | { kind: 'damaged'; path: string; found: Integrity };
 
+/** An entry the cache index names, its bytes not yet read (lookUpInStore). */
+export type StoreEntry = { kind: 'hit'; path: string } | { kind: 'absent' };
+
 /**
- * Looks up the bytes pinned by `integrity` and proves them: the content file is hashed
- * with the pin's algorithm before its path is returned (`hit`). A file that hashes to
- * anything else is `damaged`: its index entry and content file are removed, so a later
- * insertIntoStore writes fresh bytes instead of keeping the bad ones (cacache never
- * overwrites an existing content file). The returned file is shared and read-only.
+ * Looks up the bytes pinned by `integrity` in the cache index only: the content file is
+ * neither read nor hashed, so `hit` proves nothing yet. The caller proves the bytes in
+ * the pass that consumes them (cacache's verified reads are the model): copyOutOfStore
+ * or readOutOfStore hash as they read and, on a mismatch at the end, drop the entry;
+ * a consumer that cannot stream (a tool reading the file in place) uses findInStore,
+ * which hashes first. The path is shared and read-only.
+ */
+export async function lookUpInStore(cacheDir: string, integrity: Integrity): Promise<StoreEntry> {
+  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  return info ? { kind: 'hit', path: info.path } : { kind: 'absent' };
+}
+
+/**
+ * Looks up the bytes pinned by `integrity` and proves them in a pass of its own: the
+ * content file is hashed with the pin's algorithm before its path is returned (`hit`).
+ * For consumers that must hand the file to something that reads it in place (dpkg-deb
+ * style ranged reads of a .deb, a package manager's own cache); a consumer that streams
+ * the bytes uses lookUpInStore and copyOutOfStore/readOutOfStore instead, so a large
+ * file is read once. A file that hashes to anything else is `damaged`: its index entry
+ * and content file are removed, so a later insertIntoStore writes fresh bytes instead of
+ * keeping the bad ones (cacache never overwrites an existing content file). The
+ * returned file is shared and read-only.
  */
 export async function findInStore(cacheDir: string, integrity: Integrity): Promise<StoreLookup> {
   const info = await (await cacache()).get.info(cacheDir, keyOf(integrity));
@@ -81,6 +102,63 @@ export async function findInStore(cacheDir: string, integrity: Integrity): Promi
   return { kind: 'damaged', path: info.path, found: check.found };
 }
 
+/** What a verified read of a cache entry found: its bytes matched, it was gone, or it was damaged (and dropped). */
+export type VerifiedRead = { kind: 'hit' } | { kind: 'absent' } | { kind: 'damaged'; path: string; found: Integrity };
+
+/**
+ * Copies the cache entry at `entryPath` (from lookUpInStore) to `destination`, hashing
+ * the bytes with the algorithm of `integrity` as they pass: one read of the entry. When
+ * the hash at the end is not `integrity`, `destination` is removed, the entry is dropped
+ * (index line and content file) and `damaged` says what the bytes hash to; the caller
+ * fetches again or, offline, fails with damagedEntryError. A content file gone meanwhile
+ * is `absent` (nothing written). Writes `destination` (mode 0644 before the umask).
+ */
+export async function copyOutOfStore(cacheDir: string, integrity: Integrity, entryPath: string, destination: string): Promise<VerifiedRead> {
+  const hash = createHash(algorithmOf(integrity));
+  const input = createReadStream(entryPath, { highWaterMark: 1024 * 1024 });
+  input.on('data', (chunk) => hash.update(chunk as Buffer));
+  try {
+    await pipeline(input, createWriteStream(destination));
+  } catch (cause) {
+    await rm(destination, { force: true });
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && (cause as NodeJS.ErrnoException).path === entryPath) return { kind: 'absent' };
+    throw cause;
+  }
+  const found = `${algorithmOf(integrity)}-${hash.digest('base64')}` as Integrity;
+  if (found === integrity) return { kind: 'hit' };
+  await rm(destination, { force: true });
+  await dropEntry(cacheDir, keyOf(integrity), entryPath);
+  return { kind: 'damaged', path: entryPath, found };
+}
+
+/**
+ * Reads the cache entry at `entryPath` (a manifest or a config: small) into memory and
+ * hashes the bytes read: `hit` with them when they match `integrity`; otherwise the entry
+ * is dropped and `damaged` says what they hash to. `absent` when the file is gone.
+ */
+export async function readOutOfStore(cacheDir: string, integrity: Integrity, entryPath: string): Promise<{ kind: 'hit'; bytes: Buffer } | Exclude<VerifiedRead, { kind: 'hit' }>> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(entryPath);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
+    throw cause;
+  }
+  const found = `${algorithmOf(integrity)}-${createHash(algorithmOf(integrity)).update(bytes).digest('base64')}` as Integrity;
+  if (found === integrity) return { kind: 'hit', bytes };
+  await dropEntry(cacheDir, keyOf(integrity), entryPath);
+  return { kind: 'damaged', path: entryPath, found };
+}
+
+/**
+ * Drops the entry pinned by `integrity` whose content file is `path`: found damaged by a
+ * consumer that hashed it as it used it (a package manager's own verified copy, say).
+ * A later insertIntoStore writes fresh bytes.
+ */
+export async function dropFromStore(cacheDir: string, integrity: Integrity, path: string): Promise<void> {
+  await dropEntry(cacheDir, keyOf(integrity), path);
+}
+
 /** Removes `key`'s index entry and the content file at `path` (a damaged entry). */
 async function dropEntry(cacheDir: string, key: string, path: string): Promise<void> {
   await (await cacache()).rm.entry(cacheDir, key);
@@ -88,13 +166,15 @@ async function dropEntry(cacheDir: string, key: string, path: string): Promise<v
 }
 
 /**
- * The error for a damaged cache entry that nothing can replace (offline): names the
- * entry's file, the wanted and the found hash, and says the entry was dropped.
+ * The error for a damaged cache entry that nothing can replace (offline, or the origin
+ * failed): names the entry's file, the wanted and the found hash (`more` lines after
+ * them), and says the entry was dropped.
  */
-export function damagedEntryError(subject: string, wanted: Integrity, lookup: { path: string; found: Integrity }, hint: string): RedoError {
+export function damagedEntryError(subject: string, wanted: Integrity, lookup: { path: string; found: Integrity }, hint: string, more: readonly string[] = [], cause?: unknown): RedoError {
   return new RedoError('ERR_CACHE_DAMAGED', `${subject}: the cached copy does not match its pin`, {
-    details: [`entry:  ${lookup.path}`, `wanted: ${wanted}`, `found:  ${lookup.found}`, 'the damaged copy was dropped from the cache; nothing was built'],
+    details: [`entry:  ${lookup.path}`, `wanted: ${wanted}`, `found:  ${lookup.found}`, ...more, 'the damaged copy was dropped from the cache; nothing was built'],
     hint,
+    ...(cause === undefined ? {} : { cause }),
   });
 }
 

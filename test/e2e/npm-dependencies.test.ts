@@ -15,6 +15,8 @@ import { buildFragment } from '../../lib/sources/fragment.js';
 import { findInStore } from '../../lib/sources/store.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { testBuildEnvironment, testNpmFragment, testToolFragment } from '../helpers/build-environment.js';
+import { poisonCacheEntry } from '../helpers/cache-poisoner.js';
+import { RedoError } from '../../lib/errors.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/npm-registry.js';
 
 let base: string;
@@ -99,6 +101,31 @@ describe('npm: a package-lock.json', () => {
     expect(registry.requests).toEqual([]);
     expect(second.diffId).toBe(first.diffId);
   }, 120_000);
+
+  it('a cached tarball whose bytes were changed is refused as npm\'s cache is filled, dropped and fetched again; offline the build names the entry, wanted and found', async () => {
+    const project = await makeProject();
+    const cacheDir = join(project, 'cache');
+    const spec = join(project, 'targets/deps.spec.yaml');
+    const first = await buildFragment(spec, join(project, 'a.tar'), { root: project, environment, cacheDir, env: npmEnv });
+    const lock = JSON.parse(readFileSync(join(project, 'app/package-lock.json'), 'utf8')) as { packages: Record<string, { integrity?: string }> };
+    const integrity = lock.packages['node_modules/leftpad']!.integrity!;
+    const entry = poisonCacheEntry(cacheDir, integrity);
+    registry.requests.length = 0;
+    const second = await buildFragment(spec, join(project, 'b.tar'), { root: project, environment, cacheDir, env: npmEnv });
+    expect(second.diffId).toBe(first.diffId);
+    expect(registry.requests.length).toBeGreaterThan(0);
+    expect((await findInStore(cacheDir, integrity as never)).kind).toBe('hit');
+
+    poisonCacheEntry(cacheDir, integrity);
+    const error = await buildFragment(spec, join(project, 'c.tar'), { root: project, environment, cacheDir, env: npmEnv, isOffline: true }).then(() => undefined, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RedoError);
+    expect((error as RedoError).code).toBe('ERR_CACHE_DAMAGED');
+    expect((error as RedoError).headline).toMatch(/^redo: "targets\/deps\.spec\.yaml": npm package leftpad.*1\.0\.0.*: the cached copy does not match its pin$/);
+    expect((error as RedoError).details.slice(0, 3).map((line) => line.replace(/sha512-\S+/, 'sha512-…'))).toEqual([`entry:  ${entry}`, `wanted: sha512-…`, 'found:  sha512-…']);
+    expect((error as RedoError).details[1]).toBe(`wanted: ${integrity}`);
+    expect((error as RedoError).details[2]).not.toContain(integrity);
+    expect((await findInStore(cacheDir, integrity as never)).kind).toBe('absent');
+  }, 240_000);
 
   it('a lock with resolved URLs is fetched from them; dev: true installs devDependencies too', async () => {
     const project = await makeProject('  dev: true\n', ['--no-omit-lockfile-registry-resolved']);

@@ -13,6 +13,10 @@ import { buildFragment } from '../../lib/sources/fragment.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { testBuildEnvironment, testToolFragment } from '../helpers/build-environment.js';
 import { pipEnvironment, startTestIndex, type TestIndex } from '../helpers/pypi-index.js';
+import { poisonCacheEntry } from '../helpers/cache-poisoner.js';
+import { RedoError } from '../../lib/errors.js';
+import { findInStore } from '../../lib/sources/store.js';
+import type { Integrity } from '../../lib/sources/integrity.js';
 
 let base: string;
 let index: TestIndex;
@@ -98,6 +102,30 @@ describe('pypi: a hashed requirements.txt', () => {
     expect(index.requests).toEqual([]);
     expect(second.diffId).toBe(first.diffId);
   }, 120_000);
+
+  it('a cached wheel whose bytes were changed is refused as it is copied for pip, dropped and fetched again; offline the build names the entry, wanted and found', async () => {
+    const project = makeProject(hashed());
+    const cacheDir = join(project, 'cache');
+    const spec = join(project, 'targets/deps.spec.yaml');
+    const first = await buildFragment(spec, join(project, 'a.tar'), { root: project, environment, cacheDir, env });
+    const integrity = `sha256-${Buffer.from(index.sha256Of('textpad'), 'hex').toString('base64')}` as Integrity;
+    const entry = poisonCacheEntry(cacheDir, integrity);
+    index.requests.length = 0;
+    const second = await buildFragment(spec, join(project, 'b.tar'), { root: project, environment, cacheDir, env });
+    expect(second.diffId).toBe(first.diffId);
+    expect(index.requests.length).toBeGreaterThan(0);
+    expect((await findInStore(cacheDir, integrity)).kind).toBe('hit');
+
+    poisonCacheEntry(cacheDir, integrity);
+    const error = await buildFragment(spec, join(project, 'c.tar'), { root: project, environment, cacheDir, env, isOffline: true }).then(() => undefined, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RedoError);
+    expect((error as RedoError).code).toBe('ERR_CACHE_DAMAGED');
+    expect((error as RedoError).headline).toBe('redo: "targets/deps.spec.yaml": PyPI package textpad==0.3 (app/requirements.txt): the cached copy does not match its pin');
+    expect((error as RedoError).details.slice(0, 2)).toEqual([`entry:  ${entry}`, `wanted: ${integrity}`]);
+    expect((error as RedoError).details[2]).toMatch(/^found: {2}sha256-/);
+    expect((error as RedoError).details[2]).not.toContain(integrity);
+    expect((await findInStore(cacheDir, integrity)).kind).toBe('absent');
+  }, 240_000);
 
   it('a requirements file without hashes is refused, naming each line and the command that adds them', async () => {
     const project = makeProject('textpad==0.3\ntinyweb>=1.0 --hash=sha256:' + '1'.repeat(64) + '\n');

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { ProjectCopy } from '../helpers/project-copy.js';
 import { createPrivatePodman, freePort, hasTool, runTool, startRegistry, type LoopbackRegistry, type PrivatePodman } from '../helpers/clients.js';
 import { blobActions, layoutDigest, onBaseFixture, registryFixture } from '../helpers/registry-fixtures.js';
-import { integrityOfDigest, poisonCacheEntry } from '../helpers/cache-poisoner.js';
+import { contentPathOf, integrityOfDigest, poisonCacheEntry } from '../helpers/cache-poisoner.js';
+import { tracedRedo } from '../helpers/read-trace.js';
 
 const missing = ['docker-registry', 'skopeo', 'podman', 'runc'].filter((t) => !hasTool(t));
 if (missing.length > 0) console.warn(`registry base image tests skipped: not installed: ${missing.join(', ')} (.ci/run installs them)`);
@@ -89,6 +90,24 @@ describeIf('base: REGISTRY/REPO@sha256:…', () => {
     expect(result.stderr).not.toContain('cannot reach');
     expect(result.status).toBe(0);
     expect(clone.sha256('image.tar')).toBe(upper.sha256('image.tar'));
+  });
+
+  it('a cached base layer is read once per use: hashed in the pass that copies it into the image store, not in a pass of its own', async () => {
+    if (!hasTool('strace')) return console.warn('read-count test skipped: strace not installed (.ci/run installs it)');
+    const layers = (JSON.parse(runTool('skopeo', ['inspect', '--raw', `oci-archive:${join(base.dir, 'image.oci.tar')}:latest`]).stdout) as { layers: { digest: string; size: number }[] }).layers;
+    const clone = onBaseFixture(registry.address);
+    copies.push(clone);
+    writeFileSync(join(clone.dir, 'image.yaml'), readFileSync(join(upper.dir, 'image.yaml')));
+    // A fresh project (empty image store), a warm cache: every base layer comes from the cache.
+    const traced = tracedRedo(clone.dir, ['image.image.json'], { REDO_TS_CACHE: cache });
+    expect(traced.status, traced.stderr).toBe(0);
+    expect(Math.max(...layers.map((layer) => layer.size))).toBeGreaterThan(256 * 1024);
+    for (const layer of layers) {
+      const read = traced.bytesByPath.get(contentPathOf(cache, integrityOfDigest(layer.digest))) ?? 0;
+      // One full read (the verified copy), not a hash pass and then a copy.
+      expect(read, `layer ${layer.digest} (${layer.size} bytes) read ${read} bytes`).toBe(layer.size);
+    }
+    expect(clone.sha256('image.image.json')).toBe(upper.sha256('image.image.json'));
   });
 
   it('a cached base layer whose bytes were changed is dropped and fetched again: the image holds the pinned layer, and verify agrees', async () => {

@@ -35,8 +35,10 @@ plain HTTP, any other over HTTPS.
   --sign KEY   after the push, sign the pushed digest with the private key KEY (from
                redo-ts key generate; default $${signingKeyVariable}, passphrase in
                $${passphraseVariable}) and attach the signature as cosign does (tag
-               sha256-<hex>.sig, and a referrer); then attach a signed SLSA
-               provenance statement (in-toto v1, DSSE) as a referrer
+               sha256-<hex>.sig, and a referrer); for a multi-arch image, the
+               index and each platform manifest; then attach a signed SLSA
+               provenance statement (in-toto v1, DSSE) as a referrer of the
+               pushed manifest (the index)
 
 Credentials: $REGISTRY_AUTH_FILE, \${XDG_RUNTIME_DIR}/containers/auth.json,
 ~/.config/containers/auth.json, ~/.docker/config.json (the first with an entry for
@@ -146,7 +148,10 @@ const command: Command = {
         // The sources are what the assembly's build recorded; the subject keeps the image's layout name.
         const input = await collectProvenanceInput(root, toTargetPath(root, io.cwd, assembly), report.digest, io.env);
         const statement = provenanceStatement({ ...input, target: toTargetPath(root, io.cwd, layout) });
-        const attached = await attachToPushedImage({ client, reference: parsed, manifestDigest: report.digest, manifestBytes: manifest.bytes, mediaType: report.mediaType, key, statement });
+        // A multi-arch image: its platform manifests, as the pushed index lists them, are signed too.
+        const listed = (JSON.parse(manifest.bytes.toString('utf8')) as { manifests?: Array<{ digest: string; size: number; mediaType: string }> }).manifests;
+        const platformManifests = report.mediaType.includes('index') && Array.isArray(listed) ? listed.map(({ digest, size, mediaType }) => ({ digest, size, mediaType })) : [];
+        const attached = await attachToPushedImage({ client, reference: parsed, manifestDigest: report.digest, manifestBytes: manifest.bytes, mediaType: report.mediaType, key, statement, platformManifests });
         io.stdout.write(`${describeAttached(attached).join('\n')}\n`);
       } finally {
         client.close();

@@ -10,7 +10,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RedoError } from '../../errors.js';
 import { runCommand } from '../fetch.js';
 import { checkFile, integrityOfFile, parseIntegrity, type Integrity } from '../integrity.js';
-import { damagedEntryError, findInStore, insertIntoStore } from '../store.js';
+import { damagedEntryError, findInStore, insertIntoStore, lookUpInStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import type { LockedPackage } from './lock.js';
 
@@ -23,6 +23,12 @@ export interface FetchPackagesOptions {
   /** Archive root URL to fetch `filename`s from instead of apt (the lock's `mirror`, or REDO_TS_DEBIAN_MIRROR). */
   mirror?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Return cached packages without hashing them: the caller proves each in the pass
+   * that unpacks it (readDebEntries with a check, as the rootfs assembly does).
+   * Default: each cached .deb is hashed before its path is returned.
+   */
+  shouldDeferCheck?: boolean;
 }
 
 /** The Package, Version and Architecture a .deb's own control file declares. */
@@ -57,7 +63,8 @@ export function checkDebIdentity(found: DebIdentity, wanted: DebIdentity, subjec
 
 /**
  * Returns the cached path of every package of `packages` (by name), fetching the ones
- * the cache lacks: from `mirror`/FILENAME when set, else with one `apt-get download
+ * the cache lacks (a cached one is hashed first, or with `shouldDeferCheck` left for
+ * the caller to prove as it unpacks it): from `mirror`/FILENAME when set, else with one `apt-get download
  * NAME:ARCH=VERSION…` in a scratch folder through the machine's apt (its package cache
  * files are not written). Every file is checked against the lock's integrity before it
  * is cached, and against its own control fields. Throws ERR_SOURCE_UNREACHABLE naming
@@ -70,7 +77,7 @@ export async function fetchLockedPackages(packages: readonly LockedPackage[], op
   const damaged: { locked: LockedPackage; lookup: { path: string; found: Integrity } }[] = [];
   for (const locked of packages) {
     const integrity = parseIntegrity(locked.integrity)!;
-    const cached = await findInStore(options.cacheDir, integrity);
+    const cached = options.shouldDeferCheck === true ? await lookUpInStore(options.cacheDir, integrity) : await findInStore(options.cacheDir, integrity);
     if (cached.kind === 'hit') paths.set(locked.name, cached.path);
     else {
       // A damaged copy was dropped by findInStore: it is fetched again like a missing one.

@@ -51,7 +51,8 @@ export async function buildDebianPackages(options: DebianPackagesOptions): Promi
   const lock = await readDebianLock(lockPath, lockLabel);
   const architecture = options.list.architecture ?? await hostArchitecture(options.env);
   checkLockCurrent(lock, options.list, architecture, lockLabel, options.specLabel);
-  const debs = await fetchLockPackages(lock, lock.packages, { cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env });
+  // Cached packages are hashed as assembleDebianRootfs unpacks them, not in a pass before.
+  const debs = await fetchLockPackages(lock, lock.packages, { cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env, shouldDeferCheck: true });
   const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir });
   const layers = packageLayers(lock, options.list);
   return {

@@ -8,7 +8,8 @@ import { RedoError } from '../../errors.js';
 import { entriesOfTar, pathText, readEntryBytes, writeTar, type TarEntry } from '../../image/tar.js';
 import { readDebEntries } from '../deb.js';
 import { compileGlob } from '../glob.js';
-import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
+import type { Integrity } from '../integrity.js';
+import { damagedEntryError, dropFromStore, findInStore, findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
@@ -25,7 +26,10 @@ import type { PackageList } from './package-list.js';
 export interface AssembleOptions {
   lock: DebianLock;
   list: PackageList;
-  /** Verified .deb path of every locked package, by name. */
+  /**
+   * Cached .deb path of every locked package, by name, not yet hashed: each is hashed
+   * against its lock integrity in the pass that unpacks it (readDebEntries).
+   */
   debs: ReadonlyMap<string, string>;
   /** A scratch folder the caller owns and removes after the entries are written. */
   scratch: string;
@@ -98,14 +102,36 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 
   // The control members first (small): the lock must be closed under the packages' own dependencies.
   const controlMembers = new Map<string, Awaited<ReturnType<typeof readDebControl>>>();
-  for (const locked of lock.packages) controlMembers.set(locked.name, await readDebControl(options.debs.get(locked.name)!, `${locked.name}=${locked.version}`));
-  checkLockClosed(lock, new Map([...controlMembers].map(([name, members]) => [name, parseParagraphs(members.get('control')?.toString('utf8') ?? '')[0] ?? new Map<string, string>()])),
-    options.lockLabel, options.lockLabel.replace(/\.lock\.yaml$/, '.spec.yaml'));
+  const damagedError = (locked: (typeof lock.packages)[number], lookup: { path: string; found: Integrity }): Error =>
+    damagedEntryError(`redo: "${options.lockLabel}": package ${locked.name} ${locked.version}`, locked.integrity as Integrity, lookup,
+      'run once online to fetch the locked package again, or import it with `redo-ts cache add FILE.deb`');
+  try {
+    for (const locked of lock.packages) controlMembers.set(locked.name, await readDebControl(options.debs.get(locked.name)!, `${locked.name}=${locked.version}`));
+    checkLockClosed(lock, new Map([...controlMembers].map(([name, members]) => [name, parseParagraphs(members.get('control')?.toString('utf8') ?? '')[0] ?? new Map<string, string>()])),
+      options.lockLabel, options.lockLabel.replace(/\.lock\.yaml$/, '.spec.yaml'));
+  } catch (cause) {
+    // The control members were read before the packages were proved (that happens as
+    // their data is unpacked, below): on this failure path only, hash them, so a damaged
+    // cache entry is named as such rather than blamed on the lock or the package.
+    for (const locked of lock.packages) {
+      const lookup = await findInStore(options.cacheDir, locked.integrity as Integrity);
+      if (lookup.kind === 'damaged') throw damagedError(locked, lookup);
+    }
+    throw cause;
+  }
   // Decompressing is the slow part (xz in a child process): two packages at a time, results used in lock order.
   const unpacked = mapLimited(lock.packages, 2, async (locked) => {
     const path = options.debs.get(locked.name)!;
     const label = `${locked.name}=${locked.version}`;
-    return { members: controlMembers.get(locked.name)!, entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`)) };
+    // Hashed against the lock in the pass that unpacks it: a damaged entry is dropped (buildFragment then builds again, fetching it anew).
+    const check = {
+      integrity: locked.integrity,
+      onMismatch: async (found: string): Promise<Error> => {
+        await dropFromStore(options.cacheDir, locked.integrity as Integrity, path);
+        return damagedError(locked, { path, found: found as Integrity });
+      },
+    };
+    return { members: controlMembers.get(locked.name)!, entries: await readDebEntries(path, label, join(options.scratch, 'deb', `${locked.name}.tar`), check) };
   });
   const all = [];
   for (const promise of unpacked) all.push(await promise);

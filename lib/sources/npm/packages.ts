@@ -7,7 +7,7 @@ import { RedoError } from '../../errors.js';
 import { checkFile, parseIntegrity, type Integrity } from '../integrity.js';
 import { withScratchFolder } from '../scratch.js';
 import type { AppDependencies, Spec } from '../spec.js';
-import { findInStore, insertIntoStore, writeToolCacheEntry } from '../store.js';
+import { damagedEntryError, dropFromStore, insertIntoStore, lookUpInStore, writeToolCacheEntry } from '../store.js';
 import { npmDefaultRegistry, packagesToInstall, readNpmLock, type NpmLockedPackage } from './lock.js';
 
 /** Options for the npm steps of a build. */
@@ -26,6 +26,8 @@ export interface FetchedNpmPackage {
   /** The cached tarball: shared, read-only. */
   path: string;
   integrity: Integrity;
+  /** The cache holding `path`: prepareNpmInstall hashes the tarball as it copies it into npm's cache, and drops it there when it does not match. */
+  cacheDir: string;
 }
 
 /**
@@ -46,9 +48,9 @@ export async function fetchNpmPackages(spec: Spec, deps: AppDependencies, option
   const missing: NpmLockedPackage[] = [];
   for (const locked of wanted) {
     const integrity = pinOf(locked, deps);
-    // findInStore hashes the entry against the lock's integrity (a damaged one is dropped and fetched again).
-    const cached = await findInStore(options.cacheDir, integrity);
-    if (cached.kind === 'hit') found.set(locked.location, { locked, path: cached.path, integrity });
+    // Not hashed here: prepareNpmInstall hashes it in the copy into npm's cache.
+    const cached = await lookUpInStore(options.cacheDir, integrity);
+    if (cached.kind === 'hit') found.set(locked.location, { locked, path: cached.path, integrity, cacheDir: options.cacheDir });
     else missing.push(locked);
   }
   if (missing.length > 0) {
@@ -80,7 +82,7 @@ export async function fetchNpmPackages(spec: Spec, deps: AppDependencies, option
           });
         }
         const path = await insertIntoStore(options.cacheDir, integrity, file, locked.resolved);
-        found.set(locked.location, { locked, path, integrity });
+        found.set(locked.location, { locked, path, integrity, cacheDir: options.cacheDir });
       }
     });
   }
@@ -109,13 +111,25 @@ export async function prepareNpmInstall(spec: Spec, deps: AppDependencies, fetch
   const npmDir = join(scratch, 'npm');
   const cache = join(npmDir, 'cache');
   await mkdir(join(cache, '_cacache'), { recursive: true });
-  for (const { locked, path, integrity } of fetched) {
-    await writeToolCacheEntry(join(cache, '_cacache'), `make-fetch-happen:request-cache:${requestKeyOf(locked.resolved)}`, path, integrity, {
-      url: locked.resolved,
-      reqHeaders: {},
-      resHeaders: {},
-      options: { compress: true },
-    });
+  for (const { locked, path, integrity, cacheDir } of fetched) {
+    // cacache hashes the tarball as it writes npm's copy (one read of ours): a damaged
+    // entry is refused there (EINTEGRITY, nothing written), dropped from our cache, and
+    // buildFragment builds again, fetching it anew (offline, the error stands).
+    try {
+      await writeToolCacheEntry(join(cache, '_cacache'), `make-fetch-happen:request-cache:${requestKeyOf(locked.resolved)}`, path, integrity, {
+        url: locked.resolved,
+        reqHeaders: {},
+        resHeaders: {},
+        options: { compress: true },
+      });
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code !== 'EINTEGRITY' && code !== 'ENOENT') throw cause;
+      await dropFromStore(cacheDir, integrity, path);
+      const found = code === 'ENOENT' ? 'missing' : String((cause as { found?: unknown }).found ?? 'other bytes');
+      throw damagedEntryError(`redo: "${spec.relativePath}": npm package ${label(locked)} (${deps.lock})`, integrity, { path, found: found as Integrity },
+        'build once where the registry is reachable to fetch it again, or check what writes into the cache folder', [], cause);
+    }
   }
   for (const locked of lock.packages) lock.json.packages[locked.location]!['resolved'] = locked.resolved;
   const into = join(destDir, deps.path);

@@ -7,7 +7,7 @@ import { RedoError } from '../../errors.js';
 import { checkFile, integrityOfFile, type Integrity } from '../integrity.js';
 import { withScratchFolder } from '../scratch.js';
 import type { AppDependencies, Spec } from '../spec.js';
-import { findInStore, insertIntoStore, originInStore } from '../store.js';
+import { copyOutOfStore, damagedEntryError, insertIntoStore, lookUpInStore, originInStore } from '../store.js';
 import { readRequirements, type PypiRequirement } from './requirements.js';
 import { writeFile } from 'node:fs/promises';
 
@@ -27,6 +27,8 @@ export interface FetchedPypiFile {
   /** The file's name as the index served it (pip reads the wheel's tags from it). */
   fileName: string;
   integrity: Integrity;
+  /** The cache holding `path`: preparePypiInstall hashes the file as it copies it, and drops it there when it does not match. */
+  cacheDir: string;
 }
 
 /** `sha256-BASE64` for a hex sha256. */
@@ -53,11 +55,11 @@ export async function fetchPypiFiles(spec: Spec, deps: AppDependencies, options:
     let hit: FetchedPypiFile | undefined;
     for (const hex of requirement.sha256Hex) {
       const integrity = sriOfHex(hex);
-      // findInStore hashes the entry against the pin (a damaged one is dropped and fetched again).
-      const cached = await findInStore(options.cacheDir, integrity);
+      // Not hashed here: preparePypiInstall hashes it in the copy it makes for pip.
+      const cached = await lookUpInStore(options.cacheDir, integrity);
       const fileName = cached.kind === 'hit' ? await originInStore(options.cacheDir, integrity) : undefined;
       if (cached.kind === 'hit' && fileName !== undefined) {
-        hit = { requirement, path: cached.path, fileName, integrity };
+        hit = { requirement, path: cached.path, fileName, integrity, cacheDir: options.cacheDir };
         break;
       }
     }
@@ -110,7 +112,7 @@ export async function fetchPypiFiles(spec: Spec, deps: AppDependencies, options:
         const integrity = sriOfHex(hex);
         const fileName = byHash.get(integrity)!;
         const path = await insertIntoStore(options.cacheDir, integrity, join(scratch, 'files', fileName), fileName);
-        found.set(requirement, { requirement, path, fileName, integrity });
+        found.set(requirement, { requirement, path, fileName, integrity, cacheDir: options.cacheDir });
       }
     });
   }
@@ -136,7 +138,15 @@ export interface PypiInstallStep {
 export async function preparePypiInstall(spec: Spec, deps: AppDependencies, fetched: FetchedPypiFile[], scratch: string): Promise<PypiInstallStep> {
   const files = join(scratch, 'pypi', 'files');
   await mkdir(files, { recursive: true });
-  for (const item of fetched) await copyFile(item.path, join(files, item.fileName));
+  for (const item of fetched) {
+    // Hashed as copied (one read): a damaged entry is dropped and the copy removed;
+    // buildFragment then builds again, fetching it anew (offline, the error stands).
+    const copied = await copyOutOfStore(item.cacheDir, item.integrity, item.path, join(files, item.fileName));
+    if (copied.kind !== 'hit') {
+      throw damagedEntryError(`redo: "${spec.relativePath}": PyPI package ${item.requirement.name}==${item.requirement.version} (${deps.lock})`, item.integrity,
+        copied.kind === 'damaged' ? copied : { path: item.path, found: 'missing' as Integrity }, 'build once where the index is reachable to fetch it again, or check what writes into the cache folder');
+    }
+  }
   const requirements = join(scratch, 'pypi', 'requirements.txt');
   await copyFile(resolve(spec.root, deps.lock), requirements);
   return {
