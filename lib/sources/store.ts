@@ -72,7 +72,7 @@ export type StoreEntry = { kind: 'hit'; path: string } | { kind: 'absent' };
  * which hashes first. The path is shared and read-only.
  */
 export async function lookUpInStore(cacheDir: string, integrity: Integrity): Promise<StoreEntry> {
-  const info = await cacache.get.info(cacheDir, keyOf(integrity));
+  const info = await (await cacache()).get.info(cacheDir, keyOf(integrity));
   return info ? { kind: 'hit', path: info.path } : { kind: 'absent' };
 }
 
