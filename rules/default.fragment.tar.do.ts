@@ -5,7 +5,7 @@
 // cache, checks it against its integrity pin, runs the spec's build steps in a scratch
 // folder and writes the delivered files as a deterministic tar, with the modes and
 // owners the spec (or the .deb) gives, never the builder's. The dependencies recorded
-// here are the spec itself, the project files it reads (`integrity: project`), the lock
+// here are the spec itself, the project files and folders it reads (`integrity: project`), the lock
 // of a package list, and the fragments its build steps run on: the project's
 // build-environment spec and its build-requires, assembled into the sandbox's root (or,
 // for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT);
@@ -25,7 +25,8 @@ export default async function (ctx: RuleContext): Promise<void> {
   const specPath = join(ctx.dir, `${name}.spec.yaml`);
   await ctx.ifchange(relative(ctx.dir, specPath));
   const spec = await loadSpec(specPath, { root: ctx.root });
-  // A project folder source: every file in it (an edit anywhere below rebuilds).
+  // A project folder source: the folder (its listing: a file added, removed or renamed
+  // anywhere below rebuilds) and every file in it (an edit anywhere below rebuilds).
   const projectFiles = projectFilesOf(spec).map((path) => relative(ctx.dir, resolve(ctx.root, path)));
   if (projectFiles.length > 0) await ctx.ifchange(...projectFiles);
   // A package list builds from its lock (NAME.lock.yaml): a new lock rebuilds the fragment.

@@ -1,7 +1,7 @@
 /** The one out-of-date decision over a target's record, shared by the build and by ood/explain. */
 
 import type { RebuildReason } from './events.js';
-import { MISSING, sha256Hex, type FileStamp, type Identity } from './stamp.js';
+import { MISSING, isFolderStamp, sha256Hex, type FileStamp, type Identity } from './stamp.js';
 import type { DependencyRecord, TargetRecord } from './state.js';
 
 /** What the driver found for one `ifchange` dependency the decision asked about. */
@@ -34,8 +34,18 @@ export type OutputState = 'matches' | 'missing' | 'edited';
  */
 export function compareOutput(record: TargetRecord, current: FileStamp | undefined): OutputState {
   if (record.output !== null && current === undefined) return 'missing';
-  if (current !== undefined && (record.output === null || current.sha256Hex !== record.output.sha256Hex)) return 'edited';
+  if (current !== undefined && (record.output === null || !isSameOutput(current, record.output))) return 'edited';
   return 'matches';
+}
+
+/**
+ * True when the output now (`current`) is the one built: the same hash, or both folders
+ * (a folder target's own check is that it is one; its tree's hash is its identity, taken
+ * when it was built, and a folder's listing is only what a folder *dependency* compares).
+ * Pure.
+ */
+export function isSameOutput(current: FileStamp, built: FileStamp): boolean {
+  return current.sha256Hex === built.sha256Hex || (isFolderStamp(current) && isFolderStamp(built));
 }
 
 /**

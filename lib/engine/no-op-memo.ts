@@ -5,6 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { visitFolderTree } from './folder-tree.js';
 
 /**
  * `.redo/no-op.json` is written by a build that checked every target it was asked for,
@@ -12,8 +13,9 @@ import * as path from 'node:path';
  * holds the request (root, folder, targets, rule folders) and every fact that decision
  * rested on: the stat (inode, size, mtime, ctime) of each record file, target output
  * and source it read, or that the file was absent; the stat of each folder whose
- * listing answered an `ifcreate` ("does it exist?") question; and the hash of each
- * environment variable a target depends on. A record or output only ever changes by a
+ * listing answered an `ifcreate` ("does it exist?") question, or that a folder
+ * dependency's listing rests on (it and every folder and file below it); and the hash
+ * of each environment variable a target depends on. A record or output only ever changes by a
  * rename of a new file (a new inode and ctime), a source's content only with its
  * mtime/ctime, and a folder's names only with its mtime: so when every stat is the same
  * again, the engine would decide the same and run nothing. Stats taken within
@@ -121,14 +123,42 @@ export class NoOpRecorder {
 
   /** A file read, with its stat then (undefined: it was absent). */
   addFile(absolute: string, stat: { ino: number; sizeBytes: number; mtimeMs: number; ctimeMs: number; sha256Hex?: string } | undefined): void {
-    // A folder's stamp carries no stat: its content cannot be checked by one.
-    if (stat?.sha256Hex === 'dir') this.isRacy = true;
     if (stat === undefined) {
       this.files.set(absolute, undefined);
       return;
     }
+    // A folder's stamp carries no stat (its listing is what a dependency compares).
+    if (stat.sha256Hex === 'dir' || stat.sha256Hex?.startsWith('listing:') === true) {
+      this.addFolderTree(absolute);
+      return;
+    }
     if (this.startMs - Math.max(stat.mtimeMs, stat.ctimeMs) < RACY_MS) this.isRacy = true;
     this.files.set(absolute, [stat.ino, stat.sizeBytes, stat.mtimeMs, stat.ctimeMs]);
+  }
+
+  /**
+   * A folder whose listing (stamp.ts hashFolderListing) a decision compared: the stat of
+   * it and of every folder below (names come and go only with their folder's mtime) and
+   * of every file below (a chmod changes its ctime). Symlinks are covered by their folder
+   * (pointing one elsewhere replaces it). Stats taken now, after the decision: any change
+   * since the engine started is too recent to trust, so no memo is written.
+   */
+  private addFolderTree(absolute: string): void {
+    try {
+      const stats = fs.statSync(absolute);
+      if (!stats.isDirectory()) {
+        this.isRacy = true;
+        return;
+      }
+      this.addFolder(absolute, stats);
+      visitFolderTree(absolute, (_relative, member, memberStats) => {
+        if (memberStats === undefined) this.isRacy = true;
+        else if (memberStats.isDirectory()) this.addFolder(member, memberStats);
+        else if (memberStats.isFile()) this.addFile(member, { ino: memberStats.ino, sizeBytes: memberStats.size, mtimeMs: memberStats.mtimeMs, ctimeMs: memberStats.ctimeMs });
+      });
+    } catch {
+      this.isRacy = true;
+    }
   }
 
   /** A folder whose listing answered existence questions, with its stat taken before the listing. */

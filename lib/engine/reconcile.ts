@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { isRedoError } from '../errors.js';
 import type { AbandonedRun, BuildJournal } from './journal.js';
 import { isRunning, type TargetLocks } from './lock.js';
+import { isSameOutput } from './freshness.js';
 import { readStamp } from './stamp.js';
 import { isWriteError, type StateStore } from './state.js';
 
@@ -32,7 +33,7 @@ export async function reconcileAbandoned(root: string, state: StateStore, locks:
         const record = state.load(target);
         const absolute = path.join(root, target);
         const current = readStamp(absolute, record?.output ?? undefined);
-        if (current !== undefined && (record?.output == null || current.sha256Hex !== record.output.sha256Hex)) {
+        if (current !== undefined && (record?.output == null || !isSameOutput(current, record.output))) {
           fs.rmSync(absolute, { recursive: true, force: true });
         }
       } catch (error) {

@@ -2,6 +2,7 @@
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { visitFolderTree } from './folder-tree.js';
 
 /** What redo-ts remembers about one file: cheap stat fields plus the content hash. */
 export interface FileStamp {
@@ -14,8 +15,10 @@ export interface FileStamp {
 
 /**
  * A dependency's identity as compared across builds: `sha256:<hex>` of a file's
- * content, `missing` for an absent file, `dir` for a directory, or for a target
- * without output `none:<build count>` / `stamp:<hex>` (set with redo-stamp).
+ * content, `missing` for an absent file, `listing:<hex>` for a folder (hashFolderListing:
+ * its names, not its files' content; records older than it say `dir`), or for a target
+ * `dir:<hex>` of a folder output's whole tree, and without output `none:<build count>` /
+ * `stamp:<hex>` (set with redo-stamp).
  */
 export type Identity = string;
 
@@ -59,8 +62,10 @@ export function isSameStat(stamp: Omit<FileStamp, 'sha256Hex'>, stats: fs.Stats)
 
 /**
  * Stamps the file at `absolutePath`, reusing `previous.sha256Hex` without reading the
- * content when the stat fields are unchanged. Returns undefined for a missing file
- * and a stamp with sha256Hex 'dir' for a directory. Follows symlinks.
+ * content when the stat fields are unchanged. Returns undefined for a missing file.
+ * A folder's stamp has no stat fields (a folder's own stat says nothing of what is
+ * below it) and `listing:<hex>` (hashFolderListing) for its hash, computed every time:
+ * a file added, removed or renamed anywhere below changes it. Follows symlinks.
  */
 export function readStamp(absolutePath: string, previous?: FileStamp): FileStamp | undefined {
   let stats: fs.Stats;
@@ -70,7 +75,7 @@ export function readStamp(absolutePath: string, previous?: FileStamp): FileStamp
     return undefined;
   }
   const base = { sizeBytes: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino };
-  if (stats.isDirectory()) return { ...base, sizeBytes: 0, mtimeMs: 0, ctimeMs: 0, sha256Hex: 'dir' };
+  if (stats.isDirectory()) return { ...base, sizeBytes: 0, mtimeMs: 0, ctimeMs: 0, sha256Hex: `listing:${hashFolderListing(absolutePath)}` };
   if (previous !== undefined && isSameStat(previous, stats)) return { ...base, sha256Hex: previous.sha256Hex };
   return { ...base, sha256Hex: hashFile(absolutePath) };
 }
@@ -78,5 +83,44 @@ export function readStamp(absolutePath: string, previous?: FileStamp): FileStamp
 /** The identity of a stamped file (or of a missing one). Pure. */
 export function identityOf(stamp: FileStamp | undefined): Identity {
   if (stamp === undefined) return MISSING;
-  return stamp.sha256Hex === 'dir' ? 'dir' : `sha256:${stamp.sha256Hex}`;
+  return isFolderStamp(stamp) ? stamp.sha256Hex : `sha256:${stamp.sha256Hex}`;
+}
+
+/** True when `stamp` is a folder's (`listing:<hex>`, or `dir` as records before listings said). Pure. */
+export function isFolderStamp(stamp: FileStamp): boolean {
+  return stamp.sha256Hex === 'dir' || stamp.sha256Hex.startsWith('listing:');
+}
+
+/**
+ * A folder's listing as a hex sha256: every member below it (folder-tree.ts order:
+ * depth-first, names sorted, symlinks not followed) by its path and kind, with a file's
+ * executable bit and a symlink's target. The same names anywhere give the same hash (no
+ * inode, time or owner); no file's content is read, so it costs one lstat per member.
+ * This is what a dependency on a folder compares: files coming, going or being renamed
+ * below it, a chmod +x, a link pointed elsewhere. Their content is what dependencies on
+ * the files themselves compare.
+ */
+export function hashFolderListing(absolutePath: string): string {
+  const hash = crypto.createHash('sha256');
+  try {
+    visitFolderTree(absolutePath, (relative, absolute, stats) => {
+      if (stats === undefined) hash.update(`u ${relative}\0`);
+      else if (stats.isDirectory()) hash.update(`d ${relative}\0`);
+      else if (stats.isSymbolicLink()) hash.update(`l ${relative}\0${readLink(absolute)}\0`);
+      else if (stats.isFile()) hash.update(`f ${relative} ${(stats.mode & 0o111) !== 0 ? 'x' : '-'}\0`);
+      else hash.update(`o ${relative}\0`);
+    });
+  } catch {
+    // The folder itself cannot be listed: its hash says so, and changes when it can be.
+    hash.update('unreadable\0');
+  }
+  return hash.digest('hex');
+}
+
+function readLink(absolute: string): string {
+  try {
+    return fs.readlinkSync(absolute);
+  } catch {
+    return '';
+  }
 }

@@ -163,8 +163,10 @@ export function projectInputsOf(spec: Spec): string[] {
  * The project files a rule building `spec`'s fragment reads through its project file
  * sources (`integrity: project`) and its `npm:`/`pypi:` lock files (with the package.json
  * beside an npm lock), relative to the root and sorted: each file source itself, and for
- * a folder source every file and symlink in it (folder.ts), so an edit of any of them
- * rebuilds the fragment. Reads the folders' listings.
+ * a folder source the folder (a dependency on a folder compares its listing: a file or
+ * subfolder added, removed or renamed anywhere below, a chmod +x, a link pointed
+ * elsewhere) and every file and symlink in it (folder.ts: their content), so any change
+ * to what the folder copy would copy rebuilds the fragment. Reads the folders' listings.
  */
 export function projectFilesOf(spec: Spec): string[] {
   const out = new Set<string>();
@@ -176,6 +178,7 @@ export function projectFilesOf(spec: Spec): string[] {
       out.add(relativePath);
       continue;
     }
+    out.add(relativePath);
     for (const member of membersOfFolder(absolute)) if (member.type !== 'directory') out.add(`${relativePath}/${member.path}`);
   }
   for (const path of appInputsOf(spec)) out.add(path);

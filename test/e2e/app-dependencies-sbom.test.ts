@@ -26,6 +26,7 @@ let index: TestIndex;
 let env: NodeJS.ProcessEnv;
 let spdx: Json;
 let cdxText: string;
+let otherWheelSha256: string;
 let spdxText: string;
 
 beforeAll(async () => {
@@ -41,7 +42,11 @@ beforeAll(async () => {
   index = await startTestIndex(base, [
     { name: 'textpad', version: '0.3', license: 'MIT', files: { 'textpad/__init__.py': 'pad = str.rjust\n' } },
     { name: 'tinyweb', version: '1.2.0', license: 'Our Own Licence 1.0', files: { 'tinyweb/__init__.py': 'import textpad\n' } },
+    { name: 'twowheels', version: '1.0', license: 'MIT', files: { 'twowheels/__init__.py': 'x = 1\n' } },
   ]);
+  // A requirement pinned by two wheels, as pip-compile --generate-hashes writes it for a
+  // package with platform wheels: this platform's (the pure one built above) and another's.
+  otherWheelSha256 = index.serve('twowheels-1.0-cp312-cp312-win_amd64.whl', Buffer.from('a wheel for another platform\n'));
   env = { ...npmEnv, npm_config_registry: registry.url, PIP_CONFIG_FILE: '/dev/null', PIP_INDEX_URL: index.url, REDO_TS_CACHE: join(base, 'cache') };
 
   const empty = mkdtempSync(join(tmpdir(), 'redo-ts-appsbom-empty-'));
@@ -54,7 +59,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'package.json'), '{}\n');
   writeFileSync(join(dir, 'app', 'package.json'), `${JSON.stringify({ name: 'app', version: '1.0.0', private: true, dependencies: { '@demo/greeter': '^2.0.0' } }, null, 2)}\n`);
   await promisify(execFile)('npm', ['install', '--package-lock-only', '--ignore-scripts', '--registry', registry.url], { cwd: join(dir, 'app'), env: npmEnv });
-  writeFileSync(join(dir, 'app', 'requirements.txt'), `textpad==0.3 --hash=sha256:${index.sha256Of('textpad')}\ntinyweb==1.2.0 --hash=sha256:${index.sha256Of('tinyweb')}\n`);
+  writeFileSync(join(dir, 'app', 'requirements.txt'), `textpad==0.3 --hash=sha256:${index.sha256Of('textpad')}\ntinyweb==1.2.0 --hash=sha256:${index.sha256Of('tinyweb')}\ntwowheels==1.0 --hash=sha256:${otherWheelSha256} --hash=sha256:${index.sha256Of('twowheels')}\n`);
   writeFileSync(join(dir, 'app', 'web', 'server.js'), "console.log(require('@demo/greeter')());\n");
   writeFileSync(join(dir, 'targets', 'npmdeps.spec.yaml'), 'name: npmdeps\nversion: "1"\nbuild-requires: [nodejs, npm]\nnpm:\n  lock: app/package-lock.json\n  path: /app\n');
   writeFileSync(join(dir, 'targets', 'pydeps.spec.yaml'), 'name: pydeps\nversion: "1"\nbuild-requires: [python]\npypi:\n  requirements: app/requirements.txt\n  path: /app/packages\n');
@@ -118,6 +123,16 @@ describe('SBOM and queries of npm and PyPI packages', () => {
     expect(leftpad.components.map((file: Json) => file.name).sort()).toEqual(['/app/node_modules/leftpad/index.js', '/app/node_modules/leftpad/package.json']);
     const tinyweb = bom.components.find((component: Json) => component.name === 'tinyweb');
     expect(tinyweb).toMatchObject({ type: 'library', purl: 'pkg:pypi/tinyweb@1.2.0' });
+  });
+
+  it('a requirement with two hashes (two platforms\' wheels) is named by the one whose file was fetched, in SPDX and CycloneDX', async () => {
+    // Only this platform's wheel was fetched; the other hash comes first on the line.
+    expect(index.requests).toContain(`/files/${index.wheelOf('twowheels')}`);
+    expect(index.requests).not.toContain('/files/twowheels-1.0-cp312-cp312-win_amd64.whl');
+    const twowheels = spdx.packages.find((item: Json) => item.name === 'twowheels');
+    expect(twowheels.checksums).toEqual([{ algorithm: 'SHA256', checksumValue: index.sha256Of('twowheels') }]);
+    const component = (JSON.parse(cdxText) as Json).components.find((item: Json) => item.name === 'twowheels');
+    expect(component.hashes).toEqual([{ alg: 'SHA-256', content: index.sha256Of('twowheels') }]);
   });
 
   it('origin names the one package that delivered a file', async () => {

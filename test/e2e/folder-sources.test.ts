@@ -1,7 +1,7 @@
 // Folder sources: `file:` naming a project folder is copied whole into the build folder,
 // tracked by the content of every file in it, and rebuilt when one changes. The build
 // steps run sandboxed over the tests' build environment (busybox-static + coreutils).
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -92,6 +92,81 @@ describe('folder sources', () => {
 describe('folder sources through the shared rule', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A project with the app folder and the shared rules; its build environment env. */
+  function ruleProject(): NodeJS.ProcessEnv {
+    const empty = mkdtempSync(join(tmpdir(), 'redo-ts-folder-fixture-'));
+    dir = copyWithRules(empty, 'redo-ts-folder-rule-');
+    rmSync(empty, { recursive: true, force: true });
+    makeApp(dir);
+    copyBuildEnvironment(join(dir, 'targets'), join(dir, '.cache'));
+    return { REDO_TS_CACHE: join(dir, '.cache') };
+  }
+
+  /** The fragment's members below srv/app, by path, with their mode. */
+  function shipped(): Map<string, number> {
+    const entries = entriesOfTar(join(dir, 'targets/app.fragment.tar')).filter((entry) => entry.path.toString().startsWith('srv/app/'));
+    return new Map(entries.map((entry) => [entry.path.toString().slice('srv/app/'.length), entry.mode]));
+  }
+
+  it('a file added, removed or renamed anywhere in the folder, an empty subfolder or a chmod +x makes the fragment out of date, for ood and --why too', async () => {
+    const env = ruleProject();
+    const build = async (): Promise<string> => {
+      const result = await runCli(dir, ['targets/app.fragment.tar'], { env });
+      expect(result.code, result.stderr).toBe(0);
+      return result.stderr;
+    };
+    /** What ood and --why say now, then the build: all three must agree that it rebuilds. */
+    const expectStaleThenBuild = async (): Promise<Map<string, number>> => {
+      const ood = await runCli(dir, ['ood'], { env });
+      expect(ood.stdout.split('\n')).toContain('targets/app.fragment.tar');
+      const why = await runCli(dir, ['--why', 'targets/app.fragment.tar'], { env });
+      expect(why.stdout + why.stderr).toContain('changed: app');
+      expect(await build()).toContain('fragment:');
+      return shipped();
+    };
+    await build();
+    expect(shipped().has('lib/added.py')).toBe(false);
+
+    writeFileSync(join(dir, 'app', 'lib', 'added.py'), 'y = 2\n');
+    expect((await expectStaleThenBuild()).has('lib/added.py')).toBe(true);
+    // Up to date again: nothing runs, ood lists nothing.
+    expect(await build()).not.toContain('fragment:');
+    expect((await runCli(dir, ['ood'], { env })).stdout).toBe('');
+
+    rmSync(join(dir, 'app', 'lib', 'added.py'));
+    expect((await expectStaleThenBuild()).has('lib/added.py')).toBe(false);
+
+    renameSync(join(dir, 'app', 'lib', 'deep', 'run.sh'), join(dir, 'app', 'lib', 'deep', 'go.sh'));
+    const renamed = await expectStaleThenBuild();
+    expect(renamed.has('lib/deep/run.sh')).toBe(false);
+    expect(renamed.get('lib/deep/go.sh')).toBe(0o755);
+
+    mkdirSync(join(dir, 'app', 'empty'));
+    expect((await expectStaleThenBuild()).has('empty')).toBe(true);
+
+    chmodSync(join(dir, 'app', 'main.py'), 0o755);
+    expect((await expectStaleThenBuild()).get('main.py')).toBe(0o755);
+  }, 300_000);
+
+  it('a file added to a subfolder is seen after a no-op answered by the no-op memo', async () => {
+    const env = ruleProject();
+    const first = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(first.code, first.stderr).toBe(0);
+    // Stats younger than two seconds are not trusted: wait, so the next no-op writes the memo.
+    await new Promise((done) => setTimeout(done, 2_100));
+    for (let i = 0; i < 2; i += 1) {
+      const again = await runCli(dir, ['targets/app.fragment.tar'], { env });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).not.toContain('fragment:');
+    }
+    expect(existsSync(join(dir, '.redo', 'no-op.json'))).toBe(true);
+    writeFileSync(join(dir, 'app', 'lib', 'deep', 'late.txt'), 'late\n');
+    const added = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stderr).toContain('fragment:');
+    expect(shipped().has('lib/deep/late.txt')).toBe(true);
+  }, 300_000);
 
   it('rebuilds the fragment when a file in the folder (or a subfolder) changes, and not otherwise', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'redo-ts-folder-fixture-'));

@@ -31,6 +31,8 @@ export interface TestIndex {
   sha256Of(name: string): string;
   /** Serves `bytes` under NAME's wheel file name instead of the built wheel. */
   replace(name: string, bytes: Buffer): void;
+  /** Serves `bytes` as one more file, `fileName` (another platform's wheel of a package, say); returns its sha256 hex. */
+  serve(fileName: string, bytes: Buffer): string;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,10 @@ export async function startTestIndex(dir: string, wheels: TestWheel[]): Promise<
     wheelOf,
     sha256Of: (name) => createHash('sha256').update(files.get(wheelOf(name))!).digest('hex'),
     replace: (name, bytes) => void files.set(wheelOf(name), bytes),
+    serve: (fileName, bytes) => {
+      files.set(fileName, bytes);
+      return createHash('sha256').update(bytes).digest('hex');
+    },
     close: () => new Promise<void>((done) => {
       server.closeAllConnections();
       server.close(() => done());
