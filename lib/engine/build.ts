@@ -69,6 +69,9 @@ export class Engine implements EngineRun {
   );
   hasWarned = false;
   hasSaved = false;
+  /** Listings of the folders outside the project where rules are looked for, kept for the run. */
+  private readonly outsideRuleFolders = new FolderListings(() => undefined, () => undefined);
+  readonly isRuleFileOutside = (absolute: string): boolean => this.outsideRuleFolders.isFile(absolute);
   readonly warnedSources = new Set<string>();
   /** Targets whose rule this engine ran (their records may still be being saved). */
   readonly builtTargets = new Set<string>();

@@ -40,7 +40,7 @@ export async function fetchFromCache(run: EngineRun, job: Job, rule: string, rea
           const target = toDependencyPath(run.root, run.root, dependency);
           // A file redo-ts never built is a source: bringing it up to date runs no rule.
           if (fs.existsSync(path.join(run.root, target)) && run.state.load(target) === undefined) return undefined;
-          return findRule(run.root, target, run.options.sharedRulesDir).found?.rule;
+          return findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside).found?.rule;
         } catch {
           return undefined;
         }

@@ -44,6 +44,11 @@ export interface EngineRun {
   readonly noOp: NoOpRecorder;
   /** Existence answers from folder listings, used until the first rule starts. */
   readonly listings: FolderListings;
+  /**
+   * Whether a rule candidate outside the project (above its root, the installed rules/)
+   * is a file, answered from listings of those folders kept for the run (lookup.ts).
+   */
+  readonly isRuleFileOutside: (absolute: string) => boolean;
   /** Sources already warned about (ERR_SOURCE_HAS_RULE). */
   readonly warnedSources: Set<string>;
   /** Targets whose rule this engine ran (their records may still be being saved). */

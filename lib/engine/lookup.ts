@@ -57,9 +57,13 @@ export function candidateNames(basename: string): Array<{ name: string; extensio
  * the root up to `/` (absolute paths; run in their folder, `$1` relative to it); then in
  * `sharedRulesDir` (the installed package's `rules/`, absolute; run in the target's folder). At each step both `NAME.do`
  * (sh) and `NAME.do.ts` (TypeScript) are tried. Throws ERR_RULE_AMBIGUOUS when both
- * exist in one place. Reads the file system only.
+ * exist in one place. Reads the file system only. `isFileOutside`, when given, answers
+ * for the candidates in folders outside the project (above its root, `sharedRulesDir`):
+ * the engine answers those from folder listings it keeps for one run, since every source
+ * it meets is looked up there (a `default*.do` made above the project during a build is
+ * seen by the next one).
  */
-export function findRule(root: string, target: string, sharedRulesDir?: string): RuleLookup {
+export function findRule(root: string, target: string, sharedRulesDir?: string, isFileOutside?: (absolute: string) => boolean): RuleLookup {
   const misses: string[] = [];
   const targetDir = path.posix.dirname(target) === '.' ? '' : path.posix.dirname(target);
   const basename = path.posix.basename(target);
@@ -92,8 +96,9 @@ export function findRule(root: string, target: string, sharedRulesDir?: string):
     for (const { name, extension } of stepNames) {
       const shRule = folder === '' ? name : folder === '/' ? `/${name}` : `${folder}/${name}`;
       const tsRule = `${shRule}.ts`;
-      const hasSh = isFile(path.resolve(root, shRule));
-      const hasTs = isFile(path.resolve(root, tsRule));
+      const isRuleFile = isFileOutside !== undefined && path.isAbsolute(folder) ? isFileOutside : isFile;
+      const hasSh = isRuleFile(path.resolve(root, shRule));
+      const hasTs = isRuleFile(path.resolve(root, tsRule));
       if (hasSh && hasTs) {
         throw new RedoError('ERR_RULE_AMBIGUOUS', `redo: "${target}": two rules match at one step`, {
           details: [`found: ${shRule}`, `found: ${tsRule}`],

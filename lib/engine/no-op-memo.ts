@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { visitFolderTree } from './folder-tree.js';
+import { statTuple } from './quick-stat.js';
 
 /**
  * `.redo/no-op.json` is written by a build that checked every target it was asked for,
@@ -71,27 +72,22 @@ export async function isVerifiedNoOp(root: string, request: string, env: NodeJS.
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
   }
   const prefix = `${root}/`;
-  for (const [file, ...tuple] of memo.files) {
-    let stats: fs.Stats | undefined;
-    try {
-      stats = fs.statSync(file.startsWith('/') ? file : prefix + file, { throwIfNoEntry: false });
-    } catch {
-      return false;
+  const probe = memoPath(root);
+  try {
+    for (const [file, ...tuple] of memo.files) {
+      const now = statTuple(file.startsWith('/') ? file : prefix + file, probe);
+      if (tuple.length === 0) {
+        if (now !== undefined) return false;
+      } else if (now === undefined || now[0] !== tuple[0] || now[1] !== tuple[1] || now[2] !== tuple[2] || now[3] !== tuple[3]) {
+        return false;
+      }
     }
-    if (tuple.length === 0) {
-      if (stats !== undefined) return false;
-    } else if (stats === undefined || stats.ino !== tuple[0] || stats.size !== tuple[1] || stats.mtimeMs !== tuple[2] || stats.ctimeMs !== tuple[3]) {
-      return false;
+    for (const [folder, ino, mtimeMs, ctimeMs] of memo.folders) {
+      const now = statTuple(folder, probe);
+      if (now === undefined || now[0] !== ino || now[2] !== mtimeMs || now[3] !== ctimeMs) return false;
     }
-  }
-  for (const [folder, ino, mtimeMs, ctimeMs] of memo.folders) {
-    let stats: fs.Stats | undefined;
-    try {
-      stats = fs.statSync(folder, { throwIfNoEntry: false });
-    } catch {
-      return false;
-    }
-    if (stats === undefined || stats.ino !== ino || stats.mtimeMs !== mtimeMs || stats.ctimeMs !== ctimeMs) return false;
+  } catch {
+    return false;
   }
   if (memo.env.length > 0) {
     const { createHash } = await import('node:crypto');

@@ -57,7 +57,7 @@ export async function rebuild(
       if (verdict.status === 'fresh') return { status: 'ok', identity: verdict.identity };
       reason = verdict.reason;
     }
-    const lookup = findRule(run.root, target, run.options.sharedRulesDir);
+    const lookup = findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside);
     if (lookup.found === undefined) {
       if (fs.existsSync(absolutePath(run.root, target))) {
         // Its rule is gone but the file stays: used as a source for now, with a warning

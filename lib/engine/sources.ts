@@ -17,7 +17,7 @@ import { identityOf, readStamp, type FileStamp } from './stamp.js';
 export function refuseSource(run: EngineRun, target: string, chain: string[], stderrFd: number | undefined): Outcome | undefined {
   // A target this run built may not have its record saved yet (saves run in the background).
   if (run.builtTargets.has(target) || !fs.existsSync(absolutePath(run.root, target))) return undefined;
-  const rule = path.isAbsolute(target) ? undefined : findRule(run.root, target, run.options.sharedRulesDir).found;
+  const rule = path.isAbsolute(target) ? undefined : findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside).found;
   const error = new RedoError('ERR_SOURCE_FORCED', `redo: "${target}": exists and was not built by redo-ts; not rebuilding a source`, {
     details: [
       ...(chain.length > 1 ? [`chain: ${chain.join(' → ')}`] : []),
@@ -44,7 +44,7 @@ export function warnIfBuildable(run: EngineRun, target: string, stderrFd: number
   run.warnedSources.add(target);
   let found;
   try {
-    found = findRule(run.root, target, run.options.sharedRulesDir).found;
+    found = findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside).found;
   } catch {
     return;
   }
@@ -67,6 +67,6 @@ export function stampSource(run: EngineRun, target: string, hint?: FileStamp): F
 /** The outcome of `target` as a source: its stamp, or `missing` with where a rule was looked for. */
 export function sourceOutcome(run: EngineRun, target: string, hint?: FileStamp): Outcome {
   const stamp = stampSource(run, target, hint);
-  if (stamp === undefined) return { status: 'missing', lookup: path.isAbsolute(target) ? { found: undefined, misses: [] } : findRule(run.root, target, run.options.sharedRulesDir) };
+  if (stamp === undefined) return { status: 'missing', lookup: path.isAbsolute(target) ? { found: undefined, misses: [] } : findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside) };
   return { status: 'ok', identity: identityOf(stamp), stamp };
 }
