@@ -272,6 +272,53 @@ describe('hermetic build steps', () => {
     expect(running()).toEqual([]);
   });
 
+  it('kill -9 during the assembly of a build environment: the half-assembled root is never used, the next build removes it; cache prune removes unused environments', async () => {
+    const { dir, cache } = await project(['install -D -m 0644 /dev/null "$DESTDIR/x"'], ['/x']);
+    const env = { REDO_TS_CACHE: cache };
+    // The copied test cache may hold this environment already: start without any.
+    const home = join(cache, 'build-environments');
+    rmSync(home, { recursive: true, force: true });
+    const leftovers = (): string[] => (existsSync(home) ? readdirSync(home).filter((name) => name.startsWith('.tmp-')) : []);
+    const child = startCli(dir, ['targets/app.fragment.tar'], { env });
+    const stop = (): void => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    };
+    cleanups.push(stop);
+    const closed = new Promise((done) => child.on('close', done));
+    const deadline = Date.now() + 120_000;
+    while (leftovers().length === 0 && child.exitCode === null && Date.now() < deadline) await new Promise((done) => setTimeout(done, 5));
+    expect(leftovers()).toHaveLength(1);
+    stop();
+    await closed;
+    // Killed before the rename: no environment under its key, only the half one aside.
+    expect(readdirSync(home).filter((name) => !name.startsWith('.tmp-'))).toEqual([]);
+
+    const rebuilt = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const assembled = readdirSync(home);
+    expect(assembled).toHaveLength(1);
+    expect(assembled[0]).toMatch(/^[0-9a-f]{64}$/);
+
+    // Used just now: a prune of what was unused for a day keeps it; --unused-days 0 removes it.
+    const kept = await runCli(dir, ['cache', 'prune', '--unused-days', '1'], { env });
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toBe('');
+    expect(readdirSync(home)).toEqual(assembled);
+    const pruned = await runCli(dir, ['cache', 'prune', '--unused-days', '0'], { env });
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(new RegExp(`^removed build environment ${assembled[0]!.slice(0, 12)} \\(targets/build-environment\\.spec\\.yaml\\), last used \\S+\\n$`));
+    expect(pruned.stderr).toContain('redo-ts cache: 1 build environment unused for 0 days removed');
+    expect(readdirSync(home)).toEqual([]);
+    // A build that needs it again assembles it again.
+    const again = await runCli(dir, ['-f', 'targets/app.fragment.tar'], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(readdirSync(home)).toEqual(assembled);
+  });
+
   it('pip installing a wheel into $DESTDIR writes #!/usr/bin/python3 from the locked python, whatever python the caller has', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'redo-ts-hermetic-cache-'));
     cleanups.push(() => rmSync(cache, { recursive: true, force: true }));
