@@ -92,6 +92,20 @@ export class BlobStore {
   }
 
   /**
+   * The sha256 digest of the file at `path`, without reading it when it is the file last
+   * stored or written at that path (rememberWritten: same device, inode, size and mtime);
+   * otherwise hashed once and remembered. Stores nothing in blobs/.
+   */
+  digestOf(path: string): Sha256Digest {
+    const absolute = resolve(path);
+    const remembered = this.rememberedDigest(absolute, statSync(absolute, { bigint: true }));
+    if (remembered !== undefined) return remembered;
+    const digest = digestFile(absolute).digest;
+    this.remember(absolute, digest);
+    return digest;
+  }
+
+  /**
    * Remembers the digest of a layer a rule has just written to `outputPath` (its `$3`)
    * and hashed as it wrote it (writeTar's diffID), for the target `targetPath` it becomes
    * when the engine renames it into place (a rename keeps device, inode, size and

@@ -1,6 +1,8 @@
 /** The packages of a spec with a Debian package list: its lock file, and dpkg's database in the fragment it built. */
 
-import { existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { BlobStore } from '../image/blob-store.js';
 import { entriesOfTar, readEntryBytes, type TarEntry } from '../image/tar.js';
 import { fetchLockPackages } from '../sources/debian/packages.js';
 import { lockPathOf, readDebianLock, type LockedPackage } from '../sources/debian/lock.js';
@@ -38,6 +40,13 @@ const releaseOfCodename: Record<string, string> = { buster: '10', bullseye: '11'
  * Specs without a package list give no packages. Throws ERR_DEBIAN_LOCK_MISSING /
  * ERR_DEBIAN_LOCK_INVALID, ERR_SOURCE_UNREACHABLE, ERR_INTEGRITY_MISMATCH, ERR_DEB_*.
  * Writes package summaries into the cache and removes its scratch folders.
+ *
+ * The answer is kept in `CACHE/inventory-v1/lock-packages/KEY.json`, KEY the sha256 of
+ * the spec's path and text, the lock's bytes and the digest of each fragment read (as
+ * the project's blob store remembers it from the fragment's rule, so the fragment is not
+ * read for it); an image built again over the same build environment (whose packages
+ * its SBOM lists), in this tree or a fresh one, does not parse the lock and read dpkg's
+ * database again.
  */
 export function debianLockProvider(options: DebianLockProviderOptions = {}): PackageProvider {
   const env = options.env ?? process.env;
@@ -47,9 +56,12 @@ export function debianLockProvider(options: DebianLockProviderOptions = {}): Pac
       if (spec.packages === undefined) return [];
       const lockPath = lockPathOf(spec.path);
       const lockLabel = relative(spec.root, lockPath);
-      const lock = await readDebianLock(lockPath, lockLabel);
       // The image's own fragments first; then the spec's others as built (a database layer the image leaves out).
       const tars = [...new Set([...fragments, ...builtFragmentsOf(spec.path)])];
+      const keptPath = keptAnswerPath(cacheDir, spec, lockPath, tars);
+      const kept = keptPath === undefined ? undefined : readKeptAnswer(keptPath);
+      if (kept !== undefined) return kept;
+      const lock = await readDebianLock(lockPath, lockLabel);
       const database = tars.length > 0 ? readDpkgDatabase(tars) : undefined;
       const installedOf = new Map(lock.packages.map((locked) => [locked.name, database?.packageOf(locked)]));
       const copyrightPathOf = (locked: LockedPackage): string => `usr/share/doc/${locked.name}/copyright`;
@@ -90,9 +102,49 @@ export function debianLockProvider(options: DebianLockProviderOptions = {}): Pac
         if (release !== undefined) item.distro = `debian-${release}`;
         out.push(item);
       }
+      if (keptPath !== undefined) keepAnswer(keptPath, out);
       return out;
     },
   };
+}
+
+/** Bumped when what packagesOf returns changes shape, so older answers are never misread. */
+const keptAnswerFormat = 1;
+
+/** Where packagesOf's answer for these inputs is kept, or undefined when one cannot be read (then nothing is kept). */
+function keptAnswerPath(cacheDir: string, spec: Spec, lockPath: string, tars: readonly string[]): string | undefined {
+  try {
+    const hash = createHash('sha256').update(`redo-ts lock packages ${keptAnswerFormat}\0${spec.relativePath}\0${spec.text}\0`).update(readFileSync(lockPath));
+    // A fragment's digest as its rule remembered it when writing it (read and hashed only when not).
+    const store = BlobStore.ofProject(spec.root);
+    for (const tar of tars) hash.update(`\0${relative(spec.root, tar)}\0${store.digestOf(tar)}`);
+    return join(cacheDir, 'inventory-v1', 'lock-packages', `${hash.digest('hex')}.json`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A kept answer, or undefined when there is none (or it cannot be read: then it is computed again). */
+function readKeptAnswer(path: string): DebPackage[] | undefined {
+  try {
+    const rows = JSON.parse(readFileSync(path, 'utf8')) as Array<Omit<DebPackage, 'deliveredPaths' | 'control'> & { deliveredPaths: string[]; control: Array<[string, string]> }>;
+    return rows.map((row) => ({ ...row, deliveredPaths: new Set(row.deliveredPaths), control: new Map(row.control) }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps `packages` at `path`, written beside and renamed, so a reader never sees half of it. Best effort. */
+function keepAnswer(path: string, packages: readonly DebPackage[]): void {
+  const rows = packages.map((item) => ({ ...item, deliveredPaths: [...item.deliveredPaths], control: [...item.control] }));
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(temporary, JSON.stringify(rows));
+    renameSync(temporary, path);
+  } catch {
+    // A read-only cache: the answer is computed again next time.
+  }
 }
 
 /** One package as dpkg's database in a fragment records it. */

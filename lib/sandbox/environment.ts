@@ -2,7 +2,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
+  chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, statSync, symlinkSync,
+  unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { RedoError } from '../errors.js';
@@ -41,8 +42,11 @@ export interface AssembleEnvironmentOptions {
  *
  * Assembled once per distinct content: the key is the sha256 of the format and of every
  * part's bytes, and the root is kept in `CACHE/build-environments/KEY/root`, made in a
- * temporary folder and renamed into place, so concurrent builds never see half of one.
- * Reused read-only after that. Returns the environment; throws ERR_BUILD_ENVIRONMENT
+ * temporary folder (`.tmp-PID-…`) and renamed into place, so concurrent builds never
+ * see half of one and one killed mid-way (kill -9) is never reused: its leftover is
+ * removed by the next assembly once that PID is gone, or by pruneBuildEnvironments.
+ * Reused read-only after that; each use sets the KEY folder's mtime (its last use,
+ * what pruneBuildEnvironments goes by). Returns the environment; throws ERR_BUILD_ENVIRONMENT
  * when a part cannot be read, and what runInSandbox throws for the applet listing.
  */
 export async function assembleBuildEnvironment(parts: readonly EnvironmentPart[], options: AssembleEnvironmentOptions): Promise<BuildEnvironment> {
@@ -53,9 +57,13 @@ export async function assembleBuildEnvironment(parts: readonly EnvironmentPart[]
   const home = join(options.cacheDir, 'build-environments');
   const final = join(home, key);
   const environment: BuildEnvironment = { rootPath: join(final, 'root'), key, declaredIn };
-  if (existsSync(join(final, 'root'))) return environment;
+  if (existsSync(join(final, 'root'))) {
+    markUsed(final);
+    return environment;
+  }
 
   mkdirSync(home, { recursive: true });
+  removeLeftovers(home, 0);
   const temporary = join(home, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const root = join(temporary, 'root');
   mkdirSync(root, { recursive: true });
@@ -86,6 +94,112 @@ export async function assembleBuildEnvironment(parts: readonly EnvironmentPart[]
     rmSync(temporary, { recursive: true, force: true });
   }
   return environment;
+}
+
+/** Sets the environment folder's mtime to now: its last use. Best effort (a read-only cache still builds). */
+function markUsed(folder: string): void {
+  try {
+    const now = new Date();
+    utimesSync(folder, now, now);
+  } catch {
+    // Not ours to write: the environment is still good to use.
+  }
+}
+
+/** Whether process `pid` runs on this machine (EPERM: it does, as another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the half-assembled environments in `home` (`.tmp-PID-…`, left by an assembly
+ * that was killed) whose process is gone, or that are older than `olderThanMs` when it is
+ * above 0 (a PID from another machine sharing the cache). Returns how many it removed.
+ */
+function removeLeftovers(home: string, olderThanMs: number, now = Date.now()): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(home);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const match = /^\.tmp-([0-9]+)-/.exec(name);
+    if (match === null) continue;
+    let isStale = !isAlive(Number(match[1]));
+    if (!isStale && olderThanMs > 0) {
+      try {
+        isStale = now - statSync(join(home, name)).mtimeMs > olderThanMs;
+      } catch {
+        continue;
+      }
+    }
+    if (!isStale) continue;
+    rmSync(join(home, name), { recursive: true, force: true });
+    removed += 1;
+  }
+  return removed;
+}
+
+/** One build environment pruneBuildEnvironments removed. */
+export interface PrunedEnvironment {
+  key: string;
+  /** The specs it was assembled from (from its environment.json), for the listing. */
+  declaredIn: string[];
+  /** When it was last used (its folder's mtime), ms since the epoch. */
+  lastUsedMs: number;
+}
+
+/**
+ * Removes from `CACHE/build-environments` every assembled environment not used (by
+ * assembleBuildEnvironment) for `unusedForMs`, and every half-assembled leftover of a
+ * killed assembly (its process gone, or older than a day). An environment is renamed
+ * aside before it is deleted, so a build starting meanwhile assembles a fresh one
+ * rather than seeing half of it. Returns what it removed; a cache without
+ * environments gives nothing.
+ */
+export function pruneBuildEnvironments(cacheDir: string, unusedForMs: number, now = Date.now()): { removed: PrunedEnvironment[]; leftovers: number } {
+  const home = join(cacheDir, 'build-environments');
+  const leftovers = removeLeftovers(home, 24 * 3600 * 1000, now);
+  const removed: PrunedEnvironment[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(home).sort();
+  } catch {
+    return { removed, leftovers };
+  }
+  for (const key of names) {
+    if (!/^[0-9a-f]{64}$/.test(key)) continue;
+    const folder = join(home, key);
+    let lastUsedMs: number;
+    try {
+      lastUsedMs = statSync(folder).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (now - lastUsedMs < unusedForMs) continue;
+    let declaredIn: string[] = [];
+    try {
+      declaredIn = (JSON.parse(readFileSync(join(folder, 'environment.json'), 'utf8')) as { declaredIn?: string[] }).declaredIn ?? [];
+    } catch {
+      // No record: removed all the same.
+    }
+    const aside = join(home, `.tmp-${process.pid}-prune-${key.slice(0, 12)}`);
+    try {
+      renameSync(folder, aside);
+    } catch {
+      continue;
+    }
+    rmSync(aside, { recursive: true, force: true });
+    removed.push({ key, declaredIn, lastUsedMs });
+  }
+  return { removed, leftovers };
 }
 
 function hashFile(path: string, subject: string): string {

@@ -20,14 +20,14 @@ export interface BuildEnvironmentFragment {
  * The fragments `spec`'s build steps run on, in order: the project's default build
  * environment (`build-environment.spec.yaml` in the spec's folder, or the nearest one
  * in a folder above it up to the project root), then each of the spec's build-requires
- * (`NAME.fragment.tar` beside the spec). Empty for a spec without build steps or with
+ * (`NAME.fragment.tar` beside the spec). Empty for a spec without build steps or patches, or with
  * `build-environment: host`. Throws ERR_BUILD_ENVIRONMENT when no default environment
  * is declared, or when the environment spec itself has build steps (they would have to
  * run in what they make). Reads only file existence.
  */
 export function buildEnvironmentOf(spec: Spec): BuildEnvironmentFragment[] {
-  // An app install (npm:, pypi:) is a build step too.
-  if ((spec.build.length === 0 && spec.appDependencies.length === 0) || spec.buildEnvironment === 'host') return [];
+  // An app install (npm:, pypi:) is a build step too, and a patch runs in the sandbox.
+  if ((spec.build.length === 0 && spec.appDependencies.length === 0 && spec.patches.length === 0) || spec.buildEnvironment === 'host') return [];
   const label = (path: string): string => relative(spec.root, path).split(sep).join('/');
   const envSpec = findBuildEnvironmentSpec(dirname(spec.path), spec.root);
   if (envSpec === undefined) {

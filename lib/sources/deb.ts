@@ -1,6 +1,5 @@
 /** Reading a .deb without dpkg or root: its ar container, and its data archive as a tar stream. */
 
-import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
@@ -9,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, indexTar, pathText, readTar, type TarEntry } from '../image/tar.js';
+import { spawnDecompressor } from './decompress.js';
 
 /** One member of an ar archive: its name and where its bytes lie in the file. */
 export interface ArMember {
@@ -162,44 +162,7 @@ async function openDebArchive(path: string, label: string, base: 'data.tar' | 'c
     });
     return output;
   }
-  return spawnDecompressor(method, raw(), label, data.name);
-}
-
-function spawnDecompressor(command: readonly string[], input: Readable, label: string, member: string): Readable {
-  const [program, ...args] = command as [string, ...string[]];
-  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-  const output = new PassThrough();
-  const stderr: Buffer[] = [];
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const fail = (problem: string): void => {
-    output.destroy(debFormatError(label, `${member}: ${problem}`));
-  };
-  child.on('error', (cause) => fail(`cannot run ${program}: ${cause.message}`));
-  // A consumer that stops early (an unsafe path, say) closes stdin under us: not an error.
-  child.stdin.on('error', () => undefined);
-  input.on('error', (cause) => fail(`cannot read: ${cause.message}`));
-  input.pipe(child.stdin);
-  child.stdout.pipe(output, { end: false });
-  let isStdoutDone = false;
-  let exitCode: number | null | undefined;
-  const finish = (): void => {
-    if (!isStdoutDone || exitCode === undefined) return;
-    if (exitCode === 0) output.end();
-    else fail(`${program} exited with status ${exitCode}: ${Buffer.concat(stderr).toString('utf8').trim().split('\n').slice(-2).join(' / ')}`);
-  };
-  child.stdout.on('end', () => {
-    isStdoutDone = true;
-    finish();
-  });
-  child.on('close', (code) => {
-    exitCode = code;
-    finish();
-  });
-  output.on('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    input.destroy();
-  });
-  return output;
+  return spawnDecompressor(method, raw(), (problem) => debFormatError(label, `${data.name}: ${problem}`));
 }
 
 /**

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, readlink, rename, rm } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, mtimeFromEnvironment, pathText, writeTar, type TarEntry } from '../image/tar.js';
@@ -17,6 +17,7 @@ import type { Integrity } from './integrity.js';
 import { loadSpec, type FileRule, type SourceSpec, type Spec } from './spec.js';
 import { holdTemporary, withScratchFolder } from './scratch.js';
 import { copyFolder, isFolder } from './folder.js';
+import { unpackArchive } from './unpack.js';
 import { fetchAppDependencies, pinsOf, prepareAppInstall } from './app-dependencies.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
@@ -162,11 +163,11 @@ async function buildFragmentOnce(specPath: string, outPath: string, options: Bui
     });
   }
   const isHost = spec.buildEnvironment === 'host';
-  // An app install (npm:, pypi:) is a build step too: it runs in the sandbox.
-  const hasSteps = spec.build.length > 0 || spec.appDependencies.length > 0;
+  // An app install (npm:, pypi:) is a build step too, and so is a patch: they run in the sandbox.
+  const hasSteps = spec.build.length > 0 || spec.appDependencies.length > 0 || spec.patches.length > 0;
   if (hasSteps && !isHost && (options.environment === undefined || options.environment.length === 0)) {
-    throw new RedoError('ERR_BUILD_ENVIRONMENT', `redo: "${spec.relativePath}": has build steps but no build environment was given`, {
-      details: ['build steps run only in a sandbox over a build environment (docs/specs.md, "The build sandbox")'],
+    throw new RedoError('ERR_BUILD_ENVIRONMENT', `redo: "${spec.relativePath}": has build steps${spec.patches.length > 0 ? ' or patches' : ''} but no build environment was given`, {
+      details: ['build steps and patches run only in a sandbox over a build environment (docs/specs.md, "The build sandbox")'],
       hint: 'build it through the shared fragment rule (it passes the project\'s build-environment spec and the build-requires), or pass `environment` to buildFragment',
     });
   }
@@ -231,11 +232,10 @@ async function buildFragmentOnce(specPath: string, outPath: string, options: Bui
       // An earlier fragment's symlink (say usr/lib -> /usr/lib) must not carry a later
       // fragment's files out of $SYSROOT.
       const what = `unpack of build-requires fragment ${fragment}`;
-      const members = await runner.capture(`list ${fragment}`, 'tar', ['-tf', resolve(fragment), '--quoting-style=literal']);
-      for (const member of members.split('\n')) {
-        if (member !== '') sysrootGuard.check(join(sysrootDir, member.replace(/^\/+/, '')), what, member, false);
-      }
-      await runner.run(what, 'tar', ['-xf', resolve(fragment), '-C', sysrootDir, '--no-same-owner', '--no-same-permissions']);
+      await unpackArchive(resolve(fragment), sysrootDir, {
+        subject: `"${spec.relativePath}"`, what,
+        check: (path, member, isLastFollowed) => sysrootGuard.check(path, what, member, isLastFollowed), onTreeChanged: () => sysrootGuard.forget(),
+      });
     }
 
     for (const source of spec.sources) {
@@ -260,52 +260,64 @@ async function buildFragmentOnce(specPath: string, outPath: string, options: Bui
         guard.check(into, `unpack of "${source.name}"`);
         await mkdir(into, { recursive: true });
         // An earlier archive may have planted a symlink that this one's members would
-        // be written through (tar follows symlinks already on disk; it only defers
-        // the ones it extracts itself). Every member's place is checked first.
-        const members = await runner.capture(`list ${source.name}`, 'tar', ['-tf', join(srcDir, source.name), '--quoting-style=literal']);
-        for (const member of members.split('\n')) {
-          // tar replaces an existing file or link at the member's own name (it does not
-          // write through it), so only the folders on the way are followed.
-          if (member !== '') guard.check(join(into, member.replace(/^\/+/, '')), `unpack of "${source.name}"`, member, false);
-        }
-        await runner.run(`unpack ${source.name}`, 'tar', ['-xf', join(srcDir, source.name), '-C', into, '--no-same-owner', '--no-same-permissions']);
+        // be written through: every member's place is checked as it is written.
+        const what = `unpack of "${source.name}"`;
+        await unpackArchive(join(srcDir, source.name), into, {
+          subject: `"${spec.relativePath}"`, what,
+          check: (path, member, isLastFollowed) => guard.check(path, what, member, isLastFollowed), onTreeChanged: () => guard.forget(),
+        });
       }
     }
+    // The sandbox the patches, installs and build steps run in: the build folder, DESTDIR,
+    // HOME, the scratch folder (an app install's npm cache, wheels, requirements; the
+    // patches) and each build cache at fixed paths, so no host path reaches a step or an output.
+    const hasSysroot = (options.sysroot ?? []).length > 0;
+    const binds = [
+      { hostPath: srcDir, sandboxPath: '/build/src', isWritable: true },
+      { hostPath: destDir, sandboxPath: '/build/destdir', isWritable: true },
+      { hostPath: homeDir, sandboxPath: '/build/home', isWritable: true },
+      ...(hasSysroot ? [{ hostPath: sysrootDir, sandboxPath: '/build/sysroot', isWritable: false }] : []),
+      { hostPath: scratch, sandboxPath: '/build/scratch', isWritable: true },
+    ];
+    const cacheEnv: Record<string, string> = {};
+    for (const variable of spec.caches) {
+      binds.push({ hostPath: stepEnv[variable]!, sandboxPath: `/build/caches/${variable}`, isWritable: true });
+      cacheEnv[variable] = `/build/caches/${variable}`;
+    }
+    const inSandbox = (text: string): string => text.split(scratch).join('/build/scratch');
+    const environmentSpecs = sandboxEnvironment?.declaredIn ?? [];
+    const runSandboxed = async (label: string, argv: string[], cwd: string, extraEnv: Record<string, string>): Promise<void> => {
+      await runInSandbox(sandboxEnvironment!, { label, argv }, {
+        binds, cwd, sourceDateEpoch: mtimeSeconds, hostEnv: env, subject: `"${spec.relativePath}"`,
+        env: { DESTDIR: '/build/destdir', SRCDIR: '/build/src', SYSROOT: hasSysroot ? '/build/sysroot' : '/', NAME: spec.name, VERSION: spec.version, ...cacheEnv, ...extraEnv },
+        packageListHint: `${environmentSpecs[0] ?? 'the build environment'} (every spec's build environment)${environmentSpecs.length > 1 ? `, or one of this spec's build-requires (${environmentSpecs.slice(1).join(', ')})` : ', or a spec with that package list named in this spec\'s build-requires'}`,
+        ...(options.log !== undefined ? { onOutput: (chunk: Buffer) => options.log!.write(chunk) } : {}),
+      });
+    };
+    const runStep = (label: string, script: string, extraEnv: Record<string, string>): Promise<void> =>
+      runSandboxed(label, ['/bin/sh', '-eu', '-c', script], '/build/src', extraEnv);
+
     for (const [index, patch] of spec.patches.entries()) {
-      const file = join(scratch, 'patches', `${String(index).padStart(3, '0')}-${patch.source.name}`);
+      const name = `${String(index).padStart(3, '0')}-${patch.source.name}`;
+      const file = join(scratch, 'patches', name);
       fetched.set(patch.source, await copyFetched(patch.source, fetched.get(patch.source)!, fetchOptions, file));
       guard.check(join(srcDir, patch.dir), `patch "${patch.source.name}"`);
       for (const target of await patchedPaths(file, patch.strip)) {
         guard.check(join(srcDir, patch.dir, target), `patch "${patch.source.name}"`, target);
       }
-      await runner.run(`patch ${patch.source.name}`, 'patch', ['--batch', '--forward', `-p${patch.strip}`, '-d', join(srcDir, patch.dir), '-i', file]);
+      if (sandboxEnvironment === undefined) {
+        // build-environment: host: the caller's patch, as its steps use the caller's tools.
+        await runner.run(`patch ${patch.source.name}`, 'patch', ['--batch', '--forward', `-p${patch.strip}`, '-d', join(srcDir, patch.dir), '-i', file]);
+        continue;
+      }
+      // The environment's own patch: GNU patch (Debian package patch) gets --batch so it
+      // never asks; busybox's applet asks nothing and has no such option.
+      await runSandboxed(`patch ${patch.source.name}`, [
+        '/bin/sh', '-eu', '-c', 'case "$(patch --version 2>/dev/null || :)" in *"GNU patch"*) set -- --batch "$@" ;; esac\nexec patch "$@"',
+        'patch', '-N', `-p${patch.strip}`, '-i', `/build/scratch/patches/${name}`,
+      ], posix.join('/build/src', patch.dir), {});
     }
     if (sandboxEnvironment !== undefined) {
-      const binds = [
-        { hostPath: srcDir, sandboxPath: '/build/src', isWritable: true },
-        { hostPath: destDir, sandboxPath: '/build/destdir', isWritable: true },
-        { hostPath: homeDir, sandboxPath: '/build/home', isWritable: true },
-      ];
-      const hasSysroot = (options.sysroot ?? []).length > 0;
-      if (hasSysroot) binds.push({ hostPath: sysrootDir, sandboxPath: '/build/sysroot', isWritable: false });
-      // The scratch folder (an app install's npm cache, wheels, requirements) and each
-      // build cache are seen at fixed paths, so no host path reaches a step or an output.
-      binds.push({ hostPath: scratch, sandboxPath: '/build/scratch', isWritable: true });
-      const cacheEnv: Record<string, string> = {};
-      for (const variable of spec.caches) {
-        binds.push({ hostPath: stepEnv[variable]!, sandboxPath: `/build/caches/${variable}`, isWritable: true });
-        cacheEnv[variable] = `/build/caches/${variable}`;
-      }
-      const inSandbox = (text: string): string => text.split(scratch).join('/build/scratch');
-      const environmentSpecs = sandboxEnvironment.declaredIn;
-      const runStep = async (label: string, script: string, extraEnv: Record<string, string>): Promise<void> => {
-        await runInSandbox(sandboxEnvironment!, { label, argv: ['/bin/sh', '-eu', '-c', script] }, {
-          binds, cwd: '/build/src', sourceDateEpoch: mtimeSeconds, hostEnv: env, subject: `"${spec.relativePath}"`,
-          env: { DESTDIR: '/build/destdir', SRCDIR: '/build/src', SYSROOT: hasSysroot ? '/build/sysroot' : '/', NAME: spec.name, VERSION: spec.version, ...cacheEnv, ...extraEnv },
-          packageListHint: `${environmentSpecs[0] ?? 'the build environment'} (every spec's build environment)${environmentSpecs.length > 1 ? `, or one of this spec's build-requires (${environmentSpecs.slice(1).join(', ')})` : ', or a spec with that package list named in this spec\'s build-requires'}`,
-          ...(options.log !== undefined ? { onOutput: (chunk: Buffer) => options.log!.write(chunk) } : {}),
-        });
-      };
       // Each lock's install (npm ci --offline, pip install --no-index) runs as a build step
       // does, in the sandbox with the environment's npm or python3, before the spec's own
       // steps, so they can use what it installed.
@@ -502,6 +514,11 @@ class BuildFolderGuard {
     private readonly name = 'the build folder',
   ) {
     this.realDir = realpathSync(dir);
+  }
+
+  /** Drops remembered folder resolutions: a symlink was made or something removed since. */
+  forget(): void {
+    this.realOfDir.clear();
   }
 
   /** `isLastFollowed`: whether a symlink at `path` itself would be written through (copyFile, mkdir, patch: yes). */

@@ -57,11 +57,11 @@ async function project(steps: string[], files: string[], extra = ''): Promise<{ 
   return { dir, cache };
 }
 
-/** A folder of fake sh, python3, gcc and install that would write other bytes, first on a PATH. */
+/** A folder of fake sh, python3, gcc, install, tar, patch ... that would write other bytes, first on a PATH. */
 function fakeTools(): string {
   const dir = mkdtempSync(join(tmpdir(), 'redo-ts-fake-tools-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  for (const tool of ['sh', 'python3', 'gcc', 'install', 'cp', 'sha256sum']) {
+  for (const tool of ['sh', 'python3', 'gcc', 'install', 'cp', 'sha256sum', 'tar', 'patch']) {
     writeFileSync(join(dir, tool), `#!/bin/sh\nfor last; do :; done\necho "fake ${tool}" > "$last" 2>/dev/null\nexit 0\n`);
     chmodSync(join(dir, tool), 0o755);
   }
@@ -95,6 +95,48 @@ describe('hermetic build steps', () => {
     const locked = readEntryBytes(environment.get('usr/bin/install')!)!;
     expect(readEntryBytes(delivered.get('usr/share/app/install')!)!.equals(locked)).toBe(true);
     expect(plain.stderr).toContain('fragment: build steps ran in the sandbox over environment');
+  });
+
+  it('sources are unpacked and patched the same with a fake tar and patch first on the host PATH and another umask: redo-ts\'s unpacker, the environment\'s patch', async () => {
+    const sources = [
+      'sources:',
+      '  - url: file:src.tar.gz',
+      '    integrity: project',
+      '    unpack: true',
+      'patches:',
+      '  - url: file:fix.patch',
+      '    integrity: project',
+      '    dir: pkg',
+      '',
+    ].join('\n');
+    const steps = [
+      'install -D -m 0644 pkg/greeting.txt "$DESTDIR/usr/share/app/greeting.txt"',
+      'stat -c "%A %n" pkg pkg/greeting.txt pkg/run.sh > "$DESTDIR/usr/share/app/modes.txt"',
+    ];
+    const made: Array<{ dir: string; cache: string }> = [];
+    for (let index = 0; index < 2; index += 1) {
+      const built = await project(steps, ['/usr/share/app'], sources);
+      const tree = mkdtempSync(join(tmpdir(), 'redo-ts-hermetic-tree-'));
+      cleanups.push(() => rmSync(tree, { recursive: true, force: true }));
+      mkdirSync(join(tree, 'pkg'));
+      writeFileSync(join(tree, 'pkg', 'greeting.txt'), 'hello\n');
+      writeFileSync(join(tree, 'pkg', 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+      spawnSync('tar', ['-C', tree, '-czf', join(built.dir, 'src.tar.gz'), '--sort=name', '--mtime=@0', '--owner=0', '--group=0', 'pkg']);
+      writeFileSync(join(built.dir, 'fix.patch'), '--- a/greeting.txt\n+++ b/greeting.txt\n@@ -1 +1 @@\n-hello\n+hello, patched\n');
+      made.push(built);
+    }
+    const [a, b] = made as [{ dir: string; cache: string }, { dir: string; cache: string }];
+    const plain = await runCli(a.dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: a.cache, PATH: '/usr/bin:/bin' } });
+    expect(plain.stderr).not.toMatch(/^redo: /m);
+    expect(plain.code).toBe(0);
+    const fake = await runCli(b.dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: b.cache, PATH: `${fakeTools()}:${process.env.PATH}` }, umask: '077' });
+    expect(fake.stderr).not.toMatch(/^redo: /m);
+    expect(fake.code).toBe(0);
+    expect(fragment(b.dir).equals(fragment(a.dir))).toBe(true);
+    const delivered = new Map(entriesOfTar(join(a.dir, 'targets', 'app.fragment.tar')).map((entry) => [entry.path.toString(), entry]));
+    expect(readEntryBytes(delivered.get('usr/share/app/greeting.txt')!)!.toString()).toBe('hello, patched\n');
+    // The archive's modes with a fixed umask 022, never the caller's 077.
+    expect(readEntryBytes(delivered.get('usr/share/app/modes.txt')!)!.toString()).toBe('drwxr-xr-x pkg\n-rw-r--r-- pkg/greeting.txt\n-rwxr-xr-x pkg/run.sh\n');
   });
 
   it('a step that writes outside $DESTDIR reaches neither the project nor the host', async () => {
@@ -228,6 +270,53 @@ describe('hermetic build steps', () => {
     const stopBy = Date.now() + 2000;
     while (running().length > 0 && Date.now() < stopBy) await new Promise((done) => setTimeout(done, 50));
     expect(running()).toEqual([]);
+  });
+
+  it('kill -9 during the assembly of a build environment: the half-assembled root is never used, the next build removes it; cache prune removes unused environments', async () => {
+    const { dir, cache } = await project(['install -D -m 0644 /dev/null "$DESTDIR/x"'], ['/x']);
+    const env = { REDO_TS_CACHE: cache };
+    // The copied test cache may hold this environment already: start without any.
+    const home = join(cache, 'build-environments');
+    rmSync(home, { recursive: true, force: true });
+    const leftovers = (): string[] => (existsSync(home) ? readdirSync(home).filter((name) => name.startsWith('.tmp-')) : []);
+    const child = startCli(dir, ['targets/app.fragment.tar'], { env });
+    const stop = (): void => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    };
+    cleanups.push(stop);
+    const closed = new Promise((done) => child.on('close', done));
+    const deadline = Date.now() + 120_000;
+    while (leftovers().length === 0 && child.exitCode === null && Date.now() < deadline) await new Promise((done) => setTimeout(done, 5));
+    expect(leftovers()).toHaveLength(1);
+    stop();
+    await closed;
+    // Killed before the rename: no environment under its key, only the half one aside.
+    expect(readdirSync(home).filter((name) => !name.startsWith('.tmp-'))).toEqual([]);
+
+    const rebuilt = await runCli(dir, ['targets/app.fragment.tar'], { env });
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const assembled = readdirSync(home);
+    expect(assembled).toHaveLength(1);
+    expect(assembled[0]).toMatch(/^[0-9a-f]{64}$/);
+
+    // Used just now: a prune of what was unused for a day keeps it; --unused-days 0 removes it.
+    const kept = await runCli(dir, ['cache', 'prune', '--unused-days', '1'], { env });
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toBe('');
+    expect(readdirSync(home)).toEqual(assembled);
+    const pruned = await runCli(dir, ['cache', 'prune', '--unused-days', '0'], { env });
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(new RegExp(`^removed build environment ${assembled[0]!.slice(0, 12)} \\(targets/build-environment\\.spec\\.yaml\\), last used \\S+\\n$`));
+    expect(pruned.stderr).toContain('redo-ts cache: 1 build environment unused for 0 days removed');
+    expect(readdirSync(home)).toEqual([]);
+    // A build that needs it again assembles it again.
+    const again = await runCli(dir, ['-f', 'targets/app.fragment.tar'], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(readdirSync(home)).toEqual(assembled);
   });
 
   it('pip installing a wheel into $DESTDIR writes #!/usr/bin/python3 from the locked python, whatever python the caller has', async () => {

@@ -270,7 +270,7 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     // Licences come from the copyright files in the layer (base) or in the cached .debs
     // (zlib-dev leaves /usr/share/doc out): only the latter needed a summary in the cache,
     // and a run from the summaries gives the same bytes.
-    expect(readdirSync(join(cache, 'inventory-v1'))).toHaveLength(new Set([...zlibDev.values(), ...toolchain.values(), ...buildEnvironment.values()].map((p) => p.integrity)).size);
+    expect(readdirSync(join(cache, 'inventory-v1')).filter((name) => name.endsWith('.json'))).toHaveLength(new Set([...zlibDev.values(), ...toolchain.values(), ...buildEnvironment.values()].map((p) => p.integrity)).size);
     const fromSummaries = await chapter.redo(['sbom', 'debian.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(fromSummaries.stdout).toBe(spdx.stdout);
     const licence = (name: string): string => packageNamed(name).licenseDeclared;

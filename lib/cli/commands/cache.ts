@@ -1,13 +1,15 @@
-/** `redo-ts cache add FILE.deb...` (import packages for offline and air-gapped builds) and `redo-ts cache verify` (check every entry). */
+/** `redo-ts cache add FILE.deb...` (import packages for offline and air-gapped builds), `redo-ts cache verify` (check every entry) and `redo-ts cache prune` (drop unused build environments). */
 
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
 import { addDebsToCache } from '../../sources/debian/fetch.js';
 import { cacheDirFrom, verifyStore } from '../../sources/store.js';
+import { pruneBuildEnvironments } from '../../sandbox/environment.js';
 
 const usage = `usage: redo-ts cache add FILE.deb...
        redo-ts cache verify
+       redo-ts cache prune [--unused-days N]
 
 Puts each .deb into the content-addressed download cache ($REDO_TS_CACHE, else
 ~/.cache/redo-ts) under its sha256 integrity, which is what lock files and deb:
@@ -18,10 +20,15 @@ the lock and the package's control fields before using them.
 verify hashes every entry of the cache against the hash it is stored under (a
 source's pin; a derived entry's recorded integrity), drops the ones that differ or
 whose file is gone, and prints them with the wanted and found hash. Exit status 1
-when it dropped any.`;
+when it dropped any.
+
+prune removes the assembled build environments (build-environments/KEY, one per
+distinct set of packages and fragments) that no build has used for N days (default
+30; 0 removes every one), and what an interrupted assembly left behind. A build
+that needs one again assembles it from its fragments. Prints each one removed.`;
 
 const command: Command = {
-  summary: 'import .deb files into the download cache (cache add FILE.deb...), or check every entry (cache verify)',
+  summary: 'import .deb files into the download cache (cache add FILE.deb...), check every entry (cache verify), or remove unused build environments (cache prune)',
   usage,
   async run(args, io) {
     const [action, ...files] = args;
@@ -33,6 +40,17 @@ const command: Command = {
       }
       io.stderr.write(`redo-ts cache: ${checkedCount} entr${checkedCount === 1 ? 'y' : 'ies'} checked in ${cacheDir}, ${damaged.length} damaged${damaged.length > 0 ? ' and dropped (a build fetches them again)' : ''}\n`);
       return damaged.length > 0 ? 1 : 0;
+    }
+    if (action === 'prune') {
+      const days = files.length === 0 ? 30 : files.length === 2 && files[0] === '--unused-days' && /^[0-9]+$/.test(files[1]!) ? Number(files[1]) : undefined;
+      if (days === undefined) throw new RedoError('ERR_USAGE', `redo: "cache": prune takes only --unused-days N (a whole number of days), not "${files.join(' ')}"`, { hint: usage.split('\n')[2]!.trim() });
+      const cacheDir = cacheDirFrom(io.env);
+      const { removed, leftovers } = pruneBuildEnvironments(cacheDir, days * 24 * 3600 * 1000);
+      for (const environment of removed) {
+        io.stdout.write(`removed build environment ${environment.key.slice(0, 12)} (${environment.declaredIn.join(', ') || 'unknown specs'}), last used ${new Date(environment.lastUsedMs).toISOString()}\n`);
+      }
+      io.stderr.write(`redo-ts cache: ${removed.length} build environment${removed.length === 1 ? '' : 's'} unused for ${days} day${days === 1 ? '' : 's'} removed, ${leftovers} interrupted assembl${leftovers === 1 ? 'y' : 'ies'} cleaned, in ${cacheDir}\n`);
+      return 0;
     }
     if (action !== 'add' || files.length === 0 || files.some((file) => file.startsWith('-'))) {
       throw new RedoError('ERR_USAGE', `redo: "cache": ${action === undefined ? 'missing action' : action !== 'add' && action !== 'verify' ? `unknown action "${action}"` : action === 'verify' ? 'verify takes no arguments' : 'no .deb files named'}`, { hint: usage.split('\n')[0] });

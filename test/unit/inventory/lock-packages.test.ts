@@ -2,7 +2,7 @@
 // (versions, pins, pulled-by) and from dpkg's database in its fragment (which paths each
 // package delivered, under merged-/usr; control fields), licences from the copyright
 // files in the fragment or, where the fragment lacks one, from the .deb in the cache.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,7 +117,22 @@ describe('debianLockProvider', () => {
 
   it('reads what the fragment lacks from the cached .deb, and keeps a summary of it', () => {
     expect(packages.get(fixturePackage.name)!.control.get('maintainer')).toBe('redo-ts tests <tests@example.invalid>');
-    expect(readdirSync(join(cacheDir, 'inventory-v1'))).toHaveLength(1);
+    expect(readdirSync(join(cacheDir, 'inventory-v1')).filter((name) => name.endsWith('.json'))).toHaveLength(1);
+  });
+
+  it('keeps its answer by the spec, the lock and the fragment\'s digest: asked again, it reads neither the lock nor the .debs; a changed fragment is read again', async () => {
+    expect(readdirSync(join(cacheDir, 'inventory-v1', 'lock-packages'))).toHaveLength(1);
+    // A cache holding only the kept answer: no .deb, no summary (offline, those would be an error).
+    const keptOnly = join(root, 'kept-only-cache');
+    cpSync(join(cacheDir, 'inventory-v1', 'lock-packages'), join(keptOnly, 'inventory-v1', 'lock-packages'), { recursive: true });
+    const spec = await loadSpec(join(root, 'tools.spec.yaml'), { root });
+    const again = await debianLockProvider({ cacheDir: keptOnly, isOffline: true, env: {} }).packagesOf(spec);
+    expect(new Map(again.map((item) => [item.name, item]))).toEqual(packages);
+    expect(again.find((item) => item.name === 'alpha')!.deliveredPaths).toBeInstanceOf(Set);
+    // Another fragment: another key, so the answer is computed again (and here, offline, fails for want of the .deb).
+    await writeTar([file('etc/hostname', 'x\n')], join(root, 'tools.fragment.tar'), { mtimeSeconds: 0 });
+    const error = await debianLockProvider({ cacheDir: keptOnly, isOffline: true, env: {} }).packagesOf(spec).catch((caught: unknown) => caught);
+    expect(isRedoError(error, 'ERR_SOURCE_UNREACHABLE')).toBe(true);
   });
 
   it('offline, a .deb neither cached nor summarised is an error naming the lock', async () => {
