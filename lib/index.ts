@@ -39,6 +39,8 @@ export { writeOciLayout, writeOciImageIndex, ociMediaTypes, addOciArtifact, ociB
 export type { OciLayoutInput, OciIndexInput, OciIndexResult, OciArtifactInput } from './image/oci.js';
 export { assembleImage, ensureImageStored, layerFactsOfTar, readAssembledImage, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
 export type { AssembleInput, AssembledImage, AssembledLayer, AssembledPlatformImage, ArtifactForImage, LayerFacts, StoredBlob } from './image/assemble.js';
+export { openImageView } from './image/image-view.js';
+export type { ImageView, ImageViewContext } from './image/image-view.js';
 export { BlobStore } from './image/blob-store.js';
 export { loadImageDescription, imageForPlatform } from './image/description.js';
 export type { ImageDescription, ImagePlatform } from './image/description.js';
