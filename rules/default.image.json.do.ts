@@ -76,7 +76,7 @@ export default async function (ctx: RuleContext): Promise<void> {
       layerLabels: image.layers,
       isOverlapAllowed: description.allowOverlap,
       config: base.config,
-      gzip: description.gzip,
+      compression: description.compression,
       ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
       ...(base.annotations === undefined ? {} : { annotations: base.annotations }),
     });
