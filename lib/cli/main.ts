@@ -33,6 +33,7 @@ const commandModules: Record<string, string> = {
   init: './commands/init.js',
   key: './commands/key.js',
   attestations: './commands/attestations.js',
+  store: './commands/store.js',
 };
 
 /** The exit status table, shown in --help and the README. */

@@ -240,7 +240,10 @@ export function compressedFactKind(compression: LayerCompression): string {
 async function compressedBlob(store: BlobStore, path: string, diffId: Sha256Digest, compression: LayerCompression): Promise<StoredBlob> {
   const kind = compressedFactKind(compression);
   const known = store.peekFacts<StoredBlob>(diffId, kind);
-  if (known !== undefined && store.hasSize(known.digest, known.sizeBytes)) return known;
+  if (known !== undefined && store.hasSize(known.digest, known.sizeBytes)) {
+    store.freshen(known.digest);
+    return known;
+  }
   const blob = await store.putWritten((temporary) => compressFile(path, temporary, compression));
   store.facts(diffId, kind, () => blob);
   return blob;
