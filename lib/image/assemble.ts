@@ -87,8 +87,12 @@ export interface AssembleInput {
   subject: string;
   /** Checks run after the layer checks and before the ELF closure check (requires, audit); a throw stops the assembly. */
   checks?: () => Promise<void>;
-  /** Artifacts whose subject is the (single-platform) image manifest, e.g. its SBOMs. */
-  artifacts?: (subject: StoredBlob) => Promise<ArtifactForImage[]>;
+  /**
+   * Artifacts whose subject is an image manifest, e.g. its SBOMs: called once per
+   * platform image, with its manifest and its index in `images` (0 for a
+   * single-platform image).
+   */
+  artifacts?: (subject: StoredBlob, platformIndex: number) => Promise<ArtifactForImage[]>;
 }
 
 /** What the assembly knows about a layer blob, computed once per digest (BlobStore.facts, kind "layer"). */
@@ -206,7 +210,11 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
     const manifest = images[0]!.manifest;
     top = { ...manifest, mediaType: ociMediaTypes.manifest };
     indexManifests.push({ mediaType: ociMediaTypes.manifest, digest: manifest.digest, size: manifest.sizeBytes, annotations: refAnnotation });
-    for (const artifact of input.artifacts === undefined ? [] : await input.artifacts(manifest)) {
+  }
+  // Each platform's artifacts (its SBOMs) name its own manifest as their subject.
+  for (const [platformIndex, image] of images.entries()) {
+    const manifest = image.manifest;
+    for (const artifact of input.artifacts === undefined ? [] : await input.artifacts(manifest, platformIndex)) {
       const withSubject: OciArtifactInput = { ...artifact, subject: { digest: manifest.digest, sizeBytes: manifest.sizeBytes } };
       const blob = keep(putInline(artifact.blob));
       const empty = keep(putInline(emptyJson));
