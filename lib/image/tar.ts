@@ -1,4 +1,4 @@
-/** Deterministic tar writing on tar-stream's pack() and tar reading (the only module that imports tar-stream). */
+/** Deterministic tar writing, byte for byte tar-stream's pack() (its ustar encoder ported, tar-stream itself for pax headers), and tar reading (the only module that imports tar-stream). */
 
 import { createHash, type Hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
@@ -568,8 +568,9 @@ export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archi
 
 /**
  * Writes a deterministic tar of `entries` to `output` (a file path, created or
- * truncated, or a Writable, which is ended). The bytes are made by tar-stream's
- * pack() from headers whose every field we set: members sorted by path bytes, every
+ * truncated, or a Writable, which is ended). The bytes are those tar-stream's pack()
+ * makes (ustarHeaderBlock for a plain header, tar-stream for a pax one) from headers
+ * whose every field we set: members sorted by path bytes, every
  * parent directory explicit, every mtime `options.mtimeSeconds` (default:
  * SOURCE_DATE_EPOCH or 0; negative or fractional values are floored to 0 / whole
  * seconds), uid/gid as given, uname/gname empty, modes as given (permission bits).
