@@ -1,13 +1,17 @@
-// bench/layer: builds a layer and its sha256 from a generated tree and compares with
-// `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - DIR | sha256sum`,
-// printing wall times (median of RUNS), the ratio, and peak memory (/usr/bin/time -v).
+// bench/layer: builds a layer and its sha256 from a generated tree with redo-ts (to
+// /dev/null and to a file) and measures it in one hyperfine run beside
+// `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - DIR | openssl dgst -sha256`
+// (the anchor issue 20 sets), `... | sha256sum` and `node -e 0`, printing median wall
+// seconds and mean CPU seconds (user + system, children included: on a shared, loaded
+// machine CPU is the figure to compare) with their ratios to tar | openssl.
 //
 // Usage: npm run build && node bench/layer.mjs [--small-files N] [--folders N] [--large-files N] [--large-mib N] [--runs N]
+// (needs hyperfine: apt-get install hyperfine)
 // Default tree: 12,000 files of 1-16 KiB in 120 folders plus 4 files of 25 MiB (~200 MB),
 // generated once under os.tmpdir() and reused. The issue's full tree is
 // --small-files 20000 --folders 200 (~294 MB of tar).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,54 +54,26 @@ if (!existsSync(tree)) {
   renameSync(partial, tree);
 }
 
-function measure(command, args) {
-  const started = process.hrtime.bigint();
-  const result = spawnSync('/usr/bin/time', ['-v', command, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== 0) throw new Error(`${command} failed:\n${result.stderr}`);
-  const peakKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr)?.[1] ?? 0);
-  return { seconds, peakKiB, stdout: result.stdout.trim() };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-const pipeline = ['-c', `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$0" -cf - . | sha256sum`, tree];
-// The anchor issue 20 sets: the same tar hashed with OpenSSL (SHA-NI where the CPU has it).
-const opensslPipeline = ['-c', `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$0" -cf - . | openssl dgst -sha256`, tree];
-const ours = [join(here, 'layer-build.mjs'), tree];
+const tarFlags = 'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner';
 const layerFile = join(tmpdir(), 'redo-ts-bench-layer.tar');
-
-// Warm the page cache once so every run reads from memory.
-measure('sh', ['-c', `tar -C "$0" -cf - . > /dev/null`, tree]);
-const rows = { tar: [], openssl: [], oursNull: [], oursFile: [] };
-let peak = { tar: 0, oursNull: 0, oursFile: 0 };
-let tarBytes = 0;
-for (let run = 0; run < options.runs; run++) {
-  const a = measure('sh', pipeline);
-  rows.openssl.push(measure('sh', opensslPipeline).seconds);
-  const b = measure('node', [...ours, '/dev/null']);
-  const c = measure('node', [...ours, layerFile]);
-  rows.tar.push(a.seconds);
-  rows.oursNull.push(b.seconds);
-  rows.oursFile.push(c.seconds);
-  peak = { tar: Math.max(peak.tar, a.peakKiB), oursNull: Math.max(peak.oursNull, b.peakKiB), oursFile: Math.max(peak.oursFile, c.peakKiB) };
-}
-tarBytes = Number(spawnSync('stat', ['-c', '%s', layerFile], { encoding: 'utf8' }).stdout.trim());
+const commands = [
+  ['tar \\| openssl dgst -sha256', `sh -c '${tarFlags} -C ${tree} -cf - . | openssl dgst -sha256'`],
+  ['tar \\| sha256sum', `sh -c '${tarFlags} -C ${tree} -cf - . | sha256sum'`],
+  ['redo-ts writeTar -> /dev/null (sha256 while streaming)', `node ${join(here, 'layer-build.mjs')} ${tree} /dev/null`],
+  ['redo-ts writeTar -> layer file', `node ${join(here, 'layer-build.mjs')} ${tree} ${layerFile}`],
+  ['node -e 0', 'node -e 0'],
+];
+const exported = join(tmpdir(), `redo-ts-bench-layer-${process.pid}.json`);
+const run = spawnSync('hyperfine', ['-N', '--warmup', '1', '--runs', String(options.runs), '--export-json', exported, ...commands.map(([, command]) => command)], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit'] });
+if (run.status !== 0) throw new Error('hyperfine failed (apt-get install hyperfine)');
+const results = JSON.parse(readFileSync(exported, 'utf8')).results;
+rmSync(exported, { force: true });
+const tarBytes = statSync(layerFile).size;
 rmSync(layerFile, { force: true });
-
-const t = median(rows.tar);
-const o = median(rows.openssl);
-const n = median(rows.oursNull);
-const f = median(rows.oursFile);
-const mib = (kib) => `${(kib / 1024).toFixed(0)} MiB`;
+const rows = results.map((result, i) => ({ name: commands[i][0], wall: result.median, cpu: result.user + result.system }));
+const anchor = rows[0];
 console.log(`tree: ${tree}`);
-console.log(`layer: ${(tarBytes / 1e6).toFixed(0)} MB of tar, ${options['small-files']} small files in ${options.folders} folders + ${options['large-files']} x ${options['large-mib']} MiB; median of ${options.runs} runs`);
-console.log(`| pipeline | wall s | ratio to tar|sha256sum | ratio to tar|openssl | peak RSS |`);
-console.log(`|---|---|---|---|---|`);
-console.log(`| tar --sort=name ... -cf - DIR \\| sha256sum | ${t.toFixed(2)} | 1.00 | ${(t / o).toFixed(2)} | ${mib(peak.tar)} (tar and sha256sum: max of the two) |`);
-console.log(`| tar --sort=name ... -cf - DIR \\| openssl dgst -sha256 | ${o.toFixed(2)} | ${(o / t).toFixed(2)} | 1.00 | |`);
-console.log(`| redo-ts writeTar → /dev/null (sha256 while streaming) | ${n.toFixed(2)} | ${(n / t).toFixed(2)} | ${(n / o).toFixed(2)} | ${mib(peak.oursNull)} |`);
-console.log(`| redo-ts writeTar → layer file | ${f.toFixed(2)} | ${(f / t).toFixed(2)} | ${(f / o).toFixed(2)} | ${mib(peak.oursFile)} |`);
+console.log(`layer: ${(tarBytes / 1e6).toFixed(0)} MB of tar, ${options['small-files']} small files in ${options.folders} folders + ${options['large-files']} x ${options['large-mib']} MiB; hyperfine, ${options.runs} runs each, one run of this script`);
+console.log('| pipeline | wall s (median) | CPU s (mean) | wall / tar\\|openssl | CPU / tar\\|openssl |');
+console.log('|---|---|---|---|---|');
+for (const row of rows) console.log(`| ${row.name} | ${row.wall.toFixed(2)} | ${row.cpu.toFixed(2)} | ${(row.wall / anchor.wall).toFixed(2)} | ${(row.cpu / anchor.cpu).toFixed(2)} |`);

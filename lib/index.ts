@@ -30,7 +30,8 @@ export type { CheckTarOptions } from './image/tar-check.js';
 export { checkElfClosure, checkElfClosureInFacts, elfFactsOfTar, findMissingLibraries, findMissingLibrariesInFacts, readElfDynamic } from './image/elf-closure.js';
 export type { ClosureLayer, ElfDynamic, LayerElfFacts, MissingLibrary } from './image/elf-closure.js';
 export { partitionEntries } from './image/layer-partition.js';
-export { gzipFile, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE } from './image/compress.js';
+export { compressFile, gzipFile, layerMediaTypes, parseLayerCompression, pinGzipHeader, GZIP_LEVEL, GZIP_OS_BYTE, ZSTD_LEVEL } from './image/compress.js';
+export type { LayerCodec, LayerCompression } from './image/compress.js';
 export type { GzipResult } from './image/compress.js';
 export { imageConfigJson, canonicalJson } from './image/image-config.js';
 export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.js';
@@ -39,6 +40,8 @@ export { writeOciLayout, writeOciImageIndex, ociMediaTypes, addOciArtifact, ociB
 export type { OciLayoutInput, OciIndexInput, OciIndexResult, OciArtifactInput } from './image/oci.js';
 export { assembleImage, ensureImageStored, layerFactsOfTar, readAssembledImage, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
 export type { AssembleInput, AssembledImage, AssembledLayer, AssembledPlatformImage, ArtifactForImage, LayerFacts, StoredBlob } from './image/assemble.js';
+export { openImageView } from './image/image-view.js';
+export type { ImageView, ImageViewContext } from './image/image-view.js';
 export { BlobStore } from './image/blob-store.js';
 export { loadImageDescription, imageForPlatform } from './image/description.js';
 export type { ImageDescription, ImagePlatform } from './image/description.js';

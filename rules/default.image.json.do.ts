@@ -6,8 +6,9 @@
 // layers (unless `allowOverlap: true`), the audit (with `audit: true`; findings
 // `auditAllow` does not accept fail the build), the specs each layer `requires`, and
 // the ELF closure (unless `allowMissingLibraries: true` or the image has a base, whose
-// layers are not read). Only an image that passes them all gets its configs,
-// manifests, SBOM artifacts (unless `sbom: false`; single-platform images) and index
+// layers are not read), for every platform. Only an image that passes them all gets its
+// configs, manifests, SBOM artifacts (unless `sbom: false`; one pair per platform, each
+// naming its platform's manifest as subject) and index
 // stored, and this record written: the digests of everything, no bytes. NAME.tar,
 // NAME.oci.tar and `redo-ts push` are views of the record and the store
 // (docs/image.md), so an image that fails a check has no output and cannot be pushed.
@@ -78,22 +79,26 @@ export default async function (ctx: RuleContext): Promise<void> {
       layerLabels: image.layers,
       isOverlapAllowed: description.allowOverlap,
       config: base.config,
-      gzip: description.gzip,
+      compression: description.compression,
       ...(base.baseLayers === undefined ? {} : { baseLayers: base.baseLayers }),
       ...(base.annotations === undefined ? {} : { annotations: base.annotations }),
     });
   }
   // Errors name the image as NAME.tar, the output people build.
   const subject = `"${shown(join(ctx.dir, `${name}.tar`))}"`;
-  // The inventory (what the audit and the SBOMs read) is that of the first platform's
-  // image, the one NAME.tar holds; it is taken once, with per-file checksums when an
-  // SBOM needs them.
-  const isSbomMade = description.hasSbom && description.platforms === undefined;
-  let inventory: Inventory | undefined;
-  const inventoryOf = async (): Promise<Inventory> => {
-    inventory ??= await collectInventory(shown(join(ctx.dir, `${name}.oci.tar`)), descriptionPath, {
+  // The inventory (what the audit and the SBOMs read) is taken once per platform image,
+  // with per-file checksums when an SBOM needs them: every platform is audited and gets
+  // its own SBOMs, whose subject is its own manifest.
+  const isSbomMade = description.hasSbom;
+  const isMultiPlatform = description.platforms !== undefined;
+  const inventories = new Map<number, Promise<Inventory>>();
+  const inventoryOf = (platformIndex: number): Promise<Inventory> => {
+    let inventory = inventories.get(platformIndex);
+    if (inventory !== undefined) return inventory;
+    inventory = collectInventory(shown(join(ctx.dir, `${name}.oci.tar`)), descriptionPath, {
       root: ctx.root,
       env: ctx.env,
+      platformIndex,
       // Layers are in the store by now: their digests and per-file sums are facts kept
       // beside their blobs, so a layer that did not change is not read for them again.
       layerFacts: {
@@ -103,23 +108,32 @@ export default async function (ctx: RuleContext): Promise<void> {
       },
       ...(isSbomMade ? {} : { shouldSkipChecksums: true }),
     });
+    inventories.set(platformIndex, inventory);
     return inventory;
+  };
+  // `linux/arm64 `: how a platform is named in messages of a multi-platform image.
+  const platformName = (i: number): string => {
+    const platform = description.platforms?.[i];
+    return platform === undefined ? '' : `${platform.os}/${platform.architecture}${platform.variant === undefined ? '' : `/${platform.variant}`}`;
   };
   const checks = async (): Promise<void> => {
     if (description.shouldAudit) {
-      const audit = auditInventory(await inventoryOf(), description.auditAllow);
-      if (audit.findings.length > 0) {
-        throw new RedoError('ERR_AUDIT_FINDINGS', `redo: ${subject}: the audit found ${audit.findings.length} problem${audit.findings.length === 1 ? '' : 's'}`, {
-          details: formatFindings(audit.findings),
-          hint: `remove them from the specs, or accept them in ${shown(descriptionPath)} with auditAllow: [KIND:/path]`,
-        });
+      for (const i of platforms.keys()) {
+        const audit = auditInventory(await inventoryOf(i), description.auditAllow);
+        const on = isMultiPlatform ? ` (${platformName(i)})` : '';
+        if (audit.findings.length > 0) {
+          throw new RedoError('ERR_AUDIT_FINDINGS', `redo: ${subject}${on}: the audit found ${audit.findings.length} problem${audit.findings.length === 1 ? '' : 's'}`, {
+            details: formatFindings(audit.findings),
+            hint: `remove them from the specs, or accept them in ${shown(descriptionPath)} with auditAllow: [KIND:/path]`,
+          });
+        }
+        ctx.log(`audit${on}: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
       }
-      ctx.log(`audit: no findings${audit.allowed.length > 0 ? ` (${audit.allowed.length} allowed)` : ''}`);
     }
     for (const image of platforms) await checkRequires(ctx, image.layers, image.config.architecture, descriptionName, subject);
   };
-  const artifacts = async (): Promise<ArtifactForImage[]> => {
-    const taken = await inventoryOf();
+  const artifacts = async (_subject: unknown, platformIndex: number): Promise<ArtifactForImage[]> => {
+    const taken = await inventoryOf(platformIndex);
     // A spec that delivered files is already a dependency of its fragment; depending on
     // it here too would rebuild the image after an edit that leaves the fragment's
     // bytes unchanged, defeating early cutoff. Specs only required are read here alone.
@@ -127,9 +141,11 @@ export default async function (ctx: RuleContext): Promise<void> {
     const readOnlyHere = taken.specs.filter((spec) => !delivering.has(spec.path));
     if (readOnlyHere.length > 0) await ctx.ifchange(...readOnlyHere.map((spec) => relative(ctx.dir, join(ctx.root, spec.path))));
     const options = { createdSeconds: mtimeFromEnvironment(ctx.env) };
+    // Ref names are unique in the layout: a platform's SBOMs carry its name (linux-arm64).
+    const refName = isMultiPlatform ? `${description.refName}.${platformName(platformIndex).replaceAll('/', '-')}` : description.refName;
     return [
-      { refName: `${description.refName}.sbom.spdx`, artifactType: 'application/spdx+json', blob: Buffer.from(spdxDocument(taken, options)), blobMediaType: 'application/spdx+json' },
-      { refName: `${description.refName}.sbom.cyclonedx`, artifactType: 'application/vnd.cyclonedx+json', blob: Buffer.from(cyclonedxDocument(taken, options)), blobMediaType: 'application/vnd.cyclonedx+json' },
+      { refName: `${refName}.sbom.spdx`, artifactType: 'application/spdx+json', blob: Buffer.from(spdxDocument(taken, options)), blobMediaType: 'application/spdx+json' },
+      { refName: `${refName}.sbom.cyclonedx`, artifactType: 'application/vnd.cyclonedx+json', blob: Buffer.from(cyclonedxDocument(taken, options)), blobMediaType: 'application/vnd.cyclonedx+json' },
     ];
   };
   const record = await assembleImage(

@@ -8,28 +8,12 @@
 // them all). An image that fails a check has no record, so no NAME.tar either.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
-import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { BlobStore, RedoError, ensureImageStored, readAssembledImage, writeDockerArchiveView } from 'redo-ts';
+import { openImageView, writeDockerArchiveView } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
-  // Every member's mtime is the image's created time (SOURCE_DATE_EPOCH): a dependency.
-  ctx.ifchangeEnv('SOURCE_DATE_EPOCH');
-  const descriptionName = `${ctx.base}.yaml`;
-  if (!existsSync(join(ctx.dir, descriptionName))) {
-    await ctx.ifcreate(descriptionName);
-    throw new RedoError('ERR_IMAGE_DESCRIPTION', `redo: "${relative(ctx.root, ctx.targetPath)}": no such file, and no image description "${relative(ctx.root, join(ctx.dir, descriptionName))}" to build it from`, {
-      hint: `if a list names it, check the name there; to build an image, write ${descriptionName} (see docs/image.md), or name a rule ${ctx.target}.do`,
-    });
-  }
-  const recordName = `${ctx.base}.image.json`;
-  await ctx.ifchange(recordName);
-  const record = readAssembledImage(join(ctx.dir, recordName), relative(ctx.root, join(ctx.dir, recordName)));
-  const store = BlobStore.ofProject(ctx.root);
-  const subject = `"${relative(ctx.root, ctx.targetPath)}"`;
-  // A record from the remote build cache (or a removed store): blobs come back from it and the layers.
-  await ensureImageStored(record, store, ctx.dir, subject);
+  // Every member's mtime is the image's created time (SOURCE_DATE_EPOCH): openImageView depends on it.
+  const { record, store, subject } = await openImageView(ctx, 'if a list names it, check the name there; ');
   await writeDockerArchiveView(record, store, ctx.output, subject);
   ctx.log(`image: config ${record.images[0]!.config.digest}`);
 }

@@ -37,6 +37,7 @@ const commandModules: Record<string, () => Promise<{ default: Command }>> = {
   init: () => import('./commands/init.js'),
   key: () => import('./commands/key.js'),
   attestations: () => import('./commands/attestations.js'),
+  store: () => import('./commands/store.js'),
 };
 
 /** The exit status table, shown in --help and the README. */

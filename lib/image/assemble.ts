@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
-import { gzipFile } from './compress.js';
+import { compressFile, layerFileSuffixes, type LayerCompression } from './compress.js';
 import { digestHex, type Sha256Digest } from './digest.js';
 import { checkElfClosureInFacts, elfFactsOfTar, type LayerElfFacts } from './elf-closure.js';
-import { canonicalJson, imageConfigJson, type ImageInput } from './image-config.js';
+import { canonicalJson, compressionOf, imageConfigJson, type ImageInput } from './image-config.js';
 import { checkLayersDisjoint } from './layer-merge.js';
 import { artifactManifestBytes, emptyJson, imageManifestBytes, ociMediaTypes, type OciArtifactInput } from './oci.js';
 import { checkTar } from './tar-check.js';
@@ -20,10 +20,15 @@ export interface StoredBlob {
   sizeBytes: number;
 }
 
-/** A layer of an assembled image: its blob, its diffID (digest of the uncompressed tar), how the description names it. */
+/**
+ * A layer of an assembled image: its blob, its diffID (digest of the uncompressed tar,
+ * which the store holds too, with the layer's facts keyed by it), how the blob is
+ * compressed (level 0 for a base layer, kept as its registry has it), how the
+ * description names it.
+ */
 export interface AssembledLayer extends StoredBlob {
   diffId: Sha256Digest;
-  isGzip: boolean;
+  compression: LayerCompression;
   label: string;
 }
 
@@ -82,8 +87,12 @@ export interface AssembleInput {
   subject: string;
   /** Checks run after the layer checks and before the ELF closure check (requires, audit); a throw stops the assembly. */
   checks?: () => Promise<void>;
-  /** Artifacts whose subject is the (single-platform) image manifest, e.g. its SBOMs. */
-  artifacts?: (subject: StoredBlob) => Promise<ArtifactForImage[]>;
+  /**
+   * Artifacts whose subject is an image manifest, e.g. its SBOMs: called once per
+   * platform image, with its manifest and its index in `images` (0 for a
+   * single-platform image).
+   */
+  artifacts?: (subject: StoredBlob, platformIndex: number) => Promise<ArtifactForImage[]>;
 }
 
 /** What the assembly knows about a layer blob, computed once per digest (BlobStore.facts, kind "layer"). */
@@ -116,7 +125,7 @@ export function layerFactsOfTar(path: string, label: string): LayerFacts {
  * 2. unless `isOverlapAllowed`, no path is delivered by two layers (ERR_LAYER_CONFLICT);
  * 3. `input.checks()` (the rule's: requires, audit);
  * 4. with `shouldCheckElfClosure`, every platform's ELF closure (ERR_ELF_NEEDED);
- * 5. gzip blobs (once per diffID), configs, manifests, the index, the artifacts and the
+ * 5. compressed blobs (once per diffID, codec and level), configs, manifests, the index, the artifacts and the
  *    layout's index.json are stored.
  * Returns the record; the caller writes it (canonicalJson) as NAME.image.json. The bytes
  * of every blob are those writeOciLayout / writeOciImageIndex / addOciArtifact write.
@@ -169,17 +178,18 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
       if (stored.digest !== base.blobDigest) {
         throw new RedoError('ERR_IMAGE_STORE', `redo: ${input.subject}: a base layer's bytes do not match its digest`, { details: [`wanted: ${base.blobDigest}`, `found:  ${stored.digest}`] });
       }
-      layers.push({ ...keep(stored), diffId: base.diffId, isGzip: base.isGzip, label: `base ${base.blobDigest}` });
+      layers.push({ ...keep(stored), diffId: base.diffId, compression: { codec: base.codec, level: 0 }, label: `base ${base.blobDigest}` });
     }
+    const compression = compressionOf(image);
     for (const [index, path] of image.layers.entries()) {
       const { digest: diffId, sizeBytes } = factsOf.get(path)!;
       const label = image.layerLabels?.[index] ?? path;
-      const blob = image.gzip === true ? await gzipBlob(store, path, diffId) : { digest: diffId, sizeBytes };
-      layers.push({ ...keep(blob), diffId, isGzip: image.gzip === true, label });
+      const blob = compression.codec === 'none' ? { digest: diffId, sizeBytes } : await compressedBlob(store, path, diffId, compression);
+      layers.push({ ...keep(blob), diffId, compression, label });
     }
     const createdSeconds = image.config.createdSeconds ?? mtimeFromEnvironment();
     const config = keep(putInline(imageConfigJson(image.config, layers.map((layer) => layer.diffId))));
-    const manifestBytes = imageManifestBytes(config, layers.map((layer) => ({ blobDigest: layer.digest, blobSizeBytes: layer.sizeBytes, isGzip: layer.isGzip })), image.annotations);
+    const manifestBytes = imageManifestBytes(config, layers.map((layer) => ({ blobDigest: layer.digest, blobSizeBytes: layer.sizeBytes, codec: layer.compression.codec })), image.annotations);
     const manifest = keep(putInline(manifestBytes));
     const { architecture, os, variant } = image.config;
     images.push({ platform: `${os}/${architecture}${variant === undefined ? '' : `/${variant}`}`, manifest, config, layers, createdSeconds });
@@ -200,7 +210,11 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
     const manifest = images[0]!.manifest;
     top = { ...manifest, mediaType: ociMediaTypes.manifest };
     indexManifests.push({ mediaType: ociMediaTypes.manifest, digest: manifest.digest, size: manifest.sizeBytes, annotations: refAnnotation });
-    for (const artifact of input.artifacts === undefined ? [] : await input.artifacts(manifest)) {
+  }
+  // Each platform's artifacts (its SBOMs) name its own manifest as their subject.
+  for (const [platformIndex, image] of images.entries()) {
+    const manifest = image.manifest;
+    for (const artifact of input.artifacts === undefined ? [] : await input.artifacts(manifest, platformIndex)) {
       const withSubject: OciArtifactInput = { ...artifact, subject: { digest: manifest.digest, sizeBytes: manifest.sizeBytes } };
       const blob = keep(putInline(artifact.blob));
       const empty = keep(putInline(emptyJson));
@@ -221,12 +235,25 @@ export async function assembleImage(input: AssembleInput, store: BlobStore): Pro
   return { format: 'redo-ts.image.v1', refName: input.refName, repoTags: input.repoTags, top, layoutIndex, images, blobs: sorted, inline: sortedInline };
 }
 
-/** The gzip blob of a layer: compressed once per diffID (its digest kept as a fact), else read from the store. */
-async function gzipBlob(store: BlobStore, path: string, diffId: Sha256Digest): Promise<StoredBlob> {
-  const known = store.peekFacts<StoredBlob>(diffId, 'gzip');
-  if (known !== undefined && store.has(known.digest)) return known;
-  const blob = await store.putWritten((temporary) => gzipFile(path, temporary));
-  store.facts(diffId, 'gzip', () => blob);
+/**
+ * The kind of the fact that names the compressed blob of a layer, kept under the
+ * layer's diffID (the uncompressed digest, which keys every fact of a layer):
+ * `gzip-6`, `zstd-3`...
+ */
+export function compressedFactKind(compression: LayerCompression): string {
+  return `${compression.codec}-${compression.level}`;
+}
+
+/** The compressed blob of a layer: compressed once per diffID, codec and level (its digest kept as a fact), else taken from the store. */
+async function compressedBlob(store: BlobStore, path: string, diffId: Sha256Digest, compression: LayerCompression): Promise<StoredBlob> {
+  const kind = compressedFactKind(compression);
+  const known = store.peekFacts<StoredBlob>(diffId, kind);
+  if (known !== undefined && store.hasSize(known.digest, known.sizeBytes)) {
+    store.freshen(known.digest);
+    return known;
+  }
+  const blob = await store.putWritten((temporary) => compressFile(path, temporary, compression));
+  store.facts(diffId, kind, () => blob);
   return blob;
 }
 
@@ -257,6 +284,13 @@ export function readAssembledImage(path: string, label: string): AssembledImage 
   if (record.format !== 'redo-ts.image.v1') {
     throw new RedoError('ERR_IMAGE_STORE', `redo: "${label}": not an image record of this redo-ts`, { details: [`wanted format: redo-ts.image.v1`, `found: ${String(record.format)}`], hint: `rebuild it: redo-ts -f ${label}` });
   }
+  // A record written before layers had a codec said `isGzip` (always level 6).
+  for (const image of record.images) {
+    for (const layer of image.layers as Array<AssembledLayer & { isGzip?: boolean }>) {
+      if (layer.compression === undefined) layer.compression = layer.isGzip === true ? { codec: 'gzip', level: 6 } : { codec: 'none', level: 0 };
+      delete layer.isGzip;
+    }
+  }
   return record;
 }
 
@@ -264,7 +298,7 @@ export function readAssembledImage(path: string, label: string): AssembledImage 
  * Makes sure the store holds every blob of `record` (a record restored from a remote
  * build cache, or a store that was removed): a blob that is missing is written from the
  * record's inline bytes or, for a layer, stored again from its layer target (its path
- * relative to `recordDir`, gzip-compressed again when the image's layers are), and its
+ * relative to `recordDir`, compressed again as the record says), and its
  * digest checked. Throws ERR_IMAGE_STORE naming the blob when neither can give it back
  * (a base image's layer, or a layer target that changed since).
  */
@@ -280,7 +314,7 @@ export async function ensureImageStored(record: AssembledImage, store: BlobStore
       const path = resolve(recordDir, layer.label);
       try {
         const diff = store.putFile(path);
-        stored = layer.isGzip && diff.digest === layer.diffId ? await gzipBlob(store, path, layer.diffId) : diff;
+        stored = layer.compression.codec !== 'none' && diff.digest === layer.diffId ? await compressedBlob(store, path, layer.diffId, layer.compression) : diff;
       } catch {
         stored = undefined;
       }
@@ -316,7 +350,7 @@ export async function writeOciArchiveView(record: AssembledImage, store: BlobSto
 
 /**
  * Writes the docker archive view of an assembled image (its first platform) to
- * `outPath` (NAME.tar): `<config-hex>.json`, `<blob-hex>.tar` / `.tar.gz` and
+ * `outPath` (NAME.tar): `<config-hex>.json`, `<blob-hex>.tar` / `.tar.gz` / `.tar.zst` and
  * manifest.json with the record's RepoTags, as writeDockerArchive lays them out, every
  * member's mtime the image's created time. Blobs come from the store.
  */
@@ -324,7 +358,7 @@ export async function writeDockerArchiveView(record: AssembledImage, store: Blob
   const image = record.images[0]!;
   const [configPath, ...layerPaths] = store.blobs([image.config, ...image.layers], subject);
   const configName = `${digestHex(image.config.digest)}.json`;
-  const layerNames = image.layers.map((layer) => `${digestHex(layer.digest)}${layer.isGzip ? '.tar.gz' : '.tar'}`);
+  const layerNames = image.layers.map((layer) => `${digestHex(layer.digest)}${layerFileSuffixes[layer.compression.codec]}`);
   const manifestBytes = Buffer.from(canonicalJson([{ Config: configName, RepoTags: record.repoTags, Layers: layerNames }]), 'utf8');
   const members = new Map<string, TarEntry>();
   members.set(configName, member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }));

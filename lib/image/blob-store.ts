@@ -1,6 +1,6 @@
 /** The content-addressed store of image blobs (.redo/store/): each blob once, by digest, with the facts about a layer beside it. */
 
-import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync, type BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
@@ -21,7 +21,9 @@ const factsVersion = 1;
  *     tmp/                        blobs being written; renamed into blobs/ when complete
  *
  * Every write goes to tmp/ and is renamed into place, so a reader never sees half a blob
- * and two builds storing the same blob at once both succeed. A layer is stored by a copy
+ * and two builds storing the same blob at once both succeed. A blob stored again is
+ * freshened (its mtime set to now), which `redo-ts store gc` (store-gc.ts) reads as "in
+ * use". A layer is stored by a copy
  * made in the kernel (reflink or copy_file_range); blobs() checks a blob's size before a
  * view uses it.
  */
@@ -62,6 +64,8 @@ export class BlobStore {
     const digest = digestBytes(bytes);
     if (!this.has(digest)) {
       this.publish(this.writeTemporary(bytes), digest);
+    } else {
+      this.freshen(digest);
     }
     return { digest, sizeBytes: bytes.length };
   }
@@ -86,6 +90,8 @@ export class BlobStore {
       const temporary = this.temporaryPath();
       copyFileSync(absolute, temporary, constants.COPYFILE_FICLONE);
       this.publish(temporary, digest);
+    } else {
+      this.freshen(digest);
     }
     if (remembered === undefined) this.remember(absolute, digest);
     return { digest, sizeBytes: Number(stat.size) };
@@ -179,9 +185,27 @@ export class BlobStore {
       rmSync(temporary, { force: true });
       throw cause;
     }
-    if (this.has(written.digest)) rmSync(temporary, { force: true });
-    else this.publish(temporary, written.digest);
+    if (this.has(written.digest)) {
+      rmSync(temporary, { force: true });
+      this.freshen(written.digest);
+    } else {
+      this.publish(temporary, written.digest);
+    }
     return { digest: written.digest, sizeBytes: written.sizeBytes };
+  }
+
+  /**
+   * Sets the mtime of blob `digest` to now: a build reusing a stored blob says so, and a
+   * store collection (collectStoreGarbage) keeps a blob used within its grace period even
+   * before the record that reaches it is written. A missing blob is ignored.
+   */
+  freshen(digest: Sha256Digest): void {
+    const now = new Date();
+    try {
+      utimesSync(this.blobPath(digest), now, now);
+    } catch {
+      // Gone (collected, or never stored): the caller stores it again when it needs it.
+    }
   }
 
   /** Repositories of registry `host` known to hold each blob (remembered by pushes). */

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { RedoError } from '../errors.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from '../yaml.js';
+import { noCompression, parseLayerCompression, type LayerCompression } from './compress.js';
 import type { ImageConfig } from './image-config.js';
 import { architectures, envProblem, operatingSystems, portProblem, referenceProblem, userProblem, workingDirProblem } from './image-reference.js';
 
@@ -15,7 +16,9 @@ import { architectures, envProblem, operatingSystems, portProblem, referenceProb
  *                                        # part after ':' is the OCI ref name
  *     architecture: amd64                # default amd64
  *     os: linux                          # default linux
- *     gzip: false                        # store layers gzip-compressed (pinned header)
+ *     compression: none                  # layer blobs: none, gzip, zstd, gzip:LEVEL
+ *                                        # (1-9, default 6) or zstd:LEVEL (1-19, default 3)
+ *     gzip: false                        # true: the same as compression: gzip
  *     allowOverlap: false                # true: an upper layer may replace a lower
  *                                        # layer's file (default: an error naming both)
  *     platforms: [linux/amd64, linux/arm64]  # several: an OCI image index (replaces
@@ -48,7 +51,10 @@ export interface ImageDescription {
   tags: string[];
   /** The OCI layout's ref name: the first tag's version part, else "latest". */
   refName: string;
+  /** Whether layers are gzip-compressed (compression.codec is gzip). */
   gzip: boolean;
+  /** How layer blobs are stored (`compression:`, or `gzip: true`); default none. */
+  compression: LayerCompression;
   /** Whether two layers may deliver one path (the upper one then hides the lower). */
   allowOverlap: boolean;
   /** Whether NAME.oci.tar carries the image's SBOMs as artifacts (default true). */
@@ -70,7 +76,7 @@ export interface ImageDescription {
   config: ImageConfig;
 }
 
-const topFields = ['tags', 'architecture', 'os', 'platforms', 'gzip', 'allowOverlap', 'allowMissingLibraries', 'allowVersionDifferences', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
+const topFields = ['tags', 'architecture', 'os', 'platforms', 'compression', 'gzip', 'allowOverlap', 'allowMissingLibraries', 'allowVersionDifferences', 'sbom', 'audit', 'auditAllow', 'base', 'layers', 'config'];
 
 /** One platform of a multi-arch image, e.g. linux/arm64/v8. */
 export interface ImagePlatform {
@@ -177,7 +183,17 @@ export async function loadImageDescription(path: string, root: string): Promise<
     if (!isScalar(node) || typeof node.value !== 'boolean') return fail(node, field, 'expected true or false');
     return node.value;
   };
-  const gzip = flag('gzip');
+  const gzipFlag = flag('gzip');
+  const compressionNode = fields.get('compression');
+  let compression: LayerCompression = gzipFlag ? { codec: 'gzip', level: 6 } : noCompression;
+  if (compressionNode !== undefined) {
+    if (fields.has('gzip')) fail(compressionNode, 'compression', 'give either compression or gzip, not both');
+    if (!isScalar(compressionNode) || typeof compressionNode.value !== 'string') fail(compressionNode, 'compression', 'expected none, gzip, zstd, gzip:LEVEL or zstd:LEVEL');
+    const parsed = parseLayerCompression((compressionNode as { value: string }).value);
+    if (typeof parsed === 'string') fail(compressionNode, 'compression', parsed);
+    compression = parsed as LayerCompression;
+  }
+  const gzip = compression.codec === 'gzip';
   const allowOverlap = flag('allowOverlap');
   const hasSbom = flag('sbom', true);
   const shouldAudit = flag('audit');
@@ -284,5 +300,5 @@ export async function loadImageDescription(path: string, root: string): Promise<
 
   const firstTag = tags[0];
   const tagPart = firstTag === undefined ? undefined : /:([^:/]+)$/.exec(firstTag)?.[1];
-  return { path, tags, refName: tagPart ?? 'latest', gzip, allowOverlap, allowMissingLibraries, allowVersionDifferences, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
+  return { path, tags, refName: tagPart ?? 'latest', gzip, compression, allowOverlap, allowMissingLibraries, allowVersionDifferences, hasSbom, shouldAudit, auditAllow, layers, config, ...(base === undefined ? {} : { base }), ...(platforms === undefined ? {} : { platforms }) };
 }

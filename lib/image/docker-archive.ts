@@ -1,6 +1,7 @@
 /** The `docker save` / `docker load` tarball writer. */
 
 import { join, dirname, basename } from 'node:path';
+import { layerFileSuffixes } from './compress.js';
 import { digestBytes, digestHex } from './digest.js';
 import {
   canonicalJson,
@@ -20,10 +21,11 @@ import type { TarEntry } from './tar-header.js';
  *
  *     <config-hex>.json        image config (see imageConfigJson)
  *     <blob-hex>.tar           each layer, uncompressed ...
- *     <blob-hex>.tar.gz        ... or gzip with pinned header when input.gzip
+ *     <blob-hex>.tar.gz        ... or gzip with pinned header (input.gzip, input.compression)
+ *     <blob-hex>.tar.zst       ... or zstd (input.compression)
  *     manifest.json            [{"Config":..., "Layers":[...], "RepoTags":[...]}]
  *
- * Layers are streamed from their files; gzip layers are compressed into a scratch
+ * Layers are streamed from their files; compressed layers are compressed into a scratch
  * folder beside `outPath` and removed afterwards. Returns the digests; the
  * manifest digest is that of manifest.json.
  */
@@ -35,7 +37,7 @@ export async function writeDockerArchive(input: ImageInput, outPath: string): Pr
     const configBytes = imageConfigJson(input.config, diffIds);
     const configDigest = digestBytes(configBytes);
     const configName = `${digestHex(configDigest)}.json`;
-    const layerNames = layers.map((l) => `${digestHex(l.blobDigest)}${l.isGzip ? '.tar.gz' : '.tar'}`);
+    const layerNames = layers.map((l) => `${digestHex(l.blobDigest)}${layerFileSuffixes[l.codec]}`);
     const manifestBytes = Buffer.from(
       canonicalJson([{ Config: configName, RepoTags: input.repoTags ?? [], Layers: layerNames }]),
       'utf8',

@@ -2,7 +2,7 @@
 
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipFile } from './compress.js';
+import { compressFile, layerFileSuffixes, noCompression, type LayerCodec, type LayerCompression } from './compress.js';
 import { digestFile, digestHex, type Sha256Digest } from './digest.js';
 import { checkLayersDisjoint } from './layer-merge.js';
 import { checkTar } from './tar-check.js';
@@ -38,8 +38,10 @@ export interface ImageInput {
   config: ImageConfig;
   /** e.g. ["localhost/app:latest"] (docker archive); the OCI writer ignores it. */
   repoTags?: string[];
-  /** Store layers gzip-compressed (pinned header); default false. */
+  /** Store layers gzip-compressed (pinned header, level 6); default false. Same as `compression: {codec: 'gzip', level: 6}`. */
   gzip?: boolean;
+  /** How layers are stored (compressFile); wins over `gzip`; default none. */
+  compression?: LayerCompression;
   /** How each layer is named in errors (default: its path), e.g. as the image description lists it. */
   layerLabels?: string[];
   /** false: a path delivered by two layers is ERR_LAYER_CONFLICT (checkLayersDisjoint). Default true. */
@@ -116,33 +118,40 @@ export interface PreparedLayer {
   blobPath: string;
   blobDigest: Sha256Digest;
   blobSizeBytes: number;
-  isGzip: boolean;
+  /** How the blob is compressed (a base layer keeps its registry's). */
+  codec: LayerCodec;
+}
+
+/** The compression an image input asks for: `compression`, else gzip level 6 when `gzip`, else none. */
+export function compressionOf(input: Pick<ImageInput, 'gzip' | 'compression'>): LayerCompression {
+  return input.compression ?? (input.gzip === true ? { codec: 'gzip', level: 6 } : noCompression);
 }
 
 /**
  * Checks every layer tar with checkTar (no devices, no absolute names: see CheckTarOptions) and, unless
  * `input.isOverlapAllowed`, with checkLayersDisjoint, before anything is written; then
- * hashes each (diffID) and, when `gzip`, compresses it into `scratchDir` (created) as
- * `<index>.tar.gz`. Uncompressed layers are referenced in place. Both image writers
+ * hashes each (diffID) and, when compressed (compressionOf), compresses it into
+ * `scratchDir` (created) as `<index>.tar.gz` / `.tar.zst`. Uncompressed layers are referenced in place. Both image writers
  * call this, so a layer refused for one output is refused for the other.
  */
 export async function prepareLayers(input: ImageInput, scratchDir: string): Promise<PreparedLayer[]> {
   const { layers } = input;
-  const gzip = input.gzip ?? false;
+  const compression = compressionOf(input);
+  const isCompressed = compression.codec !== 'none';
   const labelled = layers.map((path, index) => ({ path, label: input.layerLabels?.[index] ?? path }));
   for (const layer of labelled) checkTar(layer.path, layer.label, { isDeviceAllowed: false, isAbsoluteNameAllowed: false });
   if (input.isOverlapAllowed === false) checkLayersDisjoint(labelled);
   const prepared: PreparedLayer[] = [];
-  if (gzip) mkdirSync(scratchDir, { recursive: true });
+  if (isCompressed) mkdirSync(scratchDir, { recursive: true });
   for (const [index, layer] of layers.entries()) {
     const { digest: diffId, sizeBytes } = digestFile(layer);
-    if (!gzip) {
-      prepared.push({ diffId, blobPath: layer, blobDigest: diffId, blobSizeBytes: sizeBytes, isGzip: false });
+    if (!isCompressed) {
+      prepared.push({ diffId, blobPath: layer, blobDigest: diffId, blobSizeBytes: sizeBytes, codec: 'none' });
       continue;
     }
-    const blobPath = join(scratchDir, `${index}.tar.gz`);
-    const result = await gzipFile(layer, blobPath);
-    prepared.push({ diffId, blobPath, blobDigest: result.digest, blobSizeBytes: result.sizeBytes, isGzip: true });
+    const blobPath = join(scratchDir, `${index}${layerFileSuffixes[compression.codec]}`);
+    const result = await compressFile(layer, blobPath, compression);
+    prepared.push({ diffId, blobPath, blobDigest: result.digest, blobSizeBytes: result.sizeBytes, codec: compression.codec });
   }
   return prepared;
 }

@@ -2,6 +2,7 @@
 
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { layerMediaTypes } from './compress.js';
 import { digestBytes, digestHex, type Sha256Digest } from './digest.js';
 import {
   canonicalJson,
@@ -21,6 +22,7 @@ export const ociMediaTypes = {
   config: 'application/vnd.oci.image.config.v1+json',
   layer: 'application/vnd.oci.image.layer.v1.tar',
   layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 } as const;
 
 /** Input of writeOciLayout: an image plus the ref name index.json gives it. */
@@ -98,7 +100,7 @@ export async function writeOciLayout(input: OciLayoutInput, outDir: string): Pro
  */
 export function imageManifestBytes(
   config: { digest: Sha256Digest; sizeBytes: number },
-  layers: ReadonlyArray<Pick<PreparedLayer, 'blobDigest' | 'blobSizeBytes' | 'isGzip'>>,
+  layers: ReadonlyArray<Pick<PreparedLayer, 'blobDigest' | 'blobSizeBytes' | 'codec'>>,
   annotations?: Record<string, string>,
 ): Buffer {
   return Buffer.from(
@@ -107,7 +109,7 @@ export function imageManifestBytes(
       mediaType: ociMediaTypes.manifest,
       config: { mediaType: ociMediaTypes.config, digest: config.digest, size: config.sizeBytes },
       layers: layers.map((l) => ({
-        mediaType: l.isGzip ? ociMediaTypes.layerGzip : ociMediaTypes.layer,
+        mediaType: layerMediaTypes[l.codec],
         digest: l.blobDigest,
         size: l.blobSizeBytes,
       })),

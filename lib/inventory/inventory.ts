@@ -137,6 +137,8 @@ export interface InventoryOptions {
   packages?: PackageProvider;
   /** Skip content checksums (queries that need only origins). */
   shouldSkipChecksums?: boolean;
+  /** Of a multi-platform description, which platform's image (index into `platforms:`); default 0, the one NAME.tar holds. */
+  platformIndex?: number;
   /**
    * Facts about layers kept elsewhere (the image store, lib/image/blob-store.ts), so a
    * layer already known is not read again: its diffID, and the sha256 and sha1 of each of
@@ -184,17 +186,18 @@ export function descriptionOfTarget(targetPath: string): string | undefined {
  * whose fragments are no layer (reached only through `requires`/`build-requires`) are
  * listed as not delivered. The result is sorted (layers bottom first, files by layer then path bytes,
  * packages and specs by key), so the same image gives the same inventory. Of a
- * multi-platform description it is the first platform's image (what NAME.tar holds).
+ * multi-platform description it is the image of platform `options.platformIndex`
+ * (default the first, what NAME.tar holds).
  * Throws ERR_IMAGE_DESCRIPTION, ERR_NOT_AN_IMAGE when a layer target is missing,
  * ERR_SPEC_*, and ERR_SOURCE_UNREACHABLE when a .deb is neither cached nor fetchable.
  */
 export async function collectInventory(target: string, descriptionPath: string, options: InventoryOptions): Promise<Inventory> {
   const root = options.root;
   const loaded = await loadImageDescription(descriptionPath, root);
-  // A multi-platform description ("${arch}" in its layer paths): the first platform's
-  // image, the one NAME.tar holds.
-  const firstPlatform = loaded.platforms?.[0];
-  const description = firstPlatform === undefined ? loaded : { ...loaded, ...imageForPlatform(loaded, firstPlatform) };
+  // A multi-platform description ("${arch}" in its layer paths): the image of the
+  // platform asked for, by default the first, the one NAME.tar holds.
+  const platform = loaded.platforms?.[options.platformIndex ?? 0];
+  const description = platform === undefined ? loaded : { ...loaded, ...imageForPlatform(loaded, platform) };
   const folder = dirname(descriptionPath);
   const provider = options.packages ?? defaultPackageProvider(options.env !== undefined ? { env: options.env } : {});
   const specsByPath = new Map<string, Spec>();

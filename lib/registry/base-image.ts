@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RedoError } from '../errors.js';
+import type { LayerCodec } from '../image/compress.js';
 import { toSha256Digest, type Sha256Digest } from '../image/digest.js';
 import type { ImageConfig, PreparedLayer } from '../image/image-config.js';
 import { parseIntegrity, type Integrity } from '../sources/integrity.js';
@@ -61,10 +62,10 @@ class DamagedCopy extends Error {
   }
 }
 
-const layerTypes = new Map<string, boolean>([
-  ['application/vnd.oci.image.layer.v1.tar', false],
-  ['application/vnd.oci.image.layer.v1.tar+gzip', true],
-  ['application/vnd.docker.image.rootfs.diff.tar.gzip', true],
+const layerTypes = new Map<string, LayerCodec>([
+  ['application/vnd.oci.image.layer.v1.tar', 'none'],
+  ['application/vnd.oci.image.layer.v1.tar+gzip', 'gzip'],
+  ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'gzip'],
 ]);
 
 /**
@@ -219,14 +220,14 @@ export async function fetchBaseImage(text: string, where: string, options: Fetch
     }
     const layers: PreparedLayer[] = [];
     for (const [i, layer] of manifest.layers.entries()) {
-      const isGzip = layerTypes.get(layer.mediaType);
-      if (isGzip === undefined) {
+      const codec = layerTypes.get(layer.mediaType);
+      if (codec === undefined) {
         throw new RedoError('ERR_REGISTRY_REJECTED', `redo: "${where}": base "${text}" layer ${i + 1} has media type ${layer.mediaType}`, {
           hint: `supported: ${[...layerTypes.keys()].join(', ')}`,
         });
       }
       const blobPath = await layerBlob(layer.digest, layer.size);
-      layers.push({ diffId: toSha256Digest(diffIds[i]!), blobPath, blobDigest: toSha256Digest(layer.digest) as Sha256Digest, blobSizeBytes: layer.size, isGzip });
+      layers.push({ diffId: toSha256Digest(diffIds[i]!), blobPath, blobDigest: toSha256Digest(layer.digest) as Sha256Digest, blobSizeBytes: layer.size, codec });
     }
     return { reference: text, manifestReference: origin(manifestDigest), manifestDigest, layers, config };
   } finally {

@@ -91,6 +91,11 @@ async function pushFrom(layout: LayoutArchive, reference: RegistryReference, opt
   try {
     await pushNode(client, layout, reference, top, '', report, true, elsewhere);
     await pushReferrers(client, layout, reference, top, report, elsewhere);
+    // A multi-platform image's SBOMs name each platform's manifest as their subject.
+    if (indexTypes.has(top.mediaType)) {
+      const children = (JSON.parse(layout.readBlob(top.digest).toString('utf8')) as { manifests: Descriptor[] }).manifests;
+      for (const child of children) await pushReferrers(client, layout, reference, child, report, elsewhere);
+    }
   } finally {
     client.close();
     // Whatever reached the registry (even in a push that failed later) is remembered.

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { entriesOfTar, indexTar, mtimeFromEnvironment, readTar, writeTar } from '../../../lib/image/tar.js';
+import { entriesOfTar, indexTar, mtimeFromEnvironment, packedHeaderBlocks, readTar, writeTar } from '../../../lib/image/tar.js';
 import type { TarEntry } from '../../../lib/image/tar-header.js';
 import { isRedoError } from '../../../lib/errors.js';
 
@@ -293,3 +293,34 @@ async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString();
 }
+
+describe('writeTar encodes ustar headers itself, byte for byte as tar-stream does', () => {
+  const long = `${'d'.repeat(60)}/${'e'.repeat(60)}/${'f'.repeat(90)}`;
+  const cases: Array<[string, TarEntry]> = [
+    ['a file', { path: Buffer.from('etc/motd'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 3, content: { kind: 'buffer', bytes: Buffer.from('hi\n') } }],
+    ['a setuid file with owners', { path: Buffer.from('bin/su'), type: 'file', mode: 0o4755, uid: 1000, gid: 262143, sizeBytes: 0 }],
+    ['a directory', { path: Buffer.from('var/lib'), type: 'directory', mode: 0o1777, uid: 0, gid: 0, sizeBytes: 0 }],
+    ['a symlink', { path: Buffer.from('bin/sh'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from('busybox') }],
+    ['a character device', { path: Buffer.from('dev/null'), type: 'character-device', mode: 0o666, uid: 0, gid: 0, sizeBytes: 0, deviceMajor: 1, deviceMinor: 3 }],
+    ['a 100-byte name', { path: Buffer.from(`x/${'n'.repeat(98)}`), type: 'file', mode: 0o600, uid: 0, gid: 0, sizeBytes: 0 }],
+    ['a name split into prefix and name', { path: Buffer.from(long), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0 }],
+    ['a non-ASCII name (tar-stream writes a pax member)', { path: Buffer.from('usr/share/ç'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0 }],
+    ['a uid over 262143 (pax)', { path: Buffer.from('home/big'), type: 'file', mode: 0o644, uid: 300000, gid: 0, sizeBytes: 0 }],
+    ['a 101-byte link target (pax)', { path: Buffer.from('l'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from('t'.repeat(101)) }],
+  ];
+  it.each(cases)('%s', async (_name, entry) => {
+    const dir = mkdtempSync(join(tmpdir(), 'redo-ts-ustar-'));
+    try {
+      for (const mtimeSeconds of [0, 1700000000]) {
+        await writeTar([entry], join(dir, 'one.tar'), { mtimeSeconds });
+        const written = readFileSync(join(dir, 'one.tar'));
+        const parents = entry.path.toString().split('/').length - 1;
+        const wanted = await packedHeaderBlocks(entry, mtimeSeconds);
+        // Parent directories come first (one block each); then the member's header blocks.
+        expect(written.subarray(parents * 512, parents * 512 + wanted.length).equals(wanted)).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
