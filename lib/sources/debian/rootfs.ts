@@ -251,8 +251,9 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   if (keystore !== undefined) {
     byPath.set(keystore.path.toString('latin1'), keystore);
     origins.set(keystore.path.toString('latin1'), 'redo-ts');
-    // The trigger removes its markers once the keystore is made.
-    for (const marker of ['fresh', 'pending']) byPath.delete(`var/lib/ca-certificates-java/${marker}`);
+    // The trigger removes its markers once the keystore is made (the conversion marker is
+    // only touched where an old keystore exists: read as if, it is one too).
+    for (const marker of ['fresh', 'pending', 'convert_pkcs12_keystore_to_jks']) byPath.delete(`var/lib/ca-certificates-java/${marker}`);
     effects.push('Java keystore /etc/ssl/certs/java/cacerts');
   }
 
@@ -335,7 +336,8 @@ function javaKeystoreOf(byPath: ReadonlyMap<string, TarEntry>, mapPath: (path: s
     if (!/^\/usr\/(local\/)?share\/ca-certificates\//.test(target)) continue;
     const file = byPath.get(mapPath(target));
     const der = file?.type === 'file' ? firstCertificateOfPem(readContent(file).toString('latin1')) : undefined;
-    if (der !== undefined) certificates.push({ alias: `debian:${key.split('/').pop()!.toLowerCase()}`, der });
+    // Member paths are the names' bytes as latin1; Java reads the name as UTF-8.
+    if (der !== undefined) certificates.push({ alias: `debian:${Buffer.from(key.split('/').pop()!, 'latin1').toString('utf8').toLowerCase()}`, der });
   }
   if (certificates.length === 0) return undefined;
   const bytes = writeJavaKeystore(certificates, setting('storepass') ?? 'changeit', mtimeSeconds);
