@@ -12,7 +12,7 @@ import { findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, infoNameOf, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, systemdEnablementEntries, sysvInitLinkEntries, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
-import { alternativesOfCalls, enabledUnitsOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
 import { caCertificateEntries } from './ca-certificates.js';
 import { checkLockClosed } from './closure.js';
 import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
@@ -230,6 +230,10 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
       .filter((link) => byPath.get(mapPath(parentOf(link.path)))?.type === 'directory')
       .map((link): TarEntry => ({ path: Buffer.from(mapPath(link.path), 'latin1'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(link.target, 'latin1') })),
   ];
+  if (calls !== undefined) {
+    const diversions = Buffer.from(diversionsOfCalls(calls));
+    recorded.push({ path: Buffer.from('var/lib/dpkg/diversions'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: diversions.length, content: { kind: 'buffer', bytes: diversions } });
+  }
   const alternativeNames = recorded.filter((e) => e.path.toString().startsWith('var/lib/dpkg/alternatives/')).map((e) => e.path.toString().split('/').pop()!);
   if (alternativeNames.length > 0) effects.push(`alternatives: ${alternativeNames.join(', ')}`);
   const units = recorded.filter((e) => /^var\/lib\/systemd\/deb-systemd-helper-enabled\/[^/]+\.dsh-also$/.test(e.path.toString('latin1')));
@@ -237,7 +241,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   for (const entry of recorded) {
     const key = entry.path.toString('latin1');
     // A path a package or an earlier effect delivered stays (ln -s fails on it; update-alternatives owns its own files).
-    if (byPath.has(key) && !key.startsWith('var/lib/dpkg/alternatives/')) continue;
+    if (byPath.has(key) && !key.startsWith('var/lib/dpkg/alternatives/') && key !== 'var/lib/dpkg/diversions') continue;
     for (const folder of foldersAbove(key)) {
       if (byPath.has(folder)) continue;
       byPath.set(folder, { path: Buffer.from(folder, 'latin1'), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });

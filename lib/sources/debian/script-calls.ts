@@ -206,3 +206,41 @@ export function enabledUnitsOfCalls(calls: readonly ScriptCall[]): Array<{ packa
   }
   return found;
 }
+
+/*
+ * dpkg's diversions file (var/lib/dpkg/diversions), three lines per diversion, the one
+ * added last first (dpkg keeps them in a list it adds to at the front):
+ *   /bin/sh              the diverted path
+ *   /bin/sh.distrib      where the package's file goes instead
+ *   dash                 the package that holds it (`:` for a local diversion)
+ */
+/**
+ * The diversions file the `dpkg-divert` calls leave: `[--add] FILE` with `--divert TO`
+ * (default FILE.distrib) and `--package P` (default local), `--remove FILE` dropping one;
+ * listing calls are ignored. Files are not renamed (merged-/usr and the packages' own
+ * paths already place them), so only the table is reproduced.
+ */
+export function diversionsOfCalls(calls: readonly ScriptCall[]): string {
+  const diversions: Array<{ from: string; to: string; holder: string }> = [];
+  for (const { argv } of calls) {
+    if (argv[0] !== 'dpkg-divert') continue;
+    let to: string | undefined;
+    let holder = ':';
+    let action = '--add';
+    const operands: string[] = [];
+    for (let i = 1; i < argv.length; i += 1) {
+      const arg = argv[i]!;
+      if (arg === '--divert') to = argv[(i += 1)];
+      else if (arg === '--package') holder = argv[(i += 1)] ?? ':';
+      else if (arg === '--admindir' || arg === '--instdir' || arg === '--root') i += 1;
+      else if (['--add', '--remove', '--list', '--listpackage', '--truename'].includes(arg)) action = arg;
+      else if (!arg.startsWith('--')) operands.push(arg);
+    }
+    const from = operands[0];
+    if (from === undefined || (action !== '--add' && action !== '--remove')) continue;
+    const at = diversions.findIndex((diversion) => diversion.from === from);
+    if (at >= 0) diversions.splice(at, 1);
+    if (action === '--add') diversions.unshift({ from, to: to ?? `${from}.distrib`, holder });
+  }
+  return diversions.map((d) => `${d.from}\n${d.to}\n${d.holder}\n`).join('');
+}

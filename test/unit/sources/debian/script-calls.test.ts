@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { systemdEnablementEntries, sysvInitLinkEntries } from '../../../../lib/sources/debian/effects.js';
-import { alternativesOfCalls, enabledUnitsOfCalls, parseCallLog, recordPostinstCalls, symlinksOfCalls } from '../../../../lib/sources/debian/script-calls.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, parseCallLog, recordPostinstCalls, symlinksOfCalls } from '../../../../lib/sources/debian/script-calls.js';
 import { probeSandbox } from '../../../../lib/sandbox/sandbox.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-script-calls-'));
@@ -95,6 +95,20 @@ describe('reading the recorded calls', () => {
       { package: 'a', argv: ['deb-systemd-helper', 'enable', 'a.service', 'b.timer'] },
       { package: 'b', argv: ['deb-systemd-helper', '--user', 'enable', 'c.service'] },
     ])).toEqual([{ package: 'a', unit: 'a.service' }, { package: 'a', unit: 'b.timer' }]);
+  });
+});
+
+describe('diversions as dpkg-divert records them', () => {
+  it('lists the last added first, three lines each, without the removed ones (dash\'s postinst)', () => {
+    const divert = (...args: string[]) => ({ package: 'dash', argv: ['dpkg-divert', ...args] });
+    expect(diversionsOfCalls([
+      divert('--listpackage', '/bin/sh'),
+      divert('--package', 'bash', '--no-rename', '--remove', '/bin/sh'),
+      divert('--package', 'dash', '--no-rename', '--divert', '/bin/sh.distrib', '--add', '/bin/sh'),
+      divert('--package', 'dash', '--no-rename', '--divert', '/usr/share/man/man1/sh.distrib.1.gz', '--add', '/usr/share/man/man1/sh.1.gz'),
+      divert('--add', '/usr/bin/x'),
+      divert('--remove', '/usr/bin/x'),
+    ])).toBe('/usr/share/man/man1/sh.1.gz\n/usr/share/man/man1/sh.distrib.1.gz\ndash\n/bin/sh\n/bin/sh.distrib\ndash\n');
   });
 });
 
