@@ -2,7 +2,7 @@
 // mode, owner (by name, through each side's own /etc/passwd and /etc/group), content and
 // link target; /etc/passwd, /etc/group, /etc/shadow and /etc/gshadow by names, homes and
 // shells (ids may differ), ld.so.cache by what `ldconfig -p -C` lists, dpkg's status by
-// the packages installed, /etc/shells as a set of lines. Differences the docs explain are read from the table of
+// the packages installed, /etc/shells as a set of lines, the Java keystore by its aliases and certificates. Differences the docs explain are read from the table of
 // docs/debian.md ("Differences from mmdebstrap"); every other one is unexplained.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { entriesOfTar, readEntryBytes, type TarEntry } from '../../lib/image/tar.js';
 import { compileGlob } from '../../lib/sources/glob.js';
+import { readJavaKeystore } from '../../lib/sources/debian/java-keystore.js';
 
 /** One difference between the two trees. */
 export interface RootfsDifference {
@@ -72,6 +73,11 @@ function installedPackages(bytes: Buffer): string {
     .map((p) => /^Package: (.*)$/m.exec(p)?.[1] ?? '').sort().join('\n');
 }
 
+/** A JKS keystore's trusted certificates as sorted `alias sha256` lines (undefined for bytes that are not one). */
+function keystoreText(bytes: Buffer): string | undefined {
+  return readJavaKeystore(bytes)?.map((entry) => `${entry.alias} ${createHash('sha256').update(entry.der).digest('hex')}`).sort().join('\n');
+}
+
 const sha = (bytes: Buffer | undefined): string => (bytes === undefined ? 'none' : createHash('sha256').update(bytes).digest('hex').slice(0, 12));
 
 /** Every difference between mmdebstrap's rootfs tar and redo-ts's, sorted by path. */
@@ -111,6 +117,8 @@ export function compareRootfs(mmdebstrapTar: string, redoTar: string): RootfsDif
       if (path === 'etc/ld.so.cache') same = ldCacheListing(bytesA).join('\n') === ldCacheListing(bytesB).join('\n');
       else if (['etc/passwd', 'etc/group', 'etc/shadow', 'etc/gshadow'].includes(path)) same = accountsText(path, bytesA) === accountsText(path, bytesB);
       else if (path === 'var/lib/dpkg/status') same = installedPackages(bytesA) === installedPackages(bytesB);
+      // A Java keystore holds the time each entry was added (the clock's, in mmdebstrap's).
+      else if (path === 'etc/ssl/certs/java/cacerts') same = keystoreText(bytesA) === keystoreText(bytesB);
       // The order of /etc/shells is the order dpkg happened to configure the shells in.
       else if (path === 'etc/shells') same = bytesA.toString('utf8').split('\n').sort().join('\n') === bytesB.toString('utf8').split('\n').sort().join('\n');
       else same = bytesA.equals(bytesB);

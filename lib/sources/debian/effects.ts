@@ -178,3 +178,102 @@ export function tzdataEntries(exists: (path: string) => boolean): TarEntry[] {
   if (!exists('usr/share/zoneinfo/Etc/UTC')) return [];
   return [symlink('etc/localtime', '/usr/share/zoneinfo/Etc/UTC'), file('etc/timezone', 'Etc/UTC\n')];
 }
+
+/*
+ * What `deb-systemd-helper enable UNIT` does where systemctl is absent (a system that
+ * is not running systemd, as in a chroot), for each link of the unit's closure
+ * (get_link_closure: the Also= units first, then each Alias=, then each WantedBy= and
+ * RequiredBy= folder):
+ *   etc/systemd/system/LINK -> UNIT-PATH                    the link, where missing
+ *   var/lib/systemd/deb-systemd-helper-enabled/LINK         an empty file: "enabled once"
+ *   var/lib/systemd/deb-systemd-helper-enabled/UNIT.dsh-also  every LINK path, one a line
+ */
+/**
+ * Entries that enable `units` as deb-systemd-helper does without systemctl (see above):
+ * each unit found as /etc/systemd/system/UNIT, /lib/systemd/system/UNIT or
+ * /usr/lib/systemd/system/UNIT (the path the links point to, as the helper names it);
+ * `read` returns a unit file's text by image path (undefined when absent). A unit not
+ * found is skipped, as the helper fails on it. Folders are not included.
+ */
+export function systemdEnablementEntries(units: readonly string[], read: (imagePath: string) => string | undefined): TarEntry[] {
+  const state = 'var/lib/systemd/deb-systemd-helper-enabled';
+  const find = (unit: string): string | undefined => ['/etc/systemd/system/', '/lib/systemd/system/', '/usr/lib/systemd/system/'].map((dir) => `${dir}${unit}`).find((path) => read(path) !== undefined);
+  const closure = (unit: string, path: string, visited: string[]): Array<{ link: string; target: string }> => {
+    const links: Array<{ link: string; target: string }> = [];
+    const wants: string[] = [];
+    let wanted = unit;
+    const unquote = (value: string): string => value.replace(/^(["'])(.*)\1$/, '$2');
+    for (const line of read(path)!.split('\n')) {
+      const wantedBy = /^\s*(WantedBy|RequiredBy)=(.+)$/i.exec(line);
+      if (wantedBy !== null) for (const value of wantedBy[2]!.trim().split(/\s+/)) wants.push(`/etc/systemd/system/${unquote(value)}${wantedBy[1] === 'WantedBy' ? '.wants' : '.requires'}/`);
+      const also = /^\s*Also=(.+)$/i.exec(line);
+      if (also !== null) {
+        for (const value of also[1]!.trim().split(/\s+/).map(unquote)) {
+          const alsoPath = find(value);
+          if (value === unit || visited.includes(value) || alsoPath === undefined) continue;
+          visited.push(value);
+          links.push(...closure(value, alsoPath, visited));
+        }
+      }
+      const alias = /^\s*Alias=(.+)$/i.exec(line);
+      if (alias !== null) for (const value of alias[1]!.trim().split(/\s+/).map(unquote)) if (value !== unit) links.push({ link: `/etc/systemd/system/${value}`, target: path });
+      const instance = /^\s*DefaultInstance=\s*(["']?)(.+)\1\s*$/i.exec(line);
+      if (instance !== null) wanted = unit.replace(/^(.*@)(\.\w+)$/, `$1${instance[2]}$2`);
+    }
+    for (const dir of wants) links.push({ link: `${dir}${wanted}`, target: path });
+    return links;
+  };
+  const entries = new Map<string, TarEntry>();
+  const alsoFiles = new Map<string, string[]>();
+  for (const unit of units) {
+    const path = find(unit);
+    if (path === undefined) continue;
+    const listed = alsoFiles.get(unit) ?? [];
+    for (const { link, target } of closure(unit, path, [])) {
+      if (!listed.includes(link)) listed.push(link);
+      const stateFile = `${state}/${link.slice('/etc/systemd/system/'.length)}`;
+      if (entries.has(stateFile)) continue;
+      entries.set(link.slice(1), symlink(link.slice(1), target));
+      entries.set(stateFile, file(stateFile, ''));
+    }
+    alsoFiles.set(unit, listed);
+  }
+  for (const [unit, links] of alsoFiles) if (links.length > 0) entries.set(`${state}/${unit}.dsh-also`, file(`${state}/${unit}.dsh-also`, links.map((link) => `${link}\n`).join('')));
+  return [...entries.values()];
+}
+
+/**
+ * What `update-rc.d NAME defaults` (or `defaults-disabled`) does where insserv is not
+ * installed (init-system-helpers' make_sysv_links): unless some etc/rc?.d/[SK]NNNAME link
+ * exists already, a link `etc/rcL.d/S01NAME -> ../init.d/NAME` for each level of the
+ * script's LSB `Default-Start` (`K01` with defaults-disabled) and `etc/rcL.d/K01NAME` for
+ * each of `Default-Stop`. `calls` are the update-rc.d argv tails (`['nginx', 'defaults']`);
+ * `read` returns a file's text by image path; `hasLink(level, name)` whether the image
+ * already has such a link. A script that is missing is skipped (update-rc.d fails on it).
+ */
+export function sysvInitLinkEntries(calls: ReadonlyArray<readonly string[]>, read: (imagePath: string) => string | undefined, hasLink: (name: string) => boolean): TarEntry[] {
+  const entries = new Map<string, TarEntry>();
+  for (const args of calls) {
+    const words = args.filter((arg) => !arg.startsWith('-'));
+    const [name, action] = words;
+    if (name === undefined || (action !== 'defaults' && action !== 'defaults-disabled')) continue;
+    if (hasLink(name) || [...entries.keys()].some((path) => new RegExp(`^etc/rc.\\.d/[SK][0-9][0-9]${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).test(path))) continue;
+    const text = read(`/etc/init.d/${name}`);
+    if (text === undefined) continue;
+    let start: string[] = [];
+    let stop: string[] = [];
+    let isInside = false;
+    for (const line of text.split('\n')) {
+      if (/^### BEGIN INIT INFO\s*$/.test(line)) isInside = true;
+      else if (/^### END INIT INFO\s*$/.test(line)) break;
+      else if (isInside) {
+        const found = /^# Default-(Start|Stop):\s*(\S?.*)$/.exec(line);
+        if (found?.[1] === 'Start') start = found[2]!.trim().split(/\s+/).filter((level) => level !== '');
+        if (found?.[1] === 'Stop') stop = found[2]!.trim().split(/\s+/).filter((level) => level !== '');
+      }
+    }
+    for (const level of start) entries.set(`etc/rc${level}.d/${action === 'defaults' ? 'S' : 'K'}01${name}`, symlink(`etc/rc${level}.d/${action === 'defaults' ? 'S' : 'K'}01${name}`, `../init.d/${name}`));
+    for (const level of stop) entries.set(`etc/rc${level}.d/K01${name}`, symlink(`etc/rc${level}.d/K01${name}`, `../init.d/${name}`));
+  }
+  return [...entries.values()];
+}

@@ -11,14 +11,17 @@ import { compileGlob } from '../glob.js';
 import type { Integrity } from '../integrity.js';
 import { damagedEntryError, dropFromStore, findInStore, findKeyedInStore, insertKeyedIntoStore } from '../store.js';
 import { parseParagraphs, readDebControl } from './control.js';
-import { dpkgDatabaseEntries, type InstalledPackage } from './dpkg-database.js';
-import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { dpkgDatabaseEntries, infoNameOf, type InstalledPackage } from './dpkg-database.js';
+import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, systemdEnablementEntries, sysvInitLinkEntries, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
 import { caCertificateEntries } from './ca-certificates.js';
 import { checkLockClosed } from './closure.js';
 import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
 import { parseRelations } from './version.js';
 import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
+import { hostArchitecture } from './indexes.js';
+import { firstCertificateOfPem, writeJavaKeystore } from './java-keystore.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
 
@@ -97,7 +100,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   const byPath = new Map<string, TarEntry>();
   const origins = new Map<string, string>();
   const installed: InstalledPackage[] = [];
-  const alternatives: AlternativeInstall[] = [];
+  const literalAlternatives: AlternativeInstall[] = [];
   await mkdir(join(options.scratch, 'deb'), { recursive: true });
 
   // The control members first (small): the lock must be closed under the packages' own dependencies.
@@ -182,7 +185,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     }
     installed.push({ name: locked.name, architecture: locked.architecture, control, members, listedPaths, conffileMd5 });
     const postinst = members.get('postinst');
-    if (postinst !== undefined) alternatives.push(...parseAlternatives(postinst.toString('utf8'), locked.name));
+    if (postinst !== undefined) literalAlternatives.push(...parseAlternatives(postinst.toString('utf8'), locked.name));
   }
 
   const generated: TarEntry[] = [];
@@ -215,12 +218,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     if (users.length > 0) effects.push('users and groups from base-passwd');
     generated.push(...users);
   }
-  const alternativeEntries = alternativesEntries(alternatives, exists, mapPath);
-  const alternativeNames = alternativeEntries.filter((e) => e.path.toString().startsWith('var/lib/dpkg/alternatives/')).map((e) => e.path.toString().split('/').pop()!);
-  if (alternativeNames.length > 0) effects.push(`alternatives: ${alternativeNames.join(', ')}`);
-  generated.push(...alternativeEntries);
-  const database = dpkgDatabaseEntries(installed).filter((entry) => !alternativeEntries.some((alt) => alt.path.equals(entry.path)));
-  generated.push(...database);
+  generated.push(...dpkgDatabaseEntries(installed));
   for (const entry of generated) {
     const key = entry.path.toString('latin1');
     if (byPath.has(key) && entry.type === 'directory') continue;
@@ -229,12 +227,8 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   }
   effects.push(...applyScriptActions(installed, byPath, origins, mapPath, options.mtimeSeconds));
 
-  const ldCache = writeLdCache(ldCacheImageOf(byPath), lock.architecture);
-  byPath.set('etc/ld.so.cache', { path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: ldCache.bytes.length, content: { kind: 'buffer', bytes: ldCache.bytes } });
-  origins.set('etc/ld.so.cache', 'redo-ts');
-  effects.push(`ld.so.cache (${ldCache.entries.length} libraries)`);
-
-  const onDisk = await cachedEffects([...byPath.values()], options, exists);
+  const postinsts = configureOrder(installed).filter((pkg) => pkg.members.has('postinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
+  const onDisk = await cachedEffects([...byPath.values()], options, exists, postinsts);
   for (const entry of onDisk.entries) {
     const key = entry.path.toString('latin1');
     if (byPath.has(key)) continue;
@@ -243,12 +237,70 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   }
   effects.push(...onDisk.effects);
 
+  // What the postinsts called (recorded in the sandbox), else the literal calls read from their text.
+  const calls = onDisk.calls;
+  const alternatives = calls !== undefined ? alternativesOfCalls(calls) : literalAlternatives;
+  const readText = (imagePath: string): string | undefined => {
+    const entry = byPath.get(mapPath(imagePath));
+    return entry?.type === 'file' ? readContent(entry).toString('utf8') : undefined;
+  };
+  const recorded = [
+    ...alternativesEntries(alternatives, exists, mapPath),
+    ...systemdEnablementEntries((calls === undefined ? [] : enabledUnitsOfCalls(calls)).map((call) => call.unit), readText),
+    // update-rc.d links its scripts itself only where insserv is not installed.
+    ...(exists('/usr/lib/insserv/insserv') || exists('/sbin/insserv') ? [] : sysvInitLinkEntries(
+      (calls ?? []).filter((call) => call.argv[0] === 'update-rc.d').map((call) => call.argv.slice(1)), readText,
+      (name) => [...byPath.keys()].some((key) => /^etc\/rc.\.d\/[SK][0-9][0-9]/.test(key) && key.slice('etc/rcX.d/SNN'.length) === name),
+    )),
+    ...(calls === undefined ? [] : symlinksOfCalls(calls))
+      .filter((link) => byPath.get(mapPath(parentOf(link.path)))?.type === 'directory')
+      .map((link): TarEntry => ({ path: Buffer.from(mapPath(link.path), 'latin1'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, sizeBytes: 0, linkTarget: Buffer.from(link.target, 'latin1') })),
+  ];
+  if (calls !== undefined) {
+    const diversions = Buffer.from(diversionsOfCalls(calls));
+    recorded.push({ path: Buffer.from('var/lib/dpkg/diversions'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: diversions.length, content: { kind: 'buffer', bytes: diversions } });
+  }
+  const alternativeNames = recorded.filter((e) => e.path.toString().startsWith('var/lib/dpkg/alternatives/')).map((e) => e.path.toString().split('/').pop()!);
+  if (alternativeNames.length > 0) effects.push(`alternatives: ${alternativeNames.join(', ')}`);
+  const units = recorded.filter((e) => /^var\/lib\/systemd\/deb-systemd-helper-enabled\/[^/]+\.dsh-also$/.test(e.path.toString('latin1')));
+  if (units.length > 0) effects.push(`systemd units enabled: ${units.map((e) => e.path.toString('latin1').split('/').pop()!.replace(/\.dsh-also$/, '')).join(', ')}`);
+  for (const entry of recorded) {
+    const key = entry.path.toString('latin1');
+    // A path a package or an earlier effect delivered stays (ln -s fails on it; update-alternatives owns its own files).
+    if (byPath.has(key) && !key.startsWith('var/lib/dpkg/alternatives/') && key !== 'var/lib/dpkg/diversions') continue;
+    for (const folder of foldersAbove(key)) {
+      if (byPath.has(folder)) continue;
+      byPath.set(folder, { path: Buffer.from(folder, 'latin1'), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+      origins.set(folder, 'redo-ts');
+    }
+    byPath.set(key, entry);
+    origins.set(key, key.startsWith('var/lib/dpkg/') ? 'dpkg' : 'redo-ts');
+  }
+
+  const keystore = javaKeystoreOf(byPath, mapPath, options.mtimeSeconds);
+  if (keystore !== undefined) {
+    byPath.set(keystore.path.toString('latin1'), keystore);
+    origins.set(keystore.path.toString('latin1'), 'redo-ts');
+    // The trigger removes its markers once the keystore is made (the conversion marker is
+    // only touched where an old keystore exists: read as if, it is one too).
+    for (const marker of ['fresh', 'pending', 'convert_pkcs12_keystore_to_jks']) byPath.delete(`var/lib/ca-certificates-java/${marker}`);
+    effects.push('Java keystore /etc/ssl/certs/java/cacerts');
+  }
+
+  const ldCache = writeLdCache(ldCacheImageOf(byPath), lock.architecture);
+  byPath.set('etc/ld.so.cache', { path: Buffer.from('etc/ld.so.cache'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: ldCache.bytes.length, content: { kind: 'buffer', bytes: ldCache.bytes } });
+  origins.set('etc/ld.so.cache', 'redo-ts');
+  effects.push(`ld.so.cache (${ldCache.entries.length} libraries)`);
+
   const hasPython = exists('/usr/bin/python3');
   const scripts = reportScripts(installed, [
     { effect: 'users and groups from base-passwd', matches: (pkg) => pkg === 'base-passwd' },
     { effect: 'time zone Etc/UTC', matches: (pkg, _text, script) => pkg === 'tzdata' && script === 'postinst' },
     { effect: 'base-files folders, dotfiles and symlinks', matches: (pkg, text) => pkg === 'base-files' && text.includes('install_directory') },
     { effect: 'alternatives', matches: (pkg) => alternatives.some((alt) => alt.package === pkg) },
+    { effect: 'systemd units enabled', matches: (pkg, _text, script) => script === 'postinst' && calls !== undefined && enabledUnitsOfCalls(calls).some((call) => call.package === pkg) },
+    { effect: 'init script links', matches: (pkg, _text, script) => script === 'postinst' && (calls ?? []).some((call) => call.package === pkg && call.argv[0] === 'update-rc.d') },
+    { effect: 'symlinks', matches: (pkg, _text, script) => script === 'postinst' && calls !== undefined && symlinksOfCalls(calls).some((call) => call.package === pkg) },
     { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
     { effect: 'commands: users, owners, modes, files', matches: (pkg, text, script) => script === 'postinst' && !ownCodeEffects.includes(pkg) && readScriptActions(text).length > 0 },
     { effect: 'CA certificates', matches: (pkg, _text, script) => pkg === 'ca-certificates' && script === 'postinst' && exists('/usr/sbin/update-ca-certificates') },
@@ -258,39 +310,90 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 5;
+const effectsFormat = 6;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
  * same packages (by integrity) with the same excludes were built before, since they
  * determine the unpacked tree completely; else made by runOnUnpackedRoot and cached.
  */
-async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
+async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
   const inputs = {
     format: effectsFormat,
     architecture: options.lock.architecture,
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
+    // Whether the postinsts can run here (runOnUnpackedRoot) decides what is recorded.
+    isRecorded: options.lock.architecture === await hostArchitecture(options.env),
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
   if (hit !== undefined) {
     try {
-      return { entries: entriesOfTar(hit.path), effects: (hit.metadata as { effects: string[] }).effects };
+      const metadata = hit.metadata as { effects: string[]; calls?: ScriptCall[] };
+      return { entries: entriesOfTar(hit.path), effects: metadata.effects, ...(metadata.calls !== undefined ? { calls: metadata.calls } : {}) };
     } catch {
       // A damaged entry is rebuilt below.
     }
   }
-  const made = await runOnUnpackedRoot(entries, options, exists);
+  const made = await runOnUnpackedRoot(entries, options, exists, postinsts);
   const tarPath = join(options.scratch, 'effects.tar');
   await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
-  const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects });
-  return { entries: entriesOfTar(stored), effects: made.effects };
+  const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects, ...(made.calls !== undefined ? { calls: made.calls } : {}) });
+  return { entries: entriesOfTar(stored), effects: made.effects, ...(made.calls !== undefined ? { calls: made.calls } : {}) };
 }
 
-/** Writes the entries to a tar, unpacks it, runs python's compileall on the copy and makes the CA certificates' files from it. */
-async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean): Promise<{ entries: TarEntry[]; effects: string[] }> {
+/**
+ * What ca-certificates-java's trigger makes on a fresh install (update_cacerts with the
+ * `fresh` marker its postinst touches): /etc/ssl/certs/java/cacerts holding, as
+ * `debian:NAME.pem` (lowercased), the first certificate of every /etc/ssl/certs/NAME.pem
+ * link into /usr/share/ca-certificates or /usr/local/share/ca-certificates, under the store
+ * password of /etc/default/cacerts (`changeit`), written by writeJavaKeystore. Undefined
+ * without ca-certificates-java's jar, without a `java` command (/usr/bin/java), or when
+ * /etc/default/cacerts turns updates off.
+ */
+function javaKeystoreOf(byPath: ReadonlyMap<string, TarEntry>, mapPath: (path: string) => string, mtimeSeconds: number): TarEntry | undefined {
+  if (!byPath.has('usr/share/ca-certificates-java/ca-certificates-java.jar') || !byPath.has('usr/bin/java')) return undefined;
+  const defaults = byPath.get('etc/default/cacerts');
+  const settings = defaults?.type === 'file' ? readContent(defaults).toString('utf8') : '';
+  const setting = (name: string): string | undefined => new RegExp(`^\\s*${name}=["']?([^"'\\s]*)`, 'm').exec(settings)?.[1];
+  if ((setting('cacerts_updates') ?? 'yes') !== 'yes') return undefined;
+  const certificates = [];
+  for (const [key, entry] of byPath) {
+    if (!/^etc\/ssl\/certs\/[^/]+\.pem$/.test(key) || entry.type !== 'symlink') continue;
+    const target = entry.linkTarget!.toString('latin1');
+    if (!/^\/usr\/(local\/)?share\/ca-certificates\//.test(target)) continue;
+    const file = byPath.get(mapPath(target));
+    const der = file?.type === 'file' ? firstCertificateOfPem(readContent(file).toString('latin1')) : undefined;
+    // Member paths are the names' bytes as latin1; Java reads the name as UTF-8.
+    if (der !== undefined) certificates.push({ alias: `debian:${Buffer.from(key.split('/').pop()!, 'latin1').toString('utf8').toLowerCase()}`, der });
+  }
+  if (certificates.length === 0) return undefined;
+  const bytes = writeJavaKeystore(certificates, setting('storepass') ?? 'changeit', mtimeSeconds);
+  return { path: Buffer.from('etc/ssl/certs/java/cacerts'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } };
+}
+
+/** The packages with a postinst, in dpkg's configure order, with their info names. */
+type PostinstOrder = ReadonlyArray<{ package: string; infoName: string }>;
+
+function parentOf(path: string): string {
+  return path.replace(/^\/+/, '').split('/').slice(0, -1).join('/');
+}
+
+/** The folders above a member path, outermost first: `a/b/c` gives `a`, `a/b`. */
+function foldersAbove(path: string): string[] {
+  const parts = path.split('/').slice(0, -1);
+  return parts.map((_part, index) => parts.slice(0, index + 1).join('/'));
+}
+
+/**
+ * Writes the entries to a tar, unpacks it, runs python's compileall on the copy, makes the
+ * CA certificates' files from it, and last records what the postinsts call
+ * (recordPostinstCalls: only when the image's architecture is the machine's, whose
+ * processor runs the image's /bin/sh; otherwise `calls` is undefined).
+ */
+async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
   const root = join(options.scratch, 'root');
   await mkdir(root);
   const tarPath = join(options.scratch, 'root.tar');
@@ -334,7 +437,14 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     out.push(...certificates);
     effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
   }
-  return { entries: out, effects };
+  // Last: it changes the copy (debconf's confmodule, mount points).
+  if (options.lock.architecture !== await hostArchitecture(options.env)) return { entries: out, effects };
+  const calls = await recordPostinstCalls({
+    root, scratch: options.scratch, scripts: postinsts, architecture: options.lock.architecture, mtimeSeconds: options.mtimeSeconds, env: options.env, subject: `"${options.lockLabel}"`,
+  });
+  if (calls === undefined) return { entries: out, effects };
+  effects.push(`postinsts run with recording shims: ${postinsts.length} scripts, ${calls.length} calls`);
+  return { entries: out, effects, calls };
 }
 
 /**
