@@ -69,7 +69,9 @@ export default async function (ctx: RuleContext): Promise<void> {
         label: relative(ctx.root, folder),
         ...(hasMeta ? { metadata: readMetadataFile(join(ctx.dir, metaName), metaName) } : {}),
       });
-      // Every file of the folder is a source of this layer: an edit rebuilds it.
+      // The folder itself (its listing: a file added, removed or renamed) and every file
+      // of it are sources of this layer: any of those rebuilds it.
+      await ctx.ifchange(input.replace(/\/+$/, '') || '.');
       const files = entries.filter((entry) => entry.type === 'file').map((entry) => join(input, entry.path.toString()));
       if (files.length > 0) await ctx.ifchange(...files);
       const folderTar = join(scratch, `${index}.tar`);

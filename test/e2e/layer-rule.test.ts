@@ -1,6 +1,6 @@
 // rules/default.layer.tar.do.ts: a layer from a list of folders and tars, with owners and
 // modes from a metadata table, rebuilt when a listed file changes, refusing conflicts.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, pathText } from '../../dist/lib/index.js';
@@ -39,6 +39,19 @@ describe('default.layer.tar.do.ts', () => {
     expect(changed.stderr).toMatch(/^redo\s+extra\.layer\.tar\s/m);
     expect(changed.stderr).toMatch(/^redo\s+app\.layer\.tar\s/m);
     expect(project.sha256('app.layer.tar')).not.toBe(before);
+  });
+
+  it('rebuilds when a file is added to or removed from a listed folder (its listing is a dependency)', async () => {
+    expect((await project.redo(['app.layer.tar'])).status).toBe(0);
+    mkdirSync(join(project.dir, 'extra/usr/share'), { recursive: true });
+    writeFileSync(join(project.dir, 'extra/usr/share/added'), 'new\n');
+    const added = await project.redo(['app.layer.tar']);
+    expect(added.status, added.stderr).toBe(0);
+    expect(listing(join(project.dir, 'app.layer.tar'))).toContain('file usr/share/added 644 0:0');
+    rmSync(join(project.dir, 'extra/usr/share'), { recursive: true });
+    const removed = await project.redo(['app.layer.tar']);
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(listing(join(project.dir, 'app.layer.tar')).join('\n')).not.toContain('usr/share');
   });
 
   it('refuses a path two inputs deliver differently, naming both, and keeps the old layer', async () => {
