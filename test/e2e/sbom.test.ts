@@ -224,10 +224,7 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
   beforeAll(async () => {
     cache = mkdtempSync(join(tmpdir(), 'redo-ts-sbom-t07-cache-'));
     chapter = copyChapter('07-debian-image');
-    // As the chapter's own test does: the committed locks may name versions the archive
-    // has since replaced; `lock` keeps what still exists and moves the rest.
-    const lock = await chapter.redo(['lock']);
-    expect(lock.status, lock.stderr).toBe(0);
+    // The committed locks, moved in the copy off any version a point release removed (copyChapter).
   }, 120_000);
   afterAll(() => {
     chapter?.remove();
