@@ -64,7 +64,7 @@ export function copyFixture(name: string): ProjectCopy {
 function projectCopyAt(dir: string, from: string): ProjectCopy {
   return {
     dir,
-    refreshedPins: refreshVanishedDebPins(dir),
+    refreshedPins: refreshVanishedDebPins(dir, process.env, from),
     refreshedLocks: refreshVanishedLocks(dir, from),
     redo: (args, options = {}) => runRedo(dir, args, options),
     sha256: (path) => createHash('sha256').update(readFileSync(join(dir, path))).digest('hex'),

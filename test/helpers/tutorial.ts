@@ -46,7 +46,7 @@ export interface ChapterCopy {
  */
 export function copyChapter(chapter: string): ChapterCopy {
   const dir = copyWithRules(join(repoRoot, 'tutorial', chapter), `redo-tutorial-${chapter.slice(0, 2)}-`);
-  const refreshedPins = refreshVanishedDebPins(dir);
+  const refreshedPins = refreshVanishedDebPins(dir, process.env, `tutorial/${chapter}`);
   const refreshedLocks = refreshVanishedLocks(dir, `tutorial/${chapter}`);
   const runsLog = join(dir, 'runs.log');
   return {
