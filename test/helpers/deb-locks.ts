@@ -12,7 +12,7 @@
 // same for `deb:NAME=VERSION` sources of specs.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { parseLock, type DebianLock } from '../../lib/sources/debian/lock.js';
 import { repoRoot } from './rig.js';
@@ -75,6 +75,17 @@ function lockFiles(dir: string): string[] {
   return found.sort();
 }
 
+/**
+ * The project root `redo-ts lock` finds from `folder` (engine/paths.ts): the nearest
+ * ancestor holding .redo/, rules/, package.json or .git, else `folder` itself.
+ */
+function projectRootOf(folder: string): string {
+  for (let dir = folder; ; dir = dirname(dir)) {
+    if (['.redo', 'rules', 'package.json', '.git'].some((marker) => existsSync(join(dir, marker)))) return dir;
+    if (dirname(dir) === dir) return folder;
+  }
+}
+
 /** A lock `redo-ts lock` already refreshed in this process, by the spec and lock text it started from. */
 const refreshedTexts = new Map<string, { text: string; moved: string[] }>();
 
@@ -83,9 +94,9 @@ const warned = new Set<string>();
 /**
  * For every Debian lock under the folder `dir` (a test's copy, never the repository)
  * that apt fetches from (no `mirror`) and that names a version the machine's apt indexes
- * no longer list: runs `redo-ts lock SPEC` (the compiled CLI of this repository) in the
- * spec's folder, which moves only the vanished versions (and whatever their successors
- * newly need), and warns once per lock, naming it as `from`/PATH (`from`: the
+ * no longer list: runs `redo-ts lock SPEC...` (the compiled CLI of this repository) in
+ * the spec's project root, which moves only the vanished versions (and whatever their
+ * successors newly need), and warns once per lock, naming it as `from`/PATH (`from`: the
  * repository folder the copy was taken from, '' for the whole repository). A lock
  * refreshed once in this process is written again from memory. `env` replaces the
  * process's environment (an APT_CONFIG of a test's archive, say), and `keyring` is
@@ -113,20 +124,20 @@ export function refreshVanishedLocks(dir: string, from = '', options: { env?: No
     const key = createHash('sha256').update(readFileSync(spec)).update('\0').update(text).digest('hex');
     stale.push({ path, spec, key, vanished });
   }
-  // One `redo-ts lock` per folder: it loads the indexes once for all of that folder's specs.
-  const byFolder = new Map<string, typeof stale>();
+  // One `redo-ts lock` per project root (as the engine finds it from the spec's folder):
+  // it loads the indexes once for all of that project's specs.
+  const byRoot = new Map<string, typeof stale>();
   for (const entry of stale) {
     const isRemembered = env['APT_CONFIG'] === undefined && refreshedTexts.has(entry.key);
-    if (!isRemembered) byFolder.set(dirname(entry.spec), [...(byFolder.get(dirname(entry.spec)) ?? []), entry]);
+    const root = projectRootOf(dirname(entry.spec));
+    if (!isRemembered) byRoot.set(root, [...(byRoot.get(root) ?? []), entry]);
   }
-  for (const [folder, entries] of byFolder) {
+  for (const [folder, entries] of byRoot) {
     const run = spawnSync(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), 'lock', ...(options.keyring === undefined ? [] : ['--keyring', options.keyring]), ...entries.map((entry) => entry.spec)], { cwd: folder, encoding: 'utf8', env });
     if (run.status !== 0) throw new Error(`redo-ts lock ${entries.map((entry) => relative(dir, entry.spec)).join(' ')} (to replace versions apt no longer lists) exited with status ${run.status}:\n${run.stderr}`);
     for (const entry of entries) {
-      const moved = run.stdout.split('\n').flatMap((line) => {
-        const match = /^(\S+\.lock\.yaml): (.*)$/.exec(line);
-        return match !== null && basename(match[1]!) === basename(entry.path) ? [match[2]!] : [];
-      });
+      const where = relative(realpathSync(folder), realpathSync(entry.path)).split(sep).join('/');
+      const moved = run.stdout.split('\n').flatMap((line) => (line.startsWith(`${where}: `) ? [line.slice(where.length + 2)] : []));
       refreshedTexts.set(entry.key, { text: readFileSync(entry.path, 'utf8'), moved });
     }
   }
