@@ -126,11 +126,15 @@ export function refreshVanishedLocks(dir: string, from = '', options: { env?: No
   }
   // One `redo-ts lock` per project root (as the engine finds it from the spec's folder):
   // it loads the indexes once for all of that project's specs.
+  // Only what the machine's own apt configuration gave is remembered for later copies.
+  const isMachineApt = env['APT_CONFIG'] === undefined;
+  const results = new Map<string, { text: string; moved: string[] }>();
   const byRoot = new Map<string, typeof stale>();
   for (const entry of stale) {
-    const isRemembered = env['APT_CONFIG'] === undefined && refreshedTexts.has(entry.key);
+    const remembered = isMachineApt ? refreshedTexts.get(entry.key) : undefined;
     const root = projectRootOf(dirname(entry.spec));
-    if (!isRemembered) byRoot.set(root, [...(byRoot.get(root) ?? []), entry]);
+    if (remembered !== undefined) results.set(entry.key, remembered);
+    else byRoot.set(root, [...(byRoot.get(root) ?? []), entry]);
   }
   for (const [folder, entries] of byRoot) {
     const run = spawnSync(process.execPath, [join(repoRoot, 'bin', 'redo-ts.js'), 'lock', ...(options.keyring === undefined ? [] : ['--keyring', options.keyring]), ...entries.map((entry) => entry.spec)], { cwd: folder, encoding: 'utf8', env });
@@ -138,11 +142,12 @@ export function refreshVanishedLocks(dir: string, from = '', options: { env?: No
     for (const entry of entries) {
       const where = relative(realpathSync(folder), realpathSync(entry.path)).split(sep).join('/');
       const moved = run.stdout.split('\n').flatMap((line) => (line.startsWith(`${where}: `) ? [line.slice(where.length + 2)] : []));
-      refreshedTexts.set(entry.key, { text: readFileSync(entry.path, 'utf8'), moved });
+      results.set(entry.key, { text: readFileSync(entry.path, 'utf8'), moved });
+      if (isMachineApt) refreshedTexts.set(entry.key, results.get(entry.key)!);
     }
   }
   for (const entry of stale) {
-    const remembered = refreshedTexts.get(entry.key)!;
+    const remembered = results.get(entry.key)!;
     writeFileSync(entry.path, remembered.text);
     const lock = [from, relative(dir, entry.path)].filter((part) => part !== '').join('/').split(sep).join('/');
     refreshed.push({ lock, vanished: entry.vanished, moved: remembered.moved });
