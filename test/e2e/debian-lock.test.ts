@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { currentFixture } from '../helpers/build-environment.js';
 import { repoRoot, runCli } from '../helpers/rig.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-debian-lock-'));
@@ -191,7 +192,7 @@ describe('layers of a package list', () => {
 describe('requires', () => {
   it('fails an image that holds a spec\'s fragment but not the fragments it requires', async () => {
     // Its build step runs in the sandbox over the tests' build environment (busybox, coreutils).
-    for (const file of ['build-environment.spec.yaml', 'build-environment.lock.yaml']) cpSync(join(repoRoot, 'test', 'fixtures', 'build-environment', file), join(dir, 'targets', file));
+    for (const file of ['build-environment.spec.yaml', 'build-environment.lock.yaml']) cpSync(join(currentFixture('build-environment'), file), join(dir, 'targets', file));
     writeFileSync(join(dir, 'targets', 'needs.spec.yaml'), 'name: needs\nversion: "1"\nbuild:\n  - mkdir -p "$DESTDIR/etc" && echo hi > "$DESTDIR/etc/needs"\nfiles:\n  - path: /etc/needs\nrequires: [small]\n');
     writeFileSync(join(dir, 'targets', 'needs.yaml'), 'tags: [localhost/needs:1]\nlayers: [needs.fragment.tar]\n');
     const result = await runCli(dir, ['targets/needs.tar']);

@@ -8,7 +8,7 @@
 // A spec pinning `deb:NAME=VERSION` fails with a hint whose fix (the new version, then
 // `redo-ts pin --update`) works, and is kept buildable in a test's copy by
 // refreshVanishedDebPins (test/helpers/deb-pins.ts), which tutorial and project copies
-// go through.
+// go through; a copy of a committed lock, by refreshVanishedLocks (deb-locks.ts).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDeb, startAptMirror, type AptMirror } from '../helpers/apt-mirror.js';
+import { refreshVanishedLocks } from '../helpers/deb-locks.js';
 import { refreshVanishedDebPins } from '../helpers/deb-pins.js';
 import { repoRoot, runCli } from '../helpers/rig.js';
 
@@ -185,5 +186,32 @@ describe('a point release on a local archive', () => {
     expect(readFileSync(specPath, 'utf8')).toContain(`    integrity: ${sha(libNew)}\n`);
     const built = await runCli(user, ['targets/lib.fragment.tar'], { env });
     expect(built.code, built.stderr).toBe(0);
+  });
+
+  it('a copy of a committed lock naming a version that left the archive is locked again, that version alone', async () => {
+    await mirror.publish([tool, data, libOld]);
+    const committed = join(scratch, 'committed');
+    mkdirSync(join(committed, 'targets'), { recursive: true });
+    cpSync(join(repoRoot, 'rules'), join(committed, 'rules'), { recursive: true });
+    writeFileSync(join(committed, 'package.json'), '{"private": true}\n');
+    writeFileSync(join(committed, 'targets', 'demo.spec.yaml'), 'name: demo\nversion: "1"\npackages: [demo-tool]\n');
+    const lock = await runCli(committed, ['lock', '--keyring', mirror.keyring], { env: mirror.env });
+    expect(lock.code, lock.stderr).toBe(0);
+    const committedLock = readFileSync(join(committed, 'targets', 'demo.lock.yaml'), 'utf8');
+    const copy = join(scratch, 'committed-copy');
+    cpSync(committed, copy, { recursive: true });
+    expect(refreshVanishedLocks(copy, 'committed', { env: mirror.env, keyring: mirror.keyring })).toEqual([]);
+
+    await mirror.publish([tool, data, libNew]);
+    expect(refreshVanishedLocks(copy, 'committed', { env: mirror.env, keyring: mirror.keyring })).toEqual([
+      { lock: 'committed/targets/demo.lock.yaml', vanished: ['libdemo1=1:1.0-1'], moved: ['libdemo1 1:1.0-1 -> 1:1.0-1+deb12u1'] },
+    ]);
+    expect(readFileSync(join(committed, 'targets', 'demo.lock.yaml'), 'utf8')).toBe(committedLock);
+    const refreshed = readFileSync(join(copy, 'targets', 'demo.lock.yaml'), 'utf8');
+    expect([...refreshed.matchAll(/^ {2}- name: (\S+)\n {4}version: "?([^"\n]+)"?$/gm)].map((m) => `${m[1]} ${m[2]}`)).toEqual(['demo-data 2.0-1', 'demo-tool 2.0-1', 'libdemo1 1:1.0-1+deb12u1']);
+    expect(refreshed).toContain(`integrity: "${sha(libNew)}"`);
+    const built = await runCli(copy, ['-f', 'targets/demo.fragment.tar'], { env: { ...mirror.env, REDO_TS_CACHE: join(scratch, 'cache-10') } });
+    expect(built.code, built.stderr).toBe(0);
+    expect(execFileSync('tar', ['-xOf', join(copy, 'targets', 'demo.fragment.tar'), 'usr/share/libdemo1/version'], { encoding: 'utf8' })).toBe('libdemo1 1:1.0-1+deb12u1\n');
   });
 });

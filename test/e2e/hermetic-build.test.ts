@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { entriesOfTar, readEntryBytes } from '../../lib/image/tar.js';
 import { seedBuildEnvironment } from '../helpers/build-environment.js';
+import { refreshVanishedLocks } from '../helpers/deb-locks.js';
 import { copyWithRules, runCli, startCli } from '../helpers/rig.js';
 import { readdirSync } from 'node:fs';
 
@@ -325,6 +326,8 @@ describe('hermetic build steps', () => {
     const a = copyWithRules(join(__dirname, '../fixtures/701-hermetic-pip'), 'redo-ts-hermetic-pip-');
     const b = copyWithRules(join(__dirname, '../fixtures/701-hermetic-pip'), 'redo-ts-hermetic-pip-');
     cleanups.push(() => rmSync(a, { recursive: true, force: true }), () => rmSync(b, { recursive: true, force: true }));
+    // The committed locks, moved off any version a point release removed (deb-locks.ts).
+    for (const copy of [a, b]) refreshVanishedLocks(copy, 'test/fixtures/701-hermetic-pip');
     // A python of the caller's own first on PATH, under its own name (as pyenv's shims or
     // a virtualenv put one): run on the host, pip would write that path into the shebang.
     const own = mkdtempSync(join(tmpdir(), 'redo-ts-own-python-'));

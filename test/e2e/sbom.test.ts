@@ -224,10 +224,7 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
   beforeAll(async () => {
     cache = mkdtempSync(join(tmpdir(), 'redo-ts-sbom-t07-cache-'));
     chapter = copyChapter('07-debian-image');
-    // As the chapter's own test does: the committed locks may name versions the archive
-    // has since replaced; `lock` keeps what still exists and moves the rest.
-    const lock = await chapter.redo(['lock']);
-    expect(lock.status, lock.stderr).toBe(0);
+    // The committed locks, moved in the copy off any version a point release removed (copyChapter).
   }, 120_000);
   afterAll(() => {
     chapter?.remove();
@@ -307,11 +304,14 @@ describe('redo-ts sbom on the tutorial\'s Debian image', () => {
     const contains = await chapter.redo(['contains', 'zlib1g'], { env: { REDO_TS_CACHE: cache } });
     expect(contains.status, contains.stderr).toBe(0);
     const rows = (text: string): string[][] => text.trimEnd().split('\n').slice(1).map((line) => line.split(/ {2,}/));
-    // The toolchain's newer zlib1g only built hello: a build input, in no layer.
-    expect(rows(contains.stdout)).toEqual([
-      ['debian.tar', '-', 'zlib1g', toolchain.get('zlib1g')!.version, 'toolchain.spec.yaml'],
-      ['debian.tar', 'base.fragment.tar', 'zlib1g', base.get('zlib1g')!.version, 'base.spec.yaml zlib-dev.spec.yaml'],
-    ]);
+    // The toolchain's newer zlib1g only built hello: a build input, in no layer. (A copy
+    // whose locks were refreshed after a point release may lock one zlib1g for both.)
+    expect(rows(contains.stdout)).toEqual(toolchain.get('zlib1g')!.version === base.get('zlib1g')!.version
+      ? [['debian.tar', 'base.fragment.tar', 'zlib1g', base.get('zlib1g')!.version, 'base.spec.yaml toolchain.spec.yaml zlib-dev.spec.yaml']]
+      : [
+        ['debian.tar', '-', 'zlib1g', toolchain.get('zlib1g')!.version, 'toolchain.spec.yaml'],
+        ['debian.tar', 'base.fragment.tar', 'zlib1g', base.get('zlib1g')!.version, 'base.spec.yaml zlib-dev.spec.yaml'],
+      ]);
     const coreutils = await chapter.redo(['contains', `coreutils=${base.get('coreutils')!.version}`], { env: { REDO_TS_CACHE: cache } });
     // The same coreutils is in base and in the build environment: one package, two specs.
     expect(rows(coreutils.stdout)).toEqual([['debian.tar', 'base.fragment.tar', 'coreutils', base.get('coreutils')!.version, 'base.spec.yaml build-environment.spec.yaml']]);

@@ -2,16 +2,44 @@
 // busybox-static and coreutils, locked): built once into a cache shared by the test run,
 // so tests whose specs have build steps sandbox them without downloading the packages again.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { buildFragment } from '../../lib/sources/fragment.js';
 import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { refreshVanishedLocks } from './deb-locks.js';
 import { repoRoot } from './rig.js';
 
-const specFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-environment.spec.yaml');
-const lockFile = join(repoRoot, 'test', 'fixtures', 'build-environment', 'build-environment.lock.yaml');
+const currentFolders = new Map<string, string>();
+
+/**
+ * The folder to take the locked fixture test/fixtures/NAME from today: the repository's
+ * own while every version its locks name is in the machine's apt indexes, else a copy
+ * (removed when the process exits) whose locks `redo-ts lock` moved off the vanished
+ * versions, with a warning naming the lock to refresh (deb-locks.ts). The repository's
+ * files are never changed. Read the spec and lock from here, and key anything cached
+ * on their contents here, not on the committed ones.
+ */
+export function currentFixture(name: string): string {
+  let folder = currentFolders.get(name);
+  if (folder === undefined) {
+    const copy = mkdtempSync(join(tmpdir(), `redo-ts-fixture-${name}-`));
+    cpSync(join(repoRoot, 'test', 'fixtures', name), copy, { recursive: true });
+    if (refreshVanishedLocks(copy, `test/fixtures/${name}`).length === 0) {
+      rmSync(copy, { recursive: true, force: true });
+      folder = join(repoRoot, 'test', 'fixtures', name);
+    } else {
+      process.on('exit', () => rmSync(copy, { recursive: true, force: true }));
+      folder = copy;
+    }
+    currentFolders.set(name, folder);
+  }
+  return folder;
+}
+
+const specFile = (): string => join(currentFixture('build-environment'), 'build-environment.spec.yaml');
+const lockFile = (): string => join(currentFixture('build-environment'), 'build-environment.lock.yaml');
 
 /** The cache the shared environment's packages are downloaded into (kept between runs, like ~/.cache/redo-ts). */
 export const sharedCache = process.env.REDO_TS_TEST_CACHE ?? join(tmpdir(), 'redo-ts-test-shared-cache');
@@ -38,11 +66,12 @@ let built: Promise<EnvironmentPart[]> | undefined;
  */
 export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
   built ??= (async () => {
-    const key = createHash('sha256').update(codeKey).update(readFileSync(specFile)).update(readFileSync(lockFile)).digest('hex').slice(0, 16);
+    // Keyed by the lock as refreshed today (currentFixture), so a moved lock builds anew.
+    const key = createHash('sha256').update(codeKey).update(readFileSync(specFile())).update(readFileSync(lockFile())).digest('hex').slice(0, 16);
     const out = join(sharedCache, 'fragments', `build-environment-${key}.tar`);
     if (!existsSync(out)) {
       mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
-      await buildFragment(specFile, out, { root: join(repoRoot, 'test', 'fixtures', 'build-environment'), cacheDir: sharedCache });
+      await buildFragment(specFile(), out, { root: currentFixture('build-environment'), cacheDir: sharedCache });
     }
     return [{ tarPath: out, label: 'build-environment.spec.yaml' }];
   })();
@@ -62,7 +91,7 @@ export function testToolFragment(name: 'python' | 'nodejs' | 'toolchain'): Promi
   let built = builtTools.get(name);
   if (built === undefined) {
     built = (async () => {
-      const folder = join(repoRoot, 'test', 'fixtures', { python: 'python-environment', nodejs: 'node-environment', toolchain: 'toolchain' }[name]);
+      const folder = currentFixture({ python: 'python-environment', nodejs: 'node-environment', toolchain: 'toolchain' }[name]);
       const spec = join(folder, `${name}.spec.yaml`);
       const key = createHash('sha256').update(codeKey).update(readFileSync(spec)).update(readFileSync(join(folder, `${name}.lock.yaml`))).digest('hex').slice(0, 16);
       const out = join(sharedCache, 'fragments', `${name}-${key}.tar`);
@@ -119,8 +148,8 @@ export async function seedBuildEnvironment(folder: string, cacheDir: string): Pr
 /** seedBuildEnvironment without the wait: testBuildEnvironment() must have been awaited before (in a beforeAll). */
 export function copyBuildEnvironment(folder: string, cacheDir: string): void {
   mkdirSync(folder, { recursive: true });
-  cpSync(specFile, join(folder, 'build-environment.spec.yaml'));
-  cpSync(lockFile, join(folder, 'build-environment.lock.yaml'));
+  cpSync(specFile(), join(folder, 'build-environment.spec.yaml'));
+  cpSync(lockFile(), join(folder, 'build-environment.lock.yaml'));
   // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
   // must stay relative, not become the shared cache's host paths.
   cpSync(sharedCache, cacheDir, { recursive: true, verbatimSymlinks: true });
@@ -138,8 +167,8 @@ export function copyAppToolSpecs(folder: string, root: string): void {
   mkdirSync(folder, { recursive: true });
   const fixtures = join(repoRoot, 'test', 'fixtures');
   for (const [dir, name] of [['python-environment', 'python'], ['node-environment', 'nodejs']] as const) {
-    cpSync(join(fixtures, dir, `${name}.spec.yaml`), join(folder, `${name}.spec.yaml`));
-    cpSync(join(fixtures, dir, `${name}.lock.yaml`), join(folder, `${name}.lock.yaml`));
+    cpSync(join(currentFixture(dir), `${name}.spec.yaml`), join(folder, `${name}.spec.yaml`));
+    cpSync(join(currentFixture(dir), `${name}.lock.yaml`), join(folder, `${name}.lock.yaml`));
   }
   const npmSpec = readFileSync(join(fixtures, 'node-environment', 'npm.spec.yaml'), 'utf8');
   const key = createHash('sha256').update(npmSpec).digest('hex').slice(0, 16);

@@ -102,10 +102,12 @@ const warned = new Set<string>();
  * in the `*.spec.yaml` files under the folder `dir` (a test's copy, never the
  * repository): when the machine's apt indexes no longer list that version, rewrites the
  * url to the version they offer now (see successorOf) and its `integrity` line, when it
- * has one, to that version's SHA256 from the index. Returns what it rewrote (empty while
- * every pin still exists). Throws when apt offers no successor at all.
+ * has one, to that version's SHA256 from the index, warning once per pin with the spec
+ * named as `from`/PATH (`from`: the repository folder the copy was taken from). Returns
+ * what it rewrote (empty while every pin still exists). Throws when apt offers no
+ * successor at all.
  */
-export function refreshVanishedDebPins(dir: string, env: NodeJS.ProcessEnv = process.env): DebPinRefresh[] {
+export function refreshVanishedDebPins(dir: string, env: NodeJS.ProcessEnv = process.env, from = ''): DebPinRefresh[] {
   const machineArch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
   const refreshed: DebPinRefresh[] = [];
   for (const path of specFiles(dir)) {
@@ -116,14 +118,15 @@ export function refreshVanishedDebPins(dir: string, env: NodeJS.ProcessEnv = pro
       if (aptRecord(name, architecture, version, env) !== undefined) return whole;
       const now = successorOf(name, architecture, env);
       const spec = relative(dir, path);
-      const from = `deb:${name}=${version}${archPart ?? ''}`;
-      if (now === undefined) throw new Error(`${spec}: ${from} is not in the machine's apt indexes, and apt offers no ${name} to replace it (run apt-get update?)`);
+      const pinned = `deb:${name}=${version}${archPart ?? ''}`;
+      if (now === undefined) throw new Error(`${spec}: ${pinned} is not in the machine's apt indexes, and apt offers no ${name} to replace it (run apt-get update?)`);
       const to = `deb:${now.name}=${now.version}${archPart ?? ''}`;
-      refreshed.push({ spec, from, to, integrity: now.integrity });
-      const key = `${relative(dir, path)} ${from}`;
+      refreshed.push({ spec, from: pinned, to, integrity: now.integrity });
+      const named = from === '' ? spec : `${from}/${spec}`;
+      const key = `${named} ${pinned}`;
       if (!warned.has(key)) {
         warned.add(key);
-        console.warn(`${spec}: ${from} has left the archive; this test's copy uses ${to} (refresh the repository's pin: see "Testing" in README.md)`);
+        console.warn(`${named}: ${pinned} has left the archive; this test's copy uses ${to} (refresh the repository's pin: see "Testing" in README.md)`);
       }
       return `${lead}${to}\n${integrityLine === undefined ? '' : `${indent}integrity: ${now.integrity}\n`}`;
     });

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { refreshVanishedLocks, type LockRefresh } from './deb-locks.js';
 import { refreshVanishedDebPins, type DebPinRefresh } from './deb-pins.js';
 import { copyWithRules, repoRoot, runCli } from './rig.js';
 
@@ -21,6 +22,8 @@ export interface ChapterCopy {
   dir: string;
   /** `deb:` pins of the chapter that have left the archive, and what the copy uses instead (empty on most days; see deb-pins.ts). */
   refreshedPins: DebPinRefresh[];
+  /** The chapter's Debian locks that named versions that have left the archive, locked again in the copy (empty on most days; see deb-locks.ts). */
+  refreshedLocks: LockRefresh[];
   /** Runs `node bin/redo-ts.js ARGS` in `dir` (or `cwd` below it). */
   redo(args: string[], options?: { env?: NodeJS.ProcessEnv; cwd?: string; umask?: string }): Promise<RunResult>;
   /** Targets whose rules ran since the last call, sorted (rules append `$1` to runs.log). */
@@ -38,15 +41,18 @@ export interface ChapterCopy {
  * tutorial tells a reader to. Nothing else is copied, not even node_modules: the
  * chapter must build from what it has in git plus the shared rules (TypeScript rules
  * get `'redo-ts'` from the redo-ts that runs them). A `deb:` pin the archive no longer
- * holds is moved, in the copy, to the version apt offers now (refreshVanishedDebPins).
+ * holds is moved, in the copy, to the version apt offers now (refreshVanishedDebPins),
+ * and a lock naming such a version is locked again (refreshVanishedLocks).
  */
 export function copyChapter(chapter: string): ChapterCopy {
   const dir = copyWithRules(join(repoRoot, 'tutorial', chapter), `redo-tutorial-${chapter.slice(0, 2)}-`);
-  const refreshedPins = refreshVanishedDebPins(dir);
+  const refreshedPins = refreshVanishedDebPins(dir, process.env, `tutorial/${chapter}`);
+  const refreshedLocks = refreshVanishedLocks(dir, `tutorial/${chapter}`);
   const runsLog = join(dir, 'runs.log');
   return {
     dir,
     refreshedPins,
+    refreshedLocks,
     redo: (args, options = {}) => runRedo(args, options.cwd ?? dir, options.env, options.umask),
     takeRuns() {
       let text = '';

@@ -1,8 +1,9 @@
 // The generated parts of a Debian rootfs (ld.so.cache from the image's ldconfig, pycs from
 // the image's python) are the same bytes on every build: two assemblies of the
-// examples/python-app lock, each with an empty effects cache, are compared. The .debs
-// come through the shared download cache ($REDO_TS_CACHE or ~/.cache/redo-ts).
-import { mkdtempSync, rmSync } from 'node:fs';
+// examples/python-app lock (a copy, moved off any version a point release removed: see
+// deb-locks.ts), each with an empty effects cache, are compared. The .debs come through
+// the shared download cache ($REDO_TS_CACHE or ~/.cache/redo-ts).
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,11 +14,14 @@ import { loadSpec } from '../../../../lib/sources/spec.js';
 import { cacheDirFrom } from '../../../../lib/sources/store.js';
 import { integrityOfBytes } from '../../../../lib/sources/integrity.js';
 import type { TarEntry } from '../../../../lib/image/tar.js';
+import { refreshVanishedLocks } from '../../../helpers/deb-locks.js';
 import { readFileSync } from 'node:fs';
 
-const example = resolve(__dirname, '../../../../examples/python-app');
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-rootfs-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const example = join(scratch, 'python-app');
+cpSync(resolve(__dirname, '../../../../examples/python-app'), example, { recursive: true });
+refreshVanishedLocks(example, 'examples/python-app');
 
 function contentOf(entry: TarEntry): Buffer {
   const content = entry.content!;
