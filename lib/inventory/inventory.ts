@@ -283,7 +283,7 @@ export async function collectInventory(target: string, descriptionPath: string, 
 
   // Specs the delivering specs require belong to the picture too (their packages are
   // build inputs or run-time dependencies).
-  const reached = await collectSpecs([...specsByPath.values()].map((spec) => spec.path), { root });
+  const reached = await collectSpecs([...specsByPath.values()].map((spec) => spec.path), { root, architecture: description.config.architecture ?? 'amd64' });
   for (const item of reached) await useSpec(item.spec.path);
 
   const distro = distroOf([...debsOfSpec.values()].flat());

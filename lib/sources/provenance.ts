@@ -4,6 +4,7 @@ import { RedoError, isRedoError } from '../errors.js';
 import { integrityOfFile, type Integrity } from './integrity.js';
 import type { PinnedSource } from './fragment.js';
 import { loadSpec, requiredSpecPath, type Spec } from './spec.js';
+import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { findBuildEnvironmentSpec } from './build-environment.js';
 import { lockPathOf, readDebianLock } from './debian/lock.js';
@@ -22,10 +23,13 @@ export interface ReachedSpec {
  * Loads `specPaths` and, transitively, every spec they name in `requires` and
  * `build-requires` (`NAME.spec.yaml` beside the naming spec). Returns them in a stable
  * order: breadth-first from the starting specs, dependencies in the order written.
- * A spec reached both ways counts as `run`. Throws ERR_SPEC_NOT_FOUND naming the spec
- * and field that asks for a missing one, ERR_SPEC_* for a bad spec.
+ * A spec reached both ways counts as `run`. With `architecture` (one platform's image),
+ * `requires: NAME` is met by a per-architecture `NAME-ARCH.spec.yaml` when there is no
+ * `NAME.spec.yaml`, as the image assembly's requires check does. Throws
+ * ERR_SPEC_NOT_FOUND naming the spec and field that asks for a missing one, ERR_SPEC_*
+ * for a bad spec.
  */
-export async function collectSpecs(specPaths: readonly string[], options: { root?: string } = {}): Promise<ReachedSpec[]> {
+export async function collectSpecs(specPaths: readonly string[], options: { root?: string; architecture?: string } = {}): Promise<ReachedSpec[]> {
   const reached = new Map<string, ReachedSpec>();
   const queue: Array<{ path: string; via: ReachedSpec['via']; askedBy?: { spec: Spec; field: string } }> =
     specPaths.map((path) => ({ path: resolve(path), via: 'start' as const }));
@@ -51,7 +55,14 @@ export async function collectSpecs(specPaths: readonly string[], options: { root
     }
     reached.set(path, { spec, via });
     const runVia = via === 'build' ? 'build' : 'run';
-    for (const name of spec.requires) queue.push({ path: requiredSpecPath(spec, name), via: runVia, askedBy: { spec, field: `requires: ${name}` } });
+    for (const name of spec.requires) {
+      let required = requiredSpecPath(spec, name);
+      if (options.architecture !== undefined && !existsSync(required)) {
+        const perArchitecture = requiredSpecPath(spec, `${name}-${options.architecture}`);
+        if (existsSync(perArchitecture)) required = perArchitecture;
+      }
+      queue.push({ path: required, via: runVia, askedBy: { spec, field: `requires: ${name}` } });
+    }
     for (const name of spec.buildRequires) queue.push({ path: requiredSpecPath(spec, name), via: 'build', askedBy: { spec, field: `build-requires: ${name}` } });
     // The project's build environment is a build input of every spec whose steps run in it.
     const environment = buildEnvironmentSpecOf(spec);

@@ -111,10 +111,11 @@ describeIf('redo-ts push --sign of a multi-arch image (an index)', () => {
     const kinds = referrers.manifests.map((m) => m.artifactType);
     expect(kinds).toContain('application/vnd.dev.cosign.artifact.sig.v1+json');
     expect(kinds.filter((kind) => kind === 'application/vnd.in-toto+json')).toHaveLength(1);
-    // Each platform manifest's referrers: its own signature.
+    // Each platform manifest's referrers: its own signature and its own SBOMs (SPDX and
+    // CycloneDX, made per platform), no provenance (that is the index's).
     for (const platform of index.manifests) {
       const listed = await getJson<{ manifests: Descriptor[] }>(`${base}/manifests/sha256-${platform.digest.slice(7)}`, indexType);
-      expect(listed.manifests.map((m) => m.artifactType)).toEqual(['application/vnd.dev.cosign.artifact.sig.v1+json']);
+      expect(listed.manifests.map((m) => m.artifactType).sort()).toEqual(['application/spdx+json', 'application/vnd.cyclonedx+json', 'application/vnd.dev.cosign.artifact.sig.v1+json']);
     }
 
     // Provenance: subject = the index digest, under the layout's name; DSSE signature checked by openssl.
