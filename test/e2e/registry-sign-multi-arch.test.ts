@@ -7,12 +7,11 @@
 // sigstoreSigned policy finds the signatures for the tag and for a platform's digest.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyFixture, type ProjectCopy } from '../helpers/project-copy.js';
 import { hasTool, runTool, startRegistry, type LoopbackRegistry } from '../helpers/clients.js';
-import { layoutDigest } from '../helpers/registry-fixtures.js';
+import { copyUnderPolicy, layoutDigest } from '../helpers/registry-fixtures.js';
 
 const tools = ['docker-registry', 'skopeo', 'openssl'];
 const missing = tools.filter((t) => !hasTool(t));
@@ -148,21 +147,9 @@ describeIf('redo-ts push --sign of a multi-arch image (an index)', () => {
   });
 
   it('skopeo under a sigstoreSigned policy finds a signature for the tag (the index) and for one platform pulled by its own digest', async () => {
-    const registriesDir = join(work, 'registries.d');
-    runTool('mkdir', ['-p', registriesDir]);
-    writeFileSync(join(registriesDir, 'loopback.yaml'), `docker:\n  ${registry.address}:\n    use-sigstore-attachments: true\n`);
-    writeFileSync(join(work, 'policy.json'), JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: { docker: { [registry.address]: [{ type: 'sigstoreSigned', keyPath: `${keyPrefix}.pub` }] }, dir: { '': [{ type: 'insecureAcceptAnything' }] } },
-    }));
     const index = JSON.parse(runTool('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${registry.address}/redo-ts/multi:1`]).stdout) as { manifests: Descriptor[] };
     const arm = index.manifests.find((m) => m.platform!.architecture === 'arm64')!;
-    const copy = (source: string, extra: string[] = []): { status: number | null; stderr: string } => {
-      const out = join(work, `copy-${Math.random().toString(36).slice(2)}`);
-      const result = spawnSync('skopeo', ['--policy', join(work, 'policy.json'), '--registries.d', registriesDir, ...extra, 'copy', '--src-tls-verify=false', `docker://${source}`, `dir:${out}`], { encoding: 'utf8' });
-      rmSync(out, { recursive: true, force: true });
-      return { status: result.status, stderr: result.stderr };
-    };
+    const copy = (source: string, extra: string[] = []): { status: number | null; stderr: string } => copyUnderPolicy(work, registry.address, source, `${keyPrefix}.pub`, extra);
     for (const result of [copy(`${registry.address}/redo-ts/multi:1`, ['--override-arch', 'arm64']), copy(`${registry.address}/redo-ts/multi@${arm.digest}`)]) {
       if (result.stderr.includes('sigstore disabled')) {
         // Debian 12's skopeo has sigstore verification patched out: it found the signature

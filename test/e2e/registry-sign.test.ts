@@ -5,33 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { layoutDigest, registryFixture } from '../helpers/registry-fixtures.js';
+import { copyUnderPolicy, layoutDigest, registryFixture } from '../helpers/registry-fixtures.js';
 import type { ProjectCopy } from '../helpers/project-copy.js';
 import { hasTool, runTool, startRegistry, type LoopbackRegistry } from '../helpers/clients.js';
-import { spawnSync } from 'node:child_process';
 
 const tools = ['docker-registry', 'skopeo', 'openssl'];
 const missing = tools.filter((t) => !hasTool(t));
 if (missing.length > 0) console.warn(`registry sign tests skipped: not installed: ${missing.join(', ')} (.ci/run installs them)`);
 const describeIf = missing.length === 0 ? describe : describe.skip;
-
-/** Runs skopeo copy docker://REF dir:… under a policy requiring sigstoreSigned with `publicKey` for the registry. */
-function copyUnderPolicy(work: string, address: string, reference: string, publicKey: string): { status: number | null; stderr: string } {
-  const registriesDir = join(work, 'registries.d');
-  runTool('mkdir', ['-p', registriesDir]);
-  writeFileSync(join(registriesDir, 'loopback.yaml'), `docker:\n  ${address}:\n    use-sigstore-attachments: true\n`);
-  writeFileSync(
-    join(work, 'policy.json'),
-    JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: { docker: { [address]: [{ type: 'sigstoreSigned', keyPath: publicKey }] }, dir: { '': [{ type: 'insecureAcceptAnything' }] } },
-    }),
-  );
-  const out = join(work, `copy-${Math.random().toString(36).slice(2)}`);
-  const result = spawnSync('skopeo', ['--policy', join(work, 'policy.json'), '--registries.d', registriesDir, 'copy', '--src-tls-verify=false', `docker://${reference}`, `dir:${out}`], { encoding: 'utf8' });
-  rmSync(out, { recursive: true, force: true });
-  return { status: result.status, stderr: result.stderr };
-}
 
 async function blob(address: string, repository: string, digest: string): Promise<Buffer> {
   const response = await fetch(`http://${address}/v2/${repository}/blobs/${digest}`);

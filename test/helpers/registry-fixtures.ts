@@ -1,7 +1,7 @@
 /** Fixture projects for the registry tests: the pushed app image and an image built on it. */
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliEnvironment, repoRoot } from './rig.js';
 import { copyFixture, type ProjectCopy } from './project-copy.js';
@@ -43,4 +43,27 @@ export function blobActions(stdout: string): string[] {
     .map((line) => `${line.split(' ')[0]} ${line.replace(/^.*(KiB|MiB| B) {2}/, '')}`)
     // The image's own blobs; its referrers (the SBOM artifacts) are checked on their own.
     .filter((action) => !action.includes(' referrer '));
+}
+
+/**
+ * Runs `skopeo copy docker://REF dir:…` (then removes the copy) under a policy that
+ * requires a sigstoreSigned signature by `publicKey` for the registry at `address`,
+ * whose signatures skopeo looks up as sigstore attachments; `extra` are skopeo's global
+ * options (e.g. `--override-arch arm64`). Policy files are written into `work`.
+ */
+export function copyUnderPolicy(work: string, address: string, reference: string, publicKey: string, extra: string[] = []): { status: number | null; stderr: string } {
+  const registriesDir = join(work, 'registries.d');
+  mkdirSync(registriesDir, { recursive: true });
+  writeFileSync(join(registriesDir, 'loopback.yaml'), `docker:\n  ${address}:\n    use-sigstore-attachments: true\n`);
+  writeFileSync(
+    join(work, 'policy.json'),
+    JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: { docker: { [address]: [{ type: 'sigstoreSigned', keyPath: publicKey }] }, dir: { '': [{ type: 'insecureAcceptAnything' }] } },
+    }),
+  );
+  const out = join(work, `copy-${Math.random().toString(36).slice(2)}`);
+  const result = spawnSync('skopeo', ['--policy', join(work, 'policy.json'), '--registries.d', registriesDir, ...extra, 'copy', '--src-tls-verify=false', `docker://${reference}`, `dir:${out}`], { encoding: 'utf8' });
+  rmSync(out, { recursive: true, force: true });
+  return { status: result.status, stderr: result.stderr };
 }
