@@ -1,7 +1,7 @@
 /** Reading a .deb without dpkg or root: its ar container, and its data archive as a tar stream. */
 
 import { createHash, type Hash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, createWriteStream, mkdtempSync } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream, mkdtempSync, statSync } from 'node:fs';
 import { copyFile, link, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,11 +185,13 @@ export interface DebCheck {
  * build environment's locked busybox-static and a spec's `deb:` source of the same
  * pin) decompress it once; the .deb's own hash decides, never its name or path.
  */
-const decodedData = new Map<string, { tarPath: string; debBytes: number }>();
+const decodedData = new Map<string, { tarPath: string; debBytes: number; isReady: boolean }>();
 let decodedDataDir: string | undefined;
 /** Decoded archives larger than this are not kept (the temporary folder is not a second package cache). */
 const decodedDataKeptBytes = 256 * 1024 * 1024;
 let decodedDataBytes = 0;
+/** The number of the next kept archive's file name. */
+let decodedDataNext = 0;
 
 /** The `ALGORITHM-BASE64` of each hash of `whole`. */
 function digestsOf(whole: WholeFileHash): Map<string, string> {
@@ -212,28 +214,35 @@ async function reuseDecodedData(path: string, dataTarPath: string, integrity: st
   const digests = digestsOf(whole);
   if (integrity !== undefined && digests.get(algorithm) !== integrity) return false;
   const kept = decodedData.get(digests.get('sha256')!);
-  if (kept === undefined) return false;
+  if (kept === undefined || !kept.isReady) return false;
+  await rm(dataTarPath, { force: true });
   await copyFile(kept.tarPath, dataTarPath, fsConstants.COPYFILE_FICLONE);
   return true;
 }
 
 /** Keeps the data archive at `dataTarPath`, decoded from a .deb whose sha256 is `sha256` (`sha256-BASE64`), for reuseDecodedData. Best effort. */
 async function keepDecodedData(sha256: string, dataTarPath: string, debBytes: number): Promise<void> {
+  // Readers run concurrently (a rootfs reads its packages together): the entry, its file
+  // name and its bytes are taken before the first await.
   if (decodedData.has(sha256)) return;
+  const size = statSync(dataTarPath).size;
+  if (decodedDataBytes + size > decodedDataKeptBytes) return;
+  if (decodedDataDir === undefined) {
+    decodedDataDir = mkdtempSync(join(tmpdir(), 'redo-ts-deb-data-'));
+    holdTemporary(decodedDataDir);
+  }
+  const tarPath = join(decodedDataDir, `${decodedDataNext++}.tar`);
+  const kept = { tarPath, debBytes, isReady: false };
+  decodedData.set(sha256, kept);
+  decodedDataBytes += size;
   try {
-    const { size } = await stat(dataTarPath);
-    if (decodedDataBytes + size > decodedDataKeptBytes) return;
-    if (decodedDataDir === undefined) {
-      decodedDataDir = mkdtempSync(join(tmpdir(), 'redo-ts-deb-data-'));
-      holdTemporary(decodedDataDir);
-    }
-    const tarPath = join(decodedDataDir, `${decodedData.size}.tar`);
-    // A second name for the caller's file (nobody writes to it), else a copy (another file system).
+    // A second name for the caller's file (nobody writes to it: readDebEntries writes a
+    // new file, never through an old name), else a copy (another file system).
     await link(dataTarPath, tarPath).catch(() => copyFile(dataTarPath, tarPath, fsConstants.COPYFILE_FICLONE));
-    decodedData.set(sha256, { tarPath, debBytes });
-    decodedDataBytes += size;
+    kept.isReady = true;
   } catch {
     // Not kept: the next reader decodes the package again.
+    decodedData.delete(sha256);
   }
 }
 
@@ -257,6 +266,8 @@ export async function readDebEntries(path: string, label: string, dataTarPath: s
     const whole: WholeFileHash = { hashes: new Map([['sha256', createHash('sha256')], [algorithm, createHash(algorithm)]]), isComplete: false };
     try {
       const data = await openDebArchive(path, label, 'data.tar', whole);
+      // A new file, never a truncation: the path may be a second name of a kept archive.
+      await rm(dataTarPath, { force: true });
       await pipeline(data, createWriteStream(dataTarPath));
     } catch (cause) {
       if (check === undefined) throw cause;

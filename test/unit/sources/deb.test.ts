@@ -131,5 +131,20 @@ describe('readDebEntries', () => {
       expect(readFileSync(join(dir, 'same-path-2.tar')).includes('echo TOOL\n')).toBe(true);
       expect(readFileSync(join(dir, 'same-path-2.tar')).includes('echo tool\n')).toBe(false);
     });
+    it('keeps packages read at the same time apart', async () => {
+      const base = readFileSync(makeFixtureDeb(dir, 'none'));
+      const at = base.indexOf('echo tool\n');
+      const words = ['TOOL', 'Tool', 'tOol', 'toOl', 'tooL', 'TOol'];
+      const debs = words.map((word, index) => {
+        const bytes = Buffer.from(base);
+        bytes.write(`echo ${word}\n`, at, 'latin1');
+        writeFileSync(join(dir, `together-${index}.deb`), bytes);
+        writeFileSync(join(dir, `together-${index}b.deb`), bytes);
+        return join(dir, `together-${index}`);
+      });
+      await Promise.all(debs.map((deb, index) => readDebEntries(`${deb}.deb`, `p${index}=1`, `${deb}.tar`)));
+      await Promise.all(debs.map((deb, index) => readDebEntries(`${deb}b.deb`, `p${index}=1`, `${deb}b.tar`)));
+      expect(debs.map((deb) => readFileSync(`${deb}b.tar`).includes(`echo ${words[debs.indexOf(deb)]}\n`))).toEqual(words.map(() => true));
+    });
   });
 });
