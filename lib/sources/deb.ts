@@ -1,7 +1,7 @@
 /** Reading a .deb without dpkg or root: its ar container, and its data archive as a tar stream. */
 
 import { createHash, type Hash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, createWriteStream, mkdtempSync, statSync } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { copyFile, link, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,7 +181,7 @@ export interface DebCheck {
 /**
  * Data archives decoded by this process, by the sha256 of their whole .deb
  * (`sha256-BASE64`): an uncompressed tar in a folder of the OS temporary folder that
- * the process removes when it exits. Two readers of the same package in one build (a
+ * the process removes when it exits (one a killed process left, the next one removes). Two readers of the same package in one build (a
  * build environment's locked busybox-static and a spec's `deb:` source of the same
  * pin) decompress it once; the .deb's own hash decides, never its name or path.
  */
@@ -192,6 +192,34 @@ const decodedDataKeptBytes = 256 * 1024 * 1024;
 let decodedDataBytes = 0;
 /** The number of the next kept archive's file name. */
 let decodedDataNext = 0;
+
+/**
+ * Makes `TMP/redo-ts-deb-data-<pid>-<random>/` for decodedData, after removing those of
+ * processes that no longer run (a build killed with SIGKILL cannot remove its own).
+ */
+function makeDecodedDataDir(): string {
+  const prefix = 'redo-ts-deb-data-';
+  try {
+    for (const name of readdirSync(tmpdir())) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isRunning(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  } catch {
+    // Unreadable, or another process removed the same folder at the same time: not ours to fix.
+  }
+  return mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
+}
+
+/** Whether process `pid` runs on this machine (EPERM: it does, as another user). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** The `ALGORITHM-BASE64` of each hash of `whole`. */
 function digestsOf(whole: WholeFileHash): Map<string, string> {
@@ -228,7 +256,7 @@ async function keepDecodedData(sha256: string, dataTarPath: string, debBytes: nu
   const size = statSync(dataTarPath).size;
   if (decodedDataBytes + size > decodedDataKeptBytes) return;
   if (decodedDataDir === undefined) {
-    decodedDataDir = mkdtempSync(join(tmpdir(), 'redo-ts-deb-data-'));
+    decodedDataDir = makeDecodedDataDir();
     holdTemporary(decodedDataDir);
   }
   const tarPath = join(decodedDataDir, `${decodedDataNext++}.tar`);

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedoError } from '../../../lib/errors.js';
 import { listArMembers, readDebEntries, type DebCheck } from '../../../lib/sources/deb.js';
 import { makeFixtureDeb, makeUnsafeDeb, type DebCompression } from '../../fixtures/402-deb-package/make-deb.js';
@@ -145,6 +147,16 @@ describe('readDebEntries', () => {
       await Promise.all(debs.map((deb, index) => readDebEntries(`${deb}.deb`, `p${index}=1`, `${deb}.tar`)));
       await Promise.all(debs.map((deb, index) => readDebEntries(`${deb}b.deb`, `p${index}=1`, `${deb}b.tar`)));
       expect(debs.map((deb) => readFileSync(`${deb}b.tar`).includes(`echo ${words[debs.indexOf(deb)]}\n`))).toEqual(words.map(() => true));
+    });
+    it('removes the folder of kept archives a killed process left', async () => {
+      const dead = spawnSync('true').pid;
+      const leftover = join(tmpdir(), `redo-ts-deb-data-${dead}-test`);
+      mkdirSync(join(leftover), { recursive: true });
+      writeFileSync(join(leftover, '0.tar'), 'left behind');
+      vi.resetModules();
+      const fresh = await import('../../../lib/sources/deb.js');
+      await fresh.readDebEntries(makeFixtureDeb(dir, 'gzip'), 'redo-fixture=1.0-1', join(dir, 'fresh.tar'));
+      expect(existsSync(leftover)).toBe(false);
     });
   });
 });
