@@ -14,7 +14,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { BlobStore, buildEnvironmentOf, buildFragment, loadSpec, projectFilesOf } from 'redo-ts';
+import { BlobStore, buildEnvironmentOf, buildFragment, digestHex, loadSpec, projectFilesOf } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -42,8 +42,12 @@ export default async function (ctx: RuleContext): Promise<void> {
   // With host tools, build-requires are unpacked into $SYSROOT instead.
   const sysroot = spec.buildEnvironment === 'host' ? spec.buildRequires.map((name) => `${name}.fragment.tar`) : [];
   if (sysroot.length > 0) await ctx.ifchange(...sysroot);
+  // Each part's digest as the image store remembers it from the rule that wrote it (same
+  // device, inode, size and mtime): finding the environment does not read the tars again.
+  const store = BlobStore.ofProject(ctx.root);
+  const parts = environment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
   const result = await buildFragment(specPath, ctx.output, {
-    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment,
+    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts,
     ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line),
   });
   const built = result.buildEnvironment;

@@ -19,6 +19,12 @@ export interface EnvironmentPart {
   tarPath: string;
   /** The spec it comes from, relative to the project root, for messages. */
   label: string;
+  /**
+   * The sha256 (hex) of the tar's bytes when the caller knows it (the shared fragment
+   * rule asks the image store, which remembers the digest the rule that wrote the tar
+   * hashed as it wrote it): the tar is then not read to find its environment.
+   */
+  sha256?: string;
 }
 
 /** Options of assembleBuildEnvironment. */
@@ -41,7 +47,7 @@ export interface AssembleEnvironmentOptions {
  * the sandbox) for every applet no package provides.
  *
  * Assembled once per distinct content: the key is the sha256 of the format and of every
- * part's bytes, and the root is kept in `CACHE/build-environments/KEY/root`, made in a
+ * part's bytes (its `sha256` when given, else the tar hashed), and the root is kept in `CACHE/build-environments/KEY/root`, made in a
  * temporary folder (`.tmp-PID-…`) and renamed into place, so concurrent builds never
  * see half of one and one killed mid-way (kill -9) is never reused: its leftover is
  * removed by the next assembly once that PID is gone, or by pruneBuildEnvironments.
@@ -51,7 +57,7 @@ export interface AssembleEnvironmentOptions {
  */
 export async function assembleBuildEnvironment(parts: readonly EnvironmentPart[], options: AssembleEnvironmentOptions): Promise<BuildEnvironment> {
   const hash = createHash('sha256').update(`redo-ts build environment ${environmentFormat}\n`);
-  for (const part of parts) hash.update(`${hashFile(part.tarPath, options.subject)}\n`);
+  for (const part of parts) hash.update(`${part.sha256 ?? hashFile(part.tarPath, options.subject)}\n`);
   const key = hash.digest('hex');
   const declaredIn = parts.map((part) => part.label);
   const home = join(options.cacheDir, 'build-environments');

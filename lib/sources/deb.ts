@@ -1,14 +1,17 @@
 /** Reading a .deb without dpkg or root: its ar container, and its data archive as a tar stream. */
 
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFile, link, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Transform, pipeline as pipelineStreams, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, indexTar, pathText, readTar, type TarEntry } from '../image/tar.js';
 import { spawnDecompressor } from './decompress.js';
+import { holdTemporary } from './scratch.js';
 
 /** One member of an ar archive: its name and where its bytes lie in the file. */
 export interface ArMember {
@@ -111,15 +114,15 @@ export async function readDebControl(path: string, label: string): Promise<strin
   throw debFormatError(label, 'the control archive holds no "control" file');
 }
 
-/** A hash of a whole .deb taken while one member of it is read (openDebArchive's `whole`). */
+/** Hashes of a whole .deb taken while one member of it is read (openDebArchive's `whole`), by algorithm (`sha256`). */
 interface WholeFileHash {
-  hash: Hash;
-  /** Set when the read reached the end of the file: only then is `hash` the file's. */
+  hashes: Map<string, Hash>;
+  /** Set when the read reached the end of the file: only then are `hashes` the file's. */
   isComplete: boolean;
 }
 
 /**
- * Reads the whole file at `path` in one pass, feeding every byte to `whole.hash`, and
+ * Reads the whole file at `path` in one pass, feeding every byte to `whole.hashes`, and
  * passes on only the bytes from `start` to `end` (inclusive): the member, hashed in the
  * same pass as the rest of the file.
  */
@@ -127,7 +130,7 @@ function readSliceHashingAll(path: string, start: number, end: number, whole: Wh
   let position = 0;
   const slice = new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      whole.hash.update(chunk);
+      for (const hash of whole.hashes.values()) hash.update(chunk);
       const from = Math.max(start - position, 0);
       const to = Math.min(end + 1 - position, chunk.length);
       position += chunk.length;
@@ -176,6 +179,102 @@ export interface DebCheck {
 }
 
 /**
+ * Data archives decoded by this process, by the sha256 of their whole .deb
+ * (`sha256-BASE64`): an uncompressed tar in a folder of the OS temporary folder that
+ * the process removes when it exits (one a killed process left, the next one removes). Two readers of the same package in one build (a
+ * build environment's locked busybox-static and a spec's `deb:` source of the same
+ * pin) decompress it once; the .deb's own hash decides, never its name or path.
+ */
+const decodedData = new Map<string, { tarPath: string; debBytes: number; isReady: boolean }>();
+let decodedDataDir: string | undefined;
+/** Decoded archives larger than this are not kept (the temporary folder is not a second package cache). */
+const decodedDataKeptBytes = 256 * 1024 * 1024;
+let decodedDataBytes = 0;
+/** The number of the next kept archive's file name. */
+let decodedDataNext = 0;
+
+/**
+ * Makes `TMP/redo-ts-deb-data-<pid>-<random>/` for decodedData, after removing those of
+ * processes that no longer run (a build killed with SIGKILL cannot remove its own).
+ */
+function makeDecodedDataDir(): string {
+  const prefix = 'redo-ts-deb-data-';
+  try {
+    for (const name of readdirSync(tmpdir())) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isRunning(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  } catch {
+    // Unreadable, or another process removed the same folder at the same time: not ours to fix.
+  }
+  return mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
+}
+
+/** Whether process `pid` runs on this machine (EPERM: it does, as another user). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The `ALGORITHM-BASE64` of each hash of `whole`. */
+function digestsOf(whole: WholeFileHash): Map<string, string> {
+  return new Map([...whole.hashes].map(([algorithm, hash]) => [algorithm, `${algorithm}-${hash.digest('base64')}`]));
+}
+
+/**
+ * Copies the data archive this process decoded before from a .deb with the same bytes
+ * as `path` to `dataTarPath`, and returns true; false (nothing written) when there is
+ * none, or when `integrity` is given and the file is not it (the caller's own pass then
+ * finds and reports the mismatch). Hashes the file only when an archive of its size is kept.
+ */
+async function reuseDecodedData(path: string, dataTarPath: string, integrity: string | undefined): Promise<boolean> {
+  if (decodedData.size === 0) return false;
+  const { size } = await stat(path);
+  if (![...decodedData.values()].some((kept) => kept.debBytes === size)) return false;
+  const algorithm = integrity === undefined ? 'sha256' : integrity.slice(0, integrity.indexOf('-'));
+  const whole: WholeFileHash = { hashes: new Map([['sha256', createHash('sha256')], [algorithm, createHash(algorithm)]]), isComplete: true };
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) for (const hash of whole.hashes.values()) hash.update(chunk as Buffer);
+  const digests = digestsOf(whole);
+  if (integrity !== undefined && digests.get(algorithm) !== integrity) return false;
+  const kept = decodedData.get(digests.get('sha256')!);
+  if (kept === undefined || !kept.isReady) return false;
+  await rm(dataTarPath, { force: true });
+  await copyFile(kept.tarPath, dataTarPath, fsConstants.COPYFILE_FICLONE);
+  return true;
+}
+
+/** Keeps the data archive at `dataTarPath`, decoded from a .deb whose sha256 is `sha256` (`sha256-BASE64`), for reuseDecodedData. Best effort. */
+async function keepDecodedData(sha256: string, dataTarPath: string, debBytes: number): Promise<void> {
+  // Readers run concurrently (a rootfs reads its packages together): the entry, its file
+  // name and its bytes are taken before the first await.
+  if (decodedData.has(sha256)) return;
+  const size = statSync(dataTarPath).size;
+  if (decodedDataBytes + size > decodedDataKeptBytes) return;
+  if (decodedDataDir === undefined) {
+    decodedDataDir = makeDecodedDataDir();
+    holdTemporary(decodedDataDir);
+  }
+  const tarPath = join(decodedDataDir, `${decodedDataNext++}.tar`);
+  const kept = { tarPath, debBytes, isReady: false };
+  decodedData.set(sha256, kept);
+  decodedDataBytes += size;
+  try {
+    // A second name for the caller's file (nobody writes to it: readDebEntries writes a
+    // new file, never through an old name), else a copy (another file system).
+    await link(dataTarPath, tarPath).catch(() => copyFile(dataTarPath, tarPath, fsConstants.COPYFILE_FICLONE));
+    kept.isReady = true;
+  } catch {
+    // Not kept: the next reader decodes the package again.
+    decodedData.delete(sha256);
+  }
+}
+
+/**
  * The files of the .deb at `path` as tar entries carrying the package's own metadata
  * (type, mode including setuid bits, uid, gid, symlink and hardlink targets). The data
  * archive is decompressed to `dataTarPath` (an uncompressed tar the caller owns and
@@ -184,29 +283,39 @@ export interface DebCheck {
  * skipped. With `check`, the whole file is hashed in the same read (one pass over the
  * .deb) and refused when it is not the pin. Throws ERR_DEB_UNSAFE_PATH, naming the package and the member, when a member
  * name or hardlink target is absolute or holds `..`; ERR_DEB_FORMAT when the package is
- * not a readable .deb.
+ * not a readable .deb. A package this process decoded before (same sha256 of the whole
+ * .deb, and the pin when `check` is given) is not decompressed again: its decoded
+ * archive is copied to `dataTarPath` (see decodedData); the checks below run all the same.
  */
 export async function readDebEntries(path: string, label: string, dataTarPath: string, check?: DebCheck): Promise<TarEntry[]> {
-  const whole: WholeFileHash | undefined = check === undefined ? undefined : { hash: createHash(check.integrity.slice(0, check.integrity.indexOf('-'))), isComplete: false };
-  try {
-    const data = await openDebArchive(path, label, 'data.tar', whole);
-    await pipeline(data, createWriteStream(dataTarPath));
-  } catch (cause) {
-    if (check === undefined) throw cause;
-    // Bytes that do not unpack may be bytes that are not the pinned ones: a pass of its
-    // own, on this failure path only, tells which error is the true one.
-    const found = await sriOfFile(path, check.integrity.slice(0, check.integrity.indexOf('-'))).catch(() => undefined);
-    if (found === undefined || found === check.integrity) throw cause;
-    await rm(dataTarPath, { force: true });
-    throw await check.onMismatch(found);
-  }
-  if (check !== undefined) {
-    const found = whole!.isComplete ? `${check.integrity.slice(0, check.integrity.indexOf('-'))}-${whole!.hash.digest('base64')}` : 'unknown (the read stopped early)';
-    if (found !== check.integrity) {
-      // Nothing made from bytes that are not the pinned ones is kept.
+  const algorithm = check === undefined ? 'sha256' : check.integrity.slice(0, check.integrity.indexOf('-'));
+  let sha256: string | undefined;
+  if (!await reuseDecodedData(path, dataTarPath, check?.integrity)) {
+    const whole: WholeFileHash = { hashes: new Map([['sha256', createHash('sha256')], [algorithm, createHash(algorithm)]]), isComplete: false };
+    try {
+      const data = await openDebArchive(path, label, 'data.tar', whole);
+      // A new file, never a truncation: the path may be a second name of a kept archive.
+      await rm(dataTarPath, { force: true });
+      await pipeline(data, createWriteStream(dataTarPath));
+    } catch (cause) {
+      if (check === undefined) throw cause;
+      // Bytes that do not unpack may be bytes that are not the pinned ones: a pass of its
+      // own, on this failure path only, tells which error is the true one.
+      const found = await sriOfFile(path, algorithm).catch(() => undefined);
+      if (found === undefined || found === check.integrity) throw cause;
       await rm(dataTarPath, { force: true });
       throw await check.onMismatch(found);
     }
+    const digests = whole.isComplete ? digestsOf(whole) : undefined;
+    if (check !== undefined) {
+      const found = digests?.get(algorithm) ?? 'unknown (the read stopped early)';
+      if (found !== check.integrity) {
+        // Nothing made from bytes that are not the pinned ones is kept.
+        await rm(dataTarPath, { force: true });
+        throw await check.onMismatch(found);
+      }
+    }
+    sha256 = digests?.get('sha256');
   }
   let members;
   try {
@@ -220,7 +329,9 @@ export async function readDebEntries(path: string, label: string, dataTarPath: s
     if (header.type === 'hardlink') refuseUnsafe(label, pathText(header.path), header.linkTarget, 'hardlink target');
   }
   try {
-    return entriesOfTar(dataTarPath);
+    const entries = entriesOfTar(dataTarPath);
+    if (sha256 !== undefined) await keepDecodedData(sha256, dataTarPath, (await stat(path)).size);
+    return entries;
   } catch (cause) {
     if (isRedoError(cause, 'ERR_LAYER_PATH')) {
       throw new RedoError('ERR_DEB_UNSAFE_PATH', `redo: "${label}": package data archive holds an unsafe path`, {

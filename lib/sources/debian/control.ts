@@ -1,6 +1,7 @@
 /** deb822 control paragraphs (Packages indexes, Release files, dpkg's status) and the control archive of a .deb. */
 
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { RedoError } from '../../errors.js';
@@ -78,9 +79,31 @@ export async function readDebControl(path: string, label: string): Promise<Contr
   return readSmallTar(tar, label);
 }
 
+/**
+ * Control archives this process decompressed with xz or zstd, by the sha256 of their
+ * compressed bytes: a build reading one package's control twice (a build environment's
+ * lock and a spec's `deb:` source of the same pin) runs the tool once. At most
+ * decompressedKeptBytes in all; the bytes decide, never the package's name or path.
+ */
+const decompressed = new Map<string, Buffer>();
+const decompressedKeptBytes = 16 * 1024 * 1024;
+let decompressedBytes = 0;
+
 function decompress(name: string, raw: Buffer): Buffer {
   if (name.endsWith('.gz')) return gunzipSync(raw);
   if (name === 'control.tar') return raw;
+  const key = `${name}\n${createHash('sha256').update(raw).digest('hex')}`;
+  const kept = decompressed.get(key);
+  if (kept !== undefined) return kept;
+  const tar = decompressWithTool(name, raw);
+  if (decompressedBytes + tar.length <= decompressedKeptBytes) {
+    decompressed.set(key, tar);
+    decompressedBytes += tar.length;
+  }
+  return tar;
+}
+
+function decompressWithTool(name: string, raw: Buffer): Buffer {
   const tool = name.endsWith('.xz') ? ['xz', '--decompress', '--stdout'] : ['zstd', '--decompress', '--stdout', '--quiet'];
   const result = spawnSync(tool[0]!, tool.slice(1), { input: raw, maxBuffer: 64 * 1024 * 1024 });
   if (result.error !== undefined) throw result.error;

@@ -100,11 +100,21 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, maxBuffer 
   });
 }
 
-/** The machine's dpkg architecture, else amd64 (a host without dpkg). */
-export async function hostArchitecture(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const result = await run('dpkg', ['--print-architecture'], env);
-  const text = result.stdout.toString('utf8').trim();
-  return result.status === 0 && text !== '' ? text : 'amd64';
+/** hostArchitecture's answers in this process, by the PATH that found dpkg. */
+const hostArchitectures = new Map<string, Promise<string>>();
+
+/** The machine's dpkg architecture, else amd64 (a host without dpkg). Asked once per process and PATH. */
+export function hostArchitecture(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const key = env.PATH ?? '';
+  let answer = hostArchitectures.get(key);
+  if (answer === undefined) {
+    answer = run('dpkg', ['--print-architecture'], env).then((result) => {
+      const text = result.stdout.toString('utf8').trim();
+      return result.status === 0 && text !== '' ? text : 'amd64';
+    });
+    hostArchitectures.set(key, answer);
+  }
+  return answer;
 }
 
 function indexError(headline: string, details: string[], hint: string, cause?: unknown): RedoError {

@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedoError } from '../../../lib/errors.js';
-import { listArMembers, readDebEntries } from '../../../lib/sources/deb.js';
+import { listArMembers, readDebEntries, type DebCheck } from '../../../lib/sources/deb.js';
 import { makeFixtureDeb, makeUnsafeDeb, type DebCompression } from '../../fixtures/402-deb-package/make-deb.js';
 
 let dir: string;
@@ -71,5 +74,89 @@ describe('readDebEntries', () => {
     const deb = makeFixtureDeb(dir, 'gzip');
     const members = await listArMembers(deb, 'redo-fixture=1.0-1');
     expect(members.map((member) => member.name)).toEqual(['debian-binary', 'control.tar.gz', 'data.tar.gz']);
+  });
+  describe('decoding a package once per process', () => {
+    /** Runs `work` with a PATH that holds no decompressor: only a reused decoded archive can be read then. */
+    async function withoutTools<T>(work: () => Promise<T>): Promise<T> {
+      const saved = process.env.PATH;
+      const empty = join(dir, 'no-tools');
+      mkdirSync(empty, { recursive: true });
+      process.env.PATH = empty;
+      try {
+        return await work();
+      } finally {
+        process.env.PATH = saved;
+      }
+    }
+    const sriOf = (path: string) => `sha256-${createHash('sha256').update(readFileSync(path)).digest('base64')}`;
+    const mismatch = (found: string) => Promise.resolve(new Error(`mismatch ${found}`));
+
+    it('reads a second copy of the same .deb (another path) without decompressing it again', async () => {
+      const deb = makeFixtureDeb(dir, 'xz');
+      const first = join(dir, 'once-a.deb');
+      const second = join(dir, 'once-b.deb');
+      copyFileSync(deb, first);
+      copyFileSync(deb, second);
+      const check: DebCheck = { integrity: sriOf(first), onMismatch: mismatch };
+      const entries = await readDebEntries(first, 'redo-fixture=1.0-1', join(dir, 'once-a.tar'), check);
+      // xz is not on PATH for the second read: it succeeds only from the archive decoded above.
+      const again = await withoutTools(() => readDebEntries(second, 'redo-fixture=1.0-1', join(dir, 'once-b.tar')));
+      expect(summarise(again)).toEqual(summarise(entries));
+      expect(readFileSync(join(dir, 'once-b.tar'))).toEqual(readFileSync(join(dir, 'once-a.tar')));
+    });
+
+    it('does not reuse it for a damaged copy: the pin\'s hash decides', async () => {
+      const deb = makeFixtureDeb(dir, 'xz');
+      const good = join(dir, 'pin-good.deb');
+      const damaged = join(dir, 'pin-damaged.deb');
+      copyFileSync(deb, good);
+      const bytes = readFileSync(deb);
+      bytes[bytes.length - 40] ^= 0xff; // inside the data member, same size
+      writeFileSync(damaged, bytes);
+      const pin = sriOf(good);
+      await readDebEntries(good, 'redo-fixture=1.0-1', join(dir, 'pin-good.tar'), { integrity: pin, onMismatch: mismatch });
+      await expect(withoutTools(() => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar'), { integrity: pin, onMismatch: mismatch })))
+        .rejects.toThrow(`mismatch ${sriOf(damaged)}`);
+      await expect(withoutTools(() => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar')))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
+    });
+
+    it('does not reuse it for other bytes of the same size at the same path', async () => {
+      const path = join(dir, 'same-path.deb');
+      copyFileSync(makeFixtureDeb(dir, 'none'), path);
+      await readDebEntries(path, 'redo-fixture=1.0-1', join(dir, 'same-path-1.tar'));
+      const bytes = readFileSync(path);
+      const at = bytes.indexOf('echo tool\n');
+      expect(at).toBeGreaterThan(0);
+      bytes.write('echo TOOL\n', at, 'latin1');
+      writeFileSync(path, bytes);
+      await readDebEntries(path, 'redo-fixture=1.0-1', join(dir, 'same-path-2.tar'));
+      expect(readFileSync(join(dir, 'same-path-2.tar')).includes('echo TOOL\n')).toBe(true);
+      expect(readFileSync(join(dir, 'same-path-2.tar')).includes('echo tool\n')).toBe(false);
+    });
+    it('keeps packages read at the same time apart', async () => {
+      const base = readFileSync(makeFixtureDeb(dir, 'none'));
+      const at = base.indexOf('echo tool\n');
+      const words = ['TOOL', 'Tool', 'tOol', 'toOl', 'tooL', 'TOol'];
+      const debs = words.map((word, index) => {
+        const bytes = Buffer.from(base);
+        bytes.write(`echo ${word}\n`, at, 'latin1');
+        writeFileSync(join(dir, `together-${index}.deb`), bytes);
+        writeFileSync(join(dir, `together-${index}b.deb`), bytes);
+        return join(dir, `together-${index}`);
+      });
+      await Promise.all(debs.map((deb, index) => readDebEntries(`${deb}.deb`, `p${index}=1`, `${deb}.tar`)));
+      await Promise.all(debs.map((deb, index) => readDebEntries(`${deb}b.deb`, `p${index}=1`, `${deb}b.tar`)));
+      expect(debs.map((deb) => readFileSync(`${deb}b.tar`).includes(`echo ${words[debs.indexOf(deb)]}\n`))).toEqual(words.map(() => true));
+    });
+    it('removes the folder of kept archives a killed process left', async () => {
+      const dead = spawnSync('true').pid;
+      const leftover = join(tmpdir(), `redo-ts-deb-data-${dead}-test`);
+      mkdirSync(join(leftover), { recursive: true });
+      writeFileSync(join(leftover, '0.tar'), 'left behind');
+      vi.resetModules();
+      const fresh = await import('../../../lib/sources/deb.js');
+      await fresh.readDebEntries(makeFixtureDeb(dir, 'gzip'), 'redo-fixture=1.0-1', join(dir, 'fresh.tar'));
+      expect(existsSync(leftover)).toBe(false);
+    });
   });
 });
