@@ -20,7 +20,7 @@ import { reportFailure, requireBuilt } from './report.js';
 import { RuleProcesses } from './rule-processes.js';
 import { JobSlots } from './scheduler.js';
 import type { FileStamp } from './stamp.js';
-import { StateStore, writeFailed } from './state.js';
+import { COMPACTION_LOCK, StateStore, writeFailed } from './state.js';
 import { ensureTarget } from './target-update.js';
 import { WaitGraph } from './wait-graph.js';
 
@@ -159,7 +159,9 @@ export class Engine implements EngineRun {
       return;
     }
     for (const [target, stamp] of this.sourceStamps) this.noOp.addFile(absolutePath(this.root, target), stamp);
-    for (const [folder, stats] of this.state.recordFolderStats()) this.noOp.addFolder(folder, stats);
+    const store = this.state.readFacts();
+    if (store.folder !== undefined) this.noOp.addFolder(this.state.storePath(), store.folder);
+    for (const [file, stats] of store.files) this.noOp.addFile(file, stats);
     const versionFile = path.join(this.state.stateDir, 'VERSION');
     const versionStats = fs.statSync(versionFile, { throwIfNoEntry: false });
     this.noOp.addFile(versionFile, versionStats === undefined ? undefined : { ino: versionStats.ino, sizeBytes: versionStats.size, mtimeMs: versionStats.mtimeMs, ctimeMs: versionStats.ctimeMs });
@@ -202,7 +204,7 @@ export class Engine implements EngineRun {
   /** Remembers background work (record saves) that `flush()` must wait for; failures are reported. */
   track(work: Promise<void>, target: string): void {
     const tracked = work.catch((error: unknown) => {
-      const saveError = writeFailed(path.relative(this.root, this.state.recordPath(target)), `could not save the record of "${target}"`, error);
+      const saveError = writeFailed(path.relative(this.root, this.state.storePath()), `could not save the record of "${target}"`, error);
       this.saveFailure ??= { target, error: saveError };
       reportFailure(this, target, saveError, true);
     });
@@ -218,8 +220,8 @@ export class Engine implements EngineRun {
   /** Stops the request FIFO and releases every lock this engine holds (call flush() first). */
   close(): void {
     this.processes.close();
-    // A read cache of the records, so the next no-op reads one file, not one per target.
-    this.state.writeSnapshot();
+    // Merges this run's saves into the base, so the next run reads one file.
+    this.state.compact(() => this.locks.tryAcquire(COMPACTION_LOCK), () => this.locks.release(COMPACTION_LOCK));
     this.journal.close(this.saveFailure === undefined && !this.isInterrupted);
     this.locks.releaseAll();
   }

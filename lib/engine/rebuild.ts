@@ -18,7 +18,7 @@ import { runRule } from './runner.js';
 import { JobSlots } from './scheduler.js';
 import { sourceOutcome } from './sources.js';
 import { identityOf, sha256Hex } from './stamp.js';
-import { writeFailed, type DependencyRecord, type TargetRecord } from './state.js';
+import { STATE_VERSION, writeFailed, type DependencyRecord, type TargetRecord } from './state.js';
 import { checkTarget } from './target-check.js';
 
 /**
@@ -167,7 +167,7 @@ export async function rebuild(
         : result.output !== null ? identityOf(result.output) : `none:${builds}`;
       // Dependents may go on at once; the lock is kept until the record is saved.
       const saving = run.state.saveInBackground({
-        version: 1,
+        version: STATE_VERSION,
         target,
         rule: found.rule,
         output: result.output,

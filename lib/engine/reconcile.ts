@@ -29,7 +29,6 @@ export async function reconcileAbandoned(root: string, state: StateStore, locks:
       }
       try {
         removeLeftovers(path.join(root, target), journal.owner.pid);
-        removeLeftovers(state.recordPath(target), journal.owner.pid, 'record');
         const record = state.load(target);
         const absolute = path.join(root, target);
         const current = readStamp(absolute, record?.output ?? undefined);
@@ -73,10 +72,10 @@ export async function stopAbandonedRun(run: AbandonedRun): Promise<void> {
 /**
  * Removes the temporary files an engine with `pid` left for the target at the absolute
  * `file` (`NAME.redo.PID.tmp`, and what a rule made from that name beside it:
- * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`), for the record at `file`
- * (`NAME.json.PID.N.tmp`), or, for `.redo/ts/.mjs`, compiled rules (`*.mjs.PID.tmp`).
+ * `NAME.redo.PID.tmp.1.tmp`, `.NAME.redo.PID.tmp.layers`), or, for `.redo/ts/.mjs`,
+ * compiled rules (`*.mjs.PID.tmp`).
  */
-export function removeLeftovers(file: string, pid: number, kind: 'output' | 'record' | 'compiled' = 'output'): void {
+export function removeLeftovers(file: string, pid: number, kind: 'output' | 'compiled' = 'output'): void {
   const base = path.basename(file);
   let names: string[];
   try {
@@ -85,9 +84,7 @@ export function removeLeftovers(file: string, pid: number, kind: 'output' | 'rec
     return;
   }
   for (const name of names) {
-    const isLeftover = kind === 'record'
-      ? name.startsWith(`${base}.${pid}.`) && name.endsWith('.tmp')
-      : kind === 'compiled'
+    const isLeftover = kind === 'compiled'
       ? name.endsWith(`${base}.${pid}.tmp`)
       : (name.startsWith('.') ? name.slice(1) : name).startsWith(`${base}.redo.${pid}.tmp`);
     if (isLeftover) fs.rmSync(path.join(path.dirname(file), name), { recursive: true, force: true });

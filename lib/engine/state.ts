@@ -1,31 +1,42 @@
-/** The .redo/ state: versioned per-target records, atomic saves, and the state layout. */
+/** The .redo/ state: versioned per-target records in one store (a base file and per-engine append-only logs), and the state layout. */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RedoError } from '../errors.js';
+import { isRunning, selfProcess, type ProcessIdentity } from './lock.js';
 import type { FileStamp, Identity } from './stamp.js';
 
 /**
- * Layout of `.redo/` at the project root (version 1):
+ * Layout of `.redo/` at the project root (version 2):
  *
  *   .redo/
- *     VERSION                    "redo-ts state 1\n"
- *     db/<target path>.json      one TargetRecord per target, replaced atomically (write tmp, rename)
+ *     VERSION                    "redo-ts state 2\n"
+ *     db/records.json            the base: {"version":2,"records":[[gen, target, record|null], ...]}
+ *                                sorted by target; replaced only by rename (compaction)
+ *     db/log.<pid>-<ticks>       one engine's saves since the last compaction, appended one
+ *                                line [gen, target, record|null] per save, one write(2) each
  *     log/<target path>.log      stderr of the target's last build (absent when it was empty)
  *     locks/<sha256 prefix>.lock pid and start time of the process building that target (lock.ts)
  *     run/<pid>-<random>/        run directory of a running engine when /dev/shm is unusable
  *     journal/<pid>-<ticks>      targets whose rules a running engine started (journal.ts)
- *     snapshot.json              a read cache of the records: each with the stat of the record
- *                                file it was read from (see StateStore.load)
  *
- * Every write is a rename of a complete file. The order is: target noted in the
- * journal, rule writes a temporary output, output renamed over the target, record
- * saved, lock removed. A kill between the rename and the save leaves a new output that
- * matches no record; the next run finds the dead engine's journal and deletes that
- * output so the target is rebuilt (reconcile.ts). Two processes never write one
- * record at the same time because the target's lock is held while building it.
+ * A target's current record is its entry with the highest `gen` across the base and every
+ * log (null: removed). A save is made under the target's lock after reading every log
+ * again, so its gen is one above the last one any process wrote: concurrent engines
+ * never lose a record, and their logs need no order. The order per rule run is: target
+ * noted in the journal, rule writes a temporary output, output renamed over the target,
+ * record appended, lock removed. A kill between the rename and the append leaves a new
+ * output that matches no record; the next run finds the dead engine's journal and
+ * deletes that output so the target is rebuilt (reconcile.ts). A line cut short (a full
+ * disk) is truncated away by its writer, or, left by a killed writer, ignored.
+ * An engine that saved records compacts when it closes, under a lock: its own log and
+ * logs of dead engines are merged into a new base (tmp + rename), then removed; a
+ * kill in between leaves logs whose entries the base already has (same gen, same record).
+ * Readers list the logs (opening them) before reading the base, so a compaction between
+ * the two loses them nothing. Version 1 (one file per record, db/<target>.json) is
+ * migrated on first use.
  */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 const VERSION_TEXT = `redo-ts state ${STATE_VERSION}\n`;
 
@@ -64,22 +75,57 @@ export interface TargetRecord {
 }
 
 /** Reads and writes the records under one project's `.redo/`. */
+
+/** The name of the compaction lock (taken through TargetLocks; never a target, which cannot lie in .redo/). */
+export const COMPACTION_LOCK = '.redo/db';
+
+const BASE_NAME = 'records.json';
+const LOG_PATTERN = /^log\.(\d+)-(\d+)$/;
+
+/** One entry of the store: a record (null: removed) with its generation and where it was read. */
+interface StoreEntry {
+  gen: number;
+  target: string;
+  record: TargetRecord | null;
+  /** Root-relative file the entry came from (for error messages). */
+  file: string;
+  isChecked: boolean;
+}
+
+/** A log of another engine being followed: its descriptor, bytes consumed, and stat. */
+interface FollowedLog {
+  fd: number;
+  offsetBytes: number;
+  stats: fs.Stats;
+}
+
+/** Reads and writes the records under one project's `.redo/`. */
 export class StateStore {
   readonly root: string;
   readonly stateDir: string;
+  private readonly dbDir: string;
   private isChecked = false;
-  /** Record folders created (or found) by this process, so saves skip the mkdir. */
-  private readonly madeFolders = new Set<string>();
+  private readonly entries = new Map<string, StoreEntry>();
+  private isLoaded = false;
+  /** Stat of the base file as last read (undefined: absent, or not read yet). */
+  private baseStats: fs.Stats | undefined;
+  private readonly logs = new Map<string, FollowedLog>();
+  private dbStats: fs.Stats | undefined;
+  private ownFd: number | undefined;
+  private ownName: string | undefined;
+  private ownSizeBytes = 0;
 
   /** `root` is the absolute project root; nothing is read or created until used. */
   constructor(root: string) {
     this.root = root;
     this.stateDir = path.join(root, '.redo');
+    this.dbDir = path.join(this.stateDir, 'db');
   }
 
   /**
-   * Checks `.redo/VERSION`, creating `.redo/` if absent. Throws ERR_STATE_TOO_NEW for a
-   * newer version and ERR_STATE_CORRUPT for an unreadable one; both say what to delete.
+   * Checks `.redo/VERSION`, creating `.redo/` if absent, and migrates version 1 records.
+   * Throws ERR_STATE_TOO_NEW for a newer version and ERR_STATE_CORRUPT for an unreadable
+   * one; both say what to delete.
    */
   checkVersion(): void {
     if (this.isChecked) return;
@@ -90,7 +136,7 @@ export class StateStore {
     } catch {
       text = undefined;
     }
-    const dbDir = path.join(this.stateDir, 'db');
+    const dbDir = this.dbDir;
     if (text === undefined && fs.existsSync(dbDir) && !isEmptyFolder(dbDir)) {
       // Records are saved only after VERSION is written, so another redo-ts starting on a
       // fresh tree may have written both since we looked: look again before calling it corrupt.
@@ -122,7 +168,6 @@ export class StateStore {
           hint: 'upgrade redo-ts, or delete .redo/ and the files it built, then run again',
         });
       }
-      if (found < STATE_VERSION) throw corrupt('.redo/VERSION', `version ${found} is no longer readable`);
       let isFolder: boolean;
       try {
         isFolder = fs.statSync(dbDir).isDirectory();
@@ -131,13 +176,60 @@ export class StateStore {
       }
       // Without its records every output would pass for a source and never be rebuilt.
       if (!isFolder) throw lostRecords(fs.existsSync(dbDir));
+      if (found === 1) this.migrateVersion1(versionFile);
+      else if (found < STATE_VERSION) throw corrupt('.redo/VERSION', `version ${found} is no longer readable`);
     }
     this.isChecked = true;
   }
 
-  /** Absolute path of the record file of `target`. */
-  recordPath(target: string): string {
-    return path.join(this.stateDir, 'db', `${target}.json`);
+  /**
+   * Turns version 1 state (one `db/<target>.json` per record) into a base file, then
+   * writes VERSION 2 and removes the old files. A kill before VERSION leaves version 1
+   * (done again next time); after it, stray old files that nothing reads.
+   */
+  private migrateVersion1(versionFile: string): void {
+    const records: Array<[number, string, TargetRecord]> = [];
+    const oldFiles: string[] = [];
+    const walk = (dir: string, prefix: string): void => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+        if (entry.isDirectory()) walk(path.join(dir, entry.name), name);
+        else if (entry.name.endsWith('.json') && name !== BASE_NAME) {
+          const file = path.join(dir, entry.name);
+          oldFiles.push(file);
+          const target = name.slice(0, -'.json'.length);
+          let record: TargetRecord;
+          try {
+            record = JSON.parse(fs.readFileSync(file, 'utf8')) as TargetRecord;
+          } catch (error) {
+            throw corrupt(path.relative(this.root, file), 'not valid JSON', error);
+          }
+          record = { ...record, version: STATE_VERSION };
+          const problem = record.target === target && Array.isArray(record.deps) ? findShapeProblem(record) : 'not a target record';
+          if (problem !== undefined) throw corrupt(path.relative(this.root, file), problem);
+          records.push([1, target, record]);
+        } else if (entry.name.endsWith('.tmp')) oldFiles.push(path.join(dir, entry.name));
+      }
+    };
+    try {
+      walk(this.dbDir, '');
+      records.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+      writeAtomically(path.join(this.dbDir, BASE_NAME), serializeBase(records));
+      writeAtomically(versionFile, VERSION_TEXT);
+    } catch (error) {
+      if (error instanceof RedoError) throw error;
+      throw writeFailed('.redo/db', 'cannot convert the records of an older redo-ts', error);
+    }
+    for (const file of oldFiles) fs.rmSync(file, { force: true });
+    for (const entry of fs.readdirSync(this.dbDir, { withFileTypes: true })) {
+      if (entry.isDirectory()) fs.rmSync(path.join(this.dbDir, entry.name), { recursive: true, force: true });
+    }
+    fs.rmSync(path.join(this.stateDir, 'snapshot.json'), { force: true });
+  }
+
+  /** Absolute path of the record store (`.redo/db`), for messages. */
+  storePath(): string {
+    return this.dbDir;
   }
 
   /** Absolute path of the stderr log of `target`'s last build. */
@@ -146,260 +238,319 @@ export class StateStore {
   }
 
   /**
-   * The record of `target`, or undefined if it was never built.
-   * Throws ERR_STATE_CORRUPT (naming the file to delete) if the record is unreadable.
+   * Reads what other processes wrote since the last call: every log (new ones opened and
+   * read from the start, known ones from where reading stopped), then the base when it
+   * was replaced. Logs first: a compaction merges logs into the base before removing them.
+   */
+  private refresh(): void {
+    let names: string[];
+    try {
+      this.dbStats ??= fs.statSync(this.dbDir);
+      names = fs.readdirSync(this.dbDir);
+    } catch {
+      names = [];
+    }
+    const present = new Set<string>();
+    for (const name of names) {
+      if (name === this.ownName || !LOG_PATTERN.test(name)) continue;
+      present.add(name);
+      let log = this.logs.get(name);
+      if (log === undefined) {
+        let fd: number;
+        try {
+          fd = fs.openSync(path.join(this.dbDir, name), 'r');
+        } catch {
+          continue; // Compacted meanwhile: the base read below has it.
+        }
+        log = { fd, offsetBytes: 0, stats: fs.fstatSync(fd) };
+        this.logs.set(name, log);
+      }
+      this.followLog(name, log);
+    }
+    for (const [name, log] of this.logs) {
+      if (present.has(name)) continue;
+      // Removed by a compaction after we read it to its end: the base has it now.
+      fs.closeSync(log.fd);
+      this.logs.delete(name);
+    }
+    this.readBase();
+    this.isLoaded = true;
+  }
+
+  /** Reads the complete lines appended to `log` since the last read. */
+  private followLog(name: string, log: FollowedLog): void {
+    const stats = fs.fstatSync(log.fd);
+    if (stats.size <= log.offsetBytes) return;
+    const buffer = Buffer.alloc(stats.size - log.offsetBytes);
+    const readBytes = fs.readSync(log.fd, buffer, 0, buffer.length, log.offsetBytes);
+    const lastNewline = buffer.lastIndexOf(10, readBytes - 1);
+    // A line without its newline is being written (or was cut short by a kill): later.
+    if (lastNewline === -1) return;
+    const text = buffer.toString('utf8', 0, lastNewline);
+    log.offsetBytes += lastNewline + 1;
+    log.stats = stats;
+    const file = `.redo/db/${name}`;
+    for (const line of text.split('\n')) {
+      const entry = parseEntry(line, file);
+      if (entry !== undefined) this.merge(entry);
+    }
+  }
+
+  /** Reads the base file when it differs from the one read last. */
+  private readBase(): void {
+    const file = path.join(this.dbDir, BASE_NAME);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw corrupt(`.redo/db/${BASE_NAME}`, String(error), error);
+    }
+    try {
+      const stats = fs.fstatSync(fd);
+      // The base is only ever replaced by a rename: the same inode is the same content.
+      if (this.baseStats !== undefined && this.baseStats.ino === stats.ino && this.baseStats.ctimeMs === stats.ctimeMs) return;
+      const text = fs.readFileSync(fd, 'utf8');
+      let data: { version?: unknown; records?: unknown };
+      try {
+        data = JSON.parse(text) as typeof data;
+      } catch (error) {
+        throw corrupt(`.redo/db/${BASE_NAME}`, 'not valid JSON', error);
+      }
+      if (data === null || typeof data !== 'object' || !Array.isArray(data.records)) throw corrupt(`.redo/db/${BASE_NAME}`, 'not a record store');
+      if (typeof data.version === 'number' && data.version > STATE_VERSION) throw tooNew(`.redo/db/${BASE_NAME}`, data.version);
+      if (data.version !== STATE_VERSION) throw corrupt(`.redo/db/${BASE_NAME}`, `unknown store version ${String(data.version)}`);
+      for (const item of data.records as unknown[]) {
+        const entry = toEntry(item, `.redo/db/${BASE_NAME}`);
+        if (entry === undefined) throw corrupt(`.redo/db/${BASE_NAME}`, 'an entry is not [gen, target, record]');
+        this.merge(entry);
+      }
+      this.baseStats = stats;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Keeps `entry` when it is newer than what is known of its target. */
+  private merge(entry: StoreEntry): void {
+    const known = this.entries.get(entry.target);
+    if (known === undefined || entry.gen > known.gen) this.entries.set(entry.target, entry);
+  }
+
+  /**
+   * The record of `target`, or undefined if it was never built (or was removed). Reads
+   * what other processes saved since the last call first. Throws ERR_STATE_CORRUPT
+   * (naming the store file) if the record is unreadable, ERR_STATE_TOO_NEW if newer.
    */
   load(target: string): TargetRecord | undefined {
     this.checkVersion();
-    const file = this.recordPath(target);
-    // A record file is never changed in place (each save renames a new file over it), so
-    // its stat identifies its content: a snapshot entry with the same stat is that
-    // content, already parsed and checked. One stat instead of open, read, close, parse.
-    let stats: fs.Stats | undefined;
-    try {
-      stats = fs.statSync(file, { throwIfNoEntry: false });
-    } catch (error) {
-      throw corrupt(path.relative(this.root, file), String(error), error);
-    }
-    if (stats === undefined) return undefined;
-    const folder = path.dirname(file);
-    // Taken before any record of that folder is read: a save after it changes the folder's mtime.
-    if (!this.recordFolders.has(folder)) this.recordFolders.set(folder, fs.statSync(folder));
-    const cached = this.readSnapshot().get(target);
-    if (cached !== undefined && isSameStatKey(cached.stat, statKey(stats))) {
-      this.seen.set(target, cached);
-      return cached.record;
-    }
-    let text: string;
-    let readStats: fs.Stats;
-    try {
-      const fd = fs.openSync(file, 'r');
-      try {
-        readStats = fs.fstatSync(fd);
-        text = fs.readFileSync(fd, 'utf8');
-      } finally {
-        fs.closeSync(fd);
+    this.refresh();
+    const entry = this.entries.get(target);
+    if (entry === undefined || entry.record === null) return undefined;
+    if (!entry.isChecked) {
+      const record = entry.record;
+      if (record === null || typeof record !== 'object' || record.target !== target || !Array.isArray(record.deps)) {
+        throw corrupt(entry.file, `the record of "${target}" is not a target record`);
       }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw corrupt(path.relative(this.root, file), String(error), error);
-    }
-    let record: TargetRecord;
-    try {
-      record = JSON.parse(text) as TargetRecord;
-    } catch (error) {
-      throw corrupt(path.relative(this.root, file), 'not valid JSON', error);
-    }
-    if (record === null || typeof record !== 'object' || record.target !== target || !Array.isArray(record.deps)) {
-      throw corrupt(path.relative(this.root, file), 'not a target record');
-    }
-    const problem = record.version === STATE_VERSION ? findShapeProblem(record) : undefined;
-    if (problem !== undefined) throw corrupt(path.relative(this.root, file), problem);
-    if (record.version !== STATE_VERSION) {
-      if (typeof record.version === 'number' && record.version > STATE_VERSION) {
-        throw new RedoError('ERR_STATE_TOO_NEW', `redo: "${path.relative(this.root, file)}": record was written by a newer redo-ts`, {
-          details: [`found: version ${record.version}`, `wanted: version ${STATE_VERSION}`],
-          hint: 'upgrade redo-ts, or delete .redo/ and the files it built, then run again',
-        });
+      if (record.version !== STATE_VERSION) {
+        if (typeof record.version === 'number' && record.version > STATE_VERSION) throw tooNew(entry.file, record.version);
+        throw corrupt(entry.file, `the record of "${target}" has an unknown version ${String(record.version)}`);
       }
-      throw corrupt(path.relative(this.root, file), `unknown record version ${String(record.version)}`);
+      const problem = findShapeProblem(record);
+      if (problem !== undefined) throw corrupt(entry.file, `the record of "${target}": ${problem}`);
+      entry.isChecked = true;
     }
-    this.remember(record, readStats);
-    return record;
+    return entry.record;
   }
 
-  /** True when `target` has a record (redo-ts built it). One folder listing per record folder and process. */
+  /** True when `target` has a record (redo-ts built it), as of this process's last read of the store. */
   has(target: string): boolean {
     this.checkVersion();
-    const slash = target.lastIndexOf('/');
-    const folder = slash === -1 ? '' : target.slice(0, slash);
-    return this.recordNames(folder).has(`${target.slice(slash + 1)}.json`);
-  }
-
-  /** Names in the record folder `folder` (root-relative target folder), listed once and kept up to date by this process's saves. */
-  private recordNames(folder: string): Set<string> {
-    let names = this.listings.get(folder);
-    if (names === undefined) {
-      try {
-        names = new Set(fs.readdirSync(path.join(this.stateDir, 'db', folder)));
-      } catch {
-        names = new Set();
-      }
-      this.listings.set(folder, names);
-    }
-    return names;
-  }
-
-  private readonly listings = new Map<string, Set<string>>();
-  private readonly recordFolders = new Map<string, fs.Stats>();
-
-  /**
-   * Each record folder this process read records from, with its stat from before the
-   * first read. Records only change by a rename into their folder (or a removal), which
-   * changes the folder's mtime: an unchanged folder stat means unchanged records.
-   */
-  recordFolderStats(): ReadonlyMap<string, fs.Stats> {
-    return this.recordFolders;
-  }
-
-  /** Records read from their files or saved by this process, with the stat of their file. */
-  private readonly seen = new Map<string, SnapshotEntry>();
-  private snapshot: Map<string, SnapshotEntry> | undefined;
-  private isSnapshotChanged = false;
-
-  private remember(record: TargetRecord, stats: fs.Stats): void {
-    this.seen.set(record.target, { stat: statKey(stats), record });
-    this.isSnapshotChanged = true;
-    const slash = record.target.lastIndexOf('/');
-    this.listings.get(slash === -1 ? '' : record.target.slice(0, slash))?.add(`${record.target.slice(slash + 1)}.json`);
-  }
-
-  /** The snapshot read from `.redo/snapshot.json` (empty when absent or unreadable: it is only a cache). */
-  private readSnapshot(): Map<string, SnapshotEntry> {
-    if (this.snapshot !== undefined) return this.snapshot;
-    this.snapshot = new Map();
-    try {
-      const data = JSON.parse(fs.readFileSync(path.join(this.stateDir, 'snapshot.json'), 'utf8')) as { version?: unknown; records?: Record<string, SnapshotEntry> };
-      if (data.version === SNAPSHOT_VERSION && data.records !== null && typeof data.records === 'object') {
-        for (const [target, entry] of Object.entries(data.records)) {
-          const isValid = Array.isArray(entry?.stat) && entry.stat.length === 4 && entry.record?.target === target && Array.isArray(entry.record.deps)
-            && entry.record.version === STATE_VERSION && findShapeProblem(entry.record) === undefined;
-          if (isValid) this.snapshot.set(target, entry);
-        }
-      }
-    } catch {
-      // No snapshot yet, or a damaged one: every record is read from its file.
-    }
-    return this.snapshot;
+    if (!this.isLoaded) this.refresh();
+    const entry = this.entries.get(target);
+    return entry !== undefined && entry.record !== null;
   }
 
   /**
-   * Writes `.redo/snapshot.json` when this process read or saved records the snapshot
-   * lacked: every record known, each with the stat of the file it came from. Records
-   * whose file changed in the last two seconds are left out: a later save within the
-   * same clock tick (a second, on some file systems) could reuse the stat. Best effort
-   * (it is a cache): never throws.
+   * The files of the store this process read and the store folder, with their stats
+   * (a log's size is what was read of it): equal stats later mean equal records, since
+   * the base is only replaced by rename and logs only grow. For the no-op memo.
    */
-  writeSnapshot(): void {
-    if (!this.isSnapshotChanged) return;
-    this.isSnapshotChanged = false;
-    const records: Record<string, SnapshotEntry> = {};
-    const recentMs = Date.now() - 2000;
-    for (const [target, entry] of [...this.readSnapshot(), ...this.seen]) {
-      if (entry.stat[3] < recentMs) records[target] = entry;
-      else delete records[target];
+  readFacts(): { folder: fs.Stats | undefined; files: Array<[string, { ino: number; sizeBytes: number; mtimeMs: number; ctimeMs: number } | undefined]> } {
+    const files: Array<[string, { ino: number; sizeBytes: number; mtimeMs: number; ctimeMs: number } | undefined]> = [];
+    const base = this.baseStats;
+    files.push([path.join(this.dbDir, BASE_NAME), base === undefined ? undefined : { ino: base.ino, sizeBytes: base.size, mtimeMs: base.mtimeMs, ctimeMs: base.ctimeMs }]);
+    for (const [name, log] of this.logs) {
+      files.push([path.join(this.dbDir, name), { ino: log.stats.ino, sizeBytes: log.offsetBytes, mtimeMs: log.stats.mtimeMs, ctimeMs: log.stats.ctimeMs }]);
     }
-    try {
-      writeAtomically(path.join(this.stateDir, 'snapshot.json'), JSON.stringify({ version: SNAPSHOT_VERSION, records }));
-    } catch {
-      // A read-only or full disk: the next run reads the record files.
-    }
+    return { folder: this.dbStats, files };
   }
 
-  /** Replaces the record of `record.target` atomically (tmp file + rename). */
+  /** Replaces the record of `record.target`: one line appended to this engine's log. Call it holding the target's lock. */
   save(record: TargetRecord): void {
-    this.checkVersion();
-    const file = this.recordPath(record.target);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeAtomically(file, `${JSON.stringify(record)}\n`);
-    this.remember(record, fs.statSync(file));
+    this.write(record.target, record);
   }
 
   /**
-   * Like save(), but the slow file-system work runs off the main thread. Resolves once
-   * the record is in place; the caller keeps the target's lock until then, so a kill
-   * before that point is seen by the next run as an interrupted build.
+   * Like save(); resolves once the record is in the log. The caller keeps the target's
+   * lock until then, so a kill before that point is seen by the next run as an
+   * interrupted build.
    */
   async saveInBackground(record: TargetRecord): Promise<void> {
-    this.checkVersion();
-    const file = this.recordPath(record.target);
-    const folder = path.dirname(file);
-    if (!this.madeFolders.has(folder)) {
-      fs.mkdirSync(folder, { recursive: true });
-      this.madeFolders.add(folder);
-    }
-    temporaryCounter += 1;
-    const temporary = `${file}.${process.pid}.${temporaryCounter}.tmp`;
-    // Creating the file (allocating an inode) is the slow step on some file systems, so
-    // only that goes to the thread pool; writing a small record and renaming it is not
-    // worth a round trip each.
-    const fd = await openInBackground(temporary, folder);
-    try {
-      try {
-        fs.writeSync(fd, `${JSON.stringify(record)}\n`);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(temporary, file);
-    } catch (error) {
-      fs.rmSync(temporary, { force: true });
-      throw error;
-    }
-    // The caller holds the target's lock: the file is still the one just renamed.
-    this.remember(record, fs.statSync(file));
+    this.write(record.target, record);
+    return Promise.resolve();
   }
 
   /** Removes the record of `target` (it became a source). */
   remove(target: string): void {
-    fs.rmSync(this.recordPath(target), { force: true });
-    this.seen.delete(target);
-    const slash = target.lastIndexOf('/');
-    this.listings.get(slash === -1 ? '' : target.slice(0, slash))?.delete(`${target.slice(slash + 1)}.json`);
+    if (this.has(target)) this.write(target, null);
+  }
+
+  /** Appends `[gen, target, record]` to this engine's log, gen one above the newest known. */
+  private write(target: string, record: TargetRecord | null): void {
+    this.checkVersion();
+    // Under the target's lock: whatever another process saved for it is in a log by now.
+    this.refresh();
+    const gen = (this.entries.get(target)?.gen ?? 0) + 1;
+    const line = Buffer.from(`${JSON.stringify([gen, target, record])}\n`);
+    if (this.ownFd === undefined) {
+      const self = selfProcess();
+      this.ownName = `log.${self.pid}-${self.startTicks ?? 0}`;
+      const file = path.join(this.dbDir, this.ownName);
+      // A log of a killed engine with our pid and start time cannot exist: start empty.
+      this.ownFd = fs.openSync(file, 'w');
+      this.ownSizeBytes = 0;
+    }
+    let writtenBytes = 0;
+    try {
+      writtenBytes = fs.writeSync(this.ownFd, line, 0, line.length, this.ownSizeBytes);
+    } finally {
+      if (writtenBytes !== line.length) {
+        // A full disk cut the line short: take it back so the next line starts clean.
+        try {
+          fs.ftruncateSync(this.ownFd, this.ownSizeBytes);
+        } catch {
+          // A killed-writer line: readers skip lines that do not parse.
+        }
+      }
+    }
+    if (writtenBytes !== line.length) {
+      throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path.join(this.dbDir, this.ownName ?? '')}'`), { code: 'ENOSPC' });
+    }
+    this.ownSizeBytes += line.length;
+    this.entries.set(target, { gen, target, record, file: `.redo/db/${this.ownName ?? ''}`, isChecked: true });
+  }
+
+  /**
+   * Merges this engine's log and the logs of engines that no longer run into a new base
+   * (tmp + rename), then removes them; other live engines' logs are left to them. Done
+   * only under the compaction lock (`tryLock`; skipped when another process holds it)
+   * and only when this engine saved something. Best effort: on any failure the logs
+   * stay, and are read (and merged later) like the base.
+   */
+  compact(tryLock: () => boolean, unlock: () => void): void {
+    if (this.ownFd === undefined) return;
+    fs.closeSync(this.ownFd);
+    this.ownFd = undefined;
+    for (const log of this.logs.values()) fs.closeSync(log.fd);
+    this.logs.clear();
+    let isLocked = false;
+    try {
+      isLocked = tryLock();
+      if (!isLocked) return;
+      const merged = new Map<string, StoreEntry>();
+      const keep = (entry: StoreEntry): void => {
+        const known = merged.get(entry.target);
+        if (known === undefined || entry.gen > known.gen) merged.set(entry.target, entry);
+      };
+      const mergeable: string[] = [];
+      let hasLiveLogs = false;
+      for (const name of fs.readdirSync(this.dbDir).sort()) {
+        const match = LOG_PATTERN.exec(name);
+        if (match === null) continue;
+        const owner: ProcessIdentity = { pid: Number(match[1]), startTicks: Number(match[2]) };
+        if (name !== this.ownName && isRunning(owner)) {
+          hasLiveLogs = true;
+          continue;
+        }
+        mergeable.push(name);
+        const text = fs.readFileSync(path.join(this.dbDir, name), 'utf8');
+        for (const line of text.split('\n')) {
+          const entry = parseEntry(line, name);
+          if (entry !== undefined) keep(entry);
+        }
+      }
+      const baseText = readIfPresent(path.join(this.dbDir, BASE_NAME));
+      if (baseText !== undefined) {
+        const data = JSON.parse(baseText) as { version?: unknown; records?: unknown[] };
+        if (data.version !== STATE_VERSION || !Array.isArray(data.records)) return;
+        for (const item of data.records) {
+          const entry = toEntry(item, BASE_NAME);
+          if (entry === undefined) return;
+          keep(entry);
+        }
+      }
+      const records: Array<[number, string, TargetRecord | null]> = [];
+      for (const entry of merged.values()) {
+        // A removal must outlive older entries still in a live engine's log.
+        if (entry.record !== null || hasLiveLogs) records.push([entry.gen, entry.target, entry.record]);
+      }
+      records.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+      writeAtomically(path.join(this.dbDir, BASE_NAME), serializeBase(records));
+      for (const name of mergeable) fs.rmSync(path.join(this.dbDir, name), { force: true });
+    } catch {
+      // A full or read-only disk, a damaged base: the logs stay and are read as they are.
+    } finally {
+      if (isLocked) unlock();
+    }
   }
 
   /** Every target that has a record, root-relative, sorted by code unit order. */
   listTargets(): string[] {
     this.checkVersion();
-    const dbDir = path.join(this.stateDir, 'db');
-    const found: string[] = [];
-    const walk = (dir: string, prefix: string): void => {
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const entry of entries) {
-        const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-        if (entry.isDirectory()) walk(path.join(dir, entry.name), name);
-        else if (entry.name.endsWith('.json')) found.push(name.slice(0, -'.json'.length));
-      }
-    };
-    walk(dbDir, '');
-    return found.sort();
+    this.refresh();
+    return [...this.entries.values()].filter((entry) => entry.record !== null).map((entry) => entry.target).sort();
   }
 }
 
 let temporaryCounter = 0;
 
-const SNAPSHOT_VERSION = 1;
-
-/** A record as the snapshot keeps it: the stat of its file (inode, size, mtime, ctime in ms) and its content. */
-interface SnapshotEntry {
-  stat: [number, number, number, number];
-  record: TargetRecord;
+/** The base file's text: entries sorted by target, one per line (deterministic for equal content). */
+function serializeBase(records: ReadonlyArray<[number, string, TargetRecord | null]>): string {
+  return `{"version":${STATE_VERSION},"records":[\n${records.map((entry) => JSON.stringify(entry)).join(',\n')}\n]}\n`;
 }
 
-function statKey(stats: fs.Stats): [number, number, number, number] {
-  return [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
-}
-
-function isSameStatKey(a: readonly number[], b: readonly number[]): boolean {
-  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
-}
-
-/** Creates `file` for writing off the main thread; makes `folder` again if it was removed meanwhile. */
-async function openInBackground(file: string, folder: string): Promise<number> {
-  const open = (): Promise<number> => new Promise((resolve, reject) => {
-    fs.open(file, 'w', (error, fd) => (error === null ? resolve(fd) : reject(error)));
-  });
+/** One log line as an entry; undefined for a blank, cut-short or malformed line (a killed writer's). */
+function parseEntry(line: string, file: string): StoreEntry | undefined {
+  if (line === '') return undefined;
   try {
-    return await open();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    fs.mkdirSync(folder, { recursive: true });
-    return open();
+    return toEntry(JSON.parse(line) as unknown, file);
+  } catch {
+    return undefined;
   }
+}
+
+function toEntry(item: unknown, file: string): StoreEntry | undefined {
+  if (!Array.isArray(item) || item.length !== 3) return undefined;
+  const [gen, target, record] = item as [unknown, unknown, unknown];
+  if (typeof gen !== 'number' || typeof target !== 'string' || (record !== null && typeof record !== 'object')) return undefined;
+  return { gen, target, record: record as TargetRecord | null, file: file.startsWith('.redo/') ? file : `.redo/db/${file}`, isChecked: false };
+}
+
+function readIfPresent(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function tooNew(file: string, version: number): RedoError {
+  return new RedoError('ERR_STATE_TOO_NEW', `redo: "${file}": record was written by a newer redo-ts`, {
+    details: [`found: version ${version}`, `wanted: version ${STATE_VERSION}`],
+    hint: 'upgrade redo-ts, or delete .redo/ and the files it built, then run again',
+  });
 }
 
 /** Writes `data` to `file` via a unique temporary file in the same folder and a rename. */
@@ -481,9 +632,10 @@ function lostRecords(isSomethingElse: boolean): RedoError {
 function corrupt(file: string, problem: string, cause?: unknown): RedoError {
   return new RedoError('ERR_STATE_CORRUPT', `redo: "${file}": state file is unreadable`, {
     details: [`found: ${problem}`, `wanted: redo-ts state version ${STATE_VERSION}`],
-    hint: file === '.redo/VERSION'
-      ? 'delete .redo/ and the files it built, then run again'
-      : `delete ${file} and the target it describes, then run again`,
+    // One file of version 1 describes one target; the store files and VERSION hold them all.
+    hint: file.startsWith('.redo/db/') && file.endsWith('.json') && file !== `.redo/db/${BASE_NAME}`
+      ? `delete ${file} and the target it describes, then run again`
+      : 'delete .redo/ and every file redo-ts built (for instance with `git clean -X` if they are ignored), then run again',
     cause,
   });
 }
