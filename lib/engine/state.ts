@@ -417,13 +417,13 @@ export class StateStore {
       const self = selfProcess();
       this.ownName = `log.${self.pid}-${self.startTicks ?? 0}`;
       const file = path.join(this.dbDir, this.ownName);
-      // A log of a killed engine with our pid and start time cannot exist: start empty.
-      this.ownFd = fs.openSync(file, 'w');
-      this.ownSizeBytes = 0;
+      // Appending (O_APPEND): another StateStore of this process may share the log.
+      this.ownFd = fs.openSync(file, 'a');
+      this.ownSizeBytes = fs.fstatSync(this.ownFd).size;
     }
     let writtenBytes = 0;
     try {
-      writtenBytes = fs.writeSync(this.ownFd, line, 0, line.length, this.ownSizeBytes);
+      writtenBytes = fs.writeSync(this.ownFd, line, 0, line.length);
     } finally {
       if (writtenBytes !== line.length) {
         // A full disk cut the line short: take it back so the next line starts clean.

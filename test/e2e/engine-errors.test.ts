@@ -130,15 +130,15 @@ describe('102-errors: failures, contract violations, cycles, bad state', () => {
   });
 
   it('a corrupt record names the file to delete (exit 6); a too-new state says to upgrade or delete', async () => {
-    writeFileSync(rig.path('.redo/db/good.json'), '{ not json');
+    writeFileSync(rig.path('.redo/db/records.json'), '{ not json');
     const corrupt = await rig.run(['good']);
     expect(corrupt.code).toBe(6);
     expect(corrupt.stderr).toBe(
       [
-        'redo: ".redo/db/good.json": state file is unreadable',
+        'redo: ".redo/db/records.json": state file is unreadable',
         '  found: not valid JSON',
-        '  wanted: redo-ts state version 1',
-        '  hint: delete .redo/db/good.json and the target it describes, then run again',
+        '  wanted: redo-ts state version 2',
+        '  hint: delete .redo/ and every file redo-ts built (for instance with `git clean -X` if they are ignored), then run again',
         '',
       ].join('\n'),
     );
@@ -150,7 +150,7 @@ describe('102-errors: failures, contract violations, cycles, bad state', () => {
       [
         'redo: ".redo": state was written by a newer redo-ts',
         '  found: version 99',
-        '  wanted: version 1 or older',
+        '  wanted: version 2 or older',
         '  hint: upgrade redo-ts, or delete .redo/ and the files it built, then run again',
         '',
       ].join('\n'),

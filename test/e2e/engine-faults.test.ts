@@ -33,6 +33,12 @@ function buildProcesses(dir: string): number[] {
 }
 
 /** True when `pid` is a process that has not ended (a zombie has). */
+/** Rewrites the record store's base file through `change` (what a test needs a killed or damaged state to hold). */
+function editRecords(file: string, change: (records: Array<[number, string, Record<string, unknown>]>) => unknown[]): void {
+  const data = JSON.parse(readFileSync(file, 'utf8')) as { version: number; records: Array<[number, string, Record<string, unknown>]> };
+  writeFileSync(file, JSON.stringify({ ...data, records: change(data.records) }));
+}
+
 function isRunning(pid: number): boolean {
   try {
     return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
@@ -167,7 +173,7 @@ describe('108-faults', () => {
     expect((await rig.run(['gen.out'])).code).toBe(0);
     // What a kill between the rename and the record save leaves: the output, no record,
     // and the journal of an engine that is gone.
-    rmSync(rig.path('.redo/db/gen.out.json'));
+    editRecords(rig.path('.redo/db/records.json'), (records) => records.filter(([, target]) => target !== 'gen.out'));
     writeFileSync(rig.path('gen.out'), 'new output of a killed build\n');
     mkdirSync(rig.path('.redo/journal'), { recursive: true });
     writeFileSync(rig.path('.redo/journal/999999999-1'), `${JSON.stringify('gen.out')}\n`);
@@ -324,22 +330,39 @@ describe('108-faults', () => {
     mkdirSync(rig.path('.redo/db'), { recursive: true });
     const result = await rig.run(['gen.out']);
     expect(result.code, result.stderr).toBe(0);
-    expect(rig.read('.redo/VERSION')).toBe('redo-ts state 1\n');
+    expect(rig.read('.redo/VERSION')).toBe('redo-ts state 2\n');
+  });
+
+  it('records live in one store, not a file per target; version 1 state (a file per target) is converted without a rebuild', async () => {
+    const rig = fixture();
+    expect((await rig.run(['gen.out'])).code).toBe(0);
+    expect(readdirSync(rig.path('.redo/db'))).toEqual(['records.json']);
+    // Turn the store back into version 1: one db/<target>.json per record.
+    const data = JSON.parse(rig.read('.redo/db/records.json')) as { records: Array<[number, string, Record<string, unknown>]> };
+    expect(data.records.map(([, target]) => target)).toEqual(['gen.out']);
+    for (const [, target, record] of data.records) writeFileSync(rig.path(`.redo/db/${target}.json`), JSON.stringify({ ...record, version: 1 }));
+    rmSync(rig.path('.redo/db/records.json'));
+    writeFileSync(rig.path('.redo/VERSION'), 'redo-ts state 1\n');
+    rmSync(rig.path('.redo/no-op.json'), { force: true });
+    rig.takeRunLog();
+    const result = await rig.run(['gen.out']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(rig.read('.redo/VERSION')).toBe('redo-ts state 2\n');
+    expect(readdirSync(rig.path('.redo/db'))).toEqual(['records.json']);
   });
 
   it('a record of the wrong shape is a state error (6) naming the file to delete', async () => {
     const rig = fixture();
     expect((await rig.run(['gen.out'])).code).toBe(0);
-    const record = JSON.parse(readFileSync(rig.path('.redo/db/gen.out.json'), 'utf8')) as { deps: unknown[] };
-    record.deps = [{ path: 5 }];
-    writeFileSync(rig.path('.redo/db/gen.out.json'), JSON.stringify(record));
+    editRecords(rig.path('.redo/db/records.json'), (records) => records.map(([gen, target, record]) => [gen, target, target === 'gen.out' ? { ...record, deps: [{ path: 5 }] } : record]));
     const result = await rig.run(['gen.out']);
     expect(result.code).toBe(6);
     expect(result.stderr).toBe([
-      'redo: ".redo/db/gen.out.json": state file is unreadable',
-      '  found: dependency 1 is not a dependency record',
-      '  wanted: redo-ts state version 1',
-      '  hint: delete .redo/db/gen.out.json and the target it describes, then run again',
+      'redo: ".redo/db/records.json": state file is unreadable',
+      '  found: the record of "gen.out": dependency 1 is not a dependency record',
+      '  wanted: redo-ts state version 2',
+      '  hint: delete .redo/ and every file redo-ts built (for instance with `git clean -X` if they are ignored), then run again',
       '',
     ].join('\n'));
   });
@@ -498,13 +521,14 @@ describe('a full disk (small tmpfs)', () => {
     const project = mount(1024);
     if (project === undefined) return;
     expect((await runCli(project, ['stream.out'])).code).toBe(0);
-    const record = readFileSync(join(project, '.redo/db/stream.out.json'), 'utf8');
+    const record = readFileSync(join(project, '.redo/db/records.json'), 'utf8');
     const result = await runCli(project, ['stream.out'], { env: { STREAM_KIB: '4096' } });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('redo: "stream.out": a write failed during the build; the build was stopped\n  error: ENOSPC: no space left on device');
     expect(result.stderr).not.toContain('internal error');
     expect(statSync(join(project, 'stream.out')).size).toBe(1024);
-    expect(readFileSync(join(project, '.redo/db/stream.out.json'), 'utf8')).toBe(record);
+    expect(readdirSync(join(project, '.redo/db'))).toEqual(['records.json']);
+    expect(readFileSync(join(project, '.redo/db/records.json'), 'utf8')).toBe(record);
     const next = await runCli(project, ['stream.out']);
     expect(next.code).toBe(0);
     expect(next.stderr).toBe('');
@@ -522,7 +546,7 @@ describe('a full disk (small tmpfs)', () => {
     const next = await runCli(project, ['big.out']);
     expect(next.code).toBe(0);
     expect(next.stderr).toBe('redo  big.out  (no previous build)\n');
-    expect(existsSync(join(project, '.redo/db/big.out.json'))).toBe(true);
+    expect(readFileSync(join(project, '.redo/db/records.json'), 'utf8')).toContain('"big.out"');
     expect((await runCli(project, ['big.out'])).stderr).toBe('');
   });
 });

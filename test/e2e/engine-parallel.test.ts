@@ -72,6 +72,11 @@ describe('105-parallel', () => {
     const starts = rig.takeRunLog().filter((line) => line.startsWith('start ')).sort();
     expect(starts).toEqual(targets.map((target) => `start ${target}`));
     for (const target of targets) expect(readFileSync(rig.path(target), 'utf8')).toBe(`partial content ${target[0]}\n`);
+    // Both saved records into one store: none was lost, so nothing runs again.
+    const again = await rig.run(['all']);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe('');
+    expect(rig.takeRunLog().filter((line) => line.startsWith('start '))).toEqual([]);
   });
 });
 

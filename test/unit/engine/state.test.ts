@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { StateStore, type TargetRecord } from '../../../lib/engine/state.js';
 import { isRedoError } from '../../../lib/errors.js';
 
 const record = (target: string, deps: TargetRecord['deps']): TargetRecord => ({
-  version: 1,
+  version: 2,
   target,
   rule: 'default.do',
   output: null,
@@ -33,20 +33,22 @@ describe('StateStore', () => {
     expect(store.listTargets()).toEqual(['a/b.x']);
   });
 
+  const base = (value: unknown): string => JSON.stringify({ version: 2, records: [[1, 't', value]] });
   it.each([
     ['unparsable JSON', '{', 'ERR_STATE_CORRUPT'],
-    ['a record of another target', JSON.stringify(record('other', [])), 'ERR_STATE_CORRUPT'],
-    ['a newer record version', JSON.stringify({ ...record('t', []), version: 7 }), 'ERR_STATE_TOO_NEW'],
-    ['a dependency without a path', JSON.stringify(record('t', [{ mode: 'ifchange' } as never])), 'ERR_STATE_CORRUPT'],
-    ['a dependency of an unknown mode', JSON.stringify(record('t', [{ path: 'x', mode: 'maybe' } as never])), 'ERR_STATE_CORRUPT'],
-    ['an output that is not a stamp', JSON.stringify({ ...record('t', []), output: 'x' }), 'ERR_STATE_CORRUPT'],
-    ['an identity that is not a string', JSON.stringify({ ...record('t', []), identity: 5 }), 'ERR_STATE_CORRUPT'],
-    ['a missing builds count', JSON.stringify({ ...record('t', []), builds: undefined }), 'ERR_STATE_CORRUPT'],
+    ['a store of an unknown version', JSON.stringify({ version: 1, records: [] }), 'ERR_STATE_CORRUPT'],
+    ['an entry that is not [gen, target, record]', JSON.stringify({ version: 2, records: [['t', record('t', [])]] }), 'ERR_STATE_CORRUPT'],
+    ['a record of another target', base(record('other', [])), 'ERR_STATE_CORRUPT'],
+    ['a newer record version', base({ ...record('t', []), version: 7 }), 'ERR_STATE_TOO_NEW'],
+    ['a dependency without a path', base(record('t', [{ mode: 'ifchange' } as never])), 'ERR_STATE_CORRUPT'],
+    ['a dependency of an unknown mode', base(record('t', [{ path: 'x', mode: 'maybe' } as never])), 'ERR_STATE_CORRUPT'],
+    ['an output that is not a stamp', base({ ...record('t', []), output: 'x' }), 'ERR_STATE_CORRUPT'],
+    ['an identity that is not a string', base({ ...record('t', []), identity: 5 }), 'ERR_STATE_CORRUPT'],
+    ['a missing builds count', base({ ...record('t', []), builds: undefined }), 'ERR_STATE_CORRUPT'],
   ])('%s is reported as %s', (_name, text, code) => {
     const store = new StateStore(root);
     store.checkVersion();
-    mkdirSync(join(root, '.redo', 'db'), { recursive: true });
-    writeFileSync(join(root, '.redo', 'db', 't.json'), text);
+    writeFileSync(join(root, '.redo', 'db', 'records.json'), text);
     let caught: unknown;
     try {
       new StateStore(root).load('t');
@@ -54,6 +56,49 @@ describe('StateStore', () => {
       caught = error;
     }
     expect(isRedoError(caught, code as 'ERR_STATE_CORRUPT')).toBe(true);
+  });
+
+  it('the newest entry of a target wins across the base and the logs of several engines; a removal hides older ones', () => {
+    const store = new StateStore(root);
+    store.checkVersion();
+    const db = join(root, '.redo', 'db');
+    writeFileSync(join(db, 'records.json'), JSON.stringify({ version: 2, records: [[3, 'a', record('a', [])], [1, 'b', record('b', [])]] }));
+    // Logs of two other engines (dead: pids that cannot run), in no particular order; a cut-short last line is ignored.
+    writeFileSync(join(db, 'log.999999998-1'), `${JSON.stringify([5, 'a', { ...record('a', []), builds: 5 }])}\n${JSON.stringify([2, 'b', null])}\n[7, "a", {"ver`);
+    writeFileSync(join(db, 'log.999999999-1'), `${JSON.stringify([4, 'a', { ...record('a', []), builds: 4 }])}\n${JSON.stringify([1, 'c', record('c', [])])}\n`);
+    const reader = new StateStore(root);
+    expect(reader.load('a')?.builds).toBe(5);
+    expect(reader.load('b')).toBeUndefined();
+    expect(reader.listTargets()).toEqual(['a', 'c']);
+    // A save goes one above the newest gen; compaction merges dead engines' logs and its own into the base.
+    store.save({ ...record('a', []), builds: 6 });
+    expect(readFileSync(join(db, readdirSync(db).find((name) => name.startsWith(`log.${process.pid}-`)) ?? ''), 'utf8')).toContain('[6,"a"');
+    store.compact(() => true, () => undefined);
+    expect(readdirSync(db)).toEqual(['records.json']);
+    const after = new StateStore(root);
+    expect(after.load('a')?.builds).toBe(6);
+    expect(after.listTargets()).toEqual(['a', 'c']);
+  });
+
+  it('a reader sees what another store appended after its first read', () => {
+    const reader = new StateStore(root);
+    expect(reader.load('t')).toBeUndefined();
+    new StateStore(root).save(record('t', []));
+    expect(reader.load('t')).toEqual(record('t', []));
+  });
+
+  it('version 1 state (one file per record) is converted: records kept, old files removed', () => {
+    mkdirSync(join(root, '.redo', 'db', 'sub'), { recursive: true });
+    writeFileSync(join(root, '.redo', 'VERSION'), 'redo-ts state 1\n');
+    writeFileSync(join(root, '.redo', 'db', 'sub', 'x.o.json'), JSON.stringify({ ...record('sub/x.o', []), version: 1 }));
+    writeFileSync(join(root, '.redo', 'db', 'y.json'), JSON.stringify({ ...record('y', []), version: 1 }));
+    writeFileSync(join(root, '.redo', 'snapshot.json'), '{}');
+    const store = new StateStore(root);
+    expect(store.load('sub/x.o')).toEqual(record('sub/x.o', []));
+    expect(store.listTargets()).toEqual(['sub/x.o', 'y']);
+    expect(readFileSync(join(root, '.redo', 'VERSION'), 'utf8')).toBe('redo-ts state 2\n');
+    expect(readdirSync(join(root, '.redo', 'db'))).toEqual(['records.json']);
+    expect(existsSync(join(root, '.redo', 'snapshot.json'))).toBe(false);
   });
 
   it('an env dependency round-trips', () => {
