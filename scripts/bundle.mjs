@@ -1,7 +1,9 @@
 // Bundles the CLI and the library into dist/bundle/ (run by `npm run build`, `prepare` and the test set-up).
 //
 // dist/bundle/
-//   main.js        the command line (bin/redo-ts.js imports it): engine, build session, report
+//   main.js        what bin/redo-ts.js imports (lib/cli/start.ts, one file, no chunks):
+//                  answers a repeated no-op build from its memo, else imports cli.js
+//   cli.js         the command line (lib/cli/main.ts): engine, build session, report
 //   index.js       the library, which rules get for `import ... from 'redo-ts'`
 //   chunk-*.js     code shared by the two, and each subcommand and rarely used part
 //                  (push, SBOM, signing, Debian lock, key generation...), loaded by
@@ -77,7 +79,7 @@ async function build(outdir) {
   const result = await esbuild.build({
     absWorkingDir: root,
     entryPoints: {
-      main: 'lib/cli/main.ts',
+      cli: 'lib/cli/main.ts',
       index: 'lib/index.ts',
       ...Object.fromEntries(rules.map((name) => [`rules/${name}`, `rules/${name}`])),
     },
@@ -103,10 +105,36 @@ async function build(outdir) {
     plugins: [
       {
         // A shared rule's `redo-ts` is the library of this bundle: its chunks, the very
-        // modules main.js and index.js run, so one RedoError class, one store.
+        // modules cli.js and index.js run, so one RedoError class, one store.
         name: 'redo-ts-library',
         setup(build) {
           build.onResolve({ filter: /^redo-ts$/ }, () => ({ path: join(root, 'lib', 'index.ts') }));
+        },
+      },
+    ],
+  });
+  // bin/redo-ts.js imports main.js: the no-op fast path (lib/cli/start.ts) as one file
+  // without chunks, so a repeated no-op loads one module; cli.js (the whole CLI,
+  // lib/cli/main.ts) is imported from there only when the memo does not answer.
+  const start = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: { main: 'lib/cli/start.ts' },
+    outdir,
+    bundle: true,
+    splitting: false,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'linked',
+    sourcesContent: false,
+    define: { REDO_TS_IS_BUNDLE: 'true' },
+    logLevel: 'warning',
+    metafile: true,
+    plugins: [
+      {
+        name: 'redo-ts-main-outside',
+        setup(build) {
+          build.onResolve({ filter: /^\.\/main\.js$/ }, () => ({ path: './cli.js', external: true }));
         },
       },
     ],
@@ -120,7 +148,7 @@ async function build(outdir) {
     inputs[relative(rulesDir, file)] = createHash('sha256').update(readFileSync(file)).digest('hex');
   }
   writeFileSync(join(outdir, 'rules', 'inputs.json'), `${JSON.stringify({ rules, inputs }, null, 2)}\n`);
-  return Object.keys(result.metafile.outputs).length + 1;
+  return Object.keys(result.metafile.outputs).length + Object.keys(start.metafile.outputs).length + 1;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

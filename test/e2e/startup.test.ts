@@ -69,6 +69,22 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     expect(noOp.lines.filter((line) => /\b(v?fork)\(/.test(line))).toEqual([]);
   });
 
+  it('a repeated no-op answered from its memo loads one module of the bundle (main.js), not the CLI', async () => {
+    const settle = async (): Promise<void> => {
+      // The memo is written once the files it rests on are older than its racy window (2 s).
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      const run = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+      expect(run.status, run.stderr).toBe(0);
+    };
+    await settle();
+    const noOp = traced(dir, 'openat', ['out.txt']);
+    expect(noOp.status, noOp.stderr).toBe(0);
+    expect(noOp.stderr).toBe('');
+    const modules = noOp.lines.filter((line) => line.includes('/dist/bundle/') && !line.includes('ENOENT'))
+      .map((line) => /\/dist\/bundle\/([^"]+)"/.exec(line)?.[1]);
+    expect(modules).toEqual(['main.js']);
+  }, 20_000);
+
   it('reads no source map: not for --version, a no-op, nor a build of a TypeScript rule', () => {
     writeFileSync(join(dir, 'in.txt'), 'maps?\n');
     for (const args of [['--version'], ['out.txt'], ['out.txt']]) {
