@@ -11,5 +11,4 @@ describe('the no-op fast path', () => {
     const routed = [...source.matchAll(/^ {2}'?([a-z-]+)'?: \(\) => import\(/gm)].map((match) => match[1]);
     expect([...COMMAND_NAMES].sort()).toEqual(routed.sort());
   });
-
 });
