@@ -449,11 +449,11 @@ export class StateStore {
    * stay, and are read (and merged later) like the base.
    */
   compact(tryLock: () => boolean, unlock: () => void): void {
+    for (const log of this.logs.values()) fs.closeSync(log.fd);
+    this.logs.clear();
     if (this.ownFd === undefined) return;
     fs.closeSync(this.ownFd);
     this.ownFd = undefined;
-    for (const log of this.logs.values()) fs.closeSync(log.fd);
-    this.logs.clear();
     let isLocked = false;
     try {
       isLocked = tryLock();
