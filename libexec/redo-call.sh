@@ -2,6 +2,8 @@
 # engine through its request FIFO and exits with the engine's answer. No Node start-up
 # per call, and no process but this sh in the common case. Outside a build, runs the
 # redo-ts CLI instead. Protocol: lib/engine/server.ts.
+# This client's pid: $$, or, when redo-rule.sh runs it in a subshell, the subshell's.
+redo_self=${redo_self:-$$}
 if [ -z "$REDO_RUN_DIR" ] || [ -z "$REDO_PARENT" ]; then
   exec "${REDO_NODE:-node}" "$redo_libexec/../bin/redo-ts.js" "$cmd" "$@"
 fi
@@ -15,7 +17,7 @@ fi
 redo_reply=$REDO_PARENT
 set -C
 if [ ! -p "$REDO_RUN_DIR/r.$redo_reply" ] || ! true 2>/dev/null >"$REDO_RUN_DIR/c.$redo_reply"; then
-  redo_reply=$$
+  redo_reply=$redo_self
   mkfifo -m 600 "$REDO_RUN_DIR/r.$redo_reply" || exit 2
 fi
 set +C
@@ -38,7 +40,7 @@ else
       redo_sleep=$!
       wait "$redo_sleep"
     done
-    echo "$$ gone" >&3
+    echo "$redo_self gone" >&3
   ) >/dev/null 2>&1 &
   redo_watch=$!
   exec 4<&3
@@ -46,9 +48,9 @@ fi
 # Names are relative to the caller's folder: send it first (redo-stamp sends data).
 [ "$cmd" = stamp ] || set -- "$PWD" "$@"
 # A rule this call starts inherits the caller's exported variables and umask (builtins
-# only, no fork); the engine reads and deletes v.$$.
+# only, no fork); the engine reads and deletes v.$redo_self.
 case $cmd in
-  ifchange | redo) { export -p; umask; } > "$REDO_RUN_DIR/v.$$" || exit 2 ;;
+  ifchange | redo) { export -p; umask; } > "$REDO_RUN_DIR/v.$redo_self" || exit 2 ;;
 esac
 redo_args="$*"
 redo_nl='
@@ -60,21 +62,21 @@ esac
 if $redo_inline; then
   # One printf, so one write(2) of under PIPE_BUF bytes: atomic among concurrent clients.
   # Opened read-write: never blocks, even when the engine that read it is dead.
-  printf '%s\0' "$cmd $$ $REDO_PARENT $redo_reply inline" "$@" "$redo_nl" 1<>"$REDO_RUN_DIR/fifo" || exit 2
+  printf '%s\0' "$cmd $redo_self $REDO_PARENT $redo_reply inline" "$@" "$redo_nl" 1<>"$REDO_RUN_DIR/fifo" || exit 2
 else
   if [ "$cmd" = stamp ]; then
-    cat > "$REDO_RUN_DIR/q.$$" || exit 2
+    cat > "$REDO_RUN_DIR/q.$redo_self" || exit 2
   elif [ "$#" -eq 0 ]; then
-    : > "$REDO_RUN_DIR/q.$$" || exit 2
+    : > "$REDO_RUN_DIR/q.$redo_self" || exit 2
   else
-    printf '%s\0' "$@" > "$REDO_RUN_DIR/q.$$" || exit 2
+    printf '%s\0' "$@" > "$REDO_RUN_DIR/q.$redo_self" || exit 2
   fi
-  printf '%s %s %s %s\n' "$cmd" "$$" "$REDO_PARENT" "$redo_reply" 1<>"$REDO_RUN_DIR/fifo" || exit 2
+  printf '%s %s %s %s\n' "$cmd" "$redo_self" "$REDO_PARENT" "$redo_reply" 1<>"$REDO_RUN_DIR/fifo" || exit 2
 fi
 # Answers are "<pid> <status>": one left by a killed earlier call of this rule is skipped.
 redo_status=
 while IFS=' ' read -r redo_for redo_answer <&4; do
-  [ "$redo_for" != "$$" ] || { redo_status=$redo_answer; break; }
+  [ "$redo_for" != "$redo_self" ] || { redo_status=$redo_answer; break; }
 done
 exec 3<&- 4<&-
 [ -z "${redo_watch:-}" ] || kill "$redo_watch" 2>/dev/null

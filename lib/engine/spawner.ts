@@ -58,9 +58,13 @@ export class RuleSpawner {
   private counter = 0;
   private buffered = '';
   private timer: NodeJS.Timeout | undefined;
+  private readonly plainShell: string;
 
   /** Starts the spawner in `runDir` with the environment shared by every rule. */
   constructor(private readonly runDir: string, libexecDir: string, env: NodeJS.ProcessEnv) {
+    // A plain sh rule is sourced by libexec/redo-rule.sh, which makes the redo-* calls in it
+    // aliases of a shell function: a fork per call instead of a fork and a dash start.
+    this.plainShell = `sh -e -c ${quote(`__redo_ts_libexec=${quote(libexecDir)}; . "$__redo_ts_libexec/redo-rule.sh"`)}`;
     this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (text: string) => this.receive(text));
@@ -77,7 +81,7 @@ export class RuleSpawner {
     const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
     const argv = [request.rule, ...request.args].map(quote).join(' ');
     const program = request.interpreter === undefined
-      ? ['sh', '-e', ...request.shellFlags].join(' ')
+      ? (request.shellFlags.length === 0 ? this.plainShell : ['sh', '-e', ...request.shellFlags].join(' '))
       : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
     const unset = request.unsetEnv === undefined || request.unsetEnv.length === 0 ? '' : `unset ${request.unsetEnv.join(' ')} && `;
     const umask = request.umask === undefined ? '' : `umask ${request.umask} && `;

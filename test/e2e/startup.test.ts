@@ -85,6 +85,23 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     expect(modules).toEqual(['main.js']);
   }, 20_000);
 
+  it('redo-ifchange in a plain sh rule starts no sh of its own (a function in the rule\'s shell); parallel calls and the quoted command still work', () => {
+    const shDir = join(scratch, 'sh');
+    spawnSync('mkdir', ['-p', shDir]);
+    writeFileSync(join(shDir, 'package.json'), '{ "private": true }\n');
+    for (const name of ['a', 'b', 'c']) writeFileSync(join(shDir, `${name}.src`), `${name}\n`);
+    writeFileSync(join(shDir, 'default.leaf.do'), 'redo-ifchange "$2.src"\ncat "$2.src" > "$3"\n');
+    // Two calls at once in one rule (each its own pid), then the command itself, quoted.
+    writeFileSync(join(shDir, 'all.do'), 'redo-ifchange a.leaf &\nredo-ifchange b.leaf &\nwait\n"redo-ifchange" c.leaf\ncat a.leaf b.leaf c.leaf > "$3"\n');
+    const build = traced(shDir, 'execve', ['all']);
+    expect(build.status, build.stderr).toBe(0);
+    expect(readFileSync(join(shDir, 'all'), 'utf8')).toBe('a\nb\nc\n');
+    const started = programsStarted(build.lines);
+    // Only the quoted call starts the redo-ifchange script.
+    expect(started.filter((name) => name === 'redo-ifchange')).toEqual(['redo-ifchange']);
+    expect(started.filter((name) => name === 'cat')).toHaveLength(4);
+  });
+
   it('reads no source map: not for --version, a no-op, nor a build of a TypeScript rule', () => {
     writeFileSync(join(dir, 'in.txt'), 'maps?\n');
     for (const args of [['--version'], ['out.txt'], ['out.txt']]) {
