@@ -64,8 +64,11 @@ export class RuleSpawner {
   constructor(private readonly runDir: string, libexecDir: string, env: NodeJS.ProcessEnv) {
     // A plain sh rule is sourced by libexec/redo-rule.sh, which makes the redo-* calls in it
     // aliases of a shell function: a fork per call instead of a fork and a dash start.
-    this.plainShell = `sh -e -c ${quote(`__redo_ts_libexec=${quote(libexecDir)}; . "$__redo_ts_libexec/redo-rule.sh"`)}`;
-    this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    // The -c text is the spawner's $2 ($redo_rule_c), so each rule's line stays short: sh's
+    // `read` takes a pipe one byte per system call.
+    const ruleCommand = `__redo_ts_libexec=${quote(libexecDir)}; . "$__redo_ts_libexec/redo-rule.sh"`;
+    this.plainShell = 'sh -e -c "$redo_rule_c"';
+    this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir, ruleCommand], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (text: string) => this.receive(text));
     // A spawner killed with the build (a signal's sweep) makes writes to it fail with EPIPE.
