@@ -195,8 +195,12 @@ const STAGING_BYTES = 1 << 20;
 /** Files up to this size are read in one synchronous read; larger ones in chunks of it. */
 const CHUNK_BYTES = 1 << 20;
 
-/** A layer whose files hold at least this many bytes is hashed and written off the main thread (OffThreadSink). */
-const OFF_THREAD_BYTES = 8 << 20;
+/**
+ * A layer whose files hold at least this many bytes is hashed and written off the main
+ * thread (OffThreadSink). Below it, starting the worker (a V8 isolate: 20-60 ms of a
+ * core) costs more than the sha256 it would take over (about 20 ms for 32 MiB).
+ */
+const OFF_THREAD_BYTES = 32 << 20;
 
 /** Chunks at least this big skip the staging copy when writing to a file. */
 const DIRECT_WRITE_BYTES = 256 << 10;

@@ -186,12 +186,12 @@ describe('writeTar', () => {
     await expect(writeTar([file('a', 'a'), entry, file('z', 'z')], join(dir, 'short.tar'))).rejects.toThrow(/"short": could not read/);
   });
 
-  it('a layer of 8 MiB or more (hashed and written by a worker thread) has the same bytes and digest to a file, /dev/null and a stream, holes and slot edges included', async () => {
+  it('a layer of 32 MiB or more (hashed and written by a worker thread) has the same bytes and digest to a file, /dev/null and a stream, holes and slot edges included', async () => {
     const src = join(dir, 'big');
     mkdirSync(src, { recursive: true });
-    // Sizes around the worker's 1 MiB slots, a 3 MiB run of zeros (holes in a regular
+    // Sizes around the worker's 1 MiB slots, a 30 MiB run of zeros (holes in a regular
     // file), and files that end exactly where a slot does.
-    const sizes = [(1 << 20) - 512 - 512, 1 << 20, 3 << 20, 1, 0, (1 << 20) + 3, 5000, (2 << 20) - 1024];
+    const sizes = [(1 << 20) - 512 - 512, 1 << 20, 30 << 20, 1, 0, (1 << 20) + 3, 5000, (2 << 20) - 1024];
     const entries: TarEntry[] = [];
     for (const [i, size] of sizes.entries()) {
       const bytes = Buffer.alloc(size);
@@ -201,7 +201,7 @@ describe('writeTar', () => {
     }
     const out = join(dir, 'big.tar');
     const viaFile = await writeTar(entries, out, { mtimeSeconds: 0 });
-    expect(viaFile.sizeBytes).toBeGreaterThan(8 << 20);
+    expect(viaFile.sizeBytes).toBeGreaterThan(32 << 20);
     const sum = spawnSync('sha256sum', [out], { encoding: 'utf8' }).stdout.split(' ')[0];
     expect(viaFile.diffId).toBe(`sha256:${sum}`);
     expect(viaFile.sizeBytes).toBe(readFileSync(out).length);
@@ -220,16 +220,16 @@ describe('writeTar', () => {
 
   it('a big layer whose file grew, shrank, or whose output is full fails naming the cause, without hanging', async () => {
     const src = join(dir, 'grow');
-    writeFileSync(src, Buffer.alloc(9 << 20, 2));
+    writeFileSync(src, Buffer.alloc(33 << 20, 2));
     const entry = (sizeBytes: number): TarEntry => ({ path: Buffer.from('grow'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes, content: { kind: 'path', path: src } });
     const detailsOf = async (promise: Promise<unknown>): Promise<string> => {
       const error = await promise.then(() => undefined, (e: unknown) => e);
       expect(isRedoError(error, 'ERR_LAYER_READ')).toBe(true);
       return (error as { details: string[] }).details.join('\n');
     };
-    expect(await detailsOf(writeTar([entry((9 << 20) - 1)], join(dir, 'grew.tar')))).toContain('found more');
-    expect(await detailsOf(writeTar([entry((9 << 20) + 1)], join(dir, 'shrank.tar')))).toContain('found 9437184');
-    await expect(writeTar([entry(9 << 20)], '/dev/full')).rejects.toThrow(/ENOSPC/);
+    expect(await detailsOf(writeTar([entry((33 << 20) - 1)], join(dir, 'grew.tar')))).toContain('found more');
+    expect(await detailsOf(writeTar([entry((33 << 20) + 1)], join(dir, 'shrank.tar')))).toContain(`found ${33 << 20}`);
+    await expect(writeTar([entry(33 << 20)], '/dev/full')).rejects.toThrow(/ENOSPC/);
   });
 
   it('refuses a stream whose length differs from the declared size, naming it', async () => {
