@@ -63,4 +63,5 @@ export default async function (ctx: RuleContext): Promise<void> {
   ctx.log(`fragment: ${result.entryCount} members, ${result.diffId}`);
   // Hashed as it was written: an image that takes this layer stores it without reading it to hash it.
   BlobStore.ofProject(ctx.root).rememberWritten(ctx.output, ctx.targetPath, result.diffId);
+  ctx.outputSha256(digestHex(result.diffId));
 }
