@@ -21,6 +21,7 @@ import { parseRelations } from './version.js';
 import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import { hostArchitecture } from './indexes.js';
+import type { HostTools } from './host-tools.js';
 import { firstCertificateOfPem, writeJavaKeystore } from './java-keystore.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
@@ -42,6 +43,11 @@ export interface AssembleOptions {
   lockLabel: string;
   /** The download cache: generated effects (ld.so.cache, pycs) are kept there by a key of their inputs. */
   cacheDir: string;
+  /**
+   * For an image of another architecture than the machine's: the build environment's
+   * static busybox the postinsts run with (without it they are not run).
+   */
+  hostTools?: HostTools;
 }
 
 /** What assembleDebianRootfs produced. */
@@ -310,7 +316,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 6;
+const effectsFormat = 7;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
@@ -324,8 +330,8 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
-    // Whether the postinsts can run here (runOnUnpackedRoot) decides what is recorded.
-    isRecorded: options.lock.architecture === await hostArchitecture(options.env),
+    // Whether the postinsts can run here (runOnUnpackedRoot), and with which shell, decides what is recorded.
+    isRecorded: options.lock.architecture === await hostArchitecture(options.env) ? true : options.hostTools === undefined ? false : `busybox ${options.hostTools.sha256}`,
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
@@ -437,13 +443,28 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     out.push(...certificates);
     effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
   }
-  // Last: it changes the copy (debconf's confmodule, mount points).
-  if (options.lock.architecture !== await hostArchitecture(options.env)) return { entries: out, effects };
-  const calls = await recordPostinstCalls({
+  // Last: it changes the copy (debconf's confmodule, mount points, another architecture's programs).
+  const host = await hostArchitecture(options.env);
+  const isForeign = options.lock.architecture !== host;
+  if (isForeign && options.hostTools === undefined) {
+    if (postinsts.length > 0) {
+      effects.push(`postinsts not run: the image is ${options.lock.architecture}, this machine ${host}, and no build environment with a static busybox `
+        + '(busybox-static in build-environment.spec.yaml) was given to run them with; alternatives from their literal calls only');
+    }
+    return { entries: out, effects };
+  }
+  const recorded = await recordPostinstCalls({
     root, scratch: options.scratch, scripts: postinsts, architecture: options.lock.architecture, mtimeSeconds: options.mtimeSeconds, env: options.env, subject: `"${options.lockLabel}"`,
+    ...(isForeign ? { hostTools: options.hostTools! } : {}),
   });
-  if (calls === undefined) return { entries: out, effects };
-  effects.push(`postinsts run with recording shims: ${postinsts.length} scripts, ${calls.length} calls`);
+  if (recorded === undefined) return { entries: out, effects };
+  const { calls, notRun } = recorded;
+  effects.push(`postinsts run with recording shims: ${postinsts.length} scripts, ${calls.length} calls`
+    + (isForeign ? `, with the ${host} busybox of ${options.hostTools!.declaredIn.join(', ')} over the ${options.lock.architecture} files` : ''));
+  if (notRun.length > 0) {
+    const named = [...new Set(notRun.map((item) => `${item.package}: ${item.program}`))].sort();
+    effects.push(`postinsts called ${options.lock.architecture} programs this machine cannot run, not run: ${named.join(', ')}`);
+  }
   return { entries: out, effects, calls };
 }
 

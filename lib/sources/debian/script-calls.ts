@@ -5,6 +5,7 @@ import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runInSandbox } from '../../sandbox/sandbox.js';
 import type { AlternativeInstall } from './effects.js';
+import { prepareForeignRoot, type HostTools } from './host-tools.js';
 
 /** One command a postinst ran: the package whose postinst it was, and argv (argv[0] the command's name). */
 export interface ScriptCall {
@@ -91,18 +92,33 @@ export interface RecordOptions {
   env: NodeJS.ProcessEnv;
   /** The subject of messages (`"targets/set.lock.yaml"`). */
   subject: string;
+  /**
+   * For an image of another architecture than the machine's: the static busybox the
+   * scripts run with (prepareForeignRoot replaces the image's programs in `root`).
+   */
+  hostTools?: HostTools;
+}
+
+/** What recordPostinstCalls recorded. */
+export interface RecordedScripts {
+  /** The shimmed calls, in order. */
+  calls: ScriptCall[];
+  /** Programs of another architecture the scripts called, not run (hostTools only): the package and the program's path. */
+  notRun: Array<{ package: string; program: string }>;
 }
 
 /**
  * Runs every postinst of `options.scripts` in the sandbox (lib/sandbox) over the
  * unpacked image, read-only, as dpkg would on a fresh install, with the image's own
  * /bin/sh and tools, except the commands of shimmedCommands, which record their argv
- * and change nothing. Returns the calls in order, or undefined when the image has no
- * /bin/sh to run them with. A script that fails is not an error (its calls up to there
+ * and change nothing. With `hostTools` (an image of another architecture), the scripts run
+ * with that busybox's shell, the image's programs replaced by its applets, the shims, or a
+ * logger of what was not run (prepareForeignRoot). Returns the calls in order, or
+ * undefined when the image has no /bin/sh to run them with. A script that fails is not an error (its calls up to there
  * are kept); a sandbox that cannot start is (ERR_SANDBOX_UNAVAILABLE and the like from
  * runInSandbox).
  */
-export async function recordPostinstCalls(options: RecordOptions): Promise<ScriptCall[] | undefined> {
+export async function recordPostinstCalls(options: RecordOptions): Promise<RecordedScripts | undefined> {
   const { root } = options;
   if (!existsSync(join(root, 'bin', 'sh')) || options.scripts.length === 0) return undefined;
   for (const point of ['build', 'dev', 'proc', 'tmp']) await mkdir(join(root, point), { recursive: true });
@@ -114,15 +130,24 @@ export async function recordPostinstCalls(options: RecordOptions): Promise<Scrip
   const log = join(options.scratch, 'script-log');
   await mkdir(shims, { recursive: true });
   await mkdir(log, { recursive: true });
-  await writeFile(join(shims, '.shim'), shimText);
+  // The image's own /bin/sh, or the host's busybox shell over another architecture's files.
+  const shell = options.hostTools === undefined ? '/bin/sh' : '/build/tools/sh';
+  await writeFile(join(shims, '.shim'), shimText.replace(/^#!\/bin\/sh/, `#!${shell}`));
   await chmod(join(shims, '.shim'), 0o755);
   for (const name of shimmedCommands) await symlink('.shim', join(shims, name));
   await writeFile(join(log, 'calls'), '');
+  await writeFile(join(log, 'not-run'), '');
+  const binds = [{ hostPath: shims, sandboxPath: '/build/shims', isWritable: false }, { hostPath: log, sandboxPath: '/build/log', isWritable: true }];
+  if (options.hostTools !== undefined) {
+    const tools = join(options.scratch, 'host-tools');
+    await prepareForeignRoot(root, tools, options.hostTools, shimmedCommands);
+    binds.push({ hostPath: tools, sandboxPath: '/build/tools', isWritable: false });
+  }
   await runInSandbox({ rootPath: root, key: 'postinst', declaredIn: [] }, {
     label: 'postinst (recording)',
-    argv: ['/bin/sh', '-c', driverText, 'postinst', ...options.scripts.flatMap((s) => [s.package, s.infoName])],
+    argv: [shell, '-c', driverText, 'postinst', ...options.scripts.flatMap((s) => [s.package, s.infoName])],
   }, {
-    binds: [{ hostPath: shims, sandboxPath: '/build/shims', isWritable: false }, { hostPath: log, sandboxPath: '/build/log', isWritable: true }],
+    binds,
     cwd: '/',
     env: {
       PATH: '/build/shims:/usr/sbin:/usr/bin:/sbin:/bin', DPKG_ROOT: '', DPKG_ADMINDIR: '/var/lib/dpkg', DPKG_MAINTSCRIPT_ARCH: options.architecture,
@@ -132,7 +157,10 @@ export async function recordPostinstCalls(options: RecordOptions): Promise<Scrip
     hostEnv: options.env,
     subject: options.subject,
   });
-  return parseCallLog(await readFile(join(log, 'calls')));
+  const notRun = (await readFile(join(log, 'not-run'), 'utf8')).split('\0').slice(0, -1);
+  const programs: RecordedScripts['notRun'] = [];
+  for (let at = 0; at + 1 < notRun.length; at += 2) programs.push({ package: notRun[at]!, program: notRun[at + 1]! });
+  return { calls: parseCallLog(await readFile(join(log, 'calls'))), notRun: programs };
 }
 
 /** Reads the shim's log (see shimText); a truncated last record is dropped. */
