@@ -67,9 +67,19 @@ printf '%s\\0%s\\0' "\${DPKG_MAINTSCRIPT_PACKAGE:-}" "$0" >> /build/log/not-run
 exit 0
 `;
 
-/** The image's shells (dash, bash) by another name: busybox picks its applet from argv[0], which `dash` is not. */
+/**
+ * The image's shells (dash, bash) by the host's busybox. busybox's shell runs its own
+ * applet of a name before looking at PATH (`cp`, `chown`, `dpkg`...), so a script file
+ * is sourced after the shimmed commands that are applets are made aliases of their shims
+ * (`.aliases`); the options of the `#!` line (`-e`) are kept, and `$0` is the script.
+ */
 const shellText = `#!/build/tools/sh
-exec /build/tools/sh "$@"
+options=''
+while [ $# -gt 0 ]; do
+  case "$1" in -c|-s|-i|--) break ;; -?*) options="$options $1"; shift ;; *) break ;; esac
+done
+if [ $# -gt 0 ] && [ -f "$1" ]; then exec /build/tools/sh $options -c '. /build/tools/.aliases; . "$0"' "$@"; fi
+exec /build/tools/sh $options "$@"
 `;
 
 /** getent for the files databases, as glibc's answers them from /etc (exit 2: a key not found; other databases: 2). */
@@ -110,10 +120,12 @@ export async function prepareForeignRoot(root: string, toolsDir: string, tools: 
   await copyFile(tools.busybox, join(toolsDir, 'busybox'));
   await chmod(join(toolsDir, 'busybox'), 0o755);
   const listed = spawnSync(join(toolsDir, 'busybox'), ['--list'], { encoding: 'utf8', env: {} });
-  const applets = new Set((listed.status === 0 ? listed.stdout : 'sh\n').split('\n').filter((name) => /^[a-z0-9][a-z0-9._+-]*$/.test(name) && !impostorApplets.includes(name)));
+  const all = (listed.status === 0 ? listed.stdout : 'sh\n').split('\n').filter((name) => /^[a-z0-9][a-z0-9._+-]*$/.test(name) && name !== 'busybox');
+  const applets = new Set(all.filter((name) => !impostorApplets.includes(name)));
   applets.add('sh');
   for (const name of [...applets].sort()) await symlink('busybox', join(toolsDir, name));
-  for (const [name, text] of [['.not-run', notRunText], ['.shell', shellText], ['getent', getentText]] as const) {
+  const aliases = all.filter((name) => shimmed.includes(name)).sort().map((name) => `alias ${name}=/build/shims/${name}\n`).join('');
+  for (const [name, text] of [['.not-run', notRunText], ['.shell', shellText], ['getent', getentText], ['.aliases', aliases]] as const) {
     await rm(join(toolsDir, name), { force: true });
     await writeFile(join(toolsDir, name), text);
     await chmod(join(toolsDir, name), 0o755);
