@@ -412,7 +412,11 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   const inChroot = ['unshare', '-r', (await which('chroot', options.env)) ?? '/usr/sbin/chroot', root];
   const chrootEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(options.mtimeSeconds), PYTHONHASHSEED: '0', HOME: '/' };
 
-  if (exists('/usr/bin/python3')) {
+  const host = await hostArchitecture(options.env);
+  const isForeign = options.lock.architecture !== host;
+  // The image's python compiles: one of another architecture cannot run here.
+  if (exists('/usr/bin/python3') && isForeign) effects.push(`no byte-compiled Python: the image's python3 is ${options.lock.architecture}, this machine ${host}`);
+  if (exists('/usr/bin/python3') && !isForeign) {
     const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
     const folders = (await readdir(join(root, 'usr/lib'))).filter((name) => /^python3(\.[0-9]+)?$/.test(name)).sort().map((name) => `/usr/lib/${name}`);
     if (exists('/usr/share/python3')) folders.push('/usr/share/python3');
@@ -444,8 +448,6 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
   }
   // Last: it changes the copy (debconf's confmodule, mount points, another architecture's programs).
-  const host = await hostArchitecture(options.env);
-  const isForeign = options.lock.architecture !== host;
   if (isForeign && options.hostTools === undefined) {
     if (postinsts.length > 0) {
       effects.push(`postinsts not run: the image is ${options.lock.architecture}, this machine ${host}, and no build environment with a static busybox `
