@@ -2,6 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RedoError } from '../../errors.js';
@@ -309,6 +310,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     { effect: 'symlinks', matches: (pkg, _text, script) => script === 'postinst' && calls !== undefined && symlinksOfCalls(calls).some((call) => call.package === pkg) },
     { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
     { effect: 'commands: users, owners, modes, files', matches: (pkg, text, script) => script === 'postinst' && !ownCodeEffects.includes(pkg) && readScriptActions(text).length > 0 },
+    { effect: 'PAM configuration', matches: (pkg, _text, script) => pkg === 'libpam-runtime' && script === 'postinst' && exists('/etc/pam.d/common-auth') },
     { effect: 'CA certificates', matches: (pkg, _text, script) => pkg === 'ca-certificates' && script === 'postinst' && exists('/usr/sbin/update-ca-certificates') },
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
@@ -316,7 +318,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 8;
+const effectsFormat = 9;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
@@ -447,6 +449,11 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     out.push(...certificates);
     effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
   }
+  // Before the postinsts are recorded: that replaces debconf's confmodule in the copy.
+  if (!isForeign && exists('/usr/sbin/pam-auth-update') && exists('/usr/bin/perl') && exists('/usr/share/debconf/confmodule')) {
+    out.push(...await pamAuthUpdateEntries(root, options, inChroot, chrootEnv, new Set(entries.map((entry) => entry.path.toString('latin1')))));
+    effects.push('PAM configuration (pam-auth-update)');
+  }
   // Last: it changes the copy (debconf's confmodule, mount points, another architecture's programs).
   if (isForeign && options.hostTools === undefined) {
     if (postinsts.length > 0) {
@@ -468,6 +475,33 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     effects.push(`postinsts called ${options.lock.architecture} programs this machine cannot run, not run: ${named.join(', ')}`);
   }
   return { entries: out, effects, calls };
+}
+
+/**
+ * What libpam-runtime's postinst makes on a fresh install: the image's own
+ * `pam-auth-update --package --force` (Perl, with debconf's noninteractive frontend:
+ * every profile of /usr/share/pam-configs whose `Default` is yes) run in `unshare -r
+ * chroot` over the copy, and the files it wrote kept: /etc/pam.d/common-* and its state in
+ * /var/lib/pam, 0644, owned by root (debconf's own database it wrote is not kept).
+ */
+async function pamAuthUpdateEntries(root: string, options: AssembleOptions, inChroot: string[], chrootEnv: Record<string, string>, known: ReadonlySet<string>): Promise<TarEntry[]> {
+  await runTool(options, 'pam-auth-update', 'env', [
+    '-i', ...Object.entries({ ...chrootEnv, DEBIAN_FRONTEND: 'noninteractive' }).map(([k, v]) => `${k}=${v}`), ...inChroot,
+    '/usr/sbin/pam-auth-update', '--package', '--force',
+  ]);
+  const out: TarEntry[] = [];
+  if (!known.has('var/lib/pam') && existsSync(join(root, 'var/lib/pam'))) out.push({ path: Buffer.from('var/lib/pam'), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+  for (const [folder, pattern] of [['etc/pam.d', /^common-/], ['var/lib/pam', /./]] as const) {
+    if (!existsSync(join(root, folder))) continue;
+    for (const name of (await readdir(join(root, folder))).sort()) {
+      const path = `${folder}/${name}`;
+      if (!pattern.test(name) || known.has(path)) continue;
+      const stats = await lstat(join(root, path));
+      if (!stats.isFile()) continue;
+      out.push({ path: Buffer.from(path), type: 'file', mode: stats.mode & 0o777, uid: 0, gid: 0, sizeBytes: stats.size, content: { kind: 'path', path: join(root, path) } });
+    }
+  }
+  return out;
 }
 
 /**
