@@ -14,7 +14,7 @@ import { damagedEntryError, dropFromStore, findInStore, findKeyedInStore, insert
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, infoNameOf, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, systemdEnablementEntries, sysvInitLinkEntries, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
-import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, preinstFilesOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
 import { caCertificateEntries } from './ca-certificates.js';
 import { checkLockClosed } from './closure.js';
 import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
@@ -234,8 +234,10 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   }
   effects.push(...applyScriptActions(installed, byPath, origins, mapPath, options.mtimeSeconds));
 
-  const postinsts = configureOrder(installed).filter((pkg) => pkg.members.has('postinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
-  const onDisk = await cachedEffects([...byPath.values()], options, exists, postinsts);
+  const order = configureOrder(installed);
+  const postinsts = order.filter((pkg) => pkg.members.has('postinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
+  const preinsts = order.filter((pkg) => pkg.members.has('preinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
+  const onDisk = await cachedEffects([...byPath.values()], options, exists, postinsts, preinsts);
   for (const entry of onDisk.entries) {
     const key = entry.path.toString('latin1');
     if (byPath.has(key)) continue;
@@ -318,14 +320,14 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 9;
+const effectsFormat = 10;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
  * same packages (by integrity) with the same excludes were built before, since they
  * determine the unpacked tree completely; else made by runOnUnpackedRoot and cached.
  */
-async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
+async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder, preinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
   const inputs = {
     format: effectsFormat,
     architecture: options.lock.architecture,
@@ -345,7 +347,7 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
       // A damaged entry is rebuilt below.
     }
   }
-  const made = await runOnUnpackedRoot(entries, options, exists, postinsts);
+  const made = await runOnUnpackedRoot(entries, options, exists, postinsts, preinsts);
   const tarPath = join(options.scratch, 'effects.tar');
   await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
   const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects, ...(made.calls !== undefined ? { calls: made.calls } : {}) });
@@ -401,7 +403,7 @@ function foldersAbove(path: string): string[] {
  * (recordPostinstCalls: only when the image's architecture is the machine's, whose
  * processor runs the image's /bin/sh; otherwise `calls` is undefined).
  */
-async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
+async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder, preinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
   const root = join(options.scratch, 'root');
   await mkdir(root);
   const tarPath = join(options.scratch, 'root.tar');
@@ -463,12 +465,20 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     return { entries: out, effects };
   }
   const recorded = await recordPostinstCalls({
-    root, scratch: options.scratch, scripts: postinsts, architecture: options.lock.architecture, mtimeSeconds: options.mtimeSeconds, env: options.env, subject: `"${options.lockLabel}"`,
+    root, scratch: options.scratch, scripts: postinsts, preinsts, architecture: options.lock.architecture, mtimeSeconds: options.mtimeSeconds, env: options.env, subject: `"${options.lockLabel}"`,
     ...(isForeign ? { hostTools: options.hostTools! } : {}),
   });
   if (recorded === undefined) return { entries: out, effects };
-  const { calls, notRun } = recorded;
-  effects.push(`postinsts run with recording shims: ${postinsts.length} scripts, ${calls.length} calls`
+  const { calls, notRun, preinstCalls } = recorded;
+  const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
+  const preinstFiles = preinstFilesOfCalls(preinstCalls).filter((item) => !known.has(item.path));
+  for (const item of preinstFiles) {
+    out.push(item.type === 'directory'
+      ? { path: Buffer.from(item.path, 'latin1'), type: 'directory', mode: item.mode, uid: 0, gid: 0, sizeBytes: 0 }
+      : { path: Buffer.from(item.path, 'latin1'), type: 'file', mode: item.mode, uid: 0, gid: 0, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } });
+  }
+  if (preinstFiles.length > 0) effects.push(`preinsts: ${preinstFiles.map((item) => `/${item.path}`).join(', ')}`);
+  effects.push(`preinsts and postinsts run with recording shims: ${preinsts.length} + ${postinsts.length} scripts, ${preinstCalls.length} + ${calls.length} calls`
     + (isForeign ? `, with the ${host} busybox of ${options.hostTools!.declaredIn.join(', ')} over the ${options.lock.architecture} files` : ''));
   if (notRun.length > 0) {
     const named = [...new Set(notRun.map((item) => `${item.package}: ${item.program}`))].sort();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { systemdEnablementEntries, sysvInitLinkEntries } from '../../../../lib/sources/debian/effects.js';
-import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, parseCallLog, recordPostinstCalls, symlinksOfCalls } from '../../../../lib/sources/debian/script-calls.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, parseCallLog, preinstFilesOfCalls, recordPostinstCalls, symlinksOfCalls } from '../../../../lib/sources/debian/script-calls.js';
 import { probeSandbox } from '../../../../lib/sandbox/sandbox.js';
 import { elfFacts, hostToolsOf } from '../../../../lib/sources/debian/host-tools.js';
 
@@ -135,9 +135,12 @@ describe('postinsts of another architecture', () => {
       writeFileSync(join(root, 'var/lib/dpkg/info', `${name}.postinst`), text);
       chmodSync(join(root, 'var/lib/dpkg/info', `${name}.postinst`), 0o755);
     }
+    // python3.11-minimal's preinst, run first with `install`.
+    writeFileSync(join(root, 'var/lib/dpkg/info/first.preinst'), '#!/bin/sh\nset -e\ncase "$1" in\n  install) mkdir -p /var/lib/python; touch /var/lib/python/python3.11_installed ;;\n  upgrade) touch /upgraded ;;\nesac\n');
+    chmodSync(join(root, 'var/lib/dpkg/info/first.preinst'), 0o755);
     const recorded = await recordPostinstCalls({
       root, scratch: join(scratch, 'foreign-work'), scripts: [{ package: 'first', infoName: 'first' }, { package: 'second', infoName: 'second' }],
-      architecture: 'arm64', mtimeSeconds: 0, env: process.env, subject: 'test', hostTools: tools!,
+      preinsts: [{ package: 'first', infoName: 'first' }], architecture: 'arm64', mtimeSeconds: 0, env: process.env, subject: 'test', hostTools: tools!,
     });
     expect(recorded!.calls.map((call) => `${call.package}: ${call.argv.join(' ')}`)).toEqual([
       'first: chown root:adm /var/log/first',
@@ -147,6 +150,13 @@ describe('postinsts of another architecture', () => {
       'first: update-alternatives --install /usr/bin/x x /usr/bin/x.real 10',
     ]);
     expect(recorded!.notRun).toEqual([{ package: 'first', program: '/usr/bin/ischroot' }]);
+    expect(recorded!.preinstCalls.map((call) => `${call.package}: ${call.argv.join(' ')}`)).toEqual(['first: mkdir -p /var/lib/python', 'first: touch /var/lib/python/python3.11_installed']);
+    expect(preinstFilesOfCalls(recorded!.preinstCalls)).toEqual([
+      { path: 'var', type: 'directory', mode: 0o755 },
+      { path: 'var/lib', type: 'directory', mode: 0o755 },
+      { path: 'var/lib/python', type: 'directory', mode: 0o755 },
+      { path: 'var/lib/python/python3.11_installed', type: 'file', mode: 0o644 },
+    ]);
   });
 });
 
