@@ -362,7 +362,7 @@ async function buildFragmentOnce(specPath: string, outPath: string, options: Bui
       let hostTools: HostTools | undefined;
       if (options.scriptEnvironment !== undefined && options.scriptEnvironment.length > 0) {
         const scriptEnvironment = await assembleBuildEnvironment(options.scriptEnvironment, { cacheDir, hostEnv: env, subject: `"${spec.relativePath}"` });
-        hostTools = await hostToolsOf(scriptEnvironment.rootPath, scriptEnvironment.declaredIn.length > 0 ? scriptEnvironment.declaredIn : options.scriptEnvironment.map((part) => part.label));
+        hostTools = await hostToolsOf(scriptEnvironment.rootPath, scriptEnvironment.declaredIn);
       }
       debian = await buildDebianPackages({
         specPath: spec.path, specLabel: spec.relativePath, root: spec.root, list: spec.packages, cacheDir, env,
