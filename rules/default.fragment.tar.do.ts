@@ -8,8 +8,10 @@
 // here are the spec itself, the project files and folders it reads (`integrity: project`), the lock
 // of a package list, and the fragments its build steps run on: the project's
 // build-environment spec and its build-requires, assembled into the sandbox's root (or,
-// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT);
-// pinned sources need none, since their pins are in the spec's text.
+// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT),
+// and, for a package list of another architecture than the machine's, the build-environment
+// spec whose static busybox runs its maintainer scripts; pinned sources need none, since
+// their pins are in the spec's text.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
