@@ -482,7 +482,7 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     + (isForeign ? `, with the ${host} busybox of ${options.hostTools!.declaredIn.join(', ')} over the ${options.lock.architecture} files` : ''));
   if (notRun.length > 0) {
     const named = [...new Set(notRun.map((item) => `${item.package}: ${item.program}`))].sort();
-    effects.push(`postinsts called ${options.lock.architecture} programs this machine cannot run, not run: ${named.join(', ')}`);
+    effects.push(`scripts called ${options.lock.architecture} programs this machine cannot run, not run: ${named.join(', ')}`);
   }
   return { entries: out, effects, calls };
 }
