@@ -320,7 +320,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 10;
+const effectsFormat = 11;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
