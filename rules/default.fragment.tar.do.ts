@@ -8,13 +8,15 @@
 // here are the spec itself, the project files and folders it reads (`integrity: project`), the lock
 // of a package list, and the fragments its build steps run on: the project's
 // build-environment spec and its build-requires, assembled into the sandbox's root (or,
-// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT);
-// pinned sources need none, since their pins are in the spec's text.
+// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT),
+// and, for a package list of another architecture than the machine's, the build-environment
+// spec whose static busybox runs its maintainer scripts; pinned sources need none, since
+// their pins are in the spec's text.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { BlobStore, buildEnvironmentOf, buildFragment, digestHex, loadSpec, projectFilesOf } from 'redo-ts';
+import { BlobStore, buildEnvironmentOf, buildFragment, digestHex, hostArchitecture, loadSpec, projectFilesOf, scriptEnvironmentOf } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -39,6 +41,10 @@ export default async function (ctx: RuleContext): Promise<void> {
   // built first and assembled into the sandbox's read-only root (not delivered).
   const environment = buildEnvironmentOf(spec);
   if (environment.length > 0) await ctx.ifchange(...environment.map((part) => relative(ctx.dir, part.tarPath)));
+  // A package list of another architecture than the machine's: its postinsts run with the
+  // static busybox of the project's build environment (docs/debian.md), built first.
+  const scriptEnvironment = scriptEnvironmentOf(spec, await hostArchitecture(ctx.env));
+  if (scriptEnvironment.length > 0) await ctx.ifchange(...scriptEnvironment.map((part) => relative(ctx.dir, part.tarPath)));
   // With host tools, build-requires are unpacked into $SYSROOT instead.
   const sysroot = spec.buildEnvironment === 'host' ? spec.buildRequires.map((name) => `${name}.fragment.tar`) : [];
   if (sysroot.length > 0) await ctx.ifchange(...sysroot);
@@ -46,8 +52,9 @@ export default async function (ctx: RuleContext): Promise<void> {
   // device, inode, size and mtime): finding the environment does not read the tars again.
   const store = BlobStore.ofProject(ctx.root);
   const parts = environment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
+  const scriptParts = scriptEnvironment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
   const result = await buildFragment(specPath, ctx.output, {
-    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts,
+    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts, scriptEnvironment: scriptParts,
     ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line),
   });
   const built = result.buildEnvironment;

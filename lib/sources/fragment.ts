@@ -21,6 +21,7 @@ import { unpackArchive } from './unpack.js';
 import { fetchAppDependencies, pinsOf, prepareAppInstall } from './app-dependencies.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
+import { hostToolsOf, type HostTools } from './debian/host-tools.js';
 import { assembleBuildEnvironment, type EnvironmentPart } from '../sandbox/environment.js';
 import { runInSandbox, type BuildEnvironment } from '../sandbox/sandbox.js';
 
@@ -72,6 +73,12 @@ export interface BuildFragmentOptions {
    * has build steps, unless it says `build-environment: host`.
    */
   environment?: readonly EnvironmentPart[];
+  /**
+   * For a package list of another architecture than the machine's (scriptEnvironmentOf
+   * gives it): the build environment whose static busybox runs the postinsts over the
+   * image's files. Without it they are not run.
+   */
+  scriptEnvironment?: readonly EnvironmentPart[];
 }
 
 /** Where a fragment's build steps ran: what its output can be trusted to depend on. */
@@ -352,9 +359,14 @@ async function buildFragmentOnce(specPath: string, outPath: string, options: Bui
     let debian: DebianPackagesResult | undefined;
     if (spec.packages !== undefined) {
       await mkdir(join(scratch, 'packages'));
+      let hostTools: HostTools | undefined;
+      if (options.scriptEnvironment !== undefined && options.scriptEnvironment.length > 0) {
+        const scriptEnvironment = await assembleBuildEnvironment(options.scriptEnvironment, { cacheDir, hostEnv: env, subject: `"${spec.relativePath}"` });
+        hostTools = await hostToolsOf(scriptEnvironment.rootPath, scriptEnvironment.declaredIn);
+      }
       debian = await buildDebianPackages({
         specPath: spec.path, specLabel: spec.relativePath, root: spec.root, list: spec.packages, cacheDir, env,
-        isOffline: options.isOffline === true, scratch: join(scratch, 'packages'), mtimeSeconds,
+        isOffline: options.isOffline === true, scratch: join(scratch, 'packages'), mtimeSeconds, ...(hostTools !== undefined ? { hostTools } : {}),
       });
       placed.push(...debian.entries.map(({ entry, origin, layer }) => ({ entry, layer: layer ?? spec.layer, origin: `spec "${spec.name}" (${spec.relativePath}), package ${origin}` })));
       provenance.push(...debian.packages.map((locked) => ({
