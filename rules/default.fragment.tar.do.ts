@@ -51,7 +51,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   // build of a project whose environment was seen before copies it (hash checked).
   const result = await buildFragment(specPath, ctx.output, {
     root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts,
-    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line), keepByContent: name === buildEnvironmentSpecName,
+    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line), keepByContent: name === buildEnvironmentSpecName, spec,
   });
   if (result.kept?.damaged !== undefined) ctx.log(`fragment: the copy kept in the cache was damaged (${result.kept.damaged}): dropped, built anew`);
   if (result.kept !== undefined) ctx.log(`fragment: ${result.kept.how === 'taken' ? 'taken from' : 'kept in'} the cache as ${result.kept.key.slice(0, 12)}`);

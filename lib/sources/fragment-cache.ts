@@ -2,12 +2,13 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync,
+  accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeLeftovers } from '../sandbox/environment.js';
 import { holdTemporary } from './scratch.js';
+import { hostArchitecture } from './debian/indexes.js';
 
 /** Bumped whenever what an entry holds, or how its key is made, changes. */
 const entryFormat = 1;
@@ -72,6 +73,55 @@ export function codeKey(moduleDir: string = dirname(fileURLToPath(import.meta.ur
   }
   codeKeys.set(moduleDir, key);
   return key;
+}
+
+/**
+ * The machine's Debian architecture as hostArchitecture (`dpkg --print-architecture`)
+ * answers it, remembered in the cache (`dpkg-architectures/`) by the identity of the dpkg that answered (its path
+ * on `env.PATH`, device, inode, size, mtime and ctime, as the engine's stamps go by), so a
+ * clean build that takes a kept fragment starts no process to make its key; another or
+ * an upgraded dpkg is asked again. Without a dpkg on PATH, or with a cache that cannot be
+ * written, it asks hostArchitecture (which answers amd64 where there is no dpkg).
+ */
+export async function machineArchitecture(env: NodeJS.ProcessEnv, cacheDir: string): Promise<string> {
+  const dpkg = findOnPath('dpkg', env.PATH);
+  if (dpkg === undefined) return hostArchitecture(env);
+  const identity = createHash('sha256').update(JSON.stringify([dpkg.path, dpkg.stats.dev, dpkg.stats.ino, dpkg.stats.size, dpkg.stats.mtimeMs, dpkg.stats.ctimeMs])).digest('hex');
+  const memo = join(cacheDir, 'dpkg-architectures', identity);
+  try {
+    const remembered = readFileSync(memo, 'utf8').trim();
+    if (/^[a-z0-9-]+$/.test(remembered)) return remembered;
+  } catch {
+    // Not asked yet.
+  }
+  const answer = await hostArchitecture(env);
+  try {
+    mkdirSync(dirname(memo), { recursive: true });
+    const temporary = `${memo}.${process.pid}.tmp`;
+    writeFileSync(temporary, `${answer}\n`);
+    renameSync(temporary, memo);
+  } catch {
+    // A read-only cache: asked again next time.
+  }
+  return answer;
+}
+
+/** The first executable `name` in the absolute folders of `path` (as execvp finds it), with its stat; undefined when none or PATH is unset. */
+function findOnPath(name: string, path: string | undefined): { path: string; stats: Stats } | undefined {
+  if (path === undefined || path === '') return undefined;
+  for (const dir of path.split(':')) {
+    // A relative or empty entry is looked up from the working folder: leave that to the tool.
+    if (!dir.startsWith('/')) return undefined;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      const stats = statSync(candidate);
+      if (stats.isFile()) return { path: candidate, stats };
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
 }
 
 /** What takeKeptFragment found. */

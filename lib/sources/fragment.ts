@@ -23,8 +23,7 @@ import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
 import { assembleBuildEnvironment, type EnvironmentPart } from '../sandbox/environment.js';
 import { runInSandbox, type BuildEnvironment } from '../sandbox/sandbox.js';
-import { codeKey, keepFragment, keptFragmentKey, takeKeptFragment } from './fragment-cache.js';
-import { hostArchitecture } from './debian/indexes.js';
+import { codeKey, keepFragment, keptFragmentKey, machineArchitecture, takeKeptFragment } from './fragment-cache.js';
 import { lockPathOf } from './debian/lock.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
@@ -86,6 +85,8 @@ export interface BuildFragmentOptions {
    * one dropped and built anew. Not with REDO_TS_BUILD_CACHES=off (verify builds anew).
    */
   keepByContent?: boolean;
+  /** The spec at `specPath` as the caller loaded it (loadSpec with the same root): not parsed again. */
+  spec?: Spec;
 }
 
 /** Where a fragment's build steps ran: what its output can be trusted to depend on. */
@@ -185,7 +186,8 @@ export async function buildFragment(specPath: string, outPath: string, options: 
 async function keptFragmentKeyOf(specPath: string, options: BuildFragmentOptions): Promise<{ cacheDir: string; key: string } | undefined> {
   const env = options.env ?? process.env;
   if (env.REDO_TS_BUILD_CACHES === 'off' || (options.sysroot ?? []).length > 0 || (options.environment ?? []).length > 0) return undefined;
-  const spec = await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
+  const cacheDir = options.cacheDir ?? cacheDirFrom(env);
+  const spec = options.spec ?? await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
   const isPinnedOnly = spec.build.length === 0 && spec.patches.length === 0 && spec.appDependencies.length === 0 && spec.caches.length === 0
     && spec.sources.every((source) => !source.isProjectFile && source.integrity !== undefined);
   if (!isPinnedOnly) return undefined;
@@ -198,19 +200,19 @@ async function keptFragmentKeyOf(specPath: string, options: BuildFragmentOptions
       return undefined; // The build says what is missing.
     }
     // A lock for another architecture than the machine's is assembled otherwise (rootfs.ts).
-    architecture = await hostArchitecture(env);
+    architecture = await machineArchitecture(env, cacheDir);
   }
   const key = keptFragmentKey({
     codeKey: codeKey(), specPath: spec.relativePath, specText: spec.text, mtimeSeconds: options.mtimeSeconds ?? sourceDateEpoch(env),
     ...(lockText !== undefined ? { lockText } : {}), ...(architecture !== undefined ? { hostArchitecture: architecture } : {}),
     ...(options.layer !== undefined ? { layer: options.layer } : {}),
   });
-  return { cacheDir: options.cacheDir ?? cacheDirFrom(env), key };
+  return { cacheDir, key };
 }
 
 async function buildFragmentOnce(specPath: string, outPath: string, options: BuildFragmentOptions): Promise<FragmentResult> {
   const env = options.env ?? process.env;
-  const spec = await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
+  const spec = options.spec ?? await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
   const cacheDir = options.cacheDir ?? cacheDirFrom(env);
   const all: Array<{ source: SourceSpec; role: 'source' | 'patch' }> = [
     ...spec.sources.map((source) => ({ source, role: 'source' as const })),

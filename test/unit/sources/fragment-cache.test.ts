@@ -1,12 +1,12 @@
 /** A build environment's fragment kept in the cache by content: taken by the next build, never when an input or the code changed, never when damaged or half-kept. */
 
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFragment, type FragmentResult } from '../../../lib/sources/fragment.js';
-import { codeKey, keptFragmentKey, keptFragmentsFolder, takeKeptFragment } from '../../../lib/sources/fragment-cache.js';
+import { codeKey, keptFragmentKey, keptFragmentsFolder, machineArchitecture, takeKeptFragment } from '../../../lib/sources/fragment-cache.js';
 import { addDebsToCache } from '../../../lib/sources/debian/fetch.js';
 import { readDebianLock } from '../../../lib/sources/debian/lock.js';
 import { findInStore } from '../../../lib/sources/store.js';
@@ -107,6 +107,28 @@ describe('a build environment\'s fragment kept by content', () => {
     expect(codeKey(join(dir, 'two', 'sources'))).not.toBe(codeKey(join(dir, 'one', 'sources')));
     // This very library, as the tests run it.
     expect(codeKey()).toBe(codeKey(join(repoRoot, 'lib', 'sources')));
+  });
+
+  it('the machine\'s architecture is asked of dpkg once per dpkg: another or a changed one is asked again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redo-ts-machine-arch-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fake = (answer: string): void => {
+      writeFileSync(join(dir, 'bin', 'dpkg'), `#!/bin/sh\necho asked >> ${JSON.stringify(join(dir, 'asked'))}\necho ${answer}\n`);
+      chmodSync(join(dir, 'bin', 'dpkg'), 0o755);
+    };
+    mkdirSync(join(dir, 'bin'));
+    fake('arm64');
+    const cache = join(dir, 'cache');
+    // Each call its own PATH: hostArchitecture also remembers its answers per PATH in the process.
+    const asked = (): number => (existsSync(join(dir, 'asked')) ? readFileSync(join(dir, 'asked'), 'utf8').split('\n').length - 1 : 0);
+    expect(await machineArchitecture({ PATH: `${dir}/bin:/usr/bin:/bin` }, cache)).toBe('arm64');
+    expect(await machineArchitecture({ PATH: `${dir}/bin:/usr/bin:/bin:/nowhere-1` }, cache)).toBe('arm64');
+    expect(asked()).toBe(1);
+    fake('riscv64-but-longer');
+    expect(await machineArchitecture({ PATH: `${dir}/bin:/usr/bin:/bin:/nowhere-2` }, cache)).toBe('riscv64-but-longer');
+    expect(asked()).toBe(2);
+    // The machine's own dpkg is another one.
+    expect(await machineArchitecture({ PATH: '/usr/bin:/bin' }, cache)).not.toBe('riscv64-but-longer');
   });
 
   it('a damaged kept tar is found in the copy that uses it: dropped, the output left as it was, the fragment built anew and kept again', async () => {
