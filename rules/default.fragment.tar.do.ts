@@ -16,7 +16,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { BlobStore, buildEnvironmentOf, buildFragment, digestHex, hostArchitecture, loadSpec, projectFilesOf, scriptEnvironmentOf } from 'redo-ts';
+import { BlobStore, buildEnvironmentOf, buildEnvironmentSpecName, buildFragment, digestHex, hostArchitecture, loadSpec, projectFilesOf, scriptEnvironmentOf } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -53,10 +53,15 @@ export default async function (ctx: RuleContext): Promise<void> {
   const store = BlobStore.ofProject(ctx.root);
   const parts = environment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
   const scriptParts = scriptEnvironment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
+  // The build environment's own fragment is made from its locked packages once per
+  // machine: kept in the cache by content (its spec, lock and redo-ts's code), so a clean
+  // build of a project whose environment was seen before copies it (hash checked).
   const result = await buildFragment(specPath, ctx.output, {
     root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts, scriptEnvironment: scriptParts,
-    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line),
+    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line), keepByContent: name === buildEnvironmentSpecName, spec,
   });
+  if (result.kept?.damaged !== undefined) ctx.log(`fragment: the copy kept in the cache was damaged (${result.kept.damaged}): dropped, built anew`);
+  if (result.kept !== undefined) ctx.log(`fragment: ${result.kept.how === 'taken' ? 'taken from' : 'kept in'} the cache as ${result.kept.key.slice(0, 12)}`);
   const built = result.buildEnvironment;
   if (built.kind === 'sandbox') ctx.log(`fragment: build steps ran in the sandbox over environment ${built.key.slice(0, 12)} (${built.declaredIn.join(', ')})`);
   if (built.kind === 'host') ctx.log(`fragment: NOT HERMETIC: ${built.spec} says build-environment: host, so its build steps ran with this machine's tools`);
