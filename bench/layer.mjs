@@ -1,7 +1,8 @@
 // bench/layer: builds a layer and its sha256 from a generated tree with redo-ts (to
 // /dev/null and to a file) and measures it in one hyperfine run beside
 // `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - DIR | openssl dgst -sha256`
-// (the anchor issue 20 sets), `... | sha256sum` and `node -e 0`, printing median wall
+// (the anchor issue 20 sets), `... | tee FILE | openssl dgst -sha256` (the same, writing the
+// layer to a file as redo-ts does), `... | sha256sum` and `node -e 0`, printing median wall
 // seconds and mean CPU seconds (user + system, children included: on a shared, loaded
 // machine CPU is the figure to compare) with their ratios to tar | openssl.
 //
@@ -56,8 +57,10 @@ if (!existsSync(tree)) {
 
 const tarFlags = 'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner';
 const layerFile = join(tmpdir(), 'redo-ts-bench-layer.tar');
+const anchorFile = join(tmpdir(), 'redo-ts-bench-layer-anchor.tar');
 const commands = [
   ['tar \\| openssl dgst -sha256', `sh -c '${tarFlags} -C ${tree} -cf - . | openssl dgst -sha256'`],
+  ['tar \\| tee FILE \\| openssl dgst -sha256 (writes the layer too)', `sh -c '${tarFlags} -C ${tree} -cf - . | tee ${anchorFile} | openssl dgst -sha256'`],
   ['tar \\| sha256sum', `sh -c '${tarFlags} -C ${tree} -cf - . | sha256sum'`],
   ['redo-ts writeTar -> /dev/null (sha256 while streaming)', `node ${join(here, 'layer-build.mjs')} ${tree} /dev/null`],
   ['redo-ts writeTar -> layer file', `node ${join(here, 'layer-build.mjs')} ${tree} ${layerFile}`],
@@ -70,6 +73,7 @@ const results = JSON.parse(readFileSync(exported, 'utf8')).results;
 rmSync(exported, { force: true });
 const tarBytes = statSync(layerFile).size;
 rmSync(layerFile, { force: true });
+rmSync(anchorFile, { force: true });
 const rows = results.map((result, i) => ({ name: commands[i][0], wall: result.median, cpu: result.user + result.system }));
 const anchor = rows[0];
 console.log(`tree: ${tree}`);
@@ -77,3 +81,23 @@ console.log(`layer: ${(tarBytes / 1e6).toFixed(0)} MB of tar, ${options['small-f
 console.log('| pipeline | wall s (median) | CPU s (mean) | wall / tar\\|openssl | CPU / tar\\|openssl |');
 console.log('|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.name} | ${row.wall.toFixed(2)} | ${row.cpu.toFixed(2)} | ${(row.wall / anchor.wall).toFixed(2)} | ${(row.cpu / anchor.cpu).toFixed(2)} |`);
+const teeAnchor = rows[1];
+const toFile = rows[4];
+console.log(`redo-ts -> layer file against tar | tee FILE | openssl: wall x${(toFile.wall / teeAnchor.wall).toFixed(2)}, CPU x${(toFile.cpu / teeAnchor.cpu).toFixed(2)}`);
+
+// The main thread's CPU (the critical path: the sha256 and the file writes run on a
+// worker thread) beside the process's, median of the same number of runs.
+const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+for (const [name, out] of [['/dev/null', '/dev/null'], ['layer file', layerFile]]) {
+  const main = [];
+  const all = [];
+  for (let i = 0; i < options.runs; i++) {
+    const run = spawnSync('node', [join(here, 'layer-build.mjs'), tree, out, '--thread-cpu'], { encoding: 'utf8' });
+    const [mainSeconds, processSeconds] = run.stdout.trim().split(' ').map(Number);
+    main.push(mainSeconds);
+    all.push(processSeconds);
+  }
+  rmSync(layerFile, { force: true });
+  const mainCpu = median(main);
+  console.log(`redo-ts writeTar -> ${name}: main thread CPU ${mainCpu.toFixed(2)} s (x${(mainCpu / anchor.cpu).toFixed(2)} tar|openssl CPU), process CPU ${median(all).toFixed(2)} s`);
+}

@@ -4,8 +4,10 @@
 # with the specs as they are (build steps in the sandbox over targets/build-environment)
 # and with `build-environment: host` added to busybox and greet (the unsandboxed
 # baseline, which also skips building the environment's fragment). Runs interleaved,
-# warm download and environment cache; prints the median CPU (user+sys of redo-ts and
-# its children) and wall of RUNS runs (default 5). On a loaded machine read the CPU.
+# warm download and environment cache (the assembled root and the environment's kept
+# fragment); prints the median CPU (user+sys of redo-ts and its children) with its
+# min-max, the sandbox/host ratio of the medians, and the median wall of RUNS runs
+# (default 5). On a loaded machine read the CPU.
 # Usage: bench/sandbox-image.sh [RUNS]   (npm run build first)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,7 @@ for spec in busybox greet; do printf 'build-environment: host\n' >> "$work/host/
 # CPU and wall seconds of one command, as "cpu wall".
 measure() { /usr/bin/time -f '%U %S %e' -o "$work/time" "$@" >/dev/null 2>&1; awk '{ printf "%.2f %.2f\n", $1 + $2, $3 }' "$work/time"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+spread() { sort -n | awk '{ v[NR] = $1 } END { printf "%s-%s", v[1], v[NR] }'; }
 
 for variant in sandbox host; do # warm-up: downloads, the assembled environment
   rm -rf "$work/w" && cp -a "$work/$variant" "$work/w" && (cd "$work/w" && node bin/redo-ts.js image.tar >/dev/null 2>&1)
@@ -35,9 +38,10 @@ for i in $(seq "$runs"); do
     (cd "$work/w" && measure node bin/redo-ts.js image.tar) >> "$work/edit-$variant"
   done
 done
-printf '%-8s %-8s %9s %9s\n' case variant 'cpu s' 'wall s'
+printf '%-8s %-8s %9s %11s %9s\n' case variant 'cpu s' 'cpu min-max' 'wall s'
 for case in clean edit; do
   for variant in sandbox host; do
-    printf '%-8s %-8s %9s %9s\n' "$case" "$variant" "$(cut -d' ' -f1 "$work/$case-$variant" | median)" "$(cut -d' ' -f2 "$work/$case-$variant" | median)"
+    printf '%-8s %-8s %9s %11s %9s\n' "$case" "$variant" "$(cut -d' ' -f1 "$work/$case-$variant" | median)" "$(cut -d' ' -f1 "$work/$case-$variant" | spread)" "$(cut -d' ' -f2 "$work/$case-$variant" | median)"
   done
+  printf '%-8s %-8s %8s%%\n' "$case" 'ratio' "$(paste -d' ' <(cut -d' ' -f1 "$work/$case-sandbox" | median) <(cut -d' ' -f1 "$work/$case-host" | median) | awk '{ printf "%+.0f", ($1 / $2 - 1) * 100 }')"
 done

@@ -22,7 +22,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const { runInSandbox, assembleBuildEnvironment, buildFragment, cacheDirFrom } = await import(join(repo, 'dist/lib/index.js'));
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 30);
+// Without --runs, indexOf gives -1 and argv[0] (node's own path) would be read as the count.
+const runs = process.argv.includes('--runs') ? Number(process.argv[process.argv.indexOf('--runs') + 1]) : 30;
 const cacheDir = cacheDirFrom(process.env);
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-bench-sandbox-'));
 

@@ -69,7 +69,8 @@ export type { PinOptions, PinChange } from './sources/pin.js';
 export { collectSpecs, listPins, projectFilesOf, projectInputsOf } from './sources/provenance.js';
 export type { ReachedSpec } from './sources/provenance.js';
 export { compileGlob } from './sources/glob.js';
-export { buildEnvironmentOf, findBuildEnvironmentSpec, buildEnvironmentSpecName } from './sources/build-environment.js';
+export { buildEnvironmentOf, findBuildEnvironmentSpec, buildEnvironmentSpecName, scriptEnvironmentOf } from './sources/build-environment.js';
+export { hostArchitecture } from './sources/debian/indexes.js';
 export type { BuildEnvironmentFragment } from './sources/build-environment.js';
 
 // Sandbox: build environments assembled from fragments, and build steps run in them (docs/specs.md).

@@ -8,13 +8,15 @@
 // here are the spec itself, the project files and folders it reads (`integrity: project`), the lock
 // of a package list, and the fragments its build steps run on: the project's
 // build-environment spec and its build-requires, assembled into the sandbox's root (or,
-// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT);
-// pinned sources need none, since their pins are in the spec's text.
+// for a spec with `build-environment: host`, its build-requires unpacked into $SYSROOT),
+// and, for a package list of another architecture than the machine's, the build-environment
+// spec whose static busybox runs its maintainer scripts; pinned sources need none, since
+// their pins are in the spec's text.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { BlobStore, buildEnvironmentOf, buildFragment, digestHex, loadSpec, projectFilesOf } from 'redo-ts';
+import { BlobStore, buildEnvironmentOf, buildEnvironmentSpecName, buildFragment, digestHex, hostArchitecture, loadSpec, projectFilesOf, scriptEnvironmentOf } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -39,6 +41,10 @@ export default async function (ctx: RuleContext): Promise<void> {
   // built first and assembled into the sandbox's read-only root (not delivered).
   const environment = buildEnvironmentOf(spec);
   if (environment.length > 0) await ctx.ifchange(...environment.map((part) => relative(ctx.dir, part.tarPath)));
+  // A package list of another architecture than the machine's: its postinsts run with the
+  // static busybox of the project's build environment (docs/debian.md), built first.
+  const scriptEnvironment = scriptEnvironmentOf(spec, await hostArchitecture(ctx.env));
+  if (scriptEnvironment.length > 0) await ctx.ifchange(...scriptEnvironment.map((part) => relative(ctx.dir, part.tarPath)));
   // With host tools, build-requires are unpacked into $SYSROOT instead.
   const sysroot = spec.buildEnvironment === 'host' ? spec.buildRequires.map((name) => `${name}.fragment.tar`) : [];
   if (sysroot.length > 0) await ctx.ifchange(...sysroot);
@@ -46,10 +52,16 @@ export default async function (ctx: RuleContext): Promise<void> {
   // device, inode, size and mtime): finding the environment does not read the tars again.
   const store = BlobStore.ofProject(ctx.root);
   const parts = environment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
+  const scriptParts = scriptEnvironment.map((part) => ({ ...part, sha256: digestHex(store.digestOf(part.tarPath)) }));
+  // The build environment's own fragment is made from its locked packages once per
+  // machine: kept in the cache by content (its spec, lock and redo-ts's code), so a clean
+  // build of a project whose environment was seen before copies it (hash checked).
   const result = await buildFragment(specPath, ctx.output, {
-    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts,
-    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line),
+    root: ctx.root, env: ctx.env, sysroot: sysroot.map((fragment) => join(ctx.dir, fragment)), environment: parts, scriptEnvironment: scriptParts,
+    ...(layer !== undefined ? { layer } : {}), onProgress: (line) => ctx.log(line), keepByContent: name === buildEnvironmentSpecName, spec,
   });
+  if (result.kept?.damaged !== undefined) ctx.log(`fragment: the copy kept in the cache was damaged (${result.kept.damaged}): dropped, built anew`);
+  if (result.kept !== undefined) ctx.log(`fragment: ${result.kept.how === 'taken' ? 'taken from' : 'kept in'} the cache as ${result.kept.key.slice(0, 12)}`);
   const built = result.buildEnvironment;
   if (built.kind === 'sandbox') ctx.log(`fragment: build steps ran in the sandbox over environment ${built.key.slice(0, 12)} (${built.declaredIn.join(', ')})`);
   if (built.kind === 'host') ctx.log(`fragment: NOT HERMETIC: ${built.spec} says build-environment: host, so its build steps ran with this machine's tools`);
@@ -63,4 +75,5 @@ export default async function (ctx: RuleContext): Promise<void> {
   ctx.log(`fragment: ${result.entryCount} members, ${result.diffId}`);
   // Hashed as it was written: an image that takes this layer stores it without reading it to hash it.
   BlobStore.ofProject(ctx.root).rememberWritten(ctx.output, ctx.targetPath, result.diffId);
+  ctx.outputSha256(digestHex(result.diffId));
 }

@@ -29,6 +29,8 @@ import {
   checkPlatformVersions,
   collectInventory,
   cyclonedxDocument,
+  digestBytes,
+  digestHex,
   entriesFromFacts,
   entriesToFacts,
   formatFindings,
@@ -161,7 +163,10 @@ export default async function (ctx: RuleContext): Promise<void> {
     },
     store,
   );
-  writeFileSync(ctx.output, `${canonicalJson(record)}\n`);
+  const recordBytes = Buffer.from(`${canonicalJson(record)}\n`, 'utf8');
+  writeFileSync(ctx.output, recordBytes);
+  // Hashed in memory: the engine does not read the record back to stamp it.
+  ctx.outputSha256(digestHex(digestBytes(recordBytes)));
   for (const image of record.images) {
     const prefix = record.images.length > 1 ? `${image.platform} ` : '';
     ctx.log(`image: ${prefix}manifest ${image.manifest.digest} config ${image.config.digest}`);

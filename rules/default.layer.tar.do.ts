@@ -14,7 +14,7 @@
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { BlobStore, RedoError, collectEntries, mergeTars, readMetadataFile, withScratchFolder, writeTar } from 'redo-ts';
+import { BlobStore, RedoError, collectEntries, digestHex, mergeTars, readMetadataFile, withScratchFolder, writeTar } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
@@ -82,6 +82,7 @@ export default async function (ctx: RuleContext): Promise<void> {
     ctx.log(`layer: ${inputs.length} inputs, ${result.sizeBytes} bytes, ${result.diffId}`);
     // Hashed as it was written: an image that takes this layer stores it without reading it to hash it.
     BlobStore.ofProject(ctx.root).rememberWritten(ctx.output, ctx.targetPath, result.diffId);
+    ctx.outputSha256(digestHex(result.diffId));
   });
 }
 

@@ -11,12 +11,14 @@
 // record, so no NAME.oci.tar either; `redo-ts push` reads the store, not this archive.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
-import { openImageView, writeOciArchiveView } from 'redo-ts';
+import { digestHex, openImageView, writeOciArchiveView } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
   // Every member's mtime is SOURCE_DATE_EPOCH: openImageView depends on it.
   const { record, store, subject } = await openImageView(ctx);
-  await writeOciArchiveView(record, store, ctx.output, subject);
+  const written = await writeOciArchiveView(record, store, ctx.output, subject);
+  // Hashed as it was written: the engine does not read the archive back to stamp it.
+  ctx.outputSha256(digestHex(written.diffId));
   ctx.log(`oci: ${record.top.mediaType.includes('index') ? 'index' : 'manifest'} ${record.top.digest} ref ${record.refName}`);
 }

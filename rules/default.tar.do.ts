@@ -8,12 +8,14 @@
 // them all). An image that fails a check has no record, so no NAME.tar either.
 //
 // redo-ts: cacheable (a remote build cache may store and reuse its output: docs/registry.md)
-import { openImageView, writeDockerArchiveView } from 'redo-ts';
+import { digestHex, openImageView, writeDockerArchiveView } from 'redo-ts';
 import type { RuleContext } from 'redo-ts';
 
 export default async function (ctx: RuleContext): Promise<void> {
   // Every member's mtime is the image's created time (SOURCE_DATE_EPOCH): openImageView depends on it.
   const { record, store, subject } = await openImageView(ctx, 'if a list names it, check the name there; ');
-  await writeDockerArchiveView(record, store, ctx.output, subject);
+  const written = await writeDockerArchiveView(record, store, ctx.output, subject);
+  // Hashed as it was written: the engine does not read the archive back to stamp it.
+  ctx.outputSha256(digestHex(written.diffId));
   ctx.log(`image: config ${record.images[0]!.config.digest}`);
 }

@@ -38,6 +38,13 @@ export interface RuleContext<Shell = unknown> {
   /** Sets the identity dependents compare: they rebuild only when `data` changes. */
   stamp(data: string | Uint8Array): void;
   /**
+   * Tells redo-ts the sha256 (lowercase hex) of the file now at `output`, as its writer
+   * computed it while writing, so the engine does not read the file back to stamp it.
+   * The file is stat'ed now; the hash is used only if, when the rule ends, the target's
+   * size, mtime and inode are still these (else the file is read as usual).
+   */
+  outputSha256(sha256Hex: string): void;
+  /**
    * Records environment variables the output depends on (e.g. SOURCE_DATE_EPOCH): the
    * target is rebuilt when one's value (as redo-ts sees it) changes, appears or goes.
    * Returns the current values (undefined when unset). Throws for a bad variable name.
@@ -144,6 +151,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   let stdoutTemporary = path.join(request.scratchDir, `o.ts${temporaryCounter}`);
   let stderrTemporary = path.join(request.scratchDir, `e.ts${temporaryCounter}`);
   let spawned: ReturnType<RuleSpawner['run']> | undefined;
+  /** What a TypeScript rule's writer said of its output (ctx.outputSha256), if anything. */
+  let written: FileStamp | undefined;
   if (found.kind === 'sh') {
     fs.rmSync(outputTemporary, { force: true, recursive: true });
     spawned = request.spawner.run({
@@ -217,7 +226,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
       request.onExit?.(status);
       if (status !== 0) throw ruleFailed(request, status, tail);
     } else {
-      await runTypeScript(request, cwd, ruleAbsolute, outputTemporary, targetAbsolute, writeStderr, () => tail);
+      await runTypeScript(request, cwd, ruleAbsolute, outputTemporary, targetAbsolute, writeStderr, () => tail, (stamp) => void (written = stamp));
     }
   } catch (error) {
     cleanUp();
@@ -290,7 +299,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     });
   }
   fs.rmSync(stdoutTemporary, { force: true });
-  if (hasOutputFile || stdoutSize > 0) output = readStamp(targetAbsolute) ?? null;
+  if (hasOutputFile || stdoutSize > 0) output = writtenStamp(targetAbsolute, written) ?? readStamp(targetAbsolute) ?? null;
   return treeSha256Hex === undefined ? { output } : { output, treeSha256Hex };
 }
 
@@ -386,6 +395,19 @@ function readInterpreterWords(ruleAbsolute: string): string[] | undefined {
   return words.length === 0 ? undefined : words;
 }
 
+/**
+ * The stamp of the output at `targetAbsolute` from what its writer said (`written`: the
+ * file's stat fields when the rule called ctx.outputSha256, and the hash), or undefined
+ * when nothing was said or the file is no longer that one (size, mtime or inode differ:
+ * renaming it into place changes only its ctime).
+ */
+function writtenStamp(targetAbsolute: string, written: FileStamp | undefined): FileStamp | undefined {
+  if (written === undefined) return undefined;
+  const stats = statOrUndefined(targetAbsolute);
+  if (stats === undefined || !stats.isFile() || stats.size !== written.sizeBytes || stats.mtimeMs !== written.mtimeMs || stats.ino !== written.ino) return undefined;
+  return { sizeBytes: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, sha256Hex: written.sha256Hex };
+}
+
 async function runTypeScript(
   request: RuleRunRequest,
   cwd: string,
@@ -394,6 +416,7 @@ async function runTypeScript(
   targetAbsolute: string,
   writeStderr: (text: string) => void,
   getTail: () => string,
+  onOutputSha256: (stamp: FileStamp) => void,
 ): Promise<void> {
   const support = request.typeScript;
   if (support === undefined) {
@@ -415,6 +438,11 @@ async function runTypeScript(
     ifcreate: (...paths) => request.operations.ifcreate(paths),
     always: () => request.operations.always(),
     stamp: (data) => request.operations.stamp(data),
+    outputSha256: (sha256Hex) => {
+      if (!/^[0-9a-f]{64}$/.test(sha256Hex)) throw new RedoError('ERR_USAGE', `redo: "${request.target}": ctx.outputSha256: ${JSON.stringify(sha256Hex)} is not 64 lowercase hex digits`);
+      const stats = fs.statSync(outputTemporary);
+      onOutputSha256({ sizeBytes: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, sha256Hex });
+    },
     ifchangeEnv: (...names) => {
       if (request.operations.ifchangeEnv(names) !== 0) {
         throw new RedoError('ERR_USAGE', `redo: "${request.target}": ctx.ifchangeEnv: not a variable name among ${names.map((name) => JSON.stringify(name)).join(', ')}`);

@@ -11,7 +11,7 @@ import { canonicalJson, compressionOf, imageConfigJson, type ImageInput } from '
 import { checkLayersDisjoint } from './layer-merge.js';
 import { artifactManifestBytes, emptyJson, imageManifestBytes, ociMediaTypes, type OciArtifactInput } from './oci.js';
 import { checkTar } from './tar-check.js';
-import { entriesOfTar, mtimeFromEnvironment, writeTar } from './tar.js';
+import { entriesOfTar, mtimeFromEnvironment, writeTar, type TarResult } from './tar.js';
 import type { TarEntry } from './tar-header.js';
 
 /** A blob of an assembled image: its digest and size in the store. */
@@ -339,22 +339,24 @@ function member(name: string, sizeBytes: number, content: TarEntry['content']): 
  * Writes the OCI layout view of an assembled image to `outPath` (NAME.oci.tar): a
  * deterministic tar of oci-layout, index.json and blobs/sha256/<hex>, every blob read
  * from the store (ERR_IMAGE_STORE when one is missing). `subject` names the output in errors.
+ * Returns the archive's sha256 and size, hashed as it was written.
  */
-export async function writeOciArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<void> {
+export async function writeOciArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<TarResult> {
   const paths = store.blobs([...record.blobs, record.layoutIndex], subject);
   const entries: TarEntry[] = record.blobs.map((blob, i) => member(`blobs/sha256/${digestHex(blob.digest)}`, blob.sizeBytes, { kind: 'path', path: paths[i]! }));
   entries.push(member('index.json', record.layoutIndex.sizeBytes, { kind: 'path', path: paths[paths.length - 1]! }));
   entries.push(member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }));
-  await writeTar(entries, outPath);
+  return writeTar(entries, outPath);
 }
 
 /**
  * Writes the docker archive view of an assembled image (its first platform) to
  * `outPath` (NAME.tar): `<config-hex>.json`, `<blob-hex>.tar` / `.tar.gz` / `.tar.zst` and
  * manifest.json with the record's RepoTags, as writeDockerArchive lays them out, every
- * member's mtime the image's created time. Blobs come from the store.
+ * member's mtime the image's created time. Blobs come from the store. Returns the
+ * archive's sha256 and size, hashed as it was written.
  */
-export async function writeDockerArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<void> {
+export async function writeDockerArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<TarResult> {
   const image = record.images[0]!;
   const [configPath, ...layerPaths] = store.blobs([image.config, ...image.layers], subject);
   const configName = `${digestHex(image.config.digest)}.json`;
@@ -364,5 +366,5 @@ export async function writeDockerArchiveView(record: AssembledImage, store: Blob
   members.set(configName, member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }));
   members.set('manifest.json', member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }));
   image.layers.forEach((layer, i) => members.set(layerNames[i]!, member(layerNames[i]!, layer.sizeBytes, { kind: 'path', path: layerPaths[i]! })));
-  await writeTar(members.values(), outPath, { mtimeSeconds: image.createdSeconds, label: `"${outPath}"` });
+  return writeTar(members.values(), outPath, { mtimeSeconds: image.createdSeconds, label: `"${outPath}"` });
 }

@@ -9,6 +9,7 @@ import { createGunzip } from 'node:zlib';
 import tarStream, { type Header as PackHeader, type Pack } from 'tar-stream';
 import { RedoError } from '../errors.js';
 import { finishDigest, type Sha256Digest } from './digest.js';
+import { OffThreadSink } from './off-thread-sink.js';
 import {
   BLOCK_BYTES,
   applyPax,
@@ -193,6 +194,13 @@ function packHeaderOf(entry: TarEntry, mtimeSeconds: number): PackHeader {
 const STAGING_BYTES = 1 << 20;
 /** Files up to this size are read in one synchronous read; larger ones in chunks of it. */
 const CHUNK_BYTES = 1 << 20;
+
+/**
+ * A layer whose files hold at least this many bytes is hashed and written off the main
+ * thread (OffThreadSink). Below it, starting the worker (a V8 isolate: 20-60 ms of a
+ * core) costs more than the sha256 it would take over (about 20 ms for 32 MiB).
+ */
+const OFF_THREAD_BYTES = 32 << 20;
 
 /** Chunks at least this big skip the staging copy when writing to a file. */
 const DIRECT_WRITE_BYTES = 256 << 10;
@@ -452,7 +460,7 @@ async function writeMember(put: PutBytes, buffer: Buffer, entry: TarEntry, mtime
  * a member whose header is a plain ustar block and whose content is a buffer or a file.
  * Returns false, having written nothing, for any other member (writeMember takes it).
  */
-function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: TarEntry, mtimeSeconds: number, label: string): boolean {
+function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: TarEntry, mtimeSeconds: number, label: string, offThread: OffThreadSink | null): boolean {
   if (entry.type === 'file' && entry.content?.kind === 'stream') return false;
   const block = ustarHeaderBlock(packHeaderOf(entry, mtimeSeconds), HEADER_SCRATCH);
   if (block === null) return false;
@@ -467,7 +475,8 @@ function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: 
     if (content.bytes.length !== entry.sizeBytes) throw readError(entry, label, `size: wanted ${entry.sizeBytes}, found ${content.bytes.length}`);
     if (content.bytes.length > 0) write(content.bytes);
   } else if (content.kind === 'path') {
-    for (const chunk of fileChunks(buffer, entry, content.path, content.offsetBytes, label)) write(chunk);
+    if (offThread !== null) readFileInto(offThread, entry, content.path, content.offsetBytes, label);
+    else for (const chunk of fileChunks(buffer, entry, content.path, content.offsetBytes, label)) write(chunk);
   }
   const rest = entry.sizeBytes % BLOCK_BYTES;
   if (rest !== 0) write(ZERO_BLOCKS.subarray(0, BLOCK_BYTES - rest));
@@ -478,6 +487,39 @@ function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: 
 async function writeFileContent(put: PutBytes, buffer: Buffer, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): Promise<void> {
   // The generator reads the next chunk into `buffer` only after put has taken this one.
   for (const chunk of fileChunks(buffer, entry, path, offsetBytes, label)) await put(chunk);
+}
+
+/**
+ * Reads the content of a file member from (part of) a file on disk straight into the
+ * ring of `sink`, with the checks fileChunks makes (a whole file is read one byte past
+ * its size, so one that grew is caught; one that shrank is caught by a short read).
+ */
+function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (cause) {
+    throw readError(entry, label, `open: ${errnoText(cause)}`, cause);
+  }
+  try {
+    const extra = offsetBytes === undefined ? 1 : 0;
+    const start = offsetBytes ?? 0;
+    let written = 0;
+    while (written < entry.sizeBytes || extra === 1) {
+      const remaining = entry.sizeBytes - written;
+      const space = sink.space();
+      const want = Math.min(space.length, remaining + extra);
+      const n = readAt(fd, space, want, start + written, entry, label);
+      if (n > remaining) throw sizeChanged(entry, label, 'more');
+      if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
+      sink.commit(n);
+      written += n;
+      // Done once a read came back short of what was asked (the probe byte found nothing).
+      if (n < want) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -596,30 +638,45 @@ export async function writeTar(
   const stream = typeof output === 'string' ? null : output;
   const fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
   const sink = new TarSink(fd, stream);
+  // A big layer going to a file is hashed and written by a worker thread while this one
+  // reads the next files (the bytes are the same; only who hashes them differs).
+  const contentBytes = sorted.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.sizeBytes : 0), 0);
+  const isRegularFile = fd !== null && fstatSync(fd).isFile();
+  const offThread = fd !== null && contentBytes >= OFF_THREAD_BYTES ? new OffThreadSink(fd, isRegularFile) : null;
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES + 1);
+  // One member at a time, each complete in the sink before the next: at most one
+  // chunk of one file is in memory.
+  const write = offThread !== null ? (bytes: Buffer): void => offThread.write(bytes) : (bytes: Buffer): void => void sink.write(bytes);
   // A file takes every write at once; a stream may ask to wait for 'drain'.
-  const put: PutBytes = stream === null ? (bytes) => void sink.write(bytes) : async (bytes) => {
+  const put: PutBytes = stream === null ? write : async (bytes) => {
     if (!sink.write(bytes)) await once(stream, 'drain');
   };
+  let result: TarResult;
   try {
-    // One member at a time, each complete in the sink before the next: at most one
-    // chunk of one file is in memory.
-    const write = (bytes: Buffer): void => void sink.write(bytes);
     for (const entry of sorted) {
-      if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label)) continue;
+      if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
       await writeMember(put, buffer, entry, mtimeSeconds, label);
     }
     // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
     await put(ZERO_BLOCKS);
-    sink.finish();
+    if (offThread !== null) {
+      const finished = offThread.finish();
+      // Whole slots of zeros were left as holes: the file's length is set here.
+      if (isRegularFile) ftruncateSync(fd!, finished.sizeBytes);
+      result = { diffId: finished.digest, sizeBytes: finished.sizeBytes };
+    } else {
+      sink.finish();
+      result = { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
+    }
   } finally {
+    offThread?.abort();
     if (fd !== null) closeSync(fd);
   }
   if (stream !== null) {
     stream.end();
     await once(stream, 'finish');
   }
-  return { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
+  return result;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The SPDX 2.3 JSON document of an image inventory. */
 
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { FileOrigin, Inventory, InventoryFile, InventoryPackage } from './inventory.js';
 import { imageIdHex, nonHermeticSpecs } from './inventory.js';
 
@@ -20,7 +20,7 @@ export function isoTime(seconds: number): string {
 /** An SPDX idstring: letters, digits, `.` and `-`, with a short hash of `key` so distinct keys stay distinct. */
 export function spdxId(kind: string, label: string, key: string): string {
   const clean = label.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
-  return `SPDXRef-${kind}-${clean}${clean === '' ? '' : '-'}${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
+  return `SPDXRef-${kind}-${clean}${clean === '' ? '' : '-'}${hash('sha256', key, 'hex').slice(0, 12)}`;
 }
 
 /** Hex digest and SPDX algorithm name of an SRI integrity (`sha256-BASE64`), or undefined. */

@@ -25,7 +25,7 @@ export interface BaseImage {
   /** `HOST/REPO@sha256:…` of the platform's manifest (for the base.name annotation). */
   manifestReference: string;
   manifestDigest: string;
-  /** Layers bottom first, as stored blobs (gzip or not, byte for byte the registry's). */
+  /** Layers bottom first, as stored blobs (plain, gzip or zstd, byte for byte the registry's). */
   layers: PreparedLayer[];
   /** The base's image config JSON. */
   config: BaseConfig;
@@ -66,6 +66,7 @@ const layerTypes = new Map<string, LayerCodec>([
   ['application/vnd.oci.image.layer.v1.tar', 'none'],
   ['application/vnd.oci.image.layer.v1.tar+gzip', 'gzip'],
   ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'gzip'],
+  ['application/vnd.oci.image.layer.v1.tar+zstd', 'zstd'],
 ]);
 
 /**

@@ -126,8 +126,9 @@ function isAlive(pid: number): boolean {
  * Removes the half-assembled environments in `home` (`.tmp-PID-…`, left by an assembly
  * that was killed) whose process is gone, or that are older than `olderThanMs` when it is
  * above 0 (a PID from another machine sharing the cache). Returns how many it removed.
+ * The kept fragments' folder (sources/fragment-cache.ts) is cleaned the same way.
  */
-function removeLeftovers(home: string, olderThanMs: number, now = Date.now()): number {
+export function removeLeftovers(home: string, olderThanMs: number, now = Date.now()): number {
   let removed = 0;
   let names: string[];
   try {

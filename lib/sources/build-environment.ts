@@ -53,6 +53,21 @@ export function buildEnvironmentOf(spec: Spec): BuildEnvironmentFragment[] {
   return parts;
 }
 
+/**
+ * The fragments whose static busybox runs the postinsts of `spec`'s package list when
+ * its architecture is not the machine's (`hostArchitecture`, dpkg's): the project's
+ * build-environment spec (nearest, as buildEnvironmentOf finds it). Empty for a spec
+ * without packages, of the machine's architecture, for the build-environment spec
+ * itself, or when the project declares none (its postinsts are then not run).
+ */
+export function scriptEnvironmentOf(spec: Spec, hostArchitecture: string): BuildEnvironmentFragment[] {
+  const architecture = spec.packages?.architecture;
+  if (architecture === undefined || architecture === hostArchitecture) return [];
+  const envSpec = findBuildEnvironmentSpec(dirname(spec.path), spec.root);
+  if (envSpec === undefined || envSpec === spec.path) return [];
+  return [{ tarPath: envSpec.replace(/\.spec\.yaml$/, '.fragment.tar'), label: relative(spec.root, envSpec).split(sep).join('/') }];
+}
+
 /** The nearest `build-environment.spec.yaml` from `folder` up to `root` (both included), or undefined. */
 export function findBuildEnvironmentSpec(folder: string, root: string): string | undefined {
   for (let dir = folder; ; dir = dirname(dir)) {

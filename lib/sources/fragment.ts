@@ -21,8 +21,11 @@ import { unpackArchive } from './unpack.js';
 import { fetchAppDependencies, pinsOf, prepareAppInstall } from './app-dependencies.js';
 import { cacheDirFrom } from './store.js';
 import { buildDebianPackages, checkDebSourceIdentity, type DebianPackagesResult } from './debian/packages.js';
+import { hostToolsOf, type HostTools } from './debian/host-tools.js';
 import { assembleBuildEnvironment, type EnvironmentPart } from '../sandbox/environment.js';
 import { runInSandbox, type BuildEnvironment } from '../sandbox/sandbox.js';
+import { codeKey, keepFragment, keptFragmentKey, machineArchitecture, takeKeptFragment } from './fragment-cache.js';
+import { lockPathOf } from './debian/lock.js';
 
 /** One pinned input a build used: what `redo-ts pins` lists. */
 export interface PinnedSource {
@@ -72,6 +75,25 @@ export interface BuildFragmentOptions {
    * has build steps, unless it says `build-environment: host`.
    */
   environment?: readonly EnvironmentPart[];
+  /**
+   * For a package list of another architecture than the machine's (scriptEnvironmentOf
+   * gives it): the build environment whose static busybox runs the postinsts over the
+   * image's files. Without it they are not run.
+   */
+  scriptEnvironment?: readonly EnvironmentPart[];
+  /**
+   * Keep the fragment in the cache by content, and take it from there when it was kept
+   * before (fragment-cache.ts): for a spec whose every input is in its text and its lock
+   * (no build steps, patches, app installs, project files, build caches, sysroot or
+   * environment; others are built as usual), such as the project's build environment,
+   * whose fragment the shared rule asks for this way. The key is the spec's text and
+   * path, its lock's text, the machine's Debian architecture, the mtime, the layer and
+   * the running redo-ts code; the kept tar is hashed as it is copied out, and a damaged
+   * one dropped and built anew. Not with REDO_TS_BUILD_CACHES=off (verify builds anew).
+   */
+  keepByContent?: boolean;
+  /** The spec at `specPath` as the caller loaded it (loadSpec with the same root): not parsed again. */
+  spec?: Spec;
 }
 
 /** Where a fragment's build steps ran: what its output can be trusted to depend on. */
@@ -98,6 +120,12 @@ export interface FragmentResult {
    * caller's tools (`build-environment: host`: not hermetic); `none`: no build steps.
    */
   buildEnvironment: FragmentBuildEnvironment;
+  /**
+   * With `keepByContent`, for a spec it applies to: `taken` from the cache (nothing was
+   * built), or `built` and kept under `key`; `damaged` says why the copy the cache had
+   * was dropped first.
+   */
+  kept?: { key: string; how: 'taken' | 'built'; damaged?: string };
 }
 
 /** An entry headed for a fragment, with its layer and where it came from (for conflict messages). */
@@ -135,21 +163,64 @@ interface PlacedEntry {
  * path delivered twice: both origins named), ERR_DEB_* (bad package), ERR_SPEC_* (bad spec).
  */
 export async function buildFragment(specPath: string, outPath: string, options: BuildFragmentOptions = {}): Promise<FragmentResult> {
+  const kept = options.keepByContent === true ? await keptFragmentKeyOf(specPath, options) : undefined;
+  let damaged: string | undefined;
+  if (kept !== undefined) {
+    const lookup = takeKeptFragment(kept.cacheDir, kept.key, outPath);
+    if (lookup.kind === 'hit') return { ...(lookup.result as FragmentResult), kept: { key: kept.key, how: 'taken' } };
+    if (lookup.kind === 'damaged') damaged = lookup.why;
+  }
+  let result: FragmentResult;
   try {
-    return await buildFragmentOnce(specPath, outPath, options);
+    result = await buildFragmentOnce(specPath, outPath, options);
   } catch (cause) {
     // A cache entry found damaged in the pass that used it (a .deb being unpacked, a
     // package copied for npm or pip) was dropped, and the scratch folder holding what was
     // made from it removed: one more build fetches it again. Offline, nothing can.
     if (options.isOffline === true || !isRedoError(cause, 'ERR_CACHE_DAMAGED')) throw cause;
     options.log?.write(`${cause.headline}: the entry was dropped; building again, fetching it anew\n`);
-    return buildFragmentOnce(specPath, outPath, options);
+    result = await buildFragmentOnce(specPath, outPath, options);
   }
+  if (kept === undefined) return result;
+  keepFragment(kept.cacheDir, kept.key, outPath, result.diffId.replace(/^sha256:/, ''), result);
+  return { ...result, kept: { key: kept.key, how: 'built', ...(damaged !== undefined ? { damaged } : {}) } };
+}
+
+/**
+ * The cache and key a fragment of the spec at `specPath` is kept under (keepByContent),
+ * or undefined when one of its inputs is not in its text or lock (see keepByContent).
+ */
+async function keptFragmentKeyOf(specPath: string, options: BuildFragmentOptions): Promise<{ cacheDir: string; key: string } | undefined> {
+  const env = options.env ?? process.env;
+  if (env.REDO_TS_BUILD_CACHES === 'off' || (options.sysroot ?? []).length > 0 || (options.environment ?? []).length > 0
+    || (options.scriptEnvironment ?? []).length > 0) return undefined;
+  const cacheDir = options.cacheDir ?? cacheDirFrom(env);
+  const spec = options.spec ?? await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
+  const isPinnedOnly = spec.build.length === 0 && spec.patches.length === 0 && spec.appDependencies.length === 0 && spec.caches.length === 0
+    && spec.sources.every((source) => !source.isProjectFile && source.integrity !== undefined);
+  if (!isPinnedOnly) return undefined;
+  let lockText: string | undefined;
+  let architecture: string | undefined;
+  if (spec.packages !== undefined) {
+    try {
+      lockText = await readFile(lockPathOf(spec.path), 'utf8');
+    } catch {
+      return undefined; // The build says what is missing.
+    }
+    // A lock for another architecture than the machine's is assembled otherwise (rootfs.ts).
+    architecture = await machineArchitecture(env, cacheDir);
+  }
+  const key = keptFragmentKey({
+    codeKey: codeKey(), specPath: spec.relativePath, specText: spec.text, mtimeSeconds: options.mtimeSeconds ?? sourceDateEpoch(env),
+    ...(lockText !== undefined ? { lockText } : {}), ...(architecture !== undefined ? { hostArchitecture: architecture } : {}),
+    ...(options.layer !== undefined ? { layer: options.layer } : {}),
+  });
+  return { cacheDir, key };
 }
 
 async function buildFragmentOnce(specPath: string, outPath: string, options: BuildFragmentOptions): Promise<FragmentResult> {
   const env = options.env ?? process.env;
-  const spec = await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
+  const spec = options.spec ?? await loadSpec(specPath, options.root !== undefined ? { root: options.root } : {});
   const cacheDir = options.cacheDir ?? cacheDirFrom(env);
   const all: Array<{ source: SourceSpec; role: 'source' | 'patch' }> = [
     ...spec.sources.map((source) => ({ source, role: 'source' as const })),
@@ -352,9 +423,14 @@ async function buildFragmentOnce(specPath: string, outPath: string, options: Bui
     let debian: DebianPackagesResult | undefined;
     if (spec.packages !== undefined) {
       await mkdir(join(scratch, 'packages'));
+      let hostTools: HostTools | undefined;
+      if (options.scriptEnvironment !== undefined && options.scriptEnvironment.length > 0) {
+        const scriptEnvironment = await assembleBuildEnvironment(options.scriptEnvironment, { cacheDir, hostEnv: env, subject: `"${spec.relativePath}"` });
+        hostTools = await hostToolsOf(scriptEnvironment.rootPath, scriptEnvironment.declaredIn);
+      }
       debian = await buildDebianPackages({
         specPath: spec.path, specLabel: spec.relativePath, root: spec.root, list: spec.packages, cacheDir, env,
-        isOffline: options.isOffline === true, scratch: join(scratch, 'packages'), mtimeSeconds,
+        isOffline: options.isOffline === true, scratch: join(scratch, 'packages'), mtimeSeconds, ...(hostTools !== undefined ? { hostTools } : {}),
       });
       placed.push(...debian.entries.map(({ entry, origin, layer }) => ({ entry, layer: layer ?? spec.layer, origin: `spec "${spec.name}" (${spec.relativePath}), package ${origin}` })));
       provenance.push(...debian.packages.map((locked) => ({

@@ -38,6 +38,25 @@ describe('103-ts-rules: .do.ts rules with ctx.ifchange and zx $, depending on sh
     expect(rig.read('shout')).toBe('HELLO MARS\n');
   });
 
+  it('ctx.outputSha256: the hash a writer gives is taken unless the output changed after it (then the file is hashed)', async () => {
+    // First build: the rule declares sha256("x"), then appends "y". The record must say "xy".
+    writeFileSync(rig.path('declared.mode'), 'append\n');
+    expect((await rig.run(['declared.user'])).code).toBe(0);
+    expect(rig.read('declared.out')).toBe('xy');
+    expect(rig.takeRunLog()).toEqual(['declared.user']);
+    // Rebuilt writing "xy" at once and declaring its hash: the same identity as recorded,
+    // so its user does not run again (it would, had the first build recorded "x").
+    writeFileSync(rig.path('declared.mode'), 'direct\n');
+    const again = await rig.run(['declared.user']);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe('redo  declared.out  (changed: declared.mode)\n');
+    expect(rig.takeRunLog()).toEqual([]);
+    // And a declared hash is believed: going back to append (same bytes) changes nothing either.
+    writeFileSync(rig.path('declared.mode'), 'append\n');
+    expect((await rig.run(['declared.user'])).stderr).toBe('redo  declared.out  (changed: declared.mode)\n');
+    expect(rig.takeRunLog()).toEqual([]);
+  });
+
   it('a TS rule that throws fails with its message, its log and its own stack frame', async () => {
     const result = await rig.run(['boom']);
     expect(result.code).toBe(1);

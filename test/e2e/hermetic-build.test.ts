@@ -311,9 +311,12 @@ describe('hermetic build steps', () => {
     expect(readdirSync(home)).toEqual(assembled);
     const pruned = await runCli(dir, ['cache', 'prune', '--unused-days', '0'], { env });
     expect(pruned.code, pruned.stderr).toBe(0);
-    expect(pruned.stdout).toMatch(new RegExp(`^removed build environment ${assembled[0]!.slice(0, 12)} \\(targets/build-environment\\.spec\\.yaml\\), last used \\S+\\n$`));
+    // And the environment's own fragment, kept in the cache by content when it was built.
+    expect(pruned.stdout).toMatch(new RegExp(`^removed build environment ${assembled[0]!.slice(0, 12)} \\(targets/build-environment\\.spec\\.yaml\\), last used \\S+\\nremoved environment fragment [0-9a-f]{12} \\(targets/build-environment\\.spec\\.yaml\\), last used \\S+\\n$`));
     expect(pruned.stderr).toContain('redo-ts cache: 1 build environment unused for 0 days removed');
+    expect(pruned.stderr).toContain('redo-ts cache: 1 environment fragment unused for 0 days removed, 0 interrupted keeps cleaned');
     expect(readdirSync(home)).toEqual([]);
+    expect(readdirSync(join(cache, 'environment-fragments'))).toEqual([]);
     // A build that needs it again assembles it again.
     const again = await runCli(dir, ['-f', 'targets/app.fragment.tar'], { env });
     expect(again.code, again.stderr).toBe(0);

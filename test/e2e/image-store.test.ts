@@ -2,7 +2,8 @@
 // (issue 20): after a one-line edit of the app, not one byte of the unchanged busybox
 // layer is read to assemble and check the image (its digest, tar check, member list, ELF
 // needs and per-file sums are known), and writing image.tar reads it once, to copy it
-// into the archive.
+// into the archive. The engine learns the record's and the archive's hashes from their
+// writers (ctx.outputSha256) and reads neither back.
 // Reads are counted with strace on the built CLI, by file descriptor path.
 import { readFileSync, rmSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -32,6 +33,13 @@ function tracedRun(dir: string, args: string[], env: NodeJS.ProcessEnv): { statu
   }
   rmSync(trace, { force: true });
   return { status: result.status, stderr: result.stderr, bytesByPath };
+}
+
+/** Bytes read from `path` and from any file whose name starts with it (its temporary outputs). */
+function readUnder(bytesByPath: Map<string, number>, path: string): number {
+  let sum = 0;
+  for (const [name, bytes] of bytesByPath) if (name === path || name.startsWith(`${path}.redo.`)) sum += bytes;
+  return sum;
 }
 
 describeIf('the image store: facts about a layer computed once per digest', () => {
@@ -67,6 +75,9 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     const unchanged = readOf(assembled.bytesByPath, busybox, busyboxBlob);
     expect(unchanged, `read ${unchanged} of ${busyboxBytes} bytes`).toBe(0);
     expect(busyboxBytes).toBeGreaterThan(512 * 1024);
+    // The record was hashed as it was written (ctx.outputSha256): the engine does not
+    // read it back (as NAME.image.json or as its temporary NAME.image.json.redo.PID.tmp).
+    expect(readUnder(assembled.bytesByPath, join(project.dir, 'image.image.json'))).toBe(0);
 
     const archived = tracedRun(project.dir, ['image.tar'], env());
     expect(archived.status, archived.stderr).toBe(0);
@@ -74,6 +85,9 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     const copied = readOf(archived.bytesByPath, busybox, busyboxBlob);
     expect(copied).toBeGreaterThanOrEqual(busyboxBytes);
     expect(copied).toBeLessThan(busyboxBytes + 64 * 1024);
+    // The archive is hashed as it is written, never read back; the record is read once, by the view.
+    expect(readUnder(archived.bytesByPath, join(project.dir, 'image.tar'))).toBe(0);
+    expect(readUnder(archived.bytesByPath, join(project.dir, 'image.image.json'))).toBe(statSync(join(project.dir, 'image.image.json')).size);
   });
 
   it('a removed store is filled again from the record and the layer targets, giving the same bytes', async () => {

@@ -1,4 +1,4 @@
-/** `redo-ts cache add FILE.deb...` (import packages for offline and air-gapped builds), `redo-ts cache verify` (check every entry) and `redo-ts cache prune` (drop unused build environments). */
+/** `redo-ts cache add FILE.deb...` (import packages for offline and air-gapped builds), `redo-ts cache verify` (check every entry) and `redo-ts cache prune` (drop unused build environments and their kept fragments). */
 
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
@@ -6,6 +6,7 @@ import { RedoError } from '../../errors.js';
 import { addDebsToCache } from '../../sources/debian/fetch.js';
 import { cacheDirFrom, verifyStore } from '../../sources/store.js';
 import { pruneBuildEnvironments } from '../../sandbox/environment.js';
+import { pruneKeptFragments } from '../../sources/fragment-cache.js';
 
 const usage = `usage: redo-ts cache add FILE.deb...
        redo-ts cache verify
@@ -25,7 +26,10 @@ when it dropped any.
 prune removes the assembled build environments (build-environments/KEY, one per
 distinct set of packages and fragments) that no build has used for N days (default
 30; 0 removes every one), and what an interrupted assembly left behind. A build
-that needs one again assembles it from its fragments. Prints each one removed.`;
+that needs one again assembles it from its fragments. It does the same with the
+build environments' kept fragments (environment-fragments/KEY, one per distinct
+spec, lock and redo-ts code), which a build makes again from their packages.
+Prints each one removed.`;
 
 const command: Command = {
   summary: 'import .deb files into the download cache (cache add FILE.deb...), check every entry (cache verify), or remove unused build environments (cache prune)',
@@ -50,6 +54,13 @@ const command: Command = {
         io.stdout.write(`removed build environment ${environment.key.slice(0, 12)} (${environment.declaredIn.join(', ') || 'unknown specs'}), last used ${new Date(environment.lastUsedMs).toISOString()}\n`);
       }
       io.stderr.write(`redo-ts cache: ${removed.length} build environment${removed.length === 1 ? '' : 's'} unused for ${days} day${days === 1 ? '' : 's'} removed, ${leftovers} interrupted assembl${leftovers === 1 ? 'y' : 'ies'} cleaned, in ${cacheDir}\n`);
+      const fragments = pruneKeptFragments(cacheDir, days * 24 * 3600 * 1000);
+      for (const fragment of fragments.removed) {
+        io.stdout.write(`removed environment fragment ${fragment.key.slice(0, 12)} (${fragment.spec}), last used ${new Date(fragment.lastUsedMs).toISOString()}\n`);
+      }
+      if (fragments.removed.length > 0 || fragments.leftovers > 0) {
+        io.stderr.write(`redo-ts cache: ${fragments.removed.length} environment fragment${fragments.removed.length === 1 ? '' : 's'} unused for ${days} day${days === 1 ? '' : 's'} removed, ${fragments.leftovers} interrupted keep${fragments.leftovers === 1 ? '' : 's'} cleaned\n`);
+      }
       return 0;
     }
     if (action !== 'add' || files.length === 0 || files.some((file) => file.startsWith('-'))) {

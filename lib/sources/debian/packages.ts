@@ -8,6 +8,7 @@ import { checkLockCurrent, lockPathOf, mirrorsOfPackages, readDebianLock, type D
 import type { PackageList } from './package-list.js';
 import { assembleDebianRootfs } from './rootfs.js';
 import type { MaintainerScriptReport } from './effects.js';
+import type { HostTools } from './host-tools.js';
 
 /** Options for buildDebianPackages. */
 export interface DebianPackagesOptions {
@@ -22,6 +23,8 @@ export interface DebianPackagesOptions {
   /** An empty scratch folder the caller removes after writing the entries. */
   scratch: string;
   mtimeSeconds: number;
+  /** For an image of another architecture: the static busybox its postinsts run with (assembleDebianRootfs). */
+  hostTools?: HostTools;
 }
 
 /** The packages' rootfs entries and what was done to make them. */
@@ -53,7 +56,9 @@ export async function buildDebianPackages(options: DebianPackagesOptions): Promi
   checkLockCurrent(lock, options.list, architecture, lockLabel, options.specLabel);
   // Cached packages are hashed as assembleDebianRootfs unpacks them, not in a pass before.
   const debs = await fetchLockPackages(lock, lock.packages, { cacheDir: options.cacheDir, lockLabel, isOffline: options.isOffline, env: options.env, shouldDeferCheck: true });
-  const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir });
+  const assembled = await assembleDebianRootfs({ lock, list: options.list, debs, scratch: options.scratch, mtimeSeconds: options.mtimeSeconds, env: options.env, lockLabel, cacheDir: options.cacheDir,
+    ...(options.hostTools !== undefined ? { hostTools: options.hostTools } : {}),
+  });
   const layers = packageLayers(lock, options.list);
   return {
     entries: assembled.entries.map((entry) => {

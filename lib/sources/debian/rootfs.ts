@@ -2,6 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RedoError } from '../../errors.js';
@@ -13,7 +14,7 @@ import { damagedEntryError, dropFromStore, findInStore, findKeyedInStore, insert
 import { parseParagraphs, readDebControl } from './control.js';
 import { dpkgDatabaseEntries, infoNameOf, type InstalledPackage } from './dpkg-database.js';
 import { alternativesEntries, baseFilesEntries, tzdataEntries, parseAlternatives, reportScripts, systemdEnablementEntries, sysvInitLinkEntries, userEntries, type AlternativeInstall, type MaintainerScriptReport } from './effects.js';
-import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, preinstFilesOfCalls, recordPostinstCalls, symlinksOfCalls, type ScriptCall } from './script-calls.js';
 import { caCertificateEntries } from './ca-certificates.js';
 import { checkLockClosed } from './closure.js';
 import { addAccount, parseAccounts, readScriptActions } from './script-actions.js';
@@ -21,6 +22,7 @@ import { parseRelations } from './version.js';
 import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import { hostArchitecture } from './indexes.js';
+import type { HostTools } from './host-tools.js';
 import { firstCertificateOfPem, writeJavaKeystore } from './java-keystore.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
@@ -42,6 +44,11 @@ export interface AssembleOptions {
   lockLabel: string;
   /** The download cache: generated effects (ld.so.cache, pycs) are kept there by a key of their inputs. */
   cacheDir: string;
+  /**
+   * For an image of another architecture than the machine's: the build environment's
+   * static busybox the postinsts run with (without it they are not run).
+   */
+  hostTools?: HostTools;
 }
 
 /** What assembleDebianRootfs produced. */
@@ -227,8 +234,10 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
   }
   effects.push(...applyScriptActions(installed, byPath, origins, mapPath, options.mtimeSeconds));
 
-  const postinsts = configureOrder(installed).filter((pkg) => pkg.members.has('postinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
-  const onDisk = await cachedEffects([...byPath.values()], options, exists, postinsts);
+  const order = configureOrder(installed);
+  const postinsts = order.filter((pkg) => pkg.members.has('postinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
+  const preinsts = order.filter((pkg) => pkg.members.has('preinst')).map((pkg) => ({ package: pkg.name, infoName: infoNameOf(pkg) }));
+  const onDisk = await cachedEffects([...byPath.values()], options, exists, postinsts, preinsts);
   for (const entry of onDisk.entries) {
     const key = entry.path.toString('latin1');
     if (byPath.has(key)) continue;
@@ -303,6 +312,7 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
     { effect: 'symlinks', matches: (pkg, _text, script) => script === 'postinst' && calls !== undefined && symlinksOfCalls(calls).some((call) => call.package === pkg) },
     { effect: 'ld.so.cache', matches: (_pkg, text, script) => script === 'postinst' && /^\s*ldconfig\b|\bldconfig$/m.test(text) },
     { effect: 'commands: users, owners, modes, files', matches: (pkg, text, script) => script === 'postinst' && !ownCodeEffects.includes(pkg) && readScriptActions(text).length > 0 },
+    { effect: 'PAM configuration', matches: (pkg, _text, script) => pkg === 'libpam-runtime' && script === 'postinst' && exists('/etc/pam.d/common-auth') },
     { effect: 'CA certificates', matches: (pkg, _text, script) => pkg === 'ca-certificates' && script === 'postinst' && exists('/usr/sbin/update-ca-certificates') },
     { effect: 'byte-compiled Python', matches: (_pkg, text) => hasPython && /\b(py3compile|pycompile)\b/.test(text) },
   ]);
@@ -310,22 +320,22 @@ export async function assembleDebianRootfs(options: AssembleOptions): Promise<As
 }
 
 /** Bumped whenever what runOnUnpackedRoot generates changes, so old cache entries are not reused. */
-const effectsFormat = 6;
+const effectsFormat = 11;
 
 /**
  * The generated effects (ld.so.cache, pycs) for these packages: from the cache when the
  * same packages (by integrity) with the same excludes were built before, since they
  * determine the unpacked tree completely; else made by runOnUnpackedRoot and cached.
  */
-async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
+async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder, preinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
   const inputs = {
     format: effectsFormat,
     architecture: options.lock.architecture,
     packages: options.lock.packages.map((p) => [p.name, p.integrity]),
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
-    // Whether the postinsts can run here (runOnUnpackedRoot) decides what is recorded.
-    isRecorded: options.lock.architecture === await hostArchitecture(options.env),
+    // Whether the postinsts can run here (runOnUnpackedRoot), and with which shell, decides what is recorded.
+    isRecorded: options.lock.architecture === await hostArchitecture(options.env) ? true : options.hostTools === undefined ? false : `busybox ${options.hostTools.sha256}`,
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);
@@ -337,7 +347,7 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
       // A damaged entry is rebuilt below.
     }
   }
-  const made = await runOnUnpackedRoot(entries, options, exists, postinsts);
+  const made = await runOnUnpackedRoot(entries, options, exists, postinsts, preinsts);
   const tarPath = join(options.scratch, 'effects.tar');
   await writeTar(made.entries, tarPath, { mtimeSeconds: 0, label: 'generated effects' });
   const stored = await insertKeyedIntoStore(options.cacheDir, key, tarPath, { effects: made.effects, ...(made.calls !== undefined ? { calls: made.calls } : {}) });
@@ -393,7 +403,7 @@ function foldersAbove(path: string): string[] {
  * (recordPostinstCalls: only when the image's architecture is the machine's, whose
  * processor runs the image's /bin/sh; otherwise `calls` is undefined).
  */
-async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
+async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, exists: (path: string) => boolean, postinsts: PostinstOrder, preinsts: PostinstOrder): Promise<{ entries: TarEntry[]; effects: string[]; calls?: ScriptCall[] }> {
   const root = join(options.scratch, 'root');
   await mkdir(root);
   const tarPath = join(options.scratch, 'root.tar');
@@ -406,7 +416,11 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
   const inChroot = ['unshare', '-r', (await which('chroot', options.env)) ?? '/usr/sbin/chroot', root];
   const chrootEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(options.mtimeSeconds), PYTHONHASHSEED: '0', HOME: '/' };
 
-  if (exists('/usr/bin/python3')) {
+  const host = await hostArchitecture(options.env);
+  const isForeign = options.lock.architecture !== host;
+  // The image's python compiles: one of another architecture cannot run here.
+  if (exists('/usr/bin/python3') && isForeign) effects.push(`no byte-compiled Python: the image's python3 is ${options.lock.architecture}, this machine ${host}`);
+  if (exists('/usr/bin/python3') && !isForeign) {
     const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
     const folders = (await readdir(join(root, 'usr/lib'))).filter((name) => /^python3(\.[0-9]+)?$/.test(name)).sort().map((name) => `/usr/lib/${name}`);
     if (exists('/usr/share/python3')) folders.push('/usr/share/python3');
@@ -437,14 +451,67 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     out.push(...certificates);
     effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
   }
-  // Last: it changes the copy (debconf's confmodule, mount points).
-  if (options.lock.architecture !== await hostArchitecture(options.env)) return { entries: out, effects };
-  const calls = await recordPostinstCalls({
-    root, scratch: options.scratch, scripts: postinsts, architecture: options.lock.architecture, mtimeSeconds: options.mtimeSeconds, env: options.env, subject: `"${options.lockLabel}"`,
+  // Before the postinsts are recorded: that replaces debconf's confmodule in the copy.
+  if (!isForeign && exists('/usr/sbin/pam-auth-update') && exists('/usr/bin/perl') && exists('/usr/share/debconf/confmodule')) {
+    out.push(...await pamAuthUpdateEntries(root, options, inChroot, chrootEnv, new Set(entries.map((entry) => entry.path.toString('latin1')))));
+    effects.push('PAM configuration (pam-auth-update)');
+  }
+  // Last: it changes the copy (debconf's confmodule, mount points, another architecture's programs).
+  if (isForeign && options.hostTools === undefined) {
+    if (postinsts.length > 0) {
+      effects.push(`postinsts not run: the image is ${options.lock.architecture}, this machine ${host}, and no build environment with a static busybox `
+        + '(busybox-static in build-environment.spec.yaml) was given to run them with; alternatives from their literal calls only');
+    }
+    return { entries: out, effects };
+  }
+  const recorded = await recordPostinstCalls({
+    root, scratch: options.scratch, scripts: postinsts, preinsts, architecture: options.lock.architecture, mtimeSeconds: options.mtimeSeconds, env: options.env, subject: `"${options.lockLabel}"`,
+    ...(isForeign ? { hostTools: options.hostTools! } : {}),
   });
-  if (calls === undefined) return { entries: out, effects };
-  effects.push(`postinsts run with recording shims: ${postinsts.length} scripts, ${calls.length} calls`);
+  if (recorded === undefined) return { entries: out, effects };
+  const { calls, notRun, preinstCalls } = recorded;
+  const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
+  const preinstFiles = preinstFilesOfCalls(preinstCalls).filter((item) => !known.has(item.path));
+  for (const item of preinstFiles) {
+    out.push(item.type === 'directory'
+      ? { path: Buffer.from(item.path, 'latin1'), type: 'directory', mode: item.mode, uid: 0, gid: 0, sizeBytes: 0 }
+      : { path: Buffer.from(item.path, 'latin1'), type: 'file', mode: item.mode, uid: 0, gid: 0, sizeBytes: 0, content: { kind: 'buffer', bytes: Buffer.alloc(0) } });
+  }
+  if (preinstFiles.length > 0) effects.push(`preinsts: ${preinstFiles.map((item) => `/${item.path}`).join(', ')}`);
+  effects.push(`preinsts and postinsts run with recording shims: ${preinsts.length} + ${postinsts.length} scripts, ${preinstCalls.length} + ${calls.length} calls`
+    + (isForeign ? `, with the ${host} busybox of ${options.hostTools!.declaredIn.join(', ')} over the ${options.lock.architecture} files` : ''));
+  if (notRun.length > 0) {
+    const named = [...new Set(notRun.map((item) => `${item.package}: ${item.program}`))].sort();
+    effects.push(`scripts called ${options.lock.architecture} programs this machine cannot run, not run: ${named.join(', ')}`);
+  }
   return { entries: out, effects, calls };
+}
+
+/**
+ * What libpam-runtime's postinst makes on a fresh install: the image's own
+ * `pam-auth-update --package --force` (Perl, with debconf's noninteractive frontend:
+ * every profile of /usr/share/pam-configs whose `Default` is yes) run in `unshare -r
+ * chroot` over the copy, and the files it wrote kept: /etc/pam.d/common-* and its state in
+ * /var/lib/pam, 0644, owned by root (debconf's own database it wrote is not kept).
+ */
+async function pamAuthUpdateEntries(root: string, options: AssembleOptions, inChroot: string[], chrootEnv: Record<string, string>, known: ReadonlySet<string>): Promise<TarEntry[]> {
+  await runTool(options, 'pam-auth-update', 'env', [
+    '-i', ...Object.entries({ ...chrootEnv, DEBIAN_FRONTEND: 'noninteractive' }).map(([k, v]) => `${k}=${v}`), ...inChroot,
+    '/usr/sbin/pam-auth-update', '--package', '--force',
+  ]);
+  const out: TarEntry[] = [];
+  if (!known.has('var/lib/pam') && existsSync(join(root, 'var/lib/pam'))) out.push({ path: Buffer.from('var/lib/pam'), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+  for (const [folder, pattern] of [['etc/pam.d', /^common-/], ['var/lib/pam', /./]] as const) {
+    if (!existsSync(join(root, folder))) continue;
+    for (const name of (await readdir(join(root, folder))).sort()) {
+      const path = `${folder}/${name}`;
+      if (!pattern.test(name) || known.has(path)) continue;
+      const stats = await lstat(join(root, path));
+      if (!stats.isFile()) continue;
+      out.push({ path: Buffer.from(path), type: 'file', mode: stats.mode & 0o777, uid: 0, gid: 0, sizeBytes: stats.size, content: { kind: 'path', path: join(root, path) } });
+    }
+  }
+  return out;
 }
 
 /**

@@ -5,6 +5,7 @@ import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runInSandbox } from '../../sandbox/sandbox.js';
 import type { AlternativeInstall } from './effects.js';
+import { prepareForeignRoot, type HostTools } from './host-tools.js';
 
 /** One command a postinst ran: the package whose postinst it was, and argv (argv[0] the command's name). */
 export interface ScriptCall {
@@ -34,9 +35,9 @@ export const shimmedCommands: readonly string[] = [
  *   PACKAGE \0 COUNT \0 ARGV0 \0 ARG1 \0 ... (COUNT fields of argv)
  */
 const shimText = `#!/bin/sh
-# redo-ts: records this call of a postinst and answers as a fresh system would.
+# redo-ts: records this call of a maintainer script and answers as a fresh system would.
 n=\${0##*/}
-{ printf '%s\\0%s\\0%s\\0' "\${DPKG_MAINTSCRIPT_PACKAGE:-}" "$(($# + 1))" "$n"; for a in "$@"; do printf '%s\\0' "$a"; done; } >> /build/log/calls
+{ printf '%s\\0%s\\0%s\\0' "\${DPKG_MAINTSCRIPT_PACKAGE:-}" "$(($# + 1))" "$n"; for a in "$@"; do printf '%s\\0' "$a"; done; } >> "\${REDO_TS_CALLS:-/build/log/calls}"
 case "$n" in
   dpkg)
     case "$1" in
@@ -67,14 +68,24 @@ done
 unset _db
 `;
 
-/** The driver: each postinst in turn, as dpkg configures a fresh install (`configure` and an empty old version), its output dropped. */
+/**
+ * The driver: each script in turn, as dpkg runs it on a fresh install (a preinst with
+ * `install`, a postinst with `configure` and an empty old version), its output dropped;
+ * the shims of a preinst log to /build/log/preinst-calls.
+ */
 const driverText = `cd /
 while [ $# -gt 0 ]; do
-  export DPKG_MAINTSCRIPT_PACKAGE="$1" DPKG_MAINTSCRIPT_NAME=postinst DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1
-  script="/var/lib/dpkg/info/$2.postinst"
-  shift 2
-  if [ -x /usr/bin/timeout ]; then /usr/bin/timeout 60 "$script" configure "" </dev/null >/dev/null 2>&1; else "$script" configure "" </dev/null >/dev/null 2>&1; fi
-  printf '%s %s\\n' "$DPKG_MAINTSCRIPT_PACKAGE" "$?" >> /build/log/status
+  export DPKG_MAINTSCRIPT_PACKAGE="$1" DPKG_MAINTSCRIPT_NAME="$3" DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1
+  script="/var/lib/dpkg/info/$2.$3"
+  shift 3
+  if [ "$DPKG_MAINTSCRIPT_NAME" = preinst ]; then
+    export REDO_TS_CALLS=/build/log/preinst-calls
+    if [ -x /usr/bin/timeout ]; then /usr/bin/timeout 60 "$script" install </dev/null >/dev/null 2>&1; else "$script" install </dev/null >/dev/null 2>&1; fi
+  else
+    export REDO_TS_CALLS=/build/log/calls
+    if [ -x /usr/bin/timeout ]; then /usr/bin/timeout 60 "$script" configure "" </dev/null >/dev/null 2>&1; else "$script" configure "" </dev/null >/dev/null 2>&1; fi
+  fi
+  printf '%s %s %s\\n' "$DPKG_MAINTSCRIPT_PACKAGE" "$DPKG_MAINTSCRIPT_NAME" "$?" >> /build/log/status
 done
 `;
 
@@ -86,25 +97,44 @@ export interface RecordOptions {
   scratch: string;
   /** The postinsts to run, in dpkg's configure order: the package and its info name (`libc6:amd64`). */
   scripts: ReadonlyArray<{ package: string; infoName: string }>;
+  /** The preinsts to run first, in the same order (default none). */
+  preinsts?: ReadonlyArray<{ package: string; infoName: string }>;
   architecture: string;
   mtimeSeconds: number;
   env: NodeJS.ProcessEnv;
   /** The subject of messages (`"targets/set.lock.yaml"`). */
   subject: string;
+  /**
+   * For an image of another architecture than the machine's: the static busybox the
+   * scripts run with (prepareForeignRoot replaces the image's programs in `root`).
+   */
+  hostTools?: HostTools;
+}
+
+/** What recordPostinstCalls recorded. */
+export interface RecordedScripts {
+  /** The shimmed calls of the postinsts, in order. */
+  calls: ScriptCall[];
+  /** The shimmed calls of the preinsts, in order. */
+  preinstCalls: ScriptCall[];
+  /** Programs of another architecture the scripts called, not run (hostTools only): the package and the program's path. */
+  notRun: Array<{ package: string; program: string }>;
 }
 
 /**
  * Runs every postinst of `options.scripts` in the sandbox (lib/sandbox) over the
  * unpacked image, read-only, as dpkg would on a fresh install, with the image's own
  * /bin/sh and tools, except the commands of shimmedCommands, which record their argv
- * and change nothing. Returns the calls in order, or undefined when the image has no
- * /bin/sh to run them with. A script that fails is not an error (its calls up to there
+ * and change nothing. With `hostTools` (an image of another architecture), the scripts run
+ * with that busybox's shell, the image's programs replaced by its applets, the shims, or a
+ * logger of what was not run (prepareForeignRoot). Returns the calls in order, or
+ * undefined when the image has no /bin/sh to run them with. A script that fails is not an error (its calls up to there
  * are kept); a sandbox that cannot start is (ERR_SANDBOX_UNAVAILABLE and the like from
  * runInSandbox).
  */
-export async function recordPostinstCalls(options: RecordOptions): Promise<ScriptCall[] | undefined> {
+export async function recordPostinstCalls(options: RecordOptions): Promise<RecordedScripts | undefined> {
   const { root } = options;
-  if (!existsSync(join(root, 'bin', 'sh')) || options.scripts.length === 0) return undefined;
+  if (!existsSync(join(root, 'bin', 'sh')) || options.scripts.length + (options.preinsts?.length ?? 0) === 0) return undefined;
   for (const point of ['build', 'dev', 'proc', 'tmp']) await mkdir(join(root, point), { recursive: true });
   for (const name of ['confmodule', 'confmodule.sh']) {
     const path = join(root, 'usr', 'share', 'debconf', name);
@@ -114,15 +144,26 @@ export async function recordPostinstCalls(options: RecordOptions): Promise<Scrip
   const log = join(options.scratch, 'script-log');
   await mkdir(shims, { recursive: true });
   await mkdir(log, { recursive: true });
-  await writeFile(join(shims, '.shim'), shimText);
+  // The image's own /bin/sh, or the host's busybox shell over another architecture's files.
+  const shell = options.hostTools === undefined ? '/bin/sh' : '/build/tools/sh';
+  await writeFile(join(shims, '.shim'), shimText.replace(/^#!\/bin\/sh/, `#!${shell}`));
   await chmod(join(shims, '.shim'), 0o755);
   for (const name of shimmedCommands) await symlink('.shim', join(shims, name));
   await writeFile(join(log, 'calls'), '');
+  await writeFile(join(log, 'preinst-calls'), '');
+  await writeFile(join(log, 'not-run'), '');
+  const binds = [{ hostPath: shims, sandboxPath: '/build/shims', isWritable: false }, { hostPath: log, sandboxPath: '/build/log', isWritable: true }];
+  if (options.hostTools !== undefined) {
+    const tools = join(options.scratch, 'host-tools');
+    await prepareForeignRoot(root, tools, options.hostTools, shimmedCommands);
+    binds.push({ hostPath: tools, sandboxPath: '/build/tools', isWritable: false });
+  }
   await runInSandbox({ rootPath: root, key: 'postinst', declaredIn: [] }, {
     label: 'postinst (recording)',
-    argv: ['/bin/sh', '-c', driverText, 'postinst', ...options.scripts.flatMap((s) => [s.package, s.infoName])],
+    argv: [shell, '-c', driverText, 'scripts',
+      ...(options.preinsts ?? []).flatMap((s) => [s.package, s.infoName, 'preinst']), ...options.scripts.flatMap((s) => [s.package, s.infoName, 'postinst'])],
   }, {
-    binds: [{ hostPath: shims, sandboxPath: '/build/shims', isWritable: false }, { hostPath: log, sandboxPath: '/build/log', isWritable: true }],
+    binds,
     cwd: '/',
     env: {
       PATH: '/build/shims:/usr/sbin:/usr/bin:/sbin:/bin', DPKG_ROOT: '', DPKG_ADMINDIR: '/var/lib/dpkg', DPKG_MAINTSCRIPT_ARCH: options.architecture,
@@ -132,7 +173,10 @@ export async function recordPostinstCalls(options: RecordOptions): Promise<Scrip
     hostEnv: options.env,
     subject: options.subject,
   });
-  return parseCallLog(await readFile(join(log, 'calls')));
+  const notRun = (await readFile(join(log, 'not-run'), 'utf8')).split('\0').slice(0, -1);
+  const programs: RecordedScripts['notRun'] = [];
+  for (let at = 0; at + 1 < notRun.length; at += 2) programs.push({ package: notRun[at]!, program: notRun[at + 1]! });
+  return { calls: parseCallLog(await readFile(join(log, 'calls'))), preinstCalls: parseCallLog(await readFile(join(log, 'preinst-calls'))), notRun: programs };
 }
 
 /** Reads the shim's log (see shimText); a truncated last record is dropped. */
@@ -243,4 +287,44 @@ export function diversionsOfCalls(calls: readonly ScriptCall[]): string {
     if (action === '--add') diversions.unshift({ from, to: to ?? `${from}.distrib`, holder });
   }
   return diversions.map((d) => `${d.from}\n${d.to}\n${d.holder}\n`).join('');
+}
+
+/**
+ * What the preinsts' `mkdir [-p] [-m MODE] DIR...` and `touch FILE...` calls with absolute
+ * paths leave on a fresh install, in call order (python3.11-minimal's install marker
+ * /var/lib/python/python3.11_installed): folders (0755 unless `-m`, with `-p` their
+ * parents too) and empty files (0644). Paths without the leading slash.
+ */
+export function preinstFilesOfCalls(calls: readonly ScriptCall[]): Array<{ path: string; type: 'directory' | 'file'; mode: number }> {
+  const made = new Map<string, { path: string; type: 'directory' | 'file'; mode: number }>();
+  for (const { argv } of calls) {
+    if (argv[0] !== 'mkdir' && argv[0] !== 'touch') continue;
+    let mode: number | undefined;
+    let hasParents = false;
+    const operands: string[] = [];
+    for (let i = 1; i < argv.length; i += 1) {
+      const arg = argv[i]!;
+      if (arg === '-m' || arg === '--mode') mode = Number.parseInt(argv[(i += 1)] ?? '', 8);
+      else if (arg.startsWith('--mode=')) mode = Number.parseInt(arg.slice('--mode='.length), 8);
+      else if (arg === '-p' || arg === '--parents') hasParents = true;
+      else if (/^-[a-z]+$/.test(arg)) hasParents ||= arg.includes('p');
+      else if (arg.startsWith('/')) operands.push(arg.replace(/^\/+/, '').replace(/\/+$/, ''));
+    }
+    for (const path of operands) {
+      if (path === '' || path.split('/').includes('..')) continue;
+      if (argv[0] === 'touch') {
+        if (!made.has(path)) made.set(path, { path, type: 'file', mode: 0o644 });
+        continue;
+      }
+      const parts = path.split('/');
+      if (hasParents) {
+        for (let n = 1; n < parts.length; n += 1) {
+          const parent = parts.slice(0, n).join('/');
+          if (!made.has(parent)) made.set(parent, { path: parent, type: 'directory', mode: 0o755 });
+        }
+      }
+      made.set(path, { path, type: 'directory', mode: Number.isInteger(mode) ? mode! & 0o7777 : 0o755 });
+    }
+  }
+  return [...made.values()];
 }

@@ -186,6 +186,52 @@ describe('writeTar', () => {
     await expect(writeTar([file('a', 'a'), entry, file('z', 'z')], join(dir, 'short.tar'))).rejects.toThrow(/"short": could not read/);
   });
 
+  it('a layer of 32 MiB or more (hashed and written by a worker thread) has the same bytes and digest to a file, /dev/null and a stream, holes and slot edges included', async () => {
+    const src = join(dir, 'big');
+    mkdirSync(src, { recursive: true });
+    // Sizes around the worker's 1 MiB slots, a 30 MiB run of zeros (holes in a regular
+    // file), and files that end exactly where a slot does.
+    const sizes = [(1 << 20) - 512 - 512, 1 << 20, 30 << 20, 1, 0, (1 << 20) + 3, 5000, (2 << 20) - 1024];
+    const entries: TarEntry[] = [];
+    for (const [i, size] of sizes.entries()) {
+      const bytes = Buffer.alloc(size);
+      if (i !== 2) for (let j = 0; j < size; j += 4093) bytes[j] = (i * 17 + j) & 0xff;
+      writeFileSync(join(src, `f${i}`), bytes);
+      entries.push({ path: Buffer.from(`f${i}`), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: size, content: { kind: 'path', path: join(src, `f${i}`) } });
+    }
+    const out = join(dir, 'big.tar');
+    const viaFile = await writeTar(entries, out, { mtimeSeconds: 0 });
+    expect(viaFile.sizeBytes).toBeGreaterThan(32 << 20);
+    const sum = spawnSync('sha256sum', [out], { encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(viaFile.diffId).toBe(`sha256:${sum}`);
+    expect(viaFile.sizeBytes).toBe(readFileSync(out).length);
+    expect(await writeTar(entries, '/dev/null', { mtimeSeconds: 0 })).toEqual(viaFile);
+    const { PassThrough } = await import('node:stream');
+    const stream = new PassThrough();
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    expect(await writeTar(entries, stream, { mtimeSeconds: 0 })).toEqual(viaFile);
+    expect(Buffer.concat(chunks).equals(readFileSync(out))).toBe(true);
+    const extracted = join(dir, 'big-x');
+    mkdirSync(extracted);
+    expect(spawnSync('tar', ['-C', extracted, '-xf', out]).status).toBe(0);
+    expect(spawnSync('diff', ['-r', src, extracted]).status).toBe(0);
+  });
+
+  it('a big layer whose file grew, shrank, or whose output is full fails naming the cause, without hanging', async () => {
+    const src = join(dir, 'grow');
+    writeFileSync(src, Buffer.alloc(33 << 20, 2));
+    const entry = (sizeBytes: number): TarEntry => ({ path: Buffer.from('grow'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes, content: { kind: 'path', path: src } });
+    const detailsOf = async (promise: Promise<unknown>): Promise<string> => {
+      const error = await promise.then(() => undefined, (e: unknown) => e);
+      expect(isRedoError(error, 'ERR_LAYER_READ')).toBe(true);
+      return (error as { details: string[] }).details.join('\n');
+    };
+    expect(await detailsOf(writeTar([entry((33 << 20) - 1)], join(dir, 'grew.tar')))).toContain('found more');
+    expect(await detailsOf(writeTar([entry((33 << 20) + 1)], join(dir, 'shrank.tar')))).toContain(`found ${33 << 20}`);
+    await expect(writeTar([entry(33 << 20)], '/dev/full')).rejects.toThrow(/ENOSPC/);
+  });
+
   it('refuses a stream whose length differs from the declared size, naming it', async () => {
     const { Readable } = await import('node:stream');
     const entry: TarEntry = { path: Buffer.from('s'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 10, content: { kind: 'stream', open: () => Readable.from([Buffer.from('12345')]) } };

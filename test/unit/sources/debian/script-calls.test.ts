@@ -1,11 +1,12 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { systemdEnablementEntries, sysvInitLinkEntries } from '../../../../lib/sources/debian/effects.js';
-import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, parseCallLog, recordPostinstCalls, symlinksOfCalls } from '../../../../lib/sources/debian/script-calls.js';
+import { alternativesOfCalls, diversionsOfCalls, enabledUnitsOfCalls, parseCallLog, preinstFilesOfCalls, recordPostinstCalls, symlinksOfCalls } from '../../../../lib/sources/debian/script-calls.js';
 import { probeSandbox } from '../../../../lib/sandbox/sandbox.js';
+import { elfFacts, hostToolsOf } from '../../../../lib/sources/debian/host-tools.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'redo-ts-script-calls-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -65,9 +66,11 @@ describe('postinsts run with recording shims', () => {
     writeFileSync(join(root, 'usr/lib/jvm/java-17-openjdk-amd64/man/man1/java.1.gz'), '');
     writeFileSync(join(root, 'var/lib/dpkg/info/openjdk.postinst'), openjdkPostinst);
     chmodSync(join(root, 'var/lib/dpkg/info/openjdk.postinst'), 0o755);
-    const calls = await recordPostinstCalls({
+    const recorded = await recordPostinstCalls({
       root, scratch: join(scratch, 'work'), scripts: [{ package: 'openjdk', infoName: 'openjdk' }], architecture: 'amd64', mtimeSeconds: 0, env: process.env, subject: 'test',
     });
+    const calls = recorded?.calls;
+    expect(recorded?.notRun).toEqual([]);
     expect(calls!.map((call) => `${call.package}: ${call.argv.join(' ')}`)).toEqual([
       'openjdk: mountpoint -q /proc',
       'openjdk: mkdir -m 755 /etc/.java',
@@ -81,6 +84,79 @@ describe('postinsts run with recording shims', () => {
     expect(alternativesOfCalls(calls!).map((alt) => [alt.name, alt.priority, alt.slaves.length])).toEqual([['java', 1711, 1], ['keytool', 1711, 0]]);
     expect(symlinksOfCalls(calls!)).toEqual([{ package: 'openjdk', target: '/usr/share/nginx/modules-available/mod-echo.conf', path: '/etc/nginx/modules-enabled/50-mod-echo.conf' }]);
     expect(enabledUnitsOfCalls(calls!)).toEqual([{ package: 'openjdk', unit: 'redis-server.service' }]);
+  });
+});
+
+/** The first 64 bytes of a 64-bit little-endian executable for AArch64 (e_machine 183): what the machine cannot run here. */
+function aarch64Executable(): Buffer {
+  const header = Buffer.alloc(64);
+  header.writeUInt32BE(0x7f454c46, 0);
+  header[4] = 2;
+  header[5] = 1;
+  header[6] = 1;
+  header.writeUInt16LE(2, 16);
+  header.writeUInt16LE(183, 18);
+  return header;
+}
+
+describe('postinsts of another architecture', () => {
+  const reason = probeSandbox();
+  it('reads the ELF machine and whether a dynamic linker is asked for', () => {
+    expect(elfFacts(aarch64Executable())).toEqual({ machine: 183, isDynamic: false });
+    expect(elfFacts(Buffer.from('#!/bin/sh\n'))).toBeUndefined();
+  });
+
+  it.skipIf(reason !== undefined || !existsSync('/bin/busybox') || !existsSync('/bin/ls'))('run with the build environment\'s static busybox: shimmed applets recorded, the #! options kept, foreign programs logged as not run', { timeout: 60_000 }, async () => {
+    const environment = join(scratch, 'environment');
+    mkdirSync(join(environment, 'usr/bin'), { recursive: true });
+    // A busybox that needs a dynamic linker could not run over the image's files.
+    copyFileSync('/bin/ls', join(environment, 'usr/bin/busybox'));
+    expect(await hostToolsOf(environment, ['env.spec.yaml'])).toBeUndefined();
+    copyFileSync('/bin/busybox', join(environment, 'usr/bin/busybox'));
+    const tools = await hostToolsOf(environment, ['env.spec.yaml']);
+    expect(tools?.machine).toBe(elfFacts(execFileSync('head', ['-c', '64', '/bin/busybox']))!.machine);
+
+    // An arm64 image: dash, cut and ischroot are AArch64 programs; /bin/sh is dash.
+    const root = join(scratch, 'foreign');
+    for (const dir of ['usr/bin', 'var/lib/dpkg/info', 'etc']) mkdirSync(join(root, dir), { recursive: true });
+    symlinkSync('usr/bin', join(root, 'bin'));
+    for (const name of ['dash', 'cut', 'ischroot']) {
+      writeFileSync(join(root, 'usr/bin', name), aarch64Executable());
+      chmodSync(join(root, 'usr/bin', name), 0o755);
+    }
+    symlinkSync('dash', join(root, 'usr/bin/sh'));
+    const scripts = {
+      // `chown` and `dpkg` are busybox applets too: the shims must answer, not busybox.
+      first: '#!/bin/sh -e\nchown root:adm /var/log/first\nif dpkg --compare-versions "$2" lt 1.0; then ln -s /usr/share/x "/etc/$(echo a:b | cut -d: -f2)"; fi\nischroot || true\nupdate-alternatives --install /usr/bin/x x /usr/bin/x.real 10\n',
+      // -e from the #! line: the script stops at `false`.
+      second: '#!/bin/sh -e\nfalse\nchown nobody /var/log/second\n',
+    };
+    for (const [name, text] of Object.entries(scripts)) {
+      writeFileSync(join(root, 'var/lib/dpkg/info', `${name}.postinst`), text);
+      chmodSync(join(root, 'var/lib/dpkg/info', `${name}.postinst`), 0o755);
+    }
+    // python3.11-minimal's preinst, run first with `install`.
+    writeFileSync(join(root, 'var/lib/dpkg/info/first.preinst'), '#!/bin/sh\nset -e\ncase "$1" in\n  install) mkdir -p /var/lib/python; touch /var/lib/python/python3.11_installed ;;\n  upgrade) touch /upgraded ;;\nesac\n');
+    chmodSync(join(root, 'var/lib/dpkg/info/first.preinst'), 0o755);
+    const recorded = await recordPostinstCalls({
+      root, scratch: join(scratch, 'foreign-work'), scripts: [{ package: 'first', infoName: 'first' }, { package: 'second', infoName: 'second' }],
+      preinsts: [{ package: 'first', infoName: 'first' }], architecture: 'arm64', mtimeSeconds: 0, env: process.env, subject: 'test', hostTools: tools!,
+    });
+    expect(recorded!.calls.map((call) => `${call.package}: ${call.argv.join(' ')}`)).toEqual([
+      'first: chown root:adm /var/log/first',
+      'first: dpkg --compare-versions  lt 1.0',
+      // cut, an AArch64 program, is busybox's cut here: the value is computed.
+      'first: ln -s /usr/share/x /etc/b',
+      'first: update-alternatives --install /usr/bin/x x /usr/bin/x.real 10',
+    ]);
+    expect(recorded!.notRun).toEqual([{ package: 'first', program: '/usr/bin/ischroot' }]);
+    expect(recorded!.preinstCalls.map((call) => `${call.package}: ${call.argv.join(' ')}`)).toEqual(['first: mkdir -p /var/lib/python', 'first: touch /var/lib/python/python3.11_installed']);
+    expect(preinstFilesOfCalls(recorded!.preinstCalls)).toEqual([
+      { path: 'var', type: 'directory', mode: 0o755 },
+      { path: 'var/lib', type: 'directory', mode: 0o755 },
+      { path: 'var/lib/python', type: 'directory', mode: 0o755 },
+      { path: 'var/lib/python/python3.11_installed', type: 'file', mode: 0o644 },
+    ]);
   });
 });
 
