@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, indexTar, pathText, readTar, type TarEntry } from '../image/tar.js';
-import { spawnDecompressor } from './decompress.js';
+import { failWhenObserved, spawnDecompressor } from './decompress.js';
 import { holdTemporary } from './scratch.js';
 
 /** One member of an ar archive: its name and where its bytes lie in the file. */
@@ -160,8 +160,9 @@ async function openDebArchive(path: string, label: string, base: 'data.tar' | 'c
   if (method === null) return raw();
   if (method === 'gzip') {
     const output = new PassThrough();
+    const failOutput = failWhenObserved(output);
     pipeline(raw(), createGunzip(), output).catch((cause: unknown) => {
-      output.destroy(debFormatError(label, `${data.name} does not decompress: ${(cause as Error).message}`));
+      failOutput(debFormatError(label, `${data.name} does not decompress: ${(cause as Error).message}`));
     });
     return output;
   }

@@ -48,12 +48,39 @@ export function decompressStream(input: Readable, compression: Compression, fail
   if (compression === 'none') return input;
   if (compression === 'gzip') {
     const output = new PassThrough();
+    const failOutput = failWhenObserved(output);
     pipeline(input, createGunzip(), output).catch((cause: unknown) => {
-      output.destroy(fail(`does not decompress (gzip): ${(cause as Error).message}`));
+      failOutput(fail(`does not decompress (gzip): ${(cause as Error).message}`));
     });
     return output;
   }
   return spawnDecompressor(decompressorCommands[compression], input, fail);
+}
+
+/**
+ * A way to fail `stream` once its consumer listens for errors: a decompressor that cannot
+ * start fails before the caller, still awaiting something else, has attached its
+ * consumer, and an 'error' nobody listens to ends the whole process. Call it when the
+ * stream is wired up: the 'error' listeners it has then (pipe's, pipeline's) are not a consumer.
+ */
+export function failWhenObserved(stream: Readable): (error: Error) => void {
+  const wiring = stream.listenerCount('error');
+  let pending: Error | undefined;
+  const onListener = (event: string | symbol): void => {
+    if (event !== 'error' || pending === undefined) return;
+    stream.off('newListener', onListener);
+    const error = pending;
+    process.nextTick(() => stream.destroy(error));
+  };
+  return (error) => {
+    if (stream.destroyed || pending !== undefined) return;
+    if (stream.listenerCount('error') > wiring) {
+      stream.destroy(error);
+      return;
+    }
+    pending = error;
+    stream.on('newListener', onListener);
+  };
 }
 
 /**
@@ -67,8 +94,9 @@ export function spawnDecompressor(command: readonly string[], input: Readable, f
   const output = new PassThrough();
   const stderr: Buffer[] = [];
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  let failOutput: ((error: Error) => void) | undefined;
   const destroy = (problem: string): void => {
-    output.destroy(fail(problem));
+    failOutput?.(fail(problem));
   };
   child.on('error', (cause) => destroy(`cannot run ${program}: ${cause.message}`));
   // A consumer that stops early (an unsafe path, say) closes stdin under us: not an error.
@@ -95,5 +123,6 @@ export function spawnDecompressor(command: readonly string[], input: Readable, f
     if (child.exitCode === null && child.signalCode === null) child.kill();
     input.destroy();
   });
+  failOutput = failWhenObserved(output);
   return output;
 }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedoError } from '../../../lib/errors.js';
-import { listArMembers, readDebEntries, type DebCheck } from '../../../lib/sources/deb.js';
+import { listArMembers, openDebData, readDebEntries, type DebCheck } from '../../../lib/sources/deb.js';
 import { makeFixtureDeb, makeUnsafeDeb, type DebCompression } from '../../fixtures/402-deb-package/make-deb.js';
 
 let dir: string;
@@ -118,6 +119,25 @@ describe('readDebEntries', () => {
       await expect(withoutTools(() => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar'), { integrity: pin, onMismatch: mismatch })))
         .rejects.toThrow(`mismatch ${sriOf(damaged)}`);
       await expect(withoutTools(() => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar')))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
+    });
+
+    it('a decompressor that cannot start fails the reader that comes later, not the process', async () => {
+      const deb = makeFixtureDeb(dir, 'xz');
+      const uncaught: unknown[] = [];
+      const onUncaught = (error: unknown): void => void uncaught.push(error);
+      // Vitest's own handler would report it too: keep only ours while the stream waits.
+      const saved = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      process.on('uncaughtException', onUncaught);
+      try {
+        const data = await withoutTools(() => openDebData(deb, 'redo-fixture=1.0-1'));
+        await new Promise((resolve) => setTimeout(resolve, 300)); // xz has failed to start by now
+        await expect(pipeline(data, createWriteStream(join(dir, 'late.tar')))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
+      } finally {
+        process.off('uncaughtException', onUncaught);
+        for (const listener of saved) process.on('uncaughtException', listener);
+      }
+      expect(uncaught).toEqual([]);
     });
 
     it('does not reuse it for other bytes of the same size at the same path', async () => {
