@@ -1,10 +1,10 @@
 /** Real image clients for tests: podman with a private store, a loopback registry, skopeo/umoci runners. */
 
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** True when `name` is on PATH (tests skip, saying why, only when a tool cannot exist). */
 export function hasTool(name: string): boolean {
@@ -118,48 +118,64 @@ export async function startRegistry(
     const { realm, service, issuer, certPath } = options.token;
     auth.push('auth:', '  token:', `    realm: ${realm}`, `    service: ${service}`, `    issuer: ${issuer}`, `    rootcertbundle: ${certPath}`);
   }
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: error',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${storageDir}`,
-    ...(options.isReadOnly === true ? ['  maintenance:', '    readonly:', '      enabled: true'] : []),
-    'http:',
-    `  addr: ${address}`,
-    ...auth,
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'config.yml'), config);
-  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Test files run in parallel: the free port may be taken again before the registry
+  // binds it (then it exits, and another port is tried), and only an answer carrying
+  // this registry's own header proves /v2/ is ours, not another test's registry.
+  const marker = basename(dir);
+  let address = '';
+  let child: ChildProcess | undefined;
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const response = await fetch(`http://${address}/v2/`);
-      if (response.status === 200 || response.status === 401) break;
-    } catch {
-      // Not listening yet.
+  for (let attempt = 1; child === undefined; attempt++) {
+    address = `127.0.0.1:${await freePort()}`;
+    const config = [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${storageDir}`,
+      ...(options.isReadOnly === true ? ['  maintenance:', '    readonly:', '      enabled: true'] : []),
+      'http:',
+      `  addr: ${address}`,
+      '  headers:',
+      `    X-Redo-Ts-Test-Registry: [${marker}]`,
+      ...auth,
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'config.yml'), config);
+    const started = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    stderr = '';
+    started.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const response = await fetch(`http://${address}/v2/`);
+        if ((response.status === 200 || response.status === 401) && response.headers.get('x-redo-ts-test-registry') === marker) {
+          child = started;
+          break;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      if (started.exitCode !== null || Date.now() > deadline) {
+        const exited = started.exitCode !== null;
+        started.kill('SIGKILL');
+        if (exited && attempt < 5) break;
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`docker-registry did not start on ${address}\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`docker-registry did not start on ${address}\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
   }
+  const running: ChildProcess = child;
   return {
     address,
-    pid: child.pid!,
+    pid: running.pid!,
     storageDir,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        process.kill(child.pid!, 'SIGTERM');
+      if (running.exitCode === null) {
+        const exited = new Promise((r) => running.once('exit', r));
+        process.kill(running.pid!, 'SIGTERM');
         await exited;
       }
       rmSync(dir, { recursive: true, force: true });
