@@ -160,22 +160,32 @@ export function copyBuildEnvironment(folder: string, cacheDir: string): void {
 
 /**
  * Copies what redo-ts reads of the shared cache into `cacheDir`: the downloads
- * (content-v2/, index-v5/) and the assembled environments (build-environments/), not
- * the fragment tars and npm tarball the helpers keep there (gigabytes once several
- * versions of the code have run), nor what another test process is writing right now
- * (tmp/, locks/, an environment's `.tmp-PID-…` before its rename).
+ * (content-v2/, index-v5/) and the environments assembled from build-environment.spec.yaml
+ * alone (what a seeded project's steps run in), not the fragment tars and npm tarball the
+ * helpers keep there nor environments with other parts (gigabytes and thousands of files
+ * once several versions of the code have run: a project that needs one assembles it), nor
+ * what another test process is writing right now (tmp/, locks/, an environment's
+ * `.tmp-PID-…` before its rename).
  */
 export function copySharedCache(cacheDir: string): void {
   mkdirSync(cacheDir, { recursive: true });
-  for (const part of ['content-v2', 'index-v5', 'build-environments']) {
+  for (const part of ['content-v2', 'index-v5']) {
     if (!existsSync(join(sharedCache, part))) continue;
+    cpSync(join(sharedCache, part), join(cacheDir, part), { recursive: true });
+  }
+  const environments = join(sharedCache, 'build-environments');
+  for (const key of existsSync(environments) ? readdirSync(environments) : []) {
+    if (!/^[0-9a-f]{64}$/.test(key)) continue;
+    let declaredIn: unknown;
+    try {
+      declaredIn = (JSON.parse(readFileSync(join(environments, key, 'environment.json'), 'utf8')) as { declaredIn?: unknown }).declaredIn;
+    } catch {
+      continue;
+    }
+    if (JSON.stringify(declaredIn) !== '["build-environment.spec.yaml"]') continue;
     // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
     // must stay relative, not become the shared cache's host paths.
-    cpSync(join(sharedCache, part), join(cacheDir, part), {
-      recursive: true,
-      verbatimSymlinks: true,
-      filter: (source) => !(part === 'build-environments' && relative(join(sharedCache, part), source).startsWith('.tmp-')),
-    });
+    cpSync(join(environments, key), join(cacheDir, 'build-environments', key), { recursive: true, verbatimSymlinks: true });
   }
 }
 
