@@ -1,6 +1,7 @@
 /** Real image clients for tests: podman with a private store, a loopback registry, skopeo/umoci runners. */
 
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -66,17 +67,31 @@ export function createPrivatePodman(): PrivatePodman {
   };
 }
 
-/** A free TCP port on 127.0.0.1 (bound once, released, then handed out). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether a server can listen on 127.0.0.1:`port` now (it is closed again before this resolves). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 (bound once, released, then handed out), for a server
+ * to start on or for an address where nothing listens. Test files run in parallel, so
+ * it is not one the kernel picks for port 0 (any process's next listen(0) or outgoing
+ * connection may take that one meanwhile): it comes from below the kernel's ephemeral
+ * range (32768 and up), from a block of 3,000 ports of its own for each vitest worker
+ * (VITEST_POOL_ID), so no other file that runs at the same time is handed it.
+ */
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.VITEST_POOL_ID ?? '1');
+  const base = 20_000 + ((Number.isInteger(worker) && worker > 0 ? worker - 1 : 0) % 4) * 3_000;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = base + randomInt(3_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 between ${base} and ${base + 2_999}`);
 }
 
 /** A running loopback `docker-registry`; `address` is "127.0.0.1:PORT". */
