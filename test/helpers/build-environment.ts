@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { buildFragment } from '../../lib/sources/fragment.js';
-import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { assembleBuildEnvironment, type EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { refreshVanishedLocks } from './deb-locks.js';
 import { repoRoot } from './rig.js';
 import { withFolderLock } from './shared-cache-lock.js';
@@ -61,9 +61,13 @@ const codeKey: string = (() => {
 
 let built: Promise<EnvironmentPart[]> | undefined;
 
+/** The key of the environment assembled from the tests' build-environment fragment alone (testBuildEnvironment). */
+let sharedEnvironmentKey: string | undefined;
+
 /**
  * The environment parts to hand to buildFragment: the tests' build-environment
- * fragment, built (once per lock content) into the shared cache's folder.
+ * fragment, built (once per lock content) into the shared cache's folder, and the
+ * environment made of it alone assembled there (what copyBuildEnvironment hands over).
  */
 export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
   built ??= (async () => {
@@ -76,7 +80,10 @@ export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
       mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
       await buildFragment(specFile(), out, { root: currentFixture('build-environment'), cacheDir: sharedCache });
     });
-    return [{ tarPath: out, label: 'build-environment.spec.yaml' }];
+    const parts = [{ tarPath: out, label: 'build-environment.spec.yaml' }];
+    // Assembled once for every project seeded from here (atomic: a temporary folder renamed into place).
+    sharedEnvironmentKey = (await assembleBuildEnvironment(parts, { cacheDir: sharedCache, subject: 'test/fixtures/build-environment' })).key;
+    return parts;
   })();
   return built;
 }
@@ -160,12 +167,12 @@ export function copyBuildEnvironment(folder: string, cacheDir: string): void {
 
 /**
  * Copies what redo-ts reads of the shared cache into `cacheDir`: the downloads
- * (content-v2/, index-v5/) and the environments assembled from build-environment.spec.yaml
- * alone (what a seeded project's steps run in), not the fragment tars and npm tarball the
- * helpers keep there nor environments with other parts (gigabytes and thousands of files
- * once several versions of the code have run: a project that needs one assembles it), nor
- * what another test process is writing right now (tmp/, locks/, an environment's
- * `.tmp-PID-…` before its rename).
+ * (content-v2/, index-v5/) and, once testBuildEnvironment() has been awaited, the
+ * environment assembled from the build-environment fragment alone (what a seeded
+ * project's steps run in: same fragment bytes, same key). Not the fragment tars and npm
+ * tarball the helpers keep there, nor other environments (gigabytes and thousands of
+ * files once several versions of the code have run: a project that needs one assembles
+ * it), nor what another test process is writing right now (tmp/, locks/).
  */
 export function copySharedCache(cacheDir: string): void {
   mkdirSync(cacheDir, { recursive: true });
@@ -173,20 +180,11 @@ export function copySharedCache(cacheDir: string): void {
     if (!existsSync(join(sharedCache, part))) continue;
     cpSync(join(sharedCache, part), join(cacheDir, part), { recursive: true });
   }
-  const environments = join(sharedCache, 'build-environments');
-  for (const key of existsSync(environments) ? readdirSync(environments) : []) {
-    if (!/^[0-9a-f]{64}$/.test(key)) continue;
-    let declaredIn: unknown;
-    try {
-      declaredIn = (JSON.parse(readFileSync(join(environments, key, 'environment.json'), 'utf8')) as { declaredIn?: unknown }).declaredIn;
-    } catch {
-      continue;
-    }
-    if (JSON.stringify(declaredIn) !== '["build-environment.spec.yaml"]') continue;
-    // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
-    // must stay relative, not become the shared cache's host paths.
-    cpSync(join(environments, key), join(cacheDir, 'build-environments', key), { recursive: true, verbatimSymlinks: true });
-  }
+  if (sharedEnvironmentKey === undefined) return;
+  const environment = join(sharedCache, 'build-environments', sharedEnvironmentKey);
+  // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
+  // must stay relative, not become the shared cache's host paths.
+  if (existsSync(environment)) cpSync(environment, join(cacheDir, 'build-environments', sharedEnvironmentKey), { recursive: true, verbatimSymlinks: true });
 }
 
 /**
