@@ -12,7 +12,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { currentFixture, sharedCache, testBuildEnvironment } from '../helpers/build-environment.js';
+import { copySharedCache, currentFixture, testBuildEnvironment } from '../helpers/build-environment.js';
 import { parseLock } from '../../lib/sources/debian/lock.js';
 import { refreshVanishedLocks, vanishedVersions } from '../helpers/deb-locks.js';
 import { aptRecord } from '../helpers/deb-pins.js';
@@ -75,7 +75,7 @@ describe('a committed lock whose version left the archive', () => {
     expect(refreshVanishedLocks(dir)).toEqual([]);
     await testBuildEnvironment();
     const cache = join(scratch, 'cache');
-    cpSync(sharedCache, cache, { recursive: true, verbatimSymlinks: true });
+    copySharedCache(cache);
     const built = await runCli(dir, ['targets/app.fragment.tar'], { env: { REDO_TS_CACHE: cache } });
     expect(built.code, built.stderr).toBe(0);
     expect(execFileSync('tar', ['-xOf', join(dir, 'targets', 'app.fragment.tar'), 'etc/app'], { encoding: 'utf8' })).toMatch(/^numfmt \(GNU coreutils\) /);

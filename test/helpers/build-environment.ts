@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { buildFragment } from '../../lib/sources/fragment.js';
-import type { EnvironmentPart } from '../../lib/sandbox/environment.js';
+import { assembleBuildEnvironment, type EnvironmentPart } from '../../lib/sandbox/environment.js';
 import { refreshVanishedLocks } from './deb-locks.js';
 import { repoRoot } from './rig.js';
+import { withFolderLock } from './shared-cache-lock.js';
 
 const currentFolders = new Map<string, string>();
 
@@ -60,20 +61,29 @@ const codeKey: string = (() => {
 
 let built: Promise<EnvironmentPart[]> | undefined;
 
+/** The key of the environment assembled from the tests' build-environment fragment alone (testBuildEnvironment). */
+let sharedEnvironmentKey: string | undefined;
+
 /**
  * The environment parts to hand to buildFragment: the tests' build-environment
- * fragment, built (once per lock content) into the shared cache's folder.
+ * fragment, built (once per lock content) into the shared cache's folder, and the
+ * environment made of it alone assembled there (what copyBuildEnvironment hands over).
  */
 export function testBuildEnvironment(): Promise<EnvironmentPart[]> {
   built ??= (async () => {
     // Keyed by the lock as refreshed today (currentFixture), so a moved lock builds anew.
     const key = createHash('sha256').update(codeKey).update(readFileSync(specFile())).update(readFileSync(lockFile())).digest('hex').slice(0, 16);
     const out = join(sharedCache, 'fragments', `build-environment-${key}.tar`);
-    if (!existsSync(out)) {
+    // Test files run in parallel: one builds it, the others wait and reuse it.
+    if (!existsSync(out)) await withFolderLock(sharedCache, `build-environment-${key}`, async () => {
+      if (existsSync(out)) return;
       mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
       await buildFragment(specFile(), out, { root: currentFixture('build-environment'), cacheDir: sharedCache });
-    }
-    return [{ tarPath: out, label: 'build-environment.spec.yaml' }];
+    });
+    const parts = [{ tarPath: out, label: 'build-environment.spec.yaml' }];
+    // Assembled once for every project seeded from here (atomic: a temporary folder renamed into place).
+    sharedEnvironmentKey = (await assembleBuildEnvironment(parts, { cacheDir: sharedCache, subject: 'test/fixtures/build-environment' })).key;
+    return parts;
   })();
   return built;
 }
@@ -95,10 +105,11 @@ export function testToolFragment(name: 'python' | 'nodejs' | 'toolchain'): Promi
       const spec = join(folder, `${name}.spec.yaml`);
       const key = createHash('sha256').update(codeKey).update(readFileSync(spec)).update(readFileSync(join(folder, `${name}.lock.yaml`))).digest('hex').slice(0, 16);
       const out = join(sharedCache, 'fragments', `${name}-${key}.tar`);
-      if (!existsSync(out)) {
+      if (!existsSync(out)) await withFolderLock(sharedCache, `${name}-${key}`, async () => {
+        if (existsSync(out)) return;
         mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
         await buildFragment(spec, out, { root: folder, cacheDir: sharedCache });
-      }
+      });
       return { tarPath: out, label: `${name}.spec.yaml` };
     })();
     builtTools.set(name, built);
@@ -120,7 +131,8 @@ export function testNpmFragment(): Promise<EnvironmentPart> {
     const key = createHash('sha256').update(readFileSync(fixture)).digest('hex').slice(0, 16);
     const folder = join(sharedCache, `npm-cli-${key}`);
     const out = join(sharedCache, 'fragments', `npm-${key}.tar`);
-    if (!existsSync(out)) {
+    if (!existsSync(out)) await withFolderLock(sharedCache, `npm-${key}`, async () => {
+      if (existsSync(out)) return;
       mkdirSync(folder, { recursive: true });
       mkdirSync(join(sharedCache, 'fragments'), { recursive: true });
       cpSync(fixture, join(folder, 'npm.spec.yaml'));
@@ -129,7 +141,7 @@ export function testNpmFragment(): Promise<EnvironmentPart> {
         execFileSync('npm', ['pack', `npm@${version}`, '--pack-destination', folder, '--silent'], { env: { ...process.env, npm_config_update_notifier: 'false' }, stdio: ['ignore', 'ignore', 'inherit'] });
       }
       await buildFragment(join(folder, 'npm.spec.yaml'), out, { root: folder, cacheDir: sharedCache, environment: await testBuildEnvironment() });
-    }
+    });
     return { tarPath: out, label: 'npm.spec.yaml' };
   })();
   return builtNpm;
@@ -150,9 +162,29 @@ export function copyBuildEnvironment(folder: string, cacheDir: string): void {
   mkdirSync(folder, { recursive: true });
   cpSync(specFile(), join(folder, 'build-environment.spec.yaml'));
   cpSync(lockFile(), join(folder, 'build-environment.lock.yaml'));
+  copySharedCache(cacheDir);
+}
+
+/**
+ * Copies what redo-ts reads of the shared cache into `cacheDir`: the downloads
+ * (content-v2/, index-v5/) and, once testBuildEnvironment() has been awaited, the
+ * environment assembled from the build-environment fragment alone (what a seeded
+ * project's steps run in: same fragment bytes, same key). Not the fragment tars and npm
+ * tarball the helpers keep there, nor other environments (gigabytes and thousands of
+ * files once several versions of the code have run: a project that needs one assembles
+ * it), nor what another test process is writing right now (tmp/, locks/).
+ */
+export function copySharedCache(cacheDir: string): void {
+  mkdirSync(cacheDir, { recursive: true });
+  for (const part of ['content-v2', 'index-v5']) {
+    if (!existsSync(join(sharedCache, part))) continue;
+    cpSync(join(sharedCache, part), join(cacheDir, part), { recursive: true });
+  }
+  if (sharedEnvironmentKey === undefined) return;
+  const environment = join(sharedCache, 'build-environments', sharedEnvironmentKey);
   // verbatimSymlinks: an assembled environment root's relative links (bin -> usr/bin)
   // must stay relative, not become the shared cache's host paths.
-  cpSync(sharedCache, cacheDir, { recursive: true, verbatimSymlinks: true });
+  if (existsSync(environment)) cpSync(environment, join(cacheDir, 'build-environments', sharedEnvironmentKey), { recursive: true, verbatimSymlinks: true });
 }
 
 /**

@@ -1,10 +1,11 @@
 /** Real image clients for tests: podman with a private store, a loopback registry, skopeo/umoci runners. */
 
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** True when `name` is on PATH (tests skip, saying why, only when a tool cannot exist). */
 export function hasTool(name: string): boolean {
@@ -66,17 +67,31 @@ export function createPrivatePodman(): PrivatePodman {
   };
 }
 
-/** A free TCP port on 127.0.0.1 (bound once, released, then handed out). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether a server can listen on 127.0.0.1:`port` now (it is closed again before this resolves). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 (bound once, released, then handed out), for a server
+ * to start on or for an address where nothing listens. Test files run in parallel, so
+ * it is not one the kernel picks for port 0 (any process's next listen(0) or outgoing
+ * connection may take that one meanwhile): it comes from below the kernel's ephemeral
+ * range (32768 and up), from a block of 3,000 ports of its own for each vitest worker
+ * (VITEST_POOL_ID), so no other file that runs at the same time is handed it.
+ */
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.VITEST_POOL_ID ?? '1');
+  const base = 20_000 + ((Number.isInteger(worker) && worker > 0 ? worker - 1 : 0) % 4) * 3_000;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = base + randomInt(3_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 between ${base} and ${base + 2_999}`);
 }
 
 /** A running loopback `docker-registry`; `address` is "127.0.0.1:PORT". */
@@ -118,48 +133,64 @@ export async function startRegistry(
     const { realm, service, issuer, certPath } = options.token;
     auth.push('auth:', '  token:', `    realm: ${realm}`, `    service: ${service}`, `    issuer: ${issuer}`, `    rootcertbundle: ${certPath}`);
   }
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: error',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${storageDir}`,
-    ...(options.isReadOnly === true ? ['  maintenance:', '    readonly:', '      enabled: true'] : []),
-    'http:',
-    `  addr: ${address}`,
-    ...auth,
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'config.yml'), config);
-  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Test files run in parallel: the free port may be taken again before the registry
+  // binds it (then it exits, and another port is tried), and only an answer carrying
+  // this registry's own header proves /v2/ is ours, not another test's registry.
+  const marker = basename(dir);
+  let address = '';
+  let child: ChildProcess | undefined;
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const response = await fetch(`http://${address}/v2/`);
-      if (response.status === 200 || response.status === 401) break;
-    } catch {
-      // Not listening yet.
+  for (let attempt = 1; child === undefined; attempt++) {
+    address = `127.0.0.1:${await freePort()}`;
+    const config = [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${storageDir}`,
+      ...(options.isReadOnly === true ? ['  maintenance:', '    readonly:', '      enabled: true'] : []),
+      'http:',
+      `  addr: ${address}`,
+      '  headers:',
+      `    X-Redo-Ts-Test-Registry: [${marker}]`,
+      ...auth,
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'config.yml'), config);
+    const started = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    stderr = '';
+    started.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const response = await fetch(`http://${address}/v2/`);
+        if ((response.status === 200 || response.status === 401) && response.headers.get('x-redo-ts-test-registry') === marker) {
+          child = started;
+          break;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      if (started.exitCode !== null || Date.now() > deadline) {
+        const exited = started.exitCode !== null;
+        started.kill('SIGKILL');
+        if (exited && attempt < 5) break;
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`docker-registry did not start on ${address}\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`docker-registry did not start on ${address}\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
   }
+  const running: ChildProcess = child;
   return {
     address,
-    pid: child.pid!,
+    pid: running.pid!,
     storageDir,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        process.kill(child.pid!, 'SIGTERM');
+      if (running.exitCode === null) {
+        const exited = new Promise((r) => running.once('exit', r));
+        process.kill(running.pid!, 'SIGTERM');
         await exited;
       }
       rmSync(dir, { recursive: true, force: true });

@@ -3,9 +3,10 @@
 import { createSign, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runTool } from './clients.js';
+import { runTool } from './clients.js';
 
 /** A running token server: its realm URL, the cert the registry trusts, and every scope it was asked for. */
 export interface TokenServer {
@@ -31,12 +32,11 @@ export async function startTokenServer(user: string, password: string): Promise<
   runTool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=redo-ts-test-token']);
   const key = readFileSync(keyPath, 'utf8');
   const certDer = Buffer.from(readFileSync(certPath, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  const port = await freePort();
   const service = 'redo-ts-test-registry';
   const issuer = 'redo-ts-test-issuer';
   const requests: TokenServer['requests'] = [];
   const server: Server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', `http://127.0.0.1:${port}`);
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const scopes = url.searchParams.getAll('scope');
     const header = request.headers.authorization ?? '';
     const given = header.startsWith('Basic ') ? Buffer.from(header.slice(6), 'base64').toString('utf8') : undefined;
@@ -56,7 +56,9 @@ export async function startTokenServer(user: string, password: string): Promise<
     response.setHeader('content-type', 'application/json');
     response.end(JSON.stringify({ token: `${signingInput}.${base64url(signature)}` }));
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  // Port 0: the kernel's choice, held from the start (a port found free, then bound, could be another test file's by then).
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
   return {
     realm: `http://127.0.0.1:${port}/token`,
     service,
