@@ -3,7 +3,8 @@
 // build environment over the arm64 files (the image's programs replaced by busybox applets,
 // the recording shims, or a logger of what was not run). The same spec built for amd64 and
 // arm64 gives the same alternatives, systemd and init links, nginx module links,
-// diversions and system users.
+// diversions and system users, and the same PAM configuration (pam-auth-update's result,
+// which the amd64 image gets from the image's Perl script and the arm64 one from redo-ts's port).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ const hasArm64 = (): boolean => {
 
 const packages = [
   'base-files', 'base-passwd', 'dash', 'bash', 'coreutils', 'sed', 'grep', 'debianutils', 'findutils', 'mawk', 'util-linux', 'passwd', 'adduser',
-  'init-system-helpers', 'nginx-light', 'redis-server', 'openjdk-17-jre-headless',
+  'init-system-helpers', 'nginx-light', 'redis-server', 'openjdk-17-jre-headless', 'libpam-runtime',
 ];
 
 /** The members the postinsts' calls make, with an architecture's names made neutral: `type mode owner path [-> target]`. */
@@ -31,7 +32,7 @@ function effectsOf(tar: string): string[] {
     .map((line) => line.split(/\s+/))
     .map((fields) => [fields[0], fields[1], ...fields.slice(5)].join(' '))
     .map((line) => line.replace(/aarch64-linux-gnu|x86_64-linux-gnu/g, 'MULTIARCH').replace(/arm64|amd64/g, 'ARCH'))
-    .filter((line) => / (etc\/alternatives\/|var\/lib\/dpkg\/alternatives\/|etc\/systemd\/|etc\/rc.\.d\/|etc\/nginx\/modules-enabled\/|var\/lib\/dpkg\/diversions|usr\/bin\/sh |var\/log\/)/.test(line))
+    .filter((line) => / (etc\/alternatives\/|var\/lib\/dpkg\/alternatives\/|etc\/systemd\/|etc\/rc.\.d\/|etc\/nginx\/modules-enabled\/|var\/lib\/dpkg\/diversions|usr\/bin\/sh |var\/log\/|etc\/pam\.d\/common-|var\/lib\/pam\/)/.test(line))
     .sort();
 }
 
@@ -70,6 +71,14 @@ describe('maintainer scripts of another architecture', () => {
     expect(ours.filter((line) => / etc\/rc2\.d\/S[0-9][0-9]nginx /.test(line))).toHaveLength(1);
     expect(read(arm64, 'var/lib/dpkg/diversions')).toContain('/bin/sh\n/bin/sh.distrib\ndash\n');
     for (const file of ['etc/passwd', 'etc/group', 'etc/shadow', 'var/lib/dpkg/diversions']) expect(read(arm64, file), file).toBe(read(amd64, file));
+    // libpam-runtime's postinst: the same files, byte for byte.
+    expect(log.stdout + log.stderr).toMatch(/PAM configuration \(pam-auth-update's result computed by redo-ts: the image is arm64, this machine amd64\)/);
+    const pamFiles = ['account', 'auth', 'password', 'session', 'session-noninteractive'].flatMap((type) => [`etc/pam.d/common-${type}`, `var/lib/pam/${type}`]);
+    for (const file of [...pamFiles, 'var/lib/pam/seen']) {
+      expect(ours, file).toContain(`-rw-r--r-- 0/0 ${file}`);
+      expect(read(arm64, file), file).toBe(read(amd64, file));
+    }
+    expect(read(arm64, 'etc/pam.d/common-auth')).toMatch(/^auth\t\[success=1 default=ignore\]\tpam_unix\.so nullok$/m);
     expect(read(arm64, 'etc/passwd')).toMatch(/^redis:x:[0-9]+:[0-9]+::\/var\/lib\/redis:\/usr\/sbin\/nologin$/m);
   }, 900_000);
 });

@@ -24,6 +24,7 @@ import { checkDebIdentity } from './fetch.js';
 import { hostArchitecture } from './indexes.js';
 import type { HostTools } from './host-tools.js';
 import { firstCertificateOfPem, writeJavaKeystore } from './java-keystore.js';
+import { pamAuthUpdateFiles, type PamFiles } from './pam-configs.js';
 import type { DebianLock } from './lock.js';
 import type { PackageList } from './package-list.js';
 
@@ -452,9 +453,20 @@ async function runOnUnpackedRoot(entries: TarEntry[], options: AssembleOptions, 
     effects.push(`CA certificates: ${certificates.filter((e) => /\.pem$/.test(e.path.toString('latin1'))).length} in /etc/ssl/certs/ca-certificates.crt`);
   }
   // Before the postinsts are recorded: that replaces debconf's confmodule in the copy.
-  if (!isForeign && exists('/usr/sbin/pam-auth-update') && exists('/usr/bin/perl') && exists('/usr/share/debconf/confmodule')) {
-    out.push(...await pamAuthUpdateEntries(root, options, inChroot, chrootEnv, new Set(entries.map((entry) => entry.path.toString('latin1')))));
-    effects.push('PAM configuration (pam-auth-update)');
+  if (exists('/usr/sbin/pam-auth-update') && exists('/usr/bin/perl') && exists('/usr/share/debconf/confmodule')) {
+    const known = new Set(entries.map((entry) => entry.path.toString('latin1')));
+    if (!isForeign) {
+      out.push(...await pamAuthUpdateEntries(root, options, inChroot, chrootEnv, known));
+      effects.push('PAM configuration (pam-auth-update)');
+    } else {
+      // The image's Perl cannot run here: the same files from redo-ts's port of the script.
+      const ported = await pamAuthUpdateFiles(root);
+      if (typeof ported === 'string') effects.push(`no PAM configuration: pam-auth-update's result is not computed for a ${options.lock.architecture} image here: ${ported}`);
+      else {
+        out.push(...portedPamEntries(ported, known));
+        effects.push(`PAM configuration (pam-auth-update's result computed by redo-ts: the image is ${options.lock.architecture}, this machine ${host})`);
+      }
+    }
   }
   // Last: it changes the copy (debconf's confmodule, mount points, another architecture's programs).
   if (isForeign && options.hostTools === undefined) {
@@ -511,6 +523,19 @@ async function pamAuthUpdateEntries(root: string, options: AssembleOptions, inCh
       out.push({ path: Buffer.from(path), type: 'file', mode: stats.mode & 0o777, uid: 0, gid: 0, sizeBytes: stats.size, content: { kind: 'path', path: join(root, path) } });
     }
   }
+  return out;
+}
+
+/**
+ * The entries of pam-configs.ts's files, as pamAuthUpdateEntries gives the script's: /var/lib/pam
+ * when no package delivers it, then /etc/pam.d/common-* and /var/lib/pam/* by name, 0644, root,
+ * each unless a package delivers it.
+ */
+function portedPamEntries(files: PamFiles, known: ReadonlySet<string>): TarEntry[] {
+  const out: TarEntry[] = [];
+  if (!known.has('var/lib/pam')) out.push({ path: Buffer.from('var/lib/pam'), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+  const sorted = [...files].filter((file) => !known.has(file.path)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const file of sorted) out.push({ path: Buffer.from(file.path), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: file.bytes.length, content: { kind: 'buffer', bytes: file.bytes } });
   return out;
 }
 
