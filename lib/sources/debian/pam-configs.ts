@@ -1,7 +1,7 @@
 /** What libpam-runtime's `pam-auth-update --package --force` writes on a fresh install (debconf noninteractive), computed in TypeScript from an image's /usr/share/pam-configs and /usr/share/pam templates: a port of the Perl script for images whose Perl cannot run here. */
 
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One PAM profile of /usr/share/pam-configs as pam-auth-update parses it: its fields (`-Final` dropped) and its Conflicts. */
@@ -180,6 +180,11 @@ function stateFile(profiles: ReadonlyMap<string, PamProfile>, enabled: readonly 
   return out;
 }
 
+/** Whether a path exists, a dangling link included. */
+async function isPresent(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
+}
+
 /** What pam-auth-update writes: image paths (no leading slash) and their bytes, in the order it writes them. */
 export type PamFiles = Array<{ path: string; bytes: Buffer }>;
 
@@ -194,14 +199,18 @@ export async function pamAuthUpdateFiles(root: string): Promise<PamFiles | strin
   const inputDir = join(root, 'usr/share/pam-configs');
   if (!existsSync(inputDir)) return 'no /usr/share/pam-configs';
   for (const type of PAM_TYPES) {
-    if (existsSync(join(root, 'etc/pam.d', `common-${type}`)) || existsSync(join(root, 'var/lib/pam', type))) {
+    if (await isPresent(join(root, 'etc/pam.d', `common-${type}`)) || await isPresent(join(root, 'var/lib/pam', type))) {
       return `the image already has /etc/pam.d/common-${type} or /var/lib/pam/${type} (only a fresh install is computed)`;
     }
   }
   const profiles = new Map<string, PamProfile>();
-  for (const name of await readdir(inputDir, { encoding: 'latin1' })) {
+  for (const raw of await readdir(inputDir, { encoding: 'buffer' })) {
+    const name = raw.toString('latin1');
     if (/~$/.test(name) || /^#.+#$/.test(name)) continue;
-    const profile = parsePamProfile(await readFile(join(inputDir, Buffer.from(name, 'latin1').toString()), 'latin1'));
+    const path = Buffer.concat([Buffer.from(`${inputDir}/`), raw]);
+    // A link could lead out of the image's copy (the script runs in a chroot): not followed.
+    if (!(await lstat(path)).isFile()) return `/usr/share/pam-configs/${name} is not a regular file`;
+    const profile = parsePamProfile((await readFile(path)).toString('latin1'));
     if (!profile.disabled) profiles.set(name, profile);
   }
   const { sorted, enabled } = selectProfiles(profiles);
@@ -209,10 +218,10 @@ export async function pamAuthUpdateFiles(root: string): Promise<PamFiles | strin
   const files: PamFiles = [{ path: 'var/lib/pam/seen', bytes: Buffer.from(sorted.map((name) => `${name}\n`).join(''), 'latin1') }];
   for (const type of PAM_TYPES) {
     const templatePath = join(root, 'usr/share/pam', `common-${type}`);
-    const template = existsSync(templatePath) ? await readFile(templatePath, 'latin1') : undefined;
+    const template = existsSync(templatePath) && (await lstat(templatePath)).isFile() ? await readFile(templatePath, 'latin1') : undefined;
     const made = template === undefined ? undefined : fromTemplate(template, profiles, enabled, type);
     // The script stops at the first type it cannot write.
-    if (made === undefined) return `/usr/share/pam/common-${type} is missing or not a pam-auth-update template, or a profile line is not "CONTROL MODULE [OPTIONS]"`;
+    if (made === undefined) return `/usr/share/pam/common-${type} is missing, not a regular file or not a pam-auth-update template, or a profile line is not "CONTROL MODULE [OPTIONS]"`;
     files.push({ path: `etc/pam.d/common-${type}`, bytes: Buffer.from(made, 'latin1') });
     files.push({ path: `var/lib/pam/${type}`, bytes: Buffer.from(stateFile(profiles, enabled, type), 'latin1') });
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -115,5 +115,11 @@ describe.runIf(existsSync(script))('pam-auth-update ported to TypeScript', () =>
     const root = freshRoot('earlier', { unix: machine('unix') });
     writeFileSync(join(root, 'var/lib/pam/auth'), 'Module: unix\n');
     expect(await pamAuthUpdateFiles(root)).toMatch(/already has .*\/var\/lib\/pam\/auth/);
+  });
+
+  it('does not follow a profile that is a link (it could lead out of the image)', async () => {
+    const root = freshRoot('linked', { unix: machine('unix') });
+    symlinkSync('/usr/share/pam-configs/unix', join(root, 'usr/share/pam-configs/linked'));
+    expect(await pamAuthUpdateFiles(root)).toMatch(/\/usr\/share\/pam-configs\/linked is not a regular file/);
   });
 });
