@@ -88,6 +88,10 @@ Auth-Type: Primary
 Auth:
 \t[success=end default=ignore]\tpam_other.so
 `;
+// Debian bookworm's own profiles of libpam-krb5 4.11-1+b1, libpam-ldapd 0.9.12-4 and libpam-tmpdir 0.09+b2, verbatim.
+const debianKrb5 = 'Name: Kerberos authentication\nDefault: yes\nPriority: 704\nConflicts: krb5-openafs\nAuth-Type: Primary\nAuth:\n\t[success=end default=ignore]\tpam_krb5.so minimum_uid=1000 try_first_pass\nAuth-Initial:\n\t[success=end default=ignore]\tpam_krb5.so minimum_uid=1000\nAccount-Type: Additional\nAccount:\n\trequired\t\t\tpam_krb5.so minimum_uid=1000\nPassword-Type: Primary\nPassword:\n\t[success=end default=ignore]\tpam_krb5.so minimum_uid=1000 try_first_pass use_authtok\nPassword-Initial:\n\t[success=end default=ignore]\tpam_krb5.so minimum_uid=1000\nSession-Type: Additional\nSession:\n\toptional\t\t\tpam_krb5.so minimum_uid=1000\n';
+const debianLdap = 'Name: LDAP Authentication\nDefault: yes\nPriority: 128\nAuth-Type: Primary\nAuth-Initial:\n\t[success=end default=ignore]\tpam_ldap.so minimum_uid=1000\nAuth:\n\t[success=end default=ignore]\tpam_ldap.so minimum_uid=1000 use_first_pass\nAccount-Type: Additional\nAccount:\n\t[success=ok new_authtok_reqd=done ignore=ignore user_unknown=ignore authinfo_unavail=ignore default=bad]\tpam_ldap.so minimum_uid=1000\nPassword-Type: Primary\nPassword-Initial:\n\t[success=end default=ignore]\tpam_ldap.so minimum_uid=1000\nPassword:\n\t[success=end default=ignore]\tpam_ldap.so minimum_uid=1000 try_first_pass\nSession-Type: Additional\nSession:\n\t[success=ok default=ignore]\tpam_ldap.so minimum_uid=1000\n';
+const debianTmpdir = 'Name: per-user temporary directories\nDefault: yes\nPriority: 0\nSession-Type: Additional\nSession-Final:\n optional pam_tmpdir.so\n';
 const notDefault = 'Name: not default\nDefault: no\nPriority: 900\nAuth-Type: Primary\nAuth:\n\trequired pam_no.so\n';
 const tally = 'Name: disabled by pam_tally\nDefault: yes\nPriority: 10\nAuth-Type: Primary\nAuth:\n\trequired pam_tally.so\n';
 
@@ -95,6 +99,9 @@ describe.runIf(existsSync(script))('pam-auth-update ported to TypeScript', () =>
   const cases: Array<[string, Record<string, string>]> = [
     ['the default profile (unix)', { unix: machine('unix') }],
     ['the machine\'s profiles', Object.fromEntries(readdirSync('/usr/share/pam-configs').map((name) => [name, machine(name)]))],
+    ['Debian\'s krb5, ldap and tmpdir profiles beside unix and systemd', {
+      unix: machine('unix'), systemd: machine('systemd'), krb5: debianKrb5, ldap: debianLdap, tmpdir: debianTmpdir,
+    }],
     ['an extra module with Auth-Initial, Priority, Conflicts and Additional blocks', {
       unix: machine('unix'), systemd: machine('systemd'), test: tmpdirProfile, extra: additional, other: conflicting, 'not-default': notDefault, tally,
       'backup~': tally, '#editor#': tally,
