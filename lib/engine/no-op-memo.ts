@@ -12,12 +12,13 @@ import { statTuple } from './quick-stat.js';
  * `.redo/no-op.json` is written by a build that checked every target it was asked for,
  * found all of them up to date, ran no rule, saved no record and printed no warning. It
  * holds the request (root, folder, targets, rule folders) and every fact that decision
- * rested on: the stat (inode, size, mtime, ctime) of each record file, target output
+ * rested on: the stat (inode, size, mtime, ctime) of the record store's files, each target output
  * and source it read, or that the file was absent; the stat of each folder whose
  * listing answered an `ifcreate` ("does it exist?") question, or that a folder
  * dependency's listing rests on (it and every folder and file below it); and the hash
- * of each environment variable a target depends on. A record or output only ever changes by a
- * rename of a new file (a new inode and ctime), a source's content only with its
+ * of each environment variable a target depends on. The record store's base file changes only by a rename
+ * and its logs only by appends (a new size), an output only by a rename of a new file (a
+ * new inode and ctime), a source's content only with its
  * mtime/ctime, and a folder's names only with its mtime: so when every stat is the same
  * again, the engine would decide the same and run nothing. Stats taken within
  * RACY_MS (two seconds) of a change are not trusted (a change in the same clock tick could keep

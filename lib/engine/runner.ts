@@ -127,7 +127,8 @@ export function temporaryOutputPath(targetAbsolute: string, pid: number): string
 let temporaryCounter = 0;
 
 /**
- * Runs the rule for `request.target`: sh rules as `sh -e [-x] [-v] RULE $1 $2 $3` in the
+ * Runs the rule for `request.target`: sh rules as `sh -e [-x] [-v] RULE $1 $2 $3` (a plain one sourced by
+ * libexec/redo-rule.sh, see spawner.ts) in the
  * rule's folder (the target's folder for rules from rules/), TypeScript rules in this
  * process. Output goes to a temporary `$3` or to stdout (a temporary file), both in the
  * target's folder; exactly one may be written, then it is renamed over the target.

@@ -46,6 +46,8 @@ interface Pending {
  * Runs `libexec/redo-spawner.sh` once. Each rule is started, in a background subshell
  * of the spawner, as
  *   cd -- DIR && sh -e [-x|-v] RULE $1 $2 $3; echo <id> $? >&9
+ * (a plain rule: `sh -e -c "$redo_rule_c" RULE $1 $2 $3`, which sources
+ * libexec/redo-rule.sh and then the rule)
  * The subshell, not the rule, reports the status: a rule may set its own EXIT trap,
  * `exec` another program or be killed, and its status still arrives. If the subshell
  * itself is killed, a timer notices its pid is gone and reports status 128 + 9. If

@@ -28,11 +28,11 @@ distinct set of packages and fragments) that no build has used for N days (defau
 30; 0 removes every one), and what an interrupted assembly left behind. A build
 that needs one again assembles it from its fragments. It does the same with the
 build environments' kept fragments (environment-fragments/KEY, one per distinct
-spec, lock and redo-ts code), which a build makes again from their packages.
+spec, lock, machine architecture, SOURCE_DATE_EPOCH, layer and redo-ts code), which a build makes again from their packages.
 Prints each one removed.`;
 
 const command: Command = {
-  summary: 'import .deb files into the download cache (cache add FILE.deb...), check every entry (cache verify), or remove unused build environments (cache prune)',
+  summary: 'import .deb files into the download cache (cache add FILE.deb...), check every entry (cache verify), or remove unused build environments and their kept fragments (cache prune)',
   usage,
   async run(args, io) {
     const [action, ...files] = args;

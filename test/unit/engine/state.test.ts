@@ -80,6 +80,19 @@ describe('StateStore', () => {
     expect(after.listTargets()).toEqual(['a', 'c']);
   });
 
+  it('a compaction removes the temporary base a killed compaction left, not one a live process writes', () => {
+    const store = new StateStore(root);
+    store.checkVersion();
+    const db = join(root, '.redo', 'db');
+    // Written by a compaction killed between write and rename (pid 999999999 cannot run), and by this process.
+    writeFileSync(join(db, 'records.json.999999999.3.tmp'), '{"version":2,"records":[');
+    writeFileSync(join(db, `records.json.${process.pid}.999.tmp`), '{}');
+    store.save(record('a', []));
+    store.compact(() => true, () => undefined);
+    expect(readdirSync(db).sort()).toEqual(['records.json', `records.json.${process.pid}.999.tmp`]);
+    expect(new StateStore(root).load('a')).toEqual(record('a', []));
+  });
+
   it('a reader sees what another store appended after its first read', () => {
     const reader = new StateStore(root);
     expect(reader.load('t')).toBeUndefined();
