@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RedoError } from '../errors.js';
-import { isRunning, selfProcess, type ProcessIdentity } from './lock.js';
+import { isAlive, isRunning, selfProcess, type ProcessIdentity } from './lock.js';
 import type { FileStamp, Identity } from './stamp.js';
 
 /**
@@ -84,15 +84,6 @@ const LOG_PATTERN = /^log\.(\d+)-(\d+)$/;
 /** A base being written by writeAtomically (`records.json.<pid>.<n>.tmp`). */
 const TEMPORARY_BASE_PATTERN = /^records\.json\.(\d+)\.\d+\.tmp$/;
 
-/** Whether a process `pid` runs (any process: a recycled pid keeps a leftover, which is harmless). */
-function isPidRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** One entry of the store: a record (null: removed) with its generation and where it was read. */
 interface StoreEntry {
@@ -480,7 +471,7 @@ export class StateStore {
       for (const name of fs.readdirSync(this.dbDir).sort()) {
         const leftover = TEMPORARY_BASE_PATTERN.exec(name);
         // A compaction killed between its write and its rename (it held this lock): never renamed, never read.
-        if (leftover !== null && !isPidRunning(Number(leftover[1]))) fs.rmSync(path.join(this.dbDir, name), { force: true });
+        if (leftover !== null && !isAlive(Number(leftover[1]))) fs.rmSync(path.join(this.dbDir, name), { force: true });
         const match = LOG_PATTERN.exec(name);
         if (match === null) continue;
         const owner: ProcessIdentity = { pid: Number(match[1]), startTicks: Number(match[2]) };

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { RedoError } from '../errors.js';
 import { readAssembledImage, type AssembledImage } from './assemble.js';
 import type { BlobStore } from './blob-store.js';
+import { isProcessAlive } from '../processes.js';
 
 /** Options of collectStoreGarbage. */
 export interface StoreGcOptions {
@@ -185,7 +186,7 @@ function takeGcLock(store: BlobStore): () => void {
       if (code === 'ENOENT') return () => undefined; // no store: nothing to collect
       if (code !== 'EEXIST') throw cause;
       const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && isProcessAlive(owner)) {
         throw new RedoError('ERR_IMAGE_STORE', `redo: "${path}": another store collection is running`, { details: [`process: ${owner}`], hint: 'wait for it to finish, then run redo-ts store gc again' });
       }
       unlinkSync(path);
@@ -198,11 +199,3 @@ function takeGcLock(store: BlobStore): () => void {
   throw new RedoError('ERR_IMAGE_STORE', `redo: "${path}": cannot take the store collection lock`, { hint: 'remove the file if no redo-ts store gc is running' });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (cause) {
-    return (cause as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { RedoError } from '../errors.js';
 import { entriesOfTar, readEntryBytes, type TarEntry } from '../image/tar.js';
 import { runInSandbox, sandboxFacts, type BuildEnvironment } from './sandbox.js';
+import { isProcessAlive } from '../processes.js';
 
 /** Bumped whenever what assembleBuildEnvironment writes changes, so older roots are not reused. */
 const environmentFormat = 1;
@@ -112,16 +113,6 @@ function markUsed(folder: string): void {
   }
 }
 
-/** Whether process `pid` runs on this machine (EPERM: it does, as another user). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the half-assembled environments in `home` (`.tmp-PID-…`, left by an assembly
  * that was killed) whose process is gone, or that are older than `olderThanMs` when it is
@@ -139,7 +130,7 @@ export function removeLeftovers(home: string, olderThanMs: number, now = Date.no
   for (const name of names) {
     const match = /^\.tmp-([0-9]+)-/.exec(name);
     if (match === null) continue;
-    let isStale = !isAlive(Number(match[1]));
+    let isStale = !isProcessAlive(Number(match[1]));
     if (!isStale && olderThanMs > 0) {
       try {
         isStale = now - statSync(join(home, name)).mtimeMs > olderThanMs;
@@ -172,9 +163,29 @@ export interface PrunedEnvironment {
  * environments gives nothing.
  */
 export function pruneBuildEnvironments(cacheDir: string, unusedForMs: number, now = Date.now()): { removed: PrunedEnvironment[]; leftovers: number } {
-  const home = join(cacheDir, 'build-environments');
+  const { removed, leftovers } = pruneUnusedEntries(join(cacheDir, 'build-environments'), unusedForMs, now, (folder) => {
+    try {
+      return (JSON.parse(readFileSync(join(folder, 'environment.json'), 'utf8')) as { declaredIn?: string[] }).declaredIn ?? [];
+    } catch {
+      return []; // No record: removed all the same.
+    }
+  });
+  return { removed: removed.map(({ key, lastUsedMs, about }) => ({ key, declaredIn: about, lastUsedMs })), leftovers };
+}
+
+/**
+ * Removes from `home`, a cache folder of entries named by a sha256 key, every entry not
+ * used (its folder's mtime) for `unusedForMs`, after `describe` has read what the listing
+ * says of it, and what killed writers left (removeLeftovers: process gone, or older than
+ * a day). An entry is renamed aside before it is deleted, so a build meanwhile finds it
+ * whole or not at all. A missing `home` gives nothing.
+ */
+export function pruneUnusedEntries<T>(home: string, unusedForMs: number, now: number, describe: (folder: string) => T): {
+  removed: Array<{ key: string; lastUsedMs: number; about: T }>;
+  leftovers: number;
+} {
   const leftovers = removeLeftovers(home, 24 * 3600 * 1000, now);
-  const removed: PrunedEnvironment[] = [];
+  const removed: Array<{ key: string; lastUsedMs: number; about: T }> = [];
   let names: string[];
   try {
     names = readdirSync(home).sort();
@@ -191,12 +202,7 @@ export function pruneBuildEnvironments(cacheDir: string, unusedForMs: number, no
       continue;
     }
     if (now - lastUsedMs < unusedForMs) continue;
-    let declaredIn: string[] = [];
-    try {
-      declaredIn = (JSON.parse(readFileSync(join(folder, 'environment.json'), 'utf8')) as { declaredIn?: string[] }).declaredIn ?? [];
-    } catch {
-      // No record: removed all the same.
-    }
+    const about = describe(folder);
     const aside = join(home, `.tmp-${process.pid}-prune-${key.slice(0, 12)}`);
     try {
       renameSync(folder, aside);
@@ -204,7 +210,7 @@ export function pruneBuildEnvironments(cacheDir: string, unusedForMs: number, no
       continue;
     }
     rmSync(aside, { recursive: true, force: true });
-    removed.push({ key, declaredIn, lastUsedMs });
+    removed.push({ key, lastUsedMs, about });
   }
   return { removed, leftovers };
 }

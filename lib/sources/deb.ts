@@ -12,6 +12,7 @@ import { RedoError, isRedoError } from '../errors.js';
 import { entriesOfTar, indexTar, pathText, readTar, type TarEntry } from '../image/tar.js';
 import { failWhenObserved, spawnDecompressor } from './decompress.js';
 import { holdTemporary } from './scratch.js';
+import { isProcessAlive } from '../processes.js';
 
 /** One member of an ar archive: its name and where its bytes lie in the file. */
 export interface ArMember {
@@ -204,22 +205,12 @@ function makeDecodedDataDir(): string {
     for (const name of readdirSync(tmpdir())) {
       if (!name.startsWith(prefix)) continue;
       const pid = Number(name.slice(prefix.length).split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isRunning(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
     }
   } catch {
     // Unreadable, or another process removed the same folder at the same time: not ours to fix.
   }
   return mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
-}
-
-/** Whether process `pid` runs on this machine (EPERM: it does, as another user). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The `ALGORITHM-BASE64` of each hash of `whole`. */

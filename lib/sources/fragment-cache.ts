@@ -6,7 +6,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { removeLeftovers } from '../sandbox/environment.js';
+import { pruneUnusedEntries, removeLeftovers } from '../sandbox/environment.js';
 import { holdTemporary } from './scratch.js';
 import { hostArchitecture } from './debian/indexes.js';
 
@@ -226,35 +226,14 @@ export interface PrunedFragment {
  * or not at all. Returns what it removed.
  */
 export function pruneKeptFragments(cacheDir: string, unusedForMs: number, now = Date.now()): { removed: PrunedFragment[]; leftovers: number } {
-  const home = join(cacheDir, keptFragmentsFolder);
-  const leftovers = removeLeftovers(home, 24 * 3600 * 1000, now);
-  const removed: PrunedFragment[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(home).sort();
-  } catch {
-    return { removed, leftovers };
-  }
-  for (const key of names) {
-    if (!/^[0-9a-f]{64}$/.test(key)) continue;
-    const folder = join(home, key);
-    let lastUsedMs: number;
+  const { removed, leftovers } = pruneUnusedEntries(join(cacheDir, keptFragmentsFolder), unusedForMs, now, (folder) => {
     try {
-      lastUsedMs = statSync(folder).mtimeMs;
+      return (JSON.parse(readFileSync(join(folder, 'result.json'), 'utf8')) as { result?: { spec?: string } }).result?.spec ?? 'unknown spec';
     } catch {
-      continue;
+      return 'unknown spec'; // No record: removed all the same.
     }
-    if (now - lastUsedMs < unusedForMs) continue;
-    let spec = 'unknown spec';
-    try {
-      spec = (JSON.parse(readFileSync(join(folder, 'result.json'), 'utf8')) as { result?: { spec?: string } }).result?.spec ?? spec;
-    } catch {
-      // No record: removed all the same.
-    }
-    if (!dropEntry(folder)) continue;
-    removed.push({ key, spec, lastUsedMs });
-  }
-  return { removed, leftovers };
+  });
+  return { removed: removed.map(({ key, lastUsedMs, about }) => ({ key, spec: about, lastUsedMs })), leftovers };
 }
 
 /** Renames `folder` aside and deletes it; false when it could not be moved (gone, or not ours). */

@@ -2,16 +2,7 @@
 // of them builds a fixture of the shared test cache, the others wait for it, then reuse it.
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** Whether process `pid` runs on this machine (EPERM: it does, as another user). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { isProcessAlive } from '../../lib/processes.js';
 
 /**
  * Runs `work` holding the lock `name` of the folder `home` (a folder `home/locks/NAME`,
@@ -33,7 +24,7 @@ export async function withFolderLock<T>(home: string, name: string, work: () => 
     let stale: boolean;
     try {
       const owner = Number(readFileSync(join(lock, 'owner'), 'utf8'));
-      stale = Number.isInteger(owner) && owner > 0 ? !isAlive(owner) : Date.now() - statSync(lock).mtimeMs > 60_000;
+      stale = Number.isInteger(owner) && owner > 0 ? !isProcessAlive(owner) : Date.now() - statSync(lock).mtimeMs > 60_000;
     } catch {
       // No owner yet (being written, or its holder died between mkdir and write).
       try {

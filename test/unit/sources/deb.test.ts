@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedoError } from '../../../lib/errors.js';
 import { listArMembers, openDebData, readDebEntries, type DebCheck } from '../../../lib/sources/deb.js';
 import { makeFixtureDeb, makeUnsafeDeb, type DebCompression } from '../../fixtures/402-deb-package/make-deb.js';
+import { withoutTools } from '../../helpers/without-tools.js';
 
 let dir: string;
 beforeAll(() => {
@@ -77,18 +78,6 @@ describe('readDebEntries', () => {
     expect(members.map((member) => member.name)).toEqual(['debian-binary', 'control.tar.gz', 'data.tar.gz']);
   });
   describe('decoding a package once per process', () => {
-    /** Runs `work` with a PATH that holds no decompressor: only a reused decoded archive can be read then. */
-    async function withoutTools<T>(work: () => Promise<T>): Promise<T> {
-      const saved = process.env.PATH;
-      const empty = join(dir, 'no-tools');
-      mkdirSync(empty, { recursive: true });
-      process.env.PATH = empty;
-      try {
-        return await work();
-      } finally {
-        process.env.PATH = saved;
-      }
-    }
     const sriOf = (path: string) => `sha256-${createHash('sha256').update(readFileSync(path)).digest('base64')}`;
     const mismatch = (found: string) => Promise.resolve(new Error(`mismatch ${found}`));
 
@@ -101,7 +90,7 @@ describe('readDebEntries', () => {
       const check: DebCheck = { integrity: sriOf(first), onMismatch: mismatch };
       const entries = await readDebEntries(first, 'redo-fixture=1.0-1', join(dir, 'once-a.tar'), check);
       // xz is not on PATH for the second read: it succeeds only from the archive decoded above.
-      const again = await withoutTools(() => readDebEntries(second, 'redo-fixture=1.0-1', join(dir, 'once-b.tar')));
+      const again = await withoutTools(dir, () => readDebEntries(second, 'redo-fixture=1.0-1', join(dir, 'once-b.tar')));
       expect(summarise(again)).toEqual(summarise(entries));
       expect(readFileSync(join(dir, 'once-b.tar'))).toEqual(readFileSync(join(dir, 'once-a.tar')));
     });
@@ -116,9 +105,9 @@ describe('readDebEntries', () => {
       writeFileSync(damaged, bytes);
       const pin = sriOf(good);
       await readDebEntries(good, 'redo-fixture=1.0-1', join(dir, 'pin-good.tar'), { integrity: pin, onMismatch: mismatch });
-      await expect(withoutTools(() => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar'), { integrity: pin, onMismatch: mismatch })))
+      await expect(withoutTools(dir, () => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar'), { integrity: pin, onMismatch: mismatch })))
         .rejects.toThrow(`mismatch ${sriOf(damaged)}`);
-      await expect(withoutTools(() => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar')))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
+      await expect(withoutTools(dir, () => readDebEntries(damaged, 'redo-fixture=1.0-1', join(dir, 'pin-damaged.tar')))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
     });
 
     it('a decompressor that cannot start fails the reader that comes later, not the process', async () => {
@@ -130,7 +119,7 @@ describe('readDebEntries', () => {
       process.removeAllListeners('uncaughtException');
       process.on('uncaughtException', onUncaught);
       try {
-        const data = await withoutTools(() => openDebData(deb, 'redo-fixture=1.0-1'));
+        const data = await withoutTools(dir, () => openDebData(deb, 'redo-fixture=1.0-1'));
         await new Promise((resolve) => setTimeout(resolve, 300)); // xz has failed to start by now
         await expect(pipeline(data, createWriteStream(join(dir, 'late.tar')))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
       } finally {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listArMembers } from '../../../../lib/sources/deb.js';
 import { readDebControl } from '../../../../lib/sources/debian/control.js';
 import { makeFixtureDeb } from '../../../fixtures/402-deb-package/make-deb.js';
+import { withoutTools } from '../../../helpers/without-tools.js';
 
 let dir: string;
 beforeAll(() => {
@@ -15,18 +16,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `work` with a PATH that holds neither xz nor zstd: only a kept decompression can be read then. */
-async function withoutTools<T>(work: () => Promise<T>): Promise<T> {
-  const saved = process.env.PATH;
-  const empty = join(dir, 'no-tools');
-  mkdirSync(empty, { recursive: true });
-  process.env.PATH = empty;
-  try {
-    return await work();
-  } finally {
-    process.env.PATH = saved;
-  }
-}
 
 describe('readDebControl', () => {
   it('reads a second copy of the same package without running xz again, and refuses other bytes without it', async () => {
@@ -35,7 +24,7 @@ describe('readDebControl', () => {
     const copy = join(dir, 'copy.deb');
     copyFileSync(deb, copy);
     const first = await readDebControl(deb, 'redo-fixture=1.0-1');
-    const again = await withoutTools(() => readDebControl(copy, 'redo-fixture=1.0-1'));
+    const again = await withoutTools(dir, () => readDebControl(copy, 'redo-fixture=1.0-1'));
     expect(again.get('control')!.toString('utf8')).toBe(first.get('control')!.toString('utf8'));
     expect([...again.keys()]).toEqual([...first.keys()]);
 
@@ -46,6 +35,6 @@ describe('readDebControl', () => {
     bytes[control.offsetBytes + Math.floor(control.sizeBytes / 2)] ^= 0xff;
     const other = join(dir, 'other.deb');
     writeFileSync(other, bytes);
-    await expect(withoutTools(() => readDebControl(other, 'redo-fixture=1.0-1'))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
+    await expect(withoutTools(dir, () => readDebControl(other, 'redo-fixture=1.0-1'))).rejects.toMatchObject({ code: 'ERR_DEB_FORMAT' });
   });
 });
