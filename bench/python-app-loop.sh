@@ -25,21 +25,8 @@ unset NODE_EXTRA_CA_CERTS
 cp -r "$repo/examples/python-app" "$work/p"
 cp -r "$repo/rules" "$work/p/rules"
 
-reference=
-if command -v docker-registry >/dev/null; then
-  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/registry" "$port" > "$work/registry.yml"
-  docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
-  registry_pid=$!
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-  reference="127.0.0.1:$port/bench/python-app"
-fi
-
-measure() { # prints "WALL CPU" seconds of "$@" run in the copy
-  (cd "$work/p" && /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" >/dev/null 2>"$work/err") || { cat "$work/err"; exit 1; }
-  awk '{printf "%.3f %.3f\n", $1, $2 + $3}' "$work/time"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. "$repo/bench/loop-lib.sh"
+start_registry python-app
 edit=0
 bump() { edit=$((edit + 1)); sed -i "s/^    print(\"ok\".*/    print(\"ok\")  # edit $edit/" "$work/p/src/app.py"; }
 
