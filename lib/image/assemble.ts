@@ -1,7 +1,7 @@
 /** One image computed once: layers checked, config and manifests made, every blob in the store; the archives are views of it. */
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { compressFile, layerFileSuffixes, type LayerCompression } from './compress.js';
@@ -10,6 +10,7 @@ import { checkElfClosureInFacts, elfFactsOfTar, type LayerElfFacts } from './elf
 import { canonicalJson, compressionOf, imageConfigJson, type ImageInput } from './image-config.js';
 import { checkLayersDisjoint } from './layer-merge.js';
 import { artifactManifestBytes, emptyJson, imageManifestBytes, ociMediaTypes, type OciArtifactInput } from './oci.js';
+import { bytesDigest, writeOrderedArchive, type OrderedArchiveResult, type OrderedMember, type PreviousArchive } from './ordered-archive.js';
 import { checkTar } from './tar-check.js';
 import { entriesOfTar, mtimeFromEnvironment, writeTar, type TarResult } from './tar.js';
 import type { TarEntry } from './tar-header.js';
@@ -351,20 +352,33 @@ export async function writeOciArchiveView(record: AssembledImage, store: BlobSto
 
 /**
  * Writes the docker archive view of an assembled image (its first platform) to
- * `outPath` (NAME.tar): `<config-hex>.json`, `<blob-hex>.tar` / `.tar.gz` / `.tar.zst` and
- * manifest.json with the record's RepoTags, as writeDockerArchive lays them out, every
- * member's mtime the image's created time. Blobs come from the store. Returns the
- * archive's sha256 and size, hashed as it was written.
+ * `outPath` (NAME.tar): the layers in image order (bottom first: `<blob-hex>.tar` /
+ * `.tar.gz` / `.tar.zst`), then `<config-hex>.json`, then manifest.json with the record's
+ * RepoTags, every member's mtime the image's created time; blobs come from the store.
+ * Clients find members by name, not place; this order puts what an edit leaves unchanged
+ * (the lower layers) first, so with `previous` (the target's previous output, taken
+ * back at `outPath`: RuleContext.takePreviousOutput) those bytes are kept in place and
+ * only the rest is written (writeOrderedArchive, its states kept under the store's
+ * `archives/`). Returns the archive's sha256 and size, hashed as it was written, and the
+ * bytes kept.
  */
-export async function writeDockerArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<TarResult> {
+export async function writeDockerArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string, previous?: PreviousArchive): Promise<OrderedArchiveResult> {
   const image = record.images[0]!;
   const [configPath, ...layerPaths] = store.blobs([image.config, ...image.layers], subject);
   const configName = `${digestHex(image.config.digest)}.json`;
   const layerNames = image.layers.map((layer) => `${digestHex(layer.digest)}${layerFileSuffixes[layer.compression.codec]}`);
   const manifestBytes = Buffer.from(canonicalJson([{ Config: configName, RepoTags: record.repoTags, Layers: layerNames }]), 'utf8');
-  const members = new Map<string, TarEntry>();
-  members.set(configName, member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }));
-  members.set('manifest.json', member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }));
-  image.layers.forEach((layer, i) => members.set(layerNames[i]!, member(layerNames[i]!, layer.sizeBytes, { kind: 'path', path: layerPaths[i]! })));
-  return writeTar(members.values(), outPath, { mtimeSeconds: image.createdSeconds, label: `"${outPath}"` });
+  // A layer given twice is one member, at its first place.
+  const members = new Map<string, OrderedMember>();
+  image.layers.forEach((layer, i) => {
+    if (!members.has(layerNames[i]!)) members.set(layerNames[i]!, { entry: member(layerNames[i]!, layer.sizeBytes, { kind: 'path', path: layerPaths[i]! }), contentDigest: layer.digest });
+  });
+  members.set(configName, { entry: member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }), contentDigest: image.config.digest });
+  members.set('manifest.json', { entry: member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }), contentDigest: bytesDigest(manifestBytes) });
+  return writeOrderedArchive([...members.values()], outPath, {
+    mtimeSeconds: image.createdSeconds,
+    label: subject,
+    statesDir: join(store.dir, 'archives'),
+    ...(previous === undefined ? {} : { previous }),
+  });
 }
