@@ -12,7 +12,7 @@ import { checkLayersDisjoint } from './layer-merge.js';
 import { artifactManifestBytes, emptyJson, imageManifestBytes, ociMediaTypes, type OciArtifactInput } from './oci.js';
 import { bytesDigest, writeOrderedArchive, type OrderedArchiveResult, type OrderedMember, type PreviousArchive } from './ordered-archive.js';
 import { checkTar } from './tar-check.js';
-import { entriesOfTar, mtimeFromEnvironment, writeTar, type TarResult } from './tar.js';
+import { entriesOfTar, mtimeFromEnvironment } from './tar.js';
 import type { TarEntry } from './tar-header.js';
 
 /** A blob of an assembled image: its digest and size in the store. */
@@ -338,16 +338,39 @@ function member(name: string, sizeBytes: number, content: TarEntry['content']): 
 
 /**
  * Writes the OCI layout view of an assembled image to `outPath` (NAME.oci.tar): a
- * deterministic tar of oci-layout, index.json and blobs/sha256/<hex>, every blob read
- * from the store (ERR_IMAGE_STORE when one is missing). `subject` names the output in errors.
- * Returns the archive's sha256 and size, hashed as it was written.
+ * deterministic tar of the folders `blobs/` and `blobs/sha256/`, `oci-layout`, each
+ * layer's blob in image order (bottom first, platform by platform), the other blobs
+ * (configs, manifests, SBOMs, the index) by digest, then `index.json`: every blob read
+ * from the store (ERR_IMAGE_STORE when one is missing). Clients find members by name,
+ * not place; this order puts what an edit leaves unchanged first, so with `previous`
+ * (the target's previous output, taken back at `outPath`) those bytes are kept in place
+ * (writeOrderedArchive). `subject` names the output in errors. Returns the archive's
+ * sha256 and size, hashed as it was written, and the bytes kept.
  */
-export async function writeOciArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<TarResult> {
+export async function writeOciArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string, previous?: PreviousArchive): Promise<OrderedArchiveResult> {
   const paths = store.blobs([...record.blobs, record.layoutIndex], subject);
-  const entries: TarEntry[] = record.blobs.map((blob, i) => member(`blobs/sha256/${digestHex(blob.digest)}`, blob.sizeBytes, { kind: 'path', path: paths[i]! }));
-  entries.push(member('index.json', record.layoutIndex.sizeBytes, { kind: 'path', path: paths[paths.length - 1]! }));
-  entries.push(member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }));
-  return writeTar(entries, outPath);
+  const pathOf = new Map(record.blobs.map((blob, i) => [blob.digest as string, paths[i]!]));
+  const folder = (name: string): OrderedMember => ({ entry: { path: Buffer.from(name), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 }, contentDigest: 'directory' });
+  const members: OrderedMember[] = [
+    folder('blobs'),
+    folder('blobs/sha256'),
+    { entry: member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }), contentDigest: bytesDigest(ociLayoutFile) },
+  ];
+  const added = new Set<string>();
+  const addBlob = (blob: StoredBlob): void => {
+    if (added.has(blob.digest)) return;
+    added.add(blob.digest);
+    members.push({ entry: member(`blobs/sha256/${digestHex(blob.digest)}`, blob.sizeBytes, { kind: 'path', path: pathOf.get(blob.digest)! }), contentDigest: blob.digest });
+  };
+  for (const image of record.images) for (const layer of image.layers) addBlob(layer);
+  for (const blob of record.blobs) addBlob(blob);
+  members.push({ entry: member('index.json', record.layoutIndex.sizeBytes, { kind: 'path', path: paths[paths.length - 1]! }), contentDigest: record.layoutIndex.digest });
+  return writeOrderedArchive(members, outPath, {
+    mtimeSeconds: mtimeFromEnvironment(),
+    label: subject,
+    statesDir: join(store.dir, 'archives'),
+    ...(previous === undefined ? {} : { previous }),
+  });
 }
 
 /**

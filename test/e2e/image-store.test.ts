@@ -55,7 +55,7 @@ describeIf('the image store: facts about a layer computed once per digest', () =
   beforeAll(async () => {
     cache = mkdtempSync(join(tmpdir(), 'redo-ts-cache-'));
     project = copyProject('redo-ts-store-');
-    const built = await project.redo(['image.tar'], { env: env() });
+    const built = await project.redo(['image.tar', 'image.oci.tar'], { env: env() });
     expect(built.status, built.stderr).toBe(0);
   });
   afterAll(() => {
@@ -63,7 +63,7 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     if (cache !== undefined) rmSync(cache, { recursive: true, force: true });
   });
 
-  it('after an edit of the app, neither assembling the image nor writing image.tar reads the unchanged layer', () => {
+  it('after an edit of the app, neither assembling the image nor writing image.tar or image.oci.tar reads the unchanged layer', () => {
     const busybox = join(project.dir, 'targets/busybox.fragment.tar');
     const greet = join(project.dir, 'targets/greet.fragment.tar');
     const busyboxBytes = statSync(busybox).size;
@@ -95,16 +95,24 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     // kept members' headers, never hashed again; the record is read once, by the view.
     expect(readUnder(archived.bytesByPath, join(project.dir, 'image.tar'))).toBeLessThan(16 * 1024);
     expect(readUnder(archived.bytesByPath, join(project.dir, 'image.image.json'))).toBe(statSync(join(project.dir, 'image.image.json')).size);
+
+    // The OCI archive likewise: oci-layout and the lower layers first, kept in place.
+    const laidOut = tracedRedo(project.dir, ['image.oci.tar'], env());
+    expect(laidOut.status, laidOut.stderr).toBe(0);
+    expect(laidOut.stderr).toMatch(/bytes kept from the previous archive/);
+    expect(readOf(laidOut.bytesByPath, busybox, busyboxBlob)).toBe(0);
+    expect(readUnder(laidOut.bytesByPath, join(project.dir, 'image.oci.tar'))).toBeLessThan(16 * 1024);
   });
 
-  it("the edit's image.tar, rewritten in place, equals a fresh clone's clean build byte for byte", async () => {
+  it("the edit's image.tar and image.oci.tar, rewritten in place, equal a fresh clone's clean build byte for byte", async () => {
     const fresh = copyProject('redo-ts-store-fresh-');
     try {
       writeFileSync(join(fresh.dir, 'app/greet.sh'), readFileSync(join(project.dir, 'app/greet.sh')));
-      const built = await fresh.redo(['image.tar'], { env: env() });
+      const built = await fresh.redo(['image.tar', 'image.oci.tar'], { env: env() });
       expect(built.status, built.stderr).toBe(0);
       expect(built.stderr).not.toMatch(/kept from the previous archive/);
       expect(project.sha256('image.tar')).toBe(fresh.sha256('image.tar'));
+      expect(project.sha256('image.oci.tar')).toBe(fresh.sha256('image.oci.tar'));
     } finally {
       fresh.remove();
     }
