@@ -40,10 +40,10 @@ export interface OrderedArchiveResult extends TarResult {
   reusedBytes: number;
 }
 
-/** The states file of an archive: each member as written and the sha256 state after it (hash-wasm's save()). */
+/** The states file of an archive: each member as written and the sha256 state after it (hash-wasm's save(), base64), or null when it was not saved. */
 interface ArchiveStates {
   version: number;
-  members: Array<{ name: string; contentDigest: string; endBytes: number; state: string }>;
+  members: Array<{ name: string; contentDigest: string; endBytes: number; state: string | null }>;
 }
 
 /**
@@ -54,17 +54,20 @@ interface ArchiveStates {
  * order and the mtime: the same as writeTar's for members given in writeTar's order.
  *
  * With `previous` (the target's previous output, already at `outPath`), the leading
- * members it holds unchanged are kept in place, not read or written again: a member is
- * kept when the states file of the previous archive (kept in `statesDir` under its
- * sha256, so found only for exactly those bytes) lists it at the same place with the
- * same name and content digest, and its header blocks, read from the file, are the
- * ones this write makes. The file is cut after the last kept member and the rest is
- * written, hashed from the sha256 state saved at that point (hash-wasm, whose state can
- * be saved and loaded). Without a states file, or with nothing kept, the archive is
- * written in full. Either way the states file of the new archive is saved (and the
- * previous one removed), so the next write finds it. Returns the archive's sha256 and
- * size, hashed as written, and the bytes kept. Throws ERR_LAYER_READ naming the member
- * when a stored file cannot be read or is not its size.
+ * members it holds unchanged are kept in place, not written again: a member is kept when
+ * the states file of the previous archive (kept in `statesDir` under its sha256, so found
+ * only for exactly those bytes) lists it at the same place with the same name and
+ * content digest, and its header blocks, read from the file, are the ones this write
+ * makes. The file is cut after the last kept member and the rest is written, hashed on
+ * from the sha256 state after the kept prefix (hash-wasm, whose state can be saved and
+ * loaded), saved by the write that made the previous archive; when that write saved
+ * none (a full write: below), the kept prefix is read once, not written, to learn it.
+ * Without a states file, or with nothing kept, the archive is written in full, hashed
+ * with Node's sha256 (several times faster than hash-wasm), saving no states. Either way
+ * the states file of the new archive is saved (and the previous one removed), so the
+ * next write finds it. Returns the archive's sha256 and size, hashed as written, and the
+ * bytes kept. Throws ERR_LAYER_READ naming the member when a stored file cannot be read
+ * or is not its size.
  */
 export async function writeOrderedArchive(
   members: readonly OrderedMember[],
@@ -73,18 +76,27 @@ export async function writeOrderedArchive(
 ): Promise<OrderedArchiveResult> {
   const headers: Buffer[] = [];
   for (const member of members) headers.push(await packedHeaderBlocks(member.entry, options.mtimeSeconds));
-  const hasher = await createSHA256();
-  hasher.init();
   const kept = options.previous === undefined ? undefined : keptPrefix(members, headers, options.previous, options.statesDir);
   const fd = openSync(outPath, kept === undefined ? 'w' : 'r+', 0o644);
   const states: ArchiveStates = { version: statesVersion, members: [] };
+  // A full write hashes with Node's sha256 (several times faster) and saves no states: the
+  // first rewrite reads the prefix it keeps once to learn its state. A rewrite goes on
+  // from the kept prefix's state with hash-wasm and saves the state after each member.
+  let hasher: { update(bytes: Buffer): unknown; save?: () => Uint8Array; digest(encoding: 'hex'): string };
   let at = 0;
   try {
     if (kept !== undefined) {
+      const resumable = await createSHA256();
+      resumable.init();
+      if (kept.state !== null) resumable.load(Buffer.from(kept.state, 'base64'));
+      else hashPrefix(resumable, fd, kept.endBytes);
       ftruncateSync(fd, kept.endBytes);
-      hasher.load(Buffer.from(kept.state, 'base64'));
-      states.members.push(...kept.members);
+      states.members.push(...kept.members.slice(0, -1), { ...kept.members[kept.members.length - 1]!, state: Buffer.from(resumable.save()).toString('base64') });
       at = kept.endBytes;
+      hasher = { update: (bytes) => resumable.update(bytes), save: () => resumable.save(), digest: () => resumable.digest('hex') };
+    } else {
+      const hash = createHash('sha256');
+      hasher = { update: (bytes) => hash.update(bytes), digest: () => hash.digest('hex') };
     }
     const put = (bytes: Buffer): void => {
       hasher.update(bytes);
@@ -103,7 +115,8 @@ export async function writeOrderedArchive(
         else if (entry.sizeBytes !== 0) throw readError(entry, options.label, 'no content given');
         put(END_BYTES.subarray(0, paddingBytes(entry.sizeBytes)));
       }
-      states.members.push({ name: entry.path.toString('latin1'), contentDigest, endBytes: at, state: Buffer.from(hasher.save()).toString('base64') });
+      const state = hasher.save === undefined ? null : Buffer.from(hasher.save()).toString('base64');
+      states.members.push({ name: entry.path.toString('latin1'), contentDigest, endBytes: at, state });
     }
     put(END_BYTES);
     ftruncateSync(fd, at);
@@ -127,7 +140,7 @@ function keptPrefix(
   headers: readonly Buffer[],
   previous: PreviousArchive,
   statesDir: string,
-): { endBytes: number; state: string; members: ArchiveStates['members'] } | undefined {
+): { endBytes: number; state: string | null; members: ArchiveStates['members'] } | undefined {
   let states: ArchiveStates;
   try {
     states = JSON.parse(readFileSync(statesPath(statesDir, previous.sha256Hex), 'utf8')) as ArchiveStates;
@@ -156,6 +169,18 @@ function keptPrefix(
   if (count === 0) return undefined;
   const last = states.members[count - 1]!;
   return { endBytes: last.endBytes, state: last.state, members: states.members.slice(0, count) };
+}
+
+/** Hashes the first `endBytes` bytes of the file `fd` into `hasher` (a prefix kept without a saved state: read once). */
+function hashPrefix(hasher: { update(bytes: Buffer): unknown }, fd: number, endBytes: number): void {
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  let done = 0;
+  while (done < endBytes) {
+    const n = readSync(fd, buffer, 0, Math.min(buffer.length, endBytes - done), done);
+    if (n === 0) throw new Error(`the previous archive ended at ${done} bytes, before ${endBytes}`);
+    hasher.update(buffer.subarray(0, n));
+    done += n;
+  }
 }
 
 function statesPath(statesDir: string, sha256Hex: string): string {

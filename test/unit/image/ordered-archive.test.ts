@@ -53,6 +53,13 @@ describe('writeOrderedArchive', () => {
     expect(sha256(out)).toBe(sha256(join(dir, 'fresh.tar')));
     expect(kept.diffId).toBe(fresh.diffId);
     expect(kept.diffId).toBe(`sha256:${sha256(out)}`);
+    // The full write saved no hash state; the rewrite saved the one after the kept prefix (read once) and after each member it wrote.
+    const saved = JSON.parse(readFileSync(join(statesDir, `${sha256(out)}.json`), 'utf8')) as { members: Array<{ state: string | null }> };
+    expect(saved.members.map((member) => member.state !== null)).toEqual([true, true, true]);
+    const third = [base, fileMember('top.tar', 7_000, 4), bufferMember('manifest.json', 'three')];
+    const again = await writeOrderedArchive(third, out, { mtimeSeconds: 0, label: 'test', statesDir, previous: { path: out, sha256Hex: kept.diffId.slice(7), sizeBytes: kept.sizeBytes } });
+    expect(again.reusedBytes).toBe(512 + 300_032);
+    expect(again.diffId).toBe(`sha256:${sha256(out)}`);
   });
 
   it('keeps nothing when the states file is missing, names other content, or the header on disk differs', async () => {
