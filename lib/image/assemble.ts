@@ -296,6 +296,18 @@ export function readAssembledImage(path: string, label: string): AssembledImage 
 }
 
 /**
+ * The kind of the fact, kept under an image record's digest, that holds the record
+ * without its inline bytes (`inline: {}`): what a view reads when the store holds every
+ * blob (the rule writing NAME.image.json keeps it).
+ */
+export const recordHeadFactKind = 'image-record-head';
+
+/** Whether the store holds every blob of `record` with its size (then ensureImageStored has nothing to do). */
+export function isImageStored(record: AssembledImage, store: BlobStore): boolean {
+  return [...record.blobs, record.layoutIndex].every((blob) => store.hasSize(blob.digest, blob.sizeBytes));
+}
+
+/**
  * Makes sure the store holds every blob of `record` (a record restored from a remote
  * build cache, or a store that was removed): a blob that is missing is written from the
  * record's inline bytes or, for a layer, stored again from its layer target (its path

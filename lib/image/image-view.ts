@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { RedoError } from '../errors.js';
-import { ensureImageStored, readAssembledImage, type AssembledImage } from './assemble.js';
+import { ensureImageStored, isImageStored, readAssembledImage, recordHeadFactKind, type AssembledImage } from './assemble.js';
 import { BlobStore } from './blob-store.js';
 
 /** The parts of a rule's context a view reads (RuleContext has them all). */
@@ -48,9 +48,21 @@ export async function openImageView(ctx: ImageViewContext, hintPrefix = ''): Pro
   }
   const recordName = `${ctx.base}.image.json`;
   await ctx.ifchange(recordName);
-  const record = readAssembledImage(join(ctx.dir, recordName), relative(ctx.root, join(ctx.dir, recordName)));
+  const recordPath = join(ctx.dir, recordName);
   const store = BlobStore.ofProject(ctx.root);
   const subject = `"${relative(ctx.root, ctx.targetPath)}"`;
+  // The record without its inline bytes (most of it the SBOMs), kept as a fact under the
+  // record's digest by the rule that wrote it: when the store holds every blob, that is
+  // all a view needs, and the record is not read at all.
+  const head = recordHead(store, recordPath);
+  if (head !== undefined && isImageStored(head, store)) return { record: head, store, subject };
+  const record = readAssembledImage(recordPath, relative(ctx.root, recordPath));
   await ensureImageStored(record, store, ctx.dir, subject);
   return { record, store, subject };
+}
+
+/** The record at `recordPath` without its inline bytes, from the store's facts, when the file is the one last written or stored there (not read); else undefined. */
+function recordHead(store: BlobStore, recordPath: string): AssembledImage | undefined {
+  const digest = store.rememberedDigestOf(recordPath);
+  return digest === undefined ? undefined : store.peekFacts<AssembledImage>(digest, recordHeadFactKind);
 }
