@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createSHA256 } from 'hash-wasm';
 import { RedoError } from '../errors.js';
 import { toSha256Digest, type Sha256Digest } from './digest.js';
@@ -53,7 +53,8 @@ interface ArchiveStates {
  * parent directory is added (give them). The bytes depend only on the members, their
  * order and the mtime: the same as writeTar's for members given in writeTar's order.
  *
- * With `previous` (the target's previous output, already at `outPath`), the leading
+ * With `previous` (the target's previous output, already at `outPath`; one elsewhere is
+ * ignored, since its bytes are kept in place, never copied), the leading
  * members it holds unchanged are kept in place, not written again: a member is kept when
  * the states file of the previous archive (kept in `statesDir` under its sha256, so found
  * only for exactly those bytes) lists it at the same place with the same name and
@@ -76,7 +77,9 @@ export async function writeOrderedArchive(
 ): Promise<OrderedArchiveResult> {
   const headers: Buffer[] = [];
   for (const member of members) headers.push(await packedHeaderBlocks(member.entry, options.mtimeSeconds));
-  const kept = options.previous === undefined ? undefined : keptPrefix(members, headers, options.previous, options.statesDir);
+  // The previous bytes must be the file being written: kept in place, never copied.
+  const previous = options.previous !== undefined && resolve(options.previous.path) === resolve(outPath) ? options.previous : undefined;
+  const kept = previous === undefined ? undefined : keptPrefix(members, headers, previous, options.statesDir);
   const fd = openSync(outPath, kept === undefined ? 'w' : 'r+', 0o644);
   const states: ArchiveStates = { version: statesVersion, members: [] };
   // A full write hashes with Node's sha256 (several times faster) and saves no states: the
@@ -89,7 +92,7 @@ export async function writeOrderedArchive(
       const resumable = await createSHA256();
       resumable.init();
       if (kept.state !== null) resumable.load(Buffer.from(kept.state, 'base64'));
-      else hashPrefix(resumable, fd, kept.endBytes);
+      else hashPrefix(resumable, fd, kept.endBytes, options.label);
       ftruncateSync(fd, kept.endBytes);
       states.members.push(...kept.members.slice(0, -1), { ...kept.members[kept.members.length - 1]!, state: Buffer.from(resumable.save()).toString('base64') });
       at = kept.endBytes;
@@ -125,7 +128,7 @@ export async function writeOrderedArchive(
   }
   const sha256Hex = hasher.digest('hex');
   saveStates(options.statesDir, sha256Hex, states);
-  if (options.previous !== undefined && options.previous.sha256Hex !== sha256Hex) rmSync(statesPath(options.statesDir, options.previous.sha256Hex), { force: true });
+  if (previous !== undefined && previous.sha256Hex !== sha256Hex) rmSync(statesPath(options.statesDir, previous.sha256Hex), { force: true });
   return { diffId: toSha256Digest(`sha256:${sha256Hex}`), sizeBytes: at, reusedBytes: kept?.endBytes ?? 0 };
 }
 
@@ -172,12 +175,17 @@ function keptPrefix(
 }
 
 /** Hashes the first `endBytes` bytes of the file `fd` into `hasher` (a prefix kept without a saved state: read once). */
-function hashPrefix(hasher: { update(bytes: Buffer): unknown }, fd: number, endBytes: number): void {
+function hashPrefix(hasher: { update(bytes: Buffer): unknown }, fd: number, endBytes: number, label: string): void {
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   let done = 0;
   while (done < endBytes) {
     const n = readSync(fd, buffer, 0, Math.min(buffer.length, endBytes - done), done);
-    if (n === 0) throw new Error(`the previous archive ended at ${done} bytes, before ${endBytes}`);
+    if (n === 0) {
+      throw new RedoError('ERR_LAYER_READ', `redo: ${label}: the previous archive, taken back to be rewritten, is shorter than it was`, {
+        details: [`wanted: at least ${endBytes} bytes`, `found: ${done} bytes`],
+        hint: 'run the build again: the target is missing now, so it is written in full',
+      });
+    }
     hasher.update(buffer.subarray(0, n));
     done += n;
   }
