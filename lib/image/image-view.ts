@@ -1,7 +1,7 @@
 /** What the views of an assembled image (NAME.tar, NAME.oci.tar) share: the description check, the record, the store filled again. */
 
 import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { RedoError } from '../errors.js';
 import { ensureImageStored, isImageStored, readAssembledImage, recordHeadFactKind, type AssembledImage } from './assemble.js';
 import { BlobStore } from './blob-store.js';
@@ -51,14 +51,25 @@ export async function openImageView(ctx: ImageViewContext, hintPrefix = ''): Pro
   const recordPath = join(ctx.dir, recordName);
   const store = BlobStore.ofProject(ctx.root);
   const subject = `"${relative(ctx.root, ctx.targetPath)}"`;
-  // The record without its inline bytes (most of it the SBOMs), kept as a fact under the
-  // record's digest by the rule that wrote it: when the store holds every blob, that is
-  // all a view needs, and the record is not read at all.
-  const head = recordHead(store, recordPath);
-  if (head !== undefined && isImageStored(head, store)) return { record: head, store, subject };
-  const record = readAssembledImage(recordPath, relative(ctx.root, recordPath));
-  await ensureImageStored(record, store, ctx.dir, subject);
+  const record = await openImageRecord(store, recordPath, relative(ctx.root, recordPath), subject);
   return { record, store, subject };
+}
+
+/**
+ * The image record at `recordPath` (NAME.image.json; `label` names it in errors) with
+ * every blob of it in `store`: the record without its inline bytes (most of it the
+ * SBOMs), kept as a fact under the record's digest by the rule that wrote it, when the
+ * file is still that one and the store holds every blob (the record is then not read
+ * at all); else the record read in full, and the store filled again from it and the
+ * layer targets beside it (ensureImageStored; `subject`, the view or push, names it in
+ * errors). Throws ERR_IMAGE_STORE as readAssembledImage and ensureImageStored do.
+ */
+export async function openImageRecord(store: BlobStore, recordPath: string, label: string, subject: string): Promise<AssembledImage> {
+  const head = recordHead(store, recordPath);
+  if (head !== undefined && isImageStored(head, store)) return head;
+  const record = readAssembledImage(recordPath, label);
+  await ensureImageStored(record, store, dirname(recordPath), subject);
+  return record;
 }
 
 /** The record at `recordPath` without its inline bytes, from the store's facts, when the file is the one last written or stored there (not read); else undefined. */
