@@ -62,13 +62,20 @@ export async function openImageView(ctx: ImageViewContext, hintPrefix = ''): Pro
  * file is still that one and the store holds every blob (the record is then not read
  * at all); else the record read in full, and the store filled again from it and the
  * layer targets beside it (ensureImageStored; `subject`, the view or push, names it in
- * errors). Throws ERR_IMAGE_STORE as readAssembledImage and ensureImageStored do.
+ * errors), and its head kept for the next time. Throws ERR_IMAGE_STORE as readAssembledImage and ensureImageStored do.
  */
 export async function openImageRecord(store: BlobStore, recordPath: string, label: string, subject: string): Promise<AssembledImage> {
   const head = recordHead(store, recordPath);
   if (head !== undefined && isImageStored(head, store)) return head;
   const record = readAssembledImage(recordPath, label);
   await ensureImageStored(record, store, dirname(recordPath), subject);
+  // Kept for the next view or push (a record from the remote cache, a head `store gc`
+  // collected): the record is hashed once more and its digest remembered for the file.
+  try {
+    store.facts(store.digestOf(recordPath), recordHeadFactKind, () => ({ ...record, inline: {} }));
+  } catch {
+    // Only the next view's speed depends on it.
+  }
   return record;
 }
 

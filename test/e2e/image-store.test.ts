@@ -190,6 +190,11 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     const again = await project.redo(['-f', 'image.oci.tar'], { env: env() });
     expect(again.status, again.stderr).toBe(0);
     expect(project.sha256('image.oci.tar')).toBe(before);
+    // That view read the record in full (the store had no head of it) and kept its head:
+    // the next view does not read the record.
+    const next = tracedRedo(project.dir, ['-f', 'image.tar'], env());
+    expect(next.status, next.stderr).toBe(0);
+    expect(readUnder(next.bytesByPath, join(project.dir, 'image.image.json'))).toBe(0);
 
   });
 });
