@@ -323,9 +323,13 @@ function errnoText(cause: unknown): string {
 
 /**
  * Reads `want` bytes at `position` (fewer at end of file); returns how many were read.
- * Throws ERR_LAYER_READ naming the member.
+ * Stops early, after a read, once `enough` bytes are in: a whole file is asked for one
+ * byte past its listed size (the probe that catches a file that grew), and a read that
+ * returns exactly the listed size is a regular file's end, so the probe costs no second
+ * read (a short read below `enough` is read on, and a file that shrank ends with a read
+ * of 0). Throws ERR_LAYER_READ naming the member.
  */
-function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string): number {
+function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string, enough = want): number {
   let got = 0;
   while (got < want) {
     let n: number;
@@ -336,6 +340,7 @@ function readAt(fd: number, into: Buffer, want: number, position: number, entry:
     }
     if (n === 0) break;
     got += n;
+    if (got >= enough) break;
   }
   return got;
 }
@@ -411,6 +416,62 @@ export function ustarHeaderBlock(header: PackHeader, into?: Buffer): Buffer | nu
   return block;
 }
 
+const entryTypeflags: Record<TarEntryType, number> = {
+  file: 0, hardlink: 1, symlink: 2, 'character-device': 3, 'block-device': 4, directory: 5, fifo: 6,
+};
+
+/** Writes `value` as `digits` zero-padded octal digits and a space at `at` (value known to fit). */
+function putOctal(block: Buffer, at: number, value: number, digits: number): void {
+  block[at + digits] = 0x20;
+  for (let i = digits - 1; i >= 0; i--) {
+    block[at + i] = 0x30 + (value % 8);
+    value = Math.floor(value / 8);
+  }
+}
+
+/** True when every byte of `bytes` is below 0x80 (so it is the same in latin1, UTF-8 and a JS string). */
+function isAsciiBytes(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+/**
+ * The ustar block of a normalised, representable `entry` at `mtimeSeconds` (already
+ * clamped and floored), the same bytes as `ustarHeaderBlock(packHeaderOf(entry,
+ * mtimeSeconds))` but encoded straight from the entry, with no header object, Date or
+ * string per member: the common member (an ASCII name of up to 100 bytes with its
+ * directory slash, an ASCII link target of up to 100, ids and mtime that need no pax
+ * record). Returns null for anything else, which the caller hands to the general
+ * encoder. Writes into `into` (512 bytes). test/unit/image/tar.test.ts compares the two.
+ */
+export function plainHeaderBlock(entry: TarEntry, mtimeSeconds: number, into: Buffer): Buffer | null {
+  const path = entry.path;
+  const nameBytes = path.length + (entry.type === 'directory' ? 1 : 0);
+  const sizeBytes = entry.type === 'file' ? entry.sizeBytes : 0;
+  if (nameBytes > 100 || entry.uid > MAX_PACK_OCTAL_6 || entry.gid > MAX_PACK_OCTAL_6 || mtimeSeconds > MAX_PACK_MTIME || sizeBytes > MAX_PACK_SIZE) return null;
+  if (!isAsciiBytes(path)) return null;
+  const link = entry.type === 'symlink' || entry.type === 'hardlink' ? entry.linkTarget : undefined;
+  if (link !== undefined && (link.length > 100 || !isAsciiBytes(link))) return null;
+  const block = into.fill(0, 0, BLOCK_BYTES);
+  path.copy(block, 0);
+  if (entry.type === 'directory') block[path.length] = 0x2f;
+  putOctal(block, 100, entry.mode & 0o7777, 6);
+  putOctal(block, 108, entry.uid, 6);
+  putOctal(block, 116, entry.gid, 6);
+  putOctal(block, 124, sizeBytes, 11);
+  putOctal(block, 136, mtimeSeconds, 11);
+  block[156] = 0x30 + entryTypeflags[entry.type];
+  if (link !== undefined) link.copy(block, 157);
+  USTAR_MAGIC_AND_VERSION.copy(block, 257);
+  putOctal(block, 329, entry.deviceMajor ?? 0, 6);
+  putOctal(block, 337, entry.deviceMinor ?? 0, 6);
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < BLOCK_BYTES; i++) sum += block[i]!;
+  putOctal(block, 148, sum, 6);
+  return block;
+}
+
 /**
  * Writes one member: its header block(s), its content (files only) and the zero padding
  * to the next 512-byte boundary, in the pieces tar-stream's pack() emitted them (header,
@@ -462,7 +523,7 @@ async function writeMember(put: PutBytes, buffer: Buffer, entry: TarEntry, mtime
  */
 function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: TarEntry, mtimeSeconds: number, label: string, offThread: OffThreadSink | null): boolean {
   if (entry.type === 'file' && entry.content?.kind === 'stream') return false;
-  const block = ustarHeaderBlock(packHeaderOf(entry, mtimeSeconds), HEADER_SCRATCH);
+  const block = plainHeaderBlock(entry, mtimeSeconds, HEADER_SCRATCH) ?? ustarHeaderBlock(packHeaderOf(entry, mtimeSeconds), HEADER_SCRATCH);
   if (block === null) return false;
   write(block);
   if (entry.type !== 'file') return true;
@@ -509,7 +570,7 @@ function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffe
       const remaining = entry.sizeBytes - written;
       const space = sink.space();
       const want = Math.min(space.length, remaining + extra);
-      const n = readAt(fd, space, want, start + written, entry, label);
+      const n = readAt(fd, space, want, start + written, entry, label, Math.min(want, remaining));
       if (n > remaining) throw sizeChanged(entry, label, 'more');
       if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
       sink.commit(n);
@@ -544,7 +605,7 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
     do {
       const remaining = entry.sizeBytes - written;
       const want = Math.min(CHUNK_BYTES, remaining + extra);
-      const n = readAt(fd, buffer, want, start + written, entry, label);
+      const n = readAt(fd, buffer, want, start + written, entry, label, Math.min(want, remaining));
       if (n > remaining) throw sizeChanged(entry, label, 'more');
       if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
       if (n > 0) yield buffer.subarray(0, n);
@@ -556,6 +617,27 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
 }
 
 /**
+ * True when `entries` is already what normaliseEntries would return (collectEntries'
+ * output is): sorted by path bytes with no path twice, every parent an earlier
+ * directory, and no hardlink (whose metadata normaliseEntries may rewrite). One pass
+ * and no sort, instead of a map of every path and a sort; anything else takes the full
+ * path, which also reports the errors.
+ */
+function isNormalised(entries: TarEntry[]): boolean {
+  const directories = new Set<string>();
+  let previous: Buffer | null = null;
+  for (const entry of entries) {
+    const path = entry.path;
+    if (entry.type === 'hardlink' || (previous !== null && comparePaths(previous, path) >= 0)) return false;
+    const end = path.lastIndexOf(0x2f);
+    if (end > 0 && !directories.has(path.toString('latin1', 0, end))) return false;
+    if (entry.type === 'directory') directories.add(path.toString('latin1'));
+    previous = path;
+  }
+  return true;
+}
+
+/**
  * Returns `entries` sorted by path bytes with every missing parent directory added
  * (mode 0755, uid 0, gid 0); a hardlink takes its target's mode, uid and gid (they
  * share an inode). Throws ERR_LAYER_CONFLICT when a path is given twice or a parent
@@ -563,8 +645,10 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
  * earlier file.
  */
 export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archive'): TarEntry[] {
+  const list = Array.isArray(entries) ? (entries as TarEntry[]) : [...entries];
+  if (isNormalised(list)) return list.slice();
   const byPath = new Map<string, TarEntry>();
-  for (const entry of entries) {
+  for (const entry of list) {
     const key = entry.path.toString('latin1');
     const previous = byPath.get(key);
     if (previous !== undefined) {
