@@ -716,17 +716,39 @@ export async function writeTar(
 ): Promise<TarResult> {
   const label = options.label ?? (typeof output === 'string' ? `"${output}"` : 'the archive');
   const mtimeSeconds = Math.max(0, Math.floor(options.mtimeSeconds ?? mtimeFromEnvironment()));
-  const sorted = normaliseEntries(entries, label);
-  // Everything tar-stream could not write is refused before the output is touched.
-  for (const entry of sorted) checkRepresentable(entry, label);
-  const stream = typeof output === 'string' ? null : output;
-  const fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
-  const sink = new TarSink(fd, stream);
+  const list = Array.isArray(entries) ? (entries as TarEntry[]) : [...entries];
   // A big layer going to a file is hashed and written by a worker thread while this one
-  // reads the next files (the bytes are the same; only who hashes them differs).
-  const contentBytes = sorted.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.sizeBytes : 0), 0);
+  // reads the next files (the bytes are the same; only who hashes them differs). The
+  // worker starts now, so its start-up overlaps the checks below (normalising does not
+  // change a file's size).
+  let contentBytes = 0;
+  for (const entry of list) if (entry.type === 'file') contentBytes += entry.sizeBytes;
+  const offThread = typeof output === 'string' && contentBytes >= OFF_THREAD_BYTES ? new OffThreadSink() : null;
+  let fd: number | null = null;
+  let result: TarResult;
+  try {
+    const sorted = normaliseEntries(list, label);
+    // Everything tar-stream could not write is refused before the output is touched.
+    for (const entry of sorted) checkRepresentable(entry, label);
+    const stream = typeof output === 'string' ? null : output;
+    fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
+    result = await writeMembers(sorted, fd, stream, offThread, mtimeSeconds, label);
+  } finally {
+    offThread?.abort();
+    if (fd !== null) closeSync(fd);
+  }
+  if (typeof output !== 'string') {
+    output.end();
+    await once(output, 'finish');
+  }
+  return result;
+}
+
+/** writeTar's body once the output is open: every member, the end blocks, the digest. */
+async function writeMembers(sorted: TarEntry[], fd: number | null, stream: Writable | null, offThread: OffThreadSink | null, mtimeSeconds: number, label: string): Promise<TarResult> {
+  const sink = new TarSink(fd, stream);
   const isRegularFile = fd !== null && fstatSync(fd).isFile();
-  const offThread = fd !== null && contentBytes >= OFF_THREAD_BYTES ? new OffThreadSink(fd, isRegularFile) : null;
+  offThread?.attach(fd, isRegularFile);
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES + 1);
   // One member at a time, each complete in the sink before the next: at most one
   // chunk of one file is in memory.
@@ -735,32 +757,20 @@ export async function writeTar(
   const put: PutBytes = stream === null ? write : async (bytes) => {
     if (!sink.write(bytes)) await once(stream, 'drain');
   };
-  let result: TarResult;
-  try {
-    for (const entry of sorted) {
-      if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
-      await writeMember(put, buffer, entry, mtimeSeconds, label);
-    }
-    // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
-    await put(ZERO_BLOCKS);
-    if (offThread !== null) {
-      const finished = offThread.finish();
-      // Whole slots of zeros were left as holes: the file's length is set here.
-      if (isRegularFile) ftruncateSync(fd!, finished.sizeBytes);
-      result = { diffId: finished.digest, sizeBytes: finished.sizeBytes };
-    } else {
-      sink.finish();
-      result = { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
-    }
-  } finally {
-    offThread?.abort();
-    if (fd !== null) closeSync(fd);
+  for (const entry of sorted) {
+    if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
+    await writeMember(put, buffer, entry, mtimeSeconds, label);
   }
-  if (stream !== null) {
-    stream.end();
-    await once(stream, 'finish');
+  // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
+  await put(ZERO_BLOCKS);
+  if (offThread !== null) {
+    const finished = offThread.finish();
+    // Whole slots of zeros were left as holes: the file's length is set here.
+    if (isRegularFile) ftruncateSync(fd!, finished.sizeBytes);
+    return { diffId: finished.digest, sizeBytes: finished.sizeBytes };
   }
-  return result;
+  sink.finish();
+  return { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
 }
 
 /**
