@@ -50,6 +50,9 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
   const entries: TarEntry[] = [];
   const inodes = new Map<string, TarEntry[]>();
 
+  // Member paths are views into the host paths (the part after the root and its
+  // slash): one Buffer made per path, not two.
+  const root = Buffer.from(dir);
   const walk = (hostDir: Buffer, memberDir: Buffer | null): void => {
     let names: Buffer[];
     try {
@@ -62,7 +65,7 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
     }
     for (const name of names) {
       const hostPath = Buffer.concat([hostDir, SLASH, name]);
-      const memberPath = memberDir === null ? Buffer.from(name) : Buffer.concat([memberDir, SLASH, name]);
+      const memberPath = hostPath.subarray(root.length + 1);
       let stats: Stats;
       try {
         stats = lstatSync(hostPath);
@@ -111,7 +114,7 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
     }
   };
 
-  walk(Buffer.from(dir), null);
+  walk(root, null);
   matcher.checkAllMatched(`"${label}"`);
 
   // Hardlinks: the first path in byte order keeps the content; inode numbers only

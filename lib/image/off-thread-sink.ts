@@ -149,14 +149,36 @@ export class OffThreadSink {
   }
 
   /**
-   * The free part of the slot being filled (at least 1 byte), for the caller to read
-   * bytes into directly; `commit(n)` then takes the first n of them. Valid until the
-   * next call of any method.
+   * Where the free part of the slot being filled begins in `ring` (at least 1 byte is
+   * free: `freeBytes()`), for the caller to read bytes into directly; `commit(n)` then
+   * takes the first n of them. An offset, not a view, so a file read costs no new
+   * Buffer. Valid until the next call of any other method.
    */
-  space(): Buffer {
+  freeOffset(): number {
     if (this.used === 0) this.waitFor(this.published - SLOT_COUNT + 1);
-    const slot = this.published % SLOT_COUNT;
-    return this.bytes.subarray(slot * SLOT_BYTES + this.used, (slot + 1) * SLOT_BYTES);
+    return (this.published % SLOT_COUNT) * SLOT_BYTES + this.used;
+  }
+
+  /** How many bytes are free at `freeOffset()` (call that first). */
+  freeBytes(): number {
+    return SLOT_BYTES - this.used;
+  }
+
+  /** The shared ring `freeOffset()` points into. */
+  get ring(): Buffer {
+    return this.bytes;
+  }
+
+  /** Takes `n` zero bytes (a member's padding). */
+  writeZeros(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const at = this.freeOffset();
+      const k = Math.min(left, SLOT_BYTES - this.used);
+      this.bytes.fill(0, at, at + k);
+      this.commit(k);
+      left -= k;
+    }
   }
 
   /** Takes the first `n` bytes of the last `space()`. */

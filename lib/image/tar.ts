@@ -329,12 +329,12 @@ function errnoText(cause: unknown): string {
  * read (a short read below `enough` is read on, and a file that shrank ends with a read
  * of 0). Throws ERR_LAYER_READ naming the member.
  */
-function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string, enough = want): number {
+function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string, enough = want, intoOffset = 0): number {
   let got = 0;
   while (got < want) {
     let n: number;
     try {
-      n = readSync(fd, into, got, want - got, position + got);
+      n = readSync(fd, into, intoOffset + got, want - got, position + got);
     } catch (cause) {
       throw readError(entry, label, `read: ${errnoText(cause)}`, cause);
     }
@@ -540,7 +540,10 @@ function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: 
     else for (const chunk of fileChunks(buffer, entry, content.path, content.offsetBytes, label)) write(chunk);
   }
   const rest = entry.sizeBytes % BLOCK_BYTES;
-  if (rest !== 0) write(ZERO_BLOCKS.subarray(0, BLOCK_BYTES - rest));
+  if (rest !== 0) {
+    if (offThread !== null) offThread.writeZeros(BLOCK_BYTES - rest);
+    else write(ZERO_BLOCKS.subarray(0, BLOCK_BYTES - rest));
+  }
   return true;
 }
 
@@ -568,9 +571,9 @@ function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffe
     let written = 0;
     while (written < entry.sizeBytes || extra === 1) {
       const remaining = entry.sizeBytes - written;
-      const space = sink.space();
-      const want = Math.min(space.length, remaining + extra);
-      const n = readAt(fd, space, want, start + written, entry, label, Math.min(want, remaining));
+      const at = sink.freeOffset();
+      const want = Math.min(sink.freeBytes(), remaining + extra);
+      const n = readAt(fd, sink.ring, want, start + written, entry, label, Math.min(want, remaining), at);
       if (n > remaining) throw sizeChanged(entry, label, 'more');
       if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
       sink.commit(n);
