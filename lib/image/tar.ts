@@ -6,7 +6,7 @@ import { closeSync, createReadStream, fstatSync, ftruncateSync, openSync, readSy
 import { Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import tarStream, { type Header as PackHeader, type Pack } from 'tar-stream';
+import type { Header as PackHeader, Pack } from 'tar-stream';
 import { RedoError } from '../errors.js';
 import { finishDigest, type Sha256Digest } from './digest.js';
 import { OffThreadSink } from './off-thread-sink.js';
@@ -27,6 +27,14 @@ import {
 
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './tar-header.js';
 export { toMemberPath, comparePaths, pathText } from './tar-header.js';
+
+/**
+ * tar-stream, loaded on first use (a pax header, reading a tar): writing a plain layer
+ * never needs it, and loading it costs a process about 12 ms of CPU.
+ */
+async function loadTarStream(): Promise<typeof import('tar-stream')> {
+  return (await import('tar-stream')).default;
+}
 
 /** Largest mtime mtimeFromEnvironment returns: what a ustar mtime field holds (8^11 - 1 seconds). */
 const MAX_USTAR_MTIME = 0o77777777777;
@@ -785,7 +793,7 @@ async function writeMembers(sorted: TarEntry[], fd: number | null, stream: Writa
 export async function packedHeaderBlocks(entry: TarEntry, mtimeSeconds: number): Promise<Buffer> {
   checkRepresentable(entry, 'the archive');
   const header = packHeaderOf(entry, mtimeSeconds);
-  const pack = tarStream.pack();
+  const pack = (await loadTarStream()).pack();
   const chunks: Buffer[] = [];
   pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
   pack.on('error', () => undefined);
@@ -853,7 +861,7 @@ export async function* readTar(input: string | Readable, options: ReadTarOptions
   const label = options.label ?? (typeof input === 'string' ? input : 'the archive');
   const source = await sniffGzip(typeof input === 'string' ? createReadStream(input) : input);
   // latin1 keeps every name byte as one char, so raw bytes round-trip through strings.
-  const extract = tarStream.extract({ filenameEncoding: 'latin1' } as never);
+  const extract = (await loadTarStream()).extract({ filenameEncoding: 'latin1' } as never);
   source.on('error', (error) => extract.destroy(error));
   source.pipe(extract as unknown as Writable);
   try {
