@@ -264,6 +264,16 @@ describe('writeTar', () => {
     }
   });
 
+  it('a big layer refused by its checks (the worker already started) fails naming the path, leaves no output and does not hang', async () => {
+    const filler = join(dir, 'filler-33m');
+    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const big: TarEntry = { path: Buffer.from('a'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 33 << 20, content: { kind: 'path', path: filler } };
+    const out = join(dir, 'refused-big.tar');
+    await expect(writeTar([big, file('a', 'again')], out)).rejects.toThrow(/"a": given twice/);
+    await expect(writeTar([big, file('\u00e9', 'x', { path: Buffer.from([0x62, 0xff]) })], out)).rejects.toSatisfy((e) => isRedoError(e, 'ERR_LAYER_UNREPRESENTABLE'));
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a stream whose length differs from the declared size, naming it', async () => {
     const { Readable } = await import('node:stream');
     const entry: TarEntry = { path: Buffer.from('s'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 10, content: { kind: 'stream', open: () => Readable.from([Buffer.from('12345')]) } };
