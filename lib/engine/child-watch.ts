@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 export interface ChildWatcher {
   /**
    * Called synchronously before any child process starts (a child started meanwhile
-   * does not call it again); returns the run folder the child's environment must name
+   * does not call it again) with the environment it is given (undefined: it inherits
+   * this process's); returns the run folder the child's environment must name
    * (REDO_RUN_DIR), so the engine's watchdog can find it if the engine is killed.
    */
-  beforeChild(): string;
+  beforeChild(env: NodeJS.ProcessEnv | undefined): string;
 }
 
 type ChildProcessModule = typeof import('node:child_process');
@@ -89,8 +90,15 @@ function install(): void {
 /** Tells every watcher a child is about to start; returns the arguments to start it with. */
 function beforeChild(args: unknown[], kind: 'command' | 'arguments'): unknown[] {
   if (watchers.size === 0 || isInWatcher) return args;
-  const runDirs = unwatched(() => [...watchers].map((watcher) => watcher.beforeChild()));
+  const options = args[optionsAt(args, kind)];
+  const env = typeof options === 'object' && options !== null && !Array.isArray(options) ? (options as { env?: NodeJS.ProcessEnv }).env : undefined;
+  const runDirs = unwatched(() => [...watchers].map((watcher) => watcher.beforeChild(env)));
   return runDirs.length === 1 ? withRunDir(args, kind, runDirs[0] as string) : args;
+}
+
+/** Where a launcher's options are in `args`: after the command (exec), else after the argument list when there is one. Pure. */
+function optionsAt(args: unknown[], kind: 'command' | 'arguments'): number {
+  return kind === 'command' || (args[1] !== undefined && args[1] !== null && !Array.isArray(args[1])) ? 1 : 2;
 }
 
 /**
@@ -100,8 +108,7 @@ function beforeChild(args: unknown[], kind: 'command' | 'arguments'): unknown[] 
  */
 function withRunDir(args: unknown[], kind: 'command' | 'arguments', runDir: string): unknown[] {
   const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-  // spawn(file, [args], options): the options follow the argument list when there is one.
-  const at = kind === 'command' || (args[1] !== undefined && args[1] !== null && !Array.isArray(args[1])) ? 1 : 2;
+  const at = optionsAt(args, kind);
   const options = args[at];
   if (isObject(options) && options.env !== undefined) return args;
   const env = { ...process.env, REDO_RUN_DIR: runDir };

@@ -143,28 +143,32 @@ export class RuleProcesses {
           TMPDIR: this.scratchDir,
         };
         // From now on, whatever starts a child in this process starts the spawner first.
-        this.unwatch = childWatch.watchChildren({ beforeChild: () => this.startSpawner().runDir });
+        // A child can call back (redo-ifchange) only with REDO_PARENT, as ctx.env and zx's $ give it.
+        this.unwatch = childWatch.watchChildren({ beforeChild: (env) => this.startSpawner((env ?? process.env).REDO_PARENT !== undefined).runDir });
       }
     }
-    return { server: this.server, spawner: { spawner: { run: (request) => this.startSpawner().spawner.run(request) }, env: this.ruleEnv } };
+    return { server: this.server, spawner: { spawner: { run: (request) => this.startSpawner(true).spawner.run(request) }, env: this.ruleEnv } };
   }
 
   /**
-   * Makes the request FIFO (and the reply FIFOs of running jobs) and starts the sh
-   * spawner, once; notes the run in the build journal. Synchronous: it runs before a
-   * child process starts. Call after start().
+   * Starts the sh spawner, once, and notes the run in the build journal; with `withFifo`
+   * (a sh rule, or a child that can call back) makes the request FIFO and the reply
+   * FIFOs of running jobs too, once. Synchronous: it runs before a child process starts.
+   * Call after start().
    */
-  private startSpawner(): { runDir: string; spawner: RuleSpawner } {
+  private startSpawner(withFifo: boolean): { runDir: string; spawner: RuleSpawner } {
     const { server: folder, serverModule, spawnerModule, childWatch, ruleEnv } = this;
     if (folder === undefined || serverModule === undefined || spawnerModule === undefined || childWatch === undefined || ruleEnv === undefined) {
       // close() came first: the build was stopped (an interrupt) before this rule started.
       throw new RedoError('ERR_DEPENDENCY_FAILED', 'redo: a rule was not started: the build was stopping');
     }
-    if (this.spawner === undefined || this.requestServer === undefined) childWatch.unwatched(() => this.startOnce(folder, serverModule, spawnerModule, ruleEnv));
+    if (this.spawner === undefined || (withFifo && this.requestServer === undefined)) {
+      childWatch.unwatched(() => this.startOnce(folder, serverModule, spawnerModule, ruleEnv, withFifo));
+    }
     return { runDir: folder.runDir, spawner: this.spawner as RuleSpawner };
   }
 
-  private startOnce(folder: RunFolder, serverModule: typeof import('./server.js'), spawnerModule: typeof import('./spawner.js'), ruleEnv: NodeJS.ProcessEnv): void {
+  private startOnce(folder: RunFolder, serverModule: typeof import('./server.js'), spawnerModule: typeof import('./spawner.js'), ruleEnv: NodeJS.ProcessEnv, withFifo: boolean): void {
     if (this.spawner === undefined) {
       // The spawner first: if this engine is killed from here on, it ends what the run started.
       this.spawner = new spawnerModule.RuleSpawner(folder.runDir, this.options.libexecDir, ruleEnv);
@@ -177,7 +181,7 @@ export class RuleProcesses {
         }
       }
     }
-    if (this.requestServer === undefined) {
+    if (withFifo && this.requestServer === undefined) {
       this.requestServer = serverModule.RequestServer.open(this.options.stateDir, this.options.onRequest, folder.runDir);
       for (const token of this.openJobs) this.requestServer.openJob(token);
     }

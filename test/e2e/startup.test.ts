@@ -77,13 +77,14 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     expect(noOp.lines.filter((line) => /\b(v?fork)\(/.test(line))).toEqual([]);
   });
 
-  it('a TypeScript rule\'s first child, by any node:child_process function, finds the spawner and the request FIFO started, and REDO_RUN_DIR in its environment', () => {
+  it('a TypeScript rule\'s first child, by any node:child_process function, finds the spawner started and REDO_RUN_DIR in its environment; one given ctx.env can call back', () => {
     const childDir = join(scratch, 'children');
     spawnSync('mkdir', ['-p', childDir]);
     writeFileSync(join(childDir, 'package.json'), '{ "private": true }\n');
     writeFileSync(join(childDir, 'dep.txt'), 'one\n');
-    // What each child prints: its name, and whether the run folder it names has the FIFO.
-    const probe = 'if [ -p "$REDO_RUN_DIR/fifo" ]; then echo "$1 fifo"; else echo "$1 none"; fi';
+    // What each child prints: its name, and whether the spawner of the run folder it names
+    // runs (the one process with that folder as an argument).
+    const probe = 'if [ -n "$REDO_RUN_DIR" ] && grep -qlzxF "$REDO_RUN_DIR" /proc/[0-9]*/cmdline 2>/dev/null; then echo "$1 spawner"; else echo "$1 none"; fi';
     writeFileSync(join(childDir, 'fork-child.cjs'), `require('node:child_process').execFileSync('sh', ['-c', ${JSON.stringify(probe)}, 'sh', 'fork'], { stdio: 'inherit' });\n`);
     writeFileSync(
       join(childDir, 'out.txt.do.ts'),
@@ -121,7 +122,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     const build = traced(childDir, 'execve', ['out.txt']);
     expect(build.status, build.stderr).toBe(0);
     const names = ['spawnSync', 'execFileSync', 'execSync', 'execFile', 'exec', 'spawn', 'fork', 'require'];
-    expect(readFileSync(join(childDir, 'out.txt'), 'utf8')).toBe(names.map((name) => `${name} fifo\n`).join(''));
+    expect(readFileSync(join(childDir, 'out.txt'), 'utf8')).toBe(names.map((name) => `${name} spawner\n`).join(''));
     const started = programsStarted(build.lines);
     expect(started.filter((name) => name === 'mkfifo')).toEqual(['mkfifo']);
     // The dependency the child's redo-ifchange declared is the rule's own.
@@ -129,6 +130,33 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     const again = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: childDir, env: cliEnvironment(), encoding: 'utf8' });
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toContain('(changed: dep.txt)');
+  });
+
+  it('a TypeScript rule\'s child that cannot call back (no REDO_PARENT in its environment) starts the spawner but no mkfifo', () => {
+    const plainDir = join(scratch, 'plain-child');
+    spawnSync('mkdir', ['-p', plainDir]);
+    writeFileSync(join(plainDir, 'package.json'), '{ "private": true }\n');
+    writeFileSync(join(plainDir, 'in.txt'), 'one\n');
+    writeFileSync(
+      join(plainDir, 'out.txt.do.ts'),
+      [
+        "import { execFileSync } from 'node:child_process';",
+        "import { writeFileSync } from 'node:fs';",
+        "import type { RuleContext } from 'redo-ts';",
+        'export default async function (ctx: RuleContext): Promise<void> {',
+        "  await ctx.ifchange('in.txt');",
+        "  writeFileSync(ctx.output, execFileSync('cat', [`${ctx.dir}/in.txt`]));",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const first = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: plainDir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(first.status, first.stderr).toBe(0);
+    writeFileSync(join(plainDir, 'in.txt'), 'two\n');
+    const build = traced(plainDir, 'execve', ['out.txt']);
+    expect(build.status, build.stderr).toBe(0);
+    expect(readFileSync(join(plainDir, 'out.txt'), 'utf8')).toBe('two\n');
+    expect(programsStarted(build.lines)).toEqual(['node', 'sh', 'cat']);
   });
 
   it('kill -9 of redo-ts while a TypeScript rule waits in spawnSync: the child ends within a few seconds', async () => {
@@ -208,7 +236,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     const started = programsStarted(build.lines);
     // Only the quoted call starts the redo-ifchange script.
     expect(started.filter((name) => name === 'redo-ifchange')).toEqual(['redo-ifchange']);
-    expect(started.filter((name) => name === 'cat')).toHaveLength(4);
+    expect(started.filter((name) => name === 'cat'), started.join(' ')).toHaveLength(4);
   });
 
   it('reads no source map: not for --version, a no-op, nor a build of a TypeScript rule', () => {

@@ -44,12 +44,17 @@ describe('watchChildren', () => {
     expect(seen).toEqual(Array.from({ length: 10 }, () => '/run/x\n'));
     // exec calls the module's execFile, so it is seen twice (the second finds its env set).
     expect(calls).toBe(12);
-    // An explicit environment is passed as given.
-    expect(execFileSync('sh', ['-c', print], { encoding: 'utf8', env: { PATH: process.env.PATH } })).toBe('none\n');
-    expect(calls).toBe(13);
+    // An explicit environment is passed as given, and the watcher is shown it.
+    stop();
+    const given: Array<NodeJS.ProcessEnv | undefined> = [];
+    stop = watchChildren({ beforeChild: (env) => ((calls += 1), given.push(env), '/run/x') });
+    expect(execFileSync('sh', ['-c', print], { encoding: 'utf8', env: { PATH: process.env.PATH, REDO_PARENT: '7' } })).toBe('none\n');
+    execFileSync('true');
+    expect(given).toEqual([{ PATH: process.env.PATH, REDO_PARENT: '7' }, undefined]);
+    expect(calls).toBe(14);
     // Children a watcher starts itself tell no watcher.
     expect(unwatched(() => execFileSync('sh', ['-c', print], { encoding: 'utf8' }))).toBe('none\n');
-    expect(calls).toBe(13);
+    expect(calls).toBe(14);
   });
 
   it('passes children through untouched once no watcher is left', () => {
