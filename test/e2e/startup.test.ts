@@ -28,10 +28,22 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** The programs started by exec (successful execve calls), by file name, in order. */
+/**
+ * The programs started by exec (successful execve calls), by file name, in order. An
+ * execve that another process's call interrupted in the trace is split in two lines
+ * (`<unfinished ...>`, then `<... execve resumed>`): joined by pid.
+ */
 function programsStarted(lines: string[]): string[] {
+  const unfinished = new Map<string, string>();
   return lines.flatMap((line) => {
-    const match = /execve\("([^"]+)".* = 0$/.exec(line);
+    const pid = /^(\d+) /.exec(line)?.[1] ?? '';
+    if (/execve\(.*<unfinished \.\.\.>$/.test(line)) {
+      unfinished.set(pid, line.replace(/ <unfinished \.\.\.>$/, ''));
+      return [];
+    }
+    const resumed = /<\.\.\. execve resumed>(.*)$/.exec(line);
+    const whole = resumed === null ? line : `${unfinished.get(pid) ?? ''}${resumed[1]}`;
+    const match = /execve\("([^"]+)".* = 0$/.exec(whole);
     return match === null ? [] : [basename(match[1]!)];
   });
 }
