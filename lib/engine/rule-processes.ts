@@ -57,11 +57,12 @@ export type RuleStarter = Pick<RuleSpawner, 'run'>;
 /**
  * Makes the run folder, the rules' scratch folder and environment when the first rule
  * runs (server.ts and spawner.ts, with node:net and node:child_process, are imported
- * only then), and starts the request FIFO and the sh spawner only when something needs
- * them: a sh rule, or any child process this process starts (a TypeScript rule's
- * `spawnSync`, zx, the library's tools), so a build of TypeScript rules that start no
- * child starts no process at all. The spawner is started first, synchronously
- * (child-watch.ts), so that a killed engine's children are still ended by it. Reads what
+ * only then), and starts the sh spawner only when something needs it: a sh rule, or
+ * any child process this process starts (a TypeScript rule's `spawnSync`, zx, the
+ * library's tools), so a build of TypeScript rules that start no child starts no
+ * process at all. The spawner is started before that child, synchronously
+ * (child-watch.ts), so that a killed engine's children are still ended by it; the
+ * request FIFO comes with the first sh rule or child that can call back. Reads what
  * clients pass on from their callers. `close()` stops them and removes the run and
  * scratch folders.
  */
@@ -108,7 +109,7 @@ export class RuleProcesses {
 
   /**
    * Makes the run folder and the rules' environment on the first rule run; the returned
-   * spawner starts the request FIFO and the sh spawner when its first sh rule runs.
+   * spawner starts the sh spawner and the request FIFO when its first sh rule runs.
    * Their modules are imported only then, so a build that runs no rule (a no-op) never
    * loads them.
    */
