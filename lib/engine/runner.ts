@@ -113,7 +113,7 @@ export interface RuleRunRequest {
   onStderr(text: string): void;
   typeScript: TypeScriptRuleSupport | undefined;
   /** Starts sh rules; the rule's variables beyond the spawner's own go in `ruleEnv`. */
-  spawner: RuleSpawner;
+  spawner: Pick<RuleSpawner, 'run'>;
   /** Per-rule variables for sh rules (REDO_PARENT, and what the caller set). */
   ruleEnv: Record<string, string>;
   /** Variables the caller unset, removed for sh rules. */
