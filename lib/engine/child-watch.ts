@@ -38,7 +38,7 @@ let isInWatcher = false;
  * returned function is called. The first call wraps node:child_process's spawn,
  * spawnSync, execFile, execFileSync, exec, execSync and fork on its module object and
  * updates the ES module bindings (`syncBuiltinESMExports`), so `import { spawnSync }
- * from 'node:child_process'`, `require('child_process').spawn` and promisified
+ * from 'node:child_process'`, `require('node:child_process').spawn` and promisified
  * exec/execFile all pass through it; a function copied out of the module before that
  * (`const { spawn } = require(...)` in a package loaded earlier) does not. With exactly
  * one watcher, a child that would inherit this process's environment (no `env`
