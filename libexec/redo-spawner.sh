@@ -12,8 +12,20 @@
 # directory is removed.
 # Ctrl-C reaches the whole process group: the engine, not this shell, decides what stops.
 trap '' INT
+# dash starts its messages with $0: run again as `sh -c`, so errors in a rule sourced by a
+# subshell read "sh: LINE: RULE: ...", not this file's path (same pid: exec).
+[ -n "${redo_spawner:-}" ] || exec sh -c 'redo_spawner=$1; shift; . "$redo_spawner"' sh "$0" "$@"
 redo_run_dir=$1
 redo_rule_c=$2
+# A plain sh rule is sourced by a subshell of this shell: no exec of sh per rule. The
+# redo-* commands are aliases in it (redo-rule-functions.sh), and a command line runs it as
+#   ( __redo_ts_enter; set -e -- $1 $2 $3; . RULE ) 9>&-
+# __redo_ts_enter removes this shell's own variables, which the rule must not see.
+__redo_ts_libexec=${redo_spawner%/*}
+. "$__redo_ts_libexec/redo-rule-functions.sh"
+__redo_ts_enter() {
+  unset redo_spawner redo_run_dir redo_rule_c redo_line redo_id
+}
 cd "$1" || exit 1
 exec 9>&1
 while IFS= read -r redo_line; do

@@ -165,6 +165,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
       ...(request.unsetEnv === undefined ? {} : { unsetEnv: request.unsetEnv }),
       ...(request.umask === undefined ? {} : { umask: request.umask }),
       ...interpreterOf(ruleAbsolute, request),
+      isSourced: !namesOwnProcess(ruleAbsolute, request.ruleIdentity),
     });
     stdoutTemporary = spawned.stdoutFile;
     stderrTemporary = spawned.stderrFile;
@@ -363,6 +364,28 @@ function interpreterOf(ruleAbsolute: string, request: RuleRunRequest): { interpr
   if (words === undefined) return {};
   const isShell = /^(ba|da|k|z|mk|)sh$/.test(path.basename(words[0]!));
   return { interpreter: words, shellFlags: isShell ? [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])] : [] };
+}
+
+/** Whether a rule file names `$0`, `$$` or `$PPID`, read once per content identity and process. */
+const ownProcessNames = new Map<string, boolean>();
+
+/**
+ * True when the sh rule at `ruleAbsolute` names `$0`, `$$` or `$PPID` (or cannot be read):
+ * it then runs in a shell process of its own (`sh -e RULE`), where they are the rule's own.
+ * Other plain rules are sourced by a subshell of the spawner, which saves an exec of sh per rule.
+ */
+function namesOwnProcess(ruleAbsolute: string, identity: string | undefined): boolean {
+  const key = `${ruleAbsolute}\0${identity ?? ''}`;
+  let isNamed = identity === undefined ? undefined : ownProcessNames.get(key);
+  if (isNamed === undefined) {
+    try {
+      isNamed = /\$\{?(?:0|\$|PPID)/.test(fs.readFileSync(ruleAbsolute, 'latin1'));
+    } catch {
+      isNamed = true;
+    }
+    if (identity !== undefined) ownProcessNames.set(key, isNamed);
+  }
+  return isNamed;
 }
 
 /** The words of the `#!` line of a rule file, read once per content identity and process. */

@@ -22,6 +22,11 @@ export interface SpawnRequest {
   umask?: string;
   /** The interpreter from the rule's `#!` line (words), run instead of `sh -e`. */
   interpreter?: string[];
+  /**
+   * A plain rule (no interpreter, no shell flags) that needs no process of its own: sourced
+   * by a subshell of the spawner (`$0` is then "sh", and `$$` the spawner's pid).
+   */
+  isSourced?: boolean;
 }
 
 /** A started rule: where its output goes, and its exit status once it ends. */
@@ -83,14 +88,23 @@ export class RuleSpawner {
   run(request: SpawnRequest): SpawnedRule {
     this.counter += 1;
     const id = String(this.counter);
-    const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
-    const argv = [request.rule, ...request.args].map(quote).join(' ');
-    const program = request.interpreter === undefined
-      ? (request.shellFlags.length === 0 ? this.plainShell : ['sh', '-e', ...request.shellFlags].join(' '))
-      : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
+    const isSourced = request.isSourced === true && request.interpreter === undefined && request.shellFlags.length === 0;
+    const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)}`).join(' ');
     const unset = request.unsetEnv === undefined || request.unsetEnv.length === 0 ? '' : `unset ${request.unsetEnv.join(' ')} && `;
     const umask = request.umask === undefined ? '' : `umask ${request.umask} && `;
-    const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${assignments}${program} ${argv} 9>&-; echo ${id} $? >&9`;
+    let run: string;
+    if (isSourced) {
+      // In the background subshell: the rule's variables exported, then a subshell of its
+      // own, so its `exit`, `exec` and EXIT trap end only that one and its status arrives.
+      const exported = assignments === '' ? '' : `export ${assignments} && `;
+      run = `${exported}(__redo_ts_enter;set -e -- ${request.args.map(quote).join(' ')};. ${quote(request.rule)})`;
+    } else {
+      const program = request.interpreter === undefined
+        ? (request.shellFlags.length === 0 ? this.plainShell : ['sh', '-e', ...request.shellFlags].join(' '))
+        : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
+      run = `${assignments === '' ? '' : `${assignments} `}${program} ${[request.rule, ...request.args].map(quote).join(' ')}`;
+    }
+    const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${run} 9>&-; echo ${id} $? >&9`;
     // One line per rule on the spawner's stdin; a command with a newline goes in a file.
     const isFileJob = commandLine.includes('\n');
     if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);
