@@ -12,9 +12,9 @@
 # directory is removed.
 # Ctrl-C reaches the whole process group: the engine, not this shell, decides what stops.
 trap '' INT
-# dash starts its messages with $0: run again as `sh -c`, so errors in a rule sourced by a
-# subshell read "sh: LINE: RULE: ...", not this file's path (same pid: exec).
-[ -n "${redo_spawner:-}" ] || exec sh -c 'redo_spawner=$1; shift; . "$redo_spawner"' sh "$0" "$@"
+# Sourced by `sh -c` with redo_spawner naming this file (spawner.ts), so that $0, which dash
+# starts its messages with, is "sh"; run as a script, this file names itself.
+redo_spawner=${redo_spawner:-$0}
 redo_run_dir=$1
 redo_rule_c=$2
 # A plain sh rule is sourced by a subshell of this shell: no exec of sh per rule. The

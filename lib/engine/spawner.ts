@@ -75,7 +75,10 @@ export class RuleSpawner {
     // `read` takes a pipe one byte per system call.
     const ruleCommand = `__redo_ts_libexec=${quote(libexecDir)}; . "$__redo_ts_libexec/redo-rule.sh"`;
     this.plainShell = 'sh -e -c "$redo_rule_c"';
-    this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir, ruleCommand], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    // As `sh -c` with $0 "sh": dash starts its messages with $0, so an error in a rule its
+    // subshells source reads "sh: LINE: RULE: ...", not the spawner's path.
+    const script = `redo_spawner=${quote(path.join(libexecDir, 'redo-spawner.sh'))}; . "$redo_spawner"`;
+    this.child = spawn('sh', ['-c', script, 'sh', runDir, ruleCommand], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (text: string) => this.receive(text));
     // A spawner killed with the build (a signal's sweep) makes writes to it fail with EPIPE.
