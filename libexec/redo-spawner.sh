@@ -1,7 +1,7 @@
 # Started once per build by the engine (lib/engine/spawner.ts): starts sh rules for it,
 # because a dash fork costs a fraction of a Node spawn and builds run many small rules.
-# $1 is the run directory; $2 the `sh -c` text that runs a plain sh rule (redo-rule.sh),
-# which command lines name as "$redo_rule_c". Each stdin line "<id> <command>" starts <command> in the
+# $1 is the run directory; $2 the `sh -c` text that runs a plain sh rule in a shell of its
+# own (redo-rule.sh), which command lines name as "$redo_rule_c". Each stdin line "<id> <command>" starts <command> in the
 # background with stdout in o.<id> and stderr in e.<id>, and answers "<id> pid <pid>";
 # the background subshell writes "<id> <status>" on fd 9 when the rule exits. A line
 # "<id>" alone takes the command from the file j.<id>; an empty line does nothing but

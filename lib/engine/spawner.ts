@@ -51,8 +51,9 @@ interface Pending {
  * Runs `libexec/redo-spawner.sh` once. Each rule is started, in a background subshell
  * of the spawner, as
  *   cd -- DIR && sh -e [-x|-v] RULE $1 $2 $3; echo <id> $? >&9
- * (a plain rule: `sh -e -c "$redo_rule_c" RULE $1 $2 $3`, which sources
- * libexec/redo-rule.sh and then the rule)
+ * (a plain rule: `(__redo_ts_enter;set -e -- $1 $2 $3;. RULE)`, sourced by a subshell of
+ * the spawner; one that names $0, $$ or $PPID: `sh -e -c "$redo_rule_c" RULE $1 $2 $3`,
+ * which sources libexec/redo-rule.sh and then the rule)
  * The subshell, not the rule, reports the status: a rule may set its own EXIT trap,
  * `exec` another program or be killed, and its status still arrives. If the subshell
  * itself is killed, a timer notices its pid is gone and reports status 128 + 9. If
@@ -108,8 +109,9 @@ export class RuleSpawner {
       run = `${assignments === '' ? '' : `${assignments} `}${program} ${[request.rule, ...request.args].map(quote).join(' ')}`;
     }
     const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${run} 9>&-; echo ${id} $? >&9`;
-    // One line per rule on the spawner's stdin; a command with a newline goes in a file.
-    const isFileJob = commandLine.includes('\n');
+    // In a file the spawner's background subshell sources (one read), not on its stdin,
+    // which sh's `read` takes one byte per system call; short lines without a newline only.
+    const isFileJob = commandLine.length > 48 || commandLine.includes('\n');
     if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);
     const status = new Promise<number>((resolve) => {
       this.pending.set(id, { resolve, pid: undefined, isSuspect: false, isFileJob });
@@ -133,7 +135,13 @@ export class RuleSpawner {
 
   private finish(id: string, entry: Pending, status: number): void {
     this.pending.delete(id);
-    if (entry.isFileJob) fs.rmSync(path.join(this.runDir, `j.${id}`), { force: true });
+    if (entry.isFileJob) {
+      try {
+        fs.unlinkSync(path.join(this.runDir, `j.${id}`));
+      } catch {
+        // Gone with the run directory.
+      }
+    }
     if (this.pending.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;
