@@ -19,11 +19,26 @@ function traced(dir: string, trace: string, args: string[]): { status: number | 
   return { status: result.status, stderr: result.stderr, lines };
 }
 
-/** The programs started by exec (successful execve calls), by file name, in order. */
+/**
+ * The programs started by exec (successful execve calls), by file name, in order. A call
+ * another process interrupts in the trace is split in two lines, `PID execve("X", ...
+ * <unfinished ...>` and `PID <... execve resumed>...) = 0`: joined by pid.
+ */
 function programsStarted(lines: string[]): string[] {
+  const unfinished = new Map<string, string>();
   return lines.flatMap((line) => {
-    const match = /execve\("([^"]+)".* = 0$/.exec(line);
-    return match === null ? [] : [basename(match[1]!)];
+    const pid = /^(\d+) /.exec(line)?.[1] ?? '';
+    const started = /execve\("([^"]+)"/.exec(line);
+    if (started !== null && line.endsWith('<unfinished ...>')) {
+      unfinished.set(pid, started[1]!);
+      return [];
+    }
+    if (/<\.\.\. execve resumed>.* = 0$/.test(line)) {
+      const program = unfinished.get(pid);
+      unfinished.delete(pid);
+      return program === undefined ? [] : [basename(program)];
+    }
+    return started !== null && / = 0$/.test(line) ? [basename(started[1]!)] : [];
   });
 }
 
