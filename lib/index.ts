@@ -38,7 +38,8 @@ export type { ImageConfig, ImageInput, ImageResult } from './image/image-config.
 export { writeDockerArchive } from './image/docker-archive.js';
 export { writeOciLayout, writeOciImageIndex, ociMediaTypes, addOciArtifact, ociBlobSize } from './image/oci.js';
 export type { OciLayoutInput, OciIndexInput, OciIndexResult, OciArtifactInput } from './image/oci.js';
-export { assembleImage, ensureImageStored, layerFactsOfTar, readAssembledImage, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
+export { assembleImage, ensureImageStored, layerFactsOfTar, readAssembledImage, recordHeadFactKind, writeDockerArchiveView, writeOciArchiveView } from './image/assemble.js';
+export type { OrderedArchiveResult, OrderedMember, PreviousArchive } from './image/ordered-archive.js';
 export type { AssembleInput, AssembledImage, AssembledLayer, AssembledPlatformImage, ArtifactForImage, LayerFacts, StoredBlob } from './image/assemble.js';
 export { openImageView } from './image/image-view.js';
 export type { ImageView, ImageViewContext } from './image/image-view.js';

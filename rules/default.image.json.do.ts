@@ -38,6 +38,7 @@ import {
   loadImageDescription,
   loadSpec,
   mtimeFromEnvironment,
+  recordHeadFactKind,
   resolveBaseInputs,
   spdxDocument,
 } from 'redo-ts';
@@ -165,8 +166,13 @@ export default async function (ctx: RuleContext): Promise<void> {
   );
   const recordBytes = Buffer.from(`${canonicalJson(record)}\n`, 'utf8');
   writeFileSync(ctx.output, recordBytes);
+  const recordDigest = digestBytes(recordBytes);
   // Hashed in memory: the engine does not read the record back to stamp it.
-  ctx.outputSha256(digestHex(digestBytes(recordBytes)));
+  ctx.outputSha256(digestHex(recordDigest));
+  // The views read the record without its inline bytes (most of it the SBOMs) from the
+  // store, found by the digest remembered for this file: they do not read it at all.
+  store.rememberWritten(ctx.output, ctx.targetPath, recordDigest);
+  store.facts(recordDigest, recordHeadFactKind, () => ({ ...record, inline: {} }));
   for (const image of record.images) {
     const prefix = record.images.length > 1 ? `${image.platform} ` : '';
     ctx.log(`image: ${prefix}manifest ${image.manifest.digest} config ${image.config.digest}`);

@@ -30,7 +30,7 @@ export interface EngineRun {
   readonly journal: BuildJournal;
   /** The engine's own budget of job slots (-j). */
   readonly slots: JobSlots;
-  /** The request FIFO, the sh spawner and the rule environment, started with the first rule. */
+  /** The run folder and rule environment (made with the first rule), the request FIFO and the sh spawner (started with the first sh rule or child process). */
   readonly processes: RuleProcesses;
   /** Each target's outcome in this run (a target is brought up to date at most once). */
   readonly outcomes: Map<string, Promise<Outcome>>;

@@ -148,6 +148,7 @@ export async function rebuild(
           chain,
           onExit: (status) => void (job.exitStatus = status),
           ruleIdentity: ruleOutcome.identity,
+          previousOutput: previous?.output ?? null,
         });
       } catch (error) {
         // The dependency's own failure was reported; a sh rule then exits with the

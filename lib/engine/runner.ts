@@ -51,10 +51,29 @@ export interface RuleContext<Shell = unknown> {
    * Returns the current values (undefined when unset). Throws for a bad variable name.
    */
   ifchangeEnv(...names: string[]): Array<string | undefined>;
+  /**
+   * Hands the rule the target's previous output to rewrite in place: when the file at
+   * `targetPath` is still the one the engine recorded when it was last written (same
+   * size, mtime, ctime and inode; its sha256 is the recorded one), it is renamed to
+   * `output` and its path, sha256 and size are returned; otherwise (none, edited since,
+   * a folder, already taken) undefined and nothing moves. From then on the target is
+   * missing until the rule succeeds: a rule that fails or is killed leaves no target, so
+   * the next run builds it again, never a stale output with exit 0.
+   */
+  takePreviousOutput(): PreviousOutput | undefined;
   /** zx's `$` with cwd = `dir` and `env` as above. */
   $: Shell;
   /** Appends a line to the rule's captured stderr (shown live and kept for `redo-ts log`). */
   log(message: string): void;
+}
+
+/** The previous output a rule took (RuleContext.takePreviousOutput): now at `path` (the rule's `output`). */
+export interface PreviousOutput {
+  /** Absolute path the file now has: the rule's temporary output. */
+  path: string;
+  /** The sha256 (lowercase hex) the engine recorded for it. */
+  sha256Hex: string;
+  sizeBytes: number;
 }
 
 /** A TypeScript rule module's default export. */
@@ -95,7 +114,7 @@ export interface RuleRunRequest {
   onStderr(text: string): void;
   typeScript: TypeScriptRuleSupport | undefined;
   /** Starts sh rules; the rule's variables beyond the spawner's own go in `ruleEnv`. */
-  spawner: RuleSpawner;
+  spawner: Pick<RuleSpawner, 'run'>;
   /** Per-rule variables for sh rules (REDO_PARENT, and what the caller set). */
   ruleEnv: Record<string, string>;
   /** Variables the caller unset, removed for sh rules. */
@@ -105,6 +124,8 @@ export interface RuleRunRequest {
   operations: RuleOperations;
   /** The rule file's content identity (sha256), so its `#!` line is read once per content. */
   ruleIdentity?: string;
+  /** The target's output stamp as the engine last recorded it (takePreviousOutput checks the file against it). */
+  previousOutput?: FileStamp | null;
   /** Told the exit status of an sh rule once it ends. */
   onExit?(status: number): void;
   /** Human chain for messages, top-level target first. */
@@ -450,6 +471,7 @@ async function runTypeScript(
     });
   }
   const rule = await support.loadRule(ruleAbsolute);
+  let isPreviousTaken = false;
   const context: RuleContext = {
     target: request.found.targetArg,
     base: request.found.baseArg,
@@ -473,6 +495,17 @@ async function runTypeScript(
         throw new RedoError('ERR_USAGE', `redo: "${request.target}": ctx.ifchangeEnv: not a variable name among ${names.map((name) => JSON.stringify(name)).join(', ')}`);
       }
       return names.map((name) => request.env[name]);
+    },
+    takePreviousOutput: () => {
+      const previous = request.previousOutput;
+      if (isPreviousTaken || previous === undefined || previous === null || !/^[0-9a-f]{64}$/.test(previous.sha256Hex)) return undefined;
+      const stats = statOrUndefined(targetAbsolute);
+      if (stats === undefined || !stats.isFile() || !isSameStat(previous, stats)) return undefined;
+      isPreviousTaken = true;
+      fs.rmSync(outputTemporary, { force: true, recursive: true });
+      // A rename: the bytes stay where they are, and the target is missing until the rule succeeds.
+      fs.renameSync(targetAbsolute, outputTemporary);
+      return { path: outputTemporary, sha256Hex: previous.sha256Hex, sizeBytes: stats.size };
     },
     $: support.makeShell(cwd, request.env),
     log: (message) => writeStderr(message.endsWith('\n') ? message : `${message}\n`),

@@ -66,12 +66,11 @@ export class RequestServer {
   }
 
   /**
-   * Creates the run directory with its `fifo` and starts serving requests with `handler`.
-   * Removes run directories left by dead processes first. Spawns `mkfifo` once
-   * (Node has no mkfifo call), for `fifo` and the first jobs' reply FIFOs together.
+   * Makes `fifo` in the run directory (a fresh one by default) and starts serving requests
+   * with `handler`. Spawns `mkfifo` once (Node has no mkfifo call), for `fifo` and the
+   * first jobs' reply FIFOs together.
    */
-  static open(stateDir: string, handler: RequestHandler): RequestServer {
-    const runDir = makeRunDirectory(stateDir);
+  static open(stateDir: string, handler: RequestHandler, runDir = makeRunDirectory(stateDir)): RequestServer {
     const fifo = path.join(runDir, 'fifo');
     const firstPool = Array.from({ length: poolBatch }, (_, i) => path.join(runDir, `p.${i + 1}`));
     execFileSync('mkfifo', ['-m', '600', fifo, ...firstPool]);
@@ -183,7 +182,7 @@ export class RequestServer {
  * Makes a fresh run directory: on /dev/shm when writable (tmpfs), else under
  * `<stateDir>/run/`. Removes directories of dead engines found there first.
  */
-function makeRunDirectory(stateDir: string): string {
+export function makeRunDirectory(stateDir: string): string {
   const candidates = [
     { parent: '/dev/shm', prefix: 'redo-ts-' },
     { parent: path.join(stateDir, 'run'), prefix: '' },

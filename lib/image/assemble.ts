@@ -1,7 +1,7 @@
 /** One image computed once: layers checked, config and manifests made, every blob in the store; the archives are views of it. */
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { compressFile, layerFileSuffixes, type LayerCompression } from './compress.js';
@@ -10,8 +10,9 @@ import { checkElfClosureInFacts, elfFactsOfTar, type LayerElfFacts } from './elf
 import { canonicalJson, compressionOf, imageConfigJson, type ImageInput } from './image-config.js';
 import { checkLayersDisjoint } from './layer-merge.js';
 import { artifactManifestBytes, emptyJson, imageManifestBytes, ociMediaTypes, type OciArtifactInput } from './oci.js';
+import { bytesDigest, writeOrderedArchive, type OrderedArchiveResult, type OrderedMember, type PreviousArchive } from './ordered-archive.js';
 import { checkTar } from './tar-check.js';
-import { entriesOfTar, mtimeFromEnvironment, writeTar, type TarResult } from './tar.js';
+import { entriesOfTar, mtimeFromEnvironment } from './tar.js';
 import type { TarEntry } from './tar-header.js';
 
 /** A blob of an assembled image: its digest and size in the store. */
@@ -295,6 +296,18 @@ export function readAssembledImage(path: string, label: string): AssembledImage 
 }
 
 /**
+ * The kind of the fact, kept under an image record's digest, that holds the record
+ * without its inline bytes (`inline: {}`): what a view reads when the store holds every
+ * blob (the rule writing NAME.image.json keeps it).
+ */
+export const recordHeadFactKind = 'image-record-head';
+
+/** Whether the store holds every blob of `record` with its size (then ensureImageStored has nothing to do). */
+export function isImageStored(record: AssembledImage, store: BlobStore): boolean {
+  return [...record.blobs, record.layoutIndex].every((blob) => store.hasSize(blob.digest, blob.sizeBytes));
+}
+
+/**
  * Makes sure the store holds every blob of `record` (a record restored from a remote
  * build cache, or a store that was removed): a blob that is missing is written from the
  * record's inline bytes or, for a layer, stored again from its layer target (its path
@@ -337,34 +350,70 @@ function member(name: string, sizeBytes: number, content: TarEntry['content']): 
 
 /**
  * Writes the OCI layout view of an assembled image to `outPath` (NAME.oci.tar): a
- * deterministic tar of oci-layout, index.json and blobs/sha256/<hex>, every blob read
- * from the store (ERR_IMAGE_STORE when one is missing). `subject` names the output in errors.
- * Returns the archive's sha256 and size, hashed as it was written.
+ * deterministic tar of the folders `blobs/` and `blobs/sha256/`, `oci-layout`, each
+ * layer's blob in image order (bottom first, platform by platform), the other blobs
+ * (configs, manifests, SBOMs, the index) by digest, then `index.json`: every blob read
+ * from the store (ERR_IMAGE_STORE when one is missing). Clients find members by name,
+ * not place; this order puts what an edit leaves unchanged first, so with `previous`
+ * (the target's previous output, taken back at `outPath`) those bytes are kept in place
+ * (writeOrderedArchive). `subject` names the output in errors. Returns the archive's
+ * sha256 and size, hashed as it was written, and the bytes kept.
  */
-export async function writeOciArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<TarResult> {
+export async function writeOciArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string, previous?: PreviousArchive): Promise<OrderedArchiveResult> {
   const paths = store.blobs([...record.blobs, record.layoutIndex], subject);
-  const entries: TarEntry[] = record.blobs.map((blob, i) => member(`blobs/sha256/${digestHex(blob.digest)}`, blob.sizeBytes, { kind: 'path', path: paths[i]! }));
-  entries.push(member('index.json', record.layoutIndex.sizeBytes, { kind: 'path', path: paths[paths.length - 1]! }));
-  entries.push(member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }));
-  return writeTar(entries, outPath);
+  const pathOf = new Map(record.blobs.map((blob, i) => [blob.digest as string, paths[i]!]));
+  const folder = (name: string): OrderedMember => ({ entry: { path: Buffer.from(name), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 }, contentDigest: 'directory' });
+  const members: OrderedMember[] = [
+    folder('blobs'),
+    folder('blobs/sha256'),
+    { entry: member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }), contentDigest: bytesDigest(ociLayoutFile) },
+  ];
+  const added = new Set<string>();
+  const addBlob = (blob: StoredBlob): void => {
+    if (added.has(blob.digest)) return;
+    added.add(blob.digest);
+    members.push({ entry: member(`blobs/sha256/${digestHex(blob.digest)}`, blob.sizeBytes, { kind: 'path', path: pathOf.get(blob.digest)! }), contentDigest: blob.digest });
+  };
+  for (const image of record.images) for (const layer of image.layers) addBlob(layer);
+  for (const blob of record.blobs) addBlob(blob);
+  members.push({ entry: member('index.json', record.layoutIndex.sizeBytes, { kind: 'path', path: paths[paths.length - 1]! }), contentDigest: record.layoutIndex.digest });
+  return writeOrderedArchive(members, outPath, {
+    mtimeSeconds: mtimeFromEnvironment(),
+    label: subject,
+    statesDir: join(store.dir, 'archives'),
+    ...(previous === undefined ? {} : { previous }),
+  });
 }
 
 /**
  * Writes the docker archive view of an assembled image (its first platform) to
- * `outPath` (NAME.tar): `<config-hex>.json`, `<blob-hex>.tar` / `.tar.gz` / `.tar.zst` and
- * manifest.json with the record's RepoTags, as writeDockerArchive lays them out, every
- * member's mtime the image's created time. Blobs come from the store. Returns the
- * archive's sha256 and size, hashed as it was written.
+ * `outPath` (NAME.tar): the layers in image order (bottom first: `<blob-hex>.tar` /
+ * `.tar.gz` / `.tar.zst`), then `<config-hex>.json`, then manifest.json with the record's
+ * RepoTags, every member's mtime the image's created time; blobs come from the store.
+ * Clients find members by name, not place; this order puts what an edit leaves unchanged
+ * (the lower layers) first, so with `previous` (the target's previous output, taken
+ * back at `outPath`: RuleContext.takePreviousOutput) those bytes are kept in place and
+ * only the rest is written (writeOrderedArchive, its states kept under the store's
+ * `archives/`). Returns the archive's sha256 and size, hashed as it was written, and the
+ * bytes kept.
  */
-export async function writeDockerArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string): Promise<TarResult> {
+export async function writeDockerArchiveView(record: AssembledImage, store: BlobStore, outPath: string, subject: string, previous?: PreviousArchive): Promise<OrderedArchiveResult> {
   const image = record.images[0]!;
   const [configPath, ...layerPaths] = store.blobs([image.config, ...image.layers], subject);
   const configName = `${digestHex(image.config.digest)}.json`;
   const layerNames = image.layers.map((layer) => `${digestHex(layer.digest)}${layerFileSuffixes[layer.compression.codec]}`);
   const manifestBytes = Buffer.from(canonicalJson([{ Config: configName, RepoTags: record.repoTags, Layers: layerNames }]), 'utf8');
-  const members = new Map<string, TarEntry>();
-  members.set(configName, member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }));
-  members.set('manifest.json', member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }));
-  image.layers.forEach((layer, i) => members.set(layerNames[i]!, member(layerNames[i]!, layer.sizeBytes, { kind: 'path', path: layerPaths[i]! })));
-  return writeTar(members.values(), outPath, { mtimeSeconds: image.createdSeconds, label: `"${outPath}"` });
+  // A layer given twice is one member, at its first place.
+  const members = new Map<string, OrderedMember>();
+  image.layers.forEach((layer, i) => {
+    if (!members.has(layerNames[i]!)) members.set(layerNames[i]!, { entry: member(layerNames[i]!, layer.sizeBytes, { kind: 'path', path: layerPaths[i]! }), contentDigest: layer.digest });
+  });
+  members.set(configName, { entry: member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }), contentDigest: image.config.digest });
+  members.set('manifest.json', { entry: member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }), contentDigest: bytesDigest(manifestBytes) });
+  return writeOrderedArchive([...members.values()], outPath, {
+    mtimeSeconds: image.createdSeconds,
+    label: subject,
+    statesDir: join(store.dir, 'archives'),
+    ...(previous === undefined ? {} : { previous }),
+  });
 }

@@ -112,6 +112,20 @@ export class BlobStore {
   }
 
   /**
+   * The sha256 digest of the file at `path` when it is the file last stored or written at
+   * that path (rememberWritten: same device, inode, size and mtime), without reading it;
+   * undefined otherwise (or when it cannot be stat'ed).
+   */
+  rememberedDigestOf(path: string): Sha256Digest | undefined {
+    const absolute = resolve(path);
+    try {
+      return this.rememberedDigest(absolute, statSync(absolute, { bigint: true }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
    * Remembers the digest of a layer a rule has just written to `outputPath` (its `$3`)
    * and hashed as it wrote it (writeTar's diffID), for the target `targetPath` it becomes
    * when the engine renames it into place (a rename keeps device, inode, size and

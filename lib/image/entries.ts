@@ -44,10 +44,15 @@ function typeOf(stats: Stats): TarEntryType | 'socket' {
 export function collectEntries(dir: string, options: CollectOptions = {}): TarEntry[] {
   const label = options.label ?? dir;
   const matcher = new MetadataMatcher(options.metadata);
+  // Without rules every path gets the default: no per-path key to match.
+  const hasRules = (options.metadata?.rules.length ?? 0) > 0;
   const prefix = options.prefix === undefined || options.prefix === '' ? null : toMemberPath(options.prefix);
   const entries: TarEntry[] = [];
   const inodes = new Map<string, TarEntry[]>();
 
+  // Member paths are views into the host paths (the part after the root and its
+  // slash): one Buffer made per path, not two.
+  const root = Buffer.from(dir);
   const walk = (hostDir: Buffer, memberDir: Buffer | null): void => {
     let names: Buffer[];
     try {
@@ -60,7 +65,7 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
     }
     for (const name of names) {
       const hostPath = Buffer.concat([hostDir, SLASH, name]);
-      const memberPath = memberDir === null ? Buffer.from(name) : Buffer.concat([memberDir, SLASH, name]);
+      const memberPath = hostPath.subarray(root.length + 1);
       let stats: Stats;
       try {
         stats = lstatSync(hostPath);
@@ -79,7 +84,7 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
           continue;
         }
       }
-      const meta = matcher.resolve(memberPath, defaultMetadata(type, stats.mode));
+      const meta = hasRules ? matcher.resolve(memberPath, defaultMetadata(type, stats.mode)) : defaultMetadata(type, stats.mode);
       const entry: TarEntry = {
         path: memberPath,
         type: type as TarEntryType,
@@ -109,7 +114,7 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
     }
   };
 
-  walk(Buffer.from(dir), null);
+  walk(root, null);
   matcher.checkAllMatched(`"${label}"`);
 
   // Hardlinks: the first path in byte order keeps the content; inode numbers only
@@ -135,7 +140,18 @@ export function collectEntries(dir: string, options: CollectOptions = {}): TarEn
       if (entry.type === 'hardlink') entry.linkTarget = Buffer.concat([prefix, SLASH, entry.linkTarget!]);
     }
   }
-  return entries.sort((a, b) => comparePaths(a.path, b.path));
+  return sortedByPath(entries);
+}
+
+/**
+ * `entries` sorted by path bytes (comparePaths' order), compared as latin1 strings: one
+ * string per entry, then V8's string comparison, instead of a Buffer.compare call into
+ * C++ for each of the n log n comparisons (a third of the listing's time at 12,000 files).
+ */
+function sortedByPath(entries: TarEntry[]): TarEntry[] {
+  const keyed = entries.map((entry) => ({ key: entry.path.toString('latin1'), entry }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.entry);
 }
 
 const SLASH = Buffer.from('/');

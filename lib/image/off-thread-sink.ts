@@ -16,14 +16,19 @@ const STALL_MS = 120_000;
 const PUBLISHED = 0;
 const CONSUMED = 1;
 const FAILED = 2;
-const CONTROL_LENGTH = 3 + SLOT_COUNT;
-const LENGTHS = 3;
+/** The output's file descriptor (-1: hash only), set by attach() before the first slot. */
+const OUTPUT_FD = 3;
+/** 1 when the output is a regular file (positioned writes, holes), set with OUTPUT_FD. */
+const IS_REGULAR_FILE = 4;
+const LENGTHS = 5;
+const CONTROL_LENGTH = LENGTHS + SLOT_COUNT;
 /** Shared bytes after the control words: the digest (32 bytes), then a failure message. */
 const DIGEST_BYTES = 32;
 const MESSAGE_BYTES = 1024;
 
 /**
- * The worker: hashes each published slot in order, writes it to `fd` (positioned for a
+ * The worker: hashes each published slot in order, writes it to the output (the control
+ * words OUTPUT_FD and IS_REGULAR_FILE, read at the first slot: positioned for a
  * regular file, skipping a whole slot of zeros to leave a hole; in order otherwise), and
  * marks it consumed. A failed write is recorded (message, FAILED) and the rest is only
  * consumed, so the writer never waits forever; the writer throws it.
@@ -32,8 +37,10 @@ const workerSource = `
 const { workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { writeSync } = require('node:fs');
-const { data, control, result, fd, isRegularFile } = workerData;
+const { data, control, result } = workerData;
 const ints = new Int32Array(control);
+let fd = null;
+let isRegularFile = false;
 const bytes = Buffer.from(data);
 const out = Buffer.from(result);
 const zeros = Buffer.alloc(${SLOT_BYTES});
@@ -43,6 +50,11 @@ let position = 0;
 let failed = false;
 for (;;) {
   while (Atomics.load(ints, ${PUBLISHED}) === consumed) Atomics.wait(ints, ${PUBLISHED}, consumed);
+  if (consumed === 0) {
+    const given = Atomics.load(ints, ${OUTPUT_FD});
+    fd = given === -1 ? null : given;
+    isRegularFile = Atomics.load(ints, ${IS_REGULAR_FILE}) === 1;
+  }
   const slot = consumed % ${SLOT_COUNT};
   const length = Atomics.load(ints, ${LENGTHS} + slot);
   if (length === ${END_OF_STREAM}) {
@@ -79,7 +91,9 @@ export interface SinkResult {
 
 /**
  * Takes bytes in order, copies them into the shared ring and lets a worker thread hash
- * them and write them to `fd` (or only hash them when `fd` is null). `write` returns
+ * them and write them to the output given to `attach` (or only hash them when it is
+ * given null). The worker starts when the sink is made, so its start-up (a V8 isolate)
+ * overlaps whatever the caller does before its first byte. `write` returns
  * once the bytes are copied (it waits only when the ring is full); `finish` waits for
  * the worker and returns the digest; `abort` stops the worker after a failure. The bytes
  * written to `fd` are exactly those given, in order (a regular file gets positioned
@@ -97,12 +111,25 @@ export class OffThreadSink {
   /** Bytes taken so far. */
   sizeBytes = 0;
 
-  constructor(fd: number | null, isRegularFile: boolean) {
-    this.worker = new Worker(workerSource, { eval: true, workerData: { data: this.data, control: this.control.buffer, result: this.result, fd, isRegularFile } });
+  private isAttached = false;
+
+  constructor() {
+    this.worker = new Worker(workerSource, { eval: true, workerData: { data: this.data, control: this.control.buffer, result: this.result } });
     // The writer waits on shared memory, never on the worker's events; it must not keep
     // the process alive once it is done.
     this.worker.unref();
     this.worker.on('error', () => undefined);
+  }
+
+  /**
+   * Names the output, once, before the first byte: `fd` (or null to only hash), a
+   * regular file or not. The worker reads it with the first slot.
+   */
+  attach(fd: number | null, isRegularFile: boolean): void {
+    if (this.isAttached || this.published > 0) throw new Error('OffThreadSink.attach: the output is given once, before any byte');
+    Atomics.store(this.control, OUTPUT_FD, fd ?? -1);
+    Atomics.store(this.control, IS_REGULAR_FILE, isRegularFile ? 1 : 0);
+    this.isAttached = true;
   }
 
   /** Copies `chunk` into the ring (the caller may reuse it once this returns). */
@@ -122,14 +149,36 @@ export class OffThreadSink {
   }
 
   /**
-   * The free part of the slot being filled (at least 1 byte), for the caller to read
-   * bytes into directly; `commit(n)` then takes the first n of them. Valid until the
-   * next call of any method.
+   * Where the free part of the slot being filled begins in `ring` (at least 1 byte is
+   * free: `freeBytes()`), for the caller to read bytes into directly; `commit(n)` then
+   * takes the first n of them. An offset, not a view, so a file read costs no new
+   * Buffer. Valid until the next call of any other method.
    */
-  space(): Buffer {
+  freeOffset(): number {
     if (this.used === 0) this.waitFor(this.published - SLOT_COUNT + 1);
-    const slot = this.published % SLOT_COUNT;
-    return this.bytes.subarray(slot * SLOT_BYTES + this.used, (slot + 1) * SLOT_BYTES);
+    return (this.published % SLOT_COUNT) * SLOT_BYTES + this.used;
+  }
+
+  /** How many bytes are free at `freeOffset()` (call that first). */
+  freeBytes(): number {
+    return SLOT_BYTES - this.used;
+  }
+
+  /** The shared ring `freeOffset()` points into. */
+  get ring(): Buffer {
+    return this.bytes;
+  }
+
+  /** Takes `n` zero bytes (a member's padding). */
+  writeZeros(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const at = this.freeOffset();
+      const k = Math.min(left, SLOT_BYTES - this.used);
+      this.bytes.fill(0, at, at + k);
+      this.commit(k);
+      left -= k;
+    }
   }
 
   /** Takes the first `n` bytes of the last `space()`. */
@@ -156,6 +205,7 @@ export class OffThreadSink {
   }
 
   private publish(length: number): void {
+    if (!this.isAttached) throw new Error('OffThreadSink: attach() the output before writing');
     const slot = this.published % SLOT_COUNT;
     this.waitFor(this.published - SLOT_COUNT + 1);
     this.throwIfFailed();

@@ -6,7 +6,7 @@ import { closeSync, createReadStream, fstatSync, ftruncateSync, openSync, readSy
 import { Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import tarStream, { type Header as PackHeader, type Pack } from 'tar-stream';
+import type { Header as PackHeader, Pack } from 'tar-stream';
 import { RedoError } from '../errors.js';
 import { finishDigest, type Sha256Digest } from './digest.js';
 import { OffThreadSink } from './off-thread-sink.js';
@@ -27,6 +27,14 @@ import {
 
 export type { TarEntry, TarEntryType, TarContent, TarHeaderFields } from './tar-header.js';
 export { toMemberPath, comparePaths, pathText } from './tar-header.js';
+
+/**
+ * tar-stream, loaded on first use (a pax header, reading a tar): writing a plain layer
+ * never needs it, and loading it costs a process about 12 ms of CPU.
+ */
+async function loadTarStream(): Promise<typeof import('tar-stream')> {
+  return (await import('tar-stream')).default;
+}
 
 /** Largest mtime mtimeFromEnvironment returns: what a ustar mtime field holds (8^11 - 1 seconds). */
 const MAX_USTAR_MTIME = 0o77777777777;
@@ -323,19 +331,24 @@ function errnoText(cause: unknown): string {
 
 /**
  * Reads `want` bytes at `position` (fewer at end of file); returns how many were read.
- * Throws ERR_LAYER_READ naming the member.
+ * Stops early, after a read, once `enough` bytes are in: a whole file is asked for one
+ * byte past its listed size (the probe that catches a file that grew), and a read that
+ * returns exactly the listed size is a regular file's end, so the probe costs no second
+ * read (a short read below `enough` is read on, and a file that shrank ends with a read
+ * of 0). Throws ERR_LAYER_READ naming the member.
  */
-function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string): number {
+function readAt(fd: number, into: Buffer, want: number, position: number, entry: TarEntry, label: string, enough = want, intoOffset = 0): number {
   let got = 0;
   while (got < want) {
     let n: number;
     try {
-      n = readSync(fd, into, got, want - got, position + got);
+      n = readSync(fd, into, intoOffset + got, want - got, position + got);
     } catch (cause) {
       throw readError(entry, label, `read: ${errnoText(cause)}`, cause);
     }
     if (n === 0) break;
     got += n;
+    if (got >= enough) break;
   }
   return got;
 }
@@ -411,6 +424,62 @@ export function ustarHeaderBlock(header: PackHeader, into?: Buffer): Buffer | nu
   return block;
 }
 
+const entryTypeflags: Record<TarEntryType, number> = {
+  file: 0, hardlink: 1, symlink: 2, 'character-device': 3, 'block-device': 4, directory: 5, fifo: 6,
+};
+
+/** Writes `value` as `digits` zero-padded octal digits and a space at `at` (value known to fit). */
+function putOctal(block: Buffer, at: number, value: number, digits: number): void {
+  block[at + digits] = 0x20;
+  for (let i = digits - 1; i >= 0; i--) {
+    block[at + i] = 0x30 + (value % 8);
+    value = Math.floor(value / 8);
+  }
+}
+
+/** True when every byte of `bytes` is below 0x80 (so it is the same in latin1, UTF-8 and a JS string). */
+function isAsciiBytes(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+/**
+ * The ustar block of a normalised, representable `entry` at `mtimeSeconds` (already
+ * clamped and floored), the same bytes as `ustarHeaderBlock(packHeaderOf(entry,
+ * mtimeSeconds))` but encoded straight from the entry, with no header object, Date or
+ * string per member: the common member (an ASCII name of up to 100 bytes with its
+ * directory slash, an ASCII link target of up to 100, ids and mtime that need no pax
+ * record). Returns null for anything else, which the caller hands to the general
+ * encoder. Writes into `into` (512 bytes). test/unit/image/tar.test.ts compares the two.
+ */
+export function plainHeaderBlock(entry: TarEntry, mtimeSeconds: number, into: Buffer): Buffer | null {
+  const path = entry.path;
+  const nameBytes = path.length + (entry.type === 'directory' ? 1 : 0);
+  const sizeBytes = entry.type === 'file' ? entry.sizeBytes : 0;
+  if (nameBytes > 100 || entry.uid > MAX_PACK_OCTAL_6 || entry.gid > MAX_PACK_OCTAL_6 || mtimeSeconds > MAX_PACK_MTIME || sizeBytes > MAX_PACK_SIZE) return null;
+  if (!isAsciiBytes(path)) return null;
+  const link = entry.type === 'symlink' || entry.type === 'hardlink' ? entry.linkTarget : undefined;
+  if (link !== undefined && (link.length > 100 || !isAsciiBytes(link))) return null;
+  const block = into.fill(0, 0, BLOCK_BYTES);
+  path.copy(block, 0);
+  if (entry.type === 'directory') block[path.length] = 0x2f;
+  putOctal(block, 100, entry.mode & 0o7777, 6);
+  putOctal(block, 108, entry.uid, 6);
+  putOctal(block, 116, entry.gid, 6);
+  putOctal(block, 124, sizeBytes, 11);
+  putOctal(block, 136, mtimeSeconds, 11);
+  block[156] = 0x30 + entryTypeflags[entry.type];
+  if (link !== undefined) link.copy(block, 157);
+  USTAR_MAGIC_AND_VERSION.copy(block, 257);
+  putOctal(block, 329, entry.deviceMajor ?? 0, 6);
+  putOctal(block, 337, entry.deviceMinor ?? 0, 6);
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < BLOCK_BYTES; i++) sum += block[i]!;
+  putOctal(block, 148, sum, 6);
+  return block;
+}
+
 /**
  * Writes one member: its header block(s), its content (files only) and the zero padding
  * to the next 512-byte boundary, in the pieces tar-stream's pack() emitted them (header,
@@ -462,7 +531,7 @@ async function writeMember(put: PutBytes, buffer: Buffer, entry: TarEntry, mtime
  */
 function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: TarEntry, mtimeSeconds: number, label: string, offThread: OffThreadSink | null): boolean {
   if (entry.type === 'file' && entry.content?.kind === 'stream') return false;
-  const block = ustarHeaderBlock(packHeaderOf(entry, mtimeSeconds), HEADER_SCRATCH);
+  const block = plainHeaderBlock(entry, mtimeSeconds, HEADER_SCRATCH) ?? ustarHeaderBlock(packHeaderOf(entry, mtimeSeconds), HEADER_SCRATCH);
   if (block === null) return false;
   write(block);
   if (entry.type !== 'file') return true;
@@ -479,7 +548,10 @@ function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: 
     else for (const chunk of fileChunks(buffer, entry, content.path, content.offsetBytes, label)) write(chunk);
   }
   const rest = entry.sizeBytes % BLOCK_BYTES;
-  if (rest !== 0) write(ZERO_BLOCKS.subarray(0, BLOCK_BYTES - rest));
+  if (rest !== 0) {
+    if (offThread !== null) offThread.writeZeros(BLOCK_BYTES - rest);
+    else write(ZERO_BLOCKS.subarray(0, BLOCK_BYTES - rest));
+  }
   return true;
 }
 
@@ -507,9 +579,9 @@ function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffe
     let written = 0;
     while (written < entry.sizeBytes || extra === 1) {
       const remaining = entry.sizeBytes - written;
-      const space = sink.space();
-      const want = Math.min(space.length, remaining + extra);
-      const n = readAt(fd, space, want, start + written, entry, label);
+      const at = sink.freeOffset();
+      const want = Math.min(sink.freeBytes(), remaining + extra);
+      const n = readAt(fd, sink.ring, want, start + written, entry, label, Math.min(want, remaining), at);
       if (n > remaining) throw sizeChanged(entry, label, 'more');
       if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
       sink.commit(n);
@@ -544,7 +616,7 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
     do {
       const remaining = entry.sizeBytes - written;
       const want = Math.min(CHUNK_BYTES, remaining + extra);
-      const n = readAt(fd, buffer, want, start + written, entry, label);
+      const n = readAt(fd, buffer, want, start + written, entry, label, Math.min(want, remaining));
       if (n > remaining) throw sizeChanged(entry, label, 'more');
       if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
       if (n > 0) yield buffer.subarray(0, n);
@@ -556,6 +628,27 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
 }
 
 /**
+ * True when `entries` is already what normaliseEntries would return (collectEntries'
+ * output is): sorted by path bytes with no path twice, every parent an earlier
+ * directory, and no hardlink (whose metadata normaliseEntries may rewrite). One pass
+ * and no sort, instead of a map of every path and a sort; anything else takes the full
+ * path, which also reports the errors.
+ */
+function isNormalised(entries: TarEntry[]): boolean {
+  const directories = new Set<string>();
+  let previous: Buffer | null = null;
+  for (const entry of entries) {
+    const path = entry.path;
+    if (entry.type === 'hardlink' || (previous !== null && comparePaths(previous, path) >= 0)) return false;
+    const end = path.lastIndexOf(0x2f);
+    if (end > 0 && !directories.has(path.toString('latin1', 0, end))) return false;
+    if (entry.type === 'directory') directories.add(path.toString('latin1'));
+    previous = path;
+  }
+  return true;
+}
+
+/**
  * Returns `entries` sorted by path bytes with every missing parent directory added
  * (mode 0755, uid 0, gid 0); a hardlink takes its target's mode, uid and gid (they
  * share an inode). Throws ERR_LAYER_CONFLICT when a path is given twice or a parent
@@ -563,8 +656,10 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
  * earlier file.
  */
 export function normaliseEntries(entries: Iterable<TarEntry>, label = 'the archive'): TarEntry[] {
+  const list = Array.isArray(entries) ? (entries as TarEntry[]) : [...entries];
+  if (isNormalised(list)) return list.slice();
   const byPath = new Map<string, TarEntry>();
-  for (const entry of entries) {
+  for (const entry of list) {
     const key = entry.path.toString('latin1');
     const previous = byPath.get(key);
     if (previous !== undefined) {
@@ -632,17 +727,39 @@ export async function writeTar(
 ): Promise<TarResult> {
   const label = options.label ?? (typeof output === 'string' ? `"${output}"` : 'the archive');
   const mtimeSeconds = Math.max(0, Math.floor(options.mtimeSeconds ?? mtimeFromEnvironment()));
-  const sorted = normaliseEntries(entries, label);
-  // Everything tar-stream could not write is refused before the output is touched.
-  for (const entry of sorted) checkRepresentable(entry, label);
-  const stream = typeof output === 'string' ? null : output;
-  const fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
-  const sink = new TarSink(fd, stream);
+  const list = Array.isArray(entries) ? (entries as TarEntry[]) : [...entries];
   // A big layer going to a file is hashed and written by a worker thread while this one
-  // reads the next files (the bytes are the same; only who hashes them differs).
-  const contentBytes = sorted.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.sizeBytes : 0), 0);
+  // reads the next files (the bytes are the same; only who hashes them differs). The
+  // worker starts now, so its start-up overlaps the checks below (normalising does not
+  // change a file's size).
+  let contentBytes = 0;
+  for (const entry of list) if (entry.type === 'file') contentBytes += entry.sizeBytes;
+  const offThread = typeof output === 'string' && contentBytes >= OFF_THREAD_BYTES ? new OffThreadSink() : null;
+  let fd: number | null = null;
+  let result: TarResult;
+  try {
+    const sorted = normaliseEntries(list, label);
+    // Everything tar-stream could not write is refused before the output is touched.
+    for (const entry of sorted) checkRepresentable(entry, label);
+    const stream = typeof output === 'string' ? null : output;
+    fd = typeof output === 'string' ? openSync(output, 'w', 0o644) : null;
+    result = await writeMembers(sorted, fd, stream, offThread, mtimeSeconds, label);
+  } finally {
+    offThread?.abort();
+    if (fd !== null) closeSync(fd);
+  }
+  if (typeof output !== 'string') {
+    output.end();
+    await once(output, 'finish');
+  }
+  return result;
+}
+
+/** writeTar's body once the output is open: every member, the end blocks, the digest. */
+async function writeMembers(sorted: TarEntry[], fd: number | null, stream: Writable | null, offThread: OffThreadSink | null, mtimeSeconds: number, label: string): Promise<TarResult> {
+  const sink = new TarSink(fd, stream);
   const isRegularFile = fd !== null && fstatSync(fd).isFile();
-  const offThread = fd !== null && contentBytes >= OFF_THREAD_BYTES ? new OffThreadSink(fd, isRegularFile) : null;
+  offThread?.attach(fd, isRegularFile);
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES + 1);
   // One member at a time, each complete in the sink before the next: at most one
   // chunk of one file is in memory.
@@ -651,32 +768,20 @@ export async function writeTar(
   const put: PutBytes = stream === null ? write : async (bytes) => {
     if (!sink.write(bytes)) await once(stream, 'drain');
   };
-  let result: TarResult;
-  try {
-    for (const entry of sorted) {
-      if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
-      await writeMember(put, buffer, entry, mtimeSeconds, label);
-    }
-    // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
-    await put(ZERO_BLOCKS);
-    if (offThread !== null) {
-      const finished = offThread.finish();
-      // Whole slots of zeros were left as holes: the file's length is set here.
-      if (isRegularFile) ftruncateSync(fd!, finished.sizeBytes);
-      result = { diffId: finished.digest, sizeBytes: finished.sizeBytes };
-    } else {
-      sink.finish();
-      result = { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
-    }
-  } finally {
-    offThread?.abort();
-    if (fd !== null) closeSync(fd);
+  for (const entry of sorted) {
+    if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
+    await writeMember(put, buffer, entry, mtimeSeconds, label);
   }
-  if (stream !== null) {
-    stream.end();
-    await once(stream, 'finish');
+  // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
+  await put(ZERO_BLOCKS);
+  if (offThread !== null) {
+    const finished = offThread.finish();
+    // Whole slots of zeros were left as holes: the file's length is set here.
+    if (isRegularFile) ftruncateSync(fd!, finished.sizeBytes);
+    return { diffId: finished.digest, sizeBytes: finished.sizeBytes };
   }
-  return result;
+  sink.finish();
+  return { diffId: finishDigest(sink.hash), sizeBytes: sink.sizeBytes };
 }
 
 /**
@@ -688,7 +793,7 @@ export async function writeTar(
 export async function packedHeaderBlocks(entry: TarEntry, mtimeSeconds: number): Promise<Buffer> {
   checkRepresentable(entry, 'the archive');
   const header = packHeaderOf(entry, mtimeSeconds);
-  const pack = tarStream.pack();
+  const pack = (await loadTarStream()).pack();
   const chunks: Buffer[] = [];
   pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
   pack.on('error', () => undefined);
@@ -756,7 +861,7 @@ export async function* readTar(input: string | Readable, options: ReadTarOptions
   const label = options.label ?? (typeof input === 'string' ? input : 'the archive');
   const source = await sniffGzip(typeof input === 'string' ? createReadStream(input) : input);
   // latin1 keeps every name byte as one char, so raw bytes round-trip through strings.
-  const extract = tarStream.extract({ filenameEncoding: 'latin1' } as never);
+  const extract = (await loadTarStream()).extract({ filenameEncoding: 'latin1' } as never);
   source.on('error', (error) => extract.destroy(error));
   source.pipe(extract as unknown as Writable);
   try {

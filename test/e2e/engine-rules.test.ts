@@ -1,5 +1,6 @@
 // End-to-end: TypeScript rules mixed with sh rules, and names with spaces, quotes and non-ASCII.
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useFixture, type Rig } from '../helpers/rig.js';
 
@@ -55,6 +56,32 @@ describe('103-ts-rules: .do.ts rules with ctx.ifchange and zx $, depending on sh
     writeFileSync(rig.path('declared.mode'), 'append\n');
     expect((await rig.run(['declared.user'])).stderr).toBe('redo  declared.out  (changed: declared.mode)\n');
     expect(rig.takeRunLog()).toEqual([]);
+  });
+
+  it('ctx.takePreviousOutput: the previous output only when unchanged since written; a failure after taking it leaves no target', async () => {
+    writeFileSync(rig.path('grown.in'), 'a\n');
+    expect((await rig.run(['grown.out'])).code).toBe(0);
+    expect(rig.read('grown.out')).toBe('fresh\na\n');
+    // Handed over (renamed to the temporary output) and appended to.
+    writeFileSync(rig.path('grown.in'), 'b\n');
+    expect((await rig.run(['grown.out'])).code).toBe(0);
+    expect(rig.read('grown.out')).toBe('fresh\na\nb\n');
+    // Edited by hand with its size and mtime put back: only the ctime tells, and it is not handed over.
+    const reference = rig.path('grown.reference');
+    expect(spawnSync('cp', ['-p', rig.path('grown.out'), reference]).status).toBe(0);
+    writeFileSync(rig.path('grown.out'), 'FRESH\na\nb\n');
+    expect(spawnSync('touch', ['-r', reference, rig.path('grown.out')]).status).toBe(0);
+    writeFileSync(rig.path('grown.in'), 'c\n');
+    expect((await rig.run(['-f', 'grown.out'])).code).toBe(0);
+    expect(rig.read('grown.out')).toBe('fresh\nc\n');
+    // A rule that fails after taking it: no target (not the old bytes), and the next run builds it again.
+    writeFileSync(rig.path('grown.in'), 'fail\n');
+    const failed = await rig.run(['grown.out']);
+    expect(failed.code).toBe(1);
+    expect(existsSync(rig.path('grown.out'))).toBe(false);
+    writeFileSync(rig.path('grown.in'), 'd\n');
+    expect((await rig.run(['grown.out'])).code).toBe(0);
+    expect(rig.read('grown.out')).toBe('fresh\nd\n');
   });
 
   it('a TS rule that throws fails with its message, its log and its own stack frame', async () => {

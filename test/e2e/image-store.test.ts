@@ -1,17 +1,22 @@
 // The image store keeps facts about a layer beside its blob, computed once per digest
 // (issue 20): after a one-line edit of the app, not one byte of the unchanged busybox
 // layer is read to assemble and check the image (its digest, tar check, member list, ELF
-// needs and per-file sums are known), and writing image.tar reads it once, to copy it
-// into the archive. The engine learns the record's and the archive's hashes from their
-// writers (ctx.outputSha256) and reads neither back.
+// needs and per-file sums are known), and writing image.tar does not read it either: the
+// archive's members go lower layers first, and the rule takes its previous image.tar back
+// (ctx.takePreviousOutput) and keeps its unchanged leading bytes in place, hashed on from
+// a saved sha256 state. The result is byte for byte a clean build's; a previous archive
+// edited since it was written, or a rewrite killed half way, never gives a stale output.
+// The engine learns the record's and the archive's hashes from their writers
+// (ctx.outputSha256) and reads neither back.
 // Reads are counted with strace on the built CLI, by file descriptor path.
-import { readFileSync, rmSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasTool } from '../helpers/clients.js';
 import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
+import { tracedRedo } from '../helpers/read-trace.js';
 import { cliEnvironment, repoRoot } from '../helpers/rig.js';
 
 const describeIf = hasTool('strace') ? describe : describe.skip;
@@ -50,7 +55,7 @@ describeIf('the image store: facts about a layer computed once per digest', () =
   beforeAll(async () => {
     cache = mkdtempSync(join(tmpdir(), 'redo-ts-cache-'));
     project = copyProject('redo-ts-store-');
-    const built = await project.redo(['image.tar'], { env: env() });
+    const built = await project.redo(['image.tar', 'image.oci.tar'], { env: env() });
     expect(built.status, built.stderr).toBe(0);
   });
   afterAll(() => {
@@ -58,14 +63,27 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     if (cache !== undefined) rmSync(cache, { recursive: true, force: true });
   });
 
-  it('after an edit of the app, assembling the image reads nothing of the unchanged layer, and image.tar reads it once', () => {
+  it('after an edit of the app, neither assembling the image nor writing image.tar or image.oci.tar reads the unchanged layer', () => {
     const busybox = join(project.dir, 'targets/busybox.fragment.tar');
     const greet = join(project.dir, 'targets/greet.fragment.tar');
     const busyboxBytes = statSync(busybox).size;
     const busyboxBlob = join(project.dir, '.redo/store/blobs/sha256', project.sha256('targets/busybox.fragment.tar'));
     const readOf = (bytesByPath: Map<string, number>, ...paths: string[]): number => paths.reduce((sum, path) => sum + (bytesByPath.get(path) ?? 0), 0);
 
-    writeFileSync(join(project.dir, 'app/greet.sh'), readFileSync(join(project.dir, 'app/greet.sh'), 'utf8').replace('Hello, $name,', 'Good day, $name,'));
+    // A first edit: the archives were written in full (hashed with Node's sha256, no
+    // states saved), so each rewrite reads the prefix it keeps once, to learn its sha256
+    // state, and writes none of it.
+    writeFileSync(join(project.dir, 'app/greet.sh'), readFileSync(join(project.dir, 'app/greet.sh'), 'utf8').replace('Hello, $name,', 'Hi, $name,'));
+    const first = tracedRedo(project.dir, ['image.tar', 'image.oci.tar'], env());
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr.match(/bytes kept from the previous archive/g)).toHaveLength(2);
+    expect(readOf(first.bytesByPath, busybox, busyboxBlob)).toBe(0);
+    const prefixReads = readUnder(first.bytesByPath, join(project.dir, 'image.tar')) + readUnder(first.bytesByPath, join(project.dir, 'image.oci.tar'));
+    expect(prefixReads).toBeGreaterThanOrEqual(2 * busyboxBytes);
+    expect(prefixReads).toBeLessThan(2 * busyboxBytes + 64 * 1024);
+
+    // The edit measured: the rewrites find the states the first one saved.
+    writeFileSync(join(project.dir, 'app/greet.sh'), readFileSync(join(project.dir, 'app/greet.sh'), 'utf8').replace('Hi, $name,', 'Good day, $name,'));
     const assembled = tracedRun(project.dir, ['image.image.json'], env());
     expect(assembled.status, assembled.stderr).toBe(0);
     expect(assembled.stderr).toMatch(/^redo {2}image\.image\.json /m);
@@ -79,15 +97,89 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     // read it back (as NAME.image.json or as its temporary NAME.image.json.redo.PID.tmp).
     expect(readUnder(assembled.bytesByPath, join(project.dir, 'image.image.json'))).toBe(0);
 
-    const archived = tracedRun(project.dir, ['image.tar'], env());
+    // Read calls and kernel copies (copy_file_range, sendfile) both count.
+    const archived = tracedRedo(project.dir, ['image.tar'], env());
     expect(archived.status, archived.stderr).toBe(0);
-    // One pass: the copy of its bytes into the archive.
+    // The previous image.tar already holds the busybox layer, first: kept in place, not copied.
+    expect(archived.stderr).toMatch(/bytes kept from the previous archive/);
     const copied = readOf(archived.bytesByPath, busybox, busyboxBlob);
-    expect(copied).toBeGreaterThanOrEqual(busyboxBytes);
-    expect(copied).toBeLessThan(busyboxBytes + 64 * 1024);
-    // The archive is hashed as it is written, never read back; the record is read once, by the view.
-    expect(readUnder(archived.bytesByPath, join(project.dir, 'image.tar'))).toBe(0);
-    expect(readUnder(archived.bytesByPath, join(project.dir, 'image.image.json'))).toBe(statSync(join(project.dir, 'image.image.json')).size);
+    expect(copied, `read ${copied} of ${busyboxBytes} bytes`).toBe(0);
+    // The previous archive (taken back as image.tar.redo.PID.tmp) is read only for its
+    // kept members' headers, never hashed again; the record not at all: the view takes it
+    // without its inline bytes (the SBOMs) from the store, by the digest its writer remembered.
+    expect(readUnder(archived.bytesByPath, join(project.dir, 'image.tar'))).toBeLessThan(16 * 1024);
+    expect(readUnder(archived.bytesByPath, join(project.dir, 'image.image.json'))).toBe(0);
+
+    // The OCI archive likewise: oci-layout and the lower layers first, kept in place.
+    const laidOut = tracedRedo(project.dir, ['image.oci.tar'], env());
+    expect(laidOut.status, laidOut.stderr).toBe(0);
+    expect(laidOut.stderr).toMatch(/bytes kept from the previous archive/);
+    expect(readOf(laidOut.bytesByPath, busybox, busyboxBlob)).toBe(0);
+    expect(readUnder(laidOut.bytesByPath, join(project.dir, 'image.oci.tar'))).toBeLessThan(16 * 1024);
+    expect(readUnder(laidOut.bytesByPath, join(project.dir, 'image.image.json'))).toBe(0);
+  });
+
+  it("the edit's image.tar and image.oci.tar, rewritten in place, equal a fresh clone's clean build byte for byte", async () => {
+    const fresh = copyProject('redo-ts-store-fresh-');
+    try {
+      writeFileSync(join(fresh.dir, 'app/greet.sh'), readFileSync(join(project.dir, 'app/greet.sh')));
+      const built = await fresh.redo(['image.tar', 'image.oci.tar'], { env: env() });
+      expect(built.status, built.stderr).toBe(0);
+      expect(built.stderr).not.toMatch(/kept from the previous archive/);
+      expect(project.sha256('image.tar')).toBe(fresh.sha256('image.tar'));
+      expect(project.sha256('image.oci.tar')).toBe(fresh.sha256('image.oci.tar'));
+    } finally {
+      fresh.remove();
+    }
+  });
+
+  it('a previous image.tar edited since it was written (same size, mtime put back) is not reused: -f writes the right bytes', async () => {
+    const clean = project.sha256('image.tar');
+    const archive = join(project.dir, 'image.tar');
+    const before = statSync(archive, { bigint: true });
+    const reference = join(project.dir, '.reference');
+    expect(spawnSync('cp', ['-p', archive, reference]).status).toBe(0);
+    // One byte inside the busybox layer (the first member, the one a rewrite would keep).
+    const fd = openSync(archive, 'r+');
+    writeSync(fd, Buffer.from('X'), 0, 1, 100_000);
+    closeSync(fd);
+    expect(spawnSync('touch', ['-r', reference, archive]).status).toBe(0);
+    rmSync(reference);
+    // Only its ctime tells: same size, same mtime to the nanosecond, same inode.
+    const after = statSync(archive, { bigint: true });
+    expect([after.size, after.mtimeNs, after.ino]).toEqual([before.size, before.mtimeNs, before.ino]);
+    expect(project.sha256('image.tar')).not.toBe(clean);
+    const forced = await project.redo(['-f', 'image.tar'], { env: env() });
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stderr).not.toMatch(/kept from the previous archive/);
+    expect(project.sha256('image.tar')).toBe(clean);
+  });
+
+  it('kill -9 during the in-place rewrite: the target is gone, and the next build gives the right bytes with exit 0', async () => {
+    for (const [round, when] of [[1, 1], [2, 2]] as const) {
+      // A new edit each round, so image.tar is rebuilt from its previous bytes.
+      writeFileSync(join(project.dir, 'app/greet.sh'), readFileSync(join(project.dir, 'app/greet.sh'), 'utf8').replace(/(Good day|Round \d), \$name,/, `Round ${round}, $name,`));
+      const assembled = await project.redo(['image.image.json'], { env: env() });
+      expect(assembled.status, assembled.stderr).toBe(0);
+      // SIGKILL at the archive writer's first ftruncate (the file taken back, before it is
+      // cut) or its second (every byte written, before the engine renames it into place).
+      const killed = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=ftruncate', '-e', `inject=ftruncate:signal=SIGKILL:when=${when}`, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'image.tar'], {
+        cwd: project.dir,
+        env: cliEnvironment(env()),
+        encoding: 'utf8',
+      });
+      expect(killed.status === 0, killed.stderr).toBe(false);
+      expect(existsSync(join(project.dir, 'image.tar')), 'the target after the kill').toBe(false);
+      const again = await project.redo(['image.tar'], { env: env() });
+      expect(again.status, again.stderr).toBe(0);
+      const rebuilt = project.sha256('image.tar');
+      // A clean write of the same image (no previous archive to take back) gives the same bytes.
+      rmSync(join(project.dir, 'image.tar'));
+      const clean = await project.redo(['image.tar'], { env: env() });
+      expect(clean.status, clean.stderr).toBe(0);
+      expect(clean.stderr).not.toMatch(/kept from the previous archive/);
+      expect(rebuilt).toBe(project.sha256('image.tar'));
+    }
   });
 
   it('a removed store is filled again from the record and the layer targets, giving the same bytes', async () => {
@@ -98,6 +190,11 @@ describeIf('the image store: facts about a layer computed once per digest', () =
     const again = await project.redo(['-f', 'image.oci.tar'], { env: env() });
     expect(again.status, again.stderr).toBe(0);
     expect(project.sha256('image.oci.tar')).toBe(before);
+    // That view read the record in full (the store had no head of it) and kept its head:
+    // the next view does not read the record.
+    const next = tracedRedo(project.dir, ['-f', 'image.tar'], env());
+    expect(next.status, next.stderr).toBe(0);
+    expect(readUnder(next.bytesByPath, join(project.dir, 'image.image.json'))).toBe(0);
 
   });
 });

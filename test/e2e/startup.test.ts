@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnvironment, repoRoot } from '../helpers/rig.js';
+import { cliEnvironment, repoRoot, startCli } from '../helpers/rig.js';
 
 const bin = join(repoRoot, 'bin', 'redo-ts.js');
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
@@ -19,26 +19,32 @@ function traced(dir: string, trace: string, args: string[]): { status: number | 
   return { status: result.status, stderr: result.stderr, lines };
 }
 
+/** True when `pid` runs and is no zombie. */
+function isRunning(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The programs started by exec (successful execve calls), by file name, in order. A call
- * another process interrupts in the trace is split in two lines, `PID execve("X", ...
- * <unfinished ...>` and `PID <... execve resumed>...) = 0`: joined by pid.
+ * The programs started by exec (successful execve calls), by file name, in order. An
+ * execve that another process's call interrupted in the trace is split in two lines
+ * (`<unfinished ...>`, then `<... execve resumed>`): joined by pid.
  */
 function programsStarted(lines: string[]): string[] {
   const unfinished = new Map<string, string>();
   return lines.flatMap((line) => {
     const pid = /^(\d+) /.exec(line)?.[1] ?? '';
-    const started = /execve\("([^"]+)"/.exec(line);
-    if (started !== null && line.endsWith('<unfinished ...>')) {
-      unfinished.set(pid, started[1]!);
+    if (/execve\(.*<unfinished \.\.\.>$/.test(line)) {
+      unfinished.set(pid, line.replace(/ <unfinished \.\.\.>$/, ''));
       return [];
     }
-    if (/<\.\.\. execve resumed>.* = 0$/.test(line)) {
-      const program = unfinished.get(pid);
-      unfinished.delete(pid);
-      return program === undefined ? [] : [basename(program)];
-    }
-    return started !== null && / = 0$/.test(line) ? [basename(started[1]!)] : [];
+    const resumed = /<\.\.\. execve resumed>(.*)$/.exec(line);
+    const whole = resumed === null ? line : `${unfinished.get(pid) ?? ''}${resumed[1]}`;
+    const match = /execve\("([^"]+)".* = 0$/.exec(whole);
+    return match === null ? [] : [basename(match[1]!)];
   });
 }
 
@@ -70,19 +76,147 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('a build that runs only TypeScript rules starts one mkfifo and the spawner (the watchdog of its rules\' processes), no esbuild; its no-op starts nothing', () => {
+  it('a build of TypeScript rules that start no child starts no process (no mkfifo, no spawner, no esbuild); its no-op starts nothing', () => {
     writeFileSync(join(dir, 'in.txt'), 'hello again\n');
     const build = traced(dir, 'execve', ['out.txt']);
     expect(build.status, build.stderr).toBe(0);
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('HELLO AGAIN\n');
-    // The sh spawner also ends a killed engine's rule processes, a TypeScript rule's
-    // children too (test/e2e/engine-faults.test.ts): it starts with the first rule.
-    expect(programsStarted(build.lines).sort()).toEqual(['mkfifo', 'node', 'sh']);
+    // The sh spawner starts with the first child process instead (the tests below).
+    expect(programsStarted(build.lines)).toEqual(['node']);
     const noOp = traced(dir, 'execve,fork,vfork', ['out.txt']);
     expect(noOp.status, noOp.stderr).toBe(0);
     expect(programsStarted(noOp.lines)).toEqual(['node']);
     expect(noOp.lines.filter((line) => /\b(v?fork)\(/.test(line))).toEqual([]);
   });
+
+  it('a TypeScript rule\'s first child, by any node:child_process function, finds the spawner started and REDO_RUN_DIR in its environment; one given ctx.env can call back', () => {
+    const childDir = join(scratch, 'children');
+    spawnSync('mkdir', ['-p', childDir]);
+    writeFileSync(join(childDir, 'package.json'), '{ "private": true }\n');
+    writeFileSync(join(childDir, 'dep.txt'), 'one\n');
+    // What each child prints: its name, and whether the spawner of the run folder it names
+    // runs (the one process with that folder as an argument).
+    const probe = 'if [ -n "$REDO_RUN_DIR" ] && grep -qlzxF "$REDO_RUN_DIR" /proc/[0-9]*/cmdline 2>/dev/null; then echo "$1 spawner"; else echo "$1 none"; fi';
+    writeFileSync(join(childDir, 'fork-child.cjs'), `require('node:child_process').execFileSync('sh', ['-c', ${JSON.stringify(probe)}, 'sh', 'fork'], { stdio: 'inherit' });\n`);
+    writeFileSync(
+      join(childDir, 'out.txt.do.ts'),
+      [
+        "import { exec, execFile, execFileSync, execSync, fork, spawn, spawnSync } from 'node:child_process';",
+        "import { writeFileSync } from 'node:fs';",
+        "import { createRequire } from 'node:module';",
+        "import { promisify } from 'node:util';",
+        "import type { RuleContext } from 'redo-ts';",
+        `const probe = ${JSON.stringify(probe)};`,
+        "const argv = (name: string): string[] => ['-c', probe, 'sh', name];",
+        'const collect = (child: { stdout: NodeJS.ReadableStream | null; on(event: \'close\', listener: () => void): unknown }): Promise<string> => new Promise((resolve) => {',
+        "  let text = '';",
+        "  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));",
+        "  child.on('close', () => resolve(text));",
+        '});',
+        'export default async function (ctx: RuleContext): Promise<void> {',
+        '  const lines: string[] = [];',
+        "  lines.push(spawnSync('sh', argv('spawnSync'), { encoding: 'utf8' }).stdout);",
+        "  lines.push(execFileSync('sh', argv('execFileSync'), { encoding: 'utf8' }));",
+        "  lines.push(execSync(`sh -c '${probe}' sh execSync`, { encoding: 'utf8' }));",
+        "  lines.push((await promisify(execFile)('sh', argv('execFile'))).stdout);",
+        "  lines.push((await promisify(exec)(`sh -c '${probe}' sh exec`)).stdout);",
+        "  lines.push(await collect(spawn('sh', argv('spawn'))));",
+        "  lines.push(await collect(fork(`${ctx.dir}/fork-child.cjs`, [], { silent: true })));",
+        "  const required = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');",
+        "  lines.push(required.execFileSync('sh', argv('require'), { encoding: 'utf8' }));",
+        '  // A redo call from a child: its job\'s reply FIFO was made with the request FIFO, after the rule started.',
+        "  await promisify(execFile)('sh', ['-c', 'redo-ifchange dep.txt'], { cwd: ctx.dir, env: ctx.env });",
+        '  writeFileSync(ctx.output, lines.join(\'\'));',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const build = traced(childDir, 'execve', ['out.txt']);
+    expect(build.status, build.stderr).toBe(0);
+    const names = ['spawnSync', 'execFileSync', 'execSync', 'execFile', 'exec', 'spawn', 'fork', 'require'];
+    expect(readFileSync(join(childDir, 'out.txt'), 'utf8')).toBe(names.map((name) => `${name} spawner\n`).join(''));
+    const started = programsStarted(build.lines);
+    expect(started.filter((name) => name === 'mkfifo')).toEqual(['mkfifo']);
+    // The dependency the child's redo-ifchange declared is the rule's own.
+    writeFileSync(join(childDir, 'dep.txt'), 'two\n');
+    const again = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: childDir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toContain('(changed: dep.txt)');
+  });
+
+  it('a TypeScript rule\'s child that cannot call back (no REDO_PARENT in its environment) starts the spawner but no mkfifo', () => {
+    const plainDir = join(scratch, 'plain-child');
+    spawnSync('mkdir', ['-p', plainDir]);
+    writeFileSync(join(plainDir, 'package.json'), '{ "private": true }\n');
+    writeFileSync(join(plainDir, 'in.txt'), 'one\n');
+    writeFileSync(
+      join(plainDir, 'out.txt.do.ts'),
+      [
+        "import { execFileSync } from 'node:child_process';",
+        "import { writeFileSync } from 'node:fs';",
+        "import type { RuleContext } from 'redo-ts';",
+        'export default async function (ctx: RuleContext): Promise<void> {',
+        "  await ctx.ifchange('in.txt');",
+        "  writeFileSync(ctx.output, execFileSync('cat', [`${ctx.dir}/in.txt`]));",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const first = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: plainDir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(first.status, first.stderr).toBe(0);
+    writeFileSync(join(plainDir, 'in.txt'), 'two\n');
+    const build = traced(plainDir, 'execve', ['out.txt']);
+    expect(build.status, build.stderr).toBe(0);
+    expect(readFileSync(join(plainDir, 'out.txt'), 'utf8')).toBe('two\n');
+    expect(programsStarted(build.lines)).toEqual(['node', 'sh', 'cat']);
+  });
+
+  it('kill -9 of redo-ts while a TypeScript rule waits in spawnSync: the child ends within a few seconds', async () => {
+    const killDir = join(scratch, 'killed');
+    spawnSync('mkdir', ['-p', killDir]);
+    writeFileSync(join(killDir, 'package.json'), '{ "private": true }\n');
+    const pidFile = join(killDir, 'sleep.pid');
+    writeFileSync(
+      join(killDir, 'slow.do.ts'),
+      [
+        "import { spawnSync } from 'node:child_process';",
+        "import { existsSync } from 'node:fs';",
+        "import type { RuleContext } from 'redo-ts';",
+        'export default function (ctx: RuleContext): void {',
+        "  if (!existsSync(`${ctx.dir}/go`)) return;",
+        `  spawnSync('sh', ['-c', 'echo $$ > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile} && exec sleep 30']);`,
+        '}',
+        '',
+      ].join('\n'),
+    );
+    // Compiled first (esbuild is a child too, which would start the spawner): the killed
+    // run's first child is the rule's own.
+    const compile = spawnSync(process.execPath, [bin, 'slow'], { cwd: killDir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(compile.status, compile.stderr).toBe(0);
+    writeFileSync(join(killDir, 'go'), '');
+    const child = startCli(killDir, ['-f', 'slow']);
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    let sleepPid: number | undefined;
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      sleepPid = Number(readFileSync(pidFile, 'utf8'));
+      expect(isRunning(sleepPid)).toBe(true);
+      process.kill(child.pid as number, 'SIGKILL');
+      await exited;
+      const end = Date.now() + 4000;
+      while (isRunning(sleepPid) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(isRunning(sleepPid)).toBe(false);
+    } finally {
+      for (const pid of [child.pid, sleepPid]) {
+        try {
+          if (pid !== undefined) process.kill(pid, 'SIGKILL');
+        } catch {
+          // Ended already.
+        }
+      }
+    }
+  }, 40_000);
 
   it('a repeated no-op answered from its memo loads one module of the bundle (main.js), not the CLI', async () => {
     const settle = async (): Promise<void> => {
@@ -114,7 +248,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     const started = programsStarted(build.lines);
     // Only the quoted call starts the redo-ifchange script.
     expect(started.filter((name) => name === 'redo-ifchange')).toEqual(['redo-ifchange']);
-    expect(started.filter((name) => name === 'cat')).toHaveLength(4);
+    expect(started.filter((name) => name === 'cat'), started.join(' ')).toHaveLength(4);
   });
 
   it('reads no source map: not for --version, a no-op, nor a build of a TypeScript rule', () => {

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { toTargetPath } from '../../engine/paths.js';
 import { RedoError } from '../../errors.js';
-import { ensureImageStored, readAssembledImage } from '../../image/assemble.js';
+import { openImageRecord } from '../../image/image-view.js';
 import { BlobStore } from '../../image/blob-store.js';
 import { requireDescription } from '../../inventory/inventory.js';
 import { attachToPushedImage, type Attached } from '../../attest/attach.js';
@@ -134,9 +134,9 @@ const command: Command = {
     const status = await runBuild(parseBuildOptions([assembly]), io);
     if (status !== 0) return status;
     const recordPath = path.resolve(io.cwd, assembly);
-    const record = readAssembledImage(recordPath, path.relative(root, recordPath));
     const store = BlobStore.ofProject(root);
-    await ensureImageStored(record, store, path.dirname(recordPath), `"${reference}"`);
+    // The record's head from the store when it is current (most of the record is the SBOMs' inline bytes).
+    const record = await openImageRecord(store, recordPath, path.relative(root, recordPath), `"${reference}"`);
     const report = await pushStoredImage(record, store, reference, { env: io.env, isInsecure });
     io.stdout.write(`${describePush(report).join('\n')}\n`);
     if (key !== undefined) {

@@ -22,6 +22,7 @@ import { parseRelations } from './version.js';
 import { writeLdCache, type LdCacheImage } from './ld-cache.js';
 import { checkDebIdentity } from './fetch.js';
 import { hostArchitecture } from './indexes.js';
+import { machineArchitecture } from '../fragment-cache.js';
 import type { HostTools } from './host-tools.js';
 import { firstCertificateOfPem, writeJavaKeystore } from './java-keystore.js';
 import { pamAuthUpdateFiles, type PamFiles } from './pam-configs.js';
@@ -336,7 +337,7 @@ async function cachedEffects(entries: TarEntry[], options: AssembleOptions, exis
     exclude: options.list.exclude,
     own: options.list.entries.filter((e) => e.exclude.length > 0).map((e) => [e.relation.name, e.exclude]),
     // Whether the postinsts can run here (runOnUnpackedRoot), and with which shell, decides what is recorded.
-    isRecorded: options.lock.architecture === await hostArchitecture(options.env) ? true : options.hostTools === undefined ? false : `busybox ${options.hostTools.sha256}`,
+    isRecorded: options.lock.architecture === await machineArchitecture(options.env, options.cacheDir) ? true : options.hostTools === undefined ? false : `busybox ${options.hostTools.sha256}`,
   };
   const key = `redo-ts:debian-effects:${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}`;
   const hit = await findKeyedInStore(options.cacheDir, key);

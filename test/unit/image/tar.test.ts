@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { entriesOfTar, indexTar, mtimeFromEnvironment, packedHeaderBlocks, readTar, writeTar } from '../../../lib/image/tar.js';
+import { entriesOfTar, indexTar, mtimeFromEnvironment, normaliseEntries, packedHeaderBlocks, plainHeaderBlock, readTar, writeTar } from '../../../lib/image/tar.js';
 import type { TarEntry } from '../../../lib/image/tar-header.js';
 import { isRedoError } from '../../../lib/errors.js';
 
@@ -91,6 +91,18 @@ describe('writeTar', () => {
 
   it('refuses a file under a path that is not a directory', async () => {
     await expect(writeTar([file('a', '1'), file('a/b', '2')], join(dir, 'p.tar'))).rejects.toThrow(/"a\/b": its parent is a file/);
+  });
+
+  it('normaliseEntries returns a list that is already sorted with its parents (one pass) as it would any order of it, and still refuses a sorted list with a parent that is a file or a path twice', () => {
+    const dirEntry = (path: string): TarEntry => ({ path: Buffer.from(path), type: 'directory', mode: 0o755, uid: 0, gid: 0, sizeBytes: 0 });
+    const sorted = [dirEntry('a'), file('a-b', '1'), dirEntry('a/b'), file('a/b/c', '2'), file('a/z', '3'), file('b', '4')];
+    const normal = normaliseEntries(sorted);
+    expect(normal).toEqual(sorted);
+    expect(normal).not.toBe(sorted);
+    expect(normaliseEntries([...sorted].reverse())).toEqual(sorted);
+    expect(normaliseEntries(sorted.filter((e) => e.path.toString() !== 'a/b'))).toEqual(sorted);
+    expect(() => normaliseEntries([file('a', '1'), file('a/b', '2')])).toThrow(/"a\/b": its parent is a file/);
+    expect(() => normaliseEntries([dirEntry('a'), file('a/b', '1'), file('a/b', '2')])).toThrow(/"a\/b": given twice/);
   });
 
   it('refuses a hardlink whose target is not an earlier file', async () => {
@@ -232,6 +244,36 @@ describe('writeTar', () => {
     await expect(writeTar([entry(33 << 20)], '/dev/full')).rejects.toThrow(/ENOSPC/);
   });
 
+  it.each([
+    ['a small file that grew by a byte', 9, 10, 'found more'],
+    ['a small file that shrank by a byte', 11, 10, 'found 10'],
+    ['an empty file that grew', 0, 1, 'found more'],
+    ['a file that shrank to nothing', 5, 0, 'found 0'],
+  ])('%s fails naming the cause, in a small layer and in a big one (one read per file, the probe included)', async (_name, listedBytes, actualBytes, found) => {
+    const src = join(dir, `changed-${listedBytes}-${actualBytes}`);
+    writeFileSync(src, Buffer.alloc(actualBytes, 7));
+    const filler = join(dir, 'filler-33m');
+    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const changed: TarEntry = { path: Buffer.from('a/changed'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: listedBytes, content: { kind: 'path', path: src } };
+    const big: TarEntry = { path: Buffer.from('z'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 33 << 20, content: { kind: 'path', path: filler } };
+    for (const entries of [[changed], [changed, big]]) {
+      const error = await writeTar(entries, join(dir, 'changed.tar')).then(() => undefined, (e: unknown) => e);
+      expect(isRedoError(error, 'ERR_LAYER_READ')).toBe(true);
+      expect((error as Error).message).toContain('"a/changed"');
+      expect((error as { details: string[] }).details.join('\n')).toContain(found);
+    }
+  });
+
+  it('a big layer refused by its checks (the worker already started) fails naming the path, leaves no output and does not hang', async () => {
+    const filler = join(dir, 'filler-33m');
+    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const big: TarEntry = { path: Buffer.from('a'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 33 << 20, content: { kind: 'path', path: filler } };
+    const out = join(dir, 'refused-big.tar');
+    await expect(writeTar([big, file('a', 'again')], out)).rejects.toThrow(/"a": given twice/);
+    await expect(writeTar([big, file('\u00e9', 'x', { path: Buffer.from([0x62, 0xff]) })], out)).rejects.toSatisfy((e) => isRedoError(e, 'ERR_LAYER_UNREPRESENTABLE'));
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a stream whose length differs from the declared size, naming it', async () => {
     const { Readable } = await import('node:stream');
     const entry: TarEntry = { path: Buffer.from('s'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 10, content: { kind: 'stream', open: () => Readable.from([Buffer.from('12345')]) } };
@@ -368,5 +410,33 @@ describe('writeTar encodes ustar headers itself, byte for byte as tar-stream doe
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('plainHeaderBlock (the per-member fast path) gives tar-stream\'s bytes, or declines', () => {
+  const entry = (fields: Partial<TarEntry>): TarEntry => ({ path: Buffer.from('a/b'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 0, ...fields });
+  const cases: Array<[string, TarEntry, number, 'encoded' | 'declined']> = [
+    ['a file', entry({ sizeBytes: 12345 }), 0, 'encoded'],
+    ['a file of 8 GiB - 1 (the largest 11-digit size)', entry({ sizeBytes: 0o77777777777 }), 1700000000, 'encoded'],
+    ['a file of 8 GiB (GNU base-256 and a pax size)', entry({ sizeBytes: 0o100000000000 }), 0, 'declined'],
+    ['the largest ustar mtime', entry({}), 0x7fffffff, 'encoded'],
+    ['a later mtime (pax)', entry({}), 0x80000000, 'declined'],
+    ['ids of 262143 and a sticky setgid mode', entry({ uid: 262143, gid: 262143, mode: 0o3775 }), 0, 'encoded'],
+    ['a uid over 262143 (pax)', entry({ uid: 262144 }), 0, 'declined'],
+    ['a directory of 99 bytes (100 with its slash)', entry({ type: 'directory', path: Buffer.from('d'.repeat(99)) }), 0, 'encoded'],
+    ['a directory of 100 bytes (its slash does not fit)', entry({ type: 'directory', path: Buffer.from(`p/${'d'.repeat(98)}`) }), 0, 'declined'],
+    ['a 100-byte file name', entry({ path: Buffer.from('n'.repeat(100)) }), 0, 'encoded'],
+    ['a 101-byte name (prefix split)', entry({ path: Buffer.from(`p/${'n'.repeat(99)}`) }), 0, 'declined'],
+    ['a non-ASCII name', entry({ path: Buffer.from('é') }), 0, 'declined'],
+    ['a hardlink', entry({ type: 'hardlink', linkTarget: Buffer.from('a/a') }), 0, 'encoded'],
+    ['a symlink with a 100-byte target', entry({ type: 'symlink', mode: 0o777, linkTarget: Buffer.from('t'.repeat(100)) }), 0, 'encoded'],
+    ['a symlink with a non-ASCII target', entry({ type: 'symlink', mode: 0o777, linkTarget: Buffer.from('ü') }), 0, 'declined'],
+    ['a fifo', entry({ type: 'fifo', mode: 0o600 }), 0, 'encoded'],
+    ['a block device', entry({ type: 'block-device', mode: 0o660, deviceMajor: 262143, deviceMinor: 7 }), 0, 'encoded'],
+  ];
+  it.each(cases)('%s', async (_name, fields, mtimeSeconds, outcome) => {
+    const block = plainHeaderBlock(fields, mtimeSeconds, Buffer.alloc(512, 0xff));
+    expect(block === null ? 'declined' : 'encoded').toBe(outcome);
+    if (block !== null) expect(block.equals(await packedHeaderBlocks(fields, mtimeSeconds))).toBe(true);
   });
 });
