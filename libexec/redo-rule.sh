@@ -1,21 +1,6 @@
-# Sourced by `sh -e -c` (lib/engine/spawner.ts) with __redo_ts_libexec set, to run an sh rule
-# ($0, with $1 $2 $3) in this shell: redo-ifchange, redo, redo-ifcreate, redo-always,
-# redo-stamp and redo-ifchange-env become aliases of a function that runs the client
-# (redo-call.sh) in a subshell, a fork where the commands in this folder cost a fork and a
-# dash start per call. Uses the aliases cannot reach (quoted, `exec redo-ifchange`, `xargs
-# redo-ifchange`, a rule's own `sh -c`) run those commands, as before.
-__redo_ts_call() (
-  # The client runs as a script would: none of the rule's -e, -u, -x, -v, and the usual IFS.
-  set +euxv
-  IFS=' 	
-'
-  # Its own pid names its request and reply ($$ would be the rule's, shared by parallel calls).
-  read -r redo_self _ </proc/self/stat 2>/dev/null || redo_self=$$
-  cmd=$1
-  shift
-  redo_libexec=$__redo_ts_libexec
-  . "$redo_libexec/redo-call.sh"
-)
-alias redo-ifchange='__redo_ts_call ifchange' redo='__redo_ts_call redo' redo-ifcreate='__redo_ts_call ifcreate'
-alias redo-always='__redo_ts_call always' redo-stamp='__redo_ts_call stamp' redo-ifchange-env='__redo_ts_call ifchange-env'
+# Sourced by `sh -e -c` (lib/engine/spawner.ts) with __redo_ts_libexec set, to run in this
+# shell a plain sh rule ($0, with $1 $2 $3) that needs a process of its own (it names $0,
+# $$ or $PPID): the redo-* commands become aliases first (redo-rule-functions.sh). Other
+# plain rules are sourced by a subshell of the spawner itself (redo-spawner.sh).
+. "$__redo_ts_libexec/redo-rule-functions.sh"
 . "$0"

@@ -1,7 +1,7 @@
 # Started once per build by the engine (lib/engine/spawner.ts): starts sh rules for it,
 # because a dash fork costs a fraction of a Node spawn and builds run many small rules.
-# $1 is the run directory; $2 the `sh -c` text that runs a plain sh rule (redo-rule.sh),
-# which command lines name as "$redo_rule_c". Each stdin line "<id> <command>" starts <command> in the
+# $1 is the run directory; $2 the `sh -c` text that runs a plain sh rule in a shell of its
+# own (redo-rule.sh), which command lines name as "$redo_rule_c". Each stdin line "<id> <command>" starts <command> in the
 # background with stdout in o.<id> and stderr in e.<id>, and answers "<id> pid <pid>";
 # the background subshell writes "<id> <status>" on fd 9 when the rule exits. A line
 # "<id>" alone takes the command from the file j.<id>; an empty line does nothing but
@@ -12,8 +12,20 @@
 # directory is removed.
 # Ctrl-C reaches the whole process group: the engine, not this shell, decides what stops.
 trap '' INT
+# Sourced by `sh -c` with redo_spawner naming this file (spawner.ts), so that $0, which dash
+# starts its messages with, is "sh"; run as a script, this file names itself.
+redo_spawner=${redo_spawner:-$0}
 redo_run_dir=$1
 redo_rule_c=$2
+# A plain sh rule is sourced by a subshell of this shell: no exec of sh per rule. The
+# redo-* commands are aliases in it (redo-rule-functions.sh), and a command line runs it as
+#   ( __redo_ts_enter; set -e -- $1 $2 $3; . RULE ) 9>&-
+# __redo_ts_enter removes this shell's own variables, which the rule must not see.
+__redo_ts_libexec=${redo_spawner%/*}
+. "$__redo_ts_libexec/redo-rule-functions.sh"
+__redo_ts_enter() {
+  unset redo_spawner redo_run_dir redo_rule_c redo_line redo_id
+}
 cd "$1" || exit 1
 exec 9>&1
 while IFS= read -r redo_line; do

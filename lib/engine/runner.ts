@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RedoError, isRedoError } from '../errors.js';
+import { removeFile, removeIfPresent } from './lock.js';
 import type { FoundRule } from './lookup.js';
 import type { RuleSpawner } from './spawner.js';
 import { hashFile, isSameStat, readStamp, type FileStamp } from './stamp.js';
@@ -176,7 +177,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   /** What a TypeScript rule's writer said of its output (ctx.outputSha256), if anything. */
   let written: FileStamp | undefined;
   if (found.kind === 'sh') {
-    fs.rmSync(outputTemporary, { force: true, recursive: true });
+    removeIfPresent(outputTemporary);
     spawned = request.spawner.run({
       cwd,
       shellFlags: [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])],
@@ -186,6 +187,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
       ...(request.unsetEnv === undefined ? {} : { unsetEnv: request.unsetEnv }),
       ...(request.umask === undefined ? {} : { umask: request.umask }),
       ...interpreterOf(ruleAbsolute, request),
+      isSourced: !namesOwnProcess(ruleAbsolute, request.ruleIdentity),
     });
     stdoutTemporary = spawned.stdoutFile;
     stderrTemporary = spawned.stderrFile;
@@ -216,8 +218,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     show(text);
   };
   const cleanUp = (): void => {
-    fs.rmSync(outputTemporary, { force: true, recursive: true });
-    fs.rmSync(stdoutTemporary, { force: true });
+    removeIfPresent(outputTemporary);
+    removeIfPresent(stdoutTemporary);
   };
   // The log is kept in .redo/log only when the rule said something. It was shown live,
   // so a full or read-only disk costs only the copy for `redo-ts log`, not the build.
@@ -227,12 +229,12 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
         fs.mkdirSync(path.dirname(request.logFile), { recursive: true });
         fs.copyFileSync(stderrTemporary, request.logFile);
       } else {
-        fs.rmSync(request.logFile, { force: true });
+        removeIfPresent(request.logFile);
       }
     } catch {
       // Shown already; `redo-ts log` will miss it (or show an older one).
     }
-    fs.rmSync(stderrTemporary, { force: true });
+    removeFile(stderrTemporary);
   };
 
   try {
@@ -292,7 +294,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   if (isFolderAtTarget && !hasOutputFile && stdoutSize === 0) {
     // A folder at $1 (made by the rule, or kept from before) and nothing at $3 or on
     // stdout: that folder is the output, as with apenwarr's redo.
-    fs.rmSync(stdoutTemporary, { force: true });
+    removeFile(stdoutTemporary);
     return { output: readStamp(targetAbsolute) ?? null, treeSha256Hex: hashTree(targetAbsolute) };
   }
   try {
@@ -320,7 +322,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
       cause: error,
     });
   }
-  fs.rmSync(stdoutTemporary, { force: true });
+  removeFile(stdoutTemporary);
   if (hasOutputFile || stdoutSize > 0) output = writtenStamp(targetAbsolute, written) ?? readStamp(targetAbsolute) ?? null;
   return treeSha256Hex === undefined ? { output } : { output, treeSha256Hex };
 }
@@ -384,6 +386,28 @@ function interpreterOf(ruleAbsolute: string, request: RuleRunRequest): { interpr
   if (words === undefined) return {};
   const isShell = /^(ba|da|k|z|mk|)sh$/.test(path.basename(words[0]!));
   return { interpreter: words, shellFlags: isShell ? [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])] : [] };
+}
+
+/** Whether a rule file names `$0`, `$$` or `$PPID`, read once per content identity and process. */
+const ownProcessNames = new Map<string, boolean>();
+
+/**
+ * True when the sh rule at `ruleAbsolute` names `$0`, `$$` or `$PPID` (or cannot be read):
+ * it then runs in a shell process of its own (`sh -e RULE`), where they are the rule's own.
+ * Other plain rules are sourced by a subshell of the spawner, which saves an exec of sh per rule.
+ */
+function namesOwnProcess(ruleAbsolute: string, identity: string | undefined): boolean {
+  const key = `${ruleAbsolute}\0${identity ?? ''}`;
+  let isNamed = identity === undefined ? undefined : ownProcessNames.get(key);
+  if (isNamed === undefined) {
+    try {
+      isNamed = /\$\{?(?:0|\$|PPID)/.test(fs.readFileSync(ruleAbsolute, 'latin1'));
+    } catch {
+      isNamed = true;
+    }
+    if (identity !== undefined) ownProcessNames.set(key, isNamed);
+  }
+  return isNamed;
 }
 
 /** The words of the `#!` line of a rule file, read once per content identity and process. */
@@ -524,7 +548,8 @@ function ruleFailed(request: RuleRunRequest, status: number | string, tail: stri
 
 function statOrUndefined(p: string): fs.Stats | undefined {
   try {
-    return fs.lstatSync(p);
+    // Without an exception for a missing file: its stack costs more than the stat.
+    return fs.lstatSync(p, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }

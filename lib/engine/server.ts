@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { isAlive, removeFile } from './lock.js';
+import { isAlive, removeFile, removeIfPresent } from './lock.js';
 
 /**
  * Protocol (all files in the run directory, `/dev/shm/redo-ts-<pid>-<random>/` when
@@ -165,7 +165,8 @@ export class RequestServer {
     } catch {
       // Already gone; the pool refills itself.
     }
-    removeFile(path.join(this.runDir, `c.${token}`));
+    // Removed already when the job's own FIFO carried a reply (the usual case).
+    removeIfPresent(path.join(this.runDir, `c.${token}`));
   }
 
   /** Stops serving and removes the run directory. */

@@ -22,6 +22,11 @@ export interface SpawnRequest {
   umask?: string;
   /** The interpreter from the rule's `#!` line (words), run instead of `sh -e`. */
   interpreter?: string[];
+  /**
+   * A plain rule (no interpreter, no shell flags) that needs no process of its own: sourced
+   * by a subshell of the spawner (`$0` is then "sh", and `$$` the spawner's pid).
+   */
+  isSourced?: boolean;
 }
 
 /** A started rule: where its output goes, and its exit status once it ends. */
@@ -46,8 +51,9 @@ interface Pending {
  * Runs `libexec/redo-spawner.sh` once. Each rule is started, in a background subshell
  * of the spawner, as
  *   cd -- DIR && sh -e [-x|-v] RULE $1 $2 $3; echo <id> $? >&9
- * (a plain rule: `sh -e -c "$redo_rule_c" RULE $1 $2 $3`, which sources
- * libexec/redo-rule.sh and then the rule)
+ * (a plain rule: `(__redo_ts_enter;set -e -- $1 $2 $3;. RULE)`, sourced by a subshell of
+ * the spawner; one that names $0, $$ or $PPID: `sh -e -c "$redo_rule_c" RULE $1 $2 $3`,
+ * which sources libexec/redo-rule.sh and then the rule)
  * The subshell, not the rule, reports the status: a rule may set its own EXIT trap,
  * `exec` another program or be killed, and its status still arrives. If the subshell
  * itself is killed, a timer notices its pid is gone and reports status 128 + 9. If
@@ -70,7 +76,10 @@ export class RuleSpawner {
     // `read` takes a pipe one byte per system call.
     const ruleCommand = `__redo_ts_libexec=${quote(libexecDir)}; . "$__redo_ts_libexec/redo-rule.sh"`;
     this.plainShell = 'sh -e -c "$redo_rule_c"';
-    this.child = spawn('sh', [path.join(libexecDir, 'redo-spawner.sh'), runDir, ruleCommand], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    // As `sh -c` with $0 "sh": dash starts its messages with $0, so an error in a rule its
+    // subshells source reads "sh: LINE: RULE: ...", not the spawner's path.
+    const script = `redo_spawner=${quote(path.join(libexecDir, 'redo-spawner.sh'))}; . "$redo_spawner"`;
+    this.child = spawn('sh', ['-c', script, 'sh', runDir, ruleCommand], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (text: string) => this.receive(text));
     // A spawner killed with the build (a signal's sweep) makes writes to it fail with EPIPE.
@@ -83,16 +92,26 @@ export class RuleSpawner {
   run(request: SpawnRequest): SpawnedRule {
     this.counter += 1;
     const id = String(this.counter);
-    const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)} `).join('');
-    const argv = [request.rule, ...request.args].map(quote).join(' ');
-    const program = request.interpreter === undefined
-      ? (request.shellFlags.length === 0 ? this.plainShell : ['sh', '-e', ...request.shellFlags].join(' '))
-      : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
+    const isSourced = request.isSourced === true && request.interpreter === undefined && request.shellFlags.length === 0;
+    const assignments = Object.entries(request.env).map(([name, value]) => `${name}=${quote(value)}`).join(' ');
     const unset = request.unsetEnv === undefined || request.unsetEnv.length === 0 ? '' : `unset ${request.unsetEnv.join(' ')} && `;
     const umask = request.umask === undefined ? '' : `umask ${request.umask} && `;
-    const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${assignments}${program} ${argv} 9>&-; echo ${id} $? >&9`;
-    // One line per rule on the spawner's stdin; a command with a newline goes in a file.
-    const isFileJob = commandLine.includes('\n');
+    let run: string;
+    if (isSourced) {
+      // In the background subshell: the rule's variables exported, then a subshell of its
+      // own, so its `exit`, `exec` and EXIT trap end only that one and its status arrives.
+      const exported = assignments === '' ? '' : `export ${assignments} && `;
+      run = `${exported}(__redo_ts_enter;set -e -- ${request.args.map(quote).join(' ')};. ${quote(request.rule)})`;
+    } else {
+      const program = request.interpreter === undefined
+        ? (request.shellFlags.length === 0 ? this.plainShell : ['sh', '-e', ...request.shellFlags].join(' '))
+        : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
+      run = `${assignments === '' ? '' : `${assignments} `}${program} ${[request.rule, ...request.args].map(quote).join(' ')}`;
+    }
+    const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${run} 9>&-; echo ${id} $? >&9`;
+    // In a file the spawner's background subshell sources (one read), not on its stdin,
+    // which sh's `read` takes one byte per system call; short lines without a newline only.
+    const isFileJob = commandLine.length > 48 || commandLine.includes('\n');
     if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);
     const status = new Promise<number>((resolve) => {
       this.pending.set(id, { resolve, pid: undefined, isSuspect: false, isFileJob });
@@ -116,7 +135,13 @@ export class RuleSpawner {
 
   private finish(id: string, entry: Pending, status: number): void {
     this.pending.delete(id);
-    if (entry.isFileJob) fs.rmSync(path.join(this.runDir, `j.${id}`), { force: true });
+    if (entry.isFileJob) {
+      try {
+        fs.unlinkSync(path.join(this.runDir, `j.${id}`));
+      } catch {
+        // Gone with the run directory.
+      }
+    }
     if (this.pending.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;

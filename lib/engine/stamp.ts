@@ -68,12 +68,13 @@ export function isSameStat(stamp: Omit<FileStamp, 'sha256Hex'>, stats: fs.Stats)
  * a file added, removed or renamed anywhere below changes it. Follows symlinks.
  */
 export function readStamp(absolutePath: string, previous?: FileStamp): FileStamp | undefined {
-  let stats: fs.Stats;
+  let stats: fs.Stats | undefined;
   try {
-    stats = fs.statSync(absolutePath);
+    stats = fs.statSync(absolutePath, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
+  if (stats === undefined) return undefined;
   const base = { sizeBytes: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino };
   if (stats.isDirectory()) return { ...base, sizeBytes: 0, mtimeMs: 0, ctimeMs: 0, sha256Hex: `listing:${hashFolderListing(absolutePath)}` };
   if (previous !== undefined && isSameStat(previous, stats)) return { ...base, sha256Hex: previous.sha256Hex };

@@ -80,6 +80,11 @@ export interface TargetRecord {
 export const COMPACTION_LOCK = '.redo/db';
 
 const BASE_NAME = 'records.json';
+/**
+ * How far a file system's timestamps may lag the clock (coarse kernel clocks tick every
+ * few ms): a folder changed less than this before it was listed may change again unseen.
+ */
+const FOLDER_CLOCK_MARGIN_MS = 100;
 const LOG_PATTERN = /^log\.(\d+)-(\d+)$/;
 /** A base being written by writeAtomically (`records.json.<pid>.<n>.tmp`). */
 const TEMPORARY_BASE_PATTERN = /^records\.json\.(\d+)\.\d+\.tmp$/;
@@ -117,6 +122,8 @@ export class StateStore {
   private ownFd: number | undefined;
   private ownName: string | undefined;
   private ownSizeBytes = 0;
+  /** The store folder's stat taken before its last listing, and when that was (Date.now()). */
+  private listedFolder: { stats: fs.Stats; atMs: number } | undefined;
 
   /** `root` is the absolute project root; nothing is read or created until used. */
   constructor(root: string) {
@@ -246,6 +253,19 @@ export class StateStore {
    * was replaced. Logs first: a compaction merges logs into the base before removing them.
    */
   private refresh(): void {
+    // A log made or removed, or the base replaced (a rename), changes the folder's stat.
+    // When it is the one seen at the last listing, and was already old then (a change
+    // after that listing gets a later time, even from a coarse file system clock), only
+    // the known logs can have grown: one stat instead of a listing per record read.
+    const folderStats = fs.statSync(this.dbDir, { throwIfNoEntry: false });
+    const listed = this.listedFolder;
+    if (folderStats !== undefined && listed !== undefined && this.isLoaded && folderStats.ino === listed.stats.ino
+      && folderStats.mtimeMs === listed.stats.mtimeMs && folderStats.ctimeMs === listed.stats.ctimeMs
+      && Math.max(folderStats.mtimeMs, folderStats.ctimeMs) < listed.atMs - FOLDER_CLOCK_MARGIN_MS) {
+      for (const [name, log] of this.logs) this.followLog(name, log);
+      return;
+    }
+    this.listedFolder = folderStats === undefined ? undefined : { stats: folderStats, atMs: Date.now() };
     let names: string[];
     try {
       this.dbStats ??= fs.statSync(this.dbDir);

@@ -1,7 +1,11 @@
 // End-to-end: a sh rule's exit status reaches the engine whatever the rule does with its
 // shell (its own EXIT trap, exec, a run longer than the engine's liveness checks).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useFixture, type Rig } from '../helpers/rig.js';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnvironment, repoRoot, runCli, useFixture, type Rig } from '../helpers/rig.js';
 
 describe('107-rule-shells: rules that trap EXIT or exec', () => {
   let rig: Rig;
@@ -54,5 +58,79 @@ describe('107-rule-shells: rules that trap EXIT or exec', () => {
     expect(traced.code, traced.stderr).toBe(0);
     expect(traced.stderr).toContain("+ exec printf from exec\\n\n");
     expect(traced.stderr).not.toContain("exec printf 'from exec");
+  });
+});
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+describe('plain sh rules sourced by a subshell of the spawner', () => {
+  const made: string[] = [];
+  afterEach(() => {
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const project = (files: Record<string, string>): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'redo-ts-shells-'));
+    made.push(dir);
+    writeFileSync(join(dir, '.git'), '');
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      writeFileSync(join(dir, name), text);
+    }
+    return dir;
+  };
+
+  it.skipIf(!hasStrace)('a build of plain rules execs sh once (the spawner), not once per rule', () => {
+    const dir = project({
+      'all.do': 'redo-ifchange a b c\ncat a b c > "$3"\n',
+      'default.do': 'echo "$2" > "$3"\n',
+    });
+    const log = join(dir, 'trace');
+    const result = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', log, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'all'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'all'), 'utf8')).toBe('a\nb\nc\n');
+    const shells = readFileSync(log, 'utf8').split('\n').filter((line) => /execve\("[^"]*\/(sh|dash)".* = 0$/.test(line));
+    expect(shells.map((line) => basename(/execve\("([^"]+)"/.exec(line)![1]!))).toEqual(['sh']);
+  });
+
+  it("sees none of the spawner's variables; exit, set -e, umask, cwd and exported variables behave as in sh -e", async () => {
+    const dir = project({
+      'vars.do': 'for v in redo_line redo_id redo_run_dir redo_rule_c redo_spawner; do eval "echo $v=\\${$v-unset}"; done > "$3"\n',
+      'status.do': 'echo before >&2\n(exit 5)\necho never >&2\n',
+      'exits.do': 'exit 6\n',
+      'where.do': 'export FROM_CALLER=yes\ncd sub && redo-ifchange probe\n',
+      'sub/probe.do': 'umask 0077\n{ pwd; umask; echo "$FROM_CALLER"; } > "$3"\n',
+    });
+    const vars = await runCli(dir, ['vars']);
+    expect(vars.code, vars.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'vars'), 'utf8')).toBe('redo_line=unset\nredo_id=unset\nredo_run_dir=unset\nredo_rule_c=unset\nredo_spawner=unset\n');
+    const status = await runCli(dir, ['status']);
+    expect(status.stderr).toContain('rule "status.do" exited with status 5');
+    expect(status.stderr).not.toContain('never');
+    const exits = await runCli(dir, ['exits']);
+    expect(exits.stderr).toContain('rule "exits.do" exited with status 6');
+    const where = await runCli(dir, ['where']);
+    expect(where.code, where.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'sub', 'probe'), 'utf8')).toBe(`${join(dir, 'sub')}\n0077\nyes\n`);
+  });
+
+  it('an error names the rule file and line after "sh"', async () => {
+    const dir = project({ 'bad.do': 'true\nnosuchcommand-here\n' });
+    const result = await runCli(dir, ['bad']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('sh: 2: ./bad.do: nosuchcommand-here: not found');
+  });
+
+  it('a rule that names $0, $$ or $PPID runs in its own shell: $0 is the rule, $$ its own pid', async () => {
+    const dir = project({
+      'all.do': 'redo-ifchange one two\n',
+      'one.do': 'echo "$0 $$" > "$3"\n',
+      'two.do': 'echo "$0 $$" > "$3"\n',
+    });
+    const result = await runCli(dir, ['-j2', 'all']);
+    expect(result.code, result.stderr).toBe(0);
+    const [zeroOne, pidOne] = readFileSync(join(dir, 'one'), 'utf8').trim().split(' ');
+    const [zeroTwo, pidTwo] = readFileSync(join(dir, 'two'), 'utf8').trim().split(' ');
+    expect([zeroOne, zeroTwo]).toEqual(['./one.do', './two.do']);
+    expect(pidOne).not.toBe(pidTwo);
   });
 });

@@ -100,6 +100,27 @@ describe('StateStore', () => {
     expect(reader.load('t')).toEqual(record('t', []));
   });
 
+  it('a reader whose store folder is unchanged since it listed it still sees appends, new logs and a compaction', async () => {
+    const writer = new StateStore(root);
+    writer.save(record('t', []));
+    const db = join(root, '.redo', 'db');
+    // The folder's last change is old enough that the reader trusts its stat after one listing.
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const reader = new StateStore(root);
+    expect(reader.load('t')?.builds).toBe(1);
+    // Appended to a log the reader follows already: no change to the folder.
+    writer.save({ ...record('t', []), builds: 2 });
+    expect(reader.load('t')?.builds).toBe(2);
+    // A new log of a (dead) engine.
+    writeFileSync(join(db, 'log.999999999-1'), `${JSON.stringify([9, 'u', record('u', [])])}\n`);
+    expect(reader.load('u')).toEqual(record('u', []));
+    // A compaction by another store: logs merged into a new base and removed.
+    writer.compact(() => true, () => undefined);
+    expect(readdirSync(db)).toEqual(['records.json']);
+    expect(reader.load('t')?.builds).toBe(2);
+    expect(reader.listTargets()).toEqual(['t', 'u']);
+  });
+
   it('version 1 state (one file per record) is converted: records kept, old files removed', () => {
     mkdirSync(join(root, '.redo', 'db', 'sub'), { recursive: true });
     writeFileSync(join(root, '.redo', 'VERSION'), 'redo-ts state 1\n');
