@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrivatePodman, runTool, type PrivatePodman } from '../helpers/clients.js';
+import { hasStrace, programsStarted, traced } from '../helpers/exec-trace.js';
 import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
 import { rebuiltTargets } from '../helpers/tutorial.js';
 
@@ -106,6 +107,18 @@ describe('the default image (redo-ts image.tar)', () => {
     expect(load.status, load.stderr).toBe(0);
     const run = podman.podman(['run', ...podman.runArgs, 'localhost/redo-ts/hello:latest', 'reader']);
     expect(run.stdout.split('\n')[0]).toBe('Good morning, reader, from an image built by redo-ts!');
+  });
+
+  it.skipIf(!hasStrace)('an edit of the app starts only the spawner, the sandbox and its shell: no dpkg, no mkfifo', () => {
+    const source = readFileSync(join(first.dir, 'app/greet.sh'), 'utf8');
+    writeFileSync(join(first.dir, 'app/greet.sh'), source.replace('Good morning, $name,', 'Good evening, $name,'));
+    const edit = traced(first.dir, 'execve', ['image.tar'], env());
+    expect(edit.status, edit.stderr).toBe(0);
+    expect(rebuiltTargets(edit.stderr)).toEqual(['image.image.json', 'image.tar', 'targets/greet.fragment.tar']);
+    // node itself, the rule spawner (sh), bwrap and the build step's sh: the machine's
+    // architecture is not asked of dpkg (the list names none) and no FIFO is made (no sh rule).
+    expect(programsStarted(edit.lines)).toEqual(['node', 'sh', 'bwrap', 'sh']);
+    writeFileSync(join(first.dir, 'app/greet.sh'), source);
   });
 
   it('reports a deleted app source once, with its chain, and keeps the previous image', async () => {

@@ -3,21 +3,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasStrace, programsStarted, traced } from '../helpers/exec-trace.js';
 import { cliEnvironment, repoRoot, startCli } from '../helpers/rig.js';
 
 const bin = join(repoRoot, 'bin', 'redo-ts.js');
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
-
-/** Runs redo-ts ARGS in `dir` under `strace -f -e trace=TRACE`; returns its status, stderr and the trace lines. */
-function traced(dir: string, trace: string, args: string[]): { status: number | null; stderr: string; lines: string[] } {
-  const log = join(dir, '..', `${basename(dir)}.strace`);
-  const result = spawnSync('strace', ['-f', '-qq', '-e', `trace=${trace}`, '-o', log, process.execPath, bin, ...args], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
-  const lines = readFileSync(log, 'utf8').split('\n');
-  rmSync(log, { force: true });
-  return { status: result.status, stderr: result.stderr, lines };
-}
 
 /** True when `pid` runs and is no zombie. */
 function isRunning(pid: number): boolean {
@@ -26,26 +17,6 @@ function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * The programs started by exec (successful execve calls), by file name, in order. An
- * execve that another process's call interrupted in the trace is split in two lines
- * (`<unfinished ...>`, then `<... execve resumed>`): joined by pid.
- */
-function programsStarted(lines: string[]): string[] {
-  const unfinished = new Map<string, string>();
-  return lines.flatMap((line) => {
-    const pid = /^(\d+) /.exec(line)?.[1] ?? '';
-    if (/execve\(.*<unfinished \.\.\.>$/.test(line)) {
-      unfinished.set(pid, line.replace(/ <unfinished \.\.\.>$/, ''));
-      return [];
-    }
-    const resumed = /<\.\.\. execve resumed>(.*)$/.exec(line);
-    const whole = resumed === null ? line : `${unfinished.get(pid) ?? ''}${resumed[1]}`;
-    const match = /execve\("([^"]+)".* = 0$/.exec(whole);
-    return match === null ? [] : [basename(match[1]!)];
-  });
 }
 
 describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
