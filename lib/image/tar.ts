@@ -9,7 +9,7 @@ import { createGunzip } from 'node:zlib';
 import type { Header as PackHeader, Pack } from 'tar-stream';
 import { RedoError } from '../errors.js';
 import { finishDigest, type Sha256Digest } from './digest.js';
-import { FILE_RECORD_MAX_BYTES, FILE_RECORD_MAX_PATH_BYTES, FileRecordError, OffThreadSink, type SinkResult } from './off-thread-sink.js';
+import { OffThreadSink } from './off-thread-sink.js';
 import {
   BLOCK_BYTES,
   applyPax,
@@ -565,14 +565,7 @@ function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: 
     if (content.bytes.length !== entry.sizeBytes) throw readError(entry, label, `size: wanted ${entry.sizeBytes}, found ${content.bytes.length}`);
     if (content.bytes.length > 0) write(content.bytes);
   } else if (content.kind === 'path') {
-    // A small whole file is read by the worker, in its turn: this thread only lists it
-    // (its open, read and close were half of this thread's time), so the worker's reads
-    // and hashing overlap this thread's headers and large files (the bytes are the same).
-    const path = offThread !== null && content.offsetBytes === undefined && entry.sizeBytes <= FILE_RECORD_MAX_BYTES
-      ? (typeof content.path === 'string' ? Buffer.from(content.path) : content.path) : null;
-    if (path !== null && path.length <= FILE_RECORD_MAX_PATH_BYTES) {
-      offThread!.writeFile(path, entry.sizeBytes, entry);
-    } else if (offThread !== null) readFileInto(offThread, entry, content.path, content.offsetBytes, label);
+    if (offThread !== null) readFileInto(offThread, entry, content.path, content.offsetBytes, label);
     else for (const chunk of fileChunks(buffer, entry, content.path, content.offsetBytes, label)) write(chunk);
   }
   const rest = entry.sizeBytes % BLOCK_BYTES;
@@ -796,25 +789,14 @@ async function writeMembers(sorted: TarEntry[], fd: number | null, stream: Writa
   const put: PutBytes = stream === null ? write : async (bytes) => {
     if (!sink.write(bytes)) await once(stream, 'drain');
   };
-  let finished: SinkResult | null = null;
-  try {
-    for (const entry of sorted) {
-      if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
-      await writeMember(put, buffer, entry, mtimeSeconds, label);
-    }
-    // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
-    await put(ZERO_BLOCKS);
-    finished = offThread?.finish() ?? null;
-  } catch (error) {
-    // The worker may have failed on an earlier member (a file it read) than this thread
-    // did: the first failure in member order is the one reported.
-    const first = error instanceof FileRecordError ? error : offThread?.earlierFailure() ?? error;
-    if (!(first instanceof FileRecordError)) throw first;
-    const entry = first.context as TarEntry;
-    if (first.detail.startsWith('size: ')) throw sizeChanged(entry, label, first.detail.slice('size: '.length));
-    throw readError(entry, label, first.detail, Object.assign(new Error(first.detail), first.code === undefined ? {} : { code: first.code }));
+  for (const entry of sorted) {
+    if (stream === null && writeMemberSync(write, buffer, entry, mtimeSeconds, label, offThread)) continue;
+    await writeMember(put, buffer, entry, mtimeSeconds, label);
   }
-  if (offThread !== null && finished !== null) {
+  // End of archive: two zero blocks (POSIX), no record padding, as tar-stream ends it.
+  await put(ZERO_BLOCKS);
+  if (offThread !== null) {
+    const finished = offThread.finish();
     // Whole slots of zeros were left as holes: the file's length is set here.
     if (isRegularFile) ftruncateSync(fd!, finished.sizeBytes);
     return { diffId: finished.digest, sizeBytes: finished.sizeBytes };
