@@ -428,20 +428,35 @@ const entryTypeflags: Record<TarEntryType, number> = {
   file: 0, hardlink: 1, symlink: 2, 'character-device': 3, 'block-device': 4, directory: 5, fifo: 6,
 };
 
-/** Writes `value` as `digits` zero-padded octal digits and a space at `at` (value known to fit). */
-function putOctal(block: Buffer, at: number, value: number, digits: number): void {
+/**
+ * Writes `value` as `digits` zero-padded octal digits and a space at `at` (value known
+ * to fit); returns the sum of the bytes written (for the header checksum).
+ */
+function putOctal(block: Buffer, at: number, value: number, digits: number): number {
   block[at + digits] = 0x20;
+  let sum = 0x20 + 0x30 * digits;
   for (let i = digits - 1; i >= 0; i--) {
-    block[at + i] = 0x30 + (value % 8);
+    const digit = value % 8;
+    block[at + i] = 0x30 + digit;
+    sum += digit;
     value = Math.floor(value / 8);
   }
+  return sum;
 }
 
-/** True when every byte of `bytes` is below 0x80 (so it is the same in latin1, UTF-8 and a JS string). */
-function isAsciiBytes(bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
+/** The sum of the bytes of `bytes` when every one is below 0x80 (so it is the same in latin1, UTF-8 and a JS string), else -1. */
+function asciiByteSum(bytes: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (byte >= 0x80) return -1;
+    sum += byte;
+  }
+  return sum;
 }
+
+/** The byte sum of "ustar\0" "00" (the magic and version every block holds). */
+const USTAR_MAGIC_AND_VERSION_SUM = USTAR_MAGIC_AND_VERSION.reduce((sum, byte) => sum + byte, 0);
 
 /**
  * The ustar block of a normalised, representable `entry` at `mtimeSeconds` (already
@@ -457,25 +472,31 @@ export function plainHeaderBlock(entry: TarEntry, mtimeSeconds: number, into: Bu
   const nameBytes = path.length + (entry.type === 'directory' ? 1 : 0);
   const sizeBytes = entry.type === 'file' ? entry.sizeBytes : 0;
   if (nameBytes > 100 || entry.uid > MAX_PACK_OCTAL_6 || entry.gid > MAX_PACK_OCTAL_6 || mtimeSeconds > MAX_PACK_MTIME || sizeBytes > MAX_PACK_SIZE) return null;
-  if (!isAsciiBytes(path)) return null;
+  const pathSum = asciiByteSum(path);
+  if (pathSum === -1) return null;
   const link = entry.type === 'symlink' || entry.type === 'hardlink' ? entry.linkTarget : undefined;
-  if (link !== undefined && (link.length > 100 || !isAsciiBytes(link))) return null;
+  const linkSum = link === undefined ? 0 : link.length > 100 ? -1 : asciiByteSum(link);
+  if (linkSum === -1) return null;
   const block = into.fill(0, 0, BLOCK_BYTES);
+  // The checksum (POSIX: the sum of the block's bytes with its own field as 8 spaces)
+  // is summed as the fields are written: the rest of the block is zeros.
+  let sum = 8 * 32 + pathSum + linkSum + USTAR_MAGIC_AND_VERSION_SUM;
   path.copy(block, 0);
-  if (entry.type === 'directory') block[path.length] = 0x2f;
-  putOctal(block, 100, entry.mode & 0o7777, 6);
-  putOctal(block, 108, entry.uid, 6);
-  putOctal(block, 116, entry.gid, 6);
-  putOctal(block, 124, sizeBytes, 11);
-  putOctal(block, 136, mtimeSeconds, 11);
+  if (entry.type === 'directory') {
+    block[path.length] = 0x2f;
+    sum += 0x2f;
+  }
+  sum += putOctal(block, 100, entry.mode & 0o7777, 6);
+  sum += putOctal(block, 108, entry.uid, 6);
+  sum += putOctal(block, 116, entry.gid, 6);
+  sum += putOctal(block, 124, sizeBytes, 11);
+  sum += putOctal(block, 136, mtimeSeconds, 11);
   block[156] = 0x30 + entryTypeflags[entry.type];
+  sum += block[156]!;
   if (link !== undefined) link.copy(block, 157);
   USTAR_MAGIC_AND_VERSION.copy(block, 257);
-  putOctal(block, 329, entry.deviceMajor ?? 0, 6);
-  putOctal(block, 337, entry.deviceMinor ?? 0, 6);
-  let sum = 8 * 32;
-  for (let i = 0; i < 148; i++) sum += block[i]!;
-  for (let i = 156; i < BLOCK_BYTES; i++) sum += block[i]!;
+  sum += putOctal(block, 329, entry.deviceMajor ?? 0, 6);
+  sum += putOctal(block, 337, entry.deviceMinor ?? 0, 6);
   putOctal(block, 148, sum, 6);
   return block;
 }

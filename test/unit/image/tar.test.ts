@@ -264,6 +264,63 @@ describe('writeTar', () => {
     }
   });
 
+  it('a big layer of many small files around block and 64 KiB sizes, a buffer member and a file part gives the same bytes to a file, a stream and /dev/null', async () => {
+    const src = join(dir, 'many-small');
+    mkdirSync(src, { recursive: true });
+    const filler = join(dir, 'filler-33m');
+    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    // Sizes around blocks and 64 KiB, enough files for many 1 MiB slots, a buffer member,
+    // a file part (offsetBytes), a large file, then a small one again.
+    const sizes = [0, 1, 511, 512, 513, 4096, 65535, 65536, 65537, 200000];
+    const entries: TarEntry[] = [];
+    for (let i = 0; i < 400; i++) {
+      const size = sizes[i % sizes.length]!;
+      const bytes = Buffer.alloc(size);
+      for (let j = 0; j < size; j += 97) bytes[j] = (i + j) & 0xff;
+      const path = join(src, `f${String(i).padStart(3, '0')}`);
+      writeFileSync(path, bytes);
+      entries.push({ path: Buffer.from(`f${String(i).padStart(3, '0')}`), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: size, content: { kind: 'path', path } });
+    }
+    entries.push({ path: Buffer.from('g-buffer'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 10000, content: { kind: 'buffer', bytes: Buffer.alloc(10000, 3) } });
+    entries.push({ path: Buffer.from('g-part'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 100, content: { kind: 'path', path: filler, offsetBytes: 5 } });
+    entries.push({ path: Buffer.from('m-large'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 33 << 20, content: { kind: 'path', path: filler } });
+    entries.push({ path: Buffer.from('z-after'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 513, content: { kind: 'path', path: join(src, 'f004') } });
+    const out = join(dir, 'many-small.tar');
+    const viaFile = await writeTar(entries, out, { mtimeSeconds: 0 });
+    const { PassThrough } = await import('node:stream');
+    const stream = new PassThrough();
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    expect(await writeTar(entries, stream, { mtimeSeconds: 0 })).toEqual(viaFile);
+    expect(Buffer.concat(chunks).equals(readFileSync(out))).toBe(true);
+    expect(await writeTar(entries, '/dev/null', { mtimeSeconds: 0 })).toEqual(viaFile);
+    expect(viaFile.diffId).toBe(`sha256:${spawnSync('sha256sum', [out], { encoding: 'utf8' }).stdout.split(' ')[0]}`);
+  });
+
+  it('in a big layer, a small file that cannot be read as listed fails naming that file, not a later member that fails too', async () => {
+    const src = join(dir, 'first-failure');
+    mkdirSync(src, { recursive: true });
+    const filler = join(dir, 'filler-33m');
+    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const small = (name: string, sizeBytes: number, path = join(src, name)): TarEntry => ({ path: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes, content: { kind: 'path', path } });
+    for (let i = 0; i < 8; i++) writeFileSync(join(src, `f${i}`), Buffer.alloc(100, i));
+    // Later in member order, and missing: its open fails at once.
+    const later: TarEntry = { ...small('z-part', 33 << 20, join(src, 'missing-too')), content: { kind: 'path', path: join(src, 'missing-too'), offsetBytes: 0 } };
+    const cases: Array<[TarEntry, string, string]> = [
+      [small('f5', 99), '"f5"', 'found more'],
+      [small('f5', 101), '"f5"', 'found 100'],
+      [small('f5', 100, join(src, 'missing')), '"f5"', 'open: ENOENT'],
+    ];
+    for (const [changed, name, found] of cases) {
+      // The first failure in member order is the one reported.
+      const entries = [...[0, 1, 2, 3, 4].map((i) => small(`f${i}`, 100)), changed, small('f6', 100), small('f7', 100), later];
+      const error = await writeTar(entries, join(dir, 'first-failure.tar')).then(() => undefined, (e: unknown) => e);
+      expect(isRedoError(error, 'ERR_LAYER_READ')).toBe(true);
+      expect((error as Error).message).toContain(name);
+      expect((error as { details: string[] }).details.join('\n')).toContain(found);
+    }
+  });
+
   it('a big layer refused by its checks (the worker already started) fails naming the path, leaves no output and does not hang', async () => {
     const filler = join(dir, 'filler-33m');
     if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
