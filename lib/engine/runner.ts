@@ -103,6 +103,7 @@ export interface RuleRunRequest {
   /** Root-relative target path. */
   target: string;
   found: FoundRule;
+  /** The environment of a TypeScript rule (unused for sh rules: see ruleEnv). */
   env: NodeJS.ProcessEnv;
   isXtrace: boolean;
   isVerbose: boolean;
@@ -163,7 +164,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const targetDir = path.dirname(targetAbsolute);
   const cwd = path.resolve(root, found.cwd);
   const ruleAbsolute = path.resolve(root, found.rule);
-  fs.mkdirSync(targetDir, { recursive: true });
+  // A stat first: the folder is there for nearly every target, and mkdir of an existing
+  // name costs a failing mkdir (under the folder's lock) and a stat.
+  if (fs.statSync(targetDir, { throwIfNoEntry: false })?.isDirectory() !== true) fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
   const before = statOrUndefined(targetAbsolute);
   // Stat before the rule starts, to catch a rule that writes $1 itself.
@@ -280,7 +283,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     });
   }
   // lstat: a symlink written at $3 is an output even when it dangles.
-  const hasOutputFile = statOrUndefined(outputTemporary) !== undefined;
+  const outputStats = statOrUndefined(outputTemporary);
+  const hasOutputFile = outputStats !== undefined;
   const stdoutSize = statOrUndefined(stdoutTemporary)?.size ?? 0;
   if (hasOutputFile && stdoutSize > 0) {
     cleanUp();
@@ -299,8 +303,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   }
   try {
     if (hasOutputFile) {
-      const isFolder = fs.lstatSync(outputTemporary).isDirectory();
-      if (isFolder) treeSha256Hex = hashTree(outputTemporary);
+      if (outputStats.isDirectory()) treeSha256Hex = hashTree(outputTemporary);
       replaceTarget(outputTemporary, targetAbsolute);
     } else if (stdoutSize > 0) {
       // stdout was captured in the scratch folder, maybe another file system: copy, then rename.
