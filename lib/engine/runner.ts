@@ -148,6 +148,8 @@ export function temporaryOutputPath(targetAbsolute: string, pid: number): string
   return path.join(path.dirname(targetAbsolute), `${path.basename(targetAbsolute)}.redo.${pid}.tmp`);
 }
 let temporaryCounter = 0;
+/** The buffer rules' stderr files are read through (each read is synchronous, so one serves every rule). */
+let logChunk: Buffer | undefined;
 
 /**
  * Runs the rule for `request.target`: sh rules as `sh -e [-x] [-v] RULE $1 $2 $3` (a plain one sourced by
@@ -207,7 +209,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   };
   // sh rules write their stderr straight to the log file; it is shown as it grows.
   const readLog = (): void => {
-    const buffer = Buffer.alloc(65536);
+    logChunk ??= Buffer.allocUnsafe(65536);
+    const buffer = logChunk;
     for (;;) {
       const count = fs.readSync(logFd, buffer, 0, buffer.length, logOffset);
       if (count <= 0) break;
