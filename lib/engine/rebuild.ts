@@ -112,7 +112,9 @@ export async function rebuild(
       server.openJob(job.token);
       // Like a Unix child, the rule inherits its caller's environment, umask and stderr.
       const changes = run.processes.changesFor(spawner.env, caller?.env);
-      const env = { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
+      // A TypeScript rule's environment; a sh rule gets the spawner's with ruleEnv's changes,
+      // so it costs no copy of every variable per rule.
+      const env = found.kind === 'sh' ? {} : { ...(caller?.env ?? spawner.env), REDO_PARENT: job.token };
       // The caller's redirected stderr (its own, or the one its caller's call inherited).
       const stderrFd = caller?.stderrFd;
       job.stderrFd = stderrFd;

@@ -103,6 +103,7 @@ export interface RuleRunRequest {
   /** Root-relative target path. */
   target: string;
   found: FoundRule;
+  /** The environment of a TypeScript rule (unused for sh rules: see ruleEnv). */
   env: NodeJS.ProcessEnv;
   isXtrace: boolean;
   isVerbose: boolean;
@@ -147,6 +148,8 @@ export function temporaryOutputPath(targetAbsolute: string, pid: number): string
   return path.join(path.dirname(targetAbsolute), `${path.basename(targetAbsolute)}.redo.${pid}.tmp`);
 }
 let temporaryCounter = 0;
+/** The buffer rules' stderr files are read through (each read is synchronous, so one serves every rule). */
+let logChunk: Buffer | undefined;
 
 /**
  * Runs the rule for `request.target`: sh rules as `sh -e [-x] [-v] RULE $1 $2 $3` (a plain one sourced by
@@ -163,7 +166,9 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   const targetDir = path.dirname(targetAbsolute);
   const cwd = path.resolve(root, found.cwd);
   const ruleAbsolute = path.resolve(root, found.rule);
-  fs.mkdirSync(targetDir, { recursive: true });
+  // A stat first: the folder is there for nearly every target, and mkdir of an existing
+  // name costs a failing mkdir (under the folder's lock) and a stat.
+  if (fs.statSync(targetDir, { throwIfNoEntry: false })?.isDirectory() !== true) fs.mkdirSync(targetDir, { recursive: true });
   temporaryCounter += 1;
   const before = statOrUndefined(targetAbsolute);
   // Stat before the rule starts, to catch a rule that writes $1 itself.
@@ -204,7 +209,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   };
   // sh rules write their stderr straight to the log file; it is shown as it grows.
   const readLog = (): void => {
-    const buffer = Buffer.alloc(65536);
+    logChunk ??= Buffer.allocUnsafe(65536);
+    const buffer = logChunk;
     for (;;) {
       const count = fs.readSync(logFd, buffer, 0, buffer.length, logOffset);
       if (count <= 0) break;
@@ -280,7 +286,8 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
     });
   }
   // lstat: a symlink written at $3 is an output even when it dangles.
-  const hasOutputFile = statOrUndefined(outputTemporary) !== undefined;
+  const outputStats = statOrUndefined(outputTemporary);
+  const hasOutputFile = outputStats !== undefined;
   const stdoutSize = statOrUndefined(stdoutTemporary)?.size ?? 0;
   if (hasOutputFile && stdoutSize > 0) {
     cleanUp();
@@ -299,8 +306,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
   }
   try {
     if (hasOutputFile) {
-      const isFolder = fs.lstatSync(outputTemporary).isDirectory();
-      if (isFolder) treeSha256Hex = hashTree(outputTemporary);
+      if (outputStats.isDirectory()) treeSha256Hex = hashTree(outputTemporary);
       replaceTarget(outputTemporary, targetAbsolute);
     } else if (stdoutSize > 0) {
       // stdout was captured in the scratch folder, maybe another file system: copy, then rename.

@@ -36,18 +36,23 @@ let hashChunk: Buffer | undefined;
 
 /**
  * sha256 of the file at `absolutePath` as lowercase hex, read in 1 MiB chunks (never
- * whole: files of 2 GiB and more are hashed like any other). Throws the fs error if
- * unreadable.
+ * whole: files of 2 GiB and more are hashed like any other). With `regularSizeBytes`
+ * (the size a stat just gave for a regular file), a short read that reaches that size
+ * ends the file without a last read of 0 bytes: a regular file reads short only at its
+ * end. Throws the fs error if unreadable.
  */
-export function hashFile(absolutePath: string): string {
+export function hashFile(absolutePath: string, regularSizeBytes?: number): string {
   const hash = crypto.createHash('sha256');
   hashChunk ??= Buffer.allocUnsafe(HASH_CHUNK_BYTES);
   const fd = fs.openSync(absolutePath, 'r');
   try {
+    let total = 0;
     for (;;) {
       const n = fs.readSync(fd, hashChunk, 0, HASH_CHUNK_BYTES, null);
       if (n === 0) break;
       hash.update(hashChunk.subarray(0, n));
+      total += n;
+      if (regularSizeBytes !== undefined && n < HASH_CHUNK_BYTES && total >= regularSizeBytes) break;
     }
   } finally {
     fs.closeSync(fd);
@@ -78,7 +83,7 @@ export function readStamp(absolutePath: string, previous?: FileStamp): FileStamp
   const base = { sizeBytes: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino };
   if (stats.isDirectory()) return { ...base, sizeBytes: 0, mtimeMs: 0, ctimeMs: 0, sha256Hex: `listing:${hashFolderListing(absolutePath)}` };
   if (previous !== undefined && isSameStat(previous, stats)) return { ...base, sha256Hex: previous.sha256Hex };
-  return { ...base, sha256Hex: hashFile(absolutePath) };
+  return { ...base, sha256Hex: hashFile(absolutePath, stats.isFile() ? stats.size : undefined) };
 }
 
 /** The identity of a stamped file (or of a missing one). Pure. */
