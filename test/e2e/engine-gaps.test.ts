@@ -142,11 +142,15 @@ describe('issue 17: rules waiting on a dead engine', () => {
       expect(clients().length).toBeGreaterThanOrEqual(3);
       const spawner = childrenOf(engine.pid!).find((p) => p.command.includes('redo-spawner.sh'));
       expect(spawner).toBeDefined();
-      for (const pid of [engine.pid!, spawner!.pid]) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Gone already.
+      // Both stopped first, then killed: between two kills, a spawner that saw its engine die
+      // would end the run's processes itself (its sweep), which is not the case under test.
+      for (const signal of ['SIGSTOP', 'SIGKILL'] as const) {
+        for (const pid of [engine.pid!, spawner!.pid]) {
+          try {
+            process.kill(pid, signal);
+          } catch {
+            // Gone already.
+          }
         }
       }
       expect(await waitFor(() => clients().length === 0, 2500), JSON.stringify(clients())).toBe(true);
