@@ -576,6 +576,25 @@ function writeMemberSync(write: (bytes: Buffer) => void, buffer: Buffer, entry: 
   return true;
 }
 
+/** Opens the file a member's content is read from; ERR_LAYER_READ naming the member when it cannot. */
+function openMember(entry: TarEntry, path: string | Buffer, label: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (cause) {
+    throw readError(entry, label, `open: ${errnoText(cause)}`, cause);
+  }
+}
+
+/**
+ * Checks one read of `n` bytes (`want` asked, `remaining` of the member left after
+ * `written`): more than the member holds means the file grew, a short read before its
+ * end that it shrank; both ERR_LAYER_READ naming the member.
+ */
+function checkReadSize(entry: TarEntry, label: string, n: number, want: number, remaining: number, written: number): void {
+  if (n > remaining) throw sizeChanged(entry, label, 'more');
+  if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
+}
+
 /** Writes the content of a file member from (part of) a file on disk, in chunks of CHUNK_BYTES, waiting on `put`. */
 async function writeFileContent(put: PutBytes, buffer: Buffer, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): Promise<void> {
   // The generator reads the next chunk into `buffer` only after put has taken this one.
@@ -588,12 +607,7 @@ async function writeFileContent(put: PutBytes, buffer: Buffer, entry: TarEntry, 
  * its size, so one that grew is caught; one that shrank is caught by a short read).
  */
 function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): void {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (cause) {
-    throw readError(entry, label, `open: ${errnoText(cause)}`, cause);
-  }
+  const fd = openMember(entry, path, label);
   try {
     const extra = offsetBytes === undefined ? 1 : 0;
     const start = offsetBytes ?? 0;
@@ -603,8 +617,7 @@ function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffe
       const at = sink.freeOffset();
       const want = Math.min(sink.freeBytes(), remaining + extra);
       const n = readAt(fd, sink.ring, want, start + written, entry, label, Math.min(want, remaining), at);
-      if (n > remaining) throw sizeChanged(entry, label, 'more');
-      if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
+      checkReadSize(entry, label, n, want, remaining, written);
       sink.commit(n);
       written += n;
       // Done once a read came back short of what was asked (the probe byte found nothing).
@@ -622,12 +635,7 @@ function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffe
  * its size is not the listed one; the file is closed when the iteration ends.
  */
 function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): Generator<Buffer> {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (cause) {
-    throw readError(entry, label, `open: ${errnoText(cause)}`, cause);
-  }
+  const fd = openMember(entry, path, label);
   try {
     // A whole file (no offset) is read one byte past its size, so a file that grew
     // since it was listed shows up without an extra fstat per file.
@@ -638,8 +646,7 @@ function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, off
       const remaining = entry.sizeBytes - written;
       const want = Math.min(CHUNK_BYTES, remaining + extra);
       const n = readAt(fd, buffer, want, start + written, entry, label, Math.min(want, remaining));
-      if (n > remaining) throw sizeChanged(entry, label, 'more');
-      if (n < want && n < remaining) throw sizeChanged(entry, label, String(written + n));
+      checkReadSize(entry, label, n, want, remaining, written);
       if (n > 0) yield buffer.subarray(0, n);
       written += n;
     } while (written < entry.sizeBytes);
