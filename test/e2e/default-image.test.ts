@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrivatePodman, runTool, type PrivatePodman } from '../helpers/clients.js';
-import { hasStrace, programsStarted, traced } from '../helpers/exec-trace.js';
+import { hasStrace, node, programsStarted, traced } from '../helpers/exec-trace.js';
 import { copyProject, type ProjectCopy } from '../helpers/project-copy.js';
 import { rebuiltTargets } from '../helpers/tutorial.js';
 
@@ -117,7 +117,7 @@ describe('the default image (redo-ts image.tar)', () => {
     expect(rebuiltTargets(edit.stderr)).toEqual(['image.image.json', 'image.tar', 'targets/greet.fragment.tar']);
     // node itself, the rule spawner (sh), bwrap and the build step's sh: the machine's
     // architecture is not asked of dpkg (the list names none) and no FIFO is made (no sh rule).
-    expect(programsStarted(edit.lines)).toEqual(['node', 'sh', 'bwrap', 'sh']);
+    expect(programsStarted(edit.lines)).toEqual([node, 'sh', 'bwrap', 'sh']);
     writeFileSync(join(first.dir, 'app/greet.sh'), source);
   });
 

@@ -1,11 +1,11 @@
 // Start-up costs what it does (issue 20): the bundled CLI (dist/bundle/) starts no process
 // a build does not need, reads no source map, and still loads every on-demand part.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasStrace, programsStarted, traced } from '../helpers/exec-trace.js';
+import { hasStrace, node, programsStarted, traced } from '../helpers/exec-trace.js';
 import { cliEnvironment, repoRoot, startCli } from '../helpers/rig.js';
 
 const bin = join(repoRoot, 'bin', 'redo-ts.js');
@@ -22,13 +22,18 @@ function isRunning(pid: number): boolean {
 describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
   let scratch: string;
   let dir: string;
+  /** A new project folder `name` in the scratch folder, with a package.json. */
+  const projectIn = (name: string): string => {
+    const folder = join(scratch, name);
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'package.json'), '{ "private": true }\n');
+    return folder;
+  };
 
   beforeAll(() => {
     scratch = mkdtempSync(join(tmpdir(), 'redo-ts-startup-'));
-    dir = join(scratch, 'p');
-    spawnSync('mkdir', ['-p', dir]);
     // A project of TypeScript rules only: no sh rule, no zx shell.
-    writeFileSync(join(dir, 'package.json'), '{ "private": true }\n');
+    dir = projectIn('p');
     writeFileSync(join(dir, 'in.txt'), 'hello\n');
     writeFileSync(
       join(dir, 'out.txt.do.ts'),
@@ -53,17 +58,15 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     expect(build.status, build.stderr).toBe(0);
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('HELLO AGAIN\n');
     // The sh spawner starts with the first child process instead (the tests below).
-    expect(programsStarted(build.lines)).toEqual(['node']);
+    expect(programsStarted(build.lines)).toEqual([node]);
     const noOp = traced(dir, 'execve,fork,vfork', ['out.txt']);
     expect(noOp.status, noOp.stderr).toBe(0);
-    expect(programsStarted(noOp.lines)).toEqual(['node']);
+    expect(programsStarted(noOp.lines)).toEqual([node]);
     expect(noOp.lines.filter((line) => /\b(v?fork)\(/.test(line))).toEqual([]);
   });
 
   it('a TypeScript rule\'s first child, by any node:child_process function, finds the spawner started and REDO_RUN_DIR in its environment; one given ctx.env can call back', () => {
-    const childDir = join(scratch, 'children');
-    spawnSync('mkdir', ['-p', childDir]);
-    writeFileSync(join(childDir, 'package.json'), '{ "private": true }\n');
+    const childDir = projectIn('children');
     writeFileSync(join(childDir, 'dep.txt'), 'one\n');
     // What each child prints: its name, and whether the spawner of the run folder it names
     // runs (the one process with that folder as an argument).
@@ -116,9 +119,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
   });
 
   it('a TypeScript rule\'s child that cannot call back (no REDO_PARENT in its environment) starts the spawner but no mkfifo', () => {
-    const plainDir = join(scratch, 'plain-child');
-    spawnSync('mkdir', ['-p', plainDir]);
-    writeFileSync(join(plainDir, 'package.json'), '{ "private": true }\n');
+    const plainDir = projectIn('plain-child');
     writeFileSync(join(plainDir, 'in.txt'), 'one\n');
     writeFileSync(
       join(plainDir, 'out.txt.do.ts'),
@@ -139,13 +140,11 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     const build = traced(plainDir, 'execve', ['out.txt']);
     expect(build.status, build.stderr).toBe(0);
     expect(readFileSync(join(plainDir, 'out.txt'), 'utf8')).toBe('two\n');
-    expect(programsStarted(build.lines)).toEqual(['node', 'sh', 'cat']);
+    expect(programsStarted(build.lines)).toEqual([node, 'sh', 'cat']);
   });
 
   it('kill -9 of redo-ts while a TypeScript rule waits in spawnSync: the child ends within a few seconds', async () => {
-    const killDir = join(scratch, 'killed');
-    spawnSync('mkdir', ['-p', killDir]);
-    writeFileSync(join(killDir, 'package.json'), '{ "private": true }\n');
+    const killDir = projectIn('killed');
     const pidFile = join(killDir, 'sleep.pid');
     writeFileSync(
       join(killDir, 'slow.do.ts'),
@@ -206,9 +205,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
   }, 20_000);
 
   it('redo-ifchange in a plain sh rule starts no sh of its own (a function in the rule\'s shell); parallel calls and the quoted command still work', () => {
-    const shDir = join(scratch, 'sh');
-    spawnSync('mkdir', ['-p', shDir]);
-    writeFileSync(join(shDir, 'package.json'), '{ "private": true }\n');
+    const shDir = projectIn('sh');
     for (const name of ['a', 'b', 'c']) writeFileSync(join(shDir, `${name}.src`), `${name}\n`);
     writeFileSync(join(shDir, 'default.leaf.do'), 'redo-ifchange "$2.src"\ncat "$2.src" > "$3"\n');
     // Two calls at once in one rule (each its own pid), then the command itself, quoted.

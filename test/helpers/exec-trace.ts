@@ -6,6 +6,9 @@ import { cliEnvironment, repoRoot } from './rig.js';
 
 const bin = join(repoRoot, 'bin', 'redo-ts.js');
 
+/** The file name this Node runs as (`node` on most machines, `nodejs` on some), as programsStarted lists it. */
+export const node = basename(process.execPath);
+
 /** True when strace runs here. */
 export const hasStrace = spawnSync('strace', ['-V']).status === 0;
 

@@ -23,6 +23,24 @@ function listing(path: string): string[] {
   return spawnSync('tar', ['--numeric-owner', '-tvf', path], { encoding: 'utf8' }).stdout.trim().split('\n');
 }
 
+/** A 33 MiB file of ones in `dir` (made once): a member big enough for the off-thread writer. */
+function fillerIn(dir: string): string {
+  const filler = join(dir, 'filler-33m');
+  if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+  return filler;
+}
+
+/** Writes `entries` again to a stream and to /dev/null: the same result as `viaFile` (written to `out`), and the stream the same bytes. */
+async function expectSameToStreamAndDevNull(entries: TarEntry[], out: string, viaFile: Awaited<ReturnType<typeof writeTar>>): Promise<void> {
+  const { PassThrough } = await import('node:stream');
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  expect(await writeTar(entries, stream, { mtimeSeconds: 0 })).toEqual(viaFile);
+  expect(Buffer.concat(chunks).equals(readFileSync(out))).toBe(true);
+  expect(await writeTar(entries, '/dev/null', { mtimeSeconds: 0 })).toEqual(viaFile);
+}
+
 describe('writeTar', () => {
   it('sorts members by path bytes and adds missing parents as 0755 root directories', async () => {
     const out = join(dir, 'sorted.tar');
@@ -217,13 +235,7 @@ describe('writeTar', () => {
     const sum = spawnSync('sha256sum', [out], { encoding: 'utf8' }).stdout.split(' ')[0];
     expect(viaFile.diffId).toBe(`sha256:${sum}`);
     expect(viaFile.sizeBytes).toBe(readFileSync(out).length);
-    expect(await writeTar(entries, '/dev/null', { mtimeSeconds: 0 })).toEqual(viaFile);
-    const { PassThrough } = await import('node:stream');
-    const stream = new PassThrough();
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    expect(await writeTar(entries, stream, { mtimeSeconds: 0 })).toEqual(viaFile);
-    expect(Buffer.concat(chunks).equals(readFileSync(out))).toBe(true);
+    await expectSameToStreamAndDevNull(entries, out, viaFile);
     const extracted = join(dir, 'big-x');
     mkdirSync(extracted);
     expect(spawnSync('tar', ['-C', extracted, '-xf', out]).status).toBe(0);
@@ -252,8 +264,7 @@ describe('writeTar', () => {
   ])('%s fails naming the cause, in a small layer and in a big one (one read per file, the probe included)', async (_name, listedBytes, actualBytes, found) => {
     const src = join(dir, `changed-${listedBytes}-${actualBytes}`);
     writeFileSync(src, Buffer.alloc(actualBytes, 7));
-    const filler = join(dir, 'filler-33m');
-    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const filler = fillerIn(dir);
     const changed: TarEntry = { path: Buffer.from('a/changed'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: listedBytes, content: { kind: 'path', path: src } };
     const big: TarEntry = { path: Buffer.from('z'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 33 << 20, content: { kind: 'path', path: filler } };
     for (const entries of [[changed], [changed, big]]) {
@@ -267,8 +278,7 @@ describe('writeTar', () => {
   it('a big layer of many small files around block and 64 KiB sizes, a buffer member and a file part gives the same bytes to a file, a stream and /dev/null', async () => {
     const src = join(dir, 'many-small');
     mkdirSync(src, { recursive: true });
-    const filler = join(dir, 'filler-33m');
-    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const filler = fillerIn(dir);
     // Sizes around blocks and 64 KiB, enough files for many 1 MiB slots, a buffer member,
     // a file part (offsetBytes), a large file, then a small one again.
     const sizes = [0, 1, 511, 512, 513, 4096, 65535, 65536, 65537, 200000];
@@ -287,21 +297,14 @@ describe('writeTar', () => {
     entries.push({ path: Buffer.from('z-after'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 513, content: { kind: 'path', path: join(src, 'f004') } });
     const out = join(dir, 'many-small.tar');
     const viaFile = await writeTar(entries, out, { mtimeSeconds: 0 });
-    const { PassThrough } = await import('node:stream');
-    const stream = new PassThrough();
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    expect(await writeTar(entries, stream, { mtimeSeconds: 0 })).toEqual(viaFile);
-    expect(Buffer.concat(chunks).equals(readFileSync(out))).toBe(true);
-    expect(await writeTar(entries, '/dev/null', { mtimeSeconds: 0 })).toEqual(viaFile);
+    await expectSameToStreamAndDevNull(entries, out, viaFile);
     expect(viaFile.diffId).toBe(`sha256:${spawnSync('sha256sum', [out], { encoding: 'utf8' }).stdout.split(' ')[0]}`);
   });
 
   it('in a big layer, a small file that cannot be read as listed fails naming that file, not a later member that fails too', async () => {
     const src = join(dir, 'first-failure');
     mkdirSync(src, { recursive: true });
-    const filler = join(dir, 'filler-33m');
-    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const filler = fillerIn(dir);
     const small = (name: string, sizeBytes: number, path = join(src, name)): TarEntry => ({ path: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes, content: { kind: 'path', path } });
     for (let i = 0; i < 8; i++) writeFileSync(join(src, `f${i}`), Buffer.alloc(100, i));
     // Later in member order, and missing: its open fails at once.
@@ -322,8 +325,7 @@ describe('writeTar', () => {
   });
 
   it('a big layer refused by its checks (the worker already started) fails naming the path, leaves no output and does not hang', async () => {
-    const filler = join(dir, 'filler-33m');
-    if (!existsSync(filler)) writeFileSync(filler, Buffer.alloc(33 << 20, 1));
+    const filler = fillerIn(dir);
     const big: TarEntry = { path: Buffer.from('a'), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: 33 << 20, content: { kind: 'path', path: filler } };
     const out = join(dir, 'refused-big.tar');
     await expect(writeTar([big, file('a', 'again')], out)).rejects.toThrow(/"a": given twice/);
