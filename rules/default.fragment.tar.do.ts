@@ -43,8 +43,7 @@ export default async function (ctx: RuleContext): Promise<void> {
   if (environment.length > 0) await ctx.ifchange(...environment.map((part) => relative(ctx.dir, part.tarPath)));
   // A package list of another architecture than the machine's: its postinsts run with the
   // static busybox of the project's build environment (docs/debian.md), built first.
-  // (dpkg is asked only when the list names an architecture.)
-  const scriptEnvironment = spec.packages?.architecture === undefined ? [] : scriptEnvironmentOf(spec, await hostArchitecture(ctx.env));
+  const scriptEnvironment = await scriptEnvironmentOf(spec, () => hostArchitecture(ctx.env));
   if (scriptEnvironment.length > 0) await ctx.ifchange(...scriptEnvironment.map((part) => relative(ctx.dir, part.tarPath)));
   // With host tools, build-requires are unpacked into $SYSROOT instead.
   const sysroot = spec.buildEnvironment === 'host' ? spec.buildRequires.map((name) => `${name}.fragment.tar`) : [];

@@ -59,10 +59,12 @@ export function buildEnvironmentOf(spec: Spec): BuildEnvironmentFragment[] {
  * build-environment spec (nearest, as buildEnvironmentOf finds it). Empty for a spec
  * without packages, of the machine's architecture, for the build-environment spec
  * itself, or when the project declares none (its postinsts are then not run).
+ * `hostArchitecture` is called only when the list names an architecture.
  */
-export function scriptEnvironmentOf(spec: Spec, hostArchitecture: string): BuildEnvironmentFragment[] {
+export async function scriptEnvironmentOf(spec: Spec, hostArchitecture: () => Promise<string>): Promise<BuildEnvironmentFragment[]> {
   const architecture = spec.packages?.architecture;
-  if (architecture === undefined || architecture === hostArchitecture) return [];
+  // The machine's architecture (a dpkg run) is asked only of a list that names one.
+  if (architecture === undefined || architecture === await hostArchitecture()) return [];
   const envSpec = findBuildEnvironmentSpec(dirname(spec.path), spec.root);
   if (envSpec === undefined || envSpec === spec.path) return [];
   return [{ tarPath: envSpec.replace(/\.spec\.yaml$/, '.fragment.tar'), label: relative(spec.root, envSpec).split(sep).join('/') }];
