@@ -5,12 +5,12 @@ import { join, resolve } from 'node:path';
 import { RedoError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { compressFile, layerFileSuffixes, type LayerCompression } from './compress.js';
-import { digestHex, type Sha256Digest } from './digest.js';
+import { digestBytes, digestHex, type Sha256Digest } from './digest.js';
 import { checkElfClosureInFacts, elfFactsOfTar, type LayerElfFacts } from './elf-closure.js';
 import { canonicalJson, compressionOf, imageConfigJson, type ImageInput } from './image-config.js';
 import { checkLayersDisjoint } from './layer-merge.js';
 import { artifactManifestBytes, emptyJson, imageManifestBytes, ociMediaTypes, type OciArtifactInput } from './oci.js';
-import { bytesDigest, writeOrderedArchive, type OrderedArchiveResult, type OrderedMember, type PreviousArchive } from './ordered-archive.js';
+import { writeOrderedArchive, type OrderedArchiveResult, type OrderedMember, type PreviousArchive } from './ordered-archive.js';
 import { checkTar } from './tar-check.js';
 import { entriesOfTar, mtimeFromEnvironment } from './tar.js';
 import type { TarEntry } from './tar-header.js';
@@ -366,7 +366,7 @@ export async function writeOciArchiveView(record: AssembledImage, store: BlobSto
   const members: OrderedMember[] = [
     folder('blobs'),
     folder('blobs/sha256'),
-    { entry: member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }), contentDigest: bytesDigest(ociLayoutFile) },
+    { entry: member('oci-layout', ociLayoutFile.length, { kind: 'buffer', bytes: ociLayoutFile }), contentDigest: digestBytes(ociLayoutFile) },
   ];
   const added = new Set<string>();
   const addBlob = (blob: StoredBlob): void => {
@@ -409,7 +409,7 @@ export async function writeDockerArchiveView(record: AssembledImage, store: Blob
     if (!members.has(layerNames[i]!)) members.set(layerNames[i]!, { entry: member(layerNames[i]!, layer.sizeBytes, { kind: 'path', path: layerPaths[i]! }), contentDigest: layer.digest });
   });
   members.set(configName, { entry: member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }), contentDigest: image.config.digest });
-  members.set('manifest.json', { entry: member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }), contentDigest: bytesDigest(manifestBytes) });
+  members.set('manifest.json', { entry: member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }), contentDigest: digestBytes(manifestBytes) });
   return writeOrderedArchive([...members.values()], outPath, {
     mtimeSeconds: image.createdSeconds,
     label: subject,

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createSHA256 } from 'hash-wasm';
-import { RedoError } from '../errors.js';
-import { toSha256Digest, type Sha256Digest } from './digest.js';
-import { packedHeaderBlocks, type TarResult } from './tar.js';
+import { isRedoError, RedoError } from '../errors.js';
+import { toSha256Digest } from './digest.js';
+import { fileChunks, packedHeaderBlocks, type TarResult } from './tar.js';
 import { BLOCK_BYTES, paddingBytes, type TarEntry } from './tar-header.js';
 
 /** Bumped when the states file's shape changes: older ones are not read (the archive is then written in full). */
@@ -107,7 +107,8 @@ export async function writeOrderedArchive(
       while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
       at += bytes.length;
     };
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    // CHUNK_BYTES + 1: fileChunks reads a probe byte past a file's end.
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES + 1);
     for (let i = states.members.length; i < members.length; i += 1) {
       const { entry, contentDigest } = members[i]!;
       put(headers[i]!);
@@ -130,11 +131,6 @@ export async function writeOrderedArchive(
   saveStates(options.statesDir, sha256Hex, states);
   if (previous !== undefined && previous.sha256Hex !== sha256Hex) rmSync(statesPath(options.statesDir, previous.sha256Hex), { force: true });
   return { diffId: toSha256Digest(`sha256:${sha256Hex}`), sizeBytes: at, reusedBytes: kept?.endBytes ?? 0 };
-}
-
-/** The content digest of an in-memory member: `sha256:<hex>` of its bytes. */
-export function bytesDigest(bytes: Buffer): Sha256Digest {
-  return toSha256Digest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
 }
 
 /** The leading members of `previous` that the new archive has unchanged, with the hash state after them; undefined when none (or no states file). */
@@ -215,33 +211,26 @@ function saveStates(statesDir: string, sha256Hex: string, states: ArchiveStates)
   }
 }
 
-/** Copies the `entry.sizeBytes` bytes of the file at `path` through `put`, checking the file is exactly that long. */
+/**
+ * Copies the `entry.sizeBytes` bytes of the file at `path` through `put` (tar.ts's
+ * fileChunks: the file must be exactly that long); its ERR_LAYER_READ gets the hint of
+ * an archive view, whose files are the store's blobs.
+ */
 function copyContent(put: (bytes: Buffer) => void, buffer: Buffer, entry: TarEntry, path: string | Buffer, label: string): void {
-  let fd: number;
   try {
-    fd = openSync(path, 'r');
-  } catch (cause) {
-    throw readError(entry, label, `open: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`);
-  }
-  try {
-    let done = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, 0, Math.min(buffer.length, entry.sizeBytes - done + 1), done);
-      if (n === 0) break;
-      if (done + n > entry.sizeBytes) throw readError(entry, label, `size: wanted ${entry.sizeBytes} bytes, found more`);
-      put(buffer.subarray(0, n));
-      done += n;
-    }
-    if (done !== entry.sizeBytes) throw readError(entry, label, `size: wanted ${entry.sizeBytes} bytes, found ${done}`);
-  } finally {
-    closeSync(fd);
+    for (const chunk of fileChunks(buffer, entry, path, undefined, label)) put(chunk);
+  } catch (error) {
+    if (!isRedoError(error, 'ERR_LAYER_READ')) throw error;
+    throw new RedoError('ERR_LAYER_READ', error.headline, { details: [...error.details], hint: blobHint, cause: error.cause });
   }
 }
+
+const blobHint = 'rebuild the image with -f (redo-ts -f NAME.image.json), which stores its blobs again';
 
 function readError(entry: TarEntry, label: string, detail: string): RedoError {
   return new RedoError('ERR_LAYER_READ', `redo: ${label}: cannot read the content of member "${entry.path.toString('utf8')}"`, {
     details: [detail],
-    hint: 'rebuild the image with -f (redo-ts -f NAME.image.json), which stores its blobs again',
+    hint: blobHint,
   });
 }
 

@@ -634,7 +634,7 @@ function readFileInto(sink: OffThreadSink, entry: TarEntry, path: string | Buffe
  * asked for. Throws ERR_LAYER_READ naming the member when the file cannot be read or
  * its size is not the listed one; the file is closed when the iteration ends.
  */
-function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): Generator<Buffer> {
+export function* fileChunks(buffer: Buffer, entry: TarEntry, path: string | Buffer, offsetBytes: number | undefined, label: string): Generator<Buffer> {
   const fd = openMember(entry, path, label);
   try {
     // A whole file (no offset) is read one byte past its size, so a file that grew

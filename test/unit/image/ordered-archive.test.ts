@@ -6,7 +6,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bytesDigest, writeOrderedArchive, type OrderedMember } from '../../../lib/image/ordered-archive.js';
+import { digestBytes } from '../../../lib/image/digest.js';
+import { writeOrderedArchive, type OrderedMember } from '../../../lib/image/ordered-archive.js';
 import { writeTar } from '../../../lib/image/tar.js';
 
 let dir: string;
@@ -22,12 +23,12 @@ function fileMember(name: string, size: number, fill: number): OrderedMember {
   const path = join(dir, `content-${name}-${fill}`);
   const bytes = Buffer.alloc(size, fill);
   writeFileSync(path, bytes);
-  return { entry: { path: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: size, content: { kind: 'path', path } }, contentDigest: bytesDigest(bytes) };
+  return { entry: { path: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: size, content: { kind: 'path', path } }, contentDigest: digestBytes(bytes) };
 }
 
 function bufferMember(name: string, text: string): OrderedMember {
   const bytes = Buffer.from(text);
-  return { entry: { path: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } }, contentDigest: bytesDigest(bytes) };
+  return { entry: { path: Buffer.from(name), type: 'file', mode: 0o644, uid: 0, gid: 0, sizeBytes: bytes.length, content: { kind: 'buffer', bytes } }, contentDigest: digestBytes(bytes) };
 }
 
 describe('writeOrderedArchive', () => {
