@@ -6,7 +6,7 @@ import type { RebuildReason } from './events.js';
 import { BuildJournal } from './journal.js';
 import { findRule } from './lookup.js';
 import { compareOutput, decideFreshness, type DependencyAnswer } from './freshness.js';
-import { identityOf, readStamp } from './stamp.js';
+import { identityOf, isSameStat, readStamp } from './stamp.js';
 import { StateStore, type DependencyRecord, type TargetRecord } from './state.js';
 
 /** What `redo-ts --why` says about one target, without building anything. */
@@ -37,6 +37,23 @@ export function listTargets(root: string): string[] {
     const record = state.load(target);
     return record !== undefined && record.output !== null && fs.existsSync(path.resolve(root, target));
   });
+}
+
+/**
+ * The sha256 (hex) of every target's output as recorded, when the file is still the one
+ * the engine recorded (same size, mtime, ctime and inode: what a rule can take back with
+ * takePreviousOutput). Throws ERR_STATE_* for unreadable state.
+ */
+export function listOutputSha256s(root: string): Set<string> {
+  const state = new StateStore(root);
+  const found = new Set<string>();
+  for (const target of state.listTargets()) {
+    const output = state.load(target)?.output;
+    if (output === null || output === undefined || !/^[0-9a-f]{64}$/.test(output.sha256Hex)) continue;
+    const stats = fs.lstatSync(path.resolve(root, target), { throwIfNoEntry: false });
+    if (stats !== undefined && stats.isFile() && isSameStat(output, stats)) found.add(output.sha256Hex);
+  }
+  return found;
 }
 
 /** Root-relative targets that `redo-ts TARGET` would rebuild, sorted. */

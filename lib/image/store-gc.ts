@@ -6,6 +6,7 @@ import { RedoError } from '../errors.js';
 import { readAssembledImage, type AssembledImage } from './assemble.js';
 import type { BlobStore } from './blob-store.js';
 import { isProcessAlive } from '../processes.js';
+import { listOutputSha256s } from '../engine/inspect.js';
 
 /** Options of collectStoreGarbage. */
 export interface StoreGcOptions {
@@ -35,6 +36,12 @@ export interface StoreGcReport {
   removedPathRecords: number;
   /** Abandoned temporary files (tmp/) removed. */
   removedTemporary: number;
+  /**
+   * States files of archives (archives/<sha256>.json, what lets a view rewrite its archive
+   * in place) removed: no target's recorded output has that sha256 any more (the archive was
+   * deleted, or its rule removed), and they were not written within the grace period.
+   */
+  removedArchiveStates: number;
 }
 
 /** Folders never searched for image records. */
@@ -90,7 +97,9 @@ export function reachableDigests(record: AssembledImage): Set<string> {
  *    collection: ERR_IMAGE_STORE, nothing removed) and marks what they reach;
  * 3. removes every blob neither reached nor touched within the grace period, the facts
  *    of digests it does not keep (unless fresh), the path records naming a removed
- *    blob, and temporary files older than the grace period. Registry memories
+ *    blob, the states files of archives that no target's recorded output is any more
+ *    (the engine's records of the project; unreadable records stop the collection too),
+ *    and temporary files older than the grace period. Registry memories
  *    (registries/) are kept: a push reads them to mount instead of uploading.
  * Each removal is one unlink, so a reader never sees half a file; a blob removed under a
  * view that needs it again is restored from its record (ensureImageStored).
@@ -105,7 +114,9 @@ export function collectStoreGarbage(store: BlobStore, root: string, options: Sto
     const reached = new Set<string>();
     for (const path of records) for (const digest of reachableDigests(readAssembledImage(join(root, path), path))) reached.add(digest);
 
-    const report: StoreGcReport = { records, keptBlobs: 0, keptBytes: 0, removedBlobs: 0, removedBytes: 0, removedFacts: 0, removedPathRecords: 0, removedTemporary: 0 };
+    const outputs = listOutputSha256s(root);
+
+    const report: StoreGcReport = { records, keptBlobs: 0, keptBytes: 0, removedBlobs: 0, removedBytes: 0, removedFacts: 0, removedPathRecords: 0, removedTemporary: 0, removedArchiveStates: 0 };
     const remove = (path: string): void => {
       if (options.isDryRun !== true) rmSync(path, { force: true });
     };
@@ -146,6 +157,16 @@ export function collectStoreGarbage(store: BlobStore, root: string, options: Sto
       if ((digest !== undefined && kept.has(digest.replace(/^sha256:/, ''))) || isFresh(path, freshAfterMs)) continue;
       remove(path);
       report.removedPathRecords += 1;
+    }
+    // An archive's states file is named by the archive's sha256: kept while a target's
+    // recorded output has those bytes (a rewrite of it reads the file), or when fresh.
+    const archivesDir = join(store.dir, 'archives');
+    for (const name of listNames(archivesDir)) {
+      const path = join(archivesDir, name);
+      const hex = /^([0-9a-f]{64})\.json$/.exec(name)?.[1];
+      if ((hex !== undefined && outputs.has(hex)) || isFresh(path, freshAfterMs)) continue;
+      remove(path);
+      report.removedArchiveStates += 1;
     }
     const temporaryDir = join(store.dir, 'tmp');
     for (const name of listNames(temporaryDir)) {

@@ -2,7 +2,9 @@
 // image store holds blobs no record reaches; gc removes them (the old app layer, its
 // facts, the old config and manifests), keeps everything the current records reach and
 // everything used within the grace period, refuses to run beside another collection,
-// and a build running at the same time still succeeds with the same bytes.
+// and a build running at the same time still succeeds with the same bytes. The states
+// file of an archive deleted by hand (what lets an archive be rewritten in place) goes
+// too; the one of the current image.tar stays.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ describe('redo-ts store gc', () => {
   let project: ProjectCopy;
   let cache: string;
   let first: Record;
+  let otherTarHex: string;
   const env = (): NodeJS.ProcessEnv => ({ REDO_TS_CACHE: cache });
   const store = (): string => join(project.dir, '.redo/store');
   const hexOf = (digest: string): string => digest.slice('sha256:'.length);
@@ -35,6 +38,7 @@ describe('redo-ts store gc', () => {
     first = record('image');
     rmSync(join(project.dir, 'other.yaml'));
     rmSync(join(project.dir, 'other.image.json'));
+    otherTarHex = project.sha256('other.tar');
     rmSync(join(project.dir, 'other.tar'));
     const source = readFileSync(join(project.dir, 'app/greet.sh'), 'utf8');
     writeFileSync(join(project.dir, 'app/greet.sh'), source.replace('Hello, $name,', 'Good morning, $name,'));
@@ -50,7 +54,7 @@ describe('redo-ts store gc', () => {
     const before = readdirSync(join(store(), 'blobs/sha256')).sort();
     const result = await project.redo(['store', 'gc'], { env: env() });
     expect(result.status, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^removed 0 blobs \(0 B\), 0 fact files, 0 path records, 0 temporary files\n/);
+    expect(result.stdout).toMatch(/^removed 0 blobs \(0 B\), 0 fact files, 0 path records, 0 temporary files, 0 archive states files\n/);
     expect(readdirSync(join(store(), 'blobs/sha256')).sort()).toEqual(before);
   });
 
@@ -66,8 +70,16 @@ describe('redo-ts store gc', () => {
     expect(dry.stdout).toMatch(/^would remove [1-9]\d* blobs/);
     expect(existsSync(join(store(), 'blobs/sha256', hexOf(oldApp.diffId)))).toBe(true);
 
+    const statesOf = (hex: string): string => join(store(), 'archives', `${hex}.json`);
+    expect(existsSync(statesOf(otherTarHex))).toBe(true);
+    expect(existsSync(statesOf(project.sha256('image.tar')))).toBe(true);
+
     const result = await project.redo(['store', 'gc', '--grace', '0'], { env: env() });
     expect(result.status, result.stderr).toBe(0);
+    // other.tar is gone, image.tar is the current target's output.
+    expect(result.stdout).toMatch(/, 1 archive states file\n/);
+    expect(existsSync(statesOf(otherTarHex))).toBe(false);
+    expect(existsSync(statesOf(project.sha256('image.tar')))).toBe(true);
     const removed = /^removed (\d+) blobs? \(([\d.]+ \w+)\), (\d+) fact files?, (\d+) path records?/.exec(result.stdout);
     expect(removed, result.stdout).not.toBeNull();
     // The old app layer, the old config and manifest and index.json, and the other image's

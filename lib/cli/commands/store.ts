@@ -13,7 +13,9 @@ Collects the garbage of the project's image store (.redo/store): keeps every blo
 image record (each NAME.image.json of the project) reaches, with its layer facts,
 and everything written or reused in the last SECONDS (default 3600, so a build
 running at the same time loses nothing); removes the other blobs, their facts, the
-path records that named them and abandoned temporary files, and prints what it
+path records that named them, the states files of archives no target is any more
+(what lets an archive be rewritten in place) and abandoned temporary files, and
+prints what it
 freed. --dry-run prints the same without removing anything. A removed blob that a
 view needs again is stored again from its record and layer target.`;
 
@@ -45,7 +47,8 @@ const command: Command = {
     const verb = isDryRun ? 'would remove' : 'removed';
     io.stdout.write(
       `${verb} ${report.removedBlobs} blob${report.removedBlobs === 1 ? '' : 's'} (${formatBytes(report.removedBytes)}), ${report.removedFacts} fact file${report.removedFacts === 1 ? '' : 's'}, ` +
-        `${report.removedPathRecords} path record${report.removedPathRecords === 1 ? '' : 's'}, ${report.removedTemporary} temporary file${report.removedTemporary === 1 ? '' : 's'}\n` +
+        `${report.removedPathRecords} path record${report.removedPathRecords === 1 ? '' : 's'}, ${report.removedTemporary} temporary file${report.removedTemporary === 1 ? '' : 's'}, ` +
+        `${report.removedArchiveStates} archive states file${report.removedArchiveStates === 1 ? '' : 's'}\n` +
         `kept ${report.keptBlobs} blob${report.keptBlobs === 1 ? '' : 's'} (${formatBytes(report.keptBytes)}) reached from ${report.records.length} image record${report.records.length === 1 ? '' : 's'} or used in the last ${graceSeconds} s\n`,
     );
     io.stderr.write(`redo-ts store: ${join(store.dir)}\n`);
