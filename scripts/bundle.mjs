@@ -1,8 +1,10 @@
 // Bundles the CLI and the library into dist/bundle/ (run by `npm run build`, `prepare` and the test set-up).
 //
 // dist/bundle/
-//   main.js        what bin/redo-ts.js imports (lib/cli/start.ts, one file, no chunks):
-//                  answers a repeated no-op build from its memo, else imports cli.js
+//   main.cjs       what bin/redo-ts.js requires (lib/cli/start.ts, one CommonJS file, no
+//                  chunks): answers a repeated no-op build from its memo, else imports
+//                  cli.js. CommonJS because Node's ES module loader costs about 10 ms of
+//                  start-up (wall; 4 ms of CPU) that a no-op need not pay
 //   cli.js         the command line (lib/cli/main.ts): engine, build session, report
 //   index.js       the library, which rules get for `import ... from 'redo-ts'`
 //   chunk-*.js     code shared by the two, and each subcommand and rarely used part
@@ -113,21 +115,26 @@ async function build(outdir) {
       },
     ],
   });
-  // bin/redo-ts.js imports main.js: the no-op fast path (lib/cli/start.ts) as one file
-  // without chunks, so a repeated no-op loads one module; cli.js (the whole CLI,
-  // lib/cli/main.ts) is imported from there only when the memo does not answer.
+  // bin/redo-ts.js requires main.cjs: the no-op fast path (lib/cli/start.ts) as one
+  // CommonJS file without chunks, so a repeated no-op loads one module and never starts
+  // Node's ES module loader; cli.js (the whole CLI, lib/cli/main.ts) is imported from
+  // there, by a real import(), only when the memo does not answer. import.meta.url is
+  // the file's own URL, as in the ES modules beside it (the same folder).
   const start = await esbuild.build({
     absWorkingDir: root,
     entryPoints: { main: 'lib/cli/start.ts' },
     outdir,
+    outExtension: { '.js': '.cjs' },
     bundle: true,
     splitting: false,
-    format: 'esm',
+    format: 'cjs',
+    external: ['esbuild', 'zx', 'cacache', 'spdx-license-ids'],
     platform: 'node',
     target: 'node20',
     sourcemap: 'linked',
     sourcesContent: false,
-    define: { REDO_TS_IS_BUNDLE: 'true' },
+    define: { REDO_TS_IS_BUNDLE: 'true', 'import.meta.url': '__redo_ts_module_url' },
+    banner: { js: 'const __redo_ts_module_url = require("node:url").pathToFileURL(__filename).href;' },
     logLevel: 'warning',
     metafile: true,
     plugins: [

@@ -2,4 +2,7 @@
 
 import { isAnsweredNoOp } from './fast-no-op.js';
 
-if (!(await isAnsweredNoOp(process.argv.slice(2), process.cwd(), process.env))) await import('./main.js');
+// No top-level await: the bundle makes this module CommonJS (scripts/bundle.mjs, main.cjs).
+void isAnsweredNoOp(process.argv.slice(2), process.cwd(), process.env).then(async (isAnswered) => {
+  if (!isAnswered) await import('./main.js');
+});

@@ -6,7 +6,6 @@ import { RedoError } from '../errors.js';
 import { readAssembledImage, type AssembledImage } from './assemble.js';
 import type { BlobStore } from './blob-store.js';
 import { isProcessAlive } from '../processes.js';
-import { listOutputSha256s } from '../engine/inspect.js';
 
 /** Options of collectStoreGarbage. */
 export interface StoreGcOptions {
@@ -18,6 +17,12 @@ export interface StoreGcOptions {
   graceSeconds?: number;
   /** Count what would go, remove nothing. */
   isDryRun?: boolean;
+  /**
+   * The sha256 (hex) of every target output that is still the file the engine recorded
+   * (the CLI gives listOutputSha256s of the project): the states file of an archive that is
+   * none of them, and not fresh, is removed. Without it, every states file is kept.
+   */
+  currentOutputs?: ReadonlySet<string>;
   /** The clock, in ms since the epoch (tests); default Date.now(). */
   nowMs?: number;
 }
@@ -97,8 +102,7 @@ export function reachableDigests(record: AssembledImage): Set<string> {
  *    collection: ERR_IMAGE_STORE, nothing removed) and marks what they reach;
  * 3. removes every blob neither reached nor touched within the grace period, the facts
  *    of digests it does not keep (unless fresh), the path records naming a removed
- *    blob, the states files of archives that no target's recorded output is any more
- *    (the engine's records of the project; unreadable records stop the collection too),
+ *    blob, the states files of archives that are none of `currentOutputs` (when given),
  *    and temporary files older than the grace period. Registry memories
  *    (registries/) are kept: a push reads them to mount instead of uploading.
  * Each removal is one unlink, so a reader never sees half a file; a blob removed under a
@@ -113,8 +117,6 @@ export function collectStoreGarbage(store: BlobStore, root: string, options: Sto
     const records = findImageRecords(root);
     const reached = new Set<string>();
     for (const path of records) for (const digest of reachableDigests(readAssembledImage(join(root, path), path))) reached.add(digest);
-
-    const outputs = listOutputSha256s(root);
 
     const report: StoreGcReport = { records, keptBlobs: 0, keptBytes: 0, removedBlobs: 0, removedBytes: 0, removedFacts: 0, removedPathRecords: 0, removedTemporary: 0, removedArchiveStates: 0 };
     const remove = (path: string): void => {
@@ -161,12 +163,15 @@ export function collectStoreGarbage(store: BlobStore, root: string, options: Sto
     // An archive's states file is named by the archive's sha256: kept while a target's
     // recorded output has those bytes (a rewrite of it reads the file), or when fresh.
     const archivesDir = join(store.dir, 'archives');
-    for (const name of listNames(archivesDir)) {
-      const path = join(archivesDir, name);
-      const hex = /^([0-9a-f]{64})\.json$/.exec(name)?.[1];
-      if ((hex !== undefined && outputs.has(hex)) || isFresh(path, freshAfterMs)) continue;
-      remove(path);
-      report.removedArchiveStates += 1;
+    const outputs = options.currentOutputs;
+    if (outputs !== undefined) {
+      for (const name of listNames(archivesDir)) {
+        const path = join(archivesDir, name);
+        const hex = /^([0-9a-f]{64})\.json$/.exec(name)?.[1];
+        if ((hex !== undefined && outputs.has(hex)) || isFresh(path, freshAfterMs)) continue;
+        remove(path);
+        report.removedArchiveStates += 1;
+      }
     }
     const temporaryDir = join(store.dir, 'tmp');
     for (const name of listNames(temporaryDir)) {

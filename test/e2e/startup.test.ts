@@ -188,7 +188,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     }
   }, 40_000);
 
-  it('a repeated no-op answered from its memo loads one module of the bundle (main.js), not the CLI', async () => {
+  it('a repeated no-op answered from its memo loads one module of the bundle (main.cjs), not the CLI', async () => {
     const settle = async (): Promise<void> => {
       // The memo is written once the files it rests on are older than its racy window (2 s).
       await new Promise((resolve) => setTimeout(resolve, 2100));
@@ -201,7 +201,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     expect(noOp.stderr).toBe('');
     const modules = noOp.lines.filter((line) => line.includes('/dist/bundle/') && !line.includes('ENOENT'))
       .map((line) => /\/dist\/bundle\/([^"]+)"/.exec(line)?.[1]);
-    expect(modules).toEqual(['main.js']);
+    expect(modules).toEqual(['main.cjs']);
   }, 20_000);
 
   it('redo-ifchange in a plain sh rule starts no sh of its own (a function in the rule\'s shell); parallel calls and the quoted command still work', () => {
@@ -226,7 +226,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
       expect(run.status, run.stderr).toBe(0);
       const opened = run.lines.filter((line) => line.includes('/dist/'));
       // It did run the bundle, and nothing of tsc's dist/lib/.
-      expect(opened.some((line) => line.includes('/dist/bundle/main.js"'))).toBe(true);
+      expect(opened.some((line) => line.includes('/dist/bundle/main.cjs"'))).toBe(true);
       expect(opened.filter((line) => line.includes('/dist/lib/'))).toEqual([]);
       expect(run.lines.filter((line) => /\.map"/.test(line))).toEqual([]);
     }

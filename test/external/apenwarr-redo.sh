@@ -25,7 +25,7 @@ set -u
 suite=${1:?usage: apenwarr-redo.sh PATH-TO-APENWARR-REDO (a checkout or its .git folder)}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 libexec=$here/libexec
-[ -f "$here/dist/bundle/main.js" ] || { echo "apenwarr-redo.sh: build redo-ts first (npm run build)" >&2; exit 2; }
+[ -f "$here/dist/bundle/main.cjs" ] || { echo "apenwarr-redo.sh: build redo-ts first (npm run build)" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/redo-ts-apenwarr.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -97,9 +97,10 @@ describe('lib/ layout', () => {
     expect(cycles).toEqual([]);
   });
 
-  it('the bin entry is a one-line import of the bundled cli/main', () => {
+  it('the bin entry is a one-line require of the bundled start (CommonJS: bin/package.json says so)', () => {
     const lines = readFileSync(join(repoRoot, 'bin', 'redo-ts.js'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#!'));
-    expect(lines).toEqual(["import '../dist/bundle/main.js';"]);
+    expect(lines).toEqual(["require('../dist/bundle/main.cjs');"]);
+    expect(JSON.parse(readFileSync(join(repoRoot, 'bin', 'package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
   });
 });
 

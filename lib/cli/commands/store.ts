@@ -5,6 +5,7 @@ import type { Command } from '../command.js';
 import { RedoError } from '../../errors.js';
 import { BlobStore } from '../../image/blob-store.js';
 import { collectStoreGarbage } from '../../image/store-gc.js';
+import { listOutputSha256s } from '../../engine/inspect.js';
 import { projectRoot } from '../session.js';
 
 const usage = `usage: redo-ts store gc [--dry-run] [--grace SECONDS]
@@ -43,7 +44,8 @@ const command: Command = {
     }
     const root = projectRoot(io);
     const store = BlobStore.ofProject(root);
-    const report = collectStoreGarbage(store, root, { graceSeconds, isDryRun });
+    // Read before the collection: an unreadable engine state stops it (ERR_STATE_*), nothing removed.
+    const report = collectStoreGarbage(store, root, { graceSeconds, isDryRun, currentOutputs: listOutputSha256s(root) });
     const verb = isDryRun ? 'would remove' : 'removed';
     io.stdout.write(
       `${verb} ${report.removedBlobs} blob${report.removedBlobs === 1 ? '' : 's'} (${formatBytes(report.removedBytes)}), ${report.removedFacts} fact file${report.removedFacts === 1 ? '' : 's'}, ` +
