@@ -9,8 +9,17 @@ __redo_ts_call() (
   set +euxv
   IFS=' 	
 '
-  # Its own pid names its request and reply ($$ would be the rule's, shared by parallel calls).
-  read -r redo_self _ </proc/self/stat 2>/dev/null || redo_self=$$
+  # Its own pid names its request and reply ($$ would be the rule's, shared by parallel calls):
+  # /proc/self entered as a folder (a chdir and a getcwd), then back to the caller's logical
+  # $PWD. dash's `read` takes /proc/self/stat one byte per system call (about 300); it stays
+  # for a caller whose folder is gone or is not the one $PWD names.
+  redo_cwd=$PWD
+  if [ "$redo_cwd" -ef . ] && cd -P /proc/self 2>/dev/null; then
+    redo_self=${PWD##*/}
+    cd "$redo_cwd" 2>/dev/null || { echo "redo-$1: cannot return to the caller's folder $redo_cwd" >&2; exit 2; }
+  else
+    read -r redo_self _ </proc/self/stat 2>/dev/null || redo_self=$$
+  fi
   cmd=$1
   shift
   redo_libexec=$__redo_ts_libexec

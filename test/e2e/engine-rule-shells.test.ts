@@ -120,6 +120,40 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
     expect(result.stderr).toContain('sh: 2: ./bad.do: nosuchcommand-here: not found');
   });
 
+  it('a redo-ifchange call from a symlinked folder keeps its $PWD, and one from a folder the rule deleted works', async () => {
+    const dir = project({
+      'real/top.txt.do': 'echo top > "$3"\n',
+      'real/deep/sib.txt.do': 'echo sib > "$3"\n',
+      // From link (-> real/deep), ../top.txt is real/top.txt, as `cat ../top.txt` there reads.
+      'linked.do': 'ln -sfn real/deep link\nhere=$PWD\ncd link\nredo-ifchange ../top.txt sib.txt\necho "$PWD" > "$here/pwd.txt"\ncd "$here"\ncat real/top.txt real/deep/sib.txt > "$3"\n',
+      'gone.do': 'here=$PWD\nmkdir -p tmpd && cd tmpd && rmdir "$here/tmpd"\nredo-ifchange ../real/top.txt\ncd "$here"\ncat real/top.txt > "$3"\n',
+    });
+    const linked = await runCli(dir, ['linked']);
+    expect(linked.code, linked.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'linked'), 'utf8')).toBe('top\nsib\n');
+    expect(readFileSync(join(dir, 'pwd.txt'), 'utf8')).toBe(`${join(dir, 'link')}\n`);
+    rmSync(join(dir, 'real', 'top.txt'));
+    const gone = await runCli(dir, ['gone']);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'gone'), 'utf8')).toBe('top\n');
+  });
+
+  it('twelve concurrent redo-ifchange calls of one rule each get their own answer', async () => {
+    const calls = Array.from({ length: 12 }, (_, i) => `redo-ifchange p${i} &`).join('\n');
+    const dir = project({
+      'many.do': `${calls}\nwait\ncat ${Array.from({ length: 12 }, (_, i) => `p${i}`).join(' ')} > "$3"\n`,
+      'default.do': 'case $2 in p3|p7) exit 3 ;; esac\necho "$2" > "$3"\n',
+    });
+    const failing = await runCli(dir, ['-k', 'many']);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toContain('redo: "p3": rule "default.do" exited with status 3');
+    expect(failing.stderr).toContain('redo: "p7": rule "default.do" exited with status 3');
+    writeFileSync(join(dir, 'default.do'), 'echo "$2" > "$3"\n');
+    const result = await runCli(dir, ['many']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'many'), 'utf8')).toBe(Array.from({ length: 12 }, (_, i) => `p${i}\n`).join(''));
+  });
+
   it('a rule that names $0, $$ or $PPID runs in its own shell: $0 is the rule, $$ its own pid', async () => {
     const dir = project({
       'all.do': 'redo-ifchange one two\n',
