@@ -3,7 +3,9 @@
 # $1 is the run directory; $2 the `sh -c` text that runs a plain sh rule in a shell of its
 # own (redo-rule.sh), which command lines name as "$redo_rule_c". Each stdin line "<id> <command>" starts <command> in the
 # background with stdout in o.<id> and stderr in e.<id>, and answers "<id> pid <pid>";
-# the background subshell writes "<id> <status>" on fd 9 when the rule exits. A line
+# the background subshell writes "<id> <status>" on fd 9 when the rule exits (from its
+# EXIT trap when it sources the rule itself). A line "wait <id> <pid>" answers "<id> <status>"
+# for a job that ended without writing it. A line
 # "<id>" alone takes the command from the file j.<id>; an empty line does nothing but
 # lets sh reap finished rules, so the engine can tell a rule killed by a signal.
 # A line "exit" ends it. When stdin ends without one, the engine died (kill -9): every
@@ -31,6 +33,15 @@ exec 9>&1
 while IFS= read -r redo_line; do
   [ -n "$redo_line" ] || continue
   [ "$redo_line" != exit ] || exit 0
+  case $redo_line in
+    'wait '*)
+      # "wait <id> <pid>": a job gone without a word (a rule that, in a file it sourced,
+      # exec'd or set its own EXIT trap): its exit status, which sh kept for `wait`.
+      redo_id=${redo_line#wait }
+      wait "${redo_id#* }"
+      echo "${redo_id%% *} $?"
+      continue ;;
+  esac
   redo_id=${redo_line%% *}
   if [ "$redo_id" = "$redo_line" ]; then
     . "./j.$redo_id" </dev/null >"o.$redo_id" 2>"e.$redo_id" &

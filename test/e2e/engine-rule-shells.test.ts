@@ -138,6 +138,26 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
     expect(readFileSync(join(dir, 'gone'), 'utf8')).toBe('top\n');
   });
 
+  it('a rule that execs or traps EXIT in a file it sources still reports its own status', async () => {
+    const dir = project({
+      'helper-one.sh': 'exec sh -c \'echo partial > "$1"; exit 5\' sh "$3"\n',
+      'viaexec.do': '. ./helper-one.sh\n',
+      'helper-two.sh': 'trap \'echo cleaning >&2\' EXIT\n',
+      'viatrap.do': '. ./helper-two.sh\necho ok > "$3"\n',
+      'viatrapfail.do': '. ./helper-two.sh\n(exit 4)\n',
+    });
+    const exec = await runCli(dir, ['viaexec']);
+    expect(exec.code).toBe(1);
+    expect(exec.stderr).toContain('redo: "viaexec": rule "viaexec.do" exited with status 5');
+    const trap = await runCli(dir, ['viatrap']);
+    expect(trap.code, trap.stderr).toBe(0);
+    expect(trap.stderr).toContain('cleaning');
+    expect(readFileSync(join(dir, 'viatrap'), 'utf8')).toBe('ok\n');
+    const trapFail = await runCli(dir, ['viatrapfail']);
+    expect(trapFail.code).toBe(1);
+    expect(trapFail.stderr).toContain('redo: "viatrapfail": rule "viatrapfail.do" exited with status 4');
+  });
+
   it('twelve concurrent redo-ifchange calls of one rule each get their own answer', async () => {
     const calls = Array.from({ length: 12 }, (_, i) => `redo-ifchange p${i} &`).join('\n');
     const dir = project({
