@@ -92,6 +92,27 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
     expect(shells.map((line) => basename(/execve\("([^"]+)"/.exec(line)![1]!))).toEqual(['sh']);
   });
 
+  it.skipIf(!hasStrace)('a redo-ifchange call in a plain rule reads neither redo-call.sh nor /proc/self/stat, and a rule costs three forks', () => {
+    const dir = project({
+      'all.do': 'redo-ifchange a b c\ncat a b c > "$3"\n',
+      'default.do': 'redo-ifchange "$2.src"\ncat "$2.src" > "$3"\n',
+      'a.src': 'a\n',
+      'b.src': 'b\n',
+      'c.src': 'c\n',
+    });
+    const log = join(dir, 'trace');
+    const result = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,clone,vfork', '-o', log, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'all'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'all'), 'utf8')).toBe('a\nb\nc\n');
+    const lines = readFileSync(log, 'utf8').split('\n');
+    // Once, when the spawner starts (the function is defined then, and forked with each rule).
+    expect(lines.filter((line) => line.includes('/redo-call.sh"')).length).toBe(1);
+    expect(lines.filter((line) => line.includes('"/proc/self/stat"'))).toEqual([]);
+    // Per rule (4): the spawner's job, the redo-ifchange client, cat; before, also the rule's own subshell.
+    const engine = lines[0]!.split(' ')[0];
+    expect(lines.filter((line) => !line.startsWith(`${engine} `) && /^\d+ +(clone|vfork)\(/.test(line)).length).toBe(12);
+  });
+
   it("sees none of the spawner's variables; exit, set -e, umask, cwd and exported variables behave as in sh -e", async () => {
     const dir = project({
       'vars.do': 'for v in redo_line redo_id redo_run_dir redo_rule_c redo_spawner; do eval "echo $v=\\${$v-unset}"; done > "$3"\n',
