@@ -2,12 +2,14 @@
 # because a dash fork costs a fraction of a Node spawn and builds run many small rules.
 # $1 is the run directory; $2 the `sh -c` text that runs a plain sh rule in a shell of its
 # own (redo-rule.sh), which command lines name as "$redo_rule_c". Each stdin line "<id> <command>" starts <command> in the
-# background with stdout in o.<id> and stderr in e.<id>, and answers "<id> pid <pid>";
+# background with stdout in o.<id> and stderr in e.<id>;
 # the background subshell writes "<id> <status>" on fd 9 when the rule exits (from its
 # EXIT trap when it sources the rule itself). A line "wait <id> <pid>" answers "<id> <status>"
 # for a job that ended without writing it. A line
-# "<id>" alone takes the command from the file j.<id>; an empty line does nothing but
-# lets sh reap finished rules, so the engine can tell a rule killed by a signal.
+# "<id>" alone takes the command from the file j.<id>; an empty line (the engine's liveness
+# check, once a second) answers "pids <id>:<pid>..." for the jobs started since the last
+# one, and lets sh reap finished rules, so the engine can tell a rule killed by a signal.
+# (Pids are not answered per job: that would wake the engine once more per rule.)
 # A line "exit" ends it. When stdin ends without one, the engine died (kill -9): every
 # process whose environment names this run directory (rules, what they started, their
 # waiting redo-ifchange clients) gets SIGTERM, then SIGKILL a second later, and the run
@@ -26,12 +28,17 @@ redo_rule_c=$2
 __redo_ts_libexec=${redo_spawner%/*}
 . "$__redo_ts_libexec/redo-rule-functions.sh"
 __redo_ts_enter() {
-  unset redo_spawner redo_run_dir redo_rule_c redo_line redo_id
+  unset redo_spawner redo_run_dir redo_rule_c redo_line redo_id redo_started
 }
+redo_started=
 cd "$1" || exit 1
 exec 9>&1
 while IFS= read -r redo_line; do
-  [ -n "$redo_line" ] || continue
+  if [ -z "$redo_line" ]; then
+    [ -z "$redo_started" ] || echo "pids$redo_started"
+    redo_started=
+    continue
+  fi
   [ "$redo_line" != exit ] || exit 0
   case $redo_line in
     'wait '*)
@@ -48,7 +55,7 @@ while IFS= read -r redo_line; do
   else
     eval "${redo_line#* }" </dev/null >"o.$redo_id" 2>"e.$redo_id" &
   fi
-  echo "$redo_id pid $!"
+  redo_started="$redo_started $redo_id:$!"
 done
 exec 9>&-
 cd / || exit 1

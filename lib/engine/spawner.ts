@@ -139,12 +139,19 @@ export class RuleSpawner {
   private receive(text: string): void {
     this.buffered += text;
     for (let newline = this.buffered.indexOf('\n'); newline !== -1; newline = this.buffered.indexOf('\n')) {
-      const [id = '', first = '', second = ''] = this.buffered.slice(0, newline).split(' ');
+      const [id = '', ...rest] = this.buffered.slice(0, newline).split(' ');
       this.buffered = this.buffered.slice(newline + 1);
+      if (id === 'pids') {
+        // "pids <id>:<pid>...": the jobs started since the last liveness check.
+        for (const pair of rest) {
+          const [jobId = '', pid = ''] = pair.split(':');
+          const started = this.pending.get(jobId);
+          if (started !== undefined) started.pid = Number.parseInt(pid, 10);
+        }
+        continue;
+      }
       const entry = this.pending.get(id);
-      if (entry === undefined) continue;
-      if (first === 'pid') entry.pid = Number.parseInt(second, 10);
-      else this.finish(id, entry, Number.parseInt(first, 10));
+      if (entry !== undefined) this.finish(id, entry, Number.parseInt(rest[0] ?? '', 10));
     }
   }
 
@@ -166,7 +173,8 @@ export class RuleSpawner {
 
   /** Finds rules that died without reporting (killed by a signal). */
   private checkAlive(): void {
-    // An empty line makes the spawner reap finished children, so dead pids disappear.
+    // An empty line makes the spawner reap finished children, so dead pids disappear, and
+    // tell the pids of the jobs it started since (checked from the next tick on).
     this.child.stdin?.write('\n');
     for (const [id, entry] of this.pending) {
       const pid = entry.pid;

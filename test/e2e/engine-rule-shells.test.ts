@@ -115,7 +115,7 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
 
   it("sees none of the spawner's variables; exit, set -e, umask, cwd and exported variables behave as in sh -e", async () => {
     const dir = project({
-      'vars.do': 'for v in redo_line redo_id redo_run_dir redo_rule_c redo_spawner; do eval "echo $v=\\${$v-unset}"; done > "$3"\n',
+      'vars.do': 'for v in redo_line redo_id redo_run_dir redo_rule_c redo_spawner redo_started; do eval "echo $v=\\${$v-unset}"; done > "$3"\n',
       'status.do': 'echo before >&2\n(exit 5)\necho never >&2\n',
       'exits.do': 'exit 6\n',
       'where.do': 'export FROM_CALLER=yes\ncd sub && redo-ifchange probe\n',
@@ -123,7 +123,7 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
     });
     const vars = await runCli(dir, ['vars']);
     expect(vars.code, vars.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'vars'), 'utf8')).toBe('redo_line=unset\nredo_id=unset\nredo_run_dir=unset\nredo_rule_c=unset\nredo_spawner=unset\n');
+    expect(readFileSync(join(dir, 'vars'), 'utf8')).toBe('redo_line=unset\nredo_id=unset\nredo_run_dir=unset\nredo_rule_c=unset\nredo_spawner=unset\nredo_started=unset\n');
     const status = await runCli(dir, ['status']);
     expect(status.stderr).toContain('rule "status.do" exited with status 5');
     expect(status.stderr).not.toContain('never');
@@ -177,6 +177,19 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
     const trapFail = await runCli(dir, ['viatrapfail']);
     expect(trapFail.code).toBe(1);
     expect(trapFail.stderr).toContain('redo: "viatrapfail": rule "viatrapfail.do" exited with status 4');
+  });
+
+  it('a plain rule whose shell is killed by a signal fails with that signal, seconds later at most', async () => {
+    const dir = project({
+      // The helper names the rule's shell through its parent; the rule's text names no $$.
+      'killer.sh': 'kill -KILL "$PPID"\n',
+      'killed.do': 'sh ./killer.sh\necho after > "$3"\n',
+    });
+    const started = Date.now();
+    const result = await runCli(dir, ['killed']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('redo: "killed": rule "killed.do" exited with status 137 (killed by signal 9?)');
+    expect(Date.now() - started).toBeLessThan(4500);
   });
 
   it('twelve concurrent redo-ifchange calls of one rule each get their own answer', async () => {
