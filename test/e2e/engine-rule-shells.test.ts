@@ -113,6 +113,25 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
     expect(lines.filter((line) => !line.startsWith(`${engine} `) && /^\d+ +(clone|vfork)\(/.test(line)).length).toBe(12);
   });
 
+  it.skipIf(!hasStrace)("the engine reads a call's environment file only when the call starts a rule, and removes every one", () => {
+    const dir = project({
+      'all.do': 'export FROM_ALL=yes\nredo-ifchange a b\ncat a b > "$3"\n',
+      'default.do': 'redo-ifchange "$2.src"\n{ cat "$2.src"; echo "$FROM_ALL"; } > "$3"\n',
+      'a.src': 'a\n',
+      'b.src': 'b\n',
+    });
+    const log = join(dir, 'trace');
+    const result = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,unlink', '-o', log, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'all'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'all'), 'utf8')).toBe('a\nyes\nb\nyes\n');
+    const lines = readFileSync(log, 'utf8').split('\n');
+    const engine = lines[0]!.split(' ')[0];
+    const ofEngine = lines.filter((line) => line.startsWith(`${engine} `));
+    // all's call starts two rules; a's and b's calls name sources only (before: three reads).
+    expect(ofEngine.filter((line) => /openat\(.*\/v\.\d+", O_RDONLY/.test(line)).length).toBe(1);
+    expect(ofEngine.filter((line) => /unlink\(".*\/v\.\d+"\) = 0/.test(line)).length).toBe(3);
+  });
+
   it("sees none of the spawner's variables; exit, set -e, umask, cwd and exported variables behave as in sh -e", async () => {
     const dir = project({
       'vars.do': 'for v in redo_line redo_id redo_run_dir redo_rule_c redo_spawner redo_started; do eval "echo $v=\\${$v-unset}"; done > "$3"\n',
