@@ -7,7 +7,7 @@ import { makeRuleEnvironment } from '../env.js';
 import { RedoError } from '../errors.js';
 import { environmentChanges, parseExportedEnvironment, type CallerContext } from './caller.js';
 import type { BuildJournal } from './journal.js';
-import { removeIfPresent, startTicksOf } from './lock.js';
+import { removeFile, startTicksOf } from './lock.js';
 import type { RequestHandler, RequestServer } from './server.js';
 import type { RuleSpawner } from './spawner.js';
 import { writeFailed } from './state.js';
@@ -227,7 +227,11 @@ export class RuleProcesses {
     return {
       caller,
       done: () => {
-        if (parsed === undefined) removeIfPresent(file);
+        try {
+          if (parsed === undefined) removeFile(file);
+        } catch {
+          // Not removable: the run folder goes at the end anyway.
+        }
         parsed = null;
       },
     };
