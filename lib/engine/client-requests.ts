@@ -24,14 +24,20 @@ export async function serveClient(run: EngineRun, command: string, payload: Buff
     case 'ifcreate': {
       // The client sends its own folder first: names are relative to where it runs.
       const [fromDir = '', ...names] = splitArguments(payload);
-      const inherited = run.processes.readCaller(callId) ?? { env: job.caller?.env, umask: job.caller?.umask, clientPid: undefined };
-      const caller: CallerContext = {
-        ...inherited,
+      const own = { env: job.caller?.env, umask: job.caller?.umask };
+      // The client leaves its environment (v.<pid>) for ifchange and redo only; read when a rule starts.
+      const left = command === 'ifcreate' ? undefined : run.processes.readCaller(callId, own);
+      const caller = inheriting(left?.caller ?? own, {
+        clientPid: left?.caller.clientPid,
         isXtrace: job.caller?.isXtrace === true,
         isVerbose: job.caller?.isVerbose === true,
         ...(job.caller?.slots === undefined ? {} : { slots: job.caller.slots }),
-      };
-      return request(run, job, command, names, path.isAbsolute(fromDir) ? fromDir : path.resolve(run.root, job.cwd), caller);
+      });
+      try {
+        return await request(run, job, command, names, path.isAbsolute(fromDir) ? fromDir : path.resolve(run.root, job.cwd), caller);
+      } finally {
+        left?.done();
+      }
     }
     case 'always':
       job.isAlways = true;
@@ -138,14 +144,12 @@ async function requestWith(
     return 2;
   }
   // The call's own options apply to everything it builds, as redo's do to its subtree.
-  const context: CallerContext = {
-    env: caller?.env,
-    umask: caller?.umask,
+  const context = inheriting(caller, {
     clientPid: caller?.clientPid,
     isXtrace: caller?.isXtrace === true || options.isXtrace,
     isVerbose: caller?.isVerbose === true || options.isVerbose,
     ...(options.isKeepGoing || run.options.isKeepGoing ? {} : { batch: { isStopped: false } }),
-  };
+  });
   // A nested -jN gives everything below this call its own budget of N slots (redo's
   // sub-jobserver): `redo -j1 x` serialises x's subtree, `redo -j10 y` runs 10 at once.
   const slots = options.jobs !== undefined ? new JobSlots(options.jobs) : caller?.slots;
@@ -193,4 +197,16 @@ async function requestWith(
   });
   job.isLastRequestFailed = status !== 0;
   return status;
+}
+
+/**
+ * `context` with `env` and `umask` read from `source` when asked (properties with getters,
+ * not copies), so a caller context read lazily (RuleProcesses.readCaller) stays lazy
+ * through the contexts a request makes. Never spread the result: a spread reads them.
+ */
+function inheriting(source: Pick<CallerContext, 'env' | 'umask'> | undefined, context: Omit<CallerContext, 'env' | 'umask'>): CallerContext {
+  return Object.defineProperties(context as CallerContext, {
+    env: { get: () => source?.env, enumerable: true },
+    umask: { get: () => source?.umask, enumerable: true },
+  });
 }

@@ -7,7 +7,7 @@ import { makeRuleEnvironment } from '../env.js';
 import { RedoError } from '../errors.js';
 import { environmentChanges, parseExportedEnvironment, type CallerContext } from './caller.js';
 import type { BuildJournal } from './journal.js';
-import { startTicksOf } from './lock.js';
+import { removeFile, startTicksOf } from './lock.js';
 import type { RequestHandler, RequestServer } from './server.js';
 import type { RuleSpawner } from './spawner.js';
 import { writeFailed } from './state.js';
@@ -206,16 +206,44 @@ export class RuleProcesses {
 
   /**
    * The caller context a sh client left in `v.<pid>` of the run directory (its
-   * `export -p` and `umask`), removed once read; undefined when there is none.
+   * `export -p` and `umask`), read when its `env` or `umask` is first asked for (only a
+   * rule started for the call needs them: most calls name sources or built targets) and
+   * removed then; `done()` removes it if nothing asked. Without the file, `env` and
+   * `umask` are those of `fallback` (the calling rule's own). Undefined outside a build.
    */
-  readCaller(callId: string): CallerContext | undefined {
+  readCaller(callId: string, fallback: Pick<CallerContext, 'env' | 'umask'>): { caller: CallerContext; done(): void } | undefined {
     if (this.server === undefined) return undefined;
     const file = path.join(this.server.runDir, `v.${callId}`);
+    let parsed: ReturnType<typeof parseExportedEnvironment> | null | undefined;
+    const load = (): ReturnType<typeof parseExportedEnvironment> | null => {
+      if (parsed === undefined) parsed = this.parseCallerFile(file);
+      return parsed;
+    };
+    const caller: CallerContext = { env: undefined, umask: undefined, clientPid: Number(callId) };
+    Object.defineProperties(caller, {
+      env: { get: () => (load() ?? fallback).env, enumerable: true },
+      umask: { get: () => (load() ?? fallback).umask, enumerable: true },
+    });
+    return {
+      caller,
+      done: () => {
+        try {
+          if (parsed === undefined) removeFile(file);
+        } catch {
+          // Not removable: the run folder goes at the end anyway.
+        }
+        parsed = null;
+      },
+    };
+  }
+
+  /** Reads, removes and parses a caller's `v.<pid>` file; null when there is none. */
+  private parseCallerFile(file: string): ReturnType<typeof parseExportedEnvironment> | null {
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch {
-      return undefined;
+      return null;
     }
     // Removed at once: an unlink on the run folder (tmpfs) costs less than the thread pool's
     // hand-over and callback would.
@@ -233,7 +261,7 @@ export class RuleProcesses {
       if (this.parsedCallers.size >= 64) this.parsedCallers.clear();
       this.parsedCallers.set(text, parsed);
     }
-    return { env: parsed.env, umask: parsed.umask, clientPid: Number(callId) };
+    return parsed;
   }
 
   private readonly parsedCallers = new Map<string, ReturnType<typeof parseExportedEnvironment>>();

@@ -192,7 +192,7 @@ export async function runRule(request: RuleRunRequest): Promise<RuleRunResult> {
       ...(request.unsetEnv === undefined ? {} : { unsetEnv: request.unsetEnv }),
       ...(request.umask === undefined ? {} : { umask: request.umask }),
       ...interpreterOf(ruleAbsolute, request),
-      isSourced: !namesOwnProcess(ruleAbsolute, request.ruleIdentity),
+      ...sourcing(ruleShell(ruleAbsolute, request.ruleIdentity)),
     });
     stdoutTemporary = spawned.stdoutFile;
     stderrTemporary = spawned.stderrFile;
@@ -394,26 +394,36 @@ function interpreterOf(ruleAbsolute: string, request: RuleRunRequest): { interpr
   return { interpreter: words, shellFlags: isShell ? [...(request.isXtrace ? ['-x'] : []), ...(request.isVerbose ? ['-v'] : [])] : [] };
 }
 
-/** Whether a rule file names `$0`, `$$` or `$PPID`, read once per content identity and process. */
-const ownProcessNames = new Map<string, boolean>();
+/** How a plain sh rule's shell may run (see ruleShell), read once per content identity and process. */
+const ruleShells = new Map<string, RuleShell>();
 
 /**
- * True when the sh rule at `ruleAbsolute` names `$0`, `$$` or `$PPID` (or cannot be read):
- * it then runs in a shell process of its own (`sh -e RULE`), where they are the rule's own.
- * Other plain rules are sourced by a subshell of the spawner, which saves an exec of sh per rule.
+ * How the plain sh rule at `ruleAbsolute` runs: `'own-process'` when it names `$0`, `$$` or
+ * `$PPID` (or cannot be read), in a shell process of its own (`sh -e RULE`), where they are the
+ * rule's own; `'subshell'` when it names `trap` or `exec`, sourced by a subshell of the
+ * spawner's background job, which reports its status whatever the rule does to its own
+ * shell; else `'job'`, sourced by the background job itself, whose EXIT trap reports the
+ * status (a fork fewer per rule). Sourcing saves an exec of sh per rule.
  */
-function namesOwnProcess(ruleAbsolute: string, identity: string | undefined): boolean {
+function ruleShell(ruleAbsolute: string, identity: string | undefined): RuleShell {
   const key = `${ruleAbsolute}\0${identity ?? ''}`;
-  let isNamed = identity === undefined ? undefined : ownProcessNames.get(key);
-  if (isNamed === undefined) {
+  let shell = identity === undefined ? undefined : ruleShells.get(key);
+  if (shell === undefined) {
     try {
-      isNamed = /\$\{?(?:0|\$|PPID)/.test(fs.readFileSync(ruleAbsolute, 'latin1'));
+      const text = fs.readFileSync(ruleAbsolute, 'latin1');
+      shell = /\$\{?(?:0|\$|PPID)/.test(text) ? 'own-process' : /\b(?:trap|exec)\b/.test(text) ? 'subshell' : 'job';
     } catch {
-      isNamed = true;
+      shell = 'own-process';
     }
-    if (identity !== undefined) ownProcessNames.set(key, isNamed);
+    if (identity !== undefined) ruleShells.set(key, shell);
   }
-  return isNamed;
+  return shell;
+}
+
+type RuleShell = 'own-process' | 'subshell' | 'job';
+
+function sourcing(shell: RuleShell): { isSourced: boolean; isSourcedByJob?: boolean } {
+  return shell === 'own-process' ? { isSourced: false } : shell === 'subshell' ? { isSourced: true } : { isSourced: true, isSourcedByJob: true };
 }
 
 /** The words of the `#!` line of a rule file, read once per content identity and process. */

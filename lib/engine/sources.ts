@@ -44,7 +44,9 @@ export function warnIfBuildable(run: EngineRun, target: string, stderrFd: number
   run.warnedSources.add(target);
   let found;
   try {
-    found = findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside).found;
+    // Rules of rules/ and beyond the project are left alone below, and are searched after
+    // the project's own folders: only those need looking at.
+    found = findRule(run.root, target, run.options.sharedRulesDir, run.isRuleFileOutside, true).found;
   } catch {
     return;
   }

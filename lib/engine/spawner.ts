@@ -27,6 +27,11 @@ export interface SpawnRequest {
    * by a subshell of the spawner (`$0` is then "sh", and `$$` the spawner's pid).
    */
   isSourced?: boolean;
+  /**
+   * A sourced rule that names neither `trap` nor `exec`: sourced by the spawner's background
+   * job itself (one fork per rule, not two), whose EXIT trap reports its status.
+   */
+  isSourcedByJob?: boolean;
 }
 
 /** A started rule: where its output goes, and its exit status once it ends. */
@@ -41,9 +46,8 @@ export interface SpawnedRule {
 
 interface Pending {
   resolve(status: number): void;
+  /** The job's pid until it is found gone. */
   pid: number | undefined;
-  /** Set when the pid was found gone without a status; confirmed dead on the next check. */
-  isSuspect: boolean;
   isFileJob: boolean;
 }
 
@@ -55,8 +59,12 @@ interface Pending {
  * the spawner; one that names $0, $$ or $PPID: `sh -e -c "$redo_rule_c" RULE $1 $2 $3`,
  * which sources libexec/redo-rule.sh and then the rule)
  * The subshell, not the rule, reports the status: a rule may set its own EXIT trap,
- * `exec` another program or be killed, and its status still arrives. If the subshell
- * itself is killed, a timer notices its pid is gone and reports status 128 + 9. If
+ * `exec` another program or be killed, and its status still arrives. A plain rule whose
+ * text names neither `trap` nor `exec` is sourced by the background subshell itself, as
+ *   trap 'command echo <id> $? >&9' EXIT;cd -- DIR && ... || exit;set -e -- $1 $2 $3;. RULE
+ * (one fork per rule, not two). If a job ends without a status (killed, or its rule
+ * exec'd or trapped EXIT in a file it sourced), a timer notices its pid is gone and
+ * asks the spawner for the status sh kept (`wait <pid>`). If
  * this process dies (its input ends without an `exit` line), the spawner stops every
  * process of the build, as stopBuildProcesses does, and exits.
  */
@@ -97,7 +105,14 @@ export class RuleSpawner {
     const unset = request.unsetEnv === undefined || request.unsetEnv.length === 0 ? '' : `unset ${request.unsetEnv.join(' ')} && `;
     const umask = request.umask === undefined ? '' : `umask ${request.umask} && `;
     let run: string;
-    if (isSourced) {
+    let commandLine: string | undefined;
+    if (isSourced && request.isSourcedByJob === true) {
+      // The job's shell is the rule's: the trap is set before anything can fail, and its
+      // `command echo` is the builtin even if the rule defines an `echo` function.
+      const exported = assignments === '' ? '' : `export ${assignments} && `;
+      commandLine = `trap 'command echo ${id} $? >&9' EXIT;cd -- ${quote(request.cwd)} && ${unset}${umask}${exported}__redo_ts_enter || exit;set -e -- ${request.args.map(quote).join(' ')};. ${quote(request.rule)}`;
+      run = '';
+    } else if (isSourced) {
       // In the background subshell: the rule's variables exported, then a subshell of its
       // own, so its `exit`, `exec` and EXIT trap end only that one and its status arrives.
       const exported = assignments === '' ? '' : `export ${assignments} && `;
@@ -108,13 +123,13 @@ export class RuleSpawner {
         : [...request.interpreter, ...request.shellFlags].map(quote).join(' ');
       run = `${assignments === '' ? '' : `${assignments} `}${program} ${[request.rule, ...request.args].map(quote).join(' ')}`;
     }
-    const commandLine = `cd -- ${quote(request.cwd)} && ${unset}${umask}${run} 9>&-; echo ${id} $? >&9`;
+    commandLine ??= `cd -- ${quote(request.cwd)} && ${unset}${umask}${run} 9>&-; echo ${id} $? >&9`;
     // In a file the spawner's background subshell sources (one read), not on its stdin,
     // which sh's `read` takes one byte per system call; short lines without a newline only.
     const isFileJob = commandLine.length > 48 || commandLine.includes('\n');
     if (isFileJob) fs.writeFileSync(path.join(this.runDir, `j.${id}`), `${commandLine}\n`);
     const status = new Promise<number>((resolve) => {
-      this.pending.set(id, { resolve, pid: undefined, isSuspect: false, isFileJob });
+      this.pending.set(id, { resolve, pid: undefined, isFileJob });
       this.child.stdin?.write(isFileJob ? `${id}\n` : `${id} ${commandLine}\n`);
     });
     this.timer ??= setInterval(() => this.checkAlive(), 1000);
@@ -124,12 +139,19 @@ export class RuleSpawner {
   private receive(text: string): void {
     this.buffered += text;
     for (let newline = this.buffered.indexOf('\n'); newline !== -1; newline = this.buffered.indexOf('\n')) {
-      const [id = '', first = '', second = ''] = this.buffered.slice(0, newline).split(' ');
+      const [id = '', ...rest] = this.buffered.slice(0, newline).split(' ');
       this.buffered = this.buffered.slice(newline + 1);
+      if (id === 'pids') {
+        // "pids <id>:<pid>...": the jobs started since the last liveness check.
+        for (const pair of rest) {
+          const [jobId = '', pid = ''] = pair.split(':');
+          const started = this.pending.get(jobId);
+          if (started !== undefined) started.pid = Number.parseInt(pid, 10);
+        }
+        continue;
+      }
       const entry = this.pending.get(id);
-      if (entry === undefined) continue;
-      if (first === 'pid') entry.pid = Number.parseInt(second, 10);
-      else this.finish(id, entry, Number.parseInt(first, 10));
+      if (entry !== undefined) this.finish(id, entry, Number.parseInt(rest[0] ?? '', 10));
     }
   }
 
@@ -151,19 +173,24 @@ export class RuleSpawner {
 
   /** Finds rules that died without reporting (killed by a signal). */
   private checkAlive(): void {
-    // An empty line makes the spawner reap finished children, so dead pids disappear.
+    // An empty line makes the spawner reap finished children, so dead pids disappear, and
+    // tell the pids of the jobs it started since (checked from the next tick on).
     this.child.stdin?.write('\n');
     for (const [id, entry] of this.pending) {
-      if (entry.pid === undefined) continue;
+      const pid = entry.pid;
+      if (pid === undefined) continue;
       let isGone = false;
       try {
-        process.kill(entry.pid, 0);
+        process.kill(pid, 0);
       } catch {
         isGone = true;
       }
-      if (!isGone) entry.isSuspect = false;
-      else if (entry.isSuspect) this.finish(id, entry, 128 + 9);
-      else entry.isSuspect = true;
+      if (!isGone) continue;
+      // Gone (reaped by the spawner) without its status: a job killed, or whose rule exec'd
+      // or trapped EXIT in a file it sourced. The spawner answers with the status sh kept
+      // for `wait`; a status the job wrote itself came first through the same pipe.
+      entry.pid = undefined;
+      this.child.stdin?.write(`wait ${id} ${pid}\n`);
     }
   }
 

@@ -82,6 +82,19 @@ describe('findRule', () => {
     expect(lookup.found?.baseArg).toBe('proj/sub/x');
   });
 
+  it('with isProjectOnly, searches only the target folder and its parents in the project, in the same order', () => {
+    make(['proj/.git', 'proj/sub/default.do', 'proj/default.c.do', 'proj/rules/default.b.c.do', 'default.up.do']);
+    const project = join(root, 'proj');
+    expect(findRule(project, 'sub/a.b.c', undefined, undefined, true).found?.rule).toBe('sub/default.do');
+    expect(findRule(project, 'a.b.c', undefined, undefined, true).found?.rule).toBe('default.c.do');
+    // The full search finds the same in-project rules first; rules/ and above only without one.
+    expect(findRule(project, 'a.b.c').found?.rule).toBe('default.c.do');
+    expect(findRule(project, 'x.up').found?.rule).toBe(join(root, 'default.up.do'));
+    const lookup = findRule(project, 'x.up', undefined, undefined, true);
+    expect(lookup.found).toBeUndefined();
+    expect(lookup.misses).toEqual(['x.up.do', 'x.up.do.ts', 'default.up.do', 'default.up.do.ts', 'default.do', 'default.do.ts']);
+  });
+
   it('NAME.do and NAME.do.ts together are ERR_RULE_AMBIGUOUS naming both', () => {
     make(['x.do', 'x.do.ts']);
     let caught: unknown;
