@@ -1,11 +1,11 @@
 // End-to-end: a sh rule's exit status reaches the engine whatever the rule does with its
 // shell (its own EXIT trap, exec, a run longer than the engine's liveness checks).
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnvironment, repoRoot, runCli, useFixture, type Rig } from '../helpers/rig.js';
+import { hasStrace, traced } from '../helpers/exec-trace.js';
+import { runCli, useFixture, type Rig } from '../helpers/rig.js';
 
 describe('107-rule-shells: rules that trap EXIT or exec', () => {
   let rig: Rig;
@@ -54,14 +54,13 @@ describe('107-rule-shells: rules that trap EXIT or exec', () => {
     const verbose = await rig.run(['-f', '-v', 'exec']);
     expect(verbose.code, verbose.stderr).toBe(0);
     expect(verbose.stderr).toContain("exec printf 'from exec\\n'\n");
-    const traced = await rig.run(['-f', '-x', 'exec']);
-    expect(traced.code, traced.stderr).toBe(0);
-    expect(traced.stderr).toContain("+ exec printf from exec\\n\n");
-    expect(traced.stderr).not.toContain("exec printf 'from exec");
+    const xtraced = await rig.run(['-f', '-x', 'exec']);
+    expect(xtraced.code, xtraced.stderr).toBe(0);
+    expect(xtraced.stderr).toContain("+ exec printf from exec\\n\n");
+    expect(xtraced.stderr).not.toContain("exec printf 'from exec");
   });
 });
 
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
 describe('plain sh rules sourced by a subshell of the spawner', () => {
   const made: string[] = [];
@@ -84,11 +83,10 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
       'all.do': 'redo-ifchange a b c\ncat a b c > "$3"\n',
       'default.do': 'echo "$2" > "$3"\n',
     });
-    const log = join(dir, 'trace');
-    const result = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', log, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'all'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    const result = traced(dir, 'execve', ['all']);
     expect(result.status, result.stderr).toBe(0);
     expect(readFileSync(join(dir, 'all'), 'utf8')).toBe('a\nb\nc\n');
-    const shells = readFileSync(log, 'utf8').split('\n').filter((line) => /execve\("[^"]*\/(sh|dash)".* = 0$/.test(line));
+    const shells = result.lines.filter((line) => /execve\("[^"]*\/(sh|dash)".* = 0$/.test(line));
     expect(shells.map((line) => basename(/execve\("([^"]+)"/.exec(line)![1]!))).toEqual(['sh']);
   });
 
@@ -100,11 +98,10 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
       'b.src': 'b\n',
       'c.src': 'c\n',
     });
-    const log = join(dir, 'trace');
-    const result = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,clone,vfork', '-o', log, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'all'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    const result = traced(dir, 'openat,clone,vfork', ['all']);
     expect(result.status, result.stderr).toBe(0);
     expect(readFileSync(join(dir, 'all'), 'utf8')).toBe('a\nb\nc\n');
-    const lines = readFileSync(log, 'utf8').split('\n');
+    const { lines } = result;
     // Once, when the spawner starts (the function is defined then, and forked with each rule).
     expect(lines.filter((line) => line.includes('/redo-call.sh"')).length).toBe(1);
     expect(lines.filter((line) => line.includes('"/proc/self/stat"'))).toEqual([]);
@@ -120,11 +117,10 @@ describe('plain sh rules sourced by a subshell of the spawner', () => {
       'a.src': 'a\n',
       'b.src': 'b\n',
     });
-    const log = join(dir, 'trace');
-    const result = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,unlink', '-o', log, process.execPath, join(repoRoot, 'bin', 'redo-ts.js'), 'all'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    const result = traced(dir, 'openat,unlink', ['all']);
     expect(result.status, result.stderr).toBe(0);
     expect(readFileSync(join(dir, 'all'), 'utf8')).toBe('a\nyes\nb\nyes\n');
-    const lines = readFileSync(log, 'utf8').split('\n');
+    const { lines } = result;
     const engine = lines[0]!.split(' ')[0];
     const ofEngine = lines.filter((line) => line.startsWith(`${engine} `));
     // all's call starts two rules; a's and b's calls name sources only (before: three reads).
