@@ -26,6 +26,8 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** Packages left as imports: loaded on demand (esbuild, zx, cacache) or read as data (spdx-license-ids). */
+const externalPackages = ['esbuild', 'zx', 'cacache', 'spdx-license-ids'];
 const outdir = join(root, 'dist', 'bundle');
 
 /** sha256 of everything the bundle is made from: lib/, rules/, this script, package.json and its lock. */
@@ -94,7 +96,7 @@ async function build(outdir) {
     // The small packages every build loads (yaml, tar-stream and its streams, ssri) are
     // bundled: one file each run reads instead of about ninety. Those loaded on demand
     // (esbuild, zx, cacache) or read as data (spdx-license-ids) stay imports.
-    external: ['esbuild', 'zx', 'cacache', 'spdx-license-ids'],
+    external: externalPackages,
     // Bundled CommonJS packages call require() for Node's modules.
     banner: { js: "import { createRequire as __redoTsCreateRequire } from 'node:module'; const require = __redoTsCreateRequire(import.meta.url);" },
     sourcemap: 'linked',
@@ -128,7 +130,7 @@ async function build(outdir) {
     bundle: true,
     splitting: false,
     format: 'cjs',
-    external: ['esbuild', 'zx', 'cacache', 'spdx-license-ids'],
+    external: externalPackages,
     platform: 'node',
     target: 'node20',
     sourcemap: 'linked',

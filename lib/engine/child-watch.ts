@@ -91,7 +91,7 @@ function install(): void {
 function beforeChild(args: unknown[], kind: 'command' | 'arguments'): unknown[] {
   if (watchers.size === 0 || isInWatcher) return args;
   const options = args[optionsAt(args, kind)];
-  const env = typeof options === 'object' && options !== null && !Array.isArray(options) ? (options as { env?: NodeJS.ProcessEnv }).env : undefined;
+  const env = isOptions(options) ? (options.env as NodeJS.ProcessEnv | undefined) : undefined;
   const runDirs = unwatched(() => [...watchers].map((watcher) => watcher.beforeChild(env)));
   return runDirs.length === 1 ? withRunDir(args, kind, runDirs[0] as string) : args;
 }
@@ -107,16 +107,20 @@ function optionsAt(args: unknown[], kind: 'command' | 'arguments'): number {
  * process.env.
  */
 function withRunDir(args: unknown[], kind: 'command' | 'arguments', runDir: string): unknown[] {
-  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
   const at = optionsAt(args, kind);
   const options = args[at];
-  if (isObject(options) && options.env !== undefined) return args;
+  if (isOptions(options) && options.env !== undefined) return args;
   const env = { ...process.env, REDO_RUN_DIR: runDir };
   const copy = [...args];
   if (at === 2 && (copy[1] === undefined || copy[1] === null)) copy[1] = [];
-  if (isObject(options)) copy[at] = { ...options, env };
+  if (isOptions(options)) copy[at] = { ...options, env };
   else if (options === undefined && copy.length <= at) copy[at] = { env };
   // A callback (or undefined) in the options' place: the options go before it.
   else copy.splice(at, options === undefined ? 1 : 0, { env });
   return copy;
+}
+
+/** Whether a launcher argument is its options object (not the argument list, a callback or nothing). Pure. */
+function isOptions(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -219,11 +219,15 @@ export class RuleProcesses {
       if (parsed === undefined) parsed = this.parseCallerFile(file);
       return parsed;
     };
-    const caller: CallerContext = { env: undefined, umask: undefined, clientPid: Number(callId) };
-    Object.defineProperties(caller, {
-      env: { get: () => (load() ?? fallback).env, enumerable: true },
-      umask: { get: () => (load() ?? fallback).umask, enumerable: true },
-    });
+    const caller: CallerContext = {
+      get env() {
+        return (load() ?? fallback).env;
+      },
+      get umask() {
+        return (load() ?? fallback).umask;
+      },
+      clientPid: Number(callId),
+    };
     return {
       caller,
       done: () => {

@@ -377,12 +377,7 @@ export async function writeOciArchiveView(record: AssembledImage, store: BlobSto
   for (const image of record.images) for (const layer of image.layers) addBlob(layer);
   for (const blob of record.blobs) addBlob(blob);
   members.push({ entry: member('index.json', record.layoutIndex.sizeBytes, { kind: 'path', path: paths[paths.length - 1]! }), contentDigest: record.layoutIndex.digest });
-  return writeOrderedArchive(members, outPath, {
-    mtimeSeconds: mtimeFromEnvironment(),
-    label: subject,
-    statesDir: join(store.dir, 'archives'),
-    ...(previous === undefined ? {} : { previous }),
-  });
+  return writeArchiveView(members, store, outPath, mtimeFromEnvironment(), subject, previous);
 }
 
 /**
@@ -410,8 +405,13 @@ export async function writeDockerArchiveView(record: AssembledImage, store: Blob
   });
   members.set(configName, { entry: member(configName, image.config.sizeBytes, { kind: 'path', path: configPath! }), contentDigest: image.config.digest });
   members.set('manifest.json', { entry: member('manifest.json', manifestBytes.length, { kind: 'buffer', bytes: manifestBytes }), contentDigest: digestBytes(manifestBytes) });
-  return writeOrderedArchive([...members.values()], outPath, {
-    mtimeSeconds: image.createdSeconds,
+  return writeArchiveView([...members.values()], store, outPath, image.createdSeconds, subject, previous);
+}
+
+/** Writes an archive view's `members` in order (writeOrderedArchive), its states kept under the store's `archives/`. */
+function writeArchiveView(members: OrderedMember[], store: BlobStore, outPath: string, mtimeSeconds: number, subject: string, previous: PreviousArchive | undefined): Promise<OrderedArchiveResult> {
+  return writeOrderedArchive(members, outPath, {
+    mtimeSeconds,
     label: subject,
     statesDir: join(store.dir, 'archives'),
     ...(previous === undefined ? {} : { previous }),

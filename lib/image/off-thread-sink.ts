@@ -174,14 +174,14 @@ export class OffThreadSink {
     let left = n;
     while (left > 0) {
       const at = this.freeOffset();
-      const k = Math.min(left, SLOT_BYTES - this.used);
+      const k = Math.min(left, this.freeBytes());
       this.bytes.fill(0, at, at + k);
       this.commit(k);
       left -= k;
     }
   }
 
-  /** Takes the first `n` bytes of the last `space()`. */
+  /** Takes the first `n` bytes written at `freeOffset()`. */
   commit(n: number): void {
     this.used += n;
     this.sizeBytes += n;

@@ -23,6 +23,8 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
   let scratch: string;
   let dir: string;
   /** A new project folder `name` in the scratch folder, with a package.json. */
+  /** Runs `redo-ts out.txt` in `cwd` (untraced). */
+  const buildOutTxt = (cwd: string) => spawnSync(process.execPath, [bin, 'out.txt'], { cwd, env: cliEnvironment(), encoding: 'utf8' });
   const projectIn = (name: string): string => {
     const folder = join(scratch, name);
     mkdirSync(folder, { recursive: true });
@@ -47,7 +49,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
         '',
       ].join('\n'),
     );
-    const first = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+    const first = buildOutTxt(dir);
     expect(first.status, first.stderr).toBe(0);
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -113,7 +115,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     expect(started.filter((name) => name === 'mkfifo')).toEqual(['mkfifo']);
     // The dependency the child's redo-ifchange declared is the rule's own.
     writeFileSync(join(childDir, 'dep.txt'), 'two\n');
-    const again = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: childDir, env: cliEnvironment(), encoding: 'utf8' });
+    const again = buildOutTxt(childDir);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toContain('(changed: dep.txt)');
   });
@@ -134,7 +136,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
         '',
       ].join('\n'),
     );
-    const first = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: plainDir, env: cliEnvironment(), encoding: 'utf8' });
+    const first = buildOutTxt(plainDir);
     expect(first.status, first.stderr).toBe(0);
     writeFileSync(join(plainDir, 'in.txt'), 'two\n');
     const build = traced(plainDir, 'execve', ['out.txt']);
@@ -192,7 +194,7 @@ describe.skipIf(!hasStrace)('start-up of the bundled CLI', () => {
     const settle = async (): Promise<void> => {
       // The memo is written once the files it rests on are older than its racy window (2 s).
       await new Promise((resolve) => setTimeout(resolve, 2100));
-      const run = spawnSync(process.execPath, [bin, 'out.txt'], { cwd: dir, env: cliEnvironment(), encoding: 'utf8' });
+      const run = buildOutTxt(dir);
       expect(run.status, run.stderr).toBe(0);
     };
     await settle();

@@ -16,9 +16,8 @@ and everything written or reused in the last SECONDS (default 3600, so a build
 running at the same time loses nothing); removes the other blobs, their facts, the
 path records that named them, the states files of archives no target is any more
 (what lets an archive be rewritten in place) and abandoned temporary files, and
-prints what it
-freed. --dry-run prints the same without removing anything. A removed blob that a
-view needs again is stored again from its record and layer target.`;
+prints what it freed. --dry-run prints the same without removing anything. A removed
+blob that a view needs again is stored again from its record and layer target.`;
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
